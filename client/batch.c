@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * batch.c - many Map/Unmap operations in one round trip.
+ *
+ * Owns: ib_batch, its operations, the fds it sends (one per distinct memfd,
+ * within the broker's per-message limit) and the per-operation results.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/internal.h"
+
+typedef struct BatchOp {
+        bool is_map;
+        uint32_t ioas;
+        uint32_t fd_index;
+        uint64_t offset;
+        uint64_t length;
+        unsigned flags;
+        uint64_t iova;
+        /* result */
+        int error;
+        uint64_t value;
+        char *message;
+} BatchOp;
+
+struct ib_batch {
+        BatchOp *ops;
+        size_t n_ops;
+        int fds[64];                    /* duplicated memfds, by fd_index */
+        int orig_fds[64];               /* the caller's fd numbers, to share one index */
+        size_t n_fds;
+        bool ran;
+};
+
+_public_ int ib_batch_new(ib_batch **ret) {
+        ib_batch *b;
+
+        if (!ret)
+                return -EINVAL;
+        b = calloc(1, sizeof(*b));
+        if (!b)
+                return -ENOMEM;
+        *ret = b;
+        return 0;
+}
+
+static void batch_clear_results(ib_batch *b) {
+        for (size_t i = 0; i < b->n_ops; i++) {
+                free(b->ops[i].message);
+                b->ops[i].message = NULL;
+                b->ops[i].error = 0;
+                b->ops[i].value = 0;
+        }
+        b->ran = false;
+}
+
+_public_ ib_batch *ib_batch_free(ib_batch *b) {
+        if (!b)
+                return NULL;
+        batch_clear_results(b);
+        for (size_t i = 0; i < b->n_fds; i++)
+                safe_close(b->fds[i]);
+        free(b->ops);
+        free(b);
+        return NULL;
+}
+
+static BatchOp *batch_push(ib_batch *b) {
+        BatchOp *a = reallocarray(b->ops, b->n_ops + 1, sizeof(*a));
+
+        if (!a)
+                return NULL;
+        b->ops = a;
+        memset(&a[b->n_ops], 0, sizeof(*a));
+        return &a[b->n_ops++];
+}
+
+_public_ int ib_batch_add_map(ib_batch *b, uint32_t ioas, int memfd, uint64_t offset, uint64_t length,
+                              unsigned flags, uint64_t iova) {
+        size_t idx;
+        BatchOp *op;
+
+        if (!b || memfd < 0)
+                return -EINVAL;
+        for (idx = 0; idx < b->n_fds; idx++)
+                if (b->orig_fds[idx] == memfd)
+                        break;
+        if (idx == b->n_fds) {
+                int fd;
+
+                if (b->n_fds >= ELEMENTSOF(b->fds))
+                        return -E2BIG;
+                fd = fcntl(memfd, F_DUPFD_CLOEXEC, 3);
+                if (fd < 0)
+                        return -errno;
+                b->fds[b->n_fds] = fd;
+                b->orig_fds[b->n_fds] = memfd;
+                b->n_fds++;
+        }
+        op = batch_push(b);
+        if (!op)
+                return -ENOMEM;
+        *op = (BatchOp) { .is_map = true, .ioas = ioas, .fd_index = (uint32_t) idx, .offset = offset,
+                          .length = length, .flags = flags, .iova = iova };
+        return (int) (b->n_ops - 1);
+}
+
+_public_ int ib_batch_add_unmap(ib_batch *b, uint32_t ioas, uint64_t iova, uint64_t length) {
+        BatchOp *op;
+
+        if (!b)
+                return -EINVAL;
+        op = batch_push(b);
+        if (!op)
+                return -ENOMEM;
+        *op = (BatchOp) { .is_map = false, .ioas = ioas, .iova = iova, .length = length };
+        return (int) (b->n_ops - 1);
+}
+
+_public_ size_t ib_batch_size(ib_batch *b) {
+        return b ? b->n_ops : 0;
+}
+
+_public_ int ib_batch_run(ib_client *c, ib_batch *b, bool stop_on_error) {
+        Ib__V1__Request req = IB__V1__REQUEST__INIT;
+        Ib__V1__BatchRequest br = IB__V1__BATCH_REQUEST__INIT;
+        _cleanup_(reply_freep) Ib__V1__Reply *reply = NULL;
+        _cleanup_free_ Ib__V1__BatchOp *ops = NULL;
+        _cleanup_free_ Ib__V1__BatchOp **opp = NULL;
+        _cleanup_free_ Ib__V1__MapRequest *maps = NULL;
+        _cleanup_free_ Ib__V1__UnmapRequest *unmaps = NULL;
+        const Ib__V1__BatchReply *rep;
+        size_t n = b ? b->n_ops : 0;
+        int r;
+
+        if (!c || !b)
+                return -EINVAL;
+        if (n > c->limits.max_batch_ops)
+                return client_fail(c, E2BIG, "%zu operations: the broker takes at most %u", n, c->limits.max_batch_ops);
+        batch_clear_results(b);
+        ops = calloc(n ? n : 1, sizeof(*ops));
+        opp = calloc(n ? n : 1, sizeof(*opp));
+        maps = calloc(n ? n : 1, sizeof(*maps));
+        unmaps = calloc(n ? n : 1, sizeof(*unmaps));
+        if (!ops || !opp || !maps || !unmaps)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                const BatchOp *o = &b->ops[i];
+
+                ib__v1__batch_op__init(&ops[i]);
+                if (o->is_map) {
+                        client_fill_map(&maps[i], o->ioas, o->fd_index, o->offset, o->length, o->flags, o->iova);
+                        ops[i].op_case = IB__V1__BATCH_OP__OP_MAP;
+                        ops[i].map = &maps[i];
+                } else {
+                        client_fill_unmap(&unmaps[i], o->ioas, o->iova, o->length);
+                        ops[i].op_case = IB__V1__BATCH_OP__OP_UNMAP;
+                        ops[i].unmap = &unmaps[i];
+                }
+                opp[i] = &ops[i];
+        }
+        br.n_ops = n;
+        br.ops = opp;
+        br.has_stop_on_error = true;
+        br.stop_on_error = stop_on_error;
+        req.verb_case = IB__V1__REQUEST__VERB_BATCH;
+        req.batch = &br;
+
+        r = client_call(c, &req, b->fds, b->n_fds, &reply);
+        if (r < 0)
+                return r;
+        if (reply->result_case != IB__V1__REPLY__RESULT_BATCH || reply->batch->n_results != n)
+                return client_fail(c, EPROTO, "the broker answered the batch with an unexpected result");
+        rep = reply->batch;
+        for (size_t i = 0; i < n; i++) {
+                const Ib__V1__BatchResult *res = rep->results[i];
+                BatchOp *o = &b->ops[i];
+
+                if (res->has_errnum && res->errnum != 0) {
+                        Ib__V1__Reply fake = IB__V1__REPLY__INIT;
+
+                        fake.has_errnum = true;
+                        fake.errnum = res->errnum;
+                        fake.errno_name = res->errno_name;
+                        fake.error = res->error;
+                        o->error = client_reply_error(c, &fake);
+                        o->message = strdup(res->error ?: "");
+                } else if (res->result_case == IB__V1__BATCH_RESULT__RESULT_MAP)
+                        o->value = res->map->iova;
+                else if (res->result_case == IB__V1__BATCH_RESULT__RESULT_UNMAP)
+                        o->value = res->unmap->length;
+        }
+        c->error[0] = '\0';
+        b->ran = true;
+        return 0;
+}
+
+_public_ int ib_batch_result(ib_batch *b, size_t i, uint64_t *ret_value, const char **ret_error) {
+        if (!b || i >= b->n_ops || !b->ran)
+                return -EINVAL;
+        if (ret_value)
+                *ret_value = b->ops[i].value;
+        if (ret_error)
+                *ret_error = b->ops[i].message;
+        return b->ops[i].error;
+}

@@ -1,0 +1,431 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * conn.c - the connection to iommu-brokerd.
+ *
+ * Owns: connect and Hello, request ids, the pending list, sending with
+ * SCM_RIGHTS within the broker's advertised in-flight limit, reading replies
+ * and completing the requests they answer, the synchronous wait, and the
+ * hooks for a VMM's own event loop (get_fd, get_events, process).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "client/internal.h"
+#include "common/errno-name.h"
+#include "common/protocol.h"
+
+int client_fail(ib_client *c, int err, const char *fmt, ...) {
+        va_list ap;
+
+        if (err < 0)
+                err = -err;
+        va_start(ap, fmt);
+        (void) vsnprintf(c->error, sizeof(c->error), fmt, ap);
+        va_end(ap);
+        return err > 0 ? -err : -EIO;
+}
+
+static ib_pending *pending_free(ib_pending *p) {
+        if (!p)
+                return NULL;
+        for (size_t i = 0; i < p->n_fds; i++)
+                safe_close(p->fds[i]);
+        free(p->fds);
+        free(p->buf);
+        free(p);
+        return NULL;
+}
+
+static void pending_unlink(ib_client *c, ib_pending *p) {
+        for (ib_pending **i = &c->pending; *i; i = &(*i)->next)
+                if (*i == p) {
+                        *i = p->next;
+                        return;
+                }
+}
+
+/* Sends queued requests while the broker's in-flight limit allows; 0 or -errno. */
+static int client_flush(ib_client *c) {
+        for (ib_pending *p = c->pending; p; p = p->next) {
+                union {
+                        struct cmsghdr hdr;
+                        uint8_t buf[CMSG_SPACE(sizeof(int) * IB_MAX_FDS_PER_MESSAGE)];
+                } control;
+                struct iovec iov;
+                struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+                if (p->sent)
+                        continue;
+                if (c->n_sent >= c->limits.max_requests_in_flight)
+                        return 0;
+                iov = (struct iovec) { .iov_base = p->buf, .iov_len = p->size };
+                if (p->n_fds > 0) {
+                        struct cmsghdr *cm;
+
+                        memset(&control, 0, sizeof(control));
+                        mh.msg_control = control.buf;
+                        mh.msg_controllen = CMSG_SPACE(sizeof(int) * p->n_fds);
+                        cm = CMSG_FIRSTHDR(&mh);
+                        cm->cmsg_level = SOL_SOCKET;
+                        cm->cmsg_type = SCM_RIGHTS;
+                        cm->cmsg_len = CMSG_LEN(sizeof(int) * p->n_fds);
+                        memcpy(CMSG_DATA(cm), p->fds, sizeof(int) * p->n_fds);
+                }
+                if (sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+                        if (errno == EAGAIN || errno == EINTR)
+                                return 0;
+                        return client_fail(c, errno, "cannot send to the broker: %s", strerror(errno));
+                }
+                p->sent = true;
+                c->n_sent++;
+                for (size_t i = 0; i < p->n_fds; i++)
+                        p->fds[i] = safe_close(p->fds[i]);
+                p->n_fds = 0;
+                free(p->buf);
+                p->buf = NULL;
+        }
+        return 0;
+}
+
+/* The connection is gone: every pending request completes with err. */
+static void client_break(ib_client *c, int err) {
+        c->broken = true;
+        while (c->pending) {
+                ib_pending *p = c->pending;
+
+                c->pending = p->next;
+                p->complete(c, p, NULL, err);
+                pending_free(p);
+        }
+        c->n_sent = 0;
+}
+
+/* Reads one reply: 1 if one was handled, 0 if none is there, -errno. */
+static int client_read_one(ib_client *c) {
+        struct iovec iov = { .iov_base = c->rbuf, .iov_len = c->rbuf_size };
+        union {
+                struct cmsghdr hdr;
+                uint8_t buf[CMSG_SPACE(sizeof(int) * IB_MAX_FDS_PER_MESSAGE)];
+        } control;
+        struct msghdr mh = {
+                .msg_iov = &iov,
+                .msg_iovlen = 1,
+                .msg_control = control.buf,
+                .msg_controllen = sizeof(control.buf),
+        };
+        Ib__V1__Reply *reply;
+        ssize_t n;
+
+        n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (n < 0) {
+                if (errno == EAGAIN || errno == EINTR)
+                        return 0;
+                return client_fail(c, errno, "cannot read from the broker: %s", strerror(errno));
+        }
+        /* fds the broker sends come with replies of later protocol versions; v1 sends none. */
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+                if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+                        for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+                                int fd;
+
+                                memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+                                safe_close(fd);
+                        }
+        if (n == 0)
+                return client_fail(c, ECONNRESET, "the broker closed the connection");
+        if (mh.msg_flags & MSG_TRUNC)
+                return client_fail(c, EBADMSG, "a reply exceeded %zu bytes", c->rbuf_size);
+
+        reply = ib__v1__reply__unpack(NULL, (size_t) n, c->rbuf);
+        if (!reply)
+                return client_fail(c, EBADMSG, "the broker sent a reply this library cannot decode");
+        for (ib_pending *p = c->pending; p; p = p->next)
+                if (p->sent && p->id == reply->id) {
+                        pending_unlink(c, p);
+                        c->n_sent--;
+                        p->complete(c, p, reply, 0);    /* takes reply */
+                        pending_free(p);
+                        return 1;
+                }
+        /* A reply to nothing we sent: the broker could not read one of our messages. */
+        (void) client_reply_error(c, reply);
+        ib__v1__reply__free_unpacked(reply, NULL);
+        return 1;
+}
+
+_public_ int ib_client_process(ib_client *c) {
+        int r, n = 0;
+
+        if (!c)
+                return -EINVAL;
+        if (c->broken)
+                return -ENOTCONN;
+        r = client_flush(c);
+        while (r >= 0) {
+                r = client_read_one(c);
+                if (r <= 0)
+                        break;
+                n++;
+                r = client_flush(c);
+        }
+        if (r < 0) {
+                client_break(c, r);
+                return r;
+        }
+        return n;
+}
+
+int client_submit(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n_fds, pending_complete complete,
+                  ib_callback cb, void *userdata, void *data) {
+        ib_pending *p;
+        size_t size;
+
+        if (c->broken)
+                return client_fail(c, ENOTCONN, "the connection to the broker is closed");
+        if (n_fds > c->limits.max_fds_per_message)
+                return client_fail(c, E2BIG, "%zu fds: the broker takes at most %u per message", n_fds,
+                                   c->limits.max_fds_per_message);
+        req->id = ++c->next_id;
+        size = ib__v1__request__get_packed_size(req);
+        if (size > c->limits.max_message_size)
+                return client_fail(c, EMSGSIZE, "request of %zu bytes: the broker takes at most %u", size,
+                                   c->limits.max_message_size);
+
+        p = calloc(1, sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        p->id = req->id;
+        p->complete = complete;
+        p->cb = cb;
+        p->userdata = userdata;
+        p->data = data;
+        p->buf = malloc(size ? size : 1);
+        p->fds = calloc(n_fds ? n_fds : 1, sizeof(int));
+        if (!p->buf || !p->fds) {
+                pending_free(p);
+                return -ENOMEM;
+        }
+        p->size = ib__v1__request__pack(req, p->buf);
+        for (size_t i = 0; i < n_fds; i++) {
+                p->fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
+                if (p->fds[i] < 0) {
+                        int r = client_fail(c, errno, "file descriptor %d: %s", fds[i], strerror(errno));
+
+                        p->n_fds = i;
+                        pending_free(p);
+                        return r;
+                }
+                p->n_fds = i + 1;
+        }
+
+        /* Append: requests go out in the order they were made. */
+        {
+                ib_pending **i = &c->pending;
+
+                while (*i)
+                        i = &(*i)->next;
+                *i = p;
+        }
+        return client_flush(c);
+}
+
+int client_reply_error(ib_client *c, const Ib__V1__Reply *reply) {
+        int err;
+
+        if (!reply->has_errnum || reply->errnum == 0)
+                return 0;
+        err = errno_from_name(reply->errno_name);
+        if (err == 0)
+                err = reply->errnum > 0 ? reply->errnum : EIO;
+        (void) snprintf(c->error, sizeof(c->error), "%s", reply->error ?: "");
+        return -err;
+}
+
+typedef struct SyncWait {
+        bool done;
+        int err;
+        Ib__V1__Reply *reply;
+} SyncWait;
+
+static void complete_sync(ib_client *c, ib_pending *p, Ib__V1__Reply *reply, int err) {
+        SyncWait *w = p->data;
+
+        w->done = true;
+        w->err = err;
+        w->reply = reply;
+}
+
+int client_call(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n_fds, Ib__V1__Reply **ret) {
+        SyncWait w = {};
+        int r;
+
+        r = client_submit(c, req, fds, n_fds, complete_sync, NULL, NULL, &w);
+        if (r < 0)
+                return r;
+        while (!w.done) {
+                struct pollfd pfd = { .fd = c->fd, .events = (short) ib_client_get_events(c) };
+
+                if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+                        return client_fail(c, errno, "poll: %s", strerror(errno));
+                r = ib_client_process(c);
+                if (r < 0 && !w.done)
+                        return r;
+        }
+        if (w.err < 0)
+                return w.err;
+        r = client_reply_error(c, w.reply);
+        if (r < 0) {
+                ib__v1__reply__free_unpacked(w.reply, NULL);
+                return r;
+        }
+        c->error[0] = '\0';
+        *ret = w.reply;
+        return 0;
+}
+
+_public_ int ib_client_connect(const char *path, const char *client_name, ib_client **ret) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        Ib__V1__Request req = IB__V1__REQUEST__INIT;
+        Ib__V1__HelloRequest hello = IB__V1__HELLO_REQUEST__INIT;
+        _cleanup_(reply_freep) Ib__V1__Reply *reply = NULL;
+        ib_client *c;
+        int r;
+
+        if (!ret)
+                return -EINVAL;
+        if (!path)
+                path = getenv("IOMMU_BROKER_SOCKET");
+        if (!path || !*path)
+                path = IB_DEFAULT_SOCKET;
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        strcpy(sa.sun_path, path);
+
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        /* Until Hello says otherwise: the limits of protocol v1. */
+        c->limits = (ib_limits) {
+                .max_message_size = IB_MAX_MESSAGE_SIZE,
+                .max_fds_per_message = IB_MAX_FDS_PER_MESSAGE,
+                .max_requests_in_flight = 1,
+                .max_batch_ops = IB_MAX_BATCH_OPS,
+                .max_iova_ranges = IB_MAX_IOVA_RANGES,
+        };
+        c->rbuf_size = IB_MAX_MESSAGE_SIZE;
+        c->rbuf = malloc(c->rbuf_size);
+        c->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (!c->rbuf || c->fd < 0) {
+                r = c->rbuf ? -errno : -ENOMEM;
+                ib_client_free(c);
+                return r;
+        }
+        if (connect(c->fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+                r = -errno;
+                ib_client_free(c);
+                return r;
+        }
+
+        hello.protocol_version = IB_PROTOCOL_VERSION;
+        hello.client_name = (char *) client_name;
+        req.verb_case = IB__V1__REQUEST__VERB_HELLO;
+        req.hello = &hello;
+        r = client_call(c, &req, NULL, 0, &reply);
+        if (r < 0 || reply->result_case != IB__V1__REPLY__RESULT_HELLO) {
+                ib_client_free(c);
+                return r < 0 ? r : -EPROTO;
+        }
+        c->protocol_version = reply->hello->protocol_version;
+        c->session = reply->hello->session;
+        c->server_version = strdup(reply->hello->server_version);
+        if (reply->hello->limits)
+                c->limits = (ib_limits) {
+                        .max_message_size = reply->hello->limits->max_message_size,
+                        .max_fds_per_message = reply->hello->limits->max_fds_per_message,
+                        .max_requests_in_flight = reply->hello->limits->max_requests_in_flight ?: 1,
+                        .max_batch_ops = reply->hello->limits->max_batch_ops,
+                        .max_iova_ranges = reply->hello->limits->max_iova_ranges,
+                };
+        if (c->limits.max_message_size > c->rbuf_size) {
+                uint8_t *b = realloc(c->rbuf, c->limits.max_message_size);
+
+                if (!b) {
+                        ib_client_free(c);
+                        return -ENOMEM;
+                }
+                c->rbuf = b;
+                c->rbuf_size = c->limits.max_message_size;
+        }
+        *ret = c;
+        return 0;
+}
+
+_public_ ib_client *ib_client_free(ib_client *c) {
+        if (!c)
+                return NULL;
+        while (c->pending) {
+                ib_pending *p = c->pending;
+
+                c->pending = p->next;
+                pending_free(p);
+        }
+        safe_close(c->fd);
+        free(c->server_version);
+        free(c->rbuf);
+        free(c);
+        return NULL;
+}
+
+_public_ int ib_client_get_fd(ib_client *c) {
+        return c ? c->fd : -EINVAL;
+}
+
+_public_ int ib_client_get_events(ib_client *c) {
+        if (!c)
+                return -EINVAL;
+        for (ib_pending *p = c->pending; p; p = p->next)
+                if (!p->sent && c->n_sent < c->limits.max_requests_in_flight)
+                        return POLLIN | POLLOUT;
+        return POLLIN;
+}
+
+_public_ uint32_t ib_client_protocol_version(ib_client *c) {
+        return c ? c->protocol_version : 0;
+}
+
+_public_ const char *ib_client_server_version(ib_client *c) {
+        return c && c->server_version ? c->server_version : "";
+}
+
+_public_ uint64_t ib_client_session_id(ib_client *c) {
+        return c ? c->session : 0;
+}
+
+_public_ void ib_client_get_limits(ib_client *c, ib_limits *ret) {
+        if (c && ret)
+                *ret = c->limits;
+}
+
+_public_ const char *ib_client_error(ib_client *c) {
+        return c ? c->error : "";
+}
+
+_public_ const char *ib_errno_name(int err) {
+        return errno_to_name(err);
+}
+
+_public_ size_t ib_client_pending(ib_client *c) {
+        size_t n = 0;
+
+        if (c)
+                for (ib_pending *p = c->pending; p; p = p->next)
+                        n++;
+        return n;
+}

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * internal.h - what the client library's files share and callers never see.
+ *
+ * Owns: the ib_client structure, the pending-request list, and the call
+ * primitives the verb files build on: client_submit() queues a request with
+ * its fds and a completion, client_call() submits and waits.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "client/iommu-broker.h"
+#include "common/macro.h"
+#include "proto/broker.pb-c.h"
+
+typedef struct ib_pending ib_pending;
+
+/* Runs once with the reply (or reply NULL and err < 0 when the connection died). */
+typedef void (*pending_complete)(ib_client *c, ib_pending *p, Ib__V1__Reply *reply, int err);
+
+struct ib_pending {
+        ib_pending *next;
+        uint64_t id;
+        bool sent;
+        uint8_t *buf;
+        size_t size;
+        int *fds;
+        size_t n_fds;
+        pending_complete complete;
+        ib_callback cb;
+        void *userdata;
+        void *data;                     /* the completion's own */
+};
+
+struct ib_client {
+        int fd;
+        uint64_t next_id;
+        ib_pending *pending;            /* in submission order */
+        size_t n_sent;                  /* sent, reply not yet read */
+        ib_limits limits;
+        uint32_t protocol_version;
+        char *server_version;
+        uint64_t session;
+        char error[256];
+        uint8_t *rbuf;
+        size_t rbuf_size;
+        bool broken;
+};
+
+/* Sets c->error; returns -abs(err). */
+int client_fail(ib_client *c, int err, const char *fmt, ...) _printf_(3, 4);
+
+/*
+ * Queues req (packed now) with fds (duplicated) and sends what may be sent.
+ * complete runs when the reply arrives.
+ */
+int client_submit(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n_fds, pending_complete complete,
+                  ib_callback cb, void *userdata, void *data);
+
+/*
+ * Submits req and waits for its reply.  Returns 0 with *ret the reply
+ * (free with ib__v1__reply__free_unpacked), or -errno: the broker's errno
+ * (with its sentence in c->error) or a local one.
+ */
+int client_call(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n_fds, Ib__V1__Reply **ret);
+
+/* The local errno of a failed reply, 0 for success; sets c->error. */
+int client_reply_error(ib_client *c, const Ib__V1__Reply *reply);
+
+/* Completion for the *_async() verbs: decodes the reply into an ib_result for cb. */
+void client_complete_async(ib_client *c, ib_pending *p, Ib__V1__Reply *reply, int err);
+
+static inline void reply_freep(Ib__V1__Reply **r) {
+        if (*r)
+                ib__v1__reply__free_unpacked(*r, NULL);
+}
+
+/* Request fillers shared with batch.c. */
+void client_fill_map(Ib__V1__MapRequest *m, uint32_t ioas, uint32_t fd_index, uint64_t offset, uint64_t length,
+                     unsigned flags, uint64_t iova);
+void client_fill_unmap(Ib__V1__UnmapRequest *u, uint32_t ioas, uint64_t iova, uint64_t length);

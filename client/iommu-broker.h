@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * iommu-broker.h - libiommu-broker, the client library of iommu-brokerd.
+ *
+ * A VMM links this library to ask the broker for I/O address spaces and DMA
+ * mappings without opening /dev/iommu itself.  Every function returns 0 (or a
+ * non-negative value) on success and a negative errno on failure, in the
+ * sd-bus style; a failure the broker reported also leaves its one-sentence
+ * explanation in ib_client_error().
+ *
+ * Two ways to drive it:
+ *  - synchronous: ib_map() and friends send one request and wait for its
+ *    reply (replies to other outstanding requests are dispatched meanwhile);
+ *  - from the VMM's own event loop: the *_async() forms queue a request and
+ *    return at once; poll ib_client_get_fd() for POLLIN (and for POLLOUT while
+ *    ib_client_get_events() says so) and call ib_client_process(), which runs
+ *    the callbacks of completed requests.
+ *
+ * An ib_client is not thread-safe; use one per thread or lock around it.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ib_client ib_client;
+typedef struct ib_batch ib_batch;
+
+typedef struct ib_iova_range {
+        uint64_t start;
+        uint64_t last;                  /* inclusive */
+} ib_iova_range;
+
+typedef struct ib_limits {
+        uint32_t max_message_size;
+        uint32_t max_fds_per_message;
+        uint32_t max_requests_in_flight;
+        uint32_t max_batch_ops;
+        uint32_t max_iova_ranges;
+} ib_limits;
+
+/* Flags of ib_map(), ib_copy() and ib_batch_add_map(). */
+enum {
+        IB_MAP_READABLE = 1U << 0,
+        IB_MAP_WRITEABLE = 1U << 1,
+        IB_MAP_FIXED_IOVA = 1U << 2,    /* *iova is the input; without it the IOMMU chooses */
+};
+
+/* Window hints of ib_ioas_alloc(). */
+enum {
+        IB_IOVA_WINDOW_FULL = 0,
+        IB_IOVA_WINDOW_32BIT = 1,       /* [0, 4 GiB) */
+};
+
+typedef struct ib_ioas_alloc_args {
+        int window;                     /* IB_IOVA_WINDOW_* */
+        bool has_base;
+        uint64_t base;                  /* lowest IOVA to allow, with has_base */
+        bool has_max;
+        uint64_t max;                   /* highest IOVA to allow (inclusive), with has_max */
+} ib_ioas_alloc_args;
+
+/* Kernel features of ib_caps.kernel_features, as bits. */
+enum {
+        IB_KERNEL_FEATURE_MAP_FILE = 1U << 1,
+        IB_KERNEL_FEATURE_HWPT_ALLOC = 1U << 2,
+        IB_KERNEL_FEATURE_DIRTY_TRACKING = 1U << 3,
+        IB_KERNEL_FEATURE_HWPT_INVALIDATE = 1U << 4,
+        IB_KERNEL_FEATURE_FAULT_QUEUE = 1U << 5,
+        IB_KERNEL_FEATURE_VIOMMU = 1U << 6,
+        IB_KERNEL_FEATURE_CHANGE_PROCESS = 1U << 7,
+};
+
+typedef struct ib_caps {
+        char backend[16];               /* "kernel" or "sim" */
+        uint32_t kernel_features;       /* IB_KERNEL_FEATURE_* */
+        uint64_t page_size;
+        bool has_counters;              /* the rest is sent only to root and the broker's uid */
+        uint64_t sessions;
+        uint64_t mapped_bytes;
+        uint64_t objects;
+} ib_caps;
+
+/* Names of the kernel feature bits, for tools: "map-file", ... NULL if unknown. */
+const char *ib_kernel_feature_name(uint32_t bit);
+
+/* ------------------------------------------------------------------ connection */
+
+/*
+ * Connects to the broker's socket (NULL: $IOMMU_BROKER_SOCKET, else
+ * /run/iommu-broker/vmm.sock), exchanges Hello and reads the broker's limits.
+ * client_name is free text for the broker's logs (may be NULL).
+ */
+int ib_client_connect(const char *path, const char *client_name, ib_client **ret);
+/* Closes the connection; the broker then destroys everything this session made. */
+ib_client *ib_client_free(ib_client *c);
+
+int ib_client_get_fd(ib_client *c);
+/* POLLIN, plus POLLOUT while requests wait to be sent. */
+int ib_client_get_events(ib_client *c);
+/* Sends what it can, reads what is there, runs callbacks; never blocks. */
+int ib_client_process(ib_client *c);
+
+uint32_t ib_client_protocol_version(ib_client *c);
+const char *ib_client_server_version(ib_client *c);
+uint64_t ib_client_session_id(ib_client *c);
+void ib_client_get_limits(ib_client *c, ib_limits *ret);
+
+/*
+ * The broker's explanation of the last failure of this client ("IOVA range
+ * 0x100000-0x1fffff overlaps an existing mapping"), or of a local failure; ""
+ * if none.  Valid until the next call on c.
+ */
+const char *ib_client_error(ib_client *c);
+
+/* "EEXIST" for -EEXIST or EEXIST; NULL if unknown. */
+const char *ib_errno_name(int err);
+
+/* ------------------------------------------------------------------ synchronous verbs */
+
+int ib_caps_get(ib_client *c, ib_caps *ret);
+int ib_ioas_alloc(ib_client *c, const ib_ioas_alloc_args *args, uint32_t *ret_ioas);
+int ib_ioas_free(ib_client *c, uint32_t ioas);
+/*
+ * Fills ranges[0..*n_ranges); *n_ranges becomes the count.  -ENOBUFS (with
+ * *n_ranges set to the count) if the array is too small.
+ */
+int ib_iova_ranges(ib_client *c, uint32_t ioas, ib_iova_range *ranges, size_t *n_ranges,
+                   uint64_t *ret_alignment);
+int ib_allow_iovas(ib_client *c, uint32_t ioas, const ib_iova_range *ranges, size_t n_ranges);
+/*
+ * Maps [offset, offset+length) of memfd at *iova (IB_MAP_FIXED_IOVA) or where the
+ * IOMMU chooses; *iova is the IOVA used on success.  The memfd is sent with
+ * the request; the caller keeps its own fd.
+ */
+int ib_map(ib_client *c, uint32_t ioas, int memfd, uint64_t offset, uint64_t length,
+           unsigned flags, uint64_t *iova);
+int ib_unmap(ib_client *c, uint32_t ioas, uint64_t iova, uint64_t length, uint64_t *ret_unmapped);
+int ib_copy(ib_client *c, uint32_t dst_ioas, uint32_t src_ioas, uint64_t src_iova, uint64_t length,
+            unsigned flags, uint64_t *dst_iova);
+
+/* ------------------------------------------------------------------ batches */
+
+/* Many maps and unmaps in one round trip, with one result per operation. */
+int ib_batch_new(ib_batch **ret);
+ib_batch *ib_batch_free(ib_batch *b);
+/* Returns the index of the operation. memfd is duplicated into the batch. */
+int ib_batch_add_map(ib_batch *b, uint32_t ioas, int memfd, uint64_t offset, uint64_t length,
+                     unsigned flags, uint64_t iova);
+int ib_batch_add_unmap(ib_batch *b, uint32_t ioas, uint64_t iova, uint64_t length);
+size_t ib_batch_size(ib_batch *b);
+/*
+ * Sends the batch and waits.  Returns 0 when the broker answered (each
+ * operation then has its own result), or -errno when the batch itself failed.
+ */
+int ib_batch_run(ib_client *c, ib_batch *b, bool stop_on_error);
+/*
+ * The result of operation i after ib_batch_run(): 0 or -errno.  *ret_value is
+ * the IOVA of a map or the bytes unmapped by an unmap; *ret_error the
+ * broker's sentence (or NULL).
+ */
+int ib_batch_result(ib_batch *b, size_t i, uint64_t *ret_value, const char **ret_error);
+
+/* ------------------------------------------------------------------ asynchronous verbs */
+
+typedef struct ib_result {
+        int error;                      /* 0 or -errno */
+        const char *message;            /* the broker's sentence on failure, else "" */
+        uint32_t ioas;                  /* ioas_alloc */
+        uint64_t iova;                  /* map, copy (dst) */
+        uint64_t length;                /* unmap */
+} ib_result;
+
+/* Runs from ib_client_process() (or inside a synchronous call) once the reply is in. */
+typedef void (*ib_callback)(ib_client *c, const ib_result *result, void *userdata);
+
+int ib_ioas_alloc_async(ib_client *c, const ib_ioas_alloc_args *args, ib_callback cb, void *userdata);
+int ib_ioas_free_async(ib_client *c, uint32_t ioas, ib_callback cb, void *userdata);
+int ib_map_async(ib_client *c, uint32_t ioas, int memfd, uint64_t offset, uint64_t length,
+                 unsigned flags, uint64_t iova, ib_callback cb, void *userdata);
+int ib_unmap_async(ib_client *c, uint32_t ioas, uint64_t iova, uint64_t length, ib_callback cb,
+                   void *userdata);
+int ib_copy_async(ib_client *c, uint32_t dst_ioas, uint32_t src_ioas, uint64_t src_iova,
+                  uint64_t length, unsigned flags, uint64_t dst_iova, ib_callback cb, void *userdata);
+
+/* Requests sent or queued whose reply has not arrived. */
+size_t ib_client_pending(ib_client *c);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * dispatch.c - the verb table, the index of the protocol.
+ *
+ * Owns: which verbs exist, how many fds each takes, which need Hello first,
+ * and the rule for bad input: every request that arrives gets exactly one
+ * reply, an error reply if it is malformed, oversized, carries the wrong fds
+ * or is refused; its fds are closed unless a handler took them; the session
+ * goes on.  Adding a verb = a handler in core/verb-<family>.c + a line here.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/errno-name.h"
+#include "common/protocol.h"
+#include "core/dispatch.h"
+#include "core/session.h"
+#include "core/verbs.h"
+#include "util/log.h"
+#include "wire/codec.h"
+
+typedef struct Verb {
+        Ib__V1__Request__VerbCase verb;
+        const char *name;
+        unsigned min_fds;
+        unsigned max_fds;
+        bool needs_hello;
+        int (*handler)(Call *c);
+} Verb;
+
+static const Verb verbs[] = {
+        { IB__V1__REQUEST__VERB_HELLO,       "Hello",           0, 0, false, verb_hello },
+        { IB__V1__REQUEST__VERB_CAPS,        "GetCapabilities", 0, 0, true,  verb_caps },
+        { IB__V1__REQUEST__VERB_IOAS_ALLOC,  "IoasAlloc",       0, 0, true,  verb_ioas_alloc },
+        { IB__V1__REQUEST__VERB_IOAS_FREE,   "IoasFree",        0, 0, true,  verb_ioas_free },
+        { IB__V1__REQUEST__VERB_IOVA_RANGES, "IoasIovaRanges",  0, 0, true,  verb_iova_ranges },
+        { IB__V1__REQUEST__VERB_ALLOW_IOVAS, "IoasAllowIovas",  0, 0, true,  verb_allow_iovas },
+        { IB__V1__REQUEST__VERB_MAP,         "Map",             1, 1, true,  verb_map },
+        { IB__V1__REQUEST__VERB_UNMAP,       "Unmap",           0, 0, true,  verb_unmap },
+        { IB__V1__REQUEST__VERB_COPY,        "Copy",            0, 0, true,  verb_copy },
+        { IB__V1__REQUEST__VERB_BATCH,       "Batch",           0, IB_MAX_FDS_PER_MESSAGE, true, verb_batch },
+};
+
+struct CallArenaItem {
+        CallArenaItem *next;
+        max_align_t data[];
+};
+
+void *call_alloc(Call *c, size_t size) {
+        CallArenaItem *i = calloc(1, sizeof(*i) + size);
+
+        if (!i)
+                return NULL;
+        i->next = c->arena;
+        c->arena = i;
+        return i->data;
+}
+
+char *call_strdup(Call *c, const char *s) {
+        size_t n = strlen(s) + 1;
+        char *d = call_alloc(c, n);
+
+        if (d)
+                memcpy(d, s, n);
+        return d;
+}
+
+int call_fail(Call *c, int err, const char *fmt, ...) {
+        va_list ap;
+
+        if (err < 0)
+                err = -err;
+        va_start(ap, fmt);
+        (void) vsnprintf(c->error, sizeof(c->error), fmt, ap);
+        va_end(ap);
+        return err > 0 ? -err : -EIO;
+}
+
+void call_done(Call *c) {
+        while (c->arena) {
+                CallArenaItem *i = c->arena;
+
+                c->arena = i->next;
+                free(i);
+        }
+}
+
+static const Verb *verb_find(Ib__V1__Request__VerbCase v) {
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                if (verbs[i].verb == v)
+                        return &verbs[i];
+        return NULL;
+}
+
+static void send_reply(Session *s, const Ib__V1__Reply *reply) {
+        _cleanup_free_ uint8_t *buf = NULL;
+        size_t size;
+        int r;
+
+        r = codec_encode_reply(reply, &buf, &size);
+        if (r == -EMSGSIZE) {
+                Ib__V1__Reply err = IB__V1__REPLY__INIT;
+
+                err.id = reply->id;
+                err.has_errnum = true;
+                err.errnum = EMSGSIZE;
+                err.errno_name = (char *) "EMSGSIZE";
+                err.error = (char *) "the reply would exceed the message size limit";
+                r = codec_encode_reply(&err, &buf, &size);
+        }
+        if (r >= 0)
+                r = transport_send(&s->transport, buf, size, NULL, 0);
+        if (r < 0)
+                log_debug_errno(r, "%s: cannot send reply %" PRIu64 ": %m", s->name, reply->id);
+}
+
+static void reply_error(Ib__V1__Reply *reply, int err, const char *message) {
+        if (err < 0)
+                err = -err;
+        reply->result_case = IB__V1__REPLY__RESULT__NOT_SET;
+        reply->has_errnum = true;
+        reply->errnum = err;
+        reply->errno_name = (char *) (errno_to_name(err) ?: "EIO");
+        reply->error = (char *) message;
+}
+
+static void send_error(Session *s, uint64_t id, int err, const char *message) {
+        Ib__V1__Reply reply = IB__V1__REPLY__INIT;
+
+        reply.id = id;
+        reply_error(&reply, err, message);
+        send_reply(s, &reply);
+}
+
+void dispatch_message(Session *s, const uint8_t *data, size_t size, FdList *fds_in, unsigned flags) {
+        _cleanup_(fdlist_freep) FdList *fds = fds_in;
+        Ib__V1__Request *req = NULL;
+        Ib__V1__Reply reply = IB__V1__REPLY__INIT;
+        Call call = { .session = s };
+        char msg[256];
+        const Verb *v;
+        int r;
+
+        if (flags & TRANSPORT_TRUNCATED) {
+                (void) snprintf(msg, sizeof(msg), "message of %zu bytes exceeds the limit of %u bytes",
+                                size, IB_MAX_MESSAGE_SIZE);
+                log_debug("%s: %s", s->name, msg);
+                send_error(s, 0, EMSGSIZE, msg);
+                return;
+        }
+        r = codec_decode_request(data, size, &req);
+        if (r < 0) {
+                log_debug("%s: undecodable message of %zu bytes", s->name, size);
+                send_error(s, 0, EBADMSG, "malformed message: not a protocol v1 Request");
+                return;
+        }
+
+        reply.id = req->id;
+        call.request = req;
+        call.fds = fds;
+        call.reply = &reply;
+
+        v = verb_find(req->verb_case);
+        if (!v) {
+                if (req->verb_case == IB__V1__REQUEST__VERB__NOT_SET && req->base.n_unknown_fields > 0)
+                        r = call_fail(&call, EOPNOTSUPP, "unknown verb (field %u): this broker speaks protocol v%u",
+                                      req->base.unknown_fields[0].tag, IB_PROTOCOL_VERSION);
+                else
+                        r = call_fail(&call, EBADMSG, "request names no verb");
+        } else if (flags & TRANSPORT_FDS_TRUNCATED)
+                r = call_fail(&call, EBADF, "more than %u file descriptors in one message", IB_MAX_FDS_PER_MESSAGE);
+        else if (flags & TRANSPORT_FOREIGN_CMSG)
+                r = call_fail(&call, EBADMSG, "unexpected ancillary data: only SCM_RIGHTS is accepted");
+        else if (v->needs_hello && !s->hello)
+                r = call_fail(&call, EPROTO, "%s before Hello: send Hello first", v->name);
+        else if (fdlist_count(fds) < v->min_fds || fdlist_count(fds) > v->max_fds) {
+                if (v->min_fds == v->max_fds)
+                        r = call_fail(&call, EBADF, "%s takes %u file descriptor%s, got %zu", v->name,
+                                      v->min_fds, v->min_fds == 1 ? "" : "s", fdlist_count(fds));
+                else
+                        r = call_fail(&call, EBADF, "%s takes %u to %u file descriptors, got %zu", v->name,
+                                      v->min_fds, v->max_fds, fdlist_count(fds));
+        } else {
+                r = v->handler(&call);
+                if (r < 0 && call.error[0] == '\0')
+                        (void) call_fail(&call, r, "%s failed: %s", v->name, strerror(-r));
+        }
+
+        if (r < 0) {
+                log_debug("%s: %s id %" PRIu64 ": %s", s->name, v ? v->name : "?", req->id, call.error);
+                reply_error(&reply, r, call.error);
+        }
+        send_reply(s, &reply);
+        call_done(&call);
+        codec_request_free(req);
+}

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * dispatch.h - one request's way from decoded message to reply.
+ *
+ * Owns: Call, the state of one request while its handler runs (the request,
+ * its fds, the reply being built, the sentence explaining a failure, and an
+ * arena for what the reply points to), and dispatch_message(), which checks
+ * a request against the verb table (Hello first, fd counts) and runs the
+ * handler.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/macro.h"
+#include "proto/broker.pb-c.h"
+#include "wire/fdlist.h"
+
+typedef struct Session Session;
+typedef struct CallArenaItem CallArenaItem;
+
+typedef struct Call {
+        Session *session;
+        const Ib__V1__Request *request;
+        FdList *fds;
+        Ib__V1__Reply *reply;
+        char error[256];
+        CallArenaItem *arena;
+} Call;
+
+/* Zeroed memory that lives until the reply is sent; NULL on ENOMEM. */
+void *call_alloc(Call *c, size_t size);
+char *call_strdup(Call *c, const char *s);
+/* Sets the sentence of a failure; returns -abs(err). */
+int call_fail(Call *c, int err, const char *fmt, ...) _printf_(3, 4);
+/* Frees the arena. */
+void call_done(Call *c);
+
+/*
+ * Handles one datagram of s: decodes it, runs its verb, sends the reply.
+ * Every bad input gets an error reply; the session goes on.
+ */
+void dispatch_message(Session *s, const uint8_t *data, size_t size, FdList *fds, unsigned flags);

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * session.h - one client connection and everything it made.
+ *
+ * Owns: the peer's identity as the kernel gave it at accept (SO_PEERCRED, a
+ * pidfd where SO_PEERPIDFD exists), the session's own iommufd context (never
+ * shared with another session), its objects and its account, and the
+ * teardown that destroys them in dependency order when the client goes.
+ * Decides the fate of bad input at the session boundary: every malformed or
+ * refused request gets an error reply and the session goes on.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "backend/backend.h"
+#include "common/macro.h"
+#include "object/account.h"
+#include "object/ioas.h"
+#include "wire/transport.h"
+
+struct event_base;
+
+typedef struct Session Session;
+typedef struct SessionHost SessionHost;
+
+/* What the broker lends every session; filled by broker.c. */
+struct SessionHost {
+        struct event_base *base;
+        Backend *backend;
+        Account *account;               /* broker-wide usage, parent of every session's */
+        uid_t uid;                      /* the broker's own uid */
+        size_t n_sessions;
+        void (*on_session_free)(Session *s, void *userdata);
+        void *userdata;
+};
+
+struct Session {
+        SessionHost *host;
+        uint64_t id;
+        Session *prev;
+        Session *next;                  /* in the broker's registry */
+        Transport transport;
+        struct ucred cred;
+        int pidfd;
+        char name[32];                  /* "session 7" */
+        char *client_name;              /* from Hello, for logs */
+        bool hello;
+        bool registered;                /* counted in host->n_sessions */
+        BackendCtx *ctx;
+        Account account;
+        Ioas *ioases;
+        uint64_t n_requests;
+};
+
+/* Takes fd.  The session starts serving at once. */
+int session_new(Session **ret, SessionHost *host, uint64_t id, int fd);
+/* Tears down every object of the session, then closes its connection. */
+Session *session_free(Session *s);
+
+/* The session's IOAS with that id, or NULL. */
+Ioas *session_find_ioas(Session *s, uint32_t id);
+void session_add_ioas(Session *s, Ioas *ioas);
+/* Unlinks ioas from the session's list (does not free it). */
+void session_remove_ioas(Session *s, Ioas *ioas);
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(Session *, session_free);

@@ -1,0 +1,345 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * verb-map.c - Map, Unmap, Copy and Batch.
+ *
+ * Owns: the checks on a tenant's memfd before the kernel sees it (it must be a
+ * memfd; a writable mapping needs an fd opened for writing and no write seal,
+ * which some kernels do not check themselves; the range must lie inside the
+ * file), page alignment, the IOAS window, and the sentences that explain the
+ * kernel's errnos for these verbs.  Batch runs Map/Unmap in order with one
+ * result per operation.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/errno-name.h"
+#include "common/protocol.h"
+#include "core/session.h"
+#include "core/verbs.h"
+
+#ifndef F_SEAL_FUTURE_WRITE
+#define F_SEAL_FUTURE_WRITE 0x0010
+#endif
+
+static const char *file_kind(mode_t mode) {
+        switch (mode & S_IFMT) {
+        case S_IFSOCK: return "a socket";
+        case S_IFDIR: return "a directory";
+        case S_IFCHR: return "a character device";
+        case S_IFBLK: return "a block device";
+        case S_IFIFO: return "a pipe";
+        case S_IFLNK: return "a symlink";
+        default: return "a file of another kind";
+        }
+}
+
+static bool page_aligned(uint64_t v) {
+        return (v & (PAGE_SIZE_4K - 1)) == 0;
+}
+
+static int check_memfd(Call *c, int fd, uint64_t offset, uint64_t length, bool readable, bool writeable) {
+        char path[64], target[256];
+        struct stat st;
+        uint64_t end;
+        ssize_t n;
+        int fl, seals;
+
+        if (fstat(fd, &st) < 0)
+                return call_fail(c, EBADF, "cannot inspect the file descriptor: %s", strerror(errno));
+        if (!S_ISREG(st.st_mode))
+                return call_fail(c, EBADF, "the file descriptor is %s, not a memfd", file_kind(st.st_mode));
+        (void) snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        n = readlink(path, target, sizeof(target) - 1);
+        if (n < 0 || strncmp(target, "/memfd:", 7) != 0)
+                return call_fail(c, EBADF, "the file descriptor is a regular file, not a memfd");
+
+        fl = fcntl(fd, F_GETFL);
+        if (fl < 0)
+                return call_fail(c, EBADF, "cannot read the memfd's access mode: %s", strerror(errno));
+        if (writeable && (fl & O_ACCMODE) == O_RDONLY)
+                return call_fail(c, EACCES, "a writeable mapping needs a memfd opened for writing; this one is read-only");
+        if (readable && (fl & O_ACCMODE) == O_WRONLY)
+                return call_fail(c, EACCES, "a readable mapping needs a memfd opened for reading; this one is write-only");
+        seals = fcntl(fd, F_GET_SEALS);
+        if (seals < 0)
+                return call_fail(c, EBADF, "cannot read the memfd's seals: %s", strerror(errno));
+        if (writeable && (seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)))
+                return call_fail(c, EPERM, "a writeable mapping of a write-sealed memfd is refused");
+
+        if (__builtin_add_overflow(offset, length, &end) || end > (uint64_t) st.st_size)
+                return call_fail(c, EINVAL,
+                                 "range 0x%" PRIx64 "+0x%" PRIx64 " lies beyond the end of the memfd (0x%" PRIx64 " bytes)",
+                                 offset, length, (uint64_t) st.st_size);
+        return 0;
+}
+
+static uint32_t map_flags(bool readable, bool writeable, bool fixed) {
+        return (readable ? BACKEND_MAP_READABLE : 0) | (writeable ? BACKEND_MAP_WRITEABLE : 0) |
+               (fixed ? BACKEND_MAP_FIXED_IOVA : 0);
+}
+
+/* The sentence for a kernel errno of a map or copy into ioas. */
+static int fail_map(Call *c, int r, uint32_t ioas, bool fixed, uint64_t iova, uint64_t length) {
+        uint64_t last = iova + (length - 1);
+
+        switch (-r) {
+        case EEXIST:
+                return call_fail(c, r, "IOVA 0x%" PRIx64 "-0x%" PRIx64 " overlaps an existing mapping of IOAS %" PRIu32,
+                                 iova, last, ioas);
+        case ENOSPC:
+                return call_fail(c, r, "no free IOVA range of 0x%" PRIx64 " bytes in IOAS %" PRIu32, length, ioas);
+        case EADDRINUSE:
+                return call_fail(c, r, "IOVA 0x%" PRIx64 "-0x%" PRIx64 " lies in a reserved region of IOAS %" PRIu32,
+                                 iova, last, ioas);
+        case EOVERFLOW:
+                return call_fail(c, r, "IOVA 0x%" PRIx64 " + length 0x%" PRIx64 " passes the end of the address space",
+                                 iova, length);
+        case EINVAL:
+                if (fixed)
+                        return call_fail(c, r, "the IOMMU refused IOVA 0x%" PRIx64 " length 0x%" PRIx64
+                                         " (alignment or range)", iova, length);
+                return call_fail(c, r, "the IOMMU refused a mapping of length 0x%" PRIx64, length);
+        default:
+                return call_fail(c, r, "cannot map into IOAS %" PRIu32 ": %s", ioas, strerror(-r));
+        }
+}
+
+static int check_window(Call *c, Ioas *ioas, bool fixed, uint64_t iova, uint64_t length) {
+        uint64_t last;
+
+        if (iova_last(iova, length, &last) < 0)
+                return call_fail(c, EOVERFLOW, "IOVA 0x%" PRIx64 " + length 0x%" PRIx64
+                                 " passes the end of the address space", iova, length);
+        if (fixed && !ioas_window_allows(ioas, iova, length))
+                return call_fail(c, ERANGE, "IOVA 0x%" PRIx64 "-0x%" PRIx64 " lies outside the window of IOAS %" PRIu32,
+                                 iova, last, ioas->id);
+        return 0;
+}
+
+static int do_map(Call *c, const Ib__V1__MapRequest *m, uint64_t *ret_iova) {
+        const Account *over = NULL;
+        uint64_t iova = m->has_iova ? m->iova : 0;
+        Ioas *ioas;
+        int fd, r;
+
+        ioas = call_find_ioas(c, m->ioas, &r);
+        if (!ioas)
+                return r;
+        fd = fdlist_get(c->fds, m->fd_index);
+        if (fd < 0)
+                return call_fail(c, EBADF, "fd_index %" PRIu32 " names no file descriptor of this message", m->fd_index);
+        if (m->length == 0)
+                return call_fail(c, EINVAL, "length 0: nothing to map");
+        if (!m->readable && !m->writeable)
+                return call_fail(c, EINVAL, "a mapping must be readable, writeable or both");
+        if (!page_aligned(m->offset) || !page_aligned(m->length) || (m->has_iova && !page_aligned(iova)))
+                return call_fail(c, EINVAL, "offset, length and IOVA must be multiples of 4 KiB");
+        r = check_window(c, ioas, m->has_iova, iova, m->length);
+        if (r < 0)
+                return r;
+        r = check_memfd(c, fd, m->offset, m->length, m->readable, m->writeable);
+        if (r < 0)
+                return r;
+
+        r = ioas_map(ioas, fd, m->offset, m->length, map_flags(m->readable, m->writeable, m->has_iova), &iova, &over);
+        if (r == -EDQUOT)
+                return call_fail_quota(c, over);
+        if (r < 0)
+                return fail_map(c, r, m->ioas, m->has_iova, iova, m->length);
+        *ret_iova = iova;
+        return 0;
+}
+
+static int do_unmap(Call *c, const Ib__V1__UnmapRequest *u, uint64_t *ret_length) {
+        Ioas *ioas;
+        int r;
+
+        ioas = call_find_ioas(c, u->ioas, &r);
+        if (!ioas)
+                return r;
+        r = ioas_unmap(ioas, u->iova, u->length, ret_length);
+        if (r == -ENOENT)
+                return call_fail(c, r, "0x%" PRIx64 "+0x%" PRIx64 " of IOAS %" PRIu32
+                                 " does not cover whole mappings: an unmap cannot split a mapping, and must unmap something",
+                                 u->iova, u->length, u->ioas);
+        if (r == -EBUSY)
+                return call_fail(c, r, "the mapping is in use by a device access and cannot be unmapped now");
+        if (r < 0)
+                return call_fail(c, r, "cannot unmap 0x%" PRIx64 "+0x%" PRIx64 " of IOAS %" PRIu32 ": %s",
+                                 u->iova, u->length, u->ioas, strerror(-r));
+        return 0;
+}
+
+int verb_map(Call *c) {
+        Ib__V1__MapReply *reply;
+        uint64_t iova = 0;
+        int r;
+
+        r = do_map(c, c->request->map, &iova);
+        if (r < 0)
+                return r;
+        reply = call_alloc(c, sizeof(*reply));
+        if (!reply)
+                return -ENOMEM;
+        ib__v1__map_reply__init(reply);
+        reply->iova = iova;
+        c->reply->result_case = IB__V1__REPLY__RESULT_MAP;
+        c->reply->map = reply;
+        return 0;
+}
+
+int verb_unmap(Call *c) {
+        Ib__V1__UnmapReply *reply;
+        uint64_t length = 0;
+        int r;
+
+        r = do_unmap(c, c->request->unmap, &length);
+        if (r < 0)
+                return r;
+        reply = call_alloc(c, sizeof(*reply));
+        if (!reply)
+                return -ENOMEM;
+        ib__v1__unmap_reply__init(reply);
+        reply->length = length;
+        c->reply->result_case = IB__V1__REPLY__RESULT_UNMAP;
+        c->reply->unmap = reply;
+        return 0;
+}
+
+int verb_copy(Call *c) {
+        const Ib__V1__CopyRequest *req = c->request->copy;
+        const Account *over = NULL;
+        Ib__V1__CopyReply *reply;
+        uint64_t iova = req->has_dst_iova ? req->dst_iova : 0;
+        Ioas *dst, *src;
+        int r;
+
+        dst = call_find_ioas(c, req->dst_ioas, &r);
+        if (!dst)
+                return r;
+        src = call_find_ioas(c, req->src_ioas, &r);
+        if (!src)
+                return r;
+        if (req->length == 0)
+                return call_fail(c, EINVAL, "length 0: nothing to copy");
+        if (!req->readable && !req->writeable)
+                return call_fail(c, EINVAL, "a mapping must be readable, writeable or both");
+        if (!page_aligned(req->src_iova) || !page_aligned(req->length) || (req->has_dst_iova && !page_aligned(iova)))
+                return call_fail(c, EINVAL, "IOVAs and length must be multiples of 4 KiB");
+        r = check_window(c, dst, req->has_dst_iova, iova, req->length);
+        if (r < 0)
+                return r;
+        reply = call_alloc(c, sizeof(*reply));
+        if (!reply)
+                return -ENOMEM;
+
+        r = ioas_copy(dst, src, req->src_iova, req->length, map_flags(req->readable, req->writeable, req->has_dst_iova),
+                      &iova, &over);
+        if (r == -EDQUOT)
+                return call_fail_quota(c, over);
+        if (r == -ENOENT)
+                return call_fail(c, r, "0x%" PRIx64 "+0x%" PRIx64 " of IOAS %" PRIu32 " is not fully mapped",
+                                 req->src_iova, req->length, req->src_ioas);
+        if (r < 0)
+                return fail_map(c, r, req->dst_ioas, req->has_dst_iova, iova, req->length);
+
+        ib__v1__copy_reply__init(reply);
+        reply->dst_iova = iova;
+        c->reply->result_case = IB__V1__REPLY__RESULT_COPY;
+        c->reply->copy = reply;
+        return 0;
+}
+
+static int batch_result_error(Call *c, Ib__V1__BatchResult *res, int r, const char *message) {
+        res->has_errnum = true;
+        res->errnum = -r;
+        res->errno_name = (char *) (errno_to_name(-r) ?: "EIO");
+        res->error = call_strdup(c, message);
+        return res->error ? 0 : -ENOMEM;
+}
+
+int verb_batch(Call *c) {
+        const Ib__V1__BatchRequest *req = c->request->batch;
+        Ib__V1__BatchReply *reply;
+        Ib__V1__BatchResult **results, *res;
+        bool used[IB_MAX_FDS_PER_MESSAGE] = {};
+        bool stopped = false;
+        int r;
+
+        if (req->n_ops > IB_MAX_BATCH_OPS)
+                return call_fail(c, E2BIG, "%zu operations: the limit is %u", req->n_ops, IB_MAX_BATCH_OPS);
+        for (size_t i = 0; i < req->n_ops; i++) {
+                const Ib__V1__BatchOp *op = req->ops[i];
+
+                if (op->op_case == IB__V1__BATCH_OP__OP_MAP) {
+                        if (op->map->fd_index >= fdlist_count(c->fds))
+                                return call_fail(c, EBADF, "operation %zu: fd_index %" PRIu32 " names no file descriptor",
+                                                 i, op->map->fd_index);
+                        used[op->map->fd_index] = true;
+                } else if (op->op_case != IB__V1__BATCH_OP__OP_UNMAP)
+                        return call_fail(c, EINVAL, "operation %zu is neither Map nor Unmap", i);
+        }
+        for (size_t i = 0; i < fdlist_count(c->fds); i++)
+                if (!used[i])
+                        return call_fail(c, EBADF, "file descriptor %zu is used by no operation", i);
+
+        reply = call_alloc(c, sizeof(*reply));
+        results = call_alloc(c, sizeof(*results) * (req->n_ops ? req->n_ops : 1));
+        res = call_alloc(c, sizeof(*res) * (req->n_ops ? req->n_ops : 1));
+        if (!reply || !results || !res)
+                return -ENOMEM;
+        ib__v1__batch_reply__init(reply);
+
+        for (size_t i = 0; i < req->n_ops; i++) {
+                const Ib__V1__BatchOp *op = req->ops[i];
+                Call sub = { .session = c->session, .fds = c->fds };
+                uint64_t value = 0;
+
+                ib__v1__batch_result__init(&res[i]);
+                results[i] = &res[i];
+                if (stopped) {
+                        r = batch_result_error(c, &res[i], -ECANCELED, "not run: an earlier operation failed");
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                if (op->op_case == IB__V1__BATCH_OP__OP_MAP) {
+                        Ib__V1__MapReply *m = call_alloc(c, sizeof(*m));
+
+                        if (!m)
+                                return -ENOMEM;
+                        ib__v1__map_reply__init(m);
+                        r = do_map(&sub, op->map, &value);
+                        m->iova = value;
+                        res[i].result_case = IB__V1__BATCH_RESULT__RESULT_MAP;
+                        res[i].map = m;
+                } else {
+                        Ib__V1__UnmapReply *u = call_alloc(c, sizeof(*u));
+
+                        if (!u)
+                                return -ENOMEM;
+                        ib__v1__unmap_reply__init(u);
+                        r = do_unmap(&sub, op->unmap, &value);
+                        u->length = value;
+                        res[i].result_case = IB__V1__BATCH_RESULT__RESULT_UNMAP;
+                        res[i].unmap = u;
+                }
+                if (r < 0) {
+                        res[i].result_case = IB__V1__BATCH_RESULT__RESULT__NOT_SET;
+                        r = batch_result_error(c, &res[i], r, sub.error[0] ? sub.error : strerror(-r));
+                        if (r < 0)
+                                return r;
+                        stopped = req->stop_on_error;
+                }
+        }
+        reply->n_results = req->n_ops;
+        reply->results = results;
+        c->reply->result_case = IB__V1__REPLY__RESULT_BATCH;
+        c->reply->batch = reply;
+        return 0;
+}

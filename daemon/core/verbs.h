@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * verbs.h - the handlers of the verb table.
+ *
+ * Included only by dispatch.c and core/verb-*.c.  A handler fills
+ * c->reply's result and returns 0, or returns call_fail(c, -errno, "...").
+ */
+#pragma once
+
+#include "core/dispatch.h"
+
+/* verb-hello.c */
+int verb_hello(Call *c);
+int verb_caps(Call *c);
+
+/* verb-ioas.c */
+int verb_ioas_alloc(Call *c);
+int verb_ioas_free(Call *c);
+int verb_iova_ranges(Call *c);
+int verb_allow_iovas(Call *c);
+
+/* verb-map.c */
+int verb_map(Call *c);
+int verb_unmap(Call *c);
+int verb_copy(Call *c);
+int verb_batch(Call *c);
+
+/* Helpers shared by the handlers (verb-ioas.c). */
+typedef struct Ioas Ioas;
+typedef struct Account Account;
+/* The session's IOAS id, or NULL with *ret = call_fail(ENOENT, ...). */
+Ioas *call_find_ioas(Call *c, uint32_t id, int *ret);
+/* -EDQUOT with a sentence naming the limit that was reached. */
+int call_fail_quota(Call *c, const Account *over);

@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * main.c - iommu-brokerd: command line, set-up stages, run.
+ *
+ * Owns: the arg_* settings from the command line, the choice between the
+ * socket systemd passed and one of our own, and the exit status.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "broker.h"
+#include "common/protocol.h"
+#include "util/log.h"
+
+static const char *arg_backend = "kernel";
+static const char *arg_socket;
+static mode_t arg_socket_mode = 0660;
+static gid_t arg_socket_gid = (gid_t) -1;
+static const char *arg_iommu_dev;
+static bool arg_sim_no_map_file;
+
+static void help(void) {
+        printf("Usage: iommu-brokerd [OPTIONS]\n"
+               "\n"
+               "Owns /dev/iommu and VFIO devices and serves I/O address spaces and DMA\n"
+               "mappings to unprivileged VMMs over a Unix socket.\n"
+               "\n"
+               "Options:\n"
+               "  --backend=kernel|sim    IOMMU backend (default: kernel, the iommufd of this\n"
+               "                          kernel); sim is an in-process model for tests and\n"
+               "                          demos on machines without an IOMMU\n"
+               "  --socket=PATH           listen on PATH (default: the socket systemd passes,\n"
+               "                          else %s)\n"
+               "  --socket-mode=MODE      octal mode of a socket we create (default 0660)\n"
+               "  --socket-group=GROUP    group of a socket we create\n"
+               "  --iommu-dev=PATH        the iommufd node (default /dev/iommu)\n"
+               "  --sim-no-map-file       sim: behave like a kernel without IOMMU_IOAS_MAP_FILE\n"
+               "  --log-level=LEVEL       debug, info, notice, warning or err (default info)\n"
+               "  -h --help               show this help\n"
+               "  --version               show the version\n"
+               "\n"
+               "See iommu-brokerd(8).\n",
+               IB_DEFAULT_SOCKET);
+}
+
+static int parse_argv(int argc, char **argv) {
+        enum {
+                ARG_BACKEND = 0x100,
+                ARG_SOCKET,
+                ARG_SOCKET_MODE,
+                ARG_SOCKET_GROUP,
+                ARG_IOMMU_DEV,
+                ARG_SIM_NO_MAP_FILE,
+                ARG_LOG_LEVEL,
+                ARG_VERSION,
+        };
+        static const struct option options[] = {
+                { "backend", required_argument, NULL, ARG_BACKEND },
+                { "socket", required_argument, NULL, ARG_SOCKET },
+                { "socket-mode", required_argument, NULL, ARG_SOCKET_MODE },
+                { "socket-group", required_argument, NULL, ARG_SOCKET_GROUP },
+                { "iommu-dev", required_argument, NULL, ARG_IOMMU_DEV },
+                { "sim-no-map-file", no_argument, NULL, ARG_SIM_NO_MAP_FILE },
+                { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                {}
+        };
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("iommu-brokerd %s (protocol %u)\n", PACKAGE_VERSION, IB_PROTOCOL_VERSION);
+                        return 0;
+                case ARG_BACKEND:
+                        if (strcmp(optarg, "kernel") != 0 && strcmp(optarg, "sim") != 0)
+                                return log_error_errno(EINVAL, "unknown backend '%s': use 'kernel' or 'sim'", optarg);
+                        arg_backend = optarg;
+                        break;
+                case ARG_SOCKET:
+                        arg_socket = optarg;
+                        break;
+                case ARG_SOCKET_MODE: {
+                        char *end;
+                        unsigned long m = strtoul(optarg, &end, 8);
+
+                        if (*optarg == '\0' || *end != '\0' || m > 07777)
+                                return log_error_errno(EINVAL, "invalid socket mode '%s'", optarg);
+                        arg_socket_mode = (mode_t) m;
+                        break;
+                }
+                case ARG_SOCKET_GROUP: {
+                        struct group *g = getgrnam(optarg);
+
+                        if (!g)
+                                return log_error_errno(ENOENT, "unknown group '%s'", optarg);
+                        arg_socket_gid = g->gr_gid;
+                        break;
+                }
+                case ARG_IOMMU_DEV:
+                        arg_iommu_dev = optarg;
+                        break;
+                case ARG_SIM_NO_MAP_FILE:
+                        arg_sim_no_map_file = true;
+                        break;
+                case ARG_LOG_LEVEL:
+                        r = log_level_from_string(optarg);
+                        if (r < 0)
+                                return log_error_errno(r, "invalid log level '%s'", optarg);
+                        log_set_max_level(r);
+                        break;
+                case '?':
+                        return -EINVAL;
+                default:
+                        return -EINVAL;
+                }
+        }
+        if (optind < argc)
+                return log_error_errno(EINVAL, "unexpected argument '%s'", argv[optind]);
+        return 1;
+}
+
+int main(int argc, char **argv) {
+        BrokerConfig config = {};
+        Broker *b = NULL;
+        int r;
+
+        r = parse_argv(argc, argv);
+        if (r <= 0)
+                return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+
+        config.backend = arg_backend;
+        config.backend_config.iommu_path = arg_iommu_dev;
+        config.backend_config.sim_no_map_file = arg_sim_no_map_file;
+        config.socket_mode = arg_socket_mode;
+        config.socket_gid = arg_socket_gid;
+        if (arg_socket)
+                config.socket_path = arg_socket;
+        else if (!getenv("LISTEN_FDS")) {
+                config.socket_path = IB_DEFAULT_SOCKET;
+                if (mkdir("/run/iommu-broker", 0755) < 0 && errno != EEXIST) {
+                        log_error_errno(errno, "cannot create /run/iommu-broker: %m");
+                        return EXIT_FAILURE;
+                }
+        }
+
+        r = broker_new(&b, &config);
+        if (r < 0)
+                return EXIT_FAILURE;
+        r = broker_run(b);
+        broker_free(b);
+        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * account.c - see account.h.
+ */
+#include <errno.h>
+#include <stddef.h>
+
+#include "object/account.h"
+
+void account_init(Account *a, const char *name, Account *parent) {
+        *a = (Account) { .name = name, .parent = parent };
+        for (int r = 0; r < _ACCOUNT_RESOURCE_MAX; r++)
+                a->limit[r] = ACCOUNT_UNLIMITED;
+}
+
+const char *account_resource_name(AccountResource r) {
+        switch (r) {
+        case ACCOUNT_MAPPED_BYTES:
+                return "mapped-bytes";
+        case ACCOUNT_MAPPINGS:
+                return "mappings";
+        case ACCOUNT_OBJECTS:
+                return "objects";
+        case _ACCOUNT_RESOURCE_MAX:
+        case _ACCOUNT_RESOURCE_INVALID:
+                break;
+        }
+        return "invalid";
+}
+
+int charge_take(Charge *c, Account *a, AccountResource resource, uint64_t amount, const Account **ret_over) {
+        for (Account *i = a; i; i = i->parent) {
+                uint64_t sum;
+
+                if (__builtin_add_overflow(i->used[resource], amount, &sum) || sum > i->limit[resource]) {
+                        if (ret_over)
+                                *ret_over = i;
+                        return -EDQUOT;
+                }
+        }
+        for (Account *i = a; i; i = i->parent)
+                i->used[resource] += amount;
+        *c = (Charge) { .account = a, .resource = resource, .amount = amount };
+        return 0;
+}
+
+void charge_release(Charge *c) {
+        if (!c->account)
+                return;
+        for (Account *i = c->account; i; i = i->parent)
+                i->used[c->resource] -= c->amount;
+        *c = (Charge) CHARGE_NULL;
+}

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * account.h - what objects cost, counted as charges held inside them.
+ *
+ * Owns: Account (usage and limits per resource, chained to a parent: session
+ * -> broker, later session -> tenant -> broker) and Charge, the receipt an
+ * object holds for what it costs.  A charge is taken before the kernel call
+ * and released in the object's destructor, so usage returns to zero by
+ * construction when the objects die.
+ * Must never: log, or know what the resources are used for.
+ */
+#pragma once
+
+#include <stdint.h>
+
+typedef enum AccountResource {
+        ACCOUNT_MAPPED_BYTES,   /* bytes of guest memory mapped for DMA (what may get pinned) */
+        ACCOUNT_MAPPINGS,       /* live Map/Copy mappings */
+        ACCOUNT_OBJECTS,        /* IOASes and other kernel objects */
+        _ACCOUNT_RESOURCE_MAX,
+        _ACCOUNT_RESOURCE_INVALID = -22,
+} AccountResource;
+
+#define ACCOUNT_UNLIMITED UINT64_MAX
+
+typedef struct Account Account;
+struct Account {
+        const char *name;               /* "session 3", "broker" */
+        Account *parent;
+        uint64_t used[_ACCOUNT_RESOURCE_MAX];
+        uint64_t limit[_ACCOUNT_RESOURCE_MAX];
+};
+
+typedef struct Charge {
+        Account *account;
+        AccountResource resource;
+        uint64_t amount;
+} Charge;
+
+#define CHARGE_NULL { .account = NULL }
+
+void account_init(Account *a, const char *name, Account *parent);
+/* "mapped-bytes", ... */
+const char *account_resource_name(AccountResource r);
+
+/*
+ * Charges amount of resource to a and all its parents.  -EDQUOT if any of
+ * them would pass its limit; *ret_over then names that account (may be NULL).
+ */
+int charge_take(Charge *c, Account *a, AccountResource resource, uint64_t amount, const Account **ret_over);
+void charge_release(Charge *c);

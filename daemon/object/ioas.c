@@ -1,0 +1,317 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * ioas.c - see ioas.h.
+ *
+ * Theory of operation: the kernel decides whether a map, unmap or copy is
+ * valid (overlap, whole-mapping unmap, allowed IOVAs); this file only keeps
+ * the broker's bookkeeping in step after the kernel said yes, and holds the
+ * charges for what each mapping costs.  An unmap that succeeded removed
+ * exactly the mappings inside its range (the kernel refuses to split one), so
+ * the records inside the range go too.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "object/ioas.h"
+
+/* A broker mmap of a memfd that IOMMU_IOAS_MAP points the kernel at. */
+struct MemRef {
+        unsigned refs;
+        void *va;
+        size_t length;
+};
+
+static MemRef *memref_ref(MemRef *m) {
+        m->refs++;
+        return m;
+}
+
+static MemRef *memref_unref(MemRef *m) {
+        if (m && --m->refs == 0) {
+                (void) munmap(m->va, m->length);
+                free(m);
+        }
+        return NULL;
+}
+
+static Mapping *mapping_free(Mapping *m) {
+        if (!m)
+                return NULL;
+        for (size_t i = 0; i < m->n_mems; i++)
+                memref_unref(m->mems[i]);
+        free(m->mems);
+        charge_release(&m->charge_bytes);
+        charge_release(&m->charge_count);
+        free(m);
+        return NULL;
+}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(Mapping *, mapping_free);
+
+static int mapping_new(Mapping **ret, Account *account, uint64_t length, const Account **ret_over) {
+        _cleanup_(mapping_freep) Mapping *m = NULL;
+        int r;
+
+        m = calloc(1, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        m->length = length;
+        r = charge_take(&m->charge_count, account, ACCOUNT_MAPPINGS, 1, ret_over);
+        if (r < 0)
+                return r;
+        r = charge_take(&m->charge_bytes, account, ACCOUNT_MAPPED_BYTES, length, ret_over);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+static int mapping_add_mem(Mapping *m, MemRef *mem) {
+        MemRef **a = reallocarray(m->mems, m->n_mems + 1, sizeof(*a));
+
+        if (!a)
+                return -ENOMEM;
+        m->mems = a;
+        m->mems[m->n_mems++] = memref_ref(mem);
+        return 0;
+}
+
+/* Index of the first mapping whose last byte is >= iova. */
+static size_t ioas_lower_bound(const Ioas *ioas, uint64_t iova) {
+        size_t lo = 0, hi = ioas->n_maps;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                const Mapping *m = ioas->maps[mid];
+
+                if (m->iova + (m->length - 1) < iova)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return lo;
+}
+
+static int ioas_reserve(Ioas *ioas) {
+        size_t cap = ioas->cap_maps ? ioas->cap_maps * 2 : 16;
+        Mapping **a;
+
+        if (ioas->n_maps < ioas->cap_maps)
+                return 0;
+        a = reallocarray(ioas->maps, cap, sizeof(*a));
+        if (!a)
+                return -ENOMEM;
+        ioas->maps = a;
+        ioas->cap_maps = cap;
+        return 0;
+}
+
+/* Inserts m; the room was reserved before the kernel call, so this cannot fail. */
+static void ioas_insert(Ioas *ioas, Mapping *m) {
+        size_t i = ioas_lower_bound(ioas, m->iova);
+
+        memmove(ioas->maps + i + 1, ioas->maps + i, (ioas->n_maps - i) * sizeof(*ioas->maps));
+        ioas->maps[i] = m;
+        ioas->n_maps++;
+}
+
+int ioas_new(Ioas **ret, BackendCtx *ctx, Account *account, const Account **ret_over) {
+        _cleanup_(ioas_freep) Ioas *ioas = NULL;
+        int r;
+
+        ioas = calloc(1, sizeof(*ioas));
+        if (!ioas)
+                return -ENOMEM;
+        ioas->ctx = ctx;
+        ioas->account = account;
+        r = charge_take(&ioas->charge_object, account, ACCOUNT_OBJECTS, 1, ret_over);
+        if (r < 0)
+                return r;
+        r = ctx->backend->ops->ioas_alloc(ctx, &ioas->id);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(ioas);
+        return 0;
+}
+
+int ioas_set_window(Ioas *ioas, const IovaRange *window, size_t n_window) {
+        int r;
+
+        if (n_window == 0 || n_window > IOAS_MAX_WINDOW)
+                return -EINVAL;
+        r = ioas->ctx->backend->ops->allow_iovas(ioas->ctx, ioas->id, window, n_window);
+        if (r < 0)
+                return r;
+        memcpy(ioas->window, window, n_window * sizeof(*window));
+        ioas->n_window = n_window;
+        return 0;
+}
+
+int ioas_allow_iovas(Ioas *ioas, const IovaRange *ranges, size_t n) {
+        if (n == 0) {
+                ranges = ioas->window;
+                n = ioas->n_window;
+        }
+        return ioas->ctx->backend->ops->allow_iovas(ioas->ctx, ioas->id, ranges, n);
+}
+
+int ioas_iova_ranges(Ioas *ioas, IovaRange *ranges, size_t *n_ranges, uint64_t *ret_alignment) {
+        _cleanup_free_ IovaRange *all = NULL;
+        size_t n = *n_ranges;
+        int r;
+
+        all = calloc(n ? n : 1, sizeof(*all));
+        if (!all)
+                return -ENOMEM;
+        r = ioas->ctx->backend->ops->iova_ranges(ioas->ctx, ioas->id, all, &n, ret_alignment);
+        if (r < 0) {
+                *n_ranges = n;
+                return r;
+        }
+        if (ioas->n_window == 0) {
+                memcpy(ranges, all, n * sizeof(*all));
+                *n_ranges = n;
+                return 0;
+        }
+        r = iova_ranges_intersect(all, n, ioas->window, ioas->n_window, ranges, *n_ranges);
+        if (r < 0)
+                return -EMSGSIZE;
+        *n_ranges = (size_t) r;
+        return 0;
+}
+
+Ioas *ioas_free(Ioas *ioas) {
+        if (!ioas)
+                return NULL;
+        for (size_t i = 0; i < ioas->n_maps; i++)
+                mapping_free(ioas->maps[i]);
+        free(ioas->maps);
+        charge_release(&ioas->charge_object);
+        free(ioas);
+        return NULL;
+}
+
+int ioas_destroy(Ioas *ioas) {
+        int r;
+
+        r = ioas->ctx->backend->ops->destroy(ioas->ctx, ioas->id);
+        if (r < 0)
+                return r;
+        ioas_free(ioas);
+        return 0;
+}
+
+bool ioas_window_allows(const Ioas *ioas, uint64_t iova, uint64_t length) {
+        uint64_t last;
+
+        if (ioas->n_window == 0)
+                return true;
+        if (iova_last(iova, length, &last) < 0)
+                return false;
+        return iova_ranges_contain(ioas->window, ioas->n_window, iova, last);
+}
+
+int ioas_map(Ioas *ioas, int memfd, uint64_t offset, uint64_t length, uint32_t flags, uint64_t *iova,
+             const Account **ret_over) {
+        const BackendOps *ops = ioas->ctx->backend->ops;
+        _cleanup_(mapping_freep) Mapping *m = NULL;
+        uint64_t out = *iova;
+        int r;
+
+        r = mapping_new(&m, ioas->account, length, ret_over);
+        if (r < 0)
+                return r;
+        r = ioas_reserve(ioas);
+        if (r < 0)
+                return r;
+
+        if (backend_has(ioas->ctx->backend, BACKEND_FEATURE_MAP_FILE))
+                r = ops->map_file(ioas->ctx, ioas->id, memfd, offset, length, flags, &out);
+        else {
+                int prot = (flags & BACKEND_MAP_WRITEABLE ? PROT_WRITE : 0) | PROT_READ;
+                MemRef *mem;
+                void *va;
+
+                if (length > SIZE_MAX)
+                        return -EOVERFLOW;
+                va = mmap(NULL, length, prot, MAP_SHARED, memfd, (off_t) offset);
+                if (va == MAP_FAILED)
+                        return -errno;
+                mem = calloc(1, sizeof(*mem));
+                if (!mem) {
+                        (void) munmap(va, length);
+                        return -ENOMEM;
+                }
+                *mem = (MemRef) { .refs = 0, .va = va, .length = length };
+                r = mapping_add_mem(m, mem);
+                if (r < 0) {
+                        mem->refs = 1;
+                        memref_unref(mem);
+                        return r;
+                }
+                r = ops->map_user(ioas->ctx, ioas->id, va, length, flags, &out);
+        }
+        if (r < 0)
+                return r;
+
+        m->iova = out;
+        ioas_insert(ioas, TAKE_PTR(m));
+        *iova = out;
+        return 0;
+}
+
+int ioas_unmap(Ioas *ioas, uint64_t iova, uint64_t length, uint64_t *ret_unmapped) {
+        uint64_t unmapped = 0, last;
+        size_t i, j;
+        int r;
+
+        r = ioas->ctx->backend->ops->unmap(ioas->ctx, ioas->id, iova, length, &unmapped);
+        if (r < 0)
+                return r;
+
+        /* iova 0 and length 2^64-1 is the kernel's "everything"; a range past 2^64 reaches the end. */
+        if ((iova == 0 && length == UINT64_MAX) || iova_last(iova, length, &last) < 0)
+                last = IOVA_MAX;
+        i = ioas_lower_bound(ioas, iova);
+        for (j = i; j < ioas->n_maps && ioas->maps[j]->iova <= last; j++)
+                mapping_free(ioas->maps[j]);
+        memmove(ioas->maps + i, ioas->maps + j, (ioas->n_maps - j) * sizeof(*ioas->maps));
+        ioas->n_maps -= j - i;
+
+        *ret_unmapped = unmapped;
+        return 0;
+}
+
+int ioas_copy(Ioas *dst, Ioas *src, uint64_t src_iova, uint64_t length, uint32_t flags,
+              uint64_t *dst_iova, const Account **ret_over) {
+        _cleanup_(mapping_freep) Mapping *m = NULL;
+        uint64_t out = *dst_iova, last;
+        int r;
+
+        r = iova_last(src_iova, length, &last);
+        if (r < 0)
+                return r;
+        r = mapping_new(&m, dst->account, length, ret_over);
+        if (r < 0)
+                return r;
+        r = ioas_reserve(dst);
+        if (r < 0)
+                return r;
+        /* The copy shares the source's pages: keep the broker mmaps behind them alive. */
+        for (size_t i = ioas_lower_bound(src, src_iova); i < src->n_maps && src->maps[i]->iova <= last; i++)
+                for (size_t k = 0; k < src->maps[i]->n_mems; k++) {
+                        r = mapping_add_mem(m, src->maps[i]->mems[k]);
+                        if (r < 0)
+                                return r;
+                }
+
+        r = dst->ctx->backend->ops->copy(dst->ctx, dst->id, src->id, src_iova, length, flags, &out);
+        if (r < 0)
+                return r;
+        m->iova = out;
+        ioas_insert(dst, TAKE_PTR(m));
+        *dst_iova = out;
+        return 0;
+}

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * ioas.h - an I/O address space of one session, and its DMA mappings.
+ *
+ * Owns: the broker's record of one kernel IOAS: its id in the session's
+ * iommufd context, the IOVA window the broker enforces on it, the mappings it
+ * holds (each with its charges and, on kernels without MAP_FILE, the broker's
+ * own mmap of the memfd that backs it).  The kernel is the authority on what
+ * is mapped; this record follows it after every successful call.
+ * Must never: log above debug, check who may do what (core/ and policy/ do).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend/backend.h"
+#include "common/macro.h"
+#include "object/account.h"
+#include "util/interval.h"
+
+typedef struct Ioas Ioas;
+typedef struct Mapping Mapping;
+typedef struct MemRef MemRef;
+
+#define IOAS_MAX_WINDOW 64
+
+struct Ioas {
+        BackendCtx *ctx;
+        Account *account;
+        uint32_t id;
+        Ioas *next;                     /* in the owner's list */
+        IovaRange window[IOAS_MAX_WINDOW];      /* the broker's limit on IOVAs; n_window 0: none */
+        size_t n_window;
+        Mapping **maps;                 /* sorted by iova, disjoint */
+        size_t n_maps;
+        size_t cap_maps;
+        Charge charge_object;
+};
+
+struct Mapping {
+        uint64_t iova;
+        uint64_t length;
+        MemRef **mems;                  /* broker mmaps this mapping needs alive */
+        size_t n_mems;
+        Charge charge_bytes;
+        Charge charge_count;
+};
+
+/* Allocates an IOAS in ctx.  *ret_over names the account whose limit a -EDQUOT passed. */
+int ioas_new(Ioas **ret, BackendCtx *ctx, Account *account, const Account **ret_over);
+/*
+ * Sets the broker's IOVA window: the kernel is told to keep its IOVA
+ * allocations inside it (IOMMU_IOAS_ALLOW_IOVAS) and ioas_window_allows()
+ * refuses what lies outside.  Sorted, disjoint ranges.
+ */
+int ioas_set_window(Ioas *ioas, const IovaRange *window, size_t n_window);
+/* Tells the kernel which IOVAs it may allocate (inside the window); n 0: the whole window. */
+int ioas_allow_iovas(Ioas *ioas, const IovaRange *ranges, size_t n);
+/*
+ * The IOVA ranges the IOMMU offers, cut to the window: fills
+ * ranges[0..*n_ranges) (capacity in, count out); -EMSGSIZE if too small.
+ */
+int ioas_iova_ranges(Ioas *ioas, IovaRange *ranges, size_t *n_ranges, uint64_t *ret_alignment);
+/* IOMMU_DESTROY, then frees the record; -EBUSY (and nothing freed) while in use. */
+int ioas_destroy(Ioas *ioas);
+/* Frees the record only: for teardown after the context itself was closed. */
+Ioas *ioas_free(Ioas *ioas);
+
+/* True if [iova, iova + length) lies inside the window (or there is no window). */
+bool ioas_window_allows(const Ioas *ioas, uint64_t iova, uint64_t length);
+
+/*
+ * Maps [offset, offset + length) of memfd.  flags: BACKEND_MAP_*.  With
+ * BACKEND_MAP_FIXED_IOVA *iova is the input; *iova is the IOVA used.
+ * Uses IOMMU_IOAS_MAP_FILE where the backend has it, else an mmap of the
+ * memfd in the broker and IOMMU_IOAS_MAP.
+ */
+int ioas_map(Ioas *ioas, int memfd, uint64_t offset, uint64_t length, uint32_t flags, uint64_t *iova,
+             const Account **ret_over);
+/* Unmaps whole mappings in [iova, iova + length); *ret_unmapped: bytes. */
+int ioas_unmap(Ioas *ioas, uint64_t iova, uint64_t length, uint64_t *ret_unmapped);
+/* Copies [src_iova, src_iova + length) of src into dst, as ioas_map() for *dst_iova. */
+int ioas_copy(Ioas *dst, Ioas *src, uint64_t src_iova, uint64_t length, uint32_t flags,
+              uint64_t *dst_iova, const Account **ret_over);
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(Ioas *, ioas_free);

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * codec.c - see codec.h.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "common/protocol.h"
+#include "wire/codec.h"
+
+int codec_decode_request(const uint8_t *data, size_t size, Ib__V1__Request **ret) {
+        Ib__V1__Request *req;
+
+        if (size > IB_MAX_MESSAGE_SIZE)
+                return -EMSGSIZE;
+        req = ib__v1__request__unpack(NULL, size, data);
+        if (!req)
+                return -EBADMSG;
+        *ret = req;
+        return 0;
+}
+
+void codec_request_free(Ib__V1__Request *req) {
+        if (req)
+                ib__v1__request__free_unpacked(req, NULL);
+}
+
+int codec_encode_reply(const Ib__V1__Reply *reply, uint8_t **ret, size_t *ret_size) {
+        size_t size = ib__v1__reply__get_packed_size(reply);
+        uint8_t *buf;
+
+        if (size > IB_MAX_MESSAGE_SIZE)
+                return -EMSGSIZE;
+        buf = malloc(size ? size : 1);
+        if (!buf)
+                return -ENOMEM;
+        *ret_size = ib__v1__reply__pack(reply, buf);
+        *ret = buf;
+        return 0;
+}

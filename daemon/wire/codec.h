@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * codec.h - protocol v1 messages in and out of their wire form.
+ *
+ * Owns: protobuf-c unpacking of a Request and packing of a Reply, with the
+ * size limit of common/protocol.h checked in one place, both ways.
+ * Must never: look at what a request asks for, or log above debug.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/broker.pb-c.h"
+
+/* -EMSGSIZE above the limit, -EBADMSG if it is not a Request.  A request may set no verb. */
+int codec_decode_request(const uint8_t *data, size_t size, Ib__V1__Request **ret);
+void codec_request_free(Ib__V1__Request *req);
+
+/* Packs into a new buffer; -EMSGSIZE if the reply would exceed the limit. */
+int codec_encode_reply(const Ib__V1__Reply *reply, uint8_t **ret, size_t *ret_size);

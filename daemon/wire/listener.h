@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * listener.h - the listening VMM socket.
+ *
+ * Owns: the SOCK_SEQPACKET listening socket, either handed over by systemd
+ * (sd_listen_fds(), checked to be a listening AF_UNIX SEQPACKET socket) or
+ * created at --socket PATH with a mode; accept4() with SOCK_CLOEXEC and the
+ * hand-over of each new connection to the callback the broker installs.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+struct event_base;
+struct event;
+
+typedef struct Listener Listener;
+
+/* A new connection; the callback owns fd. */
+typedef void (*ListenerOnAccept)(int fd, void *userdata);
+
+struct Listener {
+        int fd;
+        char *path;                     /* unlinked at free when we created it */
+        struct event *ev;
+        ListenerOnAccept on_accept;
+        void *userdata;
+};
+
+/* From systemd socket activation: -ENOENT if none was passed, -EINVAL if it is not usable. */
+int listener_new_activated(Listener **ret, struct event_base *base, ListenerOnAccept cb, void *userdata);
+/* Binds path (replacing a stale socket), chmod mode, chown to gid if gid != (gid_t) -1. */
+int listener_new_path(Listener **ret, struct event_base *base, const char *path, mode_t mode, gid_t gid,
+                      ListenerOnAccept cb, void *userdata);
+Listener *listener_free(Listener *l);

@@ -1,0 +1,262 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * transport.c - see transport.h.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <event2/event.h>
+
+#include "util/log.h"
+#include "wire/transport.h"
+
+struct TransportOut {
+        TransportOut *next;
+        size_t size;
+        size_t n_fds;
+        int *fds;
+        uint8_t data[];
+};
+
+/* Messages read in one wake-up before others get their turn. */
+#define TRANSPORT_READ_BURST 16
+
+static TransportOut *out_free(TransportOut *o) {
+        if (!o)
+                return NULL;
+        for (size_t i = 0; i < o->n_fds; i++)
+                safe_close(o->fds[i]);
+        free(o->fds);
+        free(o);
+        return NULL;
+}
+
+static void transport_update_interest(Transport *t) {
+        bool want_read = t->n_out < t->max_queued;
+
+        if (want_read != t->reading) {
+                if (want_read)
+                        (void) event_add(t->ev_read, NULL);
+                else
+                        (void) event_del(t->ev_read);
+                t->reading = want_read;
+        }
+        if (t->n_out > 0)
+                (void) event_add(t->ev_write, NULL);
+        else
+                (void) event_del(t->ev_write);
+}
+
+/* Writes queued datagrams until the socket would block: 0, or -errno on a broken socket. */
+static int transport_flush(Transport *t) {
+        while (t->out_head) {
+                TransportOut *o = t->out_head;
+                union {
+                        struct cmsghdr hdr;
+                        uint8_t buf[CMSG_SPACE(sizeof(int) * 253)];
+                } control;
+                struct iovec iov = { .iov_base = o->data, .iov_len = o->size };
+                struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+                ssize_t n;
+
+                if (o->n_fds > 0) {
+                        struct cmsghdr *cmsg;
+
+                        memset(&control, 0, sizeof(control));
+                        mh.msg_control = control.buf;
+                        mh.msg_controllen = CMSG_SPACE(sizeof(int) * o->n_fds);
+                        cmsg = CMSG_FIRSTHDR(&mh);
+                        cmsg->cmsg_level = SOL_SOCKET;
+                        cmsg->cmsg_type = SCM_RIGHTS;
+                        cmsg->cmsg_len = CMSG_LEN(sizeof(int) * o->n_fds);
+                        memcpy(CMSG_DATA(cmsg), o->fds, sizeof(int) * o->n_fds);
+                }
+                n = sendmsg(t->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+                if (n < 0) {
+                        if (errno == EAGAIN || errno == EINTR)
+                                return 0;
+                        return -errno;
+                }
+                t->out_head = o->next;
+                if (!t->out_head)
+                        t->out_tail = NULL;
+                t->n_out--;
+                out_free(o);
+        }
+        return 0;
+}
+
+static void transport_on_write(evutil_socket_t fd, short what, void *userdata) {
+        Transport *t = userdata;
+        int r;
+
+        r = transport_flush(t);
+        if (r < 0) {
+                t->on_hangup(t->userdata, r);
+                return; /* careful: freed here */
+        }
+        transport_update_interest(t);
+}
+
+/* Reads one datagram.  Returns 0 when there is nothing more, 1 when one was delivered, TRANSPORT_FREED, or -errno. */
+static int transport_read_one(Transport *t) {
+        union {
+                struct cmsghdr hdr;
+                uint8_t buf[CMSG_SPACE(sizeof(int) * 253)];
+        } control;
+        struct iovec iov = { .iov_base = t->buf, .iov_len = t->max_size };
+        struct msghdr mh = {
+                .msg_iov = &iov,
+                .msg_iovlen = 1,
+                .msg_control = control.buf,
+                .msg_controllen = CMSG_SPACE(sizeof(int) * t->max_fds),
+        };
+        _cleanup_(fdlist_freep) FdList *fds = NULL;
+        int received[253];
+        size_t n_received = 0;
+        unsigned flags = 0;
+        ssize_t n;
+        int r;
+
+        n = recvmsg(t->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC | MSG_TRUNC);
+        if (n < 0) {
+                if (errno == EAGAIN || errno == EINTR)
+                        return 0;
+                return -errno;
+        }
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+                        size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+                        for (size_t i = 0; i < k; i++) {
+                                int fd;
+
+                                memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+                                if (n_received < ELEMENTSOF(received))
+                                        received[n_received++] = fd;
+                                else
+                                        safe_close(fd);
+                        }
+                } else
+                        flags |= TRANSPORT_FOREIGN_CMSG;
+        }
+        r = fdlist_new(received, n_received, &fds);
+        if (r < 0) {
+                for (size_t i = 0; i < n_received; i++)
+                        safe_close(received[i]);
+                return r;
+        }
+        if (n == 0 && n_received == 0 && !(mh.msg_flags & MSG_CTRUNC))
+                return -ECONNRESET;     /* SEQPACKET end of file */
+        if (mh.msg_flags & MSG_TRUNC || (size_t) n > t->max_size)
+                flags |= TRANSPORT_TRUNCATED;
+        if (mh.msg_flags & MSG_CTRUNC)
+                flags |= TRANSPORT_FDS_TRUNCATED;
+
+        r = t->on_message(t->userdata, t->buf, (size_t) n, TAKE_PTR(fds), flags);
+        if (r == TRANSPORT_FREED)
+                return TRANSPORT_FREED; /* careful: freed here */
+        return 1;
+}
+
+static void transport_on_read(evutil_socket_t fd, short what, void *userdata) {
+        Transport *t = userdata;
+
+        for (int i = 0; i < TRANSPORT_READ_BURST && t->n_out < t->max_queued; i++) {
+                int r = transport_read_one(t);
+
+                if (r == TRANSPORT_FREED)
+                        return; /* careful: freed here */
+                if (r == -ECONNRESET) {
+                        t->on_hangup(t->userdata, 0);
+                        return; /* careful: freed here */
+                }
+                if (r < 0) {
+                        t->on_hangup(t->userdata, r);
+                        return; /* careful: freed here */
+                }
+                if (r == 0)
+                        break;
+        }
+        transport_update_interest(t);
+}
+
+int transport_init(Transport *t, struct event_base *base, int fd, size_t max_size, size_t max_fds,
+                   size_t max_queued, TransportOnMessage on_message, TransportOnHangup on_hangup,
+                   void *userdata) {
+        *t = (Transport) TRANSPORT_NULL;
+        t->fd = fd;
+        t->max_size = max_size;
+        t->max_fds = max_fds;
+        t->max_queued = max_queued;
+        t->on_message = on_message;
+        t->on_hangup = on_hangup;
+        t->userdata = userdata;
+
+        t->buf = malloc(max_size);
+        t->ev_read = event_new(base, fd, EV_READ | EV_PERSIST, transport_on_read, t);
+        t->ev_write = event_new(base, fd, EV_WRITE | EV_PERSIST, transport_on_write, t);
+        if (!t->buf || !t->ev_read || !t->ev_write) {
+                transport_deinit(t);
+                return -ENOMEM;
+        }
+        transport_update_interest(t);
+        return 0;
+}
+
+void transport_deinit(Transport *t) {
+        if (t->ev_read)
+                event_free(t->ev_read);
+        if (t->ev_write)
+                event_free(t->ev_write);
+        while (t->out_head) {
+                TransportOut *o = t->out_head;
+
+                t->out_head = o->next;
+                out_free(o);
+        }
+        free(t->buf);
+        safe_close(t->fd);
+        *t = (Transport) TRANSPORT_NULL;
+}
+
+int transport_send(Transport *t, const uint8_t *data, size_t size, const int *fds, size_t n_fds) {
+        TransportOut *o;
+        int r;
+
+        o = calloc(1, sizeof(*o) + size);
+        if (!o)
+                return -ENOMEM;
+        memcpy(o->data, data, size);
+        o->size = size;
+        if (n_fds > 0) {
+                o->fds = calloc(n_fds, sizeof(int));
+                if (!o->fds) {
+                        out_free(o);
+                        return -ENOMEM;
+                }
+                for (size_t i = 0; i < n_fds; i++) {
+                        o->fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
+                        if (o->fds[i] < 0) {
+                                r = -errno;
+                                o->n_fds = i;
+                                out_free(o);
+                                return r;
+                        }
+                }
+                o->n_fds = n_fds;
+        }
+        if (t->out_tail)
+                t->out_tail->next = o;
+        else
+                t->out_head = o;
+        t->out_tail = o;
+        t->n_out++;
+
+        r = transport_flush(t);
+        transport_update_interest(t);
+        return r;
+}

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * transport.h - one SOCK_SEQPACKET connection: datagrams and SCM_RIGHTS fds.
+ *
+ * Owns: the connected socket, its libevent events, recvmsg()/sendmsg() with
+ * ancillary fds, the queue of replies not yet written and the back-pressure
+ * rule: while max_queued replies wait to be written, the transport stops
+ * reading.  libevent's bufferevents would lose the datagram boundaries and the
+ * fds, hence plain events.
+ * Must never: decode messages, log above debug, or outlive its owner.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/macro.h"
+#include "wire/fdlist.h"
+
+struct event;
+struct event_base;
+
+typedef struct Transport Transport;
+typedef struct TransportOut TransportOut;
+
+enum {
+        TRANSPORT_TRUNCATED = 1U << 0,          /* the datagram was larger than the buffer: data is cut */
+        TRANSPORT_FDS_TRUNCATED = 1U << 1,      /* more fds than allowed: the kernel dropped some */
+        TRANSPORT_FOREIGN_CMSG = 1U << 2,       /* ancillary data other than SCM_RIGHTS came along */
+};
+
+/* Returned by a callback that freed the transport (and its owner): stop touching it. */
+#define TRANSPORT_FREED 1
+
+/*
+ * A datagram arrived: size is its full size (larger than the data when
+ * TRANSPORT_TRUNCATED), fds is handed over.  Returns 0, or TRANSPORT_FREED.
+ */
+typedef int (*TransportOnMessage)(void *userdata, const uint8_t *data, size_t size, FdList *fds,
+                                  unsigned flags);
+/* The peer hung up (err 0) or the socket failed (-errno); the owner must free the transport. */
+typedef void (*TransportOnHangup)(void *userdata, int err);
+
+struct Transport {
+        int fd;
+        struct event *ev_read;
+        struct event *ev_write;
+        TransportOut *out_head;
+        TransportOut *out_tail;
+        size_t n_out;
+        size_t max_queued;
+        size_t max_size;
+        size_t max_fds;
+        bool reading;
+        TransportOnMessage on_message;
+        TransportOnHangup on_hangup;
+        void *userdata;
+        uint8_t *buf;
+};
+
+#define TRANSPORT_NULL { .fd = -1 }
+
+/* Takes fd (on success and on failure). */
+int transport_init(Transport *t, struct event_base *base, int fd, size_t max_size, size_t max_fds,
+                   size_t max_queued, TransportOnMessage on_message, TransportOnHangup on_hangup,
+                   void *userdata);
+void transport_deinit(Transport *t);
+
+/*
+ * Queues one datagram (data is copied) with fds (duplicated; the caller keeps
+ * its own) and writes as much of the queue as the socket takes.
+ */
+int transport_send(Transport *t, const uint8_t *data, size_t size, const int *fds, size_t n_fds);
+
+static inline size_t transport_queued(const Transport *t) {
+        return t->n_out;
+}
