@@ -115,6 +115,10 @@ int broker_new(Broker **ret, const BrokerConfig *config) {
                 log_error_errno(r, "cannot open the %s backend: %m", ops->name);
                 goto fail;
         }
+        if (config->no_map_file)
+                b->backend->features &= ~(uint64_t) BACKEND_FEATURE_MAP_FILE;
+        log_info("memfds are mapped with %s",
+                 backend_has(b->backend, BACKEND_FEATURE_MAP_FILE) ? "IOMMU_IOAS_MAP_FILE" : "a broker mmap and IOMMU_IOAS_MAP");
         if (strcmp(ops->name, "sim") == 0)
                 log_notice("using the simulated IOMMU backend: no device DMA is translated (tests and demos only)");
 

@@ -22,6 +22,7 @@ typedef struct BrokerConfig {
         const char *socket_path;        /* NULL: socket activation */
         mode_t socket_mode;
         gid_t socket_gid;               /* (gid_t) -1: leave as is */
+        bool no_map_file;               /* never use IOMMU_IOAS_MAP_FILE */
 } BrokerConfig;
 
 int broker_new(Broker **ret, const BrokerConfig *config);

@@ -22,7 +22,7 @@ static const char *arg_socket;
 static mode_t arg_socket_mode = 0660;
 static gid_t arg_socket_gid = (gid_t) -1;
 static const char *arg_iommu_dev;
-static bool arg_sim_no_map_file;
+static bool arg_no_map_file;
 
 static void help(void) {
         printf("Usage: iommu-brokerd [OPTIONS]\n"
@@ -39,7 +39,9 @@ static void help(void) {
                "  --socket-mode=MODE      octal mode of a socket we create (default 0660)\n"
                "  --socket-group=GROUP    group of a socket we create\n"
                "  --iommu-dev=PATH        the iommufd node (default /dev/iommu)\n"
-               "  --sim-no-map-file       sim: behave like a kernel without IOMMU_IOAS_MAP_FILE\n"
+               "  --no-map-file           map memfds through a broker mmap and IOMMU_IOAS_MAP\n"
+               "                          even where IOMMU_IOAS_MAP_FILE exists (kernels before\n"
+               "                          6.13 have only that path; sim then models them)\n"
                "  --log-level=LEVEL       debug, info, notice, warning or err (default info)\n"
                "  -h --help               show this help\n"
                "  --version               show the version\n"
@@ -55,7 +57,7 @@ static int parse_argv(int argc, char **argv) {
                 ARG_SOCKET_MODE,
                 ARG_SOCKET_GROUP,
                 ARG_IOMMU_DEV,
-                ARG_SIM_NO_MAP_FILE,
+                ARG_NO_MAP_FILE,
                 ARG_LOG_LEVEL,
                 ARG_VERSION,
         };
@@ -65,7 +67,7 @@ static int parse_argv(int argc, char **argv) {
                 { "socket-mode", required_argument, NULL, ARG_SOCKET_MODE },
                 { "socket-group", required_argument, NULL, ARG_SOCKET_GROUP },
                 { "iommu-dev", required_argument, NULL, ARG_IOMMU_DEV },
-                { "sim-no-map-file", no_argument, NULL, ARG_SIM_NO_MAP_FILE },
+                { "no-map-file", no_argument, NULL, ARG_NO_MAP_FILE },
                 { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
@@ -109,8 +111,8 @@ static int parse_argv(int argc, char **argv) {
                 case ARG_IOMMU_DEV:
                         arg_iommu_dev = optarg;
                         break;
-                case ARG_SIM_NO_MAP_FILE:
-                        arg_sim_no_map_file = true;
+                case ARG_NO_MAP_FILE:
+                        arg_no_map_file = true;
                         break;
                 case ARG_LOG_LEVEL:
                         r = log_level_from_string(optarg);
@@ -140,7 +142,8 @@ int main(int argc, char **argv) {
 
         config.backend = arg_backend;
         config.backend_config.iommu_path = arg_iommu_dev;
-        config.backend_config.sim_no_map_file = arg_sim_no_map_file;
+        config.backend_config.sim_no_map_file = arg_no_map_file;
+        config.no_map_file = arg_no_map_file;
         config.socket_mode = arg_socket_mode;
         config.socket_gid = arg_socket_gid;
         if (arg_socket)

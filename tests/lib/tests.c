@@ -29,9 +29,21 @@ static bool selected(const char *name, int argc, char **argv) {
         return true;
 }
 
+const char *tests_option(const char *name) {
+        size_t n = strlen(name);
+
+        for (int i = 1; i < tests_argc; i++)
+                if (strncmp(tests_argv[i], "--", 2) == 0 && strncmp(tests_argv[i] + 2, name, n) == 0 &&
+                    tests_argv[i][2 + n] == '=')
+                        return tests_argv[i] + 3 + n;
+        return NULL;
+}
+
 int tests_main(int argc, char **argv, int (*setup)(void), void (*teardown)(void)) {
         size_t n = 0, failed = 0;
 
+        tests_argc = argc;
+        tests_argv = argv;
         setvbuf(stdout, NULL, _IOLBF, 0);
         (void) signal(SIGPIPE, SIG_IGN);
 

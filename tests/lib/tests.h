@@ -28,6 +28,11 @@ extern TestCase tests_registry[];
 extern size_t tests_count;
 extern bool tests_failed_now;
 extern const char *tests_skip_reason;
+/* The command line, for setup functions that take options ("--name=value"). */
+extern int tests_argc;
+extern char **tests_argv;
+/* The value of --name=value on the command line, or NULL. */
+const char *tests_option(const char *name);
 
 #define TESTS_MAX 512
 
@@ -102,6 +107,8 @@ int tests_main(int argc, char **argv, int (*setup)(void), void (*teardown)(void)
         size_t tests_count;                                                     \
         bool tests_failed_now;                                                  \
         const char *tests_skip_reason;                                          \
+        int tests_argc;                                                         \
+        char **tests_argv;                                                      \
         int main(int argc, char **argv) {                                       \
                 return tests_main(argc, argv, setup, teardown);                 \
         }

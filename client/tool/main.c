@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * main.c - iommu-broker-client, the scriptable client of iommu-brokerd.
+ *
+ * Owns: the command line (getopt_long), the one connection of a run, the
+ * request loop over argv or stdin, writing exactly one JSON line per request
+ * (the verb's result members spliced after "verb" and "ok", or "errno" and
+ * "error"), and the exit status: 0 if every request succeeded, 1 if any
+ * failed, 2 for usage errors and when the broker cannot be reached.
+ * Must never: stop at a failed request; parse a verb's keys (verbs.c does).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1                   /* program_invocation_short_name */
+#endif
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/iommu-broker.h"
+#include "client/tool/json.h"
+#include "client/tool/parse.h"
+#include "client/tool/verbs.h"
+#include "common/macro.h"
+#include "common/protocol.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "unknown"       /* config.h supplies it in the build */
+#endif
+
+#define EXIT_REQUEST_FAILED 1
+#define EXIT_USAGE 2
+
+static const char *arg_socket = NULL;
+
+static void help(void) {
+        printf("Usage: %s [OPTION...] [REQUEST...]\n"
+               "\n"
+               "Send requests to iommu-brokerd over one connection and print one JSON object\n"
+               "per request on its own line.  Each REQUEST is one argument \"VERB key=value ...\";\n"
+               "with none, requests are read from standard input, one per line (blank lines and\n"
+               "lines starting with # are skipped).\n"
+               "\n"
+               "Options:\n"
+               "  -s, --socket=PATH  the broker's socket (default: $IOMMU_BROKER_SOCKET, else\n"
+               "                     %s)\n"
+               "  -h, --help         show this help\n"
+               "  -V, --version      show the version\n"
+               "\n"
+               "Requests:\n",
+               program_invocation_short_name, IB_DEFAULT_SOCKET);
+        verbs_print_help(stdout);
+        printf("\n"
+               "Values:\n"
+               "  ID ADDR SIZE START LAST\n"
+               "                decimal or 0x hex with an optional K, M, G or T suffix (binary:\n"
+               "                2M = 0x200000), or @NAME for what an earlier as=NAME stored\n"
+               "  length=max    2^64-1; \"unmap ioas=ID all\" is iova=0 length=max\n"
+               "  as=NAME       store the ioas id (ioas-alloc) or the IOVA (map, copy, batch\n"
+               "                map op) under NAME: 1-64 of A-Z a-z 0-9 _ .\n"
+               "  memfd=NAME    a memfd the tool creates on first use (sized offset+size) and\n"
+               "                grows for a later, larger use; seal= seals it, access=ro sends\n"
+               "                a read-only re-open of it instead; prot= defaults to rw\n"
+               "  iova=         absent: the broker chooses the IOVA\n"
+               "  op=           map or unmap, then that verb's keys, all separated by commas:\n"
+               "                op=map,ioas=@a,memfd=ram,size=4K,iova=0x1000\n"
+               "\n"
+               "Output: {\"verb\":...,\"ok\":true,...} or {\"verb\":...,\"ok\":false,\"errno\":\"EEXIST\",\n"
+               "\"error\":\"...\"}; addresses and lengths are \"0x...\" strings.\n"
+               "\n"
+               "Exit status: 0 if every request succeeded, 1 if any failed, 2 for usage errors\n"
+               "or when the broker cannot be reached.\n"
+               "\n"
+               "See the iommu-broker-client(1) man page for details.\n");
+}
+
+/* 1: go on; 0: done (--help, --version); -EINVAL: usage error, already reported. */
+static int parse_argv(int argc, char *argv[]) {
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },
+                { "socket", required_argument, NULL, 's' },
+                {}
+        };
+        int c;
+
+        /* '+': stop at the first request, whatever it looks like */
+        while ((c = getopt_long(argc, argv, "+hVs:", options, NULL)) >= 0) {
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case 'V':
+                        printf("%s %s\n", program_invocation_short_name, PACKAGE_VERSION);
+                        return 0;
+                case 's':
+                        if (optarg[0] == '\0') {
+                                fprintf(stderr, "%s: --socket needs a path\n",
+                                        program_invocation_short_name);
+                                return -EINVAL;
+                        }
+                        arg_socket = optarg;
+                        break;
+                case '?':
+                        fprintf(stderr, "Try '%s --help'.\n", program_invocation_short_name);
+                        return -EINVAL;
+                default:
+                        fprintf(stderr, "%s: unhandled option -%c\n", program_invocation_short_name, c);
+                        return -EINVAL;
+                }
+        }
+        return 1;
+}
+
+static void tool_done(Tool *tool) {
+        memfd_table_done(&tool->memfds);
+        name_table_done(&tool->names);
+}
+
+static const char *socket_path_for_messages(void) {
+        const char *e;
+
+        if (arg_socket)
+                return arg_socket;
+        e = getenv("IOMMU_BROKER_SOCKET");
+        return e && *e ? e : IB_DEFAULT_SOCKET;
+}
+
+static int print_line(const Json *j) {
+        if (json_error(j) < 0)
+                return json_error(j);
+        if (puts(json_text(j)) < 0 || fflush(stdout) != 0)
+                return -EIO;
+        return 0;
+}
+
+static int report_connect_failure(int error) {
+        _cleanup_(json_done) Json j = JSON_INIT;
+        char name[32], sentence[4096];
+
+        (void) snprintf(sentence, sizeof(sentence), "cannot connect to '%s': %s", socket_path_for_messages(),
+                        strerror(-error));
+        json_begin_object(&j, NULL);
+        json_string(&j, "verb", "connect");
+        json_bool(&j, "ok", false);
+        json_string(&j, "errno", tool_errno_name(error, name, sizeof(name)));
+        json_string(&j, "error", sentence);
+        json_end_object(&j);
+        (void) print_line(&j);
+        fprintf(stderr, "%s: %s\n", program_invocation_short_name, sentence);
+        return EXIT_USAGE;
+}
+
+/*
+ * Runs one request line and prints its reply line.  Returns 0 if it
+ * succeeded, 1 if it failed, -errno if no line could be written.
+ */
+static int run_request(Tool *tool, const char *line) {
+        _cleanup_(request_done) Request req = REQUEST_INIT;
+        _cleanup_(json_done) Json out = JSON_INIT;
+        _cleanup_(json_done) Json result = JSON_INIT;
+        const Verb *verb;
+        int r;
+
+        r = request_parse(line, ' ', &req);
+        if (r == -ENODATA)
+                return 0;
+        if (r < 0)
+                return r;
+
+        tool->error[0] = '\0';
+        json_begin_fragment(&result);
+        verb = verb_find(req.verb);
+        if (!verb)
+                r = tool_error(tool, -EINVAL, "unknown verb '%s' (see --help)", req.verb);
+        else {
+                r = verb_check_keys(tool, verb, &req);
+                if (r >= 0)
+                        r = verb->fn(tool, &req, &result);
+        }
+
+        json_begin_object(&out, NULL);
+        json_string(&out, "verb", req.verb);
+        json_bool(&out, "ok", r == 0);
+        if (r < 0) {
+                const char *error = tool->error;
+                char name[32];
+
+                if (error[0] == '\0')
+                        error = ib_client_error(tool->client);
+                if (!error || error[0] == '\0')
+                        error = strerror(-r);
+                json_string(&out, "errno", tool_errno_name(r, name, sizeof(name)));
+                json_string(&out, "error", error);
+        } else
+                json_append_fragment(&out, &result);
+        json_end_object(&out);
+
+        r = r == 0 ? 0 : 1;
+        return print_line(&out) < 0 ? -EIO : r;
+}
+
+static int run_stdin(Tool *tool, bool *failed) {
+        _cleanup_free_ char *line = NULL;
+        size_t size = 0;
+        int r;
+
+        while (getline(&line, &size, stdin) >= 0) {
+                if (line_is_blank(line))
+                        continue;
+                r = run_request(tool, line);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        *failed = true;
+        }
+        if (ferror(stdin))
+                return -EIO;
+        return 0;
+}
+
+int main(int argc, char *argv[]) {
+        _cleanup_(ib_client_freep) ib_client *client = NULL;
+        _cleanup_(tool_done) Tool tool = TOOL_INIT;
+        bool failed = false;
+        int r;
+
+        r = parse_argv(argc, argv);
+        if (r <= 0)
+                return r < 0 ? EXIT_USAGE : EXIT_SUCCESS;
+
+        r = ib_client_connect(arg_socket, program_invocation_short_name, &client);
+        if (r < 0)
+                return report_connect_failure(r);
+        tool.client = client;
+
+        if (optind < argc) {
+                for (int i = optind; i < argc; i++) {
+                        if (line_is_blank(argv[i]))
+                                continue;
+                        r = run_request(&tool, argv[i]);
+                        if (r < 0)
+                                break;
+                        if (r > 0)
+                                failed = true;
+                }
+        } else
+                r = run_stdin(&tool, &failed);
+
+        if (r < 0) {
+                fprintf(stderr, "%s: cannot go on: %s\n", program_invocation_short_name, strerror(-r));
+                return EXIT_REQUEST_FAILED;
+        }
+        return failed ? EXIT_REQUEST_FAILED : EXIT_SUCCESS;
+}

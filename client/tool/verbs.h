@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * verbs.h - the verbs of iommu-broker-client and what they share.
+ *
+ * Owns: the Tool state of one run (connection, names, memfds, the last local
+ * error), the Verb type and its table (verbs.c is the index), the argument
+ * helpers every verb uses, and the handler prototypes, which only verbs.c and
+ * the verb-*.c files include.
+ * Must never: print; the request loop in main.c writes every line.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "client/iommu-broker.h"
+#include "client/tool/json.h"
+#include "client/tool/parse.h"
+#include "common/macro.h"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(ib_client *, ib_client_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(ib_batch *, ib_batch_free);
+
+typedef struct Tool {
+        ib_client *client;
+        NameTable names;
+        MemfdTable memfds;
+        char error[512];                /* the sentence of a local failure; "" if none */
+} Tool;
+
+#define TOOL_INIT                                       \
+        {                                               \
+                .client = NULL,                         \
+                .names = NAME_TABLE_INIT,               \
+                .memfds = MEMFD_TABLE_INIT,             \
+                .error = "",                            \
+        }
+
+/*
+ * A verb handler.  Its keys were checked against the verb's synopsis before
+ * it runs.  On success it writes its result members into result (an open
+ * fragment) and returns 0, or the number of failed operations inside it (a
+ * batch: the reply line then says "ok":false, with the results).  On failure
+ * it writes nothing and returns -errno; a local failure leaves its sentence in
+ * tool->error (tool_error()), a broker failure is in ib_client_error().
+ */
+typedef int (*VerbFn)(Tool *tool, const Request *req, Json *result);
+
+typedef struct Verb {
+        const char *name;
+        VerbFn fn;
+        /*
+         * The keys, as --help prints them: "key=VALUE" takes a value, a bare
+         * word ("all") takes none, [] marks optional ones.  The handler's key
+         * check reads the key names from here, so help and check never differ.
+         */
+        const char *synopsis;
+        const char *summary;
+        const char *repeatable;         /* the one key that may appear more than once, or NULL */
+} Verb;
+
+const Verb *verb_find(const char *name);
+/* Unknown, duplicate, valueless or valued-where-bare keys: -EINVAL with tool->error set. */
+int verb_check_keys(Tool *tool, const Verb *verb, const Request *req);
+void verbs_print_help(FILE *f);
+
+/* ------------------------------------------------------------------ argument helpers */
+
+/* "EEXIST" for -EEXIST (ib_errno_name()), else the number as text in buf. */
+const char *tool_errno_name(int err, char *buf, size_t size);
+
+/* Sets tool->error from fmt and returns r (a negative errno). */
+int tool_error(Tool *tool, int r, const char *fmt, ...) _printf_(3, 4);
+
+/* Prefixes tool->error with "op N: " (for a batch's operations). */
+void tool_error_prefix_op(Tool *tool, size_t op);
+
+/*
+ * value as a number (decimal, 0x hex, K/M/G/T, @NAME; "max" if key is
+ * "length"); 0 or -EINVAL with tool->error naming key.
+ */
+int tool_parse_number(Tool *tool, const char *key, const char *value, uint64_t *ret);
+/*
+ * The number in key= (decimal, 0x hex, K/M/G/T, @NAME; "max" for keys called
+ * "length").  Returns 1 if the key is there, 0 if it is absent and not
+ * required, or -EINVAL with tool->error naming the key.
+ */
+int tool_get_u64(Tool *tool, const Request *req, const char *key, bool required, uint64_t *ret);
+/* The same, for object ids that must fit 32 bits. */
+int tool_get_u32(Tool *tool, const Request *req, const char *key, bool required, uint32_t *ret);
+/* The string in key=; same returns. */
+int tool_get_string(Tool *tool, const Request *req, const char *key, bool required, const char **ret);
+/* prot=r|w|rw as IB_MAP_READABLE|IB_MAP_WRITEABLE (absent: both); 0 or -EINVAL. */
+int tool_get_prot(Tool *tool, const Request *req, unsigned *ret_flags);
+/* as=NAME, checked with name_is_valid(); *ret NULL if absent; 0 or -EINVAL. */
+int tool_get_as(Tool *tool, const Request *req, const char **ret);
+/* Stores value under name (NULL: nothing to do); 0 or -ENOMEM. */
+int tool_set_name(Tool *tool, const char *name, uint64_t value);
+
+/* ------------------------------------------------------------------ handlers */
+
+/* verb-session.c */
+int verb_hello(Tool *tool, const Request *req, Json *result);
+int verb_caps(Tool *tool, const Request *req, Json *result);
+
+/* verb-ioas.c */
+int verb_ioas_alloc(Tool *tool, const Request *req, Json *result);
+int verb_ioas_free(Tool *tool, const Request *req, Json *result);
+int verb_iova_ranges(Tool *tool, const Request *req, Json *result);
+int verb_allow_iovas(Tool *tool, const Request *req, Json *result);
+
+/* verb-map.c */
+int verb_map(Tool *tool, const Request *req, Json *result);
+int verb_unmap(Tool *tool, const Request *req, Json *result);
+int verb_copy(Tool *tool, const Request *req, Json *result);
+int verb_batch(Tool *tool, const Request *req, Json *result);

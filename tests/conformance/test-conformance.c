@@ -1,0 +1,603 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test-conformance.c - the IOAS conformance suite, through the client library.
+ *
+ * One suite for both backends: by default it starts iommu-brokerd
+ * --backend=sim itself (plus --daemon-args="..."); with --socket=PATH it
+ * talks to a broker that is already running, e.g. with the kernel backend in
+ * the QEMU guest, as an unprivileged uid.  --backend-name=NAME checks that the
+ * broker runs that backend.  Every errno asserted here is the kernel's; where
+ * the broker itself decides (windows, memfd checks, fd counts) the test says
+ * so, and the answer is the same on both backends.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "client/iommu-broker.h"
+#include "tests/lib/tests.h"
+#include "tests/lib/util-broker.h"
+
+#ifndef F_SEAL_FUTURE_WRITE
+#define F_SEAL_FUTURE_WRITE 0x0010
+#endif
+
+#define KiB 1024ULL
+#define MiB (1024ULL * 1024ULL)
+#define GiB (1024ULL * MiB)
+#define RW (IB_MAP_READABLE | IB_MAP_WRITEABLE)
+
+static TestBroker broker;
+
+static ib_client *connect_client(void) {
+        ib_client *c = NULL;
+        int r = ib_client_connect(broker.socket, "test-conformance", &c);
+
+        if (r < 0) {
+                printf("# cannot connect to %s: %s\n", broker.socket, strerror(-r));
+                return NULL;
+        }
+        return c;
+}
+
+static uint32_t alloc_ioas(ib_client *c, int window) {
+        ib_ioas_alloc_args a = { .window = window };
+        uint32_t id = 0;
+
+        return ib_ioas_alloc(c, &a, &id) < 0 ? 0 : id;
+}
+
+#define CONNECT(c)                                              \
+        ib_client *c = connect_client();                        \
+        if (!c)                                                 \
+                TEST_FAIL("cannot connect");
+
+#define MAP_FIXED(c, ioas, fd, off, len, flags, at)                                             \
+        ({                                                                                      \
+                uint64_t _iova = (at);                                                          \
+                ib_map((c), (ioas), (fd), (off), (len), (flags) | IB_MAP_FIXED_IOVA, &_iova);   \
+        })
+
+/* ------------------------------------------------------------------ session */
+
+TEST(hello_reports_protocol_1_and_limits) {
+        ib_limits l;
+        CONNECT(c);
+
+        ASSERT_EQ(ib_client_protocol_version(c), 1);
+        ASSERT_TRUE(strlen(ib_client_server_version(c)) > 0);
+        ib_client_get_limits(c, &l);
+        ASSERT_TRUE(l.max_message_size >= 4096);
+        ASSERT_TRUE(l.max_fds_per_message >= 1);
+        ASSERT_TRUE(l.max_requests_in_flight >= 1);
+        ASSERT_TRUE(l.max_batch_ops >= 1);
+        ib_client_free(c);
+}
+
+TEST(caps_names_the_backend) {
+        const char *want = tests_option("backend-name");
+        ib_caps caps;
+        CONNECT(c);
+
+        ASSERT_OK(ib_caps_get(c, &caps));
+        ASSERT_STREQ(caps.backend, want ? want : "sim");
+        ASSERT_TRUE(caps.page_size >= 4096);
+        ib_client_free(c);
+}
+
+/* ------------------------------------------------------------------ IOAS */
+
+TEST(ioas_ids_start_at_1_in_every_session) {
+        CONNECT(a);
+        CONNECT(b);
+
+        ASSERT_EQ(alloc_ioas(a, IB_IOVA_WINDOW_FULL), 1);
+        ASSERT_EQ(alloc_ioas(a, IB_IOVA_WINDOW_FULL), 2);
+        ASSERT_EQ(alloc_ioas(b, IB_IOVA_WINDOW_FULL), 1);
+        ib_client_free(a);
+        ib_client_free(b);
+}
+
+TEST(ioas_free_unknown_is_enoent) {
+        CONNECT(c);
+
+        ASSERT_ERRNO(ENOENT, ib_ioas_free(c, 42));
+        ASSERT_TRUE(strstr(ib_client_error(c), "42") != NULL);
+        ib_client_free(c);
+}
+
+TEST(ioas_free_then_id_is_gone) {
+        uint32_t id;
+        CONNECT(c);
+
+        id = alloc_ioas(c, IB_IOVA_WINDOW_FULL);
+        ASSERT_TRUE(id > 0);
+        ASSERT_OK(ib_ioas_free(c, id));
+        ASSERT_ERRNO(ENOENT, ib_ioas_free(c, id));
+        ib_client_free(c);
+}
+
+TEST(ioas_full_window_offers_ranges) {
+        ib_iova_range r[64];
+        size_t n = 64;
+        uint64_t align = 0;
+        uint32_t id;
+        CONNECT(c);
+
+        id = alloc_ioas(c, IB_IOVA_WINDOW_FULL);
+        ASSERT_OK(ib_iova_ranges(c, id, r, &n, &align));
+        ASSERT_TRUE(n >= 1);
+        ASSERT_TRUE(align >= 1);
+        for (size_t i = 0; i < n; i++)
+                ASSERT_TRUE(r[i].start <= r[i].last);
+        ib_client_free(c);
+}
+
+TEST(ioas_32bit_window_ranges_lie_below_4g) {
+        ib_iova_range r[64];
+        size_t n = 64;
+        uint32_t id;
+        CONNECT(c);
+
+        id = alloc_ioas(c, IB_IOVA_WINDOW_32BIT);
+        ASSERT_TRUE(id > 0);
+        ASSERT_OK(ib_iova_ranges(c, id, r, &n, NULL));
+        ASSERT_TRUE(n >= 1);
+        for (size_t i = 0; i < n; i++)
+                ASSERT_TRUE(r[i].last < 4 * GiB);
+        ib_client_free(c);
+}
+
+TEST(ioas_base_max_hint_bounds_ranges) {
+        ib_ioas_alloc_args a = { .has_base = true, .base = 256 * MiB, .has_max = true, .max = 512 * MiB - 1 };
+        ib_iova_range r[64];
+        size_t n = 64;
+        uint32_t id;
+        CONNECT(c);
+
+        ASSERT_OK(ib_ioas_alloc(c, &a, &id));
+        ASSERT_OK(ib_iova_ranges(c, id, r, &n, NULL));
+        ASSERT_TRUE(n >= 1);
+        for (size_t i = 0; i < n; i++) {
+                ASSERT_TRUE(r[i].start >= 256 * MiB);
+                ASSERT_TRUE(r[i].last <= 512 * MiB - 1);
+        }
+        ib_client_free(c);
+}
+
+/* Broker decision: a hint that names no usable IOVA is refused before any kernel object stays behind. */
+TEST(ioas_hint_base_above_32bit_window_is_erange) {
+        ib_ioas_alloc_args a = { .window = IB_IOVA_WINDOW_32BIT, .has_base = true, .base = 5 * GiB };
+        uint32_t id;
+        CONNECT(c);
+
+        ASSERT_ERRNO(ERANGE, ib_ioas_alloc(c, &a, &id));
+        ASSERT_TRUE(strstr(ib_client_error(c), "window") != NULL);
+        /* nothing was left behind: the next IOAS is still number 1 */
+        ASSERT_EQ(alloc_ioas(c, IB_IOVA_WINDOW_FULL), 1);
+        ib_client_free(c);
+}
+
+TEST(ioas_hint_max_below_base_is_einval) {
+        ib_ioas_alloc_args a = { .has_base = true, .base = 2 * GiB, .has_max = true, .max = 1 * GiB };
+        uint32_t id;
+        CONNECT(c);
+
+        ASSERT_ERRNO(EINVAL, ib_ioas_alloc(c, &a, &id));
+        ib_client_free(c);
+}
+
+/* ------------------------------------------------------------------ map / unmap */
+
+TEST(map_fixed_then_same_again_is_eexist) {
+        int fd = test_memfd("ram", 2 * MiB);
+        uint32_t id;
+        CONNECT(c);
+
+        id = alloc_ioas(c, IB_IOVA_WINDOW_32BIT);
+        ASSERT_OK(MAP_FIXED(c, id, fd, 0, 2 * MiB, RW, 0x100000));
+        ASSERT_ERRNO(EEXIST, MAP_FIXED(c, id, fd, 0, 2 * MiB, RW, 0x100000));
+        ASSERT_TRUE(strstr(ib_client_error(c), "overlaps") != NULL);
+        /* overlapping by one page is just as refused */
+        ASSERT_ERRNO(EEXIST, MAP_FIXED(c, id, fd, 0, 4 * KiB, RW, 0x2ff000));
+        close(fd);
+        ib_client_free(c);
+}
+
+TEST(unmap_half_a_mapping_is_enoent_and_keeps_it) {
+        int fd = test_memfd("ram", 2 * MiB);
+        uint64_t len = 0;
+        uint32_t id;
+        CONNECT(c);
+
+        id = alloc_ioas(c, IB_IOVA_WINDOW_32BIT);
+        ASSERT_OK(MAP_FIXED(c, id, fd, 0, 2 * MiB, RW, 0x100000));
+        ASSERT_ERRNO(ENOENT, ib_unmap(c, id, 0x100000, 1 * MiB, &len));
+        /* the mapping is still whole: the same range is still taken */
+        ASSERT_ERRNO(EEXIST, MAP_FIXED(c, id, fd, 0, 4 * KiB, RW, 0x100000));
+        ASSERT_OK(ib_unmap(c, id, 0x100000, 2 * MiB, &len));
+        ASSERT_U64_EQ(len, 2 * MiB);
+        ASSERT_OK(MAP_FIXED(c, id, fd, 0, 4 * KiB, RW, 0x100000));
+        close(fd);
+        ib_client_free(c);
+}
+
+TEST(unmap_where_nothing_is_mapped_is_enoent) {
+        uint64_t len;
+        uint32_t id;
+        CONNECT(c);
+
+        id = alloc_ioas(c, IB_IOVA_WINDOW_FULL);
+        ASSERT_ERRNO(ENOENT, ib_unmap(c, id, 0x100000, 4 * KiB, &len));
+        ib_client_free(c);
+}
+
+TEST(unmap_range_covering_several_mappings_returns_their_sum) {
+        int fd = test_memfd("ram", 64 * KiB);
+        uint64_t len = 0;
+        uint32_t id;
+        CONNECT(c);
+
+        id = alloc_ioas(c, IB_IOVA_WINDOW_FULL);
+        ASSERT_OK(MAP_FIXED(c, id, fd, 0, 16 * KiB, RW, 0x10000));
+        ASSERT_OK(MAP_FIXED(c, id, fd, 16 * KiB, 16 * KiB, RW, 0x20000));
+        ASSERT_OK(MAP_FIXED(c, id, fd, 0, 4 * KiB, RW, 0x40000));
+        ASSERT_OK(ib_unmap(c, id, 0x10000, 0x20000, &len));
+        ASSERT_U64_EQ(len, 32 * KiB);
+        ASSERT_OK(ib_unmap(c, id, 0, UINT64_MAX, &len));
+        ASSERT_U64_EQ(len, 4 * KiB);
+        close(fd);
+        ib_client_free(c);
+}
+
+TEST(map_auto_iova_lands_inside_the_window) {
+        ib_ioas_alloc_args a = { .has_base = true, .base = 1 * GiB, .has_max = true, .max = 2 * GiB - 1 };
+        int fd = test_memfd("ram", 1 * MiB);
+        uint64_t iova = 0, iova2 = 0;
+        uint32_t id;
+        CONNECT(c);
+
+        ASSERT_OK(ib_ioas_alloc(c, &a, &id));
+        ASSERT_OK(ib_map(c, id, fd, 0, 1 * MiB, RW, &iova));
+        ASSERT_TRUE(iova >= 1 * GiB && iova + 1 * MiB - 1 <= 2 * GiB - 1);
+        ASSERT_OK(ib_map(c, id, fd, 0, 1 * MiB, RW, &iova2));
+        ASSERT_TRUE(iova2 >= 1 * GiB && iova2 + 1 * MiB - 1 <= 2 * GiB - 1);
+        ASSERT_TRUE(iova2 + 1 * MiB <= iova || iova + 1 * MiB <= iova2);
+        close(fd);
+        ib_client_free(c);
+}
+
+/* Broker decision: the window of an IOAS binds fixed IOVAs too. */
+TEST(map_fixed_outside_the_window_is_erange) {
+        int fd = test_memfd("ram", 4 * KiB);
+        uint32_t id;
+        CONNECT(c);
+
+        id = alloc_ioas(c, IB_IOVA_WINDOW_32BIT);
+        ASSERT_ERRNO(ERANGE, MAP_FIXED(c, id, fd, 0, 4 * KiB, RW, 8 * GiB));
+        ASSERT_ERRNO(ERANGE, MAP_FIXED(c, id, fd, 0, 8 * KiB, RW, 4 * GiB - 4 * KiB));
+        close(fd);
+        ib_client_free(c);
+}
+
+/* Broker decisions: page alignment, empty and out-of-file ranges are refused before the kernel. */
+TEST(map_bad_ranges_are_einval) {
+        int fd = test_memfd("ram", 64 * KiB);
+        uint32_t id;
+        CONNECT(c);
+
+        id = alloc_ioas(c, IB_IOVA_WINDOW_FULL);
+        ASSERT_ERRNO(EINVAL, MAP_FIXED(c, id, fd, 0, 0, RW, 0x10000));
+        ASSERT_ERRNO(EINVAL, MAP_FIXED(c, id, fd, 0, 100, RW, 0x10000));
+        ASSERT_ERRNO(EINVAL, MAP_FIXED(c, id, fd, 0, 4 * KiB, RW, 0x10001));
+        ASSERT_ERRNO(EINVAL, MAP_FIXED(c, id, fd, 512, 4 * KiB, RW, 0x10000));
+        ASSERT_ERRNO(EINVAL, MAP_FIXED(c, id, fd, 0, 128 * KiB, RW, 0x10000));
+        ASSERT_ERRNO(EINVAL, MAP_FIXED(c, id, fd, 0, 4 * KiB, 0, 0x10000));
+        ASSERT_ERRNO(ENOENT, MAP_FIXED(c, 99, fd, 0, 4 * KiB, RW, 0x10000));
+        close(fd);
+        ib_client_free(c);
+}
+
+/* Broker decision: a write seal forbids writeable DMA, whatever the kernel would allow. */
+TEST(map_write_sealed_memfd_writeable_is_eperm_readonly_ok) {
+        int fd = test_memfd("sealed", 8 * KiB);
+        uint32_t id;
+        CONNECT(c);
+
+        ASSERT_OK(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE));
+        id = alloc_ioas(c, IB_IOVA_WINDOW_FULL);
+        ASSERT_ERRNO(EPERM, MAP_FIXED(c, id, fd, 0, 8 * KiB, RW, 0x10000));
+        ASSERT_TRUE(strstr(ib_client_error(c), "sealed") != NULL);
+        ASSERT_OK(MAP_FIXED(c, id, fd, 0, 8 * KiB, IB_MAP_READABLE, 0x10000));
+        close(fd);
+
+        fd = test_memfd("future", 8 * KiB);
+        ASSERT_OK(fcntl(fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE));
+        ASSERT_ERRNO(EPERM, MAP_FIXED(c, id, fd, 0, 8 * KiB, RW, 0x20000));
+        close(fd);
+        ib_client_free(c);
+}
+
+/* Broker decision: a read-only fd cannot become writeable DMA. */
+TEST(map_readonly_fd_writeable_is_eacces_readonly_ok) {
+        char path[64];
+        int fd = test_memfd("ram", 8 * KiB), ro;
+        uint32_t id;
+        CONNECT(c);
+
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        ro = open(path, O_RDONLY | O_CLOEXEC);
+        ASSERT_TRUE(ro >= 0);
+        id = alloc_ioas(c, IB_IOVA_WINDOW_FULL);
+        ASSERT_ERRNO(EACCES, MAP_FIXED(c, id, ro, 0, 8 * KiB, RW, 0x10000));
+        ASSERT_OK(MAP_FIXED(c, id, ro, 0, 8 * KiB, IB_MAP_READABLE, 0x10000));
+        close(ro);
+        close(fd);
+        ib_client_free(c);
+}
+
+/* Broker decision: only memfds are guest memory. */
+TEST(map_non_memfd_fds_are_ebadf) {
+        int sv[2], dir, tmp;
+        char tmpl[] = "/tmp/ib-notmemfd.XXXXXX";
+        uint32_t id;
+        CONNECT(c);
+
+        id = alloc_ioas(c, IB_IOVA_WINDOW_FULL);
+        ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+        ASSERT_ERRNO(EBADF, MAP_FIXED(c, id, sv[0], 0, 4 * KiB, RW, 0x10000));
+        ASSERT_TRUE(strstr(ib_client_error(c), "socket") != NULL);
+        dir = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ASSERT_ERRNO(EBADF, MAP_FIXED(c, id, dir, 0, 4 * KiB, RW, 0x10000));
+        ASSERT_TRUE(strstr(ib_client_error(c), "directory") != NULL);
+        tmp = mkostemp(tmpl, O_CLOEXEC);
+        ASSERT_TRUE(tmp >= 0);
+        ASSERT_OK(ftruncate(tmp, 4096));
+        unlink(tmpl);
+        ASSERT_ERRNO(EBADF, MAP_FIXED(c, id, tmp, 0, 4 * KiB, RW, 0x10000));
+        close(sv[0]);
+        close(sv[1]);
+        close(dir);
+        close(tmp);
+        /* the session still works */
+        ASSERT_EQ(alloc_ioas(c, IB_IOVA_WINDOW_FULL), 2);
+        ib_client_free(c);
+}
+
+/* ------------------------------------------------------------------ copy, allow */
+
+TEST(copy_between_ioases_and_unmapped_source_is_enoent) {
+        int fd = test_memfd("ram", 64 * KiB);
+        uint64_t dst = 0x800000, len;
+        uint32_t a, b;
+        CONNECT(c);
+
+        a = alloc_ioas(c, IB_IOVA_WINDOW_FULL);
+        b = alloc_ioas(c, IB_IOVA_WINDOW_FULL);
+        ASSERT_OK(MAP_FIXED(c, a, fd, 0, 64 * KiB, RW, 0x100000));
+        ASSERT_OK(ib_copy(c, b, a, 0x100000, 64 * KiB, RW | IB_MAP_FIXED_IOVA, &dst));
+        ASSERT_U64_EQ(dst, 0x800000);
+        ASSERT_ERRNO(EEXIST, ib_copy(c, b, a, 0x100000, 64 * KiB, RW | IB_MAP_FIXED_IOVA, &dst));
+        dst = 0x900000;
+        ASSERT_ERRNO(ENOENT, ib_copy(c, b, a, 0x400000, 4 * KiB, RW | IB_MAP_FIXED_IOVA, &dst));
+        /* the copy lives on after the source mapping is gone */
+        ASSERT_OK(ib_unmap(c, a, 0x100000, 64 * KiB, &len));
+        ASSERT_OK(ib_unmap(c, b, 0x800000, 64 * KiB, &len));
+        ASSERT_U64_EQ(len, 64 * KiB);
+        close(fd);
+        ib_client_free(c);
+}
+
+TEST(allow_iovas_steers_auto_iova_and_window_bounds_it) {
+        ib_iova_range allow = { .start = 0x40000000, .last = 0x4fffffff };
+        ib_iova_range outside = { .start = 5 * GiB, .last = 6 * GiB - 1 };
+        int fd = test_memfd("ram", 64 * KiB);
+        uint64_t iova = 0;
+        uint32_t id;
+        CONNECT(c);
+
+        id = alloc_ioas(c, IB_IOVA_WINDOW_32BIT);
+        ASSERT_OK(ib_allow_iovas(c, id, &allow, 1));
+        ASSERT_OK(ib_map(c, id, fd, 0, 64 * KiB, RW, &iova));
+        ASSERT_TRUE(iova >= allow.start && iova + 64 * KiB - 1 <= allow.last);
+        ASSERT_ERRNO(ERANGE, ib_allow_iovas(c, id, &outside, 1));
+        ASSERT_OK(ib_allow_iovas(c, id, NULL, 0));
+        close(fd);
+        ib_client_free(c);
+}
+
+/* ------------------------------------------------------------------ batch, async */
+
+TEST(batch_gives_one_result_per_operation) {
+        int fd = test_memfd("ram", 64 * KiB);
+        ib_batch *b = NULL;
+        const char *err = NULL;
+        uint64_t v = 0;
+        uint32_t id;
+        CONNECT(c);
+
+        id = alloc_ioas(c, IB_IOVA_WINDOW_FULL);
+        ASSERT_OK(ib_batch_new(&b));
+        ASSERT_EQ(ib_batch_add_map(b, id, fd, 0, 16 * KiB, RW | IB_MAP_FIXED_IOVA, 0x10000), 0);
+        ASSERT_EQ(ib_batch_add_map(b, id, fd, 0, 16 * KiB, RW | IB_MAP_FIXED_IOVA, 0x10000), 1);
+        ASSERT_EQ(ib_batch_add_unmap(b, id, 0x10000, 16 * KiB), 2);
+        ASSERT_EQ(ib_batch_add_map(b, id, fd, 16 * KiB, 16 * KiB, RW, 0), 3);
+        ASSERT_OK(ib_batch_run(c, b, false));
+        ASSERT_OK(ib_batch_result(b, 0, &v, NULL));
+        ASSERT_U64_EQ(v, 0x10000);
+        ASSERT_ERRNO(EEXIST, ib_batch_result(b, 1, NULL, &err));
+        ASSERT_TRUE(err && strstr(err, "overlaps"));
+        ASSERT_OK(ib_batch_result(b, 2, &v, NULL));
+        ASSERT_U64_EQ(v, 16 * KiB);
+        ASSERT_OK(ib_batch_result(b, 3, &v, NULL));
+
+        /* stop on error: what follows the failure is not run */
+        ib_batch_free(b);
+        ASSERT_OK(ib_batch_new(&b));
+        ib_batch_add_unmap(b, id, 0x700000, 4 * KiB);
+        ib_batch_add_map(b, id, fd, 0, 4 * KiB, RW | IB_MAP_FIXED_IOVA, 0x700000);
+        ASSERT_OK(ib_batch_run(c, b, true));
+        ASSERT_ERRNO(ENOENT, ib_batch_result(b, 0, NULL, NULL));
+        ASSERT_ERRNO(ECANCELED, ib_batch_result(b, 1, NULL, NULL));
+        ASSERT_OK(MAP_FIXED(c, id, fd, 0, 4 * KiB, RW, 0x700000));
+        ib_batch_free(b);
+        close(fd);
+        ib_client_free(c);
+}
+
+typedef struct AsyncCount {
+        int done;
+        int failed;
+        uint64_t iova[8];
+} AsyncCount;
+
+static void on_async(ib_client *c, const ib_result *res, void *userdata) {
+        AsyncCount *a = userdata;
+
+        if (res->error < 0)
+                a->failed++;
+        else if (a->done < 8)
+                a->iova[a->done] = res->iova;
+        a->done++;
+}
+
+TEST(async_requests_complete_in_order_from_process) {
+        int fd = test_memfd("ram", 64 * KiB);
+        AsyncCount a = {};
+        uint32_t id;
+        CONNECT(c);
+
+        id = alloc_ioas(c, IB_IOVA_WINDOW_FULL);
+        for (int i = 0; i < 8; i++)
+                ASSERT_OK(ib_map_async(c, id, fd, 0, 4 * KiB, RW | IB_MAP_FIXED_IOVA, 0x100000 + (uint64_t) i * 0x1000,
+                                       on_async, &a));
+        ASSERT_TRUE(ib_client_pending(c) == 8);
+        for (int spins = 0; a.done < 8 && spins < 100000; spins++)
+                ASSERT_TRUE(ib_client_process(c) >= 0);
+        ASSERT_EQ(a.done, 8);
+        ASSERT_EQ(a.failed, 0);
+        for (int i = 0; i < 8; i++)
+                ASSERT_U64_EQ(a.iova[i], 0x100000 + (uint64_t) i * 0x1000);
+        close(fd);
+        ib_client_free(c);
+}
+
+/* ------------------------------------------------------------------ isolation and lifetime */
+
+TEST(another_session_cannot_touch_my_ioas) {
+        int fd = test_memfd("ram", 4 * KiB);
+        uint64_t len;
+        uint32_t id;
+        CONNECT(a);
+        CONNECT(b);
+
+        id = alloc_ioas(a, IB_IOVA_WINDOW_FULL);
+        ASSERT_OK(MAP_FIXED(a, id, fd, 0, 4 * KiB, RW, 0x10000));
+        /* B names the same id: in B's own context there is no such IOAS */
+        ASSERT_ERRNO(ENOENT, ib_unmap(b, id, 0x10000, 4 * KiB, &len));
+        ASSERT_ERRNO(ENOENT, ib_ioas_free(b, id));
+        ASSERT_ERRNO(EEXIST, MAP_FIXED(a, id, fd, 0, 4 * KiB, RW, 0x10000));
+        ASSERT_OK(ib_unmap(a, id, 0x10000, 4 * KiB, &len));
+        close(fd);
+        ib_client_free(a);
+        ib_client_free(b);
+}
+
+static int counters(ib_client *c, uint64_t *mapped, uint64_t *objects, uint64_t *sessions) {
+        ib_caps caps;
+        int r = ib_caps_get(c, &caps);
+
+        if (r < 0)
+                return r;
+        if (!caps.has_counters)
+                return -EPERM;
+        *mapped = caps.mapped_bytes;
+        *objects = caps.objects;
+        *sessions = caps.sessions;
+        return 0;
+}
+
+TEST(disconnect_releases_everything_the_session_held) {
+        uint64_t m0 = 0, o0 = 0, s0 = 0, m1, o1, s1, m2 = 0, o2 = 0, s2 = 0;
+        int fd = test_memfd("ram", 1 * MiB);
+        CONNECT(watch);
+
+        if (counters(watch, &m0, &o0, &s0) == -EPERM) {
+                tests_skip("the broker shows its counters to root and its own uid only");
+                ib_client_free(watch);
+                close(fd);
+                return;
+        }
+        {
+                CONNECT(c);
+                uint32_t id = alloc_ioas(c, IB_IOVA_WINDOW_FULL);
+
+                ASSERT_OK(MAP_FIXED(c, id, fd, 0, 1 * MiB, RW, 0x100000));
+                ASSERT_OK(MAP_FIXED(c, id, fd, 0, 512 * KiB, IB_MAP_READABLE, 0x400000));
+                ASSERT_OK(counters(watch, &m1, &o1, &s1));
+                ASSERT_U64_EQ(m1, m0 + 1 * MiB + 512 * KiB);
+                ASSERT_U64_EQ(o1, o0 + 1);
+                ASSERT_U64_EQ(s1, s0 + 1);
+                ib_client_free(c);
+        }
+        /* the broker notices the hang-up on its next loop turn */
+        for (int i = 0; i < 200; i++) {
+                ASSERT_OK(counters(watch, &m2, &o2, &s2));
+                if (s2 == s0)
+                        break;
+                usleep(10000);
+        }
+        ASSERT_U64_EQ(m2, m0);
+        ASSERT_U64_EQ(o2, o0);
+        ASSERT_U64_EQ(s2, s0);
+        close(fd);
+        ib_client_free(watch);
+}
+
+TEST(thousand_map_unmap_cycles_leave_no_drift) {
+        uint64_t m0 = 0, o0 = 0, s0 = 0, m1, o1, s1, len;
+        int fd = test_memfd("ram", 64 * KiB);
+        bool have = false;
+        uint32_t id;
+        CONNECT(c);
+
+        have = counters(c, &m0, &o0, &s0) == 0;
+        id = alloc_ioas(c, IB_IOVA_WINDOW_FULL);
+        for (int i = 0; i < 1000; i++) {
+                uint64_t iova = 0;
+
+                ASSERT_OK(ib_map(c, id, fd, 0, 64 * KiB, RW, &iova));
+                ASSERT_OK(ib_unmap(c, id, iova, 64 * KiB, &len));
+                ASSERT_U64_EQ(len, 64 * KiB);
+        }
+        if (have) {
+                ASSERT_OK(counters(c, &m1, &o1, &s1));
+                ASSERT_U64_EQ(m1, m0);
+                ASSERT_U64_EQ(o1, o0 + 1);
+        }
+        close(fd);
+        ib_client_free(c);
+}
+
+static int setup(void) {
+        const char *sock = tests_option("socket");
+
+        if (sock) {
+                test_broker_attach(&broker, sock);
+                return 0;
+        }
+        return test_broker_start(&broker, tests_option("daemon-args"));
+}
+
+static void teardown(void) {
+        int r = test_broker_stop(&broker);
+
+        if (r != 0)
+                printf("# the broker exited with status %d\n", r);
+}
+
+TESTS_MAIN(setup, teardown)

@@ -1,0 +1,405 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test-bad-input.c - what the broker answers to bad input on the wire.
+ *
+ * Speaks raw SOCK_SEQPACKET to a real iommu-brokerd (sim backend): random
+ * bytes, truncated and oversized frames, unknown verbs, requests before
+ * Hello, missing, extra and too many fds, a reply queue the client never
+ * reads.  Each gets exactly one error reply with the errno named here, the
+ * session goes on, other clients are served, and no fd leaks in the daemon.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "client/iommu-broker.h"
+#include "proto/broker.pb-c.h"
+#include "tests/lib/tests.h"
+#include "tests/lib/util-broker.h"
+
+static TestBroker broker;
+
+static int raw_connect(void) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+        if (strlen(broker.socket) >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        memcpy(sa.sun_path, broker.socket, strlen(broker.socket) + 1);
+        if (fd < 0 || connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                return -errno;
+        return fd;
+}
+
+static int raw_send(int sock, const void *buf, size_t len, const int *fds, size_t n_fds) {
+        union {
+                struct cmsghdr hdr;
+                uint8_t buf[CMSG_SPACE(sizeof(int) * 32)];
+        } control;
+        struct iovec iov = { .iov_base = (void *) buf, .iov_len = len };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+        if (n_fds > 0) {
+                struct cmsghdr *cm;
+
+                memset(&control, 0, sizeof(control));
+                mh.msg_control = control.buf;
+                mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
+                cm = CMSG_FIRSTHDR(&mh);
+                cm->cmsg_level = SOL_SOCKET;
+                cm->cmsg_type = SCM_RIGHTS;
+                cm->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
+                memcpy(CMSG_DATA(cm), fds, sizeof(int) * n_fds);
+        }
+        return sendmsg(sock, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
+}
+
+static int send_request(int sock, Ib__V1__Request *req, const int *fds, size_t n_fds) {
+        uint8_t buf[4096];
+        size_t n = ib__v1__request__pack(req, buf);
+
+        return raw_send(sock, buf, n, fds, n_fds);
+}
+
+/* The next reply, or NULL after 5 s. */
+static Ib__V1__Reply *recv_reply(int sock) {
+        static uint8_t buf[70000];
+        struct pollfd p = { .fd = sock, .events = POLLIN };
+        ssize_t n;
+
+        if (poll(&p, 1, 5000) <= 0)
+                return NULL;
+        n = recv(sock, buf, sizeof(buf), 0);
+        if (n <= 0)
+                return NULL;
+        return ib__v1__reply__unpack(NULL, (size_t) n, buf);
+}
+
+static int send_hello(int sock, uint64_t id, uint32_t version) {
+        Ib__V1__Request req = IB__V1__REQUEST__INIT;
+        Ib__V1__HelloRequest h = IB__V1__HELLO_REQUEST__INIT;
+
+        req.id = id;
+        h.protocol_version = version;
+        req.verb_case = IB__V1__REQUEST__VERB_HELLO;
+        req.hello = &h;
+        return send_request(sock, &req, NULL, 0);
+}
+
+static int send_ioas_alloc(int sock, uint64_t id) {
+        Ib__V1__Request req = IB__V1__REQUEST__INIT;
+        Ib__V1__IoasAllocRequest a = IB__V1__IOAS_ALLOC_REQUEST__INIT;
+
+        req.id = id;
+        req.verb_case = IB__V1__REQUEST__VERB_IOAS_ALLOC;
+        req.ioas_alloc = &a;
+        return send_request(sock, &req, NULL, 0);
+}
+
+static int send_map(int sock, uint64_t id, uint32_t ioas, const int *fds, size_t n_fds) {
+        Ib__V1__Request req = IB__V1__REQUEST__INIT;
+        Ib__V1__MapRequest m = IB__V1__MAP_REQUEST__INIT;
+
+        req.id = id;
+        m.ioas = ioas;
+        m.length = 4096;
+        m.has_iova = true;
+        m.iova = 0x10000;
+        req.verb_case = IB__V1__REQUEST__VERB_MAP;
+        req.map = &m;
+        return send_request(sock, &req, fds, n_fds);
+}
+
+/* Asserts the next reply has this id and errno name; frees it. */
+#define EXPECT_ERROR(sock, want_id, want_errno)                                                 \
+        do {                                                                                    \
+                Ib__V1__Reply *_r = recv_reply(sock);                                           \
+                if (!_r)                                                                        \
+                        TEST_FAIL("no reply");                                                  \
+                printf("# reply %llu: %s: %s\n", (unsigned long long) _r->id,                   \
+                       _r->errno_name ? _r->errno_name : "ok", _r->error ? _r->error : "");     \
+                if (_r->id != (want_id) || !_r->errno_name || strcmp(_r->errno_name, want_errno) != 0 || \
+                    !_r->error || !*_r->error) {                                                \
+                        ib__v1__reply__free_unpacked(_r, NULL);                                 \
+                        TEST_FAIL("expected reply %llu with %s", (unsigned long long) (want_id), want_errno); \
+                }                                                                               \
+                ib__v1__reply__free_unpacked(_r, NULL);                                         \
+        } while (0)
+
+#define EXPECT_OK(sock, want_id)                                                                \
+        do {                                                                                    \
+                Ib__V1__Reply *_r = recv_reply(sock);                                           \
+                if (!_r)                                                                        \
+                        TEST_FAIL("no reply");                                                  \
+                if (_r->id != (want_id) || (_r->has_errnum && _r->errnum != 0)) {               \
+                        printf("# reply %llu: %s: %s\n", (unsigned long long) _r->id,           \
+                               _r->errno_name ?: "ok", _r->error ?: "");                        \
+                        ib__v1__reply__free_unpacked(_r, NULL);                                 \
+                        TEST_FAIL("expected success for %llu", (unsigned long long) (want_id)); \
+                }                                                                               \
+                ib__v1__reply__free_unpacked(_r, NULL);                                         \
+        } while (0)
+
+/* A second, well-behaved client is served. */
+static bool other_client_served(void) {
+        ib_client *c = NULL;
+        ib_caps caps;
+        bool ok;
+
+        if (ib_client_connect(broker.socket, "bystander", &c) < 0)
+                return false;
+        ok = ib_caps_get(c, &caps) == 0;
+        ib_client_free(c);
+        return ok && test_broker_alive(&broker);
+}
+
+static int count_daemon_fds(void) {
+        char path[64];
+        struct dirent *de;
+        DIR *d;
+        int n = 0;
+
+        snprintf(path, sizeof(path), "/proc/%d/fd", (int) broker.pid);
+        d = opendir(path);
+        if (!d)
+                return -errno;
+        while ((de = readdir(d)))
+                if (de->d_name[0] != '.')
+                        n++;
+        closedir(d);
+        return n;
+}
+
+/* The daemon's fd count once hang-ups of earlier tests are processed: stable for 100 ms. */
+static int settled_daemon_fds(void) {
+        int last = -1, stable = 0;
+
+        for (int i = 0; i < 200 && stable < 5; i++) {
+                int n = count_daemon_fds();
+
+                stable = n == last ? stable + 1 : 0;
+                last = n;
+                usleep(20000);
+        }
+        return last;
+}
+
+static int memfd(void) {
+        return test_memfd("ram", 4096);
+}
+
+TEST(random_bytes_get_ebadmsg_and_the_session_goes_on) {
+        uint8_t junk[512];
+        int s = raw_connect();
+
+        ASSERT_TRUE(s >= 0);
+        for (size_t i = 0; i < sizeof(junk); i++)
+                junk[i] = (uint8_t) (i * 7919 + 13);
+        ASSERT_OK(raw_send(s, junk, sizeof(junk), NULL, 0));
+        EXPECT_ERROR(s, 0, "EBADMSG");
+        ASSERT_OK(send_hello(s, 5, 1));
+        EXPECT_OK(s, 5);
+        ASSERT_TRUE(other_client_served());
+        close(s);
+}
+
+TEST(truncated_frame_gets_ebadmsg) {
+        Ib__V1__Request req = IB__V1__REQUEST__INIT;
+        Ib__V1__HelloRequest h = IB__V1__HELLO_REQUEST__INIT;
+        uint8_t buf[256];
+        size_t n;
+        int s = raw_connect();
+
+        req.id = 9;
+        h.protocol_version = 1;
+        h.client_name = (char *) "a-client-with-a-name";
+        req.verb_case = IB__V1__REQUEST__VERB_HELLO;
+        req.hello = &h;
+        n = ib__v1__request__pack(&req, buf);
+        ASSERT_OK(raw_send(s, buf, n / 2, NULL, 0));
+        EXPECT_ERROR(s, 0, "EBADMSG");
+        ASSERT_OK(raw_send(s, buf, n, NULL, 0));
+        EXPECT_OK(s, 9);
+        close(s);
+}
+
+TEST(empty_frame_is_a_hang_up) {
+        uint8_t b;
+        int s = raw_connect();
+
+        /* SOCK_SEQPACKET: a zero-length datagram reads like end of file, so the broker hangs up */
+        ASSERT_OK(send_hello(s, 1, 1));
+        EXPECT_OK(s, 1);
+        ASSERT_OK(raw_send(s, "", 0, NULL, 0));
+        ASSERT_EQ(recv(s, &b, 1, 0), 0);
+        ASSERT_TRUE(other_client_served());
+        close(s);
+}
+
+TEST(oversized_frame_gets_emsgsize) {
+        static uint8_t big[100 * 1024];
+        int s = raw_connect(), sndbuf = 1 << 20;
+
+        ASSERT_OK(setsockopt(s, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)));
+        memset(big, 0x08, sizeof(big));
+        ASSERT_OK(raw_send(s, big, sizeof(big), NULL, 0));
+        EXPECT_ERROR(s, 0, "EMSGSIZE");
+        ASSERT_OK(send_hello(s, 1, 1));
+        EXPECT_OK(s, 1);
+        close(s);
+}
+
+TEST(unknown_verb_gets_eopnotsupp) {
+        /* field 99, varint 1: a verb from a future protocol version; id 4 */
+        uint8_t msg[] = { 0x08, 0x04, 0x98, 0x06, 0x01 };
+        int s = raw_connect();
+
+        ASSERT_OK(raw_send(s, msg, sizeof(msg), NULL, 0));
+        EXPECT_ERROR(s, 4, "EOPNOTSUPP");
+        close(s);
+}
+
+TEST(requests_before_hello_get_eproto) {
+        int s = raw_connect();
+
+        ASSERT_OK(send_ioas_alloc(s, 3));
+        EXPECT_ERROR(s, 3, "EPROTO");
+        ASSERT_OK(send_hello(s, 4, 1));
+        EXPECT_OK(s, 4);
+        ASSERT_OK(send_ioas_alloc(s, 5));
+        EXPECT_OK(s, 5);
+        close(s);
+}
+
+TEST(hello_with_another_protocol_version_gets_eprotonosupport) {
+        int s = raw_connect();
+
+        ASSERT_OK(send_hello(s, 1, 2));
+        EXPECT_ERROR(s, 1, "EPROTONOSUPPORT");
+        ASSERT_OK(send_ioas_alloc(s, 2));
+        EXPECT_ERROR(s, 2, "EPROTO");
+        close(s);
+}
+
+TEST(missing_extra_and_stray_fds_get_ebadf) {
+        int s = raw_connect(), fds[2] = { memfd(), memfd() };
+
+        ASSERT_OK(send_hello(s, 1, 1));
+        EXPECT_OK(s, 1);
+        ASSERT_OK(send_ioas_alloc(s, 2));
+        EXPECT_OK(s, 2);
+        ASSERT_OK(send_map(s, 3, 1, NULL, 0));         /* Map without its memfd */
+        EXPECT_ERROR(s, 3, "EBADF");
+        ASSERT_OK(send_map(s, 4, 1, fds, 2));          /* Map with two */
+        EXPECT_ERROR(s, 4, "EBADF");
+        ASSERT_OK(send_ioas_alloc(s, 5));              /* an fd on a verb that takes none */
+        EXPECT_OK(s, 5);
+        {
+                Ib__V1__Request req = IB__V1__REQUEST__INIT;
+                Ib__V1__CapsRequest caps = IB__V1__CAPS_REQUEST__INIT;
+
+                req.id = 6;
+                req.verb_case = IB__V1__REQUEST__VERB_CAPS;
+                req.caps = &caps;
+                ASSERT_OK(send_request(s, &req, fds, 1));
+                EXPECT_ERROR(s, 6, "EBADF");
+        }
+        ASSERT_OK(send_map(s, 7, 1, fds, 1));          /* and the right way still works */
+        EXPECT_OK(s, 7);
+        close(fds[0]);
+        close(fds[1]);
+        close(s);
+}
+
+TEST(too_many_fds_get_ebadf_and_none_leak) {
+        int fds[24], before, after, s;
+
+        before = settled_daemon_fds();
+        s = raw_connect();
+        ASSERT_TRUE(before > 0);
+        for (int i = 0; i < 24; i++)
+                fds[i] = memfd();
+        ASSERT_OK(send_hello(s, 1, 1));
+        EXPECT_OK(s, 1);
+        ASSERT_OK(send_map(s, 2, 1, fds, 24));
+        EXPECT_ERROR(s, 2, "EBADF");
+        for (int i = 0; i < 24; i++)
+                close(fds[i]);
+        close(s);
+        after = settled_daemon_fds();
+        ASSERT_EQ(after, before);
+}
+
+TEST(wrong_type_fds_leave_no_fd_behind) {
+        int sv[2], before, after, s;
+
+        s = raw_connect();
+        ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+        ASSERT_OK(send_hello(s, 1, 1));
+        EXPECT_OK(s, 1);
+        ASSERT_OK(send_ioas_alloc(s, 2));
+        EXPECT_OK(s, 2);
+        before = settled_daemon_fds();                 /* with this session's connection and pidfd */
+        ASSERT_OK(send_map(s, 3, 1, &sv[0], 1));
+        EXPECT_ERROR(s, 3, "EBADF");
+        ASSERT_OK(send_map(s, 4, 77, &sv[0], 1));      /* an unknown IOAS, and a socket */
+        EXPECT_ERROR(s, 4, "ENOENT");
+        after = settled_daemon_fds();
+        ASSERT_EQ(after, before);
+        close(sv[0]);
+        close(sv[1]);
+        close(s);
+}
+
+TEST(unread_replies_stall_the_session_not_the_broker) {
+        int s = raw_connect(), got = 0;
+
+        ASSERT_OK(send_hello(s, 1, 1));
+        EXPECT_OK(s, 1);
+        /* 300 requests without reading a reply: the broker stops reading at its limit */
+        for (int i = 0; i < 300; i++) {
+                struct pollfd p = { .fd = s, .events = POLLOUT };
+
+                if (poll(&p, 1, 2000) <= 0)
+                        break;
+                ASSERT_OK(send_ioas_alloc(s, 100 + (uint64_t) i));
+                got++;
+        }
+        ASSERT_TRUE(got >= 64);
+        ASSERT_TRUE(other_client_served());
+        for (int i = 0; i < got; i++)
+                EXPECT_OK(s, 100 + (uint64_t) i);
+        close(s);
+}
+
+TEST(client_vanishing_mid_stream_harms_nobody) {
+        int s = raw_connect(), fd = memfd();
+
+        ASSERT_OK(send_hello(s, 1, 1));
+        ASSERT_OK(send_ioas_alloc(s, 2));
+        for (int i = 0; i < 30; i++)
+                ASSERT_OK(send_map(s, 10 + (uint64_t) i, 1, &fd, 1));
+        close(s);
+        close(fd);
+        ASSERT_TRUE(other_client_served());
+}
+
+static int setup(void) {
+        return test_broker_start(&broker, NULL);
+}
+
+static void teardown(void) {
+        int r = test_broker_stop(&broker);
+
+        if (r != 0)
+                printf("# the broker exited with status %d\n", r);
+}
+
+TESTS_MAIN(setup, teardown)

@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * util-broker.c - see util-broker.h.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tests/lib/util-broker.h"
+
+static bool can_connect(const char *path) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd, r;
+
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return false;
+        memcpy(sa.sun_path, path, strlen(path) + 1);
+        fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return false;
+        r = connect(fd, (struct sockaddr *) &sa, sizeof(sa));
+        close(fd);
+        return r == 0;
+}
+
+int test_broker_start(TestBroker *b, const char *extra_args) {
+        const char *daemon = getenv("IB_DAEMON");
+        char *argv[32], *words = NULL;
+        int argc = 0;
+
+        memset(b, 0, sizeof(*b));
+        if (!daemon)
+                daemon = "daemon/iommu-brokerd";
+        snprintf(b->dir, sizeof(b->dir), "/tmp/ib-test.XXXXXX");
+        if (!mkdtemp(b->dir))
+                return -errno;
+        snprintf(b->socket, sizeof(b->socket), "%s/vmm.sock", b->dir);
+
+        argv[argc++] = (char *) daemon;
+        argv[argc++] = (char *) "--backend=sim";
+        argv[argc++] = (char *) "--socket";
+        argv[argc++] = b->socket;
+        argv[argc++] = (char *) "--log-level=warning";
+        if (extra_args) {
+                words = strdup(extra_args);
+                for (char *w = strtok(words, " "); w && argc < 30; w = strtok(NULL, " "))
+                        argv[argc++] = w;
+        }
+        argv[argc] = NULL;
+
+        b->pid = fork();
+        if (b->pid < 0) {
+                free(words);
+                return -errno;
+        }
+        if (b->pid == 0) {
+                execv(daemon, argv);
+                fprintf(stderr, "cannot run %s: %s\n", daemon, strerror(errno));
+                _exit(127);
+        }
+        free(words);
+        for (int i = 0; i < 1000; i++) {
+                struct timespec ts = { .tv_nsec = 10 * 1000 * 1000 };
+
+                if (can_connect(b->socket))
+                        return 0;
+                if (!test_broker_alive(b))
+                        return -ECHILD;
+                nanosleep(&ts, NULL);
+        }
+        return -ETIMEDOUT;
+}
+
+void test_broker_attach(TestBroker *b, const char *path) {
+        memset(b, 0, sizeof(*b));
+        b->external = true;
+        snprintf(b->socket, sizeof(b->socket), "%s", path);
+}
+
+bool test_broker_alive(TestBroker *b) {
+        if (b->external)
+                return true;
+        return b->pid > 0 && waitpid(b->pid, NULL, WNOHANG) == 0;
+}
+
+int test_broker_stop(TestBroker *b) {
+        int status = 0;
+
+        if (b->external)
+                return 0;
+        if (b->pid > 0) {
+                kill(b->pid, SIGTERM);
+                if (waitpid(b->pid, &status, 0) < 0)
+                        status = 0;
+        }
+        unlink(b->socket);
+        rmdir(b->dir);
+        b->pid = 0;
+        if (WIFEXITED(status))
+                return WEXITSTATUS(status);
+        return -1;
+}
+
+int test_memfd(const char *name, size_t size) {
+        int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+        if (fd < 0)
+                return -errno;
+        if (ftruncate(fd, (off_t) size) < 0) {
+                int r = -errno;
+
+                close(fd);
+                return r;
+        }
+        return fd;
+}
