@@ -88,9 +88,10 @@ typedef struct SimIoas {
         SimObject object;
         IovaRange *allowed;             /* sorted, disjoint; none = no restriction */
         size_t n_allowed;
-        SimArea *areas;                 /* sorted by iova, disjoint */
+        SimArea *areas;                 /* sorted by iova, disjoint; points into buf */
         size_t n_areas;
-        size_t size_areas;
+        SimArea *buf;                   /* areas[] with room on both sides */
+        size_t size_buf;
 } SimIoas;
 
 typedef struct SimBackend {
@@ -148,7 +149,7 @@ static void sim_ioas_free(SimIoas *ioas) {
         if (!ioas)
                 return;
         free(ioas->allowed);
-        free(ioas->areas);
+        free(ioas->buf);
         free(ioas);
 }
 
@@ -245,43 +246,70 @@ static bool sim_areas_intersect(const SimIoas *ioas, uint64_t start, uint64_t la
         return i < ioas->n_areas && ioas->areas[i].iova <= last;
 }
 
-static int sim_areas_reserve(SimIoas *ioas, size_t n) {
-        size_t size;
-        SimArea *areas;
+/*
+ * The area array is double-ended: areas[] sits inside buf[] with room on both
+ * sides, and an insert or a removal moves the shorter side.  So edits at
+ * either end (ascending maps, auto maps, descending maps, unmaps from the
+ * bottom or the top, unmap-all) are amortized O(1), and one in the middle
+ * costs at most half the array.
+ */
 
-        if (ioas->size_areas - ioas->n_areas >= n)
-                return 0;
-        size = ioas->size_areas ? ioas->size_areas : 16;
-        while (size - ioas->n_areas < n)
-                size *= 2;
-        areas = reallocarray(ioas->areas, size, sizeof(*areas));
-        if (!areas)
-                return -ENOMEM;
-        ioas->areas = areas;
-        ioas->size_areas = size;
-        return 0;
-}
-
-/* Inserts n areas, adjacent and in order, into a hole that is known to be free. */
+/*
+ * Inserts n areas, adjacent and in order, into a hole that is known to be
+ * free; -ENOMEM leaves the IOAS untouched.
+ */
 static int sim_areas_insert(SimIoas *ioas, const SimArea *new, size_t n) {
-        size_t i;
-        int r;
+        const size_t sz = sizeof(*ioas->areas);
+        size_t i, head, tail;
 
-        r = sim_areas_reserve(ioas, n);
-        if (r < 0)
-                return r;
         i = sim_areas_lower(ioas, new[0].iova);
-        memmove(ioas->areas + i + n, ioas->areas + i, (ioas->n_areas - i) * sizeof(*ioas->areas));
-        memcpy(ioas->areas + i, new, n * sizeof(*new));
+        head = ioas->buf ? (size_t) (ioas->areas - ioas->buf) : 0;
+        tail = ioas->size_buf - head - ioas->n_areas;
+
+        if (i < ioas->n_areas - i && head >= n) {
+                memmove(ioas->areas - n, ioas->areas, i * sz);
+                ioas->areas -= n;
+        } else if (i >= ioas->n_areas - i && tail >= n) {
+                memmove(ioas->areas + i + n, ioas->areas + i, (ioas->n_areas - i) * sz);
+        } else {
+                /* No room on the cheap side: recenter in a buffer twice the new size. */
+                size_t size = 2 * (ioas->n_areas + n), at;
+                SimArea *buf;
+
+                if (size < 16)
+                        size = 16;
+                buf = reallocarray(NULL, size, sz);
+                if (!buf)
+                        return -ENOMEM;
+                at = (size - ioas->n_areas - n) / 2;
+                if (ioas->n_areas > 0) {
+                        memcpy(buf + at, ioas->areas, i * sz);
+                        memcpy(buf + at + i + n, ioas->areas + i, (ioas->n_areas - i) * sz);
+                }
+                free(ioas->buf);
+                ioas->buf = buf;
+                ioas->size_buf = size;
+                ioas->areas = buf + at;
+        }
+        memcpy(ioas->areas + i, new, n * sz);
         ioas->n_areas += n;
         return 0;
 }
 
+/* Removes areas[from, to). */
 static void sim_areas_remove(SimIoas *ioas, size_t from, size_t to) {
+        const size_t sz = sizeof(*ioas->areas);
+
         if (from == to)
                 return;
-        memmove(ioas->areas + from, ioas->areas + to, (ioas->n_areas - to) * sizeof(*ioas->areas));
+        if (from < ioas->n_areas - to) {
+                memmove(ioas->areas + (to - from), ioas->areas, from * sz);
+                ioas->areas += to - from;
+        } else
+                memmove(ioas->areas + from, ioas->areas + to, (ioas->n_areas - to) * sz);
         ioas->n_areas -= to - from;
+        if (ioas->n_areas == 0)
+                ioas->areas = ioas->buf + ioas->size_buf / 2;
 }
 
 /* --- the IOVA allocator ---------------------------------------------------------------------- */
@@ -817,7 +845,7 @@ static int sim_unmap(BackendCtx *ctx, uint32_t ioas_id, uint64_t iova, uint64_t 
         if (iova == 0 && length == UINT64_MAX) {
                 for (i = 0; i < ioas->n_areas; i++)
                         unmapped += ioas->areas[i].last - ioas->areas[i].iova + 1;
-                ioas->n_areas = 0;
+                sim_areas_remove(ioas, 0, ioas->n_areas);
                 if (ret_unmapped)
                         *ret_unmapped = unmapped;
                 return 0;
