@@ -20,7 +20,10 @@
  * ids are reused after destroy (main.c _iommufd_object_alloc: xa_alloc on an
  * XA_FLAGS_ALLOC1 xarray).  An IOAS keeps its areas in an array sorted by
  * IOVA; areas never overlap, so their last IOVAs are sorted too and every
- * lookup is a binary search.  An area remembers the address its first byte
+ * lookup is a binary search.  The array has room at both ends and an edit
+ * moves its shorter side, so mapping or unmapping in IOVA order, either way,
+ * costs O(1) amortized; finding an automatic IOVA walks the areas from the
+ * bottom, O(n), as the kernel's iopt_alloc_iova does.  An area remembers the address its first byte
  * came from (the user VA for map_user, the file offset for map_file) because
  * the kernel derives the alignment of an automatic IOVA, also for a copy,
  * from that address.
@@ -102,7 +105,7 @@ typedef struct SimBackend {
 typedef struct SimCtx {
         BackendCtx ctx;
         SimObject **objects;            /* objects[i] has id i + 1, NULL if free */
-        size_t n_objects;               /* slots in use, the highest id handed out */
+        size_t n_objects;               /* slots up to the highest id in use */
         size_t size_objects;
         size_t first_free;              /* no free slot below this index */
 } SimCtx;

@@ -89,6 +89,22 @@ TEST(caps_names_the_backend) {
         ib_client_free(c);
 }
 
+/* --expect-map-file=yes|no: which path the broker maps memfds with. */
+TEST(caps_reports_the_memfd_map_path) {
+        const char *want = tests_option("expect-map-file");
+        ib_caps caps;
+        CONNECT(c);
+
+        if (!want) {
+                tests_skip("no --expect-map-file given");
+                ib_client_free(c);
+                return;
+        }
+        ASSERT_OK(ib_caps_get(c, &caps));
+        ASSERT_EQ(!!(caps.kernel_features & IB_KERNEL_FEATURE_MAP_FILE), strcmp(want, "yes") == 0);
+        ib_client_free(c);
+}
+
 /* ------------------------------------------------------------------ IOAS */
 
 TEST(ioas_ids_start_at_1_in_every_session) {

@@ -1412,6 +1412,86 @@ TEST(fail_nth_sweep_fails_each_call_in_turn) {
         backend_sim_fail_nth = 0;
 }
 
+/* --- the area set against a reference model ------------------------------------------------ */
+
+/* The reference: which page each page is mapped as part of (area start page + 1), 0 if free. */
+#define MODEL_PAGES 512
+
+static int model_unmap(uint32_t *owner, uint64_t first, uint64_t last, uint64_t *ret_pages) {
+        uint64_t p = first, n = 0;
+
+        /* Walk areas upwards; stop with ENOENT at one sticking out (the areas before stay unmapped). */
+        while (p <= last) {
+                uint64_t a, end;
+
+                if (!owner[p]) {
+                        p++;
+                        continue;
+                }
+                a = owner[p] - 1;
+                for (end = a; end + 1 < MODEL_PAGES && owner[end + 1] == owner[a]; end++)
+                        ;
+                if (a < first || end > last)
+                        return -ENOENT;
+                for (uint64_t q = a; q <= end; q++)
+                        owner[q] = 0;
+                n += end - a + 1;
+                p = end + 1;
+        }
+        if (n == 0)
+                return -ENOENT;
+        *ret_pages = n;
+        return 0;
+}
+
+TEST(random_maps_and_unmaps_match_a_reference_model) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t owner[MODEL_PAGES] = {};
+        unsigned seed = 1;
+        uint32_t ioas;
+
+        ASSERT_OK(sim_open_ctx(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        for (int step = 0; step < 20000; step++) {
+                uint64_t first = (uint64_t) rand_r(&seed) % MODEL_PAGES;
+                uint64_t pages = 1 + (uint64_t) rand_r(&seed) % 8, last = first + pages - 1;
+                int op = rand_r(&seed) % 8, r, expect;
+                uint64_t iova, u, want = 0;
+
+                if (last >= MODEL_PAGES)
+                        continue;
+                if (op < 4) {
+                        /* Fixed map: EEXIST iff any page is taken. */
+                        expect = 0;
+                        for (uint64_t p = first; p <= last; p++)
+                                if (owner[p])
+                                        expect = -EEXIST;
+                        r = map_at(ctx, ioas, first * PG, pages * PG);
+                        ASSERT_EQ(r, expect);
+                        if (r == 0)
+                                for (uint64_t p = first; p <= last; p++)
+                                        owner[p] = (uint32_t) first + 1;
+                } else if (op < 7) {
+                        expect = model_unmap(owner, first, last, &want);
+                        r = unmap(ctx, ioas, first * PG, pages * PG, &u);
+                        ASSERT_EQ(r, expect);
+                        if (r == 0)
+                                ASSERT_U64_EQ(u, want * PG);
+                } else {
+                        /* Auto map of one page, page-aligned VA: the lowest free page above page 0. */
+                        uint64_t p;
+
+                        for (p = 1; p < MODEL_PAGES && owner[p]; p++)
+                                ;
+                        if (p == MODEL_PAGES)
+                                continue;
+                        ASSERT_OK(map_auto(ctx, ioas, VA0, PG, &iova));
+                        ASSERT_U64_EQ(iova, p * PG);
+                        owner[p] = (uint32_t) p + 1;
+                }
+        }
+}
+
 /* --- scale ---------------------------------------------------------------------------------- */
 
 static double now(void) {
