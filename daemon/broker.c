@@ -30,6 +30,8 @@ struct Broker {
         struct event *ev_sigterm;
         struct event *ev_sigint;
         struct event *ev_watchdog;
+        const BrokerObserver *observer;
+        void *observer_userdata;
 };
 
 static void broker_status(Broker *b) {
@@ -41,6 +43,8 @@ static void broker_status(Broker *b) {
 static void broker_on_session_free(Session *s, void *userdata) {
         Broker *b = userdata;
 
+        if (b->observer && b->observer->session_closed)
+                b->observer->session_closed(s, b->observer_userdata);
         if (s->prev)
                 s->prev->next = s->next;
         else if (b->sessions == s)
@@ -68,6 +72,8 @@ static void broker_on_accept(int fd, void *userdata) {
         log_info("%s opened: uid %u gid %u pid %d%s", s->name, (unsigned) s->cred.uid, (unsigned) s->cred.gid,
                  (int) s->cred.pid, s->pidfd >= 0 ? " (pidfd)" : "");
         broker_status(b);
+        if (b->observer && b->observer->session_opened)
+                b->observer->session_opened(s, b->observer_userdata);
 }
 
 static void broker_on_signal(evutil_socket_t sig, short what, void *userdata) {
@@ -200,5 +206,47 @@ int broker_run(Broker *b) {
         broker_status(b);
         if (event_base_dispatch(b->base) < 0)
                 return log_error_errno(EIO, "the event loop failed");
+        return 0;
+}
+
+void broker_set_observer(Broker *b, const BrokerObserver *ops, void *userdata) {
+        b->observer = ops;
+        b->observer_userdata = userdata;
+}
+
+struct event_base *broker_get_event_base(Broker *b) {
+        return b->base;
+}
+
+const char *broker_backend_name(Broker *b) {
+        return backend_name(b->backend);
+}
+
+const Account *broker_account(Broker *b) {
+        return &b->account;
+}
+
+size_t broker_n_sessions(Broker *b) {
+        return b->host.n_sessions;
+}
+
+Session *broker_first_session(Broker *b) {
+        return b->sessions;
+}
+
+Session *broker_find_session(Broker *b, uint64_t id) {
+        for (Session *s = b->sessions; s; s = s->next)
+                if (s->id == id)
+                        return s;
+        return NULL;
+}
+
+int broker_kill_session(Broker *b, uint64_t id) {
+        Session *s = broker_find_session(b, id);
+
+        if (!s)
+                return -ENOENT;
+        log_notice("%s: ended by the administrator", s->name);
+        session_free(s);
         return 0;
 }

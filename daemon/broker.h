@@ -25,7 +25,34 @@ typedef struct BrokerConfig {
         bool no_map_file;               /* never use IOMMU_IOAS_MAP_FILE */
 } BrokerConfig;
 
+typedef struct Session Session;
+typedef struct Account Account;
+
+/*
+ * What the host room (daemon/host/: admin bus, notifications) may watch.
+ * Callbacks run from the event loop after the change; none may free the
+ * session it is given.
+ */
+typedef struct BrokerObserver {
+        void (*session_opened)(Session *s, void *userdata);
+        void (*session_closed)(Session *s, void *userdata);    /* before it is freed */
+} BrokerObserver;
+
 int broker_new(Broker **ret, const BrokerConfig *config);
 Broker *broker_free(Broker *b);
 /* Runs until SIGTERM or SIGINT; 0 on a clean stop. */
 int broker_run(Broker *b);
+
+/* At most one observer; NULL ops removes it. */
+void broker_set_observer(Broker *b, const BrokerObserver *ops, void *userdata);
+
+struct event_base *broker_get_event_base(Broker *b);
+const char *broker_backend_name(Broker *b);
+/* Broker-wide usage: used[ACCOUNT_*] of every session together. */
+const Account *broker_account(Broker *b);
+size_t broker_n_sessions(Broker *b);
+/* The live sessions, newest first; iterate with s->next. */
+Session *broker_first_session(Broker *b);
+Session *broker_find_session(Broker *b, uint64_t id);
+/* Ends a session as if its client had hung up: every object is destroyed. -ENOENT if none. */
+int broker_kill_session(Broker *b, uint64_t id);

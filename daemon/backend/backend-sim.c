@@ -412,7 +412,8 @@ static int sim_alloc_iova(const SimIoas *ioas, uint64_t addr, uint64_t length, u
                 uint64_t start = ioas->allowed[i].start, last = ioas->allowed[i].last;
 
                 /* lib/interval_tree.c interval_tree_span_iter: adjacent ranges make one span. */
-                for (i++; i < ioas->n_allowed && last != UINT64_MAX && ioas->allowed[i].start == last + 1; i++)
+                for (i++; i < ioas->n_allowed && last != UINT64_MAX &&
+                          ioas->allowed[i].start == last + 1; i++)
                         last = ioas->allowed[i].last;
 
                 if (last < window_start || start > window_last)
@@ -798,7 +799,7 @@ static int sim_map_file(BackendCtx *ctx, uint32_t ioas_id, int fd, uint64_t star
         r = sim_ioas_get(c, ioas_id, &ioas);
         if (r < 0)
                 return r;
-        /* io_pagetable.c iopt_map_file_pages: length 0 is EINVAL, then start + length - 1 past 2^64 EOVERFLOW. */
+        /* io_pagetable.c iopt_map_file_pages: length 0 is EINVAL, start + length - 1 past 2^64 EOVERFLOW. */
         r = iova_last(start, length, &last);
         if (r < 0)
                 return r;
