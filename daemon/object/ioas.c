@@ -267,14 +267,27 @@ int ioas_unmap(Ioas *ioas, uint64_t iova, uint64_t length, uint64_t *ret_unmappe
         size_t i, j;
         int r;
 
+        /* iova 0 and length 2^64-1 is the kernel's "everything"; a range past 2^64 reaches the end. */
+        if ((iova == 0 && length == UINT64_MAX) || iova_last(iova, length, &last) < 0)
+                last = IOVA_MAX;
+
+        /*
+         * The kernel removes the mappings below the first one a range cuts and
+         * only then fails with ENOENT (iopt_unmap_iova_range()): that would leave
+         * our records behind.  Refuse a cutting range before the kernel sees it.
+         */
+        i = ioas_lower_bound(ioas, iova);
+        for (j = i; j < ioas->n_maps && ioas->maps[j]->iova <= last; j++) {
+                const Mapping *m = ioas->maps[j];
+
+                if (m->iova < iova || m->iova + (m->length - 1) > last)
+                        return -ENOENT;
+        }
+
         r = ioas->ctx->backend->ops->unmap(ioas->ctx, ioas->id, iova, length, &unmapped);
         if (r < 0)
                 return r;
 
-        /* iova 0 and length 2^64-1 is the kernel's "everything"; a range past 2^64 reaches the end. */
-        if ((iova == 0 && length == UINT64_MAX) || iova_last(iova, length, &last) < 0)
-                last = IOVA_MAX;
-        i = ioas_lower_bound(ioas, iova);
         for (j = i; j < ioas->n_maps && ioas->maps[j]->iova <= last; j++)
                 mapping_free(ioas->maps[j]);
         memmove(ioas->maps + i, ioas->maps + j, (ioas->n_maps - j) * sizeof(*ioas->maps));

@@ -79,7 +79,11 @@ bool ioas_window_allows(const Ioas *ioas, uint64_t iova, uint64_t length);
  */
 int ioas_map(Ioas *ioas, int memfd, uint64_t offset, uint64_t length, uint32_t flags, uint64_t *iova,
              const Account **ret_over);
-/* Unmaps whole mappings in [iova, iova + length); *ret_unmapped: bytes. */
+/*
+ * Unmaps whole mappings in [iova, iova + length); *ret_unmapped: bytes.  A
+ * range that cuts a mapping is -ENOENT before the kernel is asked (a Copy
+ * counts as one mapping here, even where the kernel made several).
+ */
 int ioas_unmap(Ioas *ioas, uint64_t iova, uint64_t length, uint64_t *ret_unmapped);
 /* Copies [src_iova, src_iova + length) of src into dst, as ioas_map() for *dst_iova. */
 int ioas_copy(Ioas *dst, Ioas *src, uint64_t src_iova, uint64_t length, uint32_t flags,

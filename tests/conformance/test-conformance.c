@@ -242,6 +242,29 @@ TEST(unmap_half_a_mapping_is_enoent_and_keeps_it) {
         ib_client_free(c);
 }
 
+/*
+ * Broker decision on top of the kernel's rule: the kernel would unmap the
+ * mappings below a cut one before failing; the broker refuses the whole
+ * range first, so nothing changes.
+ */
+TEST(unmap_cutting_a_later_mapping_changes_nothing) {
+        int fd = test_memfd("ram", 64 * KiB);
+        uint64_t len = 0;
+        uint32_t id;
+        CONNECT(c);
+
+        id = alloc_ioas(c, IB_IOVA_WINDOW_FULL);
+        ASSERT_OK(MAP_FIXED(c, id, fd, 0, 16 * KiB, RW, 0x10000));
+        ASSERT_OK(MAP_FIXED(c, id, fd, 0, 16 * KiB, RW, 0x20000));
+        ASSERT_ERRNO(ENOENT, ib_unmap(c, id, 0x10000, 0x14000, &len));
+        ASSERT_ERRNO(EEXIST, MAP_FIXED(c, id, fd, 0, 4 * KiB, RW, 0x10000));
+        ASSERT_ERRNO(EEXIST, MAP_FIXED(c, id, fd, 0, 4 * KiB, RW, 0x20000));
+        ASSERT_OK(ib_unmap(c, id, 0x10000, 0x20000, &len));
+        ASSERT_U64_EQ(len, 32 * KiB);
+        close(fd);
+        ib_client_free(c);
+}
+
 TEST(unmap_where_nothing_is_mapped_is_enoent) {
         uint64_t len;
         uint32_t id;
