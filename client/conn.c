@@ -107,6 +107,12 @@ static void client_break(ib_client *c, int err) {
         c->n_sent = 0;
 }
 
+static void client_close_rx_fds(ib_client *c) {
+        for (size_t i = 0; i < c->n_rx_fds; i++)
+                safe_close(c->rx_fds[i]);
+        c->n_rx_fds = 0;
+}
+
 /* Reads one reply: 1 if one was handled, 0 if none is there, -errno. */
 static int client_read_one(ib_client *c) {
         struct iovec iov = { .iov_base = c->rbuf, .iov_len = c->rbuf_size };
@@ -129,34 +135,46 @@ static int client_read_one(ib_client *c) {
                         return 0;
                 return client_fail(c, errno, "cannot read from the broker: %s", strerror(errno));
         }
-        /* fds the broker sends come with replies of later protocol versions; v1 sends none. */
+        /* fds the reply brings (a device fd); whatever the completion does not take is closed */
+        c->n_rx_fds = 0;
         for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
                 if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
                         for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
                                 int fd;
 
                                 memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-                                safe_close(fd);
+                                if (c->n_rx_fds < ELEMENTSOF(c->rx_fds))
+                                        c->rx_fds[c->n_rx_fds++] = fd;
+                                else
+                                        safe_close(fd);
                         }
-        if (n == 0)
+        if (n == 0) {
+                client_close_rx_fds(c);
                 return client_fail(c, ECONNRESET, "the broker closed the connection");
-        if (mh.msg_flags & MSG_TRUNC)
+        }
+        if (mh.msg_flags & MSG_TRUNC) {
+                client_close_rx_fds(c);
                 return client_fail(c, EBADMSG, "a reply exceeded %zu bytes", c->rbuf_size);
+        }
 
         reply = ib__v1__reply__unpack(NULL, (size_t) n, c->rbuf);
-        if (!reply)
+        if (!reply) {
+                client_close_rx_fds(c);
                 return client_fail(c, EBADMSG, "the broker sent a reply this library cannot decode");
+        }
         for (ib_pending *p = c->pending; p; p = p->next)
                 if (p->sent && p->id == reply->id) {
                         pending_unlink(c, p);
                         c->n_sent--;
-                        p->complete(c, p, reply, 0);    /* takes reply */
+                        p->complete(c, p, reply, 0);    /* takes reply, may take fds */
                         pending_free(p);
+                        client_close_rx_fds(c);
                         return 1;
                 }
         /* A reply to nothing we sent: the broker could not read one of our messages. */
         (void) client_reply_error(c, reply);
         ib__v1__reply__free_unpacked(reply, NULL);
+        client_close_rx_fds(c);
         return 1;
 }
 
@@ -252,6 +270,8 @@ typedef struct SyncWait {
         bool done;
         int err;
         Ib__V1__Reply *reply;
+        int fds[16];
+        size_t n_fds;
 } SyncWait;
 
 static void complete_sync(ib_client *c, ib_pending *p, Ib__V1__Reply *reply, int err) {
@@ -260,9 +280,17 @@ static void complete_sync(ib_client *c, ib_pending *p, Ib__V1__Reply *reply, int
         w->done = true;
         w->err = err;
         w->reply = reply;
+        memcpy(w->fds, c->rx_fds, c->n_rx_fds * sizeof(int));
+        w->n_fds = c->n_rx_fds;
+        c->n_rx_fds = 0;
 }
 
 int client_call(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n_fds, Ib__V1__Reply **ret) {
+        return client_call_fds(c, req, fds, n_fds, ret, NULL, 0, NULL);
+}
+
+int client_call_fds(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n_fds, Ib__V1__Reply **ret,
+                    int *ret_fds, size_t n_ret_fds, size_t *ret_n_fds) {
         SyncWait w = {};
         int r;
 
@@ -282,9 +310,18 @@ int client_call(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n_fds
                 return w.err;
         r = client_reply_error(c, w.reply);
         if (r < 0) {
+                for (size_t i = 0; i < w.n_fds; i++)
+                        safe_close(w.fds[i]);
                 ib__v1__reply__free_unpacked(w.reply, NULL);
                 return r;
         }
+        for (size_t i = 0; i < w.n_fds; i++)
+                if (i < n_ret_fds)
+                        ret_fds[i] = w.fds[i];
+                else
+                        safe_close(w.fds[i]);
+        if (ret_n_fds)
+                *ret_n_fds = w.n_fds < n_ret_fds ? w.n_fds : n_ret_fds;
         c->error[0] = '\0';
         *ret = w.reply;
         return 0;

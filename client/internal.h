@@ -47,6 +47,8 @@ struct ib_client {
         uint8_t *rbuf;
         size_t rbuf_size;
         bool broken;
+        int rx_fds[16];                 /* fds that came with the reply being completed */
+        size_t n_rx_fds;
 };
 
 /* Sets c->error; returns -abs(err). */
@@ -65,6 +67,9 @@ int client_submit(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n_f
  * (with its sentence in c->error) or a local one.
  */
 int client_call(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n_fds, Ib__V1__Reply **ret);
+/* client_call() for a reply that brings fds: up to n_ret_fds are stored in ret_fds (the caller owns them). */
+int client_call_fds(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n_fds, Ib__V1__Reply **ret,
+                    int *ret_fds, size_t n_ret_fds, size_t *ret_n_fds);
 
 /* The local errno of a failed reply, 0 for success; sets c->error. */
 int client_reply_error(ib_client *c, const Ib__V1__Reply *reply);

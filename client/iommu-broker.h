@@ -63,6 +63,7 @@ typedef struct ib_ioas_alloc_args {
         uint64_t base;                  /* lowest IOVA to allow, with has_base */
         bool has_max;
         uint64_t max;                   /* highest IOVA to allow (inclusive), with has_max */
+        bool enforce_snoop;             /* refuse devices whose IOMMU cannot enforce coherent DMA */
 } ib_ioas_alloc_args;
 
 /* Kernel features of ib_caps.kernel_features, as bits. */
@@ -165,6 +166,88 @@ int ib_batch_run(ib_client *c, ib_batch *b, bool stop_on_error);
  * broker's sentence (or NULL).
  */
 int ib_batch_result(ib_batch *b, size_t i, uint64_t *ret_value, const char **ret_error);
+
+/* ------------------------------------------------------------------ devices */
+
+typedef struct ib_device_info {
+        char name[32];                  /* PCI address: how devices are named */
+        uint16_t vendor_id;
+        uint16_t device_id;
+        int iommu_group;                /* -1: unknown */
+        uint8_t pasid_width;            /* 0: no PASID capability */
+        bool open_here;                 /* open in this session */
+        bool in_use;                    /* open in some session */
+} ib_device_info;
+
+/* Fills ret[0..*n); -ENOBUFS (with *n the count) if the array is too small. */
+int ib_device_list(ib_client *c, ib_device_info *ret, size_t *n);
+/*
+ * Opens a device: the broker binds it to this session's iommufd and sends its
+ * VFIO device fd (*ret_fd, owned by the caller) for regions, interrupts and
+ * config space.  -EBUSY while another session has it open.
+ */
+int ib_device_open(ib_client *c, const char *name, uint32_t *ret_dev_id, int *ret_fd);
+/* Attaches to an IOAS or HWPT; attaching again replaces without a gap.  *ret_hwpt may be NULL. */
+int ib_device_attach(ib_client *c, uint32_t dev_id, uint32_t pt_id, uint32_t *ret_hwpt);
+int ib_device_detach(ib_client *c, uint32_t dev_id);
+/* The broker lets go of the device; it is unbound once the caller closes its fd too. */
+int ib_device_close(ib_client *c, uint32_t dev_id);
+
+enum {
+        IB_IOMMU_TYPE_NONE = 0,
+        IB_IOMMU_TYPE_INTEL_VTD = 1,
+        IB_IOMMU_TYPE_ARM_SMMUV3 = 2,
+        IB_IOMMU_TYPE_AMD = 4,
+};
+
+typedef struct ib_hw_info {
+        uint32_t iommu_type;            /* IB_IOMMU_TYPE_* */
+        bool dirty_tracking;
+        bool pasid_exec;
+        bool pasid_priv;
+        bool ats_not_supported;
+        bool enforce_snoop;             /* the IOMMU can enforce cache-coherent DMA */
+        bool nesting;
+        uint32_t max_pasid_log2;
+        uint8_t vendor_data[256];       /* the IOMMU driver's info struct */
+        size_t vendor_data_len;
+} ib_hw_info;
+
+int ib_hw_info_get(ib_client *c, uint32_t dev_id, ib_hw_info *ret);
+
+/* Flags of ib_hwpt_alloc(). */
+enum {
+        IB_HWPT_NEST_PARENT = 1U << 0,
+        IB_HWPT_DIRTY_TRACKING = 1U << 1,
+        IB_HWPT_PASID = 1U << 2,
+        IB_HWPT_ENFORCE_SNOOP = 1U << 3,
+};
+
+/* Stage-1 data types of a nested HWPT. */
+enum {
+        IB_HWPT_DATA_NONE = 0,          /* a paging HWPT on an IOAS */
+        IB_HWPT_DATA_VTD_S1 = 1,        /* struct iommu_hwpt_vtd_s1 */
+        IB_HWPT_DATA_ARM_SMMUV3 = 2,    /* struct iommu_hwpt_arm_smmuv3 */
+        IB_HWPT_DATA_AMD_GUEST = 3,
+};
+
+/*
+ * A paging HWPT on IOAS pt_id (data_type IB_HWPT_DATA_NONE), or a nested one on
+ * the nesting-parent HWPT pt_id with the guest's stage-1 data.
+ */
+int ib_hwpt_alloc(ib_client *c, uint32_t dev_id, uint32_t pt_id, unsigned flags, uint32_t data_type,
+                  const void *data, size_t data_len, uint32_t *ret_hwpt);
+int ib_hwpt_free(ib_client *c, uint32_t hwpt);
+
+/*
+ * Attaches the device's vPASID to HWPT pt_id (allocated with IB_HWPT_PASID), or
+ * moves it there without a gap if attached already; *ret_pasid is the
+ * physical PASID the broker chose.
+ */
+int ib_pasid_attach(ib_client *c, uint32_t dev_id, uint32_t vpasid, uint32_t pt_id, uint32_t *ret_pasid);
+int ib_pasid_detach(ib_client *c, uint32_t dev_id, uint32_t vpasid);
+/* vPASID -> physical PASID and page table, for programming PASID translation. */
+int ib_pasid_lookup(ib_client *c, uint32_t dev_id, uint32_t vpasid, uint32_t *ret_pasid, uint32_t *ret_pt);
 
 /* ------------------------------------------------------------------ asynchronous verbs */
 

@@ -109,6 +109,8 @@ static int build_ioas_alloc(ReqBuf *b, const ib_ioas_alloc_args *args) {
                 b->u.ioas_alloc.base_iova = args->base;
                 b->u.ioas_alloc.has_max_iova = args->has_max;
                 b->u.ioas_alloc.max_iova = args->max;
+                b->u.ioas_alloc.has_enforce_snoop = args->enforce_snoop;
+                b->u.ioas_alloc.enforce_snoop = args->enforce_snoop;
         }
         b->req.verb_case = IB__V1__REQUEST__VERB_IOAS_ALLOC;
         b->req.ioas_alloc = &b->u.ioas_alloc;

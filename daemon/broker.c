@@ -14,6 +14,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "broker.h"
+#include "common/macro.h"
 #include "core/session.h"
 #include "object/account.h"
 #include "util/log.h"
@@ -88,7 +89,19 @@ static void broker_on_watchdog(evutil_socket_t fd, short what, void *userdata) {
         (void) sd_notify(false, "WATCHDOG=1");
 }
 
+/*
+ * The simulated IOMMU's devices when none are configured: one that can do
+ * everything (PASIDs, nesting, dirty tracking, snoop control) and one that can
+ * do nothing beyond translation, like QEMU's edu behind an emulated VT-d.
+ */
+static const BackendDeviceInfo sim_default_devices[] = {
+        { .name = "0000:00:02.0", .vendor_id = 0x1234, .device_id = 0x11e8, .iommu_group = 1, .pasid_width = 20,
+          .dirty_tracking = true, .nesting = true, .snoop_control = true },
+        { .name = "0000:00:03.0", .vendor_id = 0x1234, .device_id = 0x11e8, .iommu_group = 2 },
+};
+
 int broker_new(Broker **ret, const BrokerConfig *config) {
+        BackendConfig backend_config = config->backend_config;
         const BackendOps *ops;
         Broker *b;
         uint64_t wd_usec = 0;
@@ -109,7 +122,11 @@ int broker_new(Broker **ret, const BrokerConfig *config) {
                 goto fail;
         }
 
-        r = ops->open(&config->backend_config, &b->backend);
+        if (!backend_config.sim_devices) {
+                backend_config.sim_devices = sim_default_devices;
+                backend_config.n_sim_devices = ELEMENTSOF(sim_default_devices);
+        }
+        r = ops->open(&backend_config, &b->backend);
         if (r == -ENODEV || r == -ENOENT) {
                 log_error("%s not found: this kernel has no iommufd support (CONFIG_IOMMUFD) or the iommufd "
                           "module is not loaded. To run without an IOMMU, for tests and demos only, "
@@ -135,7 +152,18 @@ int broker_new(Broker **ret, const BrokerConfig *config) {
                 .uid = geteuid(),
                 .on_session_free = broker_on_session_free,
                 .userdata = b,
+                .global_pasid = config->global_pasid,
         };
+        r = pasid_space_init(&b->host.pasids);
+        if (r < 0) {
+                log_error_errno(r, "cannot set up the PASID space: %m");
+                goto fail;
+        }
+        r = device_table_refresh(&b->host.devices, b->backend);
+        if (r < 0)
+                log_warning_errno(r, "cannot list devices, continuing without: %m");
+        else
+                log_info("%zu device%s available", b->host.devices.n_slots, b->host.devices.n_slots == 1 ? "" : "s");
 
         if (config->socket_path)
                 r = listener_new_path(&b->listener, b->base, config->socket_path, config->socket_mode,
@@ -192,6 +220,8 @@ Broker *broker_free(Broker *b) {
                 event_free(b->ev_sigint);
         if (b->ev_watchdog)
                 event_free(b->ev_watchdog);
+        device_table_clear(&b->host.devices);
+        pasid_space_deinit(&b->host.pasids);
         if (b->backend)
                 b->backend->ops->close(b->backend);
         if (b->base)

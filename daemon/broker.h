@@ -23,6 +23,7 @@ typedef struct BrokerConfig {
         mode_t socket_mode;
         gid_t socket_gid;               /* (gid_t) -1: leave as is */
         bool no_map_file;               /* never use IOMMU_IOAS_MAP_FILE */
+        bool global_pasid;              /* devices share one host-wide PASID space */
 } BrokerConfig;
 
 typedef struct Session Session;

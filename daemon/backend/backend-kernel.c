@@ -8,14 +8,18 @@
  * command with an empty argument: ENOTTY means the kernel lacks it.
  * Must never: log above debug, or interpret errnos (the core explains them).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <linux/iommufd.h>
+#include <linux/vfio.h>
 
 #include "backend/backend.h"
 #include "common/macro.h"
@@ -23,6 +27,7 @@
 typedef struct KernelBackend {
         Backend backend;
         char *path;
+        char *vfio_sysfs;
 } KernelBackend;
 
 typedef struct KernelCtx {
@@ -64,7 +69,10 @@ static int kernel_open(const BackendConfig *config, Backend **ret) {
                 return -ENOMEM;
         k->backend.ops = &backend_kernel_ops;
         k->path = strdup(path);
-        if (!k->path) {
+        k->vfio_sysfs = strdup(config->vfio_sysfs ?: "/sys/class/vfio-dev");
+        if (!k->path || !k->vfio_sysfs) {
+                free(k->path);
+                free(k->vfio_sysfs);
                 free(k);
                 return -ENOMEM;
         }
@@ -92,6 +100,7 @@ static void kernel_close(Backend *b) {
         if (!k)
                 return;
         free(k->path);
+        free(k->vfio_sysfs);
         free(k);
 }
 
@@ -256,6 +265,209 @@ static int kernel_copy(BackendCtx *ctx, uint32_t dst_ioas, uint32_t src_ioas, ui
         return 0;
 }
 
+/* ------------------------------------------------------------------ devices */
+
+static int read_hex_file(const char *dir, const char *name, unsigned long *ret) {
+        char path[PATH_MAX], buf[32];
+        FILE *f;
+        int r;
+
+        if ((size_t) snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
+                return -ENAMETOOLONG;
+        f = fopen(path, "re");
+        if (!f)
+                return -errno;
+        r = fgets(buf, sizeof(buf), f) ? 0 : -EIO;
+        fclose(f);
+        if (r < 0)
+                return r;
+        *ret = strtoul(buf, NULL, 16);
+        return 0;
+}
+
+/* Max PASID Width from the PCI PASID extended capability (ID 0x1b) in config space. */
+static uint8_t pci_pasid_width(const char *dev_dir) {
+        char path[PATH_MAX];
+        uint8_t cfg[4096];
+        ssize_t n;
+        unsigned off = 0x100;
+        int fd;
+
+        if ((size_t) snprintf(path, sizeof(path), "%s/config", dev_dir) >= sizeof(path))
+                return 0;
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return 0;
+        n = pread(fd, cfg, sizeof(cfg), 0);
+        safe_close(fd);
+        for (int hops = 0; n >= 0x104 && off >= 0x100 && off + 8 <= (unsigned) n && hops < 64; hops++) {
+                uint32_t hdr = (uint32_t) cfg[off] | (uint32_t) cfg[off + 1] << 8 | (uint32_t) cfg[off + 2] << 16 |
+                               (uint32_t) cfg[off + 3] << 24;
+
+                if ((hdr & 0xffff) == 0x1b)
+                        return (cfg[off + 5] & 0x1f);   /* capability register bits 12:8 */
+                off = hdr >> 20;
+        }
+        return 0;
+}
+
+static int kernel_device_list(Backend *b, BackendDeviceInfo **ret, size_t *ret_n) {
+        KernelBackend *k = (KernelBackend *) b;
+        _cleanup_free_ BackendDeviceInfo *list = NULL;
+        size_t n = 0;
+        struct dirent *de;
+        DIR *d;
+
+        d = opendir(k->vfio_sysfs);
+        if (!d) {
+                if (errno != ENOENT)
+                        return -errno;
+                *ret = NULL;
+                *ret_n = 0;
+                return 0;
+        }
+        while ((de = readdir(d))) {
+                char dev_dir[PATH_MAX], link[PATH_MAX], group[PATH_MAX];
+                BackendDeviceInfo *a, *info;
+                unsigned long v = 0;
+                const char *base;
+                ssize_t len;
+
+                if (strncmp(de->d_name, "vfio", 4) != 0)
+                        continue;
+                if ((size_t) snprintf(dev_dir, sizeof(dev_dir), "%s/%s/device", k->vfio_sysfs, de->d_name) >=
+                    sizeof(dev_dir))
+                        continue;
+                len = readlink(dev_dir, link, sizeof(link) - 1);
+                if (len < 0)
+                        continue;
+                link[len] = '\0';
+                base = strrchr(link, '/');
+                base = base ? base + 1 : link;
+
+                a = reallocarray(list, n + 1, sizeof(*a));
+                if (!a) {
+                        closedir(d);
+                        return -ENOMEM;
+                }
+                list = a;
+                info = &list[n++];
+                *info = (BackendDeviceInfo) { .iommu_group = -1 };
+                if (strlen(base) >= sizeof(info->name) ||
+                    (size_t) snprintf(info->cdev, sizeof(info->cdev), "/dev/vfio/devices/%s", de->d_name) >=
+                            sizeof(info->cdev)) {
+                        n--;
+                        continue;
+                }
+                memcpy(info->name, base, strlen(base) + 1);
+                if (read_hex_file(dev_dir, "vendor", &v) == 0)
+                        info->vendor_id = (uint16_t) v;
+                if (read_hex_file(dev_dir, "device", &v) == 0)
+                        info->device_id = (uint16_t) v;
+                len = -1;
+                if ((size_t) snprintf(link, sizeof(link), "%s/iommu_group", dev_dir) < sizeof(link))
+                        len = readlink(link, group, sizeof(group) - 1);
+                if (len > 0) {
+                        const char *g;
+
+                        group[len] = '\0';
+                        g = strrchr(group, '/');
+                        info->iommu_group = atoi(g ? g + 1 : group);
+                }
+                info->pasid_width = pci_pasid_width(dev_dir);
+        }
+        closedir(d);
+        *ret = TAKE_PTR(list);
+        *ret_n = n;
+        return 0;
+}
+
+static int kernel_device_bind(BackendCtx *ctx, const BackendDeviceInfo *info, int *ret_fd, uint32_t *ret_dev_id) {
+        struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind), .iommufd = kfd(ctx) };
+        _cleanup_close_ int fd = -1;
+        int r;
+
+        fd = open(info->cdev, O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        r = kioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, &bind);
+        if (r < 0)
+                return r;
+        *ret_dev_id = bind.out_devid;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+static int kernel_device_unbind(BackendCtx *ctx, int dev_fd, uint32_t dev_id) {
+        return 0;       /* the kernel unbinds when the device's last fd closes */
+}
+
+static int kernel_device_attach(BackendCtx *ctx, int dev_fd, uint32_t dev_id, uint32_t pasid, uint32_t pt_id,
+                                uint32_t *ret_hwpt) {
+        struct vfio_device_attach_iommufd_pt cmd = { .argsz = sizeof(cmd), .pt_id = pt_id };
+        int r;
+
+        if (pasid != BACKEND_NO_PASID) {
+                cmd.flags = VFIO_DEVICE_ATTACH_PASID;
+                cmd.pasid = pasid;
+        }
+        r = kioctl(dev_fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &cmd);
+        if (r < 0)
+                return r;
+        *ret_hwpt = cmd.pt_id;
+        return 0;
+}
+
+static int kernel_device_detach(BackendCtx *ctx, int dev_fd, uint32_t dev_id, uint32_t pasid) {
+        struct vfio_device_detach_iommufd_pt cmd = { .argsz = sizeof(cmd) };
+
+        if (pasid != BACKEND_NO_PASID) {
+                cmd.flags = VFIO_DEVICE_DETACH_PASID;
+                cmd.pasid = pasid;
+        }
+        return kioctl(dev_fd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &cmd);
+}
+
+static int kernel_hw_info(BackendCtx *ctx, uint32_t dev_id, BackendHwInfo *ret) {
+        struct iommu_hw_info cmd = { .size = sizeof(cmd), .dev_id = dev_id, .data_len = BACKEND_HW_INFO_DATA_MAX };
+        int r;
+
+        memset(ret, 0, sizeof(*ret));
+        cmd.data_uptr = (uintptr_t) ret->data;
+        r = kioctl(kfd(ctx), IOMMU_GET_HW_INFO, &cmd);
+        if (r < 0)
+                return r;
+        ret->type = cmd.out_data_type;
+        ret->capabilities = cmd.out_capabilities;
+        ret->max_pasid_log2 = cmd.out_max_pasid_log2;
+        ret->data_len = cmd.data_len < BACKEND_HW_INFO_DATA_MAX ? cmd.data_len : BACKEND_HW_INFO_DATA_MAX;
+        return 0;
+}
+
+static int kernel_hwpt_alloc(BackendCtx *ctx, uint32_t dev_id, uint32_t pt_id, uint32_t flags, uint32_t data_type,
+                             const void *data, size_t data_len, uint32_t fault_id, uint32_t *ret_id) {
+        struct iommu_hwpt_alloc cmd = {
+                .size = sizeof(cmd),
+                .flags = (flags & BACKEND_HWPT_NEST_PARENT ? IOMMU_HWPT_ALLOC_NEST_PARENT : 0) |
+                         (flags & BACKEND_HWPT_DIRTY_TRACKING ? IOMMU_HWPT_ALLOC_DIRTY_TRACKING : 0) |
+                         (flags & BACKEND_HWPT_FAULT_ID_VALID ? IOMMU_HWPT_FAULT_ID_VALID : 0) |
+                         (flags & BACKEND_HWPT_PASID ? IOMMU_HWPT_ALLOC_PASID : 0),
+                .dev_id = dev_id,
+                .pt_id = pt_id,
+                .data_type = data_type,
+                .data_len = (uint32_t) data_len,
+                .data_uptr = (uintptr_t) data,
+                .fault_id = fault_id,
+        };
+        int r;
+
+        r = kioctl(kfd(ctx), IOMMU_HWPT_ALLOC, &cmd);
+        if (r < 0)
+                return r;
+        *ret_id = cmd.out_hwpt_id;
+        return 0;
+}
+
 const BackendOps backend_kernel_ops = {
         .name = "kernel",
         .open = kernel_open,
@@ -270,4 +482,11 @@ const BackendOps backend_kernel_ops = {
         .map_user = kernel_map_user,
         .unmap = kernel_unmap,
         .copy = kernel_copy,
+        .device_list = kernel_device_list,
+        .device_bind = kernel_device_bind,
+        .device_unbind = kernel_device_unbind,
+        .device_attach = kernel_device_attach,
+        .device_detach = kernel_device_detach,
+        .hw_info = kernel_hw_info,
+        .hwpt_alloc = kernel_hwpt_alloc,
 };

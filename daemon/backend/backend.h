@@ -42,9 +42,54 @@ enum {
         BACKEND_FEATURE_CHANGE_PROCESS = 1U << 6,
 };
 
+/* IOMMU_HWPT_ALLOC flags: the kernel's IOMMU_HWPT_ALLOC_* meanings. */
+enum {
+        BACKEND_HWPT_NEST_PARENT = 1U << 0,
+        BACKEND_HWPT_DIRTY_TRACKING = 1U << 1,
+        BACKEND_HWPT_FAULT_ID_VALID = 1U << 2,
+        BACKEND_HWPT_PASID = 1U << 3,
+};
+
+/* Capabilities of BackendHwInfo.capabilities: the kernel's IOMMU_HW_CAP_* bits. */
+enum {
+        BACKEND_HW_CAP_DIRTY_TRACKING = 1U << 0,
+        BACKEND_HW_CAP_PCI_PASID_EXEC = 1U << 1,
+        BACKEND_HW_CAP_PCI_PASID_PRIV = 1U << 2,
+        BACKEND_HW_CAP_PCI_ATS_NOT_SUPPORTED = 1U << 3,
+};
+
+/* The kernel's IOMMU_NO_PASID: attach and detach of the device itself, not a PASID. */
+#define BACKEND_NO_PASID UINT32_MAX
+
+/* A device the broker may hand out, as found (kernel) or configured (sim). */
+typedef struct BackendDeviceInfo {
+        char name[32];                  /* the PCI address, "0000:00:02.0": how clients name it */
+        char cdev[64];                  /* kernel: "/dev/vfio/devices/vfio0" */
+        uint16_t vendor_id;
+        uint16_t device_id;
+        int iommu_group;                /* -1: unknown */
+        uint8_t pasid_width;            /* PCI PASID capability: Max PASID Width; 0: none */
+        bool dirty_tracking;            /* sim: the IOMMU tracks dirty pages for it */
+        bool nesting;                   /* sim: the IOMMU can nest for it */
+        bool snoop_control;             /* sim: the IOMMU can enforce cache-coherent DMA */
+} BackendDeviceInfo;
+
+#define BACKEND_HW_INFO_DATA_MAX 256
+
+typedef struct BackendHwInfo {
+        uint32_t type;                  /* IOMMU_HW_INFO_TYPE_*: 0 none, 1 Intel VT-d, 2 Arm SMMUv3, 4 AMD */
+        uint64_t capabilities;          /* BACKEND_HW_CAP_* */
+        uint8_t max_pasid_log2;         /* 0: no PASID */
+        uint32_t data_len;
+        uint8_t data[BACKEND_HW_INFO_DATA_MAX];         /* the vendor's info struct */
+} BackendHwInfo;
+
 typedef struct BackendConfig {
         const char *iommu_path;         /* kernel: the iommufd node, default /dev/iommu */
+        const char *vfio_sysfs;         /* kernel: where VFIO cdevs are listed, default /sys/class/vfio-dev */
         bool sim_no_map_file;           /* sim: behave like a kernel before 6.13 (no MAP_FILE) */
+        const BackendDeviceInfo *sim_devices;   /* sim: the devices it has */
+        size_t n_sim_devices;
 } BackendConfig;
 
 struct Backend {
@@ -90,6 +135,39 @@ struct BackendOps {
         /* IOMMU_IOAS_COPY; *dst_iova as *iova of map_file. */
         int (*copy)(BackendCtx *ctx, uint32_t dst_ioas, uint32_t src_ioas, uint64_t src_iova,
                     uint64_t length, uint32_t flags, uint64_t *dst_iova);
+
+        /* ---------------------------------------------------------- devices */
+
+        /* The devices there are now (a fresh scan); *ret is malloc()ed. */
+        int (*device_list)(Backend *b, BackendDeviceInfo **ret, size_t *ret_n);
+        /*
+         * Opens the device and binds it to ctx (VFIO_DEVICE_BIND_IOMMUFD): *ret_fd
+         * is the device fd (owned by the caller; the one to hand to the client),
+         * *ret_dev_id its id in ctx.  -EBUSY if it is bound elsewhere.
+         */
+        int (*device_bind)(BackendCtx *ctx, const BackendDeviceInfo *info, int *ret_fd, uint32_t *ret_dev_id);
+        /*
+         * Unbinds: the backend's part of closing a device.  The kernel unbinds when
+         * the last fd of the device is closed, so the kernel backend has nothing to
+         * do; sim forgets the device.
+         */
+        int (*device_unbind)(BackendCtx *ctx, int dev_fd, uint32_t dev_id);
+        /*
+         * VFIO_DEVICE_ATTACH_IOMMUFD_PT of the device (pasid BACKEND_NO_PASID) or one
+         * of its PASIDs to pt_id (an IOAS or a HWPT); attaching again replaces without
+         * a gap.  *ret_hwpt: the HWPT now in use (an IOAS gets an automatic one).
+         */
+        int (*device_attach)(BackendCtx *ctx, int dev_fd, uint32_t dev_id, uint32_t pasid, uint32_t pt_id,
+                             uint32_t *ret_hwpt);
+        int (*device_detach)(BackendCtx *ctx, int dev_fd, uint32_t dev_id, uint32_t pasid);
+        /* IOMMU_GET_HW_INFO of a bound device. */
+        int (*hw_info)(BackendCtx *ctx, uint32_t dev_id, BackendHwInfo *ret);
+        /*
+         * IOMMU_HWPT_ALLOC: a paging HWPT on an IOAS, or (data_type != 0) a nested
+         * HWPT on a nesting parent, with the guest's stage-1 data.
+         */
+        int (*hwpt_alloc)(BackendCtx *ctx, uint32_t dev_id, uint32_t pt_id, uint32_t flags, uint32_t data_type,
+                          const void *data, size_t data_len, uint32_t fault_id, uint32_t *ret_id);
 };
 
 extern const BackendOps backend_kernel_ops;

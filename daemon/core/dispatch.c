@@ -44,6 +44,17 @@ static const Verb verbs[] = {
         { IB__V1__REQUEST__VERB_UNMAP,       "Unmap",           0, 0, true,  verb_unmap },
         { IB__V1__REQUEST__VERB_COPY,        "Copy",            0, 0, true,  verb_copy },
         { IB__V1__REQUEST__VERB_BATCH,       "Batch",           0, IB_MAX_FDS_PER_MESSAGE, true, verb_batch },
+        { IB__V1__REQUEST__VERB_DEVICE_LIST,   "DeviceList",    0, 0, true,  verb_device_list },
+        { IB__V1__REQUEST__VERB_DEVICE_OPEN,   "DeviceOpen",    0, 0, true,  verb_device_open },
+        { IB__V1__REQUEST__VERB_DEVICE_ATTACH, "DeviceAttach",  0, 0, true,  verb_device_attach },
+        { IB__V1__REQUEST__VERB_DEVICE_DETACH, "DeviceDetach",  0, 0, true,  verb_device_detach },
+        { IB__V1__REQUEST__VERB_DEVICE_CLOSE,  "DeviceClose",   0, 0, true,  verb_device_close },
+        { IB__V1__REQUEST__VERB_HW_INFO,       "HwInfo",        0, 0, true,  verb_hw_info },
+        { IB__V1__REQUEST__VERB_HWPT_ALLOC,    "HwptAlloc",     0, 0, true,  verb_hwpt_alloc },
+        { IB__V1__REQUEST__VERB_HWPT_FREE,     "HwptFree",      0, 0, true,  verb_hwpt_free },
+        { IB__V1__REQUEST__VERB_PASID_ATTACH,  "PasidAttach",   0, 0, true,  verb_pasid_attach },
+        { IB__V1__REQUEST__VERB_PASID_DETACH,  "PasidDetach",   0, 0, true,  verb_pasid_detach },
+        { IB__V1__REQUEST__VERB_PASID_LOOKUP,  "PasidLookup",   0, 0, true,  verb_pasid_lookup },
 };
 
 struct CallArenaItem {
@@ -97,7 +108,7 @@ static const Verb *verb_find(Ib__V1__Request__VerbCase v) {
         return NULL;
 }
 
-static void send_reply(Session *s, const Ib__V1__Reply *reply) {
+static void send_reply(Session *s, const Ib__V1__Reply *reply, const int *fds, size_t n_fds) {
         _cleanup_free_ uint8_t *buf = NULL;
         size_t size;
         int r;
@@ -114,7 +125,7 @@ static void send_reply(Session *s, const Ib__V1__Reply *reply) {
                 r = codec_encode_reply(&err, &buf, &size);
         }
         if (r >= 0)
-                r = transport_send(&s->transport, buf, size, NULL, 0);
+                r = transport_send(&s->transport, buf, size, fds, n_fds);
         if (r < 0)
                 log_debug_errno(r, "%s: cannot send reply %" PRIu64 ": %m", s->name, reply->id);
 }
@@ -134,7 +145,7 @@ static void send_error(Session *s, uint64_t id, int err, const char *message) {
 
         reply.id = id;
         reply_error(&reply, err, message);
-        send_reply(s, &reply);
+        send_reply(s, &reply, NULL, 0);
 }
 
 void dispatch_message(Session *s, const uint8_t *data, size_t size, FdList *fds_in, unsigned flags) {
@@ -194,8 +205,9 @@ void dispatch_message(Session *s, const uint8_t *data, size_t size, FdList *fds_
         if (r < 0) {
                 log_debug("%s: %s id %" PRIu64 ": %s", s->name, v ? v->name : "?", req->id, call.error);
                 reply_error(&reply, r, call.error);
+                call.n_reply_fds = 0;
         }
-        send_reply(s, &reply);
+        send_reply(s, &reply, call.reply_fds, call.n_reply_fds);
         call_done(&call);
         codec_request_free(req);
 }

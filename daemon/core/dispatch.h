@@ -27,6 +27,8 @@ typedef struct Call {
         Ib__V1__Reply *reply;
         char error[256];
         CallArenaItem *arena;
+        int reply_fds[4];               /* sent with the reply (duplicated; still owned by their objects) */
+        size_t n_reply_fds;
 } Call;
 
 /* Zeroed memory that lives until the reply is sent; NULL on ENOMEM. */

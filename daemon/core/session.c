@@ -84,13 +84,27 @@ Session *session_free(Session *s) {
 
         /*
          * Dependency order: the connection first (no more requests), then the
-         * iommufd context, whose close makes the kernel destroy every object
-         * and unpin every page, then the broker's records and the mmaps that
-         * the kernel no longer points at.
+         * devices (PASIDs, attachment, binding; a device the client still holds
+         * an fd of stays bound until the client closes it), then the iommufd
+         * context, whose close makes the kernel destroy every object and unpin
+         * every page, then the broker's records and the mmaps that the kernel
+         * no longer points at.
          */
         transport_deinit(&s->transport);
+        while (s->devices) {
+                Device *d = s->devices;
+
+                s->devices = d->next;
+                device_free(d);         /* PASIDs and attachment first, then the device itself */
+        }
         if (s->ctx)
                 s->host->backend->ops->ctx_free(s->ctx);
+        while (s->hwpts) {
+                Hwpt *h = s->hwpts;
+
+                s->hwpts = h->next;
+                hwpt_free(h);
+        }
         while (s->ioases) {
                 Ioas *i = s->ioases;
 
@@ -130,4 +144,18 @@ void session_remove_ioas(Session *s, Ioas *ioas) {
                         ioas->next = NULL;
                         return;
                 }
+}
+
+Device *session_find_device(Session *s, uint32_t dev_id) {
+        for (Device *d = s->devices; d; d = d->next)
+                if (d->dev_id == dev_id)
+                        return d;
+        return NULL;
+}
+
+Hwpt *session_find_hwpt(Session *s, uint32_t id) {
+        for (Hwpt *h = s->hwpts; h; h = h->next)
+                if (h->id == id)
+                        return h;
+        return NULL;
 }

@@ -19,7 +19,10 @@
 #include "backend/backend.h"
 #include "common/macro.h"
 #include "object/account.h"
+#include "object/device.h"
+#include "object/hwpt.h"
 #include "object/ioas.h"
+#include "object/pasid.h"
 #include "wire/transport.h"
 
 struct event_base;
@@ -34,6 +37,9 @@ struct SessionHost {
         Account *account;               /* broker-wide usage, parent of every session's */
         uid_t uid;                      /* the broker's own uid */
         size_t n_sessions;
+        DeviceTable devices;            /* host-wide: who has which device open */
+        PasidSpace pasids;              /* host-wide PASID space for global-PASID devices */
+        bool global_pasid;              /* every device's PASIDs come from the host-wide space */
         void (*on_session_free)(Session *s, void *userdata);
         void *userdata;
 };
@@ -53,6 +59,8 @@ struct Session {
         BackendCtx *ctx;
         Account account;
         Ioas *ioases;
+        Hwpt *hwpts;
+        Device *devices;
         uint64_t n_requests;
 };
 
@@ -66,5 +74,8 @@ Ioas *session_find_ioas(Session *s, uint32_t id);
 void session_add_ioas(Session *s, Ioas *ioas);
 /* Unlinks ioas from the session's list (does not free it). */
 void session_remove_ioas(Session *s, Ioas *ioas);
+
+Device *session_find_device(Session *s, uint32_t dev_id);
+Hwpt *session_find_hwpt(Session *s, uint32_t id);
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(Session *, session_free);

@@ -114,6 +114,7 @@ int verb_ioas_alloc(Call *c) {
                 }
         }
 
+        ioas->enforce_snoop = req->enforce_snoop;
         reply = call_alloc(c, sizeof(*reply));
         if (!reply) {
                 (void) ioas_destroy(TAKE_PTR(ioas));

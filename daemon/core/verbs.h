@@ -25,10 +25,30 @@ int verb_unmap(Call *c);
 int verb_copy(Call *c);
 int verb_batch(Call *c);
 
+/* verb-device.c */
+int verb_device_list(Call *c);
+int verb_device_open(Call *c);
+int verb_device_attach(Call *c);
+int verb_device_detach(Call *c);
+int verb_device_close(Call *c);
+int verb_hw_info(Call *c);
+
+/* verb-hwpt.c */
+int verb_hwpt_alloc(Call *c);
+int verb_hwpt_free(Call *c);
+
+/* verb-pasid.c */
+int verb_pasid_attach(Call *c);
+int verb_pasid_detach(Call *c);
+int verb_pasid_lookup(Call *c);
+
 /* Helpers shared by the handlers (verb-ioas.c). */
 typedef struct Ioas Ioas;
 typedef struct Account Account;
 /* The session's IOAS id, or NULL with *ret = call_fail(ENOENT, ...). */
 Ioas *call_find_ioas(Call *c, uint32_t id, int *ret);
+typedef struct Device Device;
+/* The session's open device dev_id, or NULL with *ret = call_fail(ENOENT, ...) (verb-device.c). */
+Device *call_find_device(Call *c, uint32_t dev_id, int *ret);
 /* -EDQUOT with a sentence naming the limit that was reached. */
 int call_fail_quota(Call *c, const Account *over);

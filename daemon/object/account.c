@@ -21,6 +21,8 @@ const char *account_resource_name(AccountResource r) {
                 return "mappings";
         case ACCOUNT_OBJECTS:
                 return "objects";
+        case ACCOUNT_PASIDS:
+                return "pasids";
         case _ACCOUNT_RESOURCE_MAX:
         case _ACCOUNT_RESOURCE_INVALID:
                 break;

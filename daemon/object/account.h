@@ -16,7 +16,8 @@
 typedef enum AccountResource {
         ACCOUNT_MAPPED_BYTES,   /* bytes of guest memory mapped for DMA (what may get pinned) */
         ACCOUNT_MAPPINGS,       /* live Map/Copy mappings */
-        ACCOUNT_OBJECTS,        /* IOASes and other kernel objects */
+        ACCOUNT_OBJECTS,        /* IOASes, devices, HWPTs: kernel objects */
+        ACCOUNT_PASIDS,         /* PASIDs attached */
         _ACCOUNT_RESOURCE_MAX,
         _ACCOUNT_RESOURCE_INVALID = -22,
 } AccountResource;

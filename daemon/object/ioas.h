@@ -36,6 +36,7 @@ struct Ioas {
         Mapping **maps;                 /* sorted by iova, disjoint */
         size_t n_maps;
         size_t cap_maps;
+        bool enforce_snoop;             /* devices that cannot enforce coherent DMA are refused */
         Charge charge_object;
 };
 

@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * verb-device.c - DeviceList, DeviceOpen, DeviceAttach, DeviceDetach, DeviceClose, HwInfo.
+ *
+ * Owns: handing a bound device fd to the client, the host-wide rule that a
+ * device is open in one session at a time, the coherency promise of an IOAS
+ * or HWPT allocated with enforce_snoop, and the sentences that explain the
+ * kernel's errnos for these verbs.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/session.h"
+#include "core/verbs.h"
+
+Device *call_find_device(Call *c, uint32_t dev_id, int *ret) {
+        Device *d = session_find_device(c->session, dev_id);
+
+        if (!d)
+                *ret = call_fail(c, ENOENT, "no open device %" PRIu32 " in this session", dev_id);
+        return d;
+}
+
+int verb_device_list(Call *c) {
+        Session *s = c->session;
+        DeviceTable *t = &s->host->devices;
+        Ib__V1__DeviceListReply *reply;
+        Ib__V1__DeviceInfo **list, *infos;
+        int r;
+
+        r = device_table_refresh(t, s->host->backend);
+        if (r < 0)
+                return call_fail(c, r, "cannot list devices: %s", strerror(-r));
+        reply = call_alloc(c, sizeof(*reply));
+        list = call_alloc(c, sizeof(*list) * (t->n_slots ? t->n_slots : 1));
+        infos = call_alloc(c, sizeof(*infos) * (t->n_slots ? t->n_slots : 1));
+        if (!reply || !list || !infos)
+                return -ENOMEM;
+        ib__v1__device_list_reply__init(reply);
+        for (size_t i = 0; i < t->n_slots; i++) {
+                const DeviceSlot *slot = &t->slots[i];
+                Ib__V1__DeviceInfo *info = &infos[i];
+
+                ib__v1__device_info__init(info);
+                info->name = (char *) slot->info.name;
+                info->vendor_id = slot->info.vendor_id;
+                info->device_id = slot->info.device_id;
+                info->has_iommu_group = slot->info.iommu_group >= 0;
+                info->iommu_group = slot->info.iommu_group;
+                info->pasid_width = slot->info.pasid_width;
+                info->open_here = slot->owner == s->id;
+                info->in_use = slot->owner != 0;
+                list[i] = info;
+        }
+        reply->n_devices = t->n_slots;
+        reply->devices = list;
+        c->reply->result_case = IB__V1__REPLY__RESULT_DEVICE_LIST;
+        c->reply->device_list = reply;
+        return 0;
+}
+
+int verb_device_open(Call *c) {
+        const Ib__V1__DeviceOpenRequest *req = c->request->device_open;
+        Session *s = c->session;
+        _cleanup_(device_freep) Device *d = NULL;
+        Ib__V1__DeviceOpenReply *reply;
+        const Account *over = NULL;
+        DeviceSlot *slot;
+        int r;
+
+        reply = call_alloc(c, sizeof(*reply));
+        if (!reply)
+                return -ENOMEM;
+        r = device_table_refresh(&s->host->devices, s->host->backend);
+        if (r < 0)
+                return call_fail(c, r, "cannot list devices: %s", strerror(-r));
+        slot = device_table_find(&s->host->devices, req->name);
+        if (slot && slot->owner == s->id)
+                return call_fail(c, EALREADY, "device '%s' is open in this session already", req->name);
+        if (slot && slot->owner != 0)
+                return call_fail(c, EBUSY, "device '%s' is open in another session", req->name);
+
+        r = device_open(&d, &s->host->devices, s->ctx, &s->account, s->id, req->name, &over);
+        if (r == -ENODEV)
+                return call_fail(c, r, "no device '%s' (name it by PCI address, as DeviceList shows)", req->name);
+        if (r == -EDQUOT)
+                return call_fail_quota(c, over);
+        if (r == -EBUSY)
+                return call_fail(c, r, "device '%s' is still bound elsewhere (a previous client may still hold its fd)",
+                                 req->name);
+        if (r < 0)
+                return call_fail(c, r, "cannot open device '%s': %s", req->name, strerror(-r));
+
+        d->global_pasid = s->host->global_pasid;
+        ib__v1__device_open_reply__init(reply);
+        reply->dev_id = d->dev_id;
+        c->reply_fds[0] = d->fd;
+        c->n_reply_fds = 1;
+        d->next = s->devices;
+        s->devices = TAKE_PTR(d);
+        c->reply->result_case = IB__V1__REPLY__RESULT_DEVICE_OPEN;
+        c->reply->device_open = reply;
+        return 0;
+}
+
+/* Does pt_id promise coherent DMA? */
+static bool pt_enforces_snoop(Session *s, uint32_t pt_id) {
+        Ioas *ioas = session_find_ioas(s, pt_id);
+        Hwpt *h = ioas ? NULL : session_find_hwpt(s, pt_id);
+
+        while (h) {
+                if (h->enforce_snoop)
+                        return true;
+                ioas = session_find_ioas(s, h->pt_id);
+                h = ioas ? NULL : session_find_hwpt(s, h->pt_id);
+        }
+        return ioas && ioas->enforce_snoop;
+}
+
+int verb_device_attach(Call *c) {
+        const Ib__V1__DeviceAttachRequest *req = c->request->device_attach;
+        Ib__V1__DeviceAttachReply *reply;
+        Device *d;
+        int r;
+
+        d = call_find_device(c, req->dev_id, &r);
+        if (!d)
+                return r;
+        reply = call_alloc(c, sizeof(*reply));
+        if (!reply)
+                return -ENOMEM;
+        if (pt_enforces_snoop(c->session, req->pt_id) && !device_enforces_snoop(d))
+                return call_fail(c, EOPNOTSUPP,
+                                 "page table %" PRIu32 " requires coherent DMA, and the IOMMU cannot enforce it for device '%s' (no snoop control)",
+                                 req->pt_id, d->name);
+        r = device_attach(d, req->pt_id);
+        if (r == -ENOENT)
+                return call_fail(c, r, "no IOAS or HWPT %" PRIu32 " in this session", req->pt_id);
+        if (r == -EADDRINUSE)
+                return call_fail(c, r, "a mapping of %" PRIu32 " lies in a reserved region of device '%s'", req->pt_id,
+                                 d->name);
+        if (r == -EINVAL)
+                return call_fail(c, r, "device '%s' cannot attach to %" PRIu32 " (not an IOAS or HWPT, or incompatible)",
+                                 d->name, req->pt_id);
+        if (r < 0)
+                return call_fail(c, r, "cannot attach device '%s' to %" PRIu32 ": %s", d->name, req->pt_id, strerror(-r));
+        ib__v1__device_attach_reply__init(reply);
+        reply->hwpt_id = d->hwpt_id;
+        c->reply->result_case = IB__V1__REPLY__RESULT_DEVICE_ATTACH;
+        c->reply->device_attach = reply;
+        return 0;
+}
+
+int verb_device_detach(Call *c) {
+        const Ib__V1__DeviceDetachRequest *req = c->request->device_detach;
+        Ib__V1__DeviceDetachReply *reply;
+        Device *d;
+        int r;
+
+        d = call_find_device(c, req->dev_id, &r);
+        if (!d)
+                return r;
+        reply = call_alloc(c, sizeof(*reply));
+        if (!reply)
+                return -ENOMEM;
+        if (d->pt_id == 0)
+                return call_fail(c, ENOENT, "device '%s' is not attached", d->name);
+        r = device_detach(d);
+        if (r < 0)
+                return call_fail(c, r, "cannot detach device '%s': %s", d->name, strerror(-r));
+        ib__v1__device_detach_reply__init(reply);
+        c->reply->result_case = IB__V1__REPLY__RESULT_DEVICE_DETACH;
+        c->reply->device_detach = reply;
+        return 0;
+}
+
+int verb_device_close(Call *c) {
+        const Ib__V1__DeviceCloseRequest *req = c->request->device_close;
+        Ib__V1__DeviceCloseReply *reply;
+        Device *d;
+        int r;
+
+        d = call_find_device(c, req->dev_id, &r);
+        if (!d)
+                return r;
+        reply = call_alloc(c, sizeof(*reply));
+        if (!reply)
+                return -ENOMEM;
+        for (Device **i = &c->session->devices; *i; i = &(*i)->next)
+                if (*i == d) {
+                        *i = d->next;
+                        break;
+                }
+        device_free(d);
+        ib__v1__device_close_reply__init(reply);
+        c->reply->result_case = IB__V1__REPLY__RESULT_DEVICE_CLOSE;
+        c->reply->device_close = reply;
+        return 0;
+}
+
+int verb_hw_info(Call *c) {
+        const Ib__V1__HwInfoRequest *req = c->request->hw_info;
+        Ib__V1__HwInfoReply *reply;
+        Device *d;
+        int r;
+
+        d = call_find_device(c, req->dev_id, &r);
+        if (!d)
+                return r;
+        reply = call_alloc(c, sizeof(*reply));
+        if (!reply)
+                return -ENOMEM;
+        ib__v1__hw_info_reply__init(reply);
+        reply->iommu_type = d->hw.type;
+        reply->dirty_tracking = d->hw.capabilities & BACKEND_HW_CAP_DIRTY_TRACKING;
+        reply->pasid_exec = d->hw.capabilities & BACKEND_HW_CAP_PCI_PASID_EXEC;
+        reply->pasid_priv = d->hw.capabilities & BACKEND_HW_CAP_PCI_PASID_PRIV;
+        reply->ats_not_supported = d->hw.capabilities & BACKEND_HW_CAP_PCI_ATS_NOT_SUPPORTED;
+        reply->max_pasid_log2 = d->hw.max_pasid_log2;
+        reply->enforce_snoop = device_enforces_snoop(d);
+        reply->nesting = device_nesting(d);
+        reply->has_vendor_data = true;
+        reply->vendor_data.len = d->hw.data_len;
+        reply->vendor_data.data = d->hw.data;
+        c->reply->result_case = IB__V1__REPLY__RESULT_HW_INFO;
+        c->reply->hw_info = reply;
+        return 0;
+}

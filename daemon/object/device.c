@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * device.c - see device.h.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "object/device.h"
+#include "object/pasid.h"
+
+/* struct iommu_hw_info_vtd: u32 flags, u32 reserved, u64 cap_reg, u64 ecap_reg. */
+#define VTD_ECAP_OFFSET 16
+#define VTD_ECAP_SC (1ULL << 7)         /* snoop control */
+#define VTD_ECAP_NEST (1ULL << 26)      /* nested translation */
+
+int device_table_refresh(DeviceTable *t, Backend *b) {
+        BackendDeviceInfo *list = NULL;
+        DeviceSlot *slots;
+        size_t n = 0;
+        int r;
+
+        r = b->ops->device_list(b, &list, &n);
+        if (r < 0)
+                return r;
+        slots = calloc(n ? n : 1, sizeof(*slots));
+        if (!slots) {
+                free(list);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+                DeviceSlot *old = device_table_find(t, list[i].name);
+
+                slots[i].info = list[i];
+                slots[i].owner = old ? old->owner : 0;
+        }
+        /* A device that vanished while open stays listed until its session lets go. */
+        for (size_t i = 0; i < t->n_slots; i++) {
+                bool found = false;
+
+                for (size_t j = 0; j < n && !found; j++)
+                        found = strcmp(t->slots[i].info.name, list[j].name) == 0;
+                if (!found && t->slots[i].owner) {
+                        DeviceSlot *a = reallocarray(slots, n + 1, sizeof(*a));
+
+                        if (!a) {
+                                free(slots);
+                                free(list);
+                                return -ENOMEM;
+                        }
+                        slots = a;
+                        slots[n++] = t->slots[i];
+                }
+        }
+        free(list);
+        free(t->slots);
+        t->slots = slots;
+        t->n_slots = n;
+        return 0;
+}
+
+DeviceSlot *device_table_find(DeviceTable *t, const char *name) {
+        for (size_t i = 0; i < t->n_slots; i++)
+                if (strcmp(t->slots[i].info.name, name) == 0)
+                        return &t->slots[i];
+        return NULL;
+}
+
+void device_table_clear(DeviceTable *t) {
+        free(t->slots);
+        t->slots = NULL;
+        t->n_slots = 0;
+}
+
+static uint64_t vtd_ecap(const Device *d) {
+        uint64_t ecap;
+
+        if (d->hw.type != 1 || d->hw.data_len < VTD_ECAP_OFFSET + sizeof(ecap))
+                return 0;
+        memcpy(&ecap, d->hw.data + VTD_ECAP_OFFSET, sizeof(ecap));
+        return ecap;
+}
+
+bool device_enforces_snoop(const Device *d) {
+        return (vtd_ecap(d) & VTD_ECAP_SC) != 0;
+}
+
+bool device_nesting(const Device *d) {
+        return (vtd_ecap(d) & VTD_ECAP_NEST) != 0;
+}
+
+int device_open(Device **ret, DeviceTable *t, BackendCtx *ctx, Account *account, uint64_t session,
+                const char *name, const Account **ret_over) {
+        _cleanup_(device_freep) Device *d = NULL;
+        DeviceSlot *slot;
+        int r;
+
+        slot = device_table_find(t, name);
+        if (!slot)
+                return -ENODEV;
+        if (slot->owner != 0)
+                return -EBUSY;
+
+        d = calloc(1, sizeof(*d));
+        if (!d)
+                return -ENOMEM;
+        d->fd = -1;
+        d->ctx = ctx;
+        d->table = t;
+        d->session = session;
+        memcpy(d->name, slot->info.name, sizeof(d->name));
+        d->pasid_width = slot->info.pasid_width;
+        r = charge_take(&d->charge_object, account, ACCOUNT_OBJECTS, 1, ret_over);
+        if (r < 0)
+                return r;
+        r = ctx->backend->ops->device_bind(ctx, &slot->info, &d->fd, &d->dev_id);
+        if (r < 0)
+                return r;
+        slot->owner = session;
+        r = ctx->backend->ops->hw_info(ctx, d->dev_id, &d->hw);
+        if (r < 0)
+                return r;
+        if (d->hw.max_pasid_log2 > 0 && d->hw.max_pasid_log2 < d->pasid_width)
+                d->pasid_width = d->hw.max_pasid_log2;
+        *ret = TAKE_PTR(d);
+        return 0;
+}
+
+Device *device_free(Device *d) {
+        DeviceSlot *slot;
+
+        if (!d)
+                return NULL;
+        while (d->pasids) {
+                PasidEntry *p = d->pasids;
+
+                d->pasids = p->next;
+                (void) d->ctx->backend->ops->device_detach(d->ctx, d->fd, d->dev_id, p->pasid);
+                pasid_entry_free(p);
+        }
+        if (d->fd >= 0) {
+                if (d->pt_id)
+                        (void) d->ctx->backend->ops->device_detach(d->ctx, d->fd, d->dev_id, BACKEND_NO_PASID);
+                (void) d->ctx->backend->ops->device_unbind(d->ctx, d->fd, d->dev_id);
+                safe_close(d->fd);
+        }
+        slot = device_table_find(d->table, d->name);
+        if (slot && slot->owner == d->session)
+                slot->owner = 0;
+        charge_release(&d->charge_object);
+        free(d);
+        return NULL;
+}
+
+int device_attach(Device *d, uint32_t pt_id) {
+        uint32_t hwpt = 0;
+        int r;
+
+        r = d->ctx->backend->ops->device_attach(d->ctx, d->fd, d->dev_id, BACKEND_NO_PASID, pt_id, &hwpt);
+        if (r < 0)
+                return r;
+        d->pt_id = pt_id;
+        d->hwpt_id = hwpt;
+        return 0;
+}
+
+int device_detach(Device *d) {
+        int r;
+
+        r = d->ctx->backend->ops->device_detach(d->ctx, d->fd, d->dev_id, BACKEND_NO_PASID);
+        if (r < 0)
+                return r;
+        d->pt_id = 0;
+        d->hwpt_id = 0;
+        return 0;
+}
