@@ -58,8 +58,11 @@ static void help(void) {
                "                decimal or 0x hex with an optional K, M, G or T suffix (binary:\n"
                "                2M = 0x200000), or @NAME for what an earlier as=NAME stored\n"
                "  length=max    2^64-1; \"unmap ioas=ID all\" is iova=0 length=max\n"
-               "  as=NAME       store the ioas id (ioas-alloc) or the IOVA (map, copy, batch\n"
-               "                map op) under NAME: 1-64 of A-Z a-z 0-9 _ .\n"
+               "  as=NAME       store the id (ioas-alloc, device-open, hwpt-alloc) or the IOVA\n"
+               "                (map, copy, batch map op) under NAME: 1-64 of A-Z a-z 0-9 _ .\n"
+               "  yes|no        also true/false, on/off, 1/0\n"
+               "  dev=          a PCI address for device-open (0000:00:02.0), its id after\n"
+               "  pt=           an IOAS or HWPT id; data=HEX: bytes as hex digit pairs\n"
                "  memfd=NAME    a memfd the tool creates on first use (sized offset+size) and\n"
                "                grows for a later, larger use; seal= seals it, access=ro sends\n"
                "                a read-only re-open of it instead; prot= defaults to rw\n"
@@ -115,6 +118,7 @@ static int parse_argv(int argc, char *argv[]) {
 }
 
 static void tool_done(Tool *tool) {
+        tool_close_device_fds(tool);
         memfd_table_done(&tool->memfds);
         name_table_done(&tool->names);
 }

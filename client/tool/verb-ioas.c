@@ -39,6 +39,9 @@ int verb_ioas_alloc(Tool *tool, const Request *req, Json *result) {
         if (r < 0)
                 return r;
         args.has_max = r > 0;
+        r = tool_get_bool(tool, req, "enforce-snoop", &args.enforce_snoop);
+        if (r < 0)
+                return r;
         r = tool_get_as(tool, req, &as);
         if (r < 0)
                 return r;

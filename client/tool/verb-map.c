@@ -326,20 +326,13 @@ static int batch_add_op(Tool *tool, ib_batch *batch, const char *text, BatchOp *
 int verb_batch(Tool *tool, const Request *req, Json *result) {
         _cleanup_(ib_batch_freep) ib_batch *batch = NULL;
         _cleanup_(batch_ops_done) BatchOps ops = {};
-        const char *stop = NULL;
         bool stop_on_error = false;
         size_t n_ops = 0, failed = 0;
         int r;
 
-        r = tool_get_string(tool, req, "stop-on-error", /* required= */ false, &stop);
+        r = tool_get_bool(tool, req, "stop-on-error", &stop_on_error);
         if (r < 0)
                 return r;
-        if (stop) {
-                r = parse_bool(stop);
-                if (r < 0)
-                        return tool_error(tool, -EINVAL, "key 'stop-on-error': '%s' is not yes or no", stop);
-                stop_on_error = r > 0;
-        }
 
         for (size_t i = 0; i < req->n_args; i++)
                 if (strcmp(req->args[i].key, "op") == 0)

@@ -33,7 +33,7 @@ static const Verb verbs[] = {
         {
                 .name = "ioas-alloc",
                 .fn = verb_ioas_alloc,
-                .synopsis = "[window=32|full] [base=ADDR] [max=ADDR] [as=NAME]",
+                .synopsis = "[window=32|full] [base=ADDR] [max=ADDR] [enforce-snoop=yes|no] [as=NAME]",
                 .summary = "Allocate an I/O address space; as= names its id.",
         },
         {
@@ -80,6 +80,74 @@ static const Verb verbs[] = {
                 .synopsis = "[stop-on-error=yes|no] op=map|unmap[,KEY=VALUE...] [op=...]",
                 .summary = "Run maps and unmaps in one round trip; each op= takes the keys of its verb.",
                 .repeatable = "op",
+        },
+        {
+                .name = "device-list",
+                .fn = verb_device_list,
+                .synopsis = "",
+                .summary = "List the devices the broker offers, and which are open here or anywhere.",
+        },
+        {
+                .name = "device-open",
+                .fn = verb_device_open,
+                .synopsis = "dev=PCI-ADDRESS [as=NAME]",
+                .summary = "Open a device (its fd is kept until device-close or exit); as= names its id.",
+        },
+        {
+                .name = "attach",
+                .fn = verb_device_attach,
+                .synopsis = "dev=ID pt=ID",
+                .summary = "Attach a device to an IOAS or HWPT, replacing an earlier attachment.",
+        },
+        {
+                .name = "detach",
+                .fn = verb_device_detach,
+                .synopsis = "dev=ID",
+                .summary = "Detach a device from its IOAS or HWPT.",
+        },
+        {
+                .name = "device-close",
+                .fn = verb_device_close,
+                .synopsis = "dev=ID",
+                .summary = "Close a device in the broker and the tool's copy of its fd.",
+        },
+        {
+                .name = "hw-info",
+                .fn = verb_hw_info,
+                .synopsis = "dev=ID",
+                .summary = "Show what the IOMMU behind a device can do.",
+        },
+        {
+                .name = "hwpt-alloc",
+                .fn = verb_hwpt_alloc,
+                .synopsis = "dev=ID pt=ID [nest-parent=yes|no] [dirty=yes|no] [pasid=yes|no] "
+                            "[enforce-snoop=yes|no] [data-type=vtd-s1|smmuv3|N [pgtbl=ADDR addr-width=N "
+                            "[s1-flags=N]] [data=HEX]] [as=NAME]",
+                .summary = "Allocate a HWPT on an IOAS, or a nested one on a nesting parent; as= names it.",
+        },
+        {
+                .name = "hwpt-free",
+                .fn = verb_hwpt_free,
+                .synopsis = "hwpt=ID",
+                .summary = "Free a HWPT.",
+        },
+        {
+                .name = "pasid-attach",
+                .fn = verb_pasid_attach,
+                .synopsis = "dev=ID vpasid=N pt=ID",
+                .summary = "Attach a device's vPASID to a PASID-capable HWPT; shows the physical PASID.",
+        },
+        {
+                .name = "pasid-detach",
+                .fn = verb_pasid_detach,
+                .synopsis = "dev=ID vpasid=N",
+                .summary = "Detach a device's vPASID.",
+        },
+        {
+                .name = "pasid-lookup",
+                .fn = verb_pasid_lookup,
+                .synopsis = "dev=ID vpasid=N",
+                .summary = "Show the physical PASID and the page table of a device's vPASID.",
         },
 };
 
@@ -242,6 +310,20 @@ int tool_get_string(Tool *tool, const Request *req, const char *key, bool requir
                 return 0;
         }
         *ret = value;
+        return 1;
+}
+
+int tool_get_bool(Tool *tool, const Request *req, const char *key, bool *ret) {
+        const char *value = find_value(req, key);
+        int r;
+
+        if (!value)
+                return 0;
+        r = parse_bool(value);
+        if (r < 0)
+                return tool_error(tool, -EINVAL, "key '%s': '%s' is not yes or no (true/false, 1/0, on/off)",
+                                  key, value);
+        *ret = r > 0;
         return 1;
 }
 

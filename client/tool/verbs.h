@@ -2,8 +2,8 @@
 /*
  * verbs.h - the verbs of iommu-broker-client and what they share.
  *
- * Owns: the Tool state of one run (connection, names, memfds, the last local
- * error), the Verb type and its table (verbs.c is the index), the argument
+ * Owns: the Tool state of one run (connection, names, memfds, the device fds
+ * it holds, the last local error), the Verb type and its table (verbs.c is the index), the argument
  * helpers every verb uses, and the handler prototypes, which only verbs.c and
  * the verb-*.c files include.
  * Must never: print; the request loop in main.c writes every line.
@@ -22,10 +22,18 @@
 DEFINE_TRIVIAL_CLEANUP_FUNC(ib_client *, ib_client_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(ib_batch *, ib_batch_free);
 
+/* A device fd device-open received, kept open until device-close or the end of the run. */
+typedef struct DeviceFd {
+        uint32_t dev_id;
+        int fd;
+} DeviceFd;
+
 typedef struct Tool {
         ib_client *client;
         NameTable names;
         MemfdTable memfds;
+        DeviceFd *device_fds;
+        size_t n_device_fds;
         char error[512];                /* the sentence of a local failure; "" if none */
 } Tool;
 
@@ -34,6 +42,8 @@ typedef struct Tool {
                 .client = NULL,                         \
                 .names = NAME_TABLE_INIT,               \
                 .memfds = MEMFD_TABLE_INIT,             \
+                .device_fds = NULL,                     \
+                .n_device_fds = 0,                      \
                 .error = "",                            \
         }
 
@@ -91,6 +101,11 @@ int tool_get_u64(Tool *tool, const Request *req, const char *key, bool required,
 int tool_get_u32(Tool *tool, const Request *req, const char *key, bool required, uint32_t *ret);
 /* The string in key=; same returns. */
 int tool_get_string(Tool *tool, const Request *req, const char *key, bool required, const char **ret);
+/*
+ * The boolean in key= (yes/no, true/false, 1/0, on/off): returns 1 if the key
+ * is there, 0 if it is absent (*ret untouched), or -EINVAL naming the key.
+ */
+int tool_get_bool(Tool *tool, const Request *req, const char *key, bool *ret);
 /* prot=r|w|rw as IB_MAP_READABLE|IB_MAP_WRITEABLE (absent: both); 0 or -EINVAL. */
 int tool_get_prot(Tool *tool, const Request *req, unsigned *ret_flags);
 /* as=NAME, checked with name_is_valid(); *ret NULL if absent; 0 or -EINVAL. */
@@ -115,3 +130,18 @@ int verb_map(Tool *tool, const Request *req, Json *result);
 int verb_unmap(Tool *tool, const Request *req, Json *result);
 int verb_copy(Tool *tool, const Request *req, Json *result);
 int verb_batch(Tool *tool, const Request *req, Json *result);
+
+/* verb-device.c */
+int verb_device_list(Tool *tool, const Request *req, Json *result);
+int verb_device_open(Tool *tool, const Request *req, Json *result);
+int verb_device_attach(Tool *tool, const Request *req, Json *result);
+int verb_device_detach(Tool *tool, const Request *req, Json *result);
+int verb_device_close(Tool *tool, const Request *req, Json *result);
+int verb_hw_info(Tool *tool, const Request *req, Json *result);
+int verb_hwpt_alloc(Tool *tool, const Request *req, Json *result);
+int verb_hwpt_free(Tool *tool, const Request *req, Json *result);
+int verb_pasid_attach(Tool *tool, const Request *req, Json *result);
+int verb_pasid_detach(Tool *tool, const Request *req, Json *result);
+int verb_pasid_lookup(Tool *tool, const Request *req, Json *result);
+/* Closes every device fd the run still holds (at exit). */
+void tool_close_device_fds(Tool *tool);

@@ -141,6 +141,10 @@ int verb_device_attach(Call *c) {
         if (r == -EADDRINUSE)
                 return call_fail(c, r, "a mapping of %" PRIu32 " lies in a reserved region of device '%s'", req->pt_id,
                                  d->name);
+        if (r == -EINVAL && d->pasids)
+                return call_fail(c, r,
+                                 "device '%s' has PASIDs attached: it can only move to a HWPT allocated with pasid=true",
+                                 d->name);
         if (r == -EINVAL)
                 return call_fail(c, r, "device '%s' cannot attach to %" PRIu32 " (not an IOAS or HWPT, or incompatible)",
                                  d->name, req->pt_id);

@@ -46,7 +46,10 @@ int verb_pasid_attach(Call *c) {
         if (r == -ENOENT)
                 return call_fail(c, r, "no HWPT %" PRIu32 " in this session", req->pt_id);
         if (r == -EINVAL)
-                return call_fail(c, r, "HWPT %" PRIu32 " cannot serve PASIDs (allocate it with pasid=true)", req->pt_id);
+                return call_fail(c, r,
+                                 "the IOMMU refused: HWPT %" PRIu32 " and the page table device '%s' itself is attached to "
+                                 "must both be allocated with pasid=true",
+                                 req->pt_id, d->name);
         if (r < 0)
                 return call_fail(c, r, "cannot attach vPASID %" PRIu32 " of device '%s': %s", req->vpasid, d->name,
                                  strerror(-r));

@@ -119,7 +119,9 @@ lines_are() {
 
 help_lists_verbs() {
         local v
-        for v in hello caps ioas-alloc ioas-free iova-ranges allow-iovas map unmap copy batch; do
+        for v in hello caps ioas-alloc ioas-free iova-ranges allow-iovas map unmap copy batch \
+                 device-list device-open attach detach device-close hw-info hwpt-alloc hwpt-free \
+                 pasid-attach pasid-detach pasid-lookup; do
                 grep -Eq "^  $v( |$)" "$tmp/out" || return 1
         done
 }

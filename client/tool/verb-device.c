@@ -1,0 +1,499 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * verb-device.c - the device, HWPT and PASID verbs of iommu-broker-client:
+ * device-list, device-open, attach, detach, device-close, hw-info,
+ * hwpt-alloc, hwpt-free, pasid-attach, pasid-detach, pasid-lookup.
+ *
+ * Owns: turning their keys into library calls and their results into reply
+ * members; the device fds device-open receives, kept open (as a VMM keeps
+ * them to reach BARs) until device-close or the end of the run; building the
+ * VT-d stage-1 data of a nested HWPT from its fields, and data=HEX.
+ * Must never: print a line itself (the request loop does); include kernel
+ * headers (the stage-1 layout is written out below).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/tool/verbs.h"
+
+/* ------------------------------------------------------------------ device fds */
+
+static DeviceFd *device_fds_find(Tool *tool, uint32_t dev_id) {
+        for (size_t i = 0; i < tool->n_device_fds; i++)
+                if (tool->device_fds[i].dev_id == dev_id)
+                        return &tool->device_fds[i];
+        return NULL;
+}
+
+/* Takes fd in any case; 0 or -ENOMEM (fd closed). */
+static int device_fds_add(Tool *tool, uint32_t dev_id, int fd) {
+        DeviceFd *e = device_fds_find(tool, dev_id), *a;
+
+        if (e) {
+                /* the broker reuses an id only after device-close, which dropped our entry; be safe anyway */
+                (void) safe_close(e->fd);
+                e->fd = fd;
+                return 0;
+        }
+        a = realloc(tool->device_fds, (tool->n_device_fds + 1) * sizeof(*a));
+        if (!a) {
+                (void) safe_close(fd);
+                return -ENOMEM;
+        }
+        tool->device_fds = a;
+        tool->device_fds[tool->n_device_fds++] = (DeviceFd) { .dev_id = dev_id, .fd = fd };
+        return 0;
+}
+
+static void device_fds_close(Tool *tool, uint32_t dev_id) {
+        DeviceFd *e = device_fds_find(tool, dev_id);
+
+        if (!e)
+                return;
+        (void) safe_close(e->fd);
+        *e = tool->device_fds[--tool->n_device_fds];
+}
+
+void tool_close_device_fds(Tool *tool) {
+        for (size_t i = 0; i < tool->n_device_fds; i++)
+                (void) safe_close(tool->device_fds[i].fd);
+        free(tool->device_fds);
+        tool->device_fds = NULL;
+        tool->n_device_fds = 0;
+}
+
+/* ------------------------------------------------------------------ argument helpers */
+
+/* A number that must fit 32 bits but is no object id (vpasid=, addr-width=); returns as tool_get_u64(). */
+static int get_u32_value(Tool *tool, const Request *req, const char *key, bool required, uint32_t *ret) {
+        uint64_t v = 0;
+        int r;
+
+        r = tool_get_u64(tool, req, key, required, &v);
+        if (r <= 0)
+                return r;
+        if (v > UINT32_MAX)
+                return tool_error(tool, -EINVAL, "key '%s': 0x%llx does not fit 32 bits", key,
+                                  (unsigned long long) v);
+        *ret = (uint32_t) v;
+        return 1;
+}
+
+static int hex_digit(char c) {
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
+}
+
+/* data=HEX: pairs of hex digits, byte by byte in memory order, optionally after "0x". */
+static int parse_hex_bytes(Tool *tool, const char *text, uint8_t **ret, size_t *ret_len) {
+        _cleanup_free_ uint8_t *bytes = NULL;
+        size_t n;
+
+        if (text[0] == '0' && (text[1] == 'x' || text[1] == 'X'))
+                text += 2;
+        n = strlen(text);
+        if (n == 0)
+                return tool_error(tool, -EINVAL, "key 'data': no bytes (give pairs of hex digits)");
+        if (n % 2 != 0)
+                return tool_error(tool, -EINVAL, "key 'data': an odd number of hex digits");
+        bytes = malloc(n / 2);
+        if (!bytes)
+                return tool_error(tool, -ENOMEM, "out of memory");
+        for (size_t i = 0; i < n / 2; i++) {
+                int hi = hex_digit(text[2 * i]), lo = hex_digit(text[2 * i + 1]);
+
+                if (hi < 0 || lo < 0)
+                        return tool_error(tool, -EINVAL, "key 'data': '%c%c' is not a hex byte", text[2 * i],
+                                          text[2 * i + 1]);
+                bytes[i] = (uint8_t) (hi << 4 | lo);
+        }
+        *ret = TAKE_PTR(bytes);
+        *ret_len = n / 2;
+        return 0;
+}
+
+/* ------------------------------------------------------------------ devices */
+
+int verb_device_list(Tool *tool, const Request *req, Json *result) {
+        _cleanup_free_ ib_device_info *devices = NULL;
+        size_t n_alloc = 16, n = 0;
+        int r = 0;
+
+        /* -ENOBUFS tells the count; devices may come and go in between, so retry a few times */
+        for (unsigned attempt = 0; attempt < 4; attempt++) {
+                ib_device_info *p = realloc(devices, n_alloc * sizeof(*devices));
+
+                if (!p)
+                        return tool_error(tool, -ENOMEM, "out of memory");
+                devices = p;
+                n = n_alloc;
+                r = ib_device_list(tool->client, devices, &n);
+                if (r != -ENOBUFS)
+                        break;
+                n_alloc = n > n_alloc ? n : n_alloc * 2;
+        }
+        if (r < 0)
+                return r;
+
+        json_begin_array(result, "devices");
+        for (size_t i = 0; i < n; i++) {
+                const ib_device_info *d = &devices[i];
+                char id[8];
+
+                json_begin_object(result, NULL);
+                json_string(result, "name", d->name);
+                (void) snprintf(id, sizeof(id), "0x%04x", d->vendor_id);
+                json_string(result, "vendor", id);
+                (void) snprintf(id, sizeof(id), "0x%04x", d->device_id);
+                json_string(result, "device", id);
+                if (d->iommu_group >= 0)
+                        json_int(result, "iommu_group", d->iommu_group);
+                json_uint(result, "pasid_width", d->pasid_width);
+                json_bool(result, "open_here", d->open_here);
+                json_bool(result, "in_use", d->in_use);
+                json_end_object(result);
+        }
+        json_end_array(result);
+        return 0;
+}
+
+int verb_device_open(Tool *tool, const Request *req, Json *result) {
+        const char *name = NULL, *as = NULL;
+        uint32_t dev_id = 0;
+        int fd = -1, r;
+
+        r = tool_get_string(tool, req, "dev", /* required= */ true, &name);
+        if (r < 0)
+                return r;
+        if (name[0] == '\0')
+                return tool_error(tool, -EINVAL, "key 'dev': the device name is empty");
+        r = tool_get_as(tool, req, &as);
+        if (r < 0)
+                return r;
+
+        r = ib_device_open(tool->client, name, &dev_id, &fd);
+        if (r < 0)
+                return r;
+
+        /* kept until device-close or exit, as a VMM keeps it for regions and interrupts */
+        r = device_fds_add(tool, dev_id, fd);
+        if (r < 0)
+                return tool_error(tool, r, "device %u was opened, but its fd could not be kept", dev_id);
+        r = tool_set_name(tool, as, dev_id);
+        if (r < 0)
+                return tool_error(tool, r, "device %u was opened, but as=%s could not be stored", dev_id, as);
+        json_uint(result, "dev", dev_id);
+        json_bool(result, "fd", true);
+        return 0;
+}
+
+int verb_device_attach(Tool *tool, const Request *req, Json *result) {
+        uint32_t dev_id = 0, pt_id = 0, hwpt = 0;
+        int r;
+
+        r = tool_get_u32(tool, req, "dev", /* required= */ true, &dev_id);
+        if (r < 0)
+                return r;
+        r = tool_get_u32(tool, req, "pt", /* required= */ true, &pt_id);
+        if (r < 0)
+                return r;
+
+        r = ib_device_attach(tool->client, dev_id, pt_id, &hwpt);
+        if (r < 0)
+                return r;
+
+        json_uint(result, "hwpt", hwpt);
+        return 0;
+}
+
+int verb_device_detach(Tool *tool, const Request *req, Json *result) {
+        uint32_t dev_id = 0;
+        int r;
+
+        r = tool_get_u32(tool, req, "dev", /* required= */ true, &dev_id);
+        if (r < 0)
+                return r;
+
+        return ib_device_detach(tool->client, dev_id);
+}
+
+int verb_device_close(Tool *tool, const Request *req, Json *result) {
+        uint32_t dev_id = 0;
+        int r;
+
+        r = tool_get_u32(tool, req, "dev", /* required= */ true, &dev_id);
+        if (r < 0)
+                return r;
+
+        r = ib_device_close(tool->client, dev_id);
+        if (r < 0)
+                return r;
+
+        /* the device is unbound once our copy of its fd is gone too */
+        device_fds_close(tool, dev_id);
+        return 0;
+}
+
+static const char *iommu_type_name(uint32_t type, char *buf, size_t size) {
+        switch (type) {
+        case IB_IOMMU_TYPE_NONE:
+                return "none";
+        case IB_IOMMU_TYPE_INTEL_VTD:
+                return "intel-vtd";
+        case IB_IOMMU_TYPE_ARM_SMMUV3:
+                return "arm-smmuv3";
+        case IB_IOMMU_TYPE_AMD:
+                return "amd";
+        default:
+                (void) snprintf(buf, size, "%u", type);
+                return buf;
+        }
+}
+
+int verb_hw_info(Tool *tool, const Request *req, Json *result) {
+        ib_hw_info info = {};
+        char type[16], hex[2 * sizeof(info.vendor_data) + 1];
+        uint32_t dev_id = 0;
+        int r;
+
+        r = tool_get_u32(tool, req, "dev", /* required= */ true, &dev_id);
+        if (r < 0)
+                return r;
+
+        r = ib_hw_info_get(tool->client, dev_id, &info);
+        if (r < 0)
+                return r;
+
+        if (info.vendor_data_len > sizeof(info.vendor_data))
+                info.vendor_data_len = sizeof(info.vendor_data);
+        for (size_t i = 0; i < info.vendor_data_len; i++)
+                (void) snprintf(hex + 2 * i, 3, "%02x", info.vendor_data[i]);
+        hex[2 * info.vendor_data_len] = '\0';
+
+        json_string(result, "iommu_type", iommu_type_name(info.iommu_type, type, sizeof(type)));
+        json_bool(result, "dirty_tracking", info.dirty_tracking);
+        json_bool(result, "pasid_exec", info.pasid_exec);
+        json_bool(result, "pasid_priv", info.pasid_priv);
+        json_bool(result, "ats_not_supported", info.ats_not_supported);
+        json_bool(result, "enforce_snoop", info.enforce_snoop);
+        json_bool(result, "nesting", info.nesting);
+        json_uint(result, "max_pasid_log2", info.max_pasid_log2);
+        json_string(result, "vendor_data", hex);
+        return 0;
+}
+
+/* ------------------------------------------------------------------ HWPTs */
+
+/*
+ * struct iommu_hwpt_vtd_s1 of <linux/iommufd.h>, in the host's byte order as
+ * the kernel reads it: u64 flags; u64 pgtbl_addr; u32 addr_width; u32 __reserved.
+ */
+#define VTD_S1_SIZE 24
+#define VTD_S1_FLAGS_OFFSET 0
+#define VTD_S1_PGTBL_ADDR_OFFSET 8
+#define VTD_S1_ADDR_WIDTH_OFFSET 16
+#define VTD_S1_RESERVED_OFFSET 20
+
+static void vtd_s1_build(uint8_t buf[VTD_S1_SIZE], uint64_t flags, uint64_t pgtbl_addr, uint32_t addr_width) {
+        const uint32_t reserved = 0;
+
+        memcpy(buf + VTD_S1_FLAGS_OFFSET, &flags, sizeof(flags));
+        memcpy(buf + VTD_S1_PGTBL_ADDR_OFFSET, &pgtbl_addr, sizeof(pgtbl_addr));
+        memcpy(buf + VTD_S1_ADDR_WIDTH_OFFSET, &addr_width, sizeof(addr_width));
+        memcpy(buf + VTD_S1_RESERVED_OFFSET, &reserved, sizeof(reserved));
+}
+
+/* data-type=vtd-s1|smmuv3|N: 1 if given, 0 if absent (*ret untouched), -EINVAL. */
+static int get_data_type(Tool *tool, const Request *req, uint32_t *ret) {
+        const char *value = NULL;
+        uint64_t v = 0;
+        int r;
+
+        r = tool_get_string(tool, req, "data-type", /* required= */ false, &value);
+        if (r <= 0)
+                return r;
+        if (strcmp(value, "vtd-s1") == 0)
+                *ret = IB_HWPT_DATA_VTD_S1;
+        else if (strcmp(value, "smmuv3") == 0)
+                *ret = IB_HWPT_DATA_ARM_SMMUV3;
+        else {
+                r = parse_u64(value, /* allow_max= */ false, &v);
+                if (r < 0 || v > UINT32_MAX)
+                        return tool_error(tool, -EINVAL,
+                                          "key 'data-type': '%s' is not vtd-s1, smmuv3 or a number", value);
+                *ret = (uint32_t) v;
+        }
+        return 1;
+}
+
+int verb_hwpt_alloc(Tool *tool, const Request *req, Json *result) {
+        static const struct {
+                const char *key;
+                unsigned flag;
+        } flag_keys[] = {
+                { "nest-parent", IB_HWPT_NEST_PARENT },
+                { "dirty", IB_HWPT_DIRTY_TRACKING },
+                { "pasid", IB_HWPT_PASID },
+                { "enforce-snoop", IB_HWPT_ENFORCE_SNOOP },
+        };
+        _cleanup_free_ uint8_t *data = NULL;
+        uint8_t vtd_s1[VTD_S1_SIZE];
+        const uint8_t *send = NULL;
+        size_t data_len = 0, send_len = 0;
+        uint32_t dev_id = 0, pt_id = 0, data_type = IB_HWPT_DATA_NONE, addr_width = 0, hwpt = 0;
+        uint64_t pgtbl = 0, s1_flags = 0;
+        const char *hex = NULL, *as = NULL;
+        bool has_fields;
+        unsigned flags = 0;
+        int r;
+
+        r = tool_get_u32(tool, req, "dev", /* required= */ true, &dev_id);
+        if (r < 0)
+                return r;
+        r = tool_get_u32(tool, req, "pt", /* required= */ true, &pt_id);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < ELEMENTSOF(flag_keys); i++) {
+                bool on = false;
+
+                r = tool_get_bool(tool, req, flag_keys[i].key, &on);
+                if (r < 0)
+                        return r;
+                if (on)
+                        flags |= flag_keys[i].flag;
+        }
+
+        r = get_data_type(tool, req, &data_type);
+        if (r < 0)
+                return r;
+        r = tool_get_string(tool, req, "data", /* required= */ false, &hex);
+        if (r < 0)
+                return r;
+        if (hex) {
+                if (!request_find(req, "data-type"))
+                        return tool_error(tool, -EINVAL,
+                                          "key 'data' needs data-type= (the stage-1 data's type)");
+                r = parse_hex_bytes(tool, hex, &data, &data_len);
+                if (r < 0)
+                        return r;
+        }
+
+        has_fields = request_find(req, "pgtbl") || request_find(req, "addr-width") ||
+                     request_find(req, "s1-flags");
+        if (has_fields && data_type != IB_HWPT_DATA_VTD_S1)
+                return tool_error(tool, -EINVAL,
+                                  "keys 'pgtbl', 'addr-width' and 's1-flags' need data-type=vtd-s1");
+        if (has_fields && hex)
+                return tool_error(tool, -EINVAL,
+                                  "key 'data' excludes the keys 'pgtbl', 'addr-width' and 's1-flags'");
+
+        if (hex) {
+                send = data;
+                send_len = data_len;
+        } else if (data_type == IB_HWPT_DATA_VTD_S1) {
+                r = tool_get_u64(tool, req, "pgtbl", /* required= */ true, &pgtbl);
+                if (r < 0)
+                        return r;
+                r = get_u32_value(tool, req, "addr-width", /* required= */ true, &addr_width);
+                if (r < 0)
+                        return r;
+                r = tool_get_u64(tool, req, "s1-flags", /* required= */ false, &s1_flags);
+                if (r < 0)
+                        return r;
+                vtd_s1_build(vtd_s1, s1_flags, pgtbl, addr_width);
+                send = vtd_s1;
+                send_len = sizeof(vtd_s1);
+        } else if (data_type == IB_HWPT_DATA_ARM_SMMUV3)
+                return tool_error(tool, -EINVAL,
+                                  "data-type=smmuv3 needs data= (struct iommu_hwpt_arm_smmuv3)");
+
+        r = tool_get_as(tool, req, &as);
+        if (r < 0)
+                return r;
+
+        r = ib_hwpt_alloc(tool->client, dev_id, pt_id, flags, data_type, send, send_len, &hwpt);
+        if (r < 0)
+                return r;
+
+        r = tool_set_name(tool, as, hwpt);
+        if (r < 0)
+                return tool_error(tool, r, "HWPT %u was allocated, but as=%s could not be stored", hwpt, as);
+        json_uint(result, "hwpt", hwpt);
+        return 0;
+}
+
+int verb_hwpt_free(Tool *tool, const Request *req, Json *result) {
+        uint32_t hwpt = 0;
+        int r;
+
+        r = tool_get_u32(tool, req, "hwpt", /* required= */ true, &hwpt);
+        if (r < 0)
+                return r;
+
+        return ib_hwpt_free(tool->client, hwpt);
+}
+
+/* ------------------------------------------------------------------ PASIDs */
+
+int verb_pasid_attach(Tool *tool, const Request *req, Json *result) {
+        uint32_t dev_id = 0, vpasid = 0, pt_id = 0, pasid = 0;
+        int r;
+
+        r = tool_get_u32(tool, req, "dev", /* required= */ true, &dev_id);
+        if (r < 0)
+                return r;
+        r = get_u32_value(tool, req, "vpasid", /* required= */ true, &vpasid);
+        if (r < 0)
+                return r;
+        r = tool_get_u32(tool, req, "pt", /* required= */ true, &pt_id);
+        if (r < 0)
+                return r;
+
+        r = ib_pasid_attach(tool->client, dev_id, vpasid, pt_id, &pasid);
+        if (r < 0)
+                return r;
+
+        json_uint(result, "pasid", pasid);
+        return 0;
+}
+
+int verb_pasid_detach(Tool *tool, const Request *req, Json *result) {
+        uint32_t dev_id = 0, vpasid = 0;
+        int r;
+
+        r = tool_get_u32(tool, req, "dev", /* required= */ true, &dev_id);
+        if (r < 0)
+                return r;
+        r = get_u32_value(tool, req, "vpasid", /* required= */ true, &vpasid);
+        if (r < 0)
+                return r;
+
+        return ib_pasid_detach(tool->client, dev_id, vpasid);
+}
+
+int verb_pasid_lookup(Tool *tool, const Request *req, Json *result) {
+        uint32_t dev_id = 0, vpasid = 0, pasid = 0, pt_id = 0;
+        int r;
+
+        r = tool_get_u32(tool, req, "dev", /* required= */ true, &dev_id);
+        if (r < 0)
+                return r;
+        r = get_u32_value(tool, req, "vpasid", /* required= */ true, &vpasid);
+        if (r < 0)
+                return r;
+
+        r = ib_pasid_lookup(tool->client, dev_id, vpasid, &pasid, &pt_id);
+        if (r < 0)
+                return r;
+
+        json_uint(result, "pasid", pasid);
+        json_uint(result, "pt", pt_id);
+        return 0;
+}
