@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "client/internal.h"
+#include "common/protocol.h"
 
 typedef struct BatchOp {
         bool is_map;
@@ -91,8 +92,8 @@ _public_ int ib_batch_add_map(ib_batch *b, uint32_t ioas, int memfd, uint64_t of
         if (idx == b->n_fds) {
                 int fd;
 
-                if (b->n_fds >= ELEMENTSOF(b->fds))
-                        return -E2BIG;
+                if (b->n_fds >= IB_MAX_FDS_PER_MESSAGE)
+                        return -E2BIG;  /* the broker takes this many fds with one message */
                 fd = fcntl(memfd, F_DUPFD_CLOEXEC, 3);
                 if (fd < 0)
                         return -errno;

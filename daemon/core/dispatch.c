@@ -136,7 +136,7 @@ static void reply_error(Ib__V1__Reply *reply, int err, const char *message) {
         reply->result_case = IB__V1__REPLY__RESULT__NOT_SET;
         reply->has_errnum = true;
         reply->errnum = err;
-        reply->errno_name = (char *) (errno_to_name(err) ?: "EIO");
+        reply->errno_name = (char *) errno_to_name(err);        /* absent when unnamed: errnum says it */
         reply->error = (char *) message;
 }
 

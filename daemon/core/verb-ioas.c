@@ -26,6 +26,12 @@ Ioas *call_find_ioas(Call *c, uint32_t id, int *ret) {
         return ioas;
 }
 
+/* Destroys a half-made IOAS; if the kernel refuses, the record goes anyway and the context's close destroys it. */
+static void ioas_drop(Ioas *ioas) {
+        if (ioas_destroy(ioas) < 0)
+                ioas_free(ioas);
+}
+
 int call_fail_quota(Call *c, const Account *over) {
         return call_fail(c, EDQUOT, "limit reached: %s", over ? over->name : "broker");
 }
@@ -96,19 +102,19 @@ int verb_ioas_alloc(Call *c) {
 
                 r = ioas_iova_ranges(ioas, offered, &n_offered, &alignment);
                 if (r < 0) {
-                        (void) ioas_destroy(TAKE_PTR(ioas));
+                        ioas_drop(TAKE_PTR(ioas));
                         return call_fail(c, r, "cannot read the IOMMU's IOVA ranges: %s", strerror(-r));
                 }
                 n_window = iova_ranges_intersect(offered, n_offered, &hint, 1, window, ELEMENTSOF(window));
                 if (n_window <= 0) {
-                        (void) ioas_destroy(TAKE_PTR(ioas));
+                        ioas_drop(TAKE_PTR(ioas));
                         return call_fail(c, ERANGE,
                                          "IOVA hint 0x%" PRIx64 "-0x%" PRIx64 " cannot be met: the IOMMU offers no IOVA there",
                                          lo, hi);
                 }
                 r = ioas_set_window(ioas, window, (size_t) n_window);
                 if (r < 0) {
-                        (void) ioas_destroy(TAKE_PTR(ioas));
+                        ioas_drop(TAKE_PTR(ioas));
                         return call_fail(c, r, "cannot restrict the IOAS to 0x%" PRIx64 "-0x%" PRIx64 ": %s", lo, hi,
                                          strerror(-r));
                 }
@@ -117,14 +123,14 @@ int verb_ioas_alloc(Call *c) {
         ioas->enforce_snoop = req->enforce_snoop;
         reply = call_alloc(c, sizeof(*reply));
         if (!reply) {
-                (void) ioas_destroy(TAKE_PTR(ioas));
+                ioas_drop(TAKE_PTR(ioas));
                 return -ENOMEM;
         }
         ib__v1__ioas_alloc_reply__init(reply);
         reply->ioas = ioas->id;
         r = ranges_to_wire(c, ioas->window, ioas->n_window, &reply->window);
         if (r < 0) {
-                (void) ioas_destroy(TAKE_PTR(ioas));
+                ioas_drop(TAKE_PTR(ioas));
                 return r;
         }
         reply->n_window = ioas->n_window;
@@ -219,9 +225,10 @@ int verb_allow_iovas(Call *c) {
                 return -ENOMEM;
         r = ioas_allow_iovas(ioas, ranges, req->n_ranges);
         if (r == -EADDRINUSE)
-                return call_fail(c, r, "a mapping or reserved region of IOAS %" PRIu32 " lies outside the new ranges", req->ioas);
+                return call_fail(c, r, "a range overlaps a reserved region of a device attached to IOAS %" PRIu32,
+                                 req->ioas);
         if (r == -EINVAL)
-                return call_fail(c, r, "the ranges overlap or are not aligned");
+                return call_fail(c, r, "the ranges overlap, or one is a single byte (start must be below last)");
         if (r < 0)
                 return call_fail(c, r, "cannot set the allowed IOVAs of IOAS %" PRIu32 ": %s", req->ioas, strerror(-r));
         ib__v1__allow_iovas_reply__init(reply);

@@ -14,7 +14,9 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "common/errno-name.h"
@@ -44,6 +46,7 @@ static bool page_aligned(uint64_t v) {
 
 static int check_memfd(Call *c, int fd, uint64_t offset, uint64_t length, bool readable, bool writeable) {
         char path[64], target[256];
+        struct statfs sfs;
         struct stat st;
         uint64_t end;
         ssize_t n;
@@ -55,7 +58,8 @@ static int check_memfd(Call *c, int fd, uint64_t offset, uint64_t length, bool r
                 return call_fail(c, EBADF, "the file descriptor is %s, not a memfd", file_kind(st.st_mode));
         (void) snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
         n = readlink(path, target, sizeof(target) - 1);
-        if (n < 0 || strncmp(target, "/memfd:", 7) != 0)
+        if (n < 0 || strncmp(target, "/memfd:", 7) != 0 || fstatfs(fd, &sfs) < 0 ||
+            (sfs.f_type != TMPFS_MAGIC && sfs.f_type != HUGETLBFS_MAGIC))
                 return call_fail(c, EBADF, "the file descriptor is a regular file, not a memfd");
 
         fl = fcntl(fd, F_GETFL);
@@ -215,7 +219,7 @@ int verb_copy(Call *c) {
         const Ib__V1__CopyRequest *req = c->request->copy;
         const Account *over = NULL;
         Ib__V1__CopyReply *reply;
-        uint64_t iova = req->has_dst_iova ? req->dst_iova : 0;
+        uint64_t iova = req->has_dst_iova ? req->dst_iova : 0, last;
         Ioas *dst, *src;
         int r;
 
@@ -238,6 +242,9 @@ int verb_copy(Call *c) {
         if (!reply)
                 return -ENOMEM;
 
+        if (iova_last(req->src_iova, req->length, &last) < 0)
+                return call_fail(c, EOVERFLOW, "source IOVA 0x%" PRIx64 " + length 0x%" PRIx64
+                                 " passes the end of the address space", req->src_iova, req->length);
         r = ioas_copy(dst, src, req->src_iova, req->length, map_flags(req->readable, req->writeable, req->has_dst_iova),
                       &iova, &over);
         if (r == -EDQUOT)
@@ -258,7 +265,7 @@ int verb_copy(Call *c) {
 static int batch_result_error(Call *c, Ib__V1__BatchResult *res, int r, const char *message) {
         res->has_errnum = true;
         res->errnum = -r;
-        res->errno_name = (char *) (errno_to_name(-r) ?: "EIO");
+        res->errno_name = (char *) errno_to_name(-r);   /* absent when unnamed: errnum says it */
         res->error = call_strdup(c, message);
         return res->error ? 0 : -ENOMEM;
 }

@@ -89,7 +89,18 @@ int listener_new_path(Listener **ret, struct event_base *base, const char *path,
                 r = -errno;
                 goto fail;
         }
-        (void) unlink(path);            /* a stale socket of an earlier run */
+        /* Replace a stale socket of an earlier run, never a live one of another broker. */
+        {
+                int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+                if (probe >= 0 && connect(probe, (struct sockaddr *) &sa, sizeof(sa)) == 0) {
+                        safe_close(probe);
+                        r = -EADDRINUSE;
+                        goto fail;
+                }
+                safe_close(probe);
+        }
+        (void) unlink(path);
         if (bind(l->fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
                 r = -errno;
                 goto fail;
