@@ -2,14 +2,18 @@
 /*
  * backend-sim.c - the simulated IOMMU backend: an in-process model of iommufd.
  *
- * Owns: per-context object tables, IOAS objects (their allowed IOVA list and
- * their sorted set of mapped areas), the IOVA allocator, and the fail-nth
- * fault hook of backend-sim.h.  The model is of Linux 7.3 iommufd with no
- * device attached to any IOAS: nothing is ever reserved, the IOVA alignment
- * is 1, and memory is never pinned.  Every errno, and the order in which the
- * checks run, is the kernel's; each rule cites the kernel function that has
- * it (drivers/iommu/iommufd/ unless said otherwise), checked against the
- * 7.3.4 sources the VM harness builds.
+ * Owns: per-context object tables; IOAS objects (their allowed IOVA list and
+ * their sorted set of mapped areas), the IOVA allocator and the reserved
+ * ranges; HWPT objects (paging and nested) and their users; bound devices,
+ * what each has attached, and the backend-wide record of which context has
+ * which configured device; IOMMU_GET_HW_INFO; and the fail-nth fault hook of
+ * backend-sim.h.  The model is of Linux 7.3 iommufd and VFIO cdev on a guest
+ * with one emulated Intel VT-d unit in scalable mode.  Every errno, and the
+ * order in which the checks run, is the kernel's; each rule cites the kernel
+ * function that has it (drivers/iommu/iommufd/ unless said otherwise),
+ * checked against the 7.3.4 sources the VM harness builds.  Memory is never
+ * pinned, not even for an IOAS with a domain: the kernel would fault in the
+ * pages and fail a bad address with EFAULT, the sim accepts any address.
  * Must never: open /dev/iommu, touch the memory behind a mapping, keep or
  * close a file descriptor it is given, log, or know about sessions.
  *
@@ -23,23 +27,49 @@
  * lookup is a binary search.  The array has room at both ends and an edit
  * moves its shorter side, so mapping or unmapping in IOVA order, either way,
  * costs O(1) amortized; finding an automatic IOVA walks the areas from the
- * bottom, O(n), as the kernel's iopt_alloc_iova does.  An area remembers the address its first byte
- * came from (the user VA for map_user, the file offset for map_file) because
- * the kernel derives the alignment of an automatic IOVA, also for a copy,
- * from that address.
+ * bottom, O(n), as the kernel's iopt_alloc_iova does.  An area remembers the
+ * address its first byte came from (the user VA for map_user, the file
+ * offset for map_file) because the kernel derives the alignment of an
+ * automatic IOVA, also for a copy, from that address.
+ *
+ * Devices come only from BackendConfig.sim_devices.  Binding one makes a
+ * DEVICE object in the context and hands out a memfd to stand for the VFIO
+ * device fd (sim devices have no regions: the memfd is empty).  A device
+ * attaches its RID or a PASID to an IOAS (through an automatic paging HWPT,
+ * as iommufd_device_auto_get_domain does) or to a HWPT; the model keeps two
+ * layers as the kernel does: VFIO's (vfio_device->iommufd_attached and the
+ * pasids ida, in struct SimDevice) above iommufd's (one HWPT per device and
+ * kernel PASID, where PASID 0 is IOMMU_NO_PASID, the RID).  Devices that
+ * share an iommu_group share their attachments, as an iommufd_group does.
+ *
+ * Every sim device sits behind the same VT-d unit, whose registers differ
+ * per device only in the bits that BackendDeviceInfo configures (snoop
+ * control, nesting, dirty tracking); the unit has no first-stage tables
+ * (ecap FLTS is 0, as on QEMU's default vIOMMU), so every domain is a
+ * second-stage one with an aperture of [0, 2^48 - 1] and 4 KiB pages, and a
+ * domain is compatible with a device unless it needs a feature the device's
+ * registers lack (intel/iommu.c paging_domain_compatible_second_stage).
+ * So every device reserves the same IOAPIC/MSI window and every paging HWPT
+ * the same range above its aperture: an IOAS's reserved ranges are decided
+ * by two counts, the devices whose RID is attached through it and the paging
+ * HWPTs on it.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE 1                   /* O_PATH, reallocarray() */
+#define _GNU_SOURCE 1                   /* O_PATH, reallocarray(), memfd_create() */
 #endif
 
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/iommufd.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "backend/backend-sim.h"
 #include "backend/backend.h"
@@ -61,10 +91,33 @@
          BACKEND_FEATURE_HWPT_INVALIDATE | BACKEND_FEATURE_FAULT_QUEUE | BACKEND_FEATURE_VIOMMU |  \
          BACKEND_FEATURE_CHANGE_PROCESS)
 
+/*
+ * The VT-d unit every sim device sits behind.  The PCI PASID capability
+ * allows at most 20 bits, and the unit's ecap PSS says 20 (intel/dmar.c:
+ * max_pasids = 2 << PSS), so a device's max_pasids is 1 << min(width, 20)
+ * (iommu.c dev_iommu_get_max_pasids).
+ */
+#define SIM_PASID_BITS_MAX 20
+/*
+ * The range above the 48-bit aperture of a second-stage domain that
+ * iopt_table_add_domain reserves for it (generic_pt iommu_pt.h
+ * pt_iommu_init_domain: aperture_end is the top of the table's VA range).
+ */
+#define SIM_APERTURE_LAST BACKEND_SIM_APERTURE_LAST
+/* The pgsize_bitmap of a second-stage domain starts at 4 KiB: the IOVA alignment with a domain. */
+#define SIM_DOMAIN_ALIGNMENT SIM_PAGE_SIZE
+
+#define SIM_HWPT_PAGING_FLAGS                                                                  \
+        (BACKEND_HWPT_NEST_PARENT | BACKEND_HWPT_DIRTY_TRACKING | BACKEND_HWPT_FAULT_ID_VALID | \
+         BACKEND_HWPT_PASID)
+
 int backend_sim_fail_nth;
 
 typedef enum SimObjectType {
         SIM_OBJECT_IOAS,
+        SIM_OBJECT_HWPT_PAGING,
+        SIM_OBJECT_HWPT_NESTED,
+        SIM_OBJECT_DEVICE,
         _SIM_OBJECT_TYPE_MAX,
 } SimObjectType;
 
@@ -95,20 +148,76 @@ typedef struct SimIoas {
         size_t n_areas;
         SimArea *buf;                   /* areas[] with room on both sides */
         size_t size_buf;
+        /*
+         * Paging HWPTs whose domain is in this IOAS's table (iopt->domains):
+         * each holds a user of the IOAS, reserves the range above its
+         * aperture and raises the IOVA alignment to 4 KiB.
+         */
+        uint32_t n_domains;
+        /* Those of them that are nesting parents: they refuse read-only mappings. */
+        uint32_t n_nest_parents;
+        /* Devices whose RID is attached through this IOAS: each reserves the MSI window. */
+        uint32_t n_msi_owners;
 } SimIoas;
+
+typedef struct SimHwpt {
+        SimObject object;               /* SIM_OBJECT_HWPT_PAGING or SIM_OBJECT_HWPT_NESTED */
+        struct SimHwpt *parent;         /* nested: its nesting parent */
+        SimIoas *ioas;                  /* paging: its IOAS */
+        uint64_t seq;                   /* creation order, for the IOAS's hwpt_list walk */
+        uint32_t users;                 /* attachments and nested children: obj.users above the base */
+        bool in_iopt;                   /* paging: its domain is counted in ioas->n_domains */
+        bool auto_domain;               /* made by an attach to an IOAS; dies with its last user */
+        bool pasid_compat;              /* IOMMU_HWPT_ALLOC_PASID */
+        bool nest_parent;               /* IOMMU_HWPT_ALLOC_NEST_PARENT */
+        bool dirty_tracking;            /* IOMMU_HWPT_ALLOC_DIRTY_TRACKING: domain->dirty_ops */
+        bool force_coherence;           /* made for a snoop-control device: PT_FEAT_VTDSS_FORCE_COHERENCE */
+        uint32_t s1_addr_width;         /* nested: struct iommu_hwpt_vtd_s1 addr_width */
+        uint64_t s1_flags;              /* nested: struct iommu_hwpt_vtd_s1 flags */
+} SimHwpt;
+
+/* One iommufd attachment of a device: iommufd_group->pasid_attach[pasid] holds the device. */
+typedef struct SimAttach {
+        uint32_t pasid;                 /* the kernel's number: 0 is IOMMU_NO_PASID, the RID */
+        SimHwpt *hwpt;
+} SimAttach;
+
+typedef struct SimSlot SimSlot;
+typedef struct SimCtx SimCtx;
+
+typedef struct SimDevice {
+        SimObject object;
+        SimSlot *slot;                  /* the configured device */
+        bool rid_attached;              /* vfio_device->iommufd_attached */
+        bool pasid0;                    /* vfio_device->pasids holds PASID 0 (an alias of the RID) */
+        SimAttach *attaches;            /* unordered; one per kernel PASID */
+        size_t n_attaches;
+        size_t size_attaches;
+} SimDevice;
+
+/* A configured device and who has it. */
+struct SimSlot {
+        BackendDeviceInfo info;
+        SimCtx *ctx;                    /* the context it is bound in, NULL if free */
+        SimDevice *device;
+};
 
 typedef struct SimBackend {
         Backend backend;
         bool no_map_file;
+        SimSlot *slots;
+        size_t n_slots;
+        size_t n_ctx;                   /* live contexts: they point into slots[] */
 } SimBackend;
 
-typedef struct SimCtx {
+struct SimCtx {
         BackendCtx ctx;
         SimObject **objects;            /* objects[i] has id i + 1, NULL if free */
         size_t n_objects;               /* slots up to the highest id in use */
         size_t size_objects;
         size_t first_free;              /* no free slot below this index */
-} SimCtx;
+        uint64_t hwpt_seq;              /* the last SimHwpt.seq handed out */
+};
 
 /* A run of one source area that a copy takes (an elm of iopt_get_pages). */
 typedef struct SimPiece {
@@ -156,6 +265,22 @@ static void sim_ioas_free(SimIoas *ioas) {
         free(ioas);
 }
 
+/* Frees the device and gives its configured device back (vfio_df_unbind_iommufd). */
+static void sim_device_free(SimDevice *d) {
+        if (!d)
+                return;
+        if (d->slot) {
+                d->slot->ctx = NULL;
+                d->slot->device = NULL;
+        }
+        free(d->attaches);
+        free(d);
+}
+
+/*
+ * Frees o alone: the links between objects (users, domains, reservations)
+ * are undone by whoever removes it from a live context; ctx_free needs none.
+ */
 static void sim_object_free(SimObject *o) {
         if (!o)
                 return;
@@ -163,6 +288,13 @@ static void sim_object_free(SimObject *o) {
         case SIM_OBJECT_IOAS:
                 /* ioas.c iommufd_ioas_destroy: the mappings go with the IOAS. */
                 sim_ioas_free((SimIoas *) o);
+                return;
+        case SIM_OBJECT_HWPT_PAGING:
+        case SIM_OBJECT_HWPT_NESTED:
+                free(o);
+                return;
+        case SIM_OBJECT_DEVICE:
+                sim_device_free((SimDevice *) o);
                 return;
         case _SIM_OBJECT_TYPE_MAX:
                 break;
@@ -204,6 +336,22 @@ static int sim_object_add(SimCtx *c, SimObject *o) {
         return 0;
 }
 
+/* Takes o out of the table of c (its id becomes free) and frees it. */
+static void sim_object_remove(SimCtx *c, SimObject *o) {
+        uint32_t id = o->id;
+
+        assert(id >= 1 && id <= c->n_objects && c->objects[id - 1] == o);
+
+        c->objects[id - 1] = NULL;
+        if (id - 1 < c->first_free)
+                c->first_free = id - 1;
+        while (c->n_objects > 0 && !c->objects[c->n_objects - 1])
+                c->n_objects--;
+        if (c->first_free > c->n_objects)
+                c->first_free = c->n_objects;
+        sim_object_free(o);
+}
+
 /* main.c iommufd_get_object: an unknown id, or one of another type, is ENOENT. */
 static int sim_object_get(SimCtx *c, uint32_t id, SimObject **ret) {
         if (id == 0 || id > c->n_objects || !c->objects[id - 1])
@@ -223,6 +371,20 @@ static int sim_ioas_get(SimCtx *c, uint32_t id, SimIoas **ret) {
         if (o->type != SIM_OBJECT_IOAS)
                 return -ENOENT;
         *ret = (SimIoas *) o;
+        return 0;
+}
+
+/* iommufd_private.h iommufd_get_device: ENOENT unless id names a device. */
+static int sim_device_get(SimCtx *c, uint32_t id, SimDevice **ret) {
+        SimObject *o;
+        int r;
+
+        r = sim_object_get(c, id, &o);
+        if (r < 0)
+                return r;
+        if (o->type != SIM_OBJECT_DEVICE)
+                return -ENOENT;
+        *ret = (SimDevice *) o;
         return 0;
 }
 
@@ -315,6 +477,131 @@ static void sim_areas_remove(SimIoas *ioas, size_t from, size_t to) {
                 ioas->areas = ioas->buf + ioas->size_buf / 2;
 }
 
+/* --- reserved ranges and domains ------------------------------------------------------------ */
+
+/*
+ * The reserved ranges of an IOAS (iopt->reserved_itree) merged, sorted:
+ * the MSI window while a device's RID is attached through it, everything
+ * above the aperture while it has a domain.  Fills ret[0..2), returns the count.
+ */
+static size_t sim_ioas_reserved(const SimIoas *ioas, IovaRange *ret) {
+        size_t n = 0;
+
+        if (ioas->n_msi_owners > 0)
+                ret[n++] = (IovaRange) { .start = BACKEND_SIM_MSI_START, .last = BACKEND_SIM_MSI_LAST };
+        if (ioas->n_domains > 0)
+                ret[n++] = (IovaRange) { .start = SIM_APERTURE_LAST + 1, .last = UINT64_MAX };
+        return n;
+}
+
+static bool sim_ioas_reserved_intersect(const SimIoas *ioas, uint64_t start, uint64_t last) {
+        IovaRange resv[2];
+        size_t n = sim_ioas_reserved(ioas, resv);
+
+        for (size_t i = 0; i < n; i++)
+                if (iova_overlaps(resv[i].start, resv[i].last, start, last))
+                        return true;
+        return false;
+}
+
+static bool sim_ioas_allowed_intersect(const SimIoas *ioas, uint64_t start, uint64_t last) {
+        for (size_t i = 0; i < ioas->n_allowed; i++)
+                if (iova_overlaps(ioas->allowed[i].start, ioas->allowed[i].last, start, last))
+                        return true;
+        return false;
+}
+
+/* iopt->iova_alignment: 4 KiB while a domain is in the table, else 1 (io_pagetable.c iopt_init_table). */
+static uint64_t sim_ioas_alignment(const SimIoas *ioas) {
+        return ioas->n_domains > 0 ? SIM_DOMAIN_ALIGNMENT : 1;
+}
+
+/* io_pagetable.c iopt_reserve_iova: a range that meets an area or an allowed range is EADDRINUSE. */
+static int sim_ioas_check_reserve(const SimIoas *ioas, uint64_t start, uint64_t last) {
+        if (sim_areas_intersect(ioas, start, last) || sim_ioas_allowed_intersect(ioas, start, last))
+                return -EADDRINUSE;
+        return 0;
+}
+
+/**
+ * sim_ioas_reserve_msi() - reserve the MSI window for @n devices.
+ * @ioas: the IOAS the devices' RIDs attach through
+ * @n: how many devices
+ *
+ * io_pagetable.c iopt_table_enforce_dev_resv_regions, for each device:
+ * intel_iommu_get_resv_regions gives the IOAPIC/MSI window (and no RMRR for
+ * a sim device), which iopt_reserve_iova reserves with the device as owner.
+ *
+ * Return: 0, or -EADDRINUSE if an area or an allowed range meets the window.
+ */
+static int sim_ioas_reserve_msi(SimIoas *ioas, uint32_t n) {
+        int r;
+
+        r = sim_ioas_check_reserve(ioas, BACKEND_SIM_MSI_START, BACKEND_SIM_MSI_LAST);
+        if (r < 0)
+                return r;
+        ioas->n_msi_owners += n;
+        return 0;
+}
+
+/* io_pagetable.c iopt_remove_reserved_iova: the devices' reservations go. */
+static void sim_ioas_unreserve_msi(SimIoas *ioas, uint32_t n) {
+        assert(ioas->n_msi_owners >= n);
+        ioas->n_msi_owners -= n;
+}
+
+/**
+ * sim_ioas_add_domain() - put a paging HWPT's domain in an IOAS's table.
+ * @ioas: the IOAS
+ * @nest_parent: the HWPT is a nesting parent
+ *
+ * io_pagetable.c iopt_table_add_domain: the first domain raises the IOVA
+ * alignment from 1 to 4 KiB (iopt_check_iova_alignment), each reserves
+ * [aperture_end + 1, ULONG_MAX] (iopt_reserve_iova), then every area is
+ * mapped into it (iopt_fill_domain), which a nesting parent refuses for a
+ * read-only area (generic_pt/fmt/vtdss.h vtdss_pt_iommu_set_prot,
+ * ERRATA_772415_SPR17: EINVAL).
+ *
+ * Return: 0; -EADDRINUSE if an area is not 4 KiB aligned in IOVA, length or
+ * page offset, or if an area or an allowed range lies above the aperture;
+ * -EINVAL for a nesting parent on an IOAS with a read-only area.
+ */
+static int sim_ioas_add_domain(SimIoas *ioas, bool nest_parent) {
+        const uint64_t mask = SIM_DOMAIN_ALIGNMENT - 1;
+        int r;
+
+        if (ioas->n_domains == 0) {
+                for (size_t i = 0; i < ioas->n_areas; i++) {
+                        const SimArea *a = ioas->areas + i;
+
+                        if ((a->iova & mask) || ((a->last - a->iova + 1) & mask) || (a->addr & mask))
+                                return -EADDRINUSE;
+                }
+                /* Once one domain has reserved it, nothing can be above the aperture. */
+                r = sim_ioas_check_reserve(ioas, SIM_APERTURE_LAST + 1, UINT64_MAX);
+                if (r < 0)
+                        return r;
+        }
+        if (nest_parent)
+                for (size_t i = 0; i < ioas->n_areas; i++)
+                        if (!(ioas->areas[i].prot & BACKEND_MAP_WRITEABLE))
+                                return -EINVAL;
+        ioas->n_domains++;
+        if (nest_parent)
+                ioas->n_nest_parents++;
+        return 0;
+}
+
+/* io_pagetable.c iopt_table_remove_domain: its reservation goes; the last lowers the alignment to 1. */
+static void sim_ioas_remove_domain(SimIoas *ioas, bool nest_parent) {
+        assert(ioas->n_domains > 0);
+        ioas->n_domains--;
+        if (nest_parent) {
+                assert(ioas->n_nest_parents > 0);
+                ioas->n_nest_parents--;
+        }
+}
+
 /* --- the IOVA allocator ---------------------------------------------------------------------- */
 
 /*
@@ -336,21 +623,12 @@ static bool sim_alloc_check_range(uint64_t *start, uint64_t last, uint64_t lengt
         return true;
 }
 
-/*
- * Looks for the first fit in the allowed span [start, last]: the span start
- * is aligned first, then the holes between areas are tried lowest first
- * (io_pagetable.c iopt_alloc_iova, its double-span walk over reserved and
- * area trees; nothing is reserved here).
- */
-static bool sim_alloc_in_span(const SimIoas *ioas, uint64_t start, uint64_t last, uint64_t length,
-                              uint64_t alignment, uint64_t page_offset, uint64_t *ret) {
-        uint64_t cur;
+/* The holes between areas in [start, last], lowest first; the first that fits wins. */
+static bool sim_alloc_between_areas(const SimIoas *ioas, uint64_t start, uint64_t last, uint64_t length,
+                                    uint64_t alignment, uint64_t page_offset, uint64_t *ret) {
+        uint64_t cur = start;
         size_t i;
 
-        if (!sim_alloc_check_range(&start, last, length, alignment, page_offset))
-                return false;
-
-        cur = start;
         for (i = sim_areas_lower(ioas, start); i < ioas->n_areas && ioas->areas[i].iova <= last; i++) {
                 const SimArea *a = ioas->areas + i;
 
@@ -373,6 +651,37 @@ static bool sim_alloc_in_span(const SimIoas *ioas, uint64_t start, uint64_t last
         return false;
 }
 
+/*
+ * Looks for the first fit in the allowed span [start, last]: the span start
+ * is aligned first, then the holes that neither a reserved range nor an area
+ * covers are tried lowest first (io_pagetable.c iopt_alloc_iova, its
+ * double-span walk over the reserved and area trees).
+ */
+static bool sim_alloc_in_span(const SimIoas *ioas, uint64_t start, uint64_t last, uint64_t length,
+                              uint64_t alignment, uint64_t page_offset, uint64_t *ret) {
+        IovaRange resv[2];
+        size_t n_resv;
+
+        if (!sim_alloc_check_range(&start, last, length, alignment, page_offset))
+                return false;
+
+        n_resv = sim_ioas_reserved(ioas, resv);
+        for (size_t i = 0; i < n_resv; i++) {
+                if (resv[i].last < start)
+                        continue;
+                if (resv[i].start > last)
+                        break;
+                if (resv[i].start > start &&
+                    sim_alloc_between_areas(ioas, start, resv[i].start - 1, length, alignment, page_offset,
+                                            ret))
+                        return true;
+                if (resv[i].last >= last)
+                        return false;
+                start = resv[i].last + 1;
+        }
+        return sim_alloc_between_areas(ioas, start, last, length, alignment, page_offset, ret);
+}
+
 /**
  * sim_alloc_iova() - choose an IOVA for length bytes coming from addr.
  * @ioas: the IOAS
@@ -383,10 +692,12 @@ static bool sim_alloc_in_span(const SimIoas *ioas, uint64_t start, uint64_t last
  * The rules of io_pagetable.c iopt_alloc_iova: the alignment is length rounded
  * up to a power of two, lowered to the lowest set bit of a non-zero addr and
  * capped at HPAGE_SIZE; the result keeps addr's offset in its page; the IOVA
- * is never in the first or the last page; with allowed ranges set only they
- * are searched, lowest first, each merged with its adjacent neighbours.
+ * is never in the first or the last page nor in a reserved range; with
+ * allowed ranges set only they are searched, lowest first, each merged with
+ * its adjacent neighbours.
  *
- * Return: 0, -EOVERFLOW for length >= 2^63 - 1, -ENOSPC if nothing fits.
+ * Return: 0, -EOVERFLOW for length >= 2^63 - 1, -EINVAL for an alignment
+ * below the IOAS's, -ENOSPC if nothing fits.
  */
 static int sim_alloc_iova(const SimIoas *ioas, uint64_t addr, uint64_t length, uint64_t *ret) {
         const uint64_t window_start = SIM_PAGE_SIZE, window_last = UINT64_MAX - SIM_PAGE_SIZE;
@@ -402,7 +713,9 @@ static int sim_alloc_iova(const SimIoas *ioas, uint64_t addr, uint64_t length, u
                 alignment = addr & -addr;
         if (alignment >= SIM_HPAGE_SIZE)
                 alignment = SIM_HPAGE_SIZE;
-        /* The EINVAL for an alignment below iopt->iova_alignment cannot fire: that is 1 here. */
+        /* iopt_alloc_iova: an alignment below iopt->iova_alignment is EINVAL. */
+        if (alignment < sim_ioas_alignment(ioas))
+                return -EINVAL;
 
         if (ioas->n_allowed == 0)
                 return sim_alloc_in_span(ioas, window_start, window_last, length, alignment, page_offset,
@@ -437,27 +750,38 @@ static int sim_alloc_iova(const SimIoas *ioas, uint64_t addr, uint64_t length, u
  * @flags: BACKEND_MAP_* (already validated)
  * @iova: the IOVA with FIXED_IOVA; the chosen IOVA on success
  *
- * io_pagetable.c iopt_alloc_area_pages: picks (iopt_alloc_iova) or checks
- * (iopt_check_iova) the IOVA, then inserts one area per piece
- * (iopt_insert_area).  Nothing changes on failure.
+ * io_pagetable.c iopt_alloc_area_pages: checks the length against the IOVA
+ * alignment, picks (iopt_alloc_iova) or checks (iopt_check_iova) the IOVA,
+ * then inserts one area per piece (iopt_insert_area).  Nothing changes on
+ * failure.
  *
- * Return: 0, or -EOVERFLOW, -ENOSPC, -EEXIST, -EPERM, -ENOMEM.
+ * Return: 0, or -EINVAL, -EOVERFLOW, -ENOSPC, -EEXIST, -EPERM, -ENOMEM.
  */
 static int sim_map_pieces(SimIoas *ioas, const SimPiece *pieces, size_t n, uint64_t length,
                           uint32_t flags, uint64_t *iova) {
         _cleanup_free_ SimArea *areas = NULL;
+        const uint64_t mask = sim_ioas_alignment(ioas) - 1;
         uint64_t start, last, off = 0;
         int r;
 
         assert(n >= 1 && length > 0);
 
+        /* iopt_alloc_area_pages: a length that is not a multiple of the alignment is EINVAL. */
+        if (length & mask)
+                return -EINVAL;
+
         if (flags & BACKEND_MAP_FIXED_IOVA) {
                 start = *iova;
-                /* io_pagetable.c iopt_check_iova: iova + length - 1 past 2^64 is EOVERFLOW. */
+                /* io_pagetable.c iopt_check_iova: an unaligned IOVA is EINVAL. */
+                if (start & mask)
+                        return -EINVAL;
+                /* iopt_check_iova: iova + length - 1 past 2^64 is EOVERFLOW. */
                 r = iova_last(start, length, &last);
                 if (r < 0)
                         return r;
-                /* iopt_check_iova: the alignment (1) and reserved (none) checks cannot fail here. */
+                /* iopt_check_iova: a reserved range in the way is EINVAL (not EADDRINUSE). */
+                if (sim_ioas_reserved_intersect(ioas, start, last))
+                        return -EINVAL;
                 /* iopt_check_iova: any existing area in the range is EEXIST. */
                 if (sim_areas_intersect(ioas, start, last))
                         return -EEXIST;
@@ -475,6 +799,9 @@ static int sim_map_pieces(SimIoas *ioas, const SimPiece *pieces, size_t n, uint6
                 /* io_pagetable.c iopt_insert_area: WRITEABLE over memory taken read-only is EPERM. */
                 if ((flags & BACKEND_MAP_WRITEABLE) && !pieces[i].pages_writable)
                         return -EPERM;
+                /* iopt_insert_area: a page offset of the memory that is not aligned is EINVAL. */
+                if ((pieces[i].addr % SIM_PAGE_SIZE) & mask)
+                        return -EINVAL;
                 areas[i] = (SimArea) {
                         .iova = start + off,
                         .last = start + off + pieces[i].length - 1,
@@ -484,6 +811,14 @@ static int sim_map_pieces(SimIoas *ioas, const SimPiece *pieces, size_t n, uint6
                         .pages_writable = pieces[i].pages_writable,
                 };
         }
+        /*
+         * io_pagetable.c iopt_map_pages then maps the new areas into every
+         * domain (iopt_fill_domains_pages), and a nesting parent refuses a
+         * read-only one (generic_pt/fmt/vtdss.h vtdss_pt_iommu_set_prot,
+         * ERRATA_772415_SPR17): EINVAL.
+         */
+        if (ioas->n_nest_parents > 0 && !(flags & BACKEND_MAP_WRITEABLE))
+                return -EINVAL;
         r = sim_areas_insert(ioas, areas, n);
         if (r < 0)
                 return r;
@@ -518,10 +853,615 @@ static int sim_check_pages_length(uint64_t length) {
         return 0;
 }
 
+/* --- the VT-d unit ---------------------------------------------------------------------------- */
+
+/* ecap and cap bits the model reads (intel/iommu.h ecap_*, cap_*). */
+#define SIM_ECAP_SC (UINT64_C(1) << 7)          /* snoop control: IOMMU_CAP_ENFORCE_CACHE_COHERENCY */
+#define SIM_ECAP_NEST (UINT64_C(1) << 26)       /* nested translation: nested_supported() */
+#define SIM_ECAP_SLADS (UINT64_C(1) << 45)      /* second-stage A/D bits: ssads_supported() */
+
+/**
+ * sim_vtd_regs() - the VT-d capability registers a device's unit shows.
+ * @info: the device
+ * @ret_cap: the Capability Register
+ * @ret_ecap: the Extended Capability Register
+ *
+ * Made up, after QEMU's intel-iommu in scalable mode with 48-bit addresses:
+ * second-stage tables only (FLTS 0, so no FL1GP or FL5LP either), 20-bit
+ * PASIDs, no device TLB (DT 0: ATS cannot be used), no supervisor requests
+ * (SRS 0) and no extended access flags (EAFS 0).  SC, NEST and SLADS follow
+ * the device's snoop_control, nesting and dirty_tracking.  The kernel derives
+ * from them: nested_supported = SMTS && NEST, ssads_supported = SMTS && SLADS
+ * && SMPWC, pasid_supported = SMTS && PASID, max_pasids = 2 << PSS.
+ */
+static void sim_vtd_regs(const BackendDeviceInfo *info, uint64_t *ret_cap, uint64_t *ret_ecap) {
+        uint64_t cap = 0, ecap = 0;
+
+        cap |= UINT64_C(6);                     /* ND: 64Ki domain ids */
+        cap |= UINT64_C(0x6) << 8;              /* SAGAW: 3- and 4-level tables */
+        cap |= UINT64_C(47) << 16;              /* MGAW: 48 bits */
+        cap |= UINT64_C(0x22) << 24;            /* FRO: fault recording registers at 0x220 */
+        cap |= UINT64_C(0x3) << 34;             /* SSLPS: 2 MiB and 1 GiB second-stage pages */
+        cap |= UINT64_C(1) << 39;               /* PSI: page-selective invalidation */
+        cap |= UINT64_C(18) << 48;              /* MAMV */
+
+        ecap |= UINT64_C(1) << 0;               /* C: coherent page walks */
+        ecap |= UINT64_C(1) << 1;               /* QI: queued invalidation */
+        ecap |= UINT64_C(1) << 3;               /* IR: interrupt remapping (MSIs are isolated) */
+        ecap |= UINT64_C(1) << 4;               /* EIM */
+        ecap |= UINT64_C(1) << 6;               /* PT: pass-through */
+        if (info->snoop_control)
+                ecap |= SIM_ECAP_SC;
+        ecap |= UINT64_C(0x50) << 8;            /* IRO: IOTLB registers at 0x500 */
+        ecap |= UINT64_C(0xf) << 20;            /* MHMV */
+        if (info->nesting)
+                ecap |= SIM_ECAP_NEST;
+        ecap |= (uint64_t) (SIM_PASID_BITS_MAX - 1) << 35;     /* PSS: 20-bit PASIDs */
+        ecap |= UINT64_C(1) << 40;              /* PASID */
+        ecap |= UINT64_C(1) << 43;              /* SMTS: scalable mode */
+        if (info->dirty_tracking)
+                ecap |= SIM_ECAP_SLADS;
+        ecap |= UINT64_C(1) << 46;              /* SLTS: second-stage tables */
+        ecap |= UINT64_C(1) << 48;              /* SMPWC: scalable-mode coherent page walks */
+
+        *ret_cap = cap;
+        *ret_ecap = ecap;
+}
+
+/*
+ * dev->iommu->max_pasids: min(pci_max_pasids, the unit's 2 << PSS) (iommu.c
+ * dev_iommu_get_max_pasids); 0 for a device without PASIDs.
+ */
+static uint32_t sim_max_pasids(const BackendDeviceInfo *info) {
+        unsigned width = info->pasid_width < SIM_PASID_BITS_MAX ? info->pasid_width : SIM_PASID_BITS_MAX;
+
+        return width > 0 ? UINT32_C(1) << width : 0;
+}
+
+/* Whether two configured devices are in one iommu_group (an unknown group, -1, is a device's own). */
+static bool sim_same_group(const SimSlot *a, const SimSlot *b) {
+        return a == b || (a->info.iommu_group >= 0 && a->info.iommu_group == b->info.iommu_group);
+}
+
+/* --- HWPTs ----------------------------------------------------------------------------------- */
+
+/* iommufd_private.h find_hwpt_paging: a nested HWPT's paging HWPT is its parent. */
+static SimHwpt *sim_hwpt_paging(SimHwpt *h) {
+        return h->parent ? h->parent : h;
+}
+
+/* A HWPT object with the lowest free id, linked to nothing yet. */
+static int sim_hwpt_new(SimCtx *c, SimObjectType type, SimHwpt **ret) {
+        SimHwpt *h;
+        int r;
+
+        h = calloc(1, sizeof(*h));
+        if (!h)
+                return -ENOMEM;
+        h->object.type = type;
+        r = sim_object_add(c, &h->object);
+        if (r < 0) {
+                free(h);
+                return r;
+        }
+        h->seq = ++c->hwpt_seq;
+        *ret = h;
+        return 0;
+}
+
+/*
+ * A paging HWPT on ioas, made for the device info with the IOMMU_HWPT_ALLOC_*
+ * flags; its domain is not in the IOAS's table yet.  A device that can
+ * enforce cache coherency (ecap SC) gets a domain that does
+ * (hw_pagetable.c iommufd_hwpt_paging_enforce_cc,
+ * intel/iommu.c intel_iommu_enforce_cache_coherency_ss).
+ */
+static int sim_hwpt_paging_new(SimCtx *c, SimIoas *ioas, const BackendDeviceInfo *info, uint32_t flags,
+                               SimHwpt **ret) {
+        SimHwpt *h;
+        int r;
+
+        r = sim_hwpt_new(c, SIM_OBJECT_HWPT_PAGING, &h);
+        if (r < 0)
+                return r;
+        h->ioas = ioas;
+        h->pasid_compat = flags & BACKEND_HWPT_PASID;
+        h->nest_parent = flags & BACKEND_HWPT_NEST_PARENT;
+        h->dirty_tracking = flags & BACKEND_HWPT_DIRTY_TRACKING;
+        h->force_coherence = info->snoop_control;
+        *ret = h;
+        return 0;
+}
+
+/*
+ * Unlinks an unused HWPT and frees it: hw_pagetable.c
+ * iommufd_hwpt_paging_destroy (its domain leaves the IOAS's table, the IOAS
+ * loses a user) or iommufd_hwpt_nested_destroy (the parent loses a user).
+ */
+static void sim_hwpt_destroy(SimCtx *c, SimHwpt *h) {
+        assert(h->users == 0);
+
+        if (h->parent)
+                h->parent->users--;
+        else if (h->in_iopt)
+                sim_ioas_remove_domain(h->ioas, h->nest_parent);
+        sim_object_remove(c, &h->object);
+}
+
+/*
+ * iommufd_private.h iommufd_hw_pagetable_put: drops a user; an automatic
+ * HWPT whose last user went is destroyed (main.c
+ * iommufd_object_put_and_try_destroy).
+ */
+static void sim_hwpt_put(SimCtx *c, SimHwpt *h) {
+        assert(h->users > 0);
+
+        h->users--;
+        if (h->auto_domain && h->users == 0)
+                sim_hwpt_destroy(c, h);
+}
+
+/* --- attachments ----------------------------------------------------------------------------- */
+
+static SimAttach *sim_device_find_attach(SimDevice *d, uint32_t pasid) {
+        for (size_t i = 0; i < d->n_attaches; i++)
+                if (d->attaches[i].pasid == pasid)
+                        return d->attaches + i;
+        return NULL;
+}
+
+/* Makes room for one more attachment, so that recording it cannot fail. */
+static int sim_device_reserve_attach(SimDevice *d) {
+        SimAttach *attaches;
+        size_t size;
+
+        if (d->n_attaches < d->size_attaches)
+                return 0;
+        size = d->size_attaches ? d->size_attaches * 2 : 4;
+        attaches = reallocarray(d->attaches, size, sizeof(*attaches));
+        if (!attaches)
+                return -ENOMEM;
+        d->attaches = attaches;
+        d->size_attaches = size;
+        return 0;
+}
+
+/*
+ * The HWPT the iommu_group of d has at the kernel PASID pasid in c
+ * (iommufd_group->pasid_attach[pasid]->hwpt), NULL if none.  Only one
+ * context can own a group (iommu_device_claim_dma_owner), so the group's
+ * attachments are those of its devices bound in c.
+ */
+static SimHwpt *sim_group_hwpt(SimCtx *c, SimDevice *d, uint32_t pasid) {
+        SimBackend *s = sim_backend(c->ctx.backend);
+
+        for (size_t i = 0; i < s->n_slots; i++) {
+                SimSlot *slot = s->slots + i;
+                SimAttach *a;
+
+                if (slot->ctx != c || !sim_same_group(slot, d->slot))
+                        continue;
+                a = sim_device_find_attach(slot->device, pasid);
+                if (a)
+                        return a->hwpt;
+        }
+        return NULL;
+}
+
+/* Whether the group of d has a PASID other than IOMMU_NO_PASID attached. */
+static bool sim_group_has_pasids(SimCtx *c, SimDevice *d) {
+        SimBackend *s = sim_backend(c->ctx.backend);
+
+        for (size_t i = 0; i < s->n_slots; i++) {
+                SimSlot *slot = s->slots + i;
+
+                if (slot->ctx != c || !sim_same_group(slot, d->slot))
+                        continue;
+                for (size_t j = 0; j < slot->device->n_attaches; j++)
+                        if (slot->device->attaches[j].pasid != 0)
+                                return true;
+        }
+        return false;
+}
+
+/*
+ * device.c iommufd_hwpt_pasid_compat: a PASID attaches only to a HWPT made
+ * with IOMMU_HWPT_ALLOC_PASID, and only while the RID's HWPT (if any) was
+ * too; the RID attaches to a HWPT without the flag only while no PASID is
+ * attached.  EINVAL otherwise.
+ */
+static int sim_hwpt_pasid_compat(SimCtx *c, SimHwpt *h, SimDevice *d, uint32_t pasid) {
+        SimHwpt *rid;
+
+        if (pasid == 0)
+                return !h->pasid_compat && sim_group_has_pasids(c, d) ? -EINVAL : 0;
+        if (!h->pasid_compat)
+                return -EINVAL;
+        rid = sim_group_hwpt(c, d, 0);
+        if (rid && !rid->pasid_compat)
+                return -EINVAL;
+        return 0;
+}
+
+/*
+ * Whether the driver takes h's domain for one device:
+ * intel/iommu.c paging_domain_compatible_second_stage wants the features the
+ * domain was made with (dirty tracking, nesting, snoop control) from the
+ * device's unit; a nested domain checks its parent (intel/nested.c
+ * intel_nested_attach_dev), then intel/pasid.c intel_pasid_setup_nested
+ * checks the stage-1 table: a 4-level (48-bit) one, no SRE, no EAFE, as the
+ * unit has no FL5LP, SRS or EAFS.  EINVAL otherwise.
+ */
+static int sim_domain_compatible(SimHwpt *h, const BackendDeviceInfo *info) {
+        const SimHwpt *p = sim_hwpt_paging(h);
+
+        if ((p->dirty_tracking && !info->dirty_tracking) || (p->nest_parent && !info->nesting) ||
+            (p->force_coherence && !info->snoop_control))
+                return -EINVAL;
+        if (h->parent && (h->s1_addr_width != 48 || (h->s1_flags & (IOMMU_VTD_S1_SRE | IOMMU_VTD_S1_EAFE))))
+                return -EINVAL;
+        return 0;
+}
+
+/**
+ * sim_domain_attach() - the driver's side of putting h's domain on the group of d.
+ * @c: the context
+ * @h: the HWPT
+ * @d: the device
+ * @pasid: the kernel PASID, 0 for the RID
+ * @replace: the group already has a domain at pasid
+ *
+ * The RID: iommu.c iommu_attach_group_handle / iommu_replace_group_handle
+ * attach every device of the group.  A PASID: iommu_attach_device_pasid
+ * refuses a PASID at or above any group device's max_pasids (EINVAL) but
+ * skips devices without PASIDs, and __iommu_set_group_pasid sets the domain
+ * only on devices that have PASIDs, so on a group of devices without PASIDs
+ * the attach succeeds and does nothing; iommu_replace_device_pasid does not
+ * check the range.  Every device that takes the domain must be compatible.
+ *
+ * Return: 0 or -EINVAL.
+ */
+static int sim_domain_attach(SimCtx *c, SimHwpt *h, SimDevice *d, uint32_t pasid, bool replace) {
+        SimBackend *s = sim_backend(c->ctx.backend);
+        int r;
+
+        if (pasid != 0 && !replace)
+                for (size_t i = 0; i < s->n_slots; i++) {
+                        uint32_t max = sim_max_pasids(&s->slots[i].info);
+
+                        if (sim_same_group(s->slots + i, d->slot) && max > 0 && pasid >= max)
+                                return -EINVAL;
+                }
+        for (size_t i = 0; i < s->n_slots; i++) {
+                if (!sim_same_group(s->slots + i, d->slot))
+                        continue;
+                if (pasid != 0 && sim_max_pasids(&s->slots[i].info) == 0)
+                        continue;
+                r = sim_domain_compatible(h, &s->slots[i].info);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/**
+ * sim_hwpt_attach() - attach d at pasid to h (device.c iommufd_hw_pagetable_attach).
+ * @c: the context
+ * @h: the HWPT
+ * @d: the device
+ * @pasid: the kernel PASID, 0 for the RID
+ *
+ * The RID reserves the device's regions on the IOAS of h (or of its parent)
+ * (iommufd_device_attach_reserved_iova); the first device of its group at
+ * pasid puts the domain on the group (iommufd_hwpt_attach_device).  h gains
+ * a user.  Nothing changes on failure.
+ *
+ * Return: 0; -EBUSY if d is attached at pasid already; -EINVAL if its group
+ * is attached to another HWPT there, or for iommufd_hwpt_pasid_compat or the
+ * driver; -EADDRINUSE, -ENOMEM.
+ */
+static int sim_hwpt_attach(SimCtx *c, SimHwpt *h, SimDevice *d, uint32_t pasid) {
+        SimIoas *ioas = sim_hwpt_paging(h)->ioas;
+        SimHwpt *old;
+        int r;
+
+        r = sim_device_reserve_attach(d);
+        if (r < 0)
+                return r;
+        /* iommufd_hw_pagetable_attach: xa_insert() of a device already in device_array is EBUSY. */
+        if (sim_device_find_attach(d, pasid))
+                return -EBUSY;
+        /* iommufd_hw_pagetable_attach: the group on another HWPT at this PASID is EINVAL. */
+        old = sim_group_hwpt(c, d, pasid);
+        if (old && old != h)
+                return -EINVAL;
+        if (pasid == 0) {
+                r = sim_ioas_reserve_msi(ioas, 1);
+                if (r < 0)
+                        return r;
+        }
+        if (!old) {
+                r = sim_hwpt_pasid_compat(c, h, d, pasid);
+                if (r >= 0)
+                        r = sim_domain_attach(c, h, d, pasid, /* replace= */ false);
+                if (r < 0) {
+                        if (pasid == 0)
+                                sim_ioas_unreserve_msi(ioas, 1);
+                        return r;
+                }
+        }
+        d->attaches[d->n_attaches++] = (SimAttach) { .pasid = pasid, .hwpt = h };
+        h->users++;
+        return 0;
+}
+
+/*
+ * device.c iommufd_hw_pagetable_detach: d leaves its HWPT at pasid (which it
+ * must have); the RID's reservation goes, and the HWPT loses a user, which
+ * destroys an automatic one that has no other.
+ */
+static void sim_hwpt_detach(SimCtx *c, SimDevice *d, uint32_t pasid) {
+        SimAttach *a = sim_device_find_attach(d, pasid);
+        SimHwpt *h;
+
+        assert(a);
+
+        h = a->hwpt;
+        *a = d->attaches[--d->n_attaches];
+        if (pasid == 0)
+                sim_ioas_unreserve_msi(sim_hwpt_paging(h)->ioas, 1);
+        sim_hwpt_put(c, h);
+}
+
+/**
+ * sim_hwpt_replace() - move the group of d at pasid to h (device.c iommufd_device_do_replace).
+ * @c: the context
+ * @h: the new HWPT
+ * @d: the device, attached at pasid
+ * @pasid: the kernel PASID, 0 for the RID
+ *
+ * Every device of the group attached at pasid moves; for the RID onto
+ * another IOAS their reservations move with them
+ * (iommufd_group_do_replace_reserved_iova).  The old HWPT loses their
+ * users, which destroys it if it was automatic and has no other.  Nothing
+ * changes on failure.
+ *
+ * Return: 0 (also when h is the HWPT already there); -EINVAL if d is not
+ * attached at pasid, or for iommufd_hwpt_pasid_compat or the driver;
+ * -EADDRINUSE.
+ */
+static int sim_hwpt_replace(SimCtx *c, SimHwpt *h, SimDevice *d, uint32_t pasid) {
+        SimBackend *s = sim_backend(c->ctx.backend);
+        SimHwpt *old = sim_group_hwpt(c, d, pasid);
+        SimIoas *new_ioas, *old_ioas;
+        bool move_resv;
+        uint32_t n = 0;
+        int r;
+
+        if (!old || !sim_device_find_attach(d, pasid))
+                return -EINVAL;
+        if (h == old)
+                return 0;
+
+        for (size_t i = 0; i < s->n_slots; i++)
+                if (s->slots[i].ctx == c && sim_same_group(s->slots + i, d->slot) &&
+                    sim_device_find_attach(s->slots[i].device, pasid))
+                        n++;
+        new_ioas = sim_hwpt_paging(h)->ioas;
+        old_ioas = sim_hwpt_paging(old)->ioas;
+        move_resv = pasid == 0 && new_ioas != old_ioas;
+
+        if (move_resv) {
+                r = sim_ioas_reserve_msi(new_ioas, n);
+                if (r < 0)
+                        return r;
+        }
+        /* device.c iommufd_hwpt_replace_device */
+        r = sim_hwpt_pasid_compat(c, h, d, pasid);
+        if (r >= 0)
+                r = sim_domain_attach(c, h, d, pasid, /* replace= */ true);
+        if (r < 0) {
+                if (move_resv)
+                        sim_ioas_unreserve_msi(new_ioas, n);
+                return r;
+        }
+        if (move_resv)
+                sim_ioas_unreserve_msi(old_ioas, n);
+
+        for (size_t i = 0; i < s->n_slots; i++) {
+                SimAttach *a;
+
+                if (s->slots[i].ctx != c || !sim_same_group(s->slots + i, d->slot))
+                        continue;
+                a = sim_device_find_attach(s->slots[i].device, pasid);
+                if (a)
+                        a->hwpt = h;
+        }
+        /* iommufd_device_do_replace moves the users; the caller puts the old HWPT. */
+        h->users += n;
+        old->users -= n - 1;
+        sim_hwpt_put(c, old);
+        return 0;
+}
+
+/* The automatic HWPT of ioas made after seq `after` first (ioas->hwpt_list order), or NULL. */
+static SimHwpt *sim_ioas_next_auto(SimCtx *c, SimIoas *ioas, uint64_t after) {
+        SimHwpt *best = NULL;
+
+        for (size_t i = 0; i < c->n_objects; i++) {
+                SimHwpt *h = (SimHwpt *) c->objects[i];
+
+                if (!h || h->object.type != SIM_OBJECT_HWPT_PAGING || h->ioas != ioas || !h->auto_domain ||
+                    h->seq <= after)
+                        continue;
+                if (!best || h->seq < best->seq)
+                        best = h;
+        }
+        return best;
+}
+
+/**
+ * sim_auto_get_domain() - attach or replace d at pasid onto ioas (device.c
+ * iommufd_device_auto_get_domain).
+ * @c: the context
+ * @d: the device
+ * @pasid: the kernel PASID, 0 for the RID
+ * @ioas: the IOAS
+ * @replace: replace (d is attached at pasid) rather than attach
+ * @ret_hwpt: the id of the automatic HWPT now in use
+ *
+ * Tries the IOAS's automatic HWPTs in the order they were made; EINVAL
+ * means that one does not fit, any other error ends the attempt.  If none
+ * fits, a new one is made with no flags (iommufd_hwpt_paging_alloc): for an
+ * attach the device attaches before the domain joins the IOAS
+ * (immediate_attach), for a replace after.  As the new HWPT has no
+ * IOMMU_HWPT_ALLOC_PASID, a PASID never attaches to an IOAS directly: EINVAL.
+ *
+ * Return: 0 or what sim_hwpt_attach(), sim_hwpt_replace() or
+ * sim_ioas_add_domain() return.
+ */
+static int sim_auto_get_domain(SimCtx *c, SimDevice *d, uint32_t pasid, SimIoas *ioas, bool replace,
+                               uint32_t *ret_hwpt) {
+        uint64_t after = 0;
+        SimHwpt *h;
+        int r;
+
+        while ((h = sim_ioas_next_auto(c, ioas, after))) {
+                after = h->seq;
+                r = replace ? sim_hwpt_replace(c, h, d, pasid) : sim_hwpt_attach(c, h, d, pasid);
+                if (r == -EINVAL)
+                        continue;
+                if (r < 0)
+                        return r;
+                *ret_hwpt = h->object.id;
+                return 0;
+        }
+
+        r = sim_hwpt_paging_new(c, ioas, &d->slot->info, /* flags= */ 0, &h);
+        if (r < 0)
+                return r;
+        if (!replace) {
+                r = sim_hwpt_attach(c, h, d, pasid);
+                if (r < 0) {
+                        sim_hwpt_destroy(c, h);
+                        return r;
+                }
+                r = sim_ioas_add_domain(ioas, /* nest_parent= */ false);
+                if (r < 0) {
+                        sim_hwpt_detach(c, d, pasid);
+                        sim_hwpt_destroy(c, h);
+                        return r;
+                }
+                h->in_iopt = true;
+        } else {
+                r = sim_ioas_add_domain(ioas, /* nest_parent= */ false);
+                if (r < 0) {
+                        sim_hwpt_destroy(c, h);
+                        return r;
+                }
+                h->in_iopt = true;
+                r = sim_hwpt_replace(c, h, d, pasid);
+                if (r < 0) {
+                        sim_hwpt_destroy(c, h);
+                        return r;
+                }
+        }
+        h->auto_domain = true;
+        *ret_hwpt = h->object.id;
+        return 0;
+}
+
+/**
+ * sim_change_pt() - attach or replace d at pasid onto pt_id (device.c iommufd_device_change_pt).
+ * @c: the context
+ * @d: the device
+ * @pasid: the kernel PASID, 0 for the RID
+ * @pt_id: an IOAS or a HWPT of c
+ * @replace: iommufd_device_replace rather than iommufd_device_attach
+ * @ret_hwpt: the HWPT now in use
+ *
+ * Return: 0; -ENOENT for an unknown pt_id, -EINVAL for an object that is no
+ * IOAS or HWPT; or what sim_hwpt_attach(), sim_hwpt_replace() or
+ * sim_auto_get_domain() return.
+ */
+static int sim_change_pt(SimCtx *c, SimDevice *d, uint32_t pasid, uint32_t pt_id, bool replace,
+                         uint32_t *ret_hwpt) {
+        SimObject *o;
+        int r;
+
+        r = sim_object_get(c, pt_id, &o);
+        if (r < 0)
+                return r;
+        switch (o->type) {
+        case SIM_OBJECT_HWPT_PAGING:
+        case SIM_OBJECT_HWPT_NESTED:
+                r = replace ? sim_hwpt_replace(c, (SimHwpt *) o, d, pasid) :
+                              sim_hwpt_attach(c, (SimHwpt *) o, d, pasid);
+                if (r < 0)
+                        return r;
+                *ret_hwpt = pt_id;
+                return 0;
+        case SIM_OBJECT_IOAS:
+                return sim_auto_get_domain(c, d, pasid, (SimIoas *) o, replace, ret_hwpt);
+        case SIM_OBJECT_DEVICE:
+        case _SIM_OBJECT_TYPE_MAX:
+                break;
+        }
+        return -EINVAL;
+}
+
+/*
+ * vfio/iommufd.c vfio_iommufd_physical_unbind, then iommufd_device_unbind:
+ * the PASIDs VFIO attached are detached, then the RID, and the device object
+ * goes.
+ */
+static void sim_device_unbind_all(SimCtx *c, SimDevice *d) {
+        /* Going down, a detach only moves an already visited attachment into place. */
+        for (size_t i = d->n_attaches; i > 0; i--)
+                if (d->attaches[i - 1].pasid != 0)
+                        sim_hwpt_detach(c, d, d->attaches[i - 1].pasid);
+        if (d->pasid0 || d->rid_attached)
+                sim_hwpt_detach(c, d, 0);
+        sim_object_remove(c, &d->object);
+}
+
 /* --- ops ------------------------------------------------------------------------------------- */
 
 static void sim_close(Backend *b) {
-        free(sim_backend(b));
+        SimBackend *s = sim_backend(b);
+
+        if (!s)
+                return;
+        /* Contexts point into slots[]: they must all be freed first. */
+        assert(s->n_ctx == 0);
+        free(s->slots);
+        free(s);
+}
+
+/*
+ * Copies the configured devices; a name that is empty, not NUL-terminated
+ * or given twice is EINVAL.
+ */
+static int sim_load_devices(SimBackend *s, const BackendDeviceInfo *devices, size_t n) {
+        if (n == 0)
+                return 0;
+        assert(devices);
+
+        s->slots = calloc(n, sizeof(*s->slots));
+        if (!s->slots)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                const char *name = devices[i].name;
+
+                if (!name[0] || !memchr(name, 0, sizeof(devices[i].name)))
+                        return -EINVAL;
+                for (size_t j = 0; j < i; j++)
+                        if (strcmp(s->slots[j].info.name, name) == 0)
+                                return -EINVAL;
+                s->slots[i].info = devices[i];
+        }
+        s->n_slots = n;
+        return 0;
 }
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(Backend *, sim_close);
@@ -549,6 +1489,11 @@ static int sim_open(const BackendConfig *config, Backend **ret) {
                 s->no_map_file = true;
                 b->features &= ~(uint64_t) BACKEND_FEATURE_MAP_FILE;
         }
+        if (config) {
+                r = sim_load_devices(s, config->sim_devices, config->n_sim_devices);
+                if (r < 0)
+                        return r;
+        }
 
         e = getenv(BACKEND_SIM_FAIL_NTH_ENV);
         if (e && *e) {
@@ -571,10 +1516,16 @@ static void sim_ctx_free(BackendCtx *ctx) {
 
         if (!c)
                 return;
-        /* main.c iommufd_fops_release: closing the context destroys every object. */
+        /*
+         * main.c iommufd_fops_release: closing the context destroys every
+         * object.  The kernel keeps a context with bound devices until their
+         * fds close; here its devices are unbound with it (freeing a device
+         * gives its configured device back).
+         */
         for (size_t i = 0; i < c->n_objects; i++)
                 sim_object_free(c->objects[i]);
         free(c->objects);
+        sim_backend(c->ctx.backend)->n_ctx--;
         free(c);
 }
 
@@ -592,6 +1543,7 @@ static int sim_ctx_new(Backend *b, BackendCtx **ret) {
         if (!c)
                 return -ENOMEM;
         c->ctx.backend = b;
+        sim_backend(b)->n_ctx++;
         *ret = &c->ctx;
         return 0;
 }
@@ -635,28 +1587,41 @@ static int sim_destroy(BackendCtx *ctx, uint32_t id) {
         r = sim_object_get(c, id, &o);
         if (r < 0)
                 return r;
-        /*
-         * iommufd_object_remove is EBUSY while another object holds a user
-         * reference (an attached device or HWPT); nothing can in the sim.  An
-         * IOAS that still has mappings is destroyed with them (ioas.c
-         * iommufd_ioas_destroy).
-         */
-        c->objects[id - 1] = NULL;
-        if (id - 1 < c->first_free)
-                c->first_free = id - 1;
-        while (c->n_objects > 0 && !c->objects[c->n_objects - 1])
-                c->n_objects--;
-        if (c->first_free > c->n_objects)
-                c->first_free = c->n_objects;
-        sim_object_free(o);
-        return 0;
+        /* iommufd_object_remove: EBUSY while another object holds a user reference. */
+        switch (o->type) {
+        case SIM_OBJECT_IOAS:
+                /*
+                 * Every paging HWPT on the IOAS holds one (iommufd_hwpt_paging_alloc),
+                 * and every attached device holds its HWPT.  An IOAS that still has
+                 * mappings is destroyed with them (ioas.c iommufd_ioas_destroy).
+                 */
+                if (((SimIoas *) o)->n_domains > 0)
+                        return -EBUSY;
+                sim_object_remove(c, o);
+                return 0;
+        case SIM_OBJECT_HWPT_PAGING:
+        case SIM_OBJECT_HWPT_NESTED:
+                /* Attached devices and nested children hold one; an automatic HWPT always has a device. */
+                if (((SimHwpt *) o)->users > 0)
+                        return -EBUSY;
+                sim_hwpt_destroy(c, (SimHwpt *) o);
+                return 0;
+        case SIM_OBJECT_DEVICE:
+                /* device.c iommufd_device_bind: the VFIO driver holds one until it unbinds. */
+                return -EBUSY;
+        case _SIM_OBJECT_TYPE_MAX:
+                break;
+        }
+        assert(!"unknown sim object type");
+        return -EINVAL;
 }
 
 static int sim_iova_ranges(BackendCtx *ctx, uint32_t ioas_id, IovaRange *ranges, size_t *n_ranges,
                            uint64_t *ret_alignment) {
         SimCtx *c = sim_ctx(ctx);
+        size_t capacity, n_resv, n = 0;
+        IovaRange resv[2];
         SimIoas *ioas;
-        size_t capacity;
         int r;
 
         assert(c && n_ranges);
@@ -673,19 +1638,31 @@ static int sim_iova_ranges(BackendCtx *ctx, uint32_t ioas_id, IovaRange *ranges,
 
         /*
          * iommufd_ioas_iova_ranges reports the complement of the reserved
-         * ranges over [0, ULONG_MAX]; the allowed list plays no part.  Only
-         * attached devices reserve anything, so here it is always the one
-         * range [0, U64_MAX], with the alignment of a table without domains:
-         * 1 (io_pagetable.c iopt_init_table).
+         * ranges over [0, ULONG_MAX] and iopt->iova_alignment; the allowed
+         * list plays no part.  Without devices or HWPTs that is the one range
+         * [0, U64_MAX] aligned 1; with a domain everything above the aperture
+         * is reserved and the alignment is 4 KiB; an attached device cuts out
+         * the MSI window.
          */
         capacity = *n_ranges;
-        if (capacity >= 1)
-                ranges[0] = (IovaRange) { .start = 0, .last = UINT64_MAX };
-        *n_ranges = 1;
+        n_resv = sim_ioas_reserved(ioas, resv);
+        for (size_t i = 0; i <= n_resv; i++) {
+                uint64_t start = i == 0 ? 0 : resv[i - 1].last + 1;
+                uint64_t last = i == n_resv ? UINT64_MAX : resv[i].start - 1;
+
+                if (i > 0 && resv[i - 1].last == UINT64_MAX)
+                        break;
+                if (i < n_resv && resv[i].start == 0)
+                        continue;
+                if (n < capacity)
+                        ranges[n] = (IovaRange) { .start = start, .last = last };
+                n++;
+        }
+        *n_ranges = n;
         if (ret_alignment)
-                *ret_alignment = 1;
+                *ret_alignment = sim_ioas_alignment(ioas);
         /* iommufd_ioas_iova_ranges: EMSGSIZE with the count needed if the array is short. */
-        return capacity < 1 ? -EMSGSIZE : 0;
+        return capacity < n ? -EMSGSIZE : 0;
 }
 
 static int sim_allow_iovas(BackendCtx *ctx, uint32_t ioas_id, const IovaRange *ranges, size_t n) {
@@ -724,10 +1701,13 @@ static int sim_allow_iovas(BackendCtx *ctx, uint32_t ioas_id, const IovaRange *r
 
         /*
          * io_pagetable.c iopt_set_allow_iova: replaces the whole list, an empty
-         * one clears it; EADDRINUSE only if a range meets a reserved range
-         * (never here).  Existing mappings outside the new list are not
-         * checked and stay.
+         * one clears it; a range that meets a reserved range is EADDRINUSE
+         * and keeps the old list.  Existing mappings outside the new list are
+         * not checked and stay.
          */
+        for (size_t i = 0; i < n; i++)
+                if (sim_ioas_reserved_intersect(ioas, allowed[i].start, allowed[i].last))
+                        return -EADDRINUSE;
         free(ioas->allowed);
         ioas->allowed = TAKE_PTR(allowed);
         ioas->n_allowed = n;
@@ -763,7 +1743,11 @@ static int sim_map_user(BackendCtx *ctx, uint32_t ioas_id, void *va, uint64_t le
         if (r < 0)
                 return r;
 
-        /* Without a domain nothing is pinned: any VA is accepted (iopt_map_user_pages). */
+        /*
+         * Without a domain nothing is pinned and any VA is accepted
+         * (iopt_map_user_pages); with one the kernel pins the pages and fails
+         * a bad VA with EFAULT, which the sim does not model.
+         */
         piece = (SimPiece) {
                 .length = length,
                 .addr = uptr,
@@ -810,7 +1794,8 @@ static int sim_map_file(BackendCtx *ctx, uint32_t ioas_id, int fd, uint64_t star
         /*
          * pages.c iopt_alloc_file_pages: the file's type, size, access mode
          * and seals are not checked in 7.3 (nothing is pinned without a
-         * domain); only the length is, by iopt_alloc_pages.
+         * domain; with one, pinning would look at them, which the sim does
+         * not model); only the length is, by iopt_alloc_pages.
          */
         r = sim_check_pages_length(length);
         if (r < 0)
@@ -960,6 +1945,399 @@ static int sim_copy(BackendCtx *ctx, uint32_t dst_ioas_id, uint32_t src_ioas_id,
         return sim_map_pieces(dst, pieces, n, length, flags, dst_iova);
 }
 
+/* --- device ops ------------------------------------------------------------------------------ */
+
+static int sim_device_list(Backend *b, BackendDeviceInfo **ret, size_t *ret_n) {
+        SimBackend *s = sim_backend(b);
+        BackendDeviceInfo *list = NULL;
+        int r;
+
+        assert(s && ret && ret_n);
+
+        r = sim_fault();
+        if (r < 0)
+                return r;
+
+        /* The sim's devices are its configured ones, always all there. */
+        if (s->n_slots > 0) {
+                list = reallocarray(NULL, s->n_slots, sizeof(*list));
+                if (!list)
+                        return -ENOMEM;
+                for (size_t i = 0; i < s->n_slots; i++)
+                        list[i] = s->slots[i].info;
+        }
+        *ret = list;
+        *ret_n = s->n_slots;
+        return 0;
+}
+
+static int sim_device_bind(BackendCtx *ctx, const BackendDeviceInfo *info, int *ret_fd,
+                           uint32_t *ret_dev_id) {
+        char memfd_name[sizeof("sim-vfio:") + sizeof(info->name)];
+        _cleanup_close_ int fd = -1;
+        SimCtx *c = sim_ctx(ctx);
+        SimSlot *slot = NULL;
+        SimBackend *s;
+        SimDevice *d;
+        int r;
+
+        assert(c && info && ret_fd && ret_dev_id);
+
+        r = sim_fault();
+        if (r < 0)
+                return r;
+
+        /* A device is known by its name; the rest of info is taken from the configuration. */
+        s = sim_backend(c->ctx.backend);
+        for (size_t i = 0; i < s->n_slots && !slot; i++)
+                if (strncmp(s->slots[i].info.name, info->name, sizeof(info->name)) == 0)
+                        slot = s->slots + i;
+        /* vfio/device_cdev.c vfio_device_fops_cdev_open: a device that is not there is ENODEV. */
+        if (!slot)
+                return -ENODEV;
+
+        /*
+         * Opening the cdev gives the device fd.  Sim devices have no regions,
+         * no config space and no interrupts: an empty memfd stands for the fd.
+         */
+        (void) snprintf(memfd_name, sizeof(memfd_name), "sim-vfio:%s", slot->info.name);
+        fd = memfd_create(memfd_name, MFD_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+
+        /*
+         * vfio/vfio_main.c vfio_df_open: a device already open through
+         * another cdev fd, that is bound in any context (this one too), is
+         * EINVAL ("the device cdev path doesn't have a secure way for it").
+         */
+        if (slot->ctx)
+                return -EINVAL;
+
+        /* device.c iommufd_device_bind: the DEVICE object takes the lowest free id. */
+        d = calloc(1, sizeof(*d));
+        if (!d)
+                return -ENOMEM;
+        d->object.type = SIM_OBJECT_DEVICE;
+        r = sim_object_add(c, &d->object);
+        if (r < 0) {
+                sim_device_free(d);
+                return r;
+        }
+
+        /*
+         * device.c iommufd_bind_iommu -> iommu.c iommu_device_claim_dma_owner:
+         * a group owned by another context is EPERM.
+         */
+        for (size_t i = 0; i < s->n_slots; i++)
+                if (s->slots[i].ctx && s->slots[i].ctx != c && sim_same_group(s->slots + i, slot)) {
+                        sim_object_remove(c, &d->object);
+                        return -EPERM;
+                }
+
+        d->slot = slot;
+        slot->ctx = c;
+        slot->device = d;
+        *ret_fd = TAKE_FD(fd);
+        *ret_dev_id = d->object.id;
+        return 0;
+}
+
+static int sim_device_unbind(BackendCtx *ctx, int dev_fd, uint32_t dev_id) {
+        SimCtx *c = sim_ctx(ctx);
+        SimDevice *d;
+        int r;
+
+        assert(c);
+
+        r = sim_fault();
+        if (r < 0)
+                return r;
+
+        /* The device is named by dev_id; dev_fd is the caller's to close. */
+        r = sim_device_get(c, dev_id, &d);
+        if (r < 0)
+                return r;
+        sim_device_unbind_all(c, d);
+        return 0;
+}
+
+/* vfio/iommufd.c vfio_iommufd_physical_pasid_attach_ioas: ida_alloc_range() takes no PASID above INT_MAX. */
+#define SIM_VFIO_PASID_MAX ((uint32_t) INT_MAX)
+
+static int sim_device_attach(BackendCtx *ctx, int dev_fd, uint32_t dev_id, uint32_t pasid, uint32_t pt_id,
+                             uint32_t *ret_hwpt) {
+        SimCtx *c = sim_ctx(ctx);
+        uint32_t hwpt = 0;
+        SimDevice *d;
+        int r;
+
+        assert(c && ret_hwpt);
+
+        r = sim_fault();
+        if (r < 0)
+                return r;
+
+        /* The kernel's ioctl is on the device fd; here the device is named by dev_id: ENOENT if unknown. */
+        r = sim_device_get(c, dev_id, &d);
+        if (r < 0)
+                return r;
+
+        if (pasid == BACKEND_NO_PASID) {
+                /*
+                 * vfio/iommufd.c vfio_iommufd_physical_attach_ioas: replace once
+                 * VFIO has attached the RID, attach otherwise.
+                 */
+                r = sim_change_pt(c, d, 0, pt_id, /* replace= */ d->rid_attached, &hwpt);
+                if (r < 0)
+                        return r;
+                d->rid_attached = true;
+        } else if (pasid == 0 ? d->pasid0 : sim_device_find_attach(d, pasid) != NULL) {
+                /* vfio_iommufd_physical_pasid_attach_ioas: a PASID VFIO holds is replaced. */
+                r = sim_change_pt(c, d, pasid, pt_id, /* replace= */ true, &hwpt);
+                if (r < 0)
+                        return r;
+        } else {
+                /*
+                 * vfio_iommufd_physical_pasid_attach_ioas: ida_alloc_range() of a
+                 * PASID above INT_MAX is ENOSPC.  PASID 0 is IOMMU_NO_PASID to
+                 * iommufd: it attaches the RID (EBUSY if VFIO attached it already).
+                 */
+                if (pasid > SIM_VFIO_PASID_MAX)
+                        return -ENOSPC;
+                r = sim_change_pt(c, d, pasid, pt_id, /* replace= */ false, &hwpt);
+                if (r < 0)
+                        return r;
+                if (pasid == 0)
+                        d->pasid0 = true;
+        }
+        *ret_hwpt = hwpt;
+        return 0;
+}
+
+static int sim_device_detach(BackendCtx *ctx, int dev_fd, uint32_t dev_id, uint32_t pasid) {
+        SimCtx *c = sim_ctx(ctx);
+        SimDevice *d;
+        int r;
+
+        assert(c);
+
+        r = sim_fault();
+        if (r < 0)
+                return r;
+
+        r = sim_device_get(c, dev_id, &d);
+        if (r < 0)
+                return r;
+
+        /*
+         * vfio/device_cdev.c vfio_df_ioctl_detach_pt returns 0 whatever
+         * happens: vfio_iommufd_physical_detach_ioas does nothing for a RID
+         * VFIO has not attached, vfio_iommufd_physical_pasid_detach_ioas
+         * nothing for a PASID it does not hold.
+         */
+        if (pasid == BACKEND_NO_PASID) {
+                if (d->rid_attached) {
+                        sim_hwpt_detach(c, d, 0);
+                        d->rid_attached = false;
+                }
+        } else if (pasid == 0) {
+                if (d->pasid0) {
+                        sim_hwpt_detach(c, d, 0);
+                        d->pasid0 = false;
+                }
+        } else if (sim_device_find_attach(d, pasid))
+                sim_hwpt_detach(c, d, pasid);
+        return 0;
+}
+
+static int sim_hw_info(BackendCtx *ctx, uint32_t dev_id, BackendHwInfo *ret) {
+        struct iommu_hw_info_vtd vtd = {
+                /* intel/iommu.c intel_iommu_hw_info sets it on every unit. */
+                .flags = IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17,
+        };
+        SimCtx *c = sim_ctx(ctx);
+        const BackendDeviceInfo *info;
+        uint32_t max_pasids;
+        uint64_t cap, ecap;
+        SimDevice *d;
+        int r;
+
+        assert(c && ret);
+
+        r = sim_fault();
+        if (r < 0)
+                return r;
+
+        /* device.c iommufd_get_hw_info: an unknown device is ENOENT (iommufd_get_device). */
+        r = sim_device_get(c, dev_id, &d);
+        if (r < 0)
+                return r;
+        info = &d->slot->info;
+
+        sim_vtd_regs(info, &cap, &ecap);
+        vtd.cap_reg = cap;
+        vtd.ecap_reg = ecap;
+        *ret = (BackendHwInfo) {
+                .type = IOMMU_HW_INFO_TYPE_INTEL_VTD,
+                .data_len = sizeof(vtd),
+        };
+        memcpy(ret->data, &vtd, sizeof(vtd));
+
+        /*
+         * iommufd_get_hw_info: DIRTY_TRACKING from IOMMU_CAP_DIRTY_TRACKING
+         * (ssads_supported); PCI_ATS_NOT_SUPPORTED unless
+         * IOMMU_CAP_PCI_ATS_SUPPORTED, which the unit lacks (ecap DT is 0);
+         * max_pasid_log2 = ilog2(max_pasids), and PASID_EXEC / PASID_PRIV
+         * from the device's PASID control, which enables neither.
+         */
+        if (info->dirty_tracking)
+                ret->capabilities |= BACKEND_HW_CAP_DIRTY_TRACKING;
+        ret->capabilities |= BACKEND_HW_CAP_PCI_ATS_NOT_SUPPORTED;
+        max_pasids = sim_max_pasids(info);
+        ret->max_pasid_log2 = max_pasids ? (uint8_t) __builtin_ctz(max_pasids) : 0;
+        return 0;
+}
+
+/* hw_pagetable.c iommufd_hwpt_paging_alloc on an IOAS, and iopt_table_add_domain. */
+static int sim_hwpt_alloc_paging(SimCtx *c, SimDevice *d, SimIoas *ioas, uint32_t flags, size_t data_len,
+                                 SimHwpt **ret) {
+        const BackendDeviceInfo *info = &d->slot->info;
+        SimHwpt *h;
+        int r;
+
+        /* iommufd_hwpt_paging_alloc: unknown flags are EOPNOTSUPP. */
+        if (flags & ~SIM_HWPT_PAGING_FLAGS)
+                return -EOPNOTSUPP;
+        /* DIRTY_TRACKING without IOMMU_CAP_DIRTY_TRACKING (intel: ssads_supported) is EOPNOTSUPP. */
+        if ((flags & BACKEND_HWPT_DIRTY_TRACKING) && !info->dirty_tracking)
+                return -EOPNOTSUPP;
+        /* FAULT_ID_VALID with NEST_PARENT is EOPNOTSUPP. */
+        if ((flags & BACKEND_HWPT_FAULT_ID_VALID) && (flags & BACKEND_HWPT_NEST_PARENT))
+                return -EOPNOTSUPP;
+        /* intel/iommu.c intel_iommu_domain_alloc_paging_flags: driver data here is EOPNOTSUPP. */
+        if (data_len > 0)
+                return -EOPNOTSUPP;
+        /*
+         * intel_iommu_domain_alloc_second_stage (the unit has no first stage):
+         * NEST_PARENT without nested_supported is EOPNOTSUPP.  IOMMU_HWPT_ALLOC_PASID
+         * asks nothing of the device: a device without PASIDs gets it too.
+         */
+        if ((flags & BACKEND_HWPT_NEST_PARENT) && !info->nesting)
+                return -EOPNOTSUPP;
+
+        r = sim_hwpt_paging_new(c, ioas, info, flags, &h);
+        if (r < 0)
+                return r;
+        r = sim_ioas_add_domain(ioas, h->nest_parent);
+        if (r < 0) {
+                sim_hwpt_destroy(c, h);
+                return r;
+        }
+        h->in_iopt = true;
+        *ret = h;
+        return 0;
+}
+
+/* hw_pagetable.c iommufd_hwpt_nested_alloc and intel/nested.c intel_iommu_domain_alloc_nested. */
+static int sim_hwpt_alloc_nested(SimCtx *c, SimDevice *d, SimHwpt *parent, uint32_t flags, uint32_t data_type,
+                                 const void *data, size_t data_len, SimHwpt **ret) {
+        struct iommu_hwpt_vtd_s1 vtd;
+        SimHwpt *h;
+        int r;
+
+        /* iommufd_hwpt_nested_alloc: flags but FAULT_ID_VALID and PASID, or no data, are EOPNOTSUPP. */
+        if ((flags & ~(uint32_t) (BACKEND_HWPT_FAULT_ID_VALID | BACKEND_HWPT_PASID)) || data_len == 0)
+                return -EOPNOTSUPP;
+        /* iommufd_hwpt_nested_alloc: an automatic parent or one without NEST_PARENT is EINVAL. */
+        if (parent->auto_domain || !parent->nest_parent)
+                return -EINVAL;
+        /* intel_iommu_domain_alloc_nested: a unit without nested_supported is EOPNOTSUPP, ... */
+        if (!d->slot->info.nesting)
+                return -EOPNOTSUPP;
+        /* ... so is a data type other than IOMMU_HWPT_DATA_VTD_S1, ... */
+        if (data_type != IOMMU_HWPT_DATA_VTD_S1)
+                return -EOPNOTSUPP;
+        /*
+         * ... and iommu.h iommu_copy_struct_from_user refuses data shorter than
+         * the struct's initial version (up to __reserved: all of it) or longer
+         * than the struct: EINVAL.  The contents are checked when a device
+         * attaches (intel/pasid.c intel_pasid_setup_nested).
+         */
+        if (data_len != sizeof(vtd))
+                return -EINVAL;
+        memcpy(&vtd, data, sizeof(vtd));
+
+        r = sim_hwpt_new(c, SIM_OBJECT_HWPT_NESTED, &h);
+        if (r < 0)
+                return r;
+        h->parent = parent;
+        h->pasid_compat = flags & BACKEND_HWPT_PASID;
+        h->s1_addr_width = vtd.addr_width;
+        h->s1_flags = vtd.flags;
+        parent->users++;
+        *ret = h;
+        return 0;
+}
+
+static int sim_hwpt_alloc(BackendCtx *ctx, uint32_t dev_id, uint32_t pt_id, uint32_t flags,
+                          uint32_t data_type, const void *data, size_t data_len, uint32_t fault_id,
+                          uint32_t *ret_id) {
+        SimCtx *c = sim_ctx(ctx);
+        SimHwpt *h = NULL;
+        SimDevice *d;
+        SimObject *o;
+        int r;
+
+        assert(c && ret_id);
+        assert(data || data_len == 0);
+
+        r = sim_fault();
+        if (r < 0)
+                return r;
+
+        /* hw_pagetable.c iommufd_hwpt_alloc: data without a type, or a type without data, is EINVAL. */
+        if ((data_type == IOMMU_HWPT_DATA_NONE) != (data_len == 0))
+                return -EINVAL;
+        /* iommufd_hwpt_alloc: an unknown device is ENOENT (iommufd_get_device). */
+        r = sim_device_get(c, dev_id, &d);
+        if (r < 0)
+                return r;
+        /* iommufd_hwpt_alloc: an unknown pt_id is EINVAL, not ENOENT. */
+        r = sim_object_get(c, pt_id, &o);
+        if (r < 0)
+                return -EINVAL;
+
+        switch (o->type) {
+        case SIM_OBJECT_IOAS:
+                r = sim_hwpt_alloc_paging(c, d, (SimIoas *) o, flags, data_len, &h);
+                break;
+        case SIM_OBJECT_HWPT_PAGING:
+                r = sim_hwpt_alloc_nested(c, d, (SimHwpt *) o, flags, data_type, data, data_len, &h);
+                break;
+        case SIM_OBJECT_HWPT_NESTED:
+        case SIM_OBJECT_DEVICE:
+        case _SIM_OBJECT_TYPE_MAX:
+                /* iommufd_hwpt_alloc: any other object (there is no vIOMMU in the sim) is EINVAL. */
+                r = -EINVAL;
+                break;
+        }
+        if (r < 0)
+                return r;
+
+        /*
+         * iommufd_hwpt_alloc: with FAULT_ID_VALID, fault_id must name a FAULT
+         * object (iommufd_get_fault: ENOENT otherwise), looked up after the
+         * HWPT is built, which then goes.  The sim has no fault objects (no op
+         * makes one), so this is always ENOENT.
+         */
+        if (flags & BACKEND_HWPT_FAULT_ID_VALID) {
+                sim_hwpt_destroy(c, h);
+                return -ENOENT;
+        }
+        *ret_id = h->object.id;
+        return 0;
+}
+
 const BackendOps backend_sim_ops = {
         .name = "sim",
         .open = sim_open,
@@ -974,4 +2352,11 @@ const BackendOps backend_sim_ops = {
         .map_user = sim_map_user,
         .unmap = sim_unmap,
         .copy = sim_copy,
+        .device_list = sim_device_list,
+        .device_bind = sim_device_bind,
+        .device_unbind = sim_device_unbind,
+        .device_attach = sim_device_attach,
+        .device_detach = sim_device_detach,
+        .hw_info = sim_hw_info,
+        .hwpt_alloc = sim_hwpt_alloc,
 };

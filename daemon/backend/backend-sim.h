@@ -2,11 +2,24 @@
 /*
  * backend-sim.h - test hooks of the simulated IOMMU backend.
  *
- * Owns: the fail-nth fault hook of backend-sim.c.  The ops themselves are
- * backend_sim_ops, declared in backend.h.
+ * Owns: the fail-nth fault hook of backend-sim.c and the constants of the
+ * IOMMU it models.  The ops themselves are backend_sim_ops, declared in
+ * backend.h.
  * Must never: be included by anything but backend-sim.c and tests.
  */
 #pragma once
+
+#include <stdint.h>
+
+/*
+ * The IOVA range every sim device reserves while its RID is attached to a
+ * HWPT of an IOAS: the Intel IOMMU's IOAPIC/MSI window (intel/iommu.c
+ * intel_iommu_get_resv_regions, IOAPIC_RANGE_START..END).
+ */
+#define BACKEND_SIM_MSI_START UINT64_C(0xfee00000)
+#define BACKEND_SIM_MSI_LAST UINT64_C(0xfeefffff)
+/* The last IOVA of a sim domain's aperture: a 4-level second-stage table, 48 bits. */
+#define BACKEND_SIM_APERTURE_LAST ((UINT64_C(1) << 48) - 1)
 
 /* The environment variable open() reads to set backend_sim_fail_nth. */
 #define BACKEND_SIM_FAIL_NTH_ENV "IB_SIM_FAIL_NTH"

@@ -143,7 +143,8 @@ struct BackendOps {
         /*
          * Opens the device and binds it to ctx (VFIO_DEVICE_BIND_IOMMUFD): *ret_fd
          * is the device fd (owned by the caller; the one to hand to the client),
-         * *ret_dev_id its id in ctx.  -EBUSY if it is bound elsewhere.
+         * *ret_dev_id its id in ctx.  -EINVAL if it is bound already (the kernel's
+         * vfio_df_open()), -EPERM if its IOMMU group is owned by another context.
          */
         int (*device_bind)(BackendCtx *ctx, const BackendDeviceInfo *info, int *ret_fd, uint32_t *ret_dev_id);
         /*

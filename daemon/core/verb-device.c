@@ -87,9 +87,12 @@ int verb_device_open(Call *c) {
                 return call_fail(c, r, "no device '%s' (name it by PCI address, as DeviceList shows)", req->name);
         if (r == -EDQUOT)
                 return call_fail_quota(c, over);
-        if (r == -EBUSY)
-                return call_fail(c, r, "device '%s' is still bound elsewhere (a previous client may still hold its fd)",
+        if (r == -EINVAL)
+                return call_fail(c, EBUSY,
+                                 "device '%s' is still bound to an earlier session's iommufd: a previous client still holds its fd",
                                  req->name);
+        if (r == -EPERM)
+                return call_fail(c, r, "another device of the IOMMU group of '%s' is in use elsewhere", req->name);
         if (r < 0)
                 return call_fail(c, r, "cannot open device '%s': %s", req->name, strerror(-r));
 

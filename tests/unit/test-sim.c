@@ -5,8 +5,10 @@
  * Owns: one TEST per kernel rule the sim models (the errno and where the
  * kernel has it are in backend-sim.c), plus context independence, teardown
  * (run under ASan to see leaks), the fail-nth hook and a 10k-mapping scale
- * check.  The sim never touches memory behind a mapping, so the VAs here are
- * made-up numbers; only map_file needs real fds.
+ * check.  Device, HWPT and PASID rules run against test_devices, five
+ * configured devices that differ in the features the sim models.  The sim
+ * never touches memory behind a mapping, so the VAs here are made-up numbers;
+ * only map_file needs real fds.
  * Must never: reach into the sim's structures, or depend on test order.
  */
 #ifndef _GNU_SOURCE
@@ -14,10 +16,12 @@
 #endif
 
 #include <fcntl.h>
+#include <linux/iommufd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1269,6 +1273,1278 @@ TEST(copy_auto_alignment_follows_source_address) {
         ASSERT_U64_EQ(iova, 0x3000);
 }
 
+/* --- devices: helpers ----------------------------------------------------------------------- */
+
+/* The devices of the tests' sim: each a group of its own but the two PEERs. */
+static const BackendDeviceInfo test_devices[] = {
+        /* PLAIN: no PASIDs, no dirty tracking, no nesting; snoop control (as every VT-d unit has). */
+        { .name = "0000:00:02.0", .cdev = "/dev/vfio/devices/vfio0", .vendor_id = 0x8086, .device_id = 0x10d3,
+          .iommu_group = 1, .snoop_control = true },
+        /* FULL: 5-bit PASIDs, dirty tracking, nesting, snoop control. */
+        { .name = "0000:00:03.0", .cdev = "/dev/vfio/devices/vfio1", .vendor_id = 0x8086, .device_id = 0x0b25,
+          .iommu_group = 2, .pasid_width = 5, .dirty_tracking = true, .nesting = true,
+          .snoop_control = true },
+        /* BARE: nothing, not even snoop control. */
+        { .name = "0000:00:04.0", .cdev = "/dev/vfio/devices/vfio2", .vendor_id = 0x1af4, .device_id = 0x1041,
+          .iommu_group = 3 },
+        /* PEER0, PEER1: one iommu_group. */
+        { .name = "0000:00:05.0", .cdev = "/dev/vfio/devices/vfio3", .vendor_id = 0x8086, .device_id = 0x1521,
+          .iommu_group = 7, .snoop_control = true },
+        { .name = "0000:00:05.1", .cdev = "/dev/vfio/devices/vfio4", .vendor_id = 0x8086, .device_id = 0x1521,
+          .iommu_group = 7, .snoop_control = true },
+};
+
+enum { PLAIN, FULL, BARE, PEER0, PEER1 };
+
+#define NO_PASID BACKEND_NO_PASID
+#define MSI_START BACKEND_SIM_MSI_START
+#define MSI_LAST BACKEND_SIM_MSI_LAST
+#define APERTURE_LAST BACKEND_SIM_APERTURE_LAST
+
+/* Opens the sim with test_devices and no fault armed, and one context. */
+static int sim_open_devices(Backend **ret_b, BackendCtx **ret_ctx) {
+        BackendConfig config = { .sim_devices = test_devices, .n_sim_devices = ELEMENTSOF(test_devices) };
+        int r;
+
+        backend_sim_fail_nth = 0;
+        (void) unsetenv(BACKEND_SIM_FAIL_NTH_ENV);
+        r = ops->open(&config, ret_b);
+        if (r < 0)
+                return r;
+        return ops->ctx_new(*ret_b, ret_ctx);
+}
+
+/* Binds test_devices[which] and closes the fd it gives (the sim does not need it); returns r. */
+static int bind_dev(BackendCtx *ctx, int which, uint32_t *ret_id) {
+        int fd = -1, r;
+
+        r = ops->device_bind(ctx, &test_devices[which], &fd, ret_id);
+        if (r >= 0)
+                (void) close(fd);
+        return r;
+}
+
+static int attach(BackendCtx *ctx, uint32_t dev, uint32_t pt, uint32_t *ret_hwpt) {
+        *ret_hwpt = 0;
+        return ops->device_attach(ctx, -1, dev, NO_PASID, pt, ret_hwpt);
+}
+
+static int attach_pasid(BackendCtx *ctx, uint32_t dev, uint32_t pasid, uint32_t pt, uint32_t *ret_hwpt) {
+        *ret_hwpt = 0;
+        return ops->device_attach(ctx, -1, dev, pasid, pt, ret_hwpt);
+}
+
+static int detach(BackendCtx *ctx, uint32_t dev) {
+        return ops->device_detach(ctx, -1, dev, NO_PASID);
+}
+
+static int hwpt_paging(BackendCtx *ctx, uint32_t dev, uint32_t ioas, uint32_t flags, uint32_t *ret_id) {
+        return ops->hwpt_alloc(ctx, dev, ioas, flags, 0, NULL, 0, 0, ret_id);
+}
+
+/* HWPT_ALLOC with every argument; returns r. */
+static int hwpt_raw(BackendCtx *ctx, uint32_t dev, uint32_t pt, uint32_t flags, uint32_t type,
+                    const void *data, size_t len, uint32_t fault_id, uint32_t *ret_id) {
+        return ops->hwpt_alloc(ctx, dev, pt, flags, type, data, len, fault_id, ret_id);
+}
+
+/* A nested HWPT with the stage-1 data given; returns r. */
+static int hwpt_nested_with(BackendCtx *ctx, uint32_t dev, uint32_t parent, uint32_t flags,
+                            const struct iommu_hwpt_vtd_s1 *s1, uint32_t *ret_id) {
+        return hwpt_raw(ctx, dev, parent, flags, IOMMU_HWPT_DATA_VTD_S1, s1, sizeof(*s1), 0, ret_id);
+}
+
+/* A nested HWPT with a 4-level stage-1 table; returns r. */
+static int hwpt_nested(BackendCtx *ctx, uint32_t dev, uint32_t parent, uint32_t flags, uint32_t *ret_id) {
+        struct iommu_hwpt_vtd_s1 s1 = { .pgtbl_addr = 0x1000000, .addr_width = 48 };
+
+        return hwpt_nested_with(ctx, dev, parent, flags, &s1, ret_id);
+}
+
+/* IOVA_RANGES into out[0..4); *ret_n is the count. */
+static int ranges_of(BackendCtx *ctx, uint32_t ioas, IovaRange *out, size_t *ret_n, uint64_t *ret_alignment) {
+        *ret_n = 4;
+        return ops->iova_ranges(ctx, ioas, out, ret_n, ret_alignment);
+}
+
+#define ASSERT_RANGE(r, s, l)                           \
+        do {                                            \
+                ASSERT_U64_EQ((r).start, (s));          \
+                ASSERT_U64_EQ((r).last, (l));           \
+        } while (0)
+
+/* --- devices: list and bind ----------------------------------------------------------------- */
+
+TEST(device_list_returns_a_copy_of_the_configured_devices) {
+        SIM_FIXTURE(b, ctx);
+        _cleanup_free_ BackendDeviceInfo *list = NULL;
+        size_t n = 0;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->device_list(b, &list, &n));
+        ASSERT_EQ(n, ELEMENTSOF(test_devices));
+        ASSERT_TRUE(list != NULL && list != test_devices);
+        for (size_t i = 0; i < n; i++)
+                ASSERT_TRUE(memcmp(&list[i], &test_devices[i], sizeof(list[i])) == 0);
+}
+
+TEST(device_list_without_configured_devices_is_empty) {
+        SIM_FIXTURE(b, ctx);
+        BackendDeviceInfo *list = (BackendDeviceInfo *) 1;
+        size_t n = 1;
+
+        ASSERT_OK(sim_open_ctx(&b, &ctx));
+        ASSERT_OK(ops->device_list(b, &list, &n));
+        ASSERT_EQ(n, 0);
+        ASSERT_TRUE(list == NULL);
+}
+
+TEST(open_refuses_empty_unterminated_or_duplicate_device_names) {
+        _cleanup_(backend_closep) Backend *b = NULL;
+        BackendDeviceInfo devs[2] = { test_devices[PLAIN], test_devices[FULL] };
+        BackendConfig config = { .sim_devices = devs, .n_sim_devices = 2 };
+
+        backend_sim_fail_nth = 0;
+        (void) unsetenv(BACKEND_SIM_FAIL_NTH_ENV);
+        memcpy(devs[1].name, devs[0].name, sizeof(devs[1].name));
+        ASSERT_ERRNO(EINVAL, ops->open(&config, &b));
+        memset(devs[1].name, 'x', sizeof(devs[1].name));
+        ASSERT_ERRNO(EINVAL, ops->open(&config, &b));
+        devs[1].name[0] = 0;
+        ASSERT_ERRNO(EINVAL, ops->open(&config, &b));
+        ASSERT_OK(snprintf(devs[1].name, sizeof(devs[1].name), "0000:00:09.0"));
+        ASSERT_OK(ops->open(&config, &b));
+}
+
+TEST(bind_of_an_unconfigured_device_is_enodev) {
+        SIM_FIXTURE(b, ctx);
+        BackendDeviceInfo other = test_devices[PLAIN];
+        uint32_t id;
+        int fd = -1;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(snprintf(other.name, sizeof(other.name), "0000:00:1f.0"));
+        ASSERT_ERRNO(ENODEV, ops->device_bind(ctx, &other, &fd, &id));
+        ASSERT_EQ(fd, -1);
+}
+
+TEST(bind_returns_an_empty_cloexec_memfd_named_after_the_device) {
+        SIM_FIXTURE(b, ctx);
+        _cleanup_close_ int fd = -1;
+        char path[64], target[128];
+        struct stat st;
+        uint32_t id;
+        ssize_t n;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->device_bind(ctx, &test_devices[PLAIN], &fd, &id));
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_EQ(id, 1);
+        ASSERT_TRUE(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+        /* Sim devices have no regions: nothing to read or map. */
+        ASSERT_OK(fstat(fd, &st));
+        ASSERT_EQ(st.st_size, 0);
+        ASSERT_OK(snprintf(path, sizeof(path), "/proc/self/fd/%d", fd));
+        n = readlink(path, target, sizeof(target) - 1);
+        ASSERT_TRUE(n > 0);
+        target[n] = 0;
+        ASSERT_STREQ(target, "/memfd:sim-vfio:0000:00:02.0 (deleted)");
+}
+
+TEST(bind_takes_the_lowest_free_id_shared_with_other_objects) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t id, dev, dev2;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &id));
+        ASSERT_OK(ops->ioas_alloc(ctx, &id));
+        ASSERT_OK(ops->destroy(ctx, 1));
+        ASSERT_OK(bind_dev(ctx, PLAIN, &dev));
+        ASSERT_EQ(dev, 1);
+        ASSERT_OK(bind_dev(ctx, FULL, &dev2));
+        ASSERT_EQ(dev2, 3);
+        ASSERT_OK(ops->device_unbind(ctx, -1, dev));
+        ASSERT_OK(ops->ioas_alloc(ctx, &id));
+        ASSERT_EQ(id, 1);
+}
+
+TEST(bind_of_a_device_bound_in_any_context_is_einval) {
+        SIM_FIXTURE(b, ctx);
+        _cleanup_(ctx_freep) BackendCtx *ctx2 = NULL;
+        uint32_t dev, id;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ctx_new(b, &ctx2));
+        ASSERT_OK(bind_dev(ctx, PLAIN, &dev));
+        ASSERT_ERRNO(EINVAL, bind_dev(ctx, PLAIN, &id));
+        ASSERT_ERRNO(EINVAL, bind_dev(ctx2, PLAIN, &id));
+        ASSERT_OK(bind_dev(ctx2, FULL, &id));
+        ASSERT_OK(ops->device_unbind(ctx, -1, dev));
+        ASSERT_OK(bind_dev(ctx2, PLAIN, &id));
+        ASSERT_EQ(id, 2);
+}
+
+TEST(bind_of_a_group_peer_owned_by_another_context_is_eperm) {
+        SIM_FIXTURE(b, ctx);
+        _cleanup_(ctx_freep) BackendCtx *ctx2 = NULL;
+        uint32_t p0, p1;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ctx_new(b, &ctx2));
+        ASSERT_OK(bind_dev(ctx, PEER0, &p0));
+        ASSERT_ERRNO(EPERM, bind_dev(ctx2, PEER1, &p1));
+        ASSERT_OK(bind_dev(ctx, PEER1, &p1));
+        ASSERT_EQ(p1, 2);
+        ASSERT_OK(ops->device_unbind(ctx, -1, p0));
+        ASSERT_ERRNO(EPERM, bind_dev(ctx2, PEER0, &p0));
+        ASSERT_OK(ops->device_unbind(ctx, -1, p1));
+        ASSERT_OK(bind_dev(ctx2, PEER1, &p1));
+        ASSERT_EQ(p1, 1);
+}
+
+TEST(unbind_of_an_unknown_or_non_device_id_is_enoent) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t ioas, dev;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, PLAIN, &dev));
+        ASSERT_ERRNO(ENOENT, ops->device_unbind(ctx, -1, 0));
+        ASSERT_ERRNO(ENOENT, ops->device_unbind(ctx, -1, 99));
+        ASSERT_ERRNO(ENOENT, ops->device_unbind(ctx, -1, ioas));
+        ASSERT_OK(ops->device_unbind(ctx, -1, dev));
+        ASSERT_ERRNO(ENOENT, ops->device_unbind(ctx, -1, dev));
+}
+
+TEST(ctx_free_unbinds_its_devices) {
+        SIM_FIXTURE(b, ctx);
+        BackendCtx *ctx2 = NULL;
+        uint32_t ioas, dev, hwpt;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ctx_new(b, &ctx2));
+        ASSERT_OK(ops->ioas_alloc(ctx2, &ioas));
+        ASSERT_OK(bind_dev(ctx2, PEER0, &dev));
+        ASSERT_OK(attach(ctx2, dev, ioas, &hwpt));
+        ASSERT_OK(bind_dev(ctx2, FULL, &dev));
+        ops->ctx_free(ctx2);
+        ASSERT_OK(bind_dev(ctx, PEER1, &dev));
+        ASSERT_OK(bind_dev(ctx, FULL, &dev));
+}
+
+TEST(destroy_of_a_bound_device_is_ebusy) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t dev;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(bind_dev(ctx, PLAIN, &dev));
+        ASSERT_ERRNO(EBUSY, ops->destroy(ctx, dev));
+        ASSERT_OK(ops->device_unbind(ctx, -1, dev));
+        ASSERT_ERRNO(ENOENT, ops->destroy(ctx, dev));
+}
+
+TEST(device_ops_on_an_unknown_or_non_device_id_are_enoent) {
+        SIM_FIXTURE(b, ctx);
+        BackendHwInfo info;
+        uint32_t ioas, hwpt;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_ERRNO(ENOENT, attach(ctx, 5, ioas, &hwpt));
+        ASSERT_ERRNO(ENOENT, attach(ctx, ioas, ioas, &hwpt));
+        ASSERT_ERRNO(ENOENT, detach(ctx, 5));
+        ASSERT_ERRNO(ENOENT, ops->device_detach(ctx, -1, ioas, 3));
+        ASSERT_ERRNO(ENOENT, ops->hw_info(ctx, 5, &info));
+        ASSERT_ERRNO(ENOENT, ops->hw_info(ctx, ioas, &info));
+        ASSERT_ERRNO(ENOENT, hwpt_paging(ctx, 5, ioas, 0, &hwpt));
+        ASSERT_ERRNO(ENOENT, hwpt_paging(ctx, ioas, ioas, 0, &hwpt));
+}
+
+/* --- devices: attach, replace, detach ------------------------------------------------------- */
+
+TEST(attach_to_an_ioas_makes_an_automatic_hwpt) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t ioas, dev, hwpt, id;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, PLAIN, &dev));
+        ASSERT_OK(attach(ctx, dev, ioas, &hwpt));
+        ASSERT_EQ(hwpt, 3);
+        ASSERT_OK(ops->ioas_alloc(ctx, &id));
+        ASSERT_EQ(id, 4);
+}
+
+TEST(attach_of_a_second_device_reuses_the_automatic_hwpt) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t ioas, d1, d2, h1, h2;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, PLAIN, &d1));
+        ASSERT_OK(bind_dev(ctx, FULL, &d2));
+        ASSERT_OK(attach(ctx, d1, ioas, &h1));
+        ASSERT_OK(attach(ctx, d2, ioas, &h2));
+        ASSERT_EQ(h1, h2);
+        /* The HWPT lives while either device uses it. */
+        ASSERT_OK(detach(ctx, d1));
+        ASSERT_ERRNO(EBUSY, ops->destroy(ctx, h1));
+        ASSERT_OK(detach(ctx, d2));
+        ASSERT_ERRNO(ENOENT, ops->destroy(ctx, h1));
+}
+
+TEST(attach_to_an_unknown_id_is_enoent_and_to_a_device_is_einval) {
+        SIM_FIXTURE(b, ctx);
+        _cleanup_(ctx_freep) BackendCtx *ctx2 = NULL;
+        uint32_t dev, dev2, ioas2, hwpt;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ctx_new(b, &ctx2));
+        ASSERT_OK(bind_dev(ctx, PLAIN, &dev));
+        ASSERT_OK(bind_dev(ctx, FULL, &dev2));
+        ASSERT_ERRNO(ENOENT, attach(ctx, dev, 0, &hwpt));
+        ASSERT_ERRNO(ENOENT, attach(ctx, dev, 77, &hwpt));
+        ASSERT_ERRNO(EINVAL, attach(ctx, dev, dev2, &hwpt));
+        ASSERT_ERRNO(EINVAL, attach(ctx, dev, dev, &hwpt));
+        /* Ids are per context: another context's IOAS is unknown here. */
+        ASSERT_OK(ops->ioas_alloc(ctx2, &ioas2));
+        ASSERT_OK(ops->ioas_alloc(ctx2, &ioas2));
+        ASSERT_OK(ops->ioas_alloc(ctx2, &ioas2));
+        ASSERT_ERRNO(ENOENT, attach(ctx, dev, ioas2, &hwpt));
+}
+
+TEST(attach_again_replaces_and_the_old_automatic_hwpt_dies) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t a, c, dev, h1, h2;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &a));
+        ASSERT_OK(ops->ioas_alloc(ctx, &c));
+        ASSERT_OK(bind_dev(ctx, PLAIN, &dev));
+        ASSERT_OK(attach(ctx, dev, a, &h1));
+        ASSERT_EQ(h1, 4);
+        ASSERT_OK(attach(ctx, dev, c, &h2));
+        ASSERT_EQ(h2, 5);
+        ASSERT_ERRNO(ENOENT, ops->destroy(ctx, h1));
+        ASSERT_OK(ops->destroy(ctx, a));
+        ASSERT_ERRNO(EBUSY, ops->destroy(ctx, c));
+        ASSERT_ERRNO(EBUSY, ops->destroy(ctx, h2));
+}
+
+TEST(attach_again_to_the_same_pt_keeps_the_hwpt) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t ioas, dev, h1, h2, manual;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, PLAIN, &dev));
+        ASSERT_OK(attach(ctx, dev, ioas, &h1));
+        ASSERT_OK(attach(ctx, dev, ioas, &h2));
+        ASSERT_EQ(h1, h2);
+        ASSERT_OK(attach(ctx, dev, h1, &h2));
+        ASSERT_EQ(h1, h2);
+        /* Onto a manual HWPT of the same IOAS and back to the IOAS: a new automatic one. */
+        ASSERT_OK(hwpt_paging(ctx, dev, ioas, 0, &manual));
+        ASSERT_OK(attach(ctx, dev, manual, &h2));
+        ASSERT_EQ(h2, manual);
+        ASSERT_ERRNO(ENOENT, ops->destroy(ctx, h1));
+        ASSERT_OK(attach(ctx, dev, manual, &h2));
+        ASSERT_OK(attach(ctx, dev, ioas, &h2));
+        ASSERT_EQ(h2, h1);
+        ASSERT_OK(ops->destroy(ctx, manual));
+}
+
+TEST(detach_with_nothing_attached_succeeds) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t ioas, dev, hwpt;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, FULL, &dev));
+        ASSERT_OK(detach(ctx, dev));
+        ASSERT_OK(ops->device_detach(ctx, -1, dev, 3));
+        ASSERT_OK(ops->device_detach(ctx, -1, dev, 0));
+        ASSERT_OK(attach(ctx, dev, ioas, &hwpt));
+        ASSERT_OK(detach(ctx, dev));
+        ASSERT_OK(detach(ctx, dev));
+}
+
+TEST(destroy_of_an_ioas_or_hwpt_in_use_is_ebusy) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t ioas, dev, hwpt, manual;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, PLAIN, &dev));
+        ASSERT_OK(attach(ctx, dev, ioas, &hwpt));
+        ASSERT_ERRNO(EBUSY, ops->destroy(ctx, ioas));
+        ASSERT_ERRNO(EBUSY, ops->destroy(ctx, hwpt));
+        ASSERT_OK(hwpt_paging(ctx, dev, ioas, 0, &manual));
+        ASSERT_OK(attach(ctx, dev, manual, &hwpt));
+        ASSERT_ERRNO(EBUSY, ops->destroy(ctx, manual));
+        ASSERT_OK(detach(ctx, dev));
+        /* A manual HWPT outlives its devices and keeps its IOAS busy. */
+        ASSERT_ERRNO(EBUSY, ops->destroy(ctx, ioas));
+        ASSERT_OK(ops->destroy(ctx, manual));
+        ASSERT_OK(ops->destroy(ctx, ioas));
+}
+
+TEST(unbind_detaches_everything_and_destroys_automatic_hwpts) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t ioas, full, plain, autohw, pasid_hwpt, id;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, FULL, &full));
+        ASSERT_OK(bind_dev(ctx, PLAIN, &plain));
+        ASSERT_OK(hwpt_paging(ctx, full, ioas, BACKEND_HWPT_PASID, &pasid_hwpt));
+        ASSERT_OK(attach(ctx, full, pasid_hwpt, &id));
+        ASSERT_OK(attach_pasid(ctx, full, 1, pasid_hwpt, &id));
+        ASSERT_OK(attach_pasid(ctx, full, 7, pasid_hwpt, &id));
+        ASSERT_OK(attach(ctx, plain, ioas, &autohw));
+        ASSERT_OK(ops->device_unbind(ctx, -1, plain));
+        ASSERT_ERRNO(ENOENT, ops->destroy(ctx, autohw));
+        ASSERT_ERRNO(EBUSY, ops->destroy(ctx, pasid_hwpt));
+        ASSERT_OK(ops->device_unbind(ctx, -1, full));
+        ASSERT_OK(ops->destroy(ctx, pasid_hwpt));
+        ASSERT_OK(ops->destroy(ctx, ioas));
+}
+
+/* --- devices: reserved ranges --------------------------------------------------------------- */
+
+TEST(iova_ranges_with_an_attached_device_skip_the_msi_window_and_end_at_the_aperture) {
+        SIM_FIXTURE(b, ctx);
+        IovaRange r[4];
+        uint32_t ioas, dev, hwpt;
+        uint64_t align;
+        size_t n;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, PLAIN, &dev));
+        ASSERT_OK(attach(ctx, dev, ioas, &hwpt));
+        ASSERT_OK(ranges_of(ctx, ioas, r, &n, &align));
+        ASSERT_EQ(n, 2);
+        ASSERT_RANGE(r[0], 0, 0xfedfffffULL);
+        ASSERT_RANGE(r[1], 0xfef00000ULL, 0xffffffffffffULL);
+        ASSERT_U64_EQ(align, 0x1000);
+        /* EMSGSIZE with the count needed if the array is short. */
+        n = 1;
+        ASSERT_ERRNO(EMSGSIZE, ops->iova_ranges(ctx, ioas, r, &n, &align));
+        ASSERT_EQ(n, 2);
+        ASSERT_RANGE(r[0], 0, 0xfedfffffULL);
+}
+
+TEST(iova_ranges_with_a_hwpt_but_no_device_end_at_the_aperture) {
+        SIM_FIXTURE(b, ctx);
+        IovaRange r[4];
+        uint32_t ioas, dev, hwpt;
+        uint64_t align;
+        size_t n;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, PLAIN, &dev));
+        ASSERT_OK(hwpt_paging(ctx, dev, ioas, 0, &hwpt));
+        ASSERT_OK(ranges_of(ctx, ioas, r, &n, &align));
+        ASSERT_EQ(n, 1);
+        ASSERT_RANGE(r[0], 0, APERTURE_LAST);
+        ASSERT_U64_EQ(align, 0x1000);
+        ASSERT_OK(ops->destroy(ctx, hwpt));
+        ASSERT_OK(ranges_of(ctx, ioas, r, &n, &align));
+        ASSERT_EQ(n, 1);
+        ASSERT_RANGE(r[0], 0, UINT64_MAX);
+        ASSERT_U64_EQ(align, 1);
+}
+
+TEST(reserved_ranges_and_alignment_go_with_the_last_device) {
+        SIM_FIXTURE(b, ctx);
+        IovaRange r[4];
+        uint32_t ioas, d1, d2, hwpt;
+        uint64_t align;
+        size_t n;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, PLAIN, &d1));
+        ASSERT_OK(bind_dev(ctx, FULL, &d2));
+        ASSERT_OK(attach(ctx, d1, ioas, &hwpt));
+        ASSERT_OK(attach(ctx, d2, ioas, &hwpt));
+        ASSERT_OK(detach(ctx, d1));
+        ASSERT_OK(ranges_of(ctx, ioas, r, &n, &align));
+        ASSERT_EQ(n, 2);
+        ASSERT_OK(ops->device_unbind(ctx, -1, d2));
+        ASSERT_OK(ranges_of(ctx, ioas, r, &n, &align));
+        ASSERT_EQ(n, 1);
+        ASSERT_RANGE(r[0], 0, UINT64_MAX);
+        ASSERT_U64_EQ(align, 1);
+        /* Unaligned maps work again. */
+        ASSERT_OK(map_at(ctx, ioas, 0x10001, 3));
+}
+
+TEST(attach_with_a_mapping_in_the_msi_window_is_eaddrinuse_and_changes_nothing) {
+        SIM_FIXTURE(b, ctx);
+        IovaRange r[4];
+        uint32_t ioas, dev, hwpt, id;
+        uint64_t align, u;
+        size_t n;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, PLAIN, &dev));
+        ASSERT_OK(map_at(ctx, ioas, MSI_LAST + 1 - PG, 2 * PG));
+        ASSERT_ERRNO(EADDRINUSE, attach(ctx, dev, ioas, &hwpt));
+        ASSERT_OK(ranges_of(ctx, ioas, r, &n, &align));
+        ASSERT_EQ(n, 1);
+        ASSERT_U64_EQ(align, 1);
+        ASSERT_OK(ops->ioas_alloc(ctx, &id));
+        ASSERT_EQ(id, 3);
+        ASSERT_OK(unmap(ctx, ioas, MSI_LAST + 1 - PG, 2 * PG, &u));
+        ASSERT_OK(attach(ctx, dev, ioas, &hwpt));
+        ASSERT_EQ(hwpt, 4);
+}
+
+TEST(attach_with_an_allowed_range_over_the_msi_window_is_eaddrinuse) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t ioas, dev, hwpt;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, PLAIN, &dev));
+        ASSERT_OK(allow(ctx, ioas, 0xf0000000, 0xfee00000));
+        ASSERT_ERRNO(EADDRINUSE, attach(ctx, dev, ioas, &hwpt));
+        ASSERT_OK(allow(ctx, ioas, 0xf0000000, 0xfedfffff));
+        ASSERT_OK(attach(ctx, dev, ioas, &hwpt));
+}
+
+TEST(attach_with_a_mapping_or_allowed_range_above_the_aperture_is_eaddrinuse) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t ioas, dev, hwpt;
+        uint64_t u;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, PLAIN, &dev));
+        ASSERT_OK(map_at(ctx, ioas, APERTURE_LAST + 1, PG));
+        ASSERT_ERRNO(EADDRINUSE, attach(ctx, dev, ioas, &hwpt));
+        ASSERT_ERRNO(EADDRINUSE, hwpt_paging(ctx, dev, ioas, 0, &hwpt));
+        ASSERT_OK(unmap(ctx, ioas, APERTURE_LAST + 1, PG, &u));
+        ASSERT_OK(allow(ctx, ioas, APERTURE_LAST - PG + 1, APERTURE_LAST + PG));
+        ASSERT_ERRNO(EADDRINUSE, attach(ctx, dev, ioas, &hwpt));
+        ASSERT_OK(allow(ctx, ioas, APERTURE_LAST - PG + 1, APERTURE_LAST));
+        ASSERT_OK(map_at(ctx, ioas, APERTURE_LAST - PG + 1, PG));
+        ASSERT_OK(attach(ctx, dev, ioas, &hwpt));
+}
+
+TEST(attach_with_an_unaligned_mapping_is_eaddrinuse) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t ioas, dev, hwpt;
+        uint64_t iova = 0x20000, u;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, PLAIN, &dev));
+        /* io_pagetable.c iopt_check_iova_alignment: IOVA, length and page offset, each. */
+        ASSERT_OK(map_at(ctx, ioas, 0x10800, PG));
+        ASSERT_ERRNO(EADDRINUSE, attach(ctx, dev, ioas, &hwpt));
+        ASSERT_OK(unmap(ctx, ioas, 0x10800, PG, &u));
+        ASSERT_OK(map_at(ctx, ioas, 0x10000, 0x800));
+        ASSERT_ERRNO(EADDRINUSE, attach(ctx, dev, ioas, &hwpt));
+        ASSERT_OK(unmap(ctx, ioas, 0x10000, 0x800, &u));
+        ASSERT_OK(ops->map_user(ctx, ioas, va(VA0 + 0x800), PG, FIXED | RW, &iova));
+        ASSERT_ERRNO(EADDRINUSE, attach(ctx, dev, ioas, &hwpt));
+        ASSERT_ERRNO(EADDRINUSE, hwpt_paging(ctx, dev, ioas, 0, &hwpt));
+        ASSERT_OK(unmap(ctx, ioas, 0x20000, PG, &u));
+        ASSERT_OK(map_at(ctx, ioas, 0x10000, PG));
+        ASSERT_OK(attach(ctx, dev, ioas, &hwpt));
+}
+
+TEST(map_fixed_into_a_reserved_range_is_einval) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t ioas, dev, hwpt;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, PLAIN, &dev));
+        ASSERT_OK(attach(ctx, dev, ioas, &hwpt));
+        /* io_pagetable.c iopt_check_iova: EINVAL, not EADDRINUSE. */
+        ASSERT_ERRNO(EINVAL, map_at(ctx, ioas, MSI_START, PG));
+        ASSERT_ERRNO(EINVAL, map_at(ctx, ioas, MSI_START - PG, 2 * PG));
+        ASSERT_ERRNO(EINVAL, map_at(ctx, ioas, MSI_LAST + 1 - PG, PG));
+        ASSERT_ERRNO(EINVAL, map_at(ctx, ioas, APERTURE_LAST + 1, PG));
+        ASSERT_ERRNO(EINVAL, map_at(ctx, ioas, APERTURE_LAST + 1 - PG, 2 * PG));
+        ASSERT_OK(map_at(ctx, ioas, MSI_START - PG, PG));
+        ASSERT_OK(map_at(ctx, ioas, MSI_LAST + 1, PG));
+        ASSERT_OK(map_at(ctx, ioas, APERTURE_LAST + 1 - PG, PG));
+}
+
+TEST(map_with_a_domain_needs_4k_alignment) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t ioas, dev, hwpt;
+        uint64_t iova = 0x10000;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, PLAIN, &dev));
+        ASSERT_OK(attach(ctx, dev, ioas, &hwpt));
+        /* iopt_alloc_area_pages: the length; iopt_check_iova: the IOVA; iopt_insert_area: the page offset. */
+        ASSERT_ERRNO(EINVAL, map_at(ctx, ioas, 0x10000, 0x800));
+        ASSERT_ERRNO(EINVAL, map_at(ctx, ioas, 0x10800, PG));
+        ASSERT_ERRNO(EINVAL, ops->map_user(ctx, ioas, va(VA0 + 0x800), PG, FIXED | RW, &iova));
+        /* io_pagetable.c iopt_alloc_iova: an automatic IOVA aligned below 4 KiB. */
+        ASSERT_ERRNO(EINVAL, map_auto(ctx, ioas, VA0 + 0x800, PG, &iova));
+        ASSERT_OK(map_auto(ctx, ioas, VA0, PG, &iova));
+        ASSERT_U64_EQ(iova, PG);
+}
+
+TEST(map_auto_skips_the_msi_window) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t ioas, dev, hwpt;
+        uint64_t iova;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, PLAIN, &dev));
+        ASSERT_OK(attach(ctx, dev, ioas, &hwpt));
+        ASSERT_OK(map_at(ctx, ioas, PG, MSI_START - PG));
+        ASSERT_OK(map_auto(ctx, ioas, VA0, PG, &iova));
+        ASSERT_U64_EQ(iova, MSI_LAST + 1);
+        /* With allowed ranges that stop at the window, nothing beyond it is taken. */
+        ASSERT_OK(allow(ctx, ioas, 0xfe000000, MSI_START - 1));
+        ASSERT_ERRNO(ENOSPC, map_auto(ctx, ioas, VA0, PG, &iova));
+}
+
+TEST(map_auto_stops_at_the_aperture) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t ioas, dev, hwpt;
+        uint64_t iova;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, PLAIN, &dev));
+        ASSERT_OK(attach(ctx, dev, ioas, &hwpt));
+        ASSERT_OK(map_at(ctx, ioas, PG, MSI_START - PG));
+        ASSERT_OK(map_at(ctx, ioas, MSI_LAST + 1, APERTURE_LAST - MSI_LAST - PG));
+        ASSERT_OK(map_auto(ctx, ioas, VA0, PG, &iova));
+        ASSERT_U64_EQ(iova, APERTURE_LAST + 1 - PG);
+        ASSERT_ERRNO(ENOSPC, map_auto(ctx, ioas, VA0, PG, &iova));
+}
+
+TEST(allow_iovas_over_a_reserved_range_is_eaddrinuse_and_keeps_the_list) {
+        SIM_FIXTURE(b, ctx);
+        IovaRange two[2] = { { 0x100000, 0x1fffff }, { MSI_LAST, MSI_LAST + PG } };
+        uint32_t ioas, dev, hwpt;
+        uint64_t iova;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, PLAIN, &dev));
+        ASSERT_OK(allow(ctx, ioas, 0x400000, 0x4fffff));
+        ASSERT_OK(attach(ctx, dev, ioas, &hwpt));
+        ASSERT_ERRNO(EADDRINUSE, ops->allow_iovas(ctx, ioas, two, 2));
+        ASSERT_ERRNO(EADDRINUSE, allow(ctx, ioas, APERTURE_LAST, APERTURE_LAST + 1));
+        ASSERT_OK(map_auto(ctx, ioas, VA0, PG, &iova));
+        ASSERT_U64_EQ(iova, 0x400000);
+        ASSERT_OK(allow(ctx, ioas, MSI_LAST + 1, APERTURE_LAST));
+}
+
+TEST(replace_onto_another_ioas_moves_the_msi_reservation) {
+        SIM_FIXTURE(b, ctx);
+        IovaRange r[4];
+        uint32_t a, c, dev, hwpt;
+        uint64_t align;
+        size_t n;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &a));
+        ASSERT_OK(ops->ioas_alloc(ctx, &c));
+        ASSERT_OK(bind_dev(ctx, PLAIN, &dev));
+        ASSERT_OK(attach(ctx, dev, a, &hwpt));
+        ASSERT_OK(map_at(ctx, c, MSI_START, PG));
+        /* The new IOAS cannot take the reservation: nothing moves. */
+        ASSERT_ERRNO(EADDRINUSE, attach(ctx, dev, c, &hwpt));
+        ASSERT_OK(ranges_of(ctx, a, r, &n, &align));
+        ASSERT_EQ(n, 2);
+        ASSERT_ERRNO(EBUSY, ops->destroy(ctx, a));
+        ASSERT_OK(ops->destroy(ctx, c));
+        ASSERT_OK(ops->ioas_alloc(ctx, &c));
+        ASSERT_OK(attach(ctx, dev, c, &hwpt));
+        ASSERT_OK(ranges_of(ctx, c, r, &n, &align));
+        ASSERT_EQ(n, 2);
+        ASSERT_OK(ranges_of(ctx, a, r, &n, &align));
+        ASSERT_EQ(n, 1);
+        ASSERT_OK(ops->destroy(ctx, a));
+}
+
+/* --- devices: PASIDs ------------------------------------------------------------------------ */
+
+TEST(pasid_attach_to_an_ioas_is_einval) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t ioas, dev, hwpt, id;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, FULL, &dev));
+        /* The automatic HWPT never has IOMMU_HWPT_ALLOC_PASID. */
+        ASSERT_ERRNO(EINVAL, attach_pasid(ctx, dev, 1, ioas, &hwpt));
+        ASSERT_OK(ops->ioas_alloc(ctx, &id));
+        ASSERT_EQ(id, 3);
+        ASSERT_OK(attach(ctx, dev, ioas, &hwpt));
+        ASSERT_ERRNO(EINVAL, attach_pasid(ctx, dev, 1, ioas, &id));
+}
+
+TEST(pasid_attach_to_a_hwpt_without_the_pasid_flag_is_einval) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t ioas, dev, plain, pasid_hwpt, hwpt;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, FULL, &dev));
+        ASSERT_OK(hwpt_paging(ctx, dev, ioas, 0, &plain));
+        ASSERT_OK(hwpt_paging(ctx, dev, ioas, BACKEND_HWPT_PASID, &pasid_hwpt));
+        ASSERT_ERRNO(EINVAL, attach_pasid(ctx, dev, 1, plain, &hwpt));
+        ASSERT_OK(attach_pasid(ctx, dev, 1, pasid_hwpt, &hwpt));
+        ASSERT_EQ(hwpt, pasid_hwpt);
+        /* Replacing onto a HWPT without the flag is refused as well. */
+        ASSERT_ERRNO(EINVAL, attach_pasid(ctx, dev, 1, plain, &hwpt));
+        ASSERT_ERRNO(EBUSY, ops->destroy(ctx, pasid_hwpt));
+        ASSERT_OK(ops->destroy(ctx, plain));
+}
+
+TEST(pasid_attach_at_or_above_the_devices_max_pasids_is_einval) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t ioas, dev, pasid_hwpt, hwpt;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, FULL, &dev));
+        ASSERT_OK(hwpt_paging(ctx, dev, ioas, BACKEND_HWPT_PASID, &pasid_hwpt));
+        ASSERT_ERRNO(EINVAL, attach_pasid(ctx, dev, 32, pasid_hwpt, &hwpt));
+        ASSERT_ERRNO(EINVAL, attach_pasid(ctx, dev, 1U << 20, pasid_hwpt, &hwpt));
+        ASSERT_OK(attach_pasid(ctx, dev, 31, pasid_hwpt, &hwpt));
+        ASSERT_OK(attach_pasid(ctx, dev, 1, pasid_hwpt, &hwpt));
+}
+
+TEST(pasid_attach_on_a_device_without_pasids_succeeds_and_does_nothing) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t ioas, dev, pasid_hwpt, hwpt;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, PLAIN, &dev));
+        ASSERT_OK(hwpt_paging(ctx, dev, ioas, BACKEND_HWPT_PASID, &pasid_hwpt));
+        /* iommu.c iommu_attach_device_pasid skips devices whose max_pasids is 0. */
+        ASSERT_OK(attach_pasid(ctx, dev, 12345, pasid_hwpt, &hwpt));
+        ASSERT_EQ(hwpt, pasid_hwpt);
+        ASSERT_ERRNO(EBUSY, ops->destroy(ctx, pasid_hwpt));
+        ASSERT_OK(ops->device_detach(ctx, -1, dev, 12345));
+        ASSERT_OK(ops->destroy(ctx, pasid_hwpt));
+}
+
+TEST(pasid_attach_above_int_max_is_enospc) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t ioas, dev, pasid_hwpt, hwpt;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, FULL, &dev));
+        ASSERT_OK(hwpt_paging(ctx, dev, ioas, BACKEND_HWPT_PASID, &pasid_hwpt));
+        ASSERT_ERRNO(ENOSPC, attach_pasid(ctx, dev, 0x80000000U, pasid_hwpt, &hwpt));
+        ASSERT_ERRNO(ENOSPC, attach_pasid(ctx, dev, 0xfffffffeU, 999, &hwpt));
+        ASSERT_ERRNO(EINVAL, attach_pasid(ctx, dev, 0x7fffffffU, pasid_hwpt, &hwpt));
+}
+
+TEST(pasid_attach_needs_a_pasid_capable_rid_domain) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t ioas, dev, plain, pasid_hwpt, hwpt;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, FULL, &dev));
+        ASSERT_OK(hwpt_paging(ctx, dev, ioas, BACKEND_HWPT_PASID, &pasid_hwpt));
+        ASSERT_OK(attach(ctx, dev, ioas, &plain));
+        ASSERT_ERRNO(EINVAL, attach_pasid(ctx, dev, 1, pasid_hwpt, &hwpt));
+        ASSERT_OK(attach(ctx, dev, pasid_hwpt, &hwpt));
+        ASSERT_OK(attach_pasid(ctx, dev, 1, pasid_hwpt, &hwpt));
+}
+
+TEST(rid_attach_to_a_non_pasid_domain_while_pasids_are_attached_is_einval) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t ioas, dev, plain, pasid_hwpt, hwpt;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, FULL, &dev));
+        ASSERT_OK(hwpt_paging(ctx, dev, ioas, 0, &plain));
+        ASSERT_OK(hwpt_paging(ctx, dev, ioas, BACKEND_HWPT_PASID, &pasid_hwpt));
+        ASSERT_OK(attach_pasid(ctx, dev, 3, pasid_hwpt, &hwpt));
+        ASSERT_ERRNO(EINVAL, attach(ctx, dev, plain, &hwpt));
+        ASSERT_ERRNO(EINVAL, attach(ctx, dev, ioas, &hwpt));
+        ASSERT_OK(attach(ctx, dev, pasid_hwpt, &hwpt));
+        /* Replacing the RID onto a HWPT without the flag is refused too. */
+        ASSERT_ERRNO(EINVAL, attach(ctx, dev, plain, &hwpt));
+        ASSERT_OK(ops->device_detach(ctx, -1, dev, 3));
+        ASSERT_OK(attach(ctx, dev, plain, &hwpt));
+}
+
+TEST(pasid_attach_again_replaces_and_detach_frees_the_hwpt) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t ioas, dev, p1, p2, hwpt;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, FULL, &dev));
+        ASSERT_OK(hwpt_paging(ctx, dev, ioas, BACKEND_HWPT_PASID, &p1));
+        ASSERT_OK(hwpt_paging(ctx, dev, ioas, BACKEND_HWPT_PASID, &p2));
+        ASSERT_OK(attach_pasid(ctx, dev, 5, p1, &hwpt));
+        ASSERT_OK(attach_pasid(ctx, dev, 5, p2, &hwpt));
+        ASSERT_EQ(hwpt, p2);
+        ASSERT_OK(ops->destroy(ctx, p1));
+        ASSERT_ERRNO(EBUSY, ops->destroy(ctx, p2));
+        ASSERT_OK(ops->device_detach(ctx, -1, dev, 5));
+        ASSERT_OK(ops->destroy(ctx, p2));
+}
+
+TEST(pasid_attach_reserves_nothing) {
+        SIM_FIXTURE(b, ctx);
+        IovaRange r[4];
+        uint32_t ioas, dev, pasid_hwpt, hwpt;
+        uint64_t align;
+        size_t n;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, FULL, &dev));
+        ASSERT_OK(hwpt_paging(ctx, dev, ioas, BACKEND_HWPT_PASID, &pasid_hwpt));
+        ASSERT_OK(attach_pasid(ctx, dev, 2, pasid_hwpt, &hwpt));
+        ASSERT_OK(ranges_of(ctx, ioas, r, &n, &align));
+        ASSERT_EQ(n, 1);
+        ASSERT_RANGE(r[0], 0, APERTURE_LAST);
+        ASSERT_OK(map_at(ctx, ioas, MSI_START, PG));
+}
+
+TEST(pasid_0_is_the_rid_to_iommufd) {
+        SIM_FIXTURE(b, ctx);
+        IovaRange r[4];
+        uint32_t ioas, dev, hwpt, h0;
+        uint64_t align;
+        size_t n;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, FULL, &dev));
+        ASSERT_OK(attach(ctx, dev, ioas, &hwpt));
+        /* VFIO passes PASID 0 on as IOMMU_NO_PASID: the RID is taken. */
+        ASSERT_ERRNO(EBUSY, attach_pasid(ctx, dev, 0, ioas, &h0));
+        ASSERT_OK(ops->device_detach(ctx, -1, dev, 0));
+        ASSERT_ERRNO(EBUSY, ops->destroy(ctx, hwpt));
+        ASSERT_OK(detach(ctx, dev));
+        /* Through PASID 0 the RID attaches to the IOAS, with its reservation. */
+        ASSERT_OK(attach_pasid(ctx, dev, 0, ioas, &h0));
+        ASSERT_OK(ranges_of(ctx, ioas, r, &n, &align));
+        ASSERT_EQ(n, 2);
+        ASSERT_ERRNO(EBUSY, attach(ctx, dev, ioas, &hwpt));
+        ASSERT_OK(detach(ctx, dev));
+        ASSERT_ERRNO(EBUSY, ops->destroy(ctx, h0));
+        ASSERT_OK(ops->device_detach(ctx, -1, dev, 0));
+        ASSERT_ERRNO(ENOENT, ops->destroy(ctx, h0));
+        ASSERT_OK(ops->destroy(ctx, ioas));
+}
+
+/* --- devices: hw_info ----------------------------------------------------------------------- */
+
+TEST(hw_info_reports_vtd_registers_that_follow_the_device) {
+        SIM_FIXTURE(b, ctx);
+        struct iommu_hw_info_vtd vtd;
+        BackendHwInfo info;
+        uint32_t plain, full, bare;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(bind_dev(ctx, PLAIN, &plain));
+        ASSERT_OK(bind_dev(ctx, FULL, &full));
+        ASSERT_OK(bind_dev(ctx, BARE, &bare));
+
+        ASSERT_OK(ops->hw_info(ctx, plain, &info));
+        ASSERT_EQ(info.type, IOMMU_HW_INFO_TYPE_INTEL_VTD);
+        ASSERT_EQ(info.data_len, sizeof(vtd));
+        ASSERT_EQ(info.data_len, 24);
+        ASSERT_U64_EQ(info.capabilities, BACKEND_HW_CAP_PCI_ATS_NOT_SUPPORTED);
+        ASSERT_EQ(info.max_pasid_log2, 0);
+        memcpy(&vtd, info.data, sizeof(vtd));
+        ASSERT_EQ(vtd.flags, IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17);
+        ASSERT_EQ(vtd.__reserved, 0);
+        ASSERT_EQ((vtd.cap_reg >> 16) & 0x3f, 47);              /* MGAW: 48 bits */
+        ASSERT_EQ((vtd.ecap_reg >> 7) & 1, 1);                  /* SC */
+        ASSERT_EQ((vtd.ecap_reg >> 26) & 1, 0);                 /* NEST */
+        ASSERT_EQ((vtd.ecap_reg >> 45) & 1, 0);                 /* SLADS */
+        ASSERT_EQ((vtd.ecap_reg >> 43) & 1, 1);                 /* SMTS */
+        ASSERT_EQ((vtd.ecap_reg >> 40) & 1, 1);                 /* PASID */
+        ASSERT_EQ((vtd.ecap_reg >> 2) & 1, 0);                  /* DT: no ATS */
+
+        ASSERT_OK(ops->hw_info(ctx, full, &info));
+        ASSERT_U64_EQ(info.capabilities,
+                      BACKEND_HW_CAP_DIRTY_TRACKING | BACKEND_HW_CAP_PCI_ATS_NOT_SUPPORTED);
+        ASSERT_EQ(info.max_pasid_log2, 5);
+        memcpy(&vtd, info.data, sizeof(vtd));
+        ASSERT_EQ((vtd.ecap_reg >> 7) & 1, 1);
+        ASSERT_EQ((vtd.ecap_reg >> 26) & 1, 1);
+        ASSERT_EQ((vtd.ecap_reg >> 45) & 1, 1);
+
+        ASSERT_OK(ops->hw_info(ctx, bare, &info));
+        memcpy(&vtd, info.data, sizeof(vtd));
+        ASSERT_EQ((vtd.ecap_reg >> 7) & 1, 0);
+}
+
+TEST(hw_info_caps_the_pasid_width_at_the_iommus_20_bits) {
+        _cleanup_(backend_closep) Backend *b = NULL;
+        _cleanup_(ctx_freep) BackendCtx *ctx = NULL;
+        BackendDeviceInfo wide = test_devices[FULL];
+        BackendConfig config = { .sim_devices = &wide, .n_sim_devices = 1 };
+        BackendHwInfo info;
+        uint32_t dev, ioas, pasid_hwpt, hwpt;
+
+        wide.pasid_width = 24;
+        backend_sim_fail_nth = 0;
+        (void) unsetenv(BACKEND_SIM_FAIL_NTH_ENV);
+        ASSERT_OK(ops->open(&config, &b));
+        ASSERT_OK(ops->ctx_new(b, &ctx));
+        ASSERT_OK(bind_dev(ctx, FULL, &dev));
+        ASSERT_OK(ops->hw_info(ctx, dev, &info));
+        ASSERT_EQ(info.max_pasid_log2, 20);
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(hwpt_paging(ctx, dev, ioas, BACKEND_HWPT_PASID, &pasid_hwpt));
+        ASSERT_ERRNO(EINVAL, attach_pasid(ctx, dev, 1U << 20, pasid_hwpt, &hwpt));
+        ASSERT_OK(attach_pasid(ctx, dev, (1U << 20) - 1, pasid_hwpt, &hwpt));
+}
+
+/* --- devices: HWPT_ALLOC -------------------------------------------------------------------- */
+
+TEST(hwpt_alloc_paging_on_an_ioas_takes_the_lowest_free_id) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t ioas, dev, hwpt, id;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, PLAIN, &dev));
+        ASSERT_OK(hwpt_paging(ctx, dev, ioas, 0, &hwpt));
+        ASSERT_EQ(hwpt, 3);
+        ASSERT_OK(attach(ctx, dev, hwpt, &id));
+        ASSERT_EQ(id, hwpt);
+        ASSERT_OK(detach(ctx, dev));
+        ASSERT_OK(ops->destroy(ctx, hwpt));
+        ASSERT_OK(ops->ioas_alloc(ctx, &id));
+        ASSERT_EQ(id, 3);
+}
+
+TEST(hwpt_alloc_unknown_flags_are_eopnotsupp) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t ioas, dev, hwpt;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, FULL, &dev));
+        ASSERT_ERRNO(EOPNOTSUPP, hwpt_paging(ctx, dev, ioas, 1U << 4, &hwpt));
+        ASSERT_ERRNO(EOPNOTSUPP, hwpt_paging(ctx, dev, ioas, 1U << 31, &hwpt));
+}
+
+TEST(hwpt_alloc_nest_parent_and_dirty_tracking_need_the_device_feature) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t ioas, plain, full, hwpt;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, PLAIN, &plain));
+        ASSERT_OK(bind_dev(ctx, FULL, &full));
+        ASSERT_ERRNO(EOPNOTSUPP, hwpt_paging(ctx, plain, ioas, BACKEND_HWPT_NEST_PARENT, &hwpt));
+        ASSERT_ERRNO(EOPNOTSUPP, hwpt_paging(ctx, plain, ioas, BACKEND_HWPT_DIRTY_TRACKING, &hwpt));
+        ASSERT_OK(hwpt_paging(ctx, full, ioas, BACKEND_HWPT_NEST_PARENT, &hwpt));
+        ASSERT_OK(hwpt_paging(ctx, full, ioas, BACKEND_HWPT_DIRTY_TRACKING, &hwpt));
+        ASSERT_OK(hwpt_paging(ctx, full, ioas, BACKEND_HWPT_NEST_PARENT | BACKEND_HWPT_DIRTY_TRACKING |
+                              BACKEND_HWPT_PASID, &hwpt));
+}
+
+TEST(hwpt_alloc_pasid_flag_needs_no_pasids_on_the_device) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t ioas, dev, hwpt;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, BARE, &dev));
+        ASSERT_OK(hwpt_paging(ctx, dev, ioas, BACKEND_HWPT_PASID, &hwpt));
+        ASSERT_OK(attach(ctx, dev, hwpt, &hwpt));
+}
+
+TEST(hwpt_alloc_data_type_and_length_must_agree) {
+        SIM_FIXTURE(b, ctx);
+        struct iommu_hwpt_vtd_s1 s1 = { .addr_width = 48 };
+        uint32_t ioas, dev, hwpt;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, FULL, &dev));
+        /* hw_pagetable.c iommufd_hwpt_alloc checks this first, even before the device. */
+        ASSERT_ERRNO(EINVAL, hwpt_raw(ctx, dev, ioas, 0, IOMMU_HWPT_DATA_NONE, &s1, sizeof(s1), 0, &hwpt));
+        ASSERT_ERRNO(EINVAL, hwpt_raw(ctx, dev, ioas, 0, IOMMU_HWPT_DATA_VTD_S1, NULL, 0, 0, &hwpt));
+        ASSERT_ERRNO(EINVAL, hwpt_raw(ctx, 99, ioas, 0, IOMMU_HWPT_DATA_VTD_S1, NULL, 0, 0, &hwpt));
+        /* Driver data for a paging domain: intel_iommu_domain_alloc_paging_flags refuses it. */
+        ASSERT_ERRNO(EOPNOTSUPP,
+                     hwpt_raw(ctx, dev, ioas, 0, IOMMU_HWPT_DATA_VTD_S1, &s1, sizeof(s1), 0, &hwpt));
+}
+
+TEST(hwpt_alloc_on_an_unknown_pt_is_einval_not_enoent) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t ioas, dev, dev2, hwpt, nested;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, FULL, &dev));
+        ASSERT_OK(bind_dev(ctx, PLAIN, &dev2));
+        ASSERT_ERRNO(EINVAL, hwpt_paging(ctx, dev, 77, 0, &hwpt));
+        ASSERT_ERRNO(EINVAL, hwpt_paging(ctx, dev, 0, 0, &hwpt));
+        ASSERT_ERRNO(EINVAL, hwpt_paging(ctx, dev, dev2, 0, &hwpt));
+        ASSERT_OK(hwpt_paging(ctx, dev, ioas, BACKEND_HWPT_NEST_PARENT, &hwpt));
+        ASSERT_OK(hwpt_nested(ctx, dev, hwpt, 0, &nested));
+        ASSERT_ERRNO(EINVAL, hwpt_nested(ctx, dev, nested, 0, &hwpt));
+}
+
+TEST(nest_parent_refuses_read_only_mappings) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t ioas, dev, parent, plain;
+        uint64_t iova = 0x10000, u;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, FULL, &dev));
+        ASSERT_OK(ops->map_user(ctx, ioas, va(VA0), PG, FIXED | BACKEND_MAP_READABLE, &iova));
+        /* ERRATA_772415_SPR17: a nesting parent takes no read-only mapping, old or new. */
+        ASSERT_ERRNO(EINVAL, hwpt_paging(ctx, dev, ioas, BACKEND_HWPT_NEST_PARENT, &parent));
+        ASSERT_OK(hwpt_paging(ctx, dev, ioas, 0, &plain));
+        ASSERT_OK(unmap(ctx, ioas, 0x10000, PG, &u));
+        ASSERT_OK(hwpt_paging(ctx, dev, ioas, BACKEND_HWPT_NEST_PARENT, &parent));
+        ASSERT_ERRNO(EINVAL, ops->map_user(ctx, ioas, va(VA0), PG, FIXED | BACKEND_MAP_READABLE, &iova));
+        ASSERT_ERRNO(ENOENT, unmap(ctx, ioas, 0x10000, PG, &u));
+        ASSERT_OK(map_at(ctx, ioas, 0x10000, PG));
+        ASSERT_OK(ops->destroy(ctx, parent));
+        iova = 0x20000;
+        ASSERT_OK(ops->map_user(ctx, ioas, va(VA0), PG, FIXED | BACKEND_MAP_READABLE, &iova));
+}
+
+TEST(hwpt_alloc_nested_on_a_nest_parent_holds_the_parent) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t ioas, dev, parent, nested;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, FULL, &dev));
+        ASSERT_OK(hwpt_paging(ctx, dev, ioas, BACKEND_HWPT_NEST_PARENT, &parent));
+        ASSERT_OK(hwpt_nested(ctx, dev, parent, 0, &nested));
+        ASSERT_EQ(nested, 4);
+        ASSERT_ERRNO(EBUSY, ops->destroy(ctx, parent));
+        ASSERT_ERRNO(EBUSY, ops->destroy(ctx, ioas));
+        ASSERT_OK(ops->destroy(ctx, nested));
+        ASSERT_OK(ops->destroy(ctx, parent));
+        ASSERT_OK(ops->destroy(ctx, ioas));
+}
+
+TEST(hwpt_alloc_nested_needs_a_manual_nest_parent) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t ioas, dev, plain, autohw, nested;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, FULL, &dev));
+        ASSERT_OK(hwpt_paging(ctx, dev, ioas, 0, &plain));
+        ASSERT_ERRNO(EINVAL, hwpt_nested(ctx, dev, plain, 0, &nested));
+        ASSERT_OK(attach(ctx, dev, ioas, &autohw));
+        ASSERT_ERRNO(EINVAL, hwpt_nested(ctx, dev, autohw, 0, &nested));
+}
+
+TEST(hwpt_alloc_nested_data_must_be_a_vtd_s1_of_exact_size) {
+        SIM_FIXTURE(b, ctx);
+        uint8_t buf[2 * sizeof(struct iommu_hwpt_vtd_s1)] = { 0 };
+        uint32_t ioas, dev, parent, nested;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, FULL, &dev));
+        ASSERT_OK(hwpt_paging(ctx, dev, ioas, BACKEND_HWPT_NEST_PARENT, &parent));
+        ASSERT_ERRNO(EOPNOTSUPP, hwpt_raw(ctx, dev, parent, 0, IOMMU_HWPT_DATA_ARM_SMMUV3, buf, 24, 0,
+                                                 &nested));
+        ASSERT_ERRNO(EINVAL, hwpt_raw(ctx, dev, parent, 0, IOMMU_HWPT_DATA_VTD_S1, buf, 16, 0, &nested));
+        ASSERT_ERRNO(EINVAL, hwpt_raw(ctx, dev, parent, 0, IOMMU_HWPT_DATA_VTD_S1, buf, 23, 0, &nested));
+        ASSERT_ERRNO(EINVAL, hwpt_raw(ctx, dev, parent, 0, IOMMU_HWPT_DATA_VTD_S1, buf, 32, 0, &nested));
+        /* No data for a HWPT parent: iommufd_hwpt_nested_alloc refuses it. */
+        ASSERT_ERRNO(EOPNOTSUPP, hwpt_raw(ctx, dev, parent, 0, IOMMU_HWPT_DATA_NONE, NULL, 0, 0, &nested));
+        ASSERT_OK(hwpt_raw(ctx, dev, parent, 0, IOMMU_HWPT_DATA_VTD_S1, buf, 24, 0, &nested));
+}
+
+TEST(hwpt_alloc_nested_flags_other_than_pasid_are_eopnotsupp) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t ioas, dev, parent, nested;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, FULL, &dev));
+        ASSERT_OK(hwpt_paging(ctx, dev, ioas, BACKEND_HWPT_NEST_PARENT, &parent));
+        ASSERT_ERRNO(EOPNOTSUPP, hwpt_nested(ctx, dev, parent, BACKEND_HWPT_NEST_PARENT, &nested));
+        ASSERT_ERRNO(EOPNOTSUPP, hwpt_nested(ctx, dev, parent, BACKEND_HWPT_DIRTY_TRACKING, &nested));
+        ASSERT_ERRNO(EOPNOTSUPP, hwpt_nested(ctx, dev, parent, 1U << 4, &nested));
+        ASSERT_OK(hwpt_nested(ctx, dev, parent, BACKEND_HWPT_PASID, &nested));
+}
+
+TEST(hwpt_alloc_nested_needs_a_device_that_can_nest) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t ioas, full, plain, parent, nested;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, FULL, &full));
+        ASSERT_OK(bind_dev(ctx, PLAIN, &plain));
+        ASSERT_OK(hwpt_paging(ctx, full, ioas, BACKEND_HWPT_NEST_PARENT, &parent));
+        ASSERT_ERRNO(EOPNOTSUPP, hwpt_nested(ctx, plain, parent, 0, &nested));
+}
+
+TEST(hwpt_alloc_with_a_fault_id_is_enoent_and_with_nest_parent_eopnotsupp) {
+        SIM_FIXTURE(b, ctx);
+        struct iommu_hwpt_vtd_s1 s1 = { .addr_width = 48 };
+        uint32_t ioas, dev, parent, hwpt, id;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, FULL, &dev));
+        /* The sim has no fault objects: any fault_id (this one names the IOAS) is unknown. */
+        ASSERT_ERRNO(ENOENT, hwpt_raw(ctx, dev, ioas, BACKEND_HWPT_FAULT_ID_VALID, 0, NULL, 0, ioas, &hwpt));
+        ASSERT_ERRNO(EOPNOTSUPP, hwpt_paging(ctx, dev, ioas,
+                                             BACKEND_HWPT_FAULT_ID_VALID | BACKEND_HWPT_NEST_PARENT, &hwpt));
+        ASSERT_OK(hwpt_paging(ctx, dev, ioas, BACKEND_HWPT_NEST_PARENT, &parent));
+        ASSERT_ERRNO(ENOENT, hwpt_raw(ctx, dev, parent, BACKEND_HWPT_FAULT_ID_VALID,
+                                             IOMMU_HWPT_DATA_VTD_S1, &s1, sizeof(s1), 1, &hwpt));
+        /* Nothing was left behind. */
+        ASSERT_OK(ops->destroy(ctx, parent));
+        ASSERT_OK(ops->ioas_alloc(ctx, &id));
+        ASSERT_EQ(id, 3);
+        ASSERT_OK(ops->destroy(ctx, ioas));
+}
+
+TEST(attach_to_a_nested_hwpt_reserves_on_the_parents_ioas) {
+        SIM_FIXTURE(b, ctx);
+        IovaRange r[4];
+        uint32_t ioas, dev, parent, nested, hwpt;
+        uint64_t align;
+        size_t n;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, FULL, &dev));
+        ASSERT_OK(hwpt_paging(ctx, dev, ioas, BACKEND_HWPT_NEST_PARENT, &parent));
+        ASSERT_OK(hwpt_nested(ctx, dev, parent, 0, &nested));
+        ASSERT_OK(attach(ctx, dev, nested, &hwpt));
+        ASSERT_EQ(hwpt, nested);
+        ASSERT_OK(ranges_of(ctx, ioas, r, &n, &align));
+        ASSERT_EQ(n, 2);
+        ASSERT_ERRNO(EBUSY, ops->destroy(ctx, nested));
+        /* Replacing onto the parent itself keeps the reservation on the same IOAS. */
+        ASSERT_OK(attach(ctx, dev, parent, &hwpt));
+        ASSERT_OK(ops->destroy(ctx, nested));
+        ASSERT_OK(ranges_of(ctx, ioas, r, &n, &align));
+        ASSERT_EQ(n, 2);
+}
+
+TEST(attach_to_a_nested_hwpt_checks_its_stage1_table) {
+        SIM_FIXTURE(b, ctx);
+        struct iommu_hwpt_vtd_s1 s1 = { .addr_width = 57 };
+        uint32_t ioas, dev, parent, nested, hwpt;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, FULL, &dev));
+        ASSERT_OK(hwpt_paging(ctx, dev, ioas, BACKEND_HWPT_NEST_PARENT, &parent));
+        /* Stored as given; intel/pasid.c intel_pasid_setup_nested refuses it at attach. */
+        ASSERT_OK(hwpt_nested_with(ctx, dev, parent, 0, &s1, &nested));
+        ASSERT_ERRNO(EINVAL, attach(ctx, dev, nested, &hwpt));
+        s1 = (struct iommu_hwpt_vtd_s1) { .addr_width = 48, .flags = IOMMU_VTD_S1_SRE };
+        ASSERT_OK(hwpt_nested_with(ctx, dev, parent, 0, &s1, &nested));
+        ASSERT_ERRNO(EINVAL, attach(ctx, dev, nested, &hwpt));
+        s1 = (struct iommu_hwpt_vtd_s1) { .addr_width = 48, .flags = IOMMU_VTD_S1_WPE };
+        ASSERT_OK(hwpt_nested_with(ctx, dev, parent, 0, &s1, &nested));
+        ASSERT_OK(attach(ctx, dev, nested, &hwpt));
+}
+
+TEST(attach_to_a_domain_needing_a_feature_the_device_lacks_is_einval) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t ioas, full, plain, bare, dirty, parent, snoop, hwpt;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, FULL, &full));
+        ASSERT_OK(bind_dev(ctx, PLAIN, &plain));
+        ASSERT_OK(bind_dev(ctx, BARE, &bare));
+        ASSERT_OK(hwpt_paging(ctx, full, ioas, BACKEND_HWPT_DIRTY_TRACKING, &dirty));
+        ASSERT_OK(hwpt_paging(ctx, full, ioas, BACKEND_HWPT_NEST_PARENT, &parent));
+        ASSERT_OK(hwpt_paging(ctx, plain, ioas, 0, &snoop));
+        ASSERT_ERRNO(EINVAL, attach(ctx, plain, dirty, &hwpt));
+        ASSERT_ERRNO(EINVAL, attach(ctx, plain, parent, &hwpt));
+        ASSERT_ERRNO(EINVAL, attach(ctx, bare, snoop, &hwpt));
+        ASSERT_OK(attach(ctx, full, dirty, &hwpt));
+        ASSERT_OK(attach(ctx, plain, snoop, &hwpt));
+        /* A domain made for a device without snoop control takes any device. */
+        ASSERT_OK(hwpt_paging(ctx, bare, ioas, 0, &hwpt));
+        ASSERT_OK(attach(ctx, full, hwpt, &hwpt));
+}
+
+TEST(automatic_hwpt_of_a_snooping_device_is_not_reused_by_one_without) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t ioas, plain, bare, full, h1, h2, h3;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, PLAIN, &plain));
+        ASSERT_OK(bind_dev(ctx, BARE, &bare));
+        ASSERT_OK(bind_dev(ctx, FULL, &full));
+        ASSERT_OK(attach(ctx, plain, ioas, &h1));
+        ASSERT_OK(attach(ctx, bare, ioas, &h2));
+        ASSERT_TRUE(h1 != h2);
+        /* The first one made is tried first. */
+        ASSERT_OK(attach(ctx, full, ioas, &h3));
+        ASSERT_EQ(h3, h1);
+        ASSERT_OK(detach(ctx, bare));
+        ASSERT_ERRNO(ENOENT, ops->destroy(ctx, h2));
+}
+
+TEST(group_peers_share_one_hwpt_per_pasid) {
+        SIM_FIXTURE(b, ctx);
+        IovaRange r[4];
+        uint32_t a, c, p0, p1, ha, hc, hwpt;
+        uint64_t align;
+        size_t n;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &a));
+        ASSERT_OK(ops->ioas_alloc(ctx, &c));
+        ASSERT_OK(bind_dev(ctx, PEER0, &p0));
+        ASSERT_OK(bind_dev(ctx, PEER1, &p1));
+        ASSERT_OK(hwpt_paging(ctx, p0, a, 0, &ha));
+        ASSERT_OK(hwpt_paging(ctx, p0, c, 0, &hc));
+        ASSERT_OK(attach(ctx, p0, ha, &hwpt));
+        /* device.c iommufd_hw_pagetable_attach: the group is on another HWPT. */
+        ASSERT_ERRNO(EINVAL, attach(ctx, p1, hc, &hwpt));
+        ASSERT_ERRNO(EINVAL, attach(ctx, p1, c, &hwpt));
+        ASSERT_OK(attach(ctx, p1, ha, &hwpt));
+        /* Replacing one moves the group, and both reservations. */
+        ASSERT_OK(attach(ctx, p0, hc, &hwpt));
+        ASSERT_OK(ops->destroy(ctx, ha));
+        ASSERT_OK(ranges_of(ctx, a, r, &n, &align));
+        ASSERT_EQ(n, 1);
+        ASSERT_OK(detach(ctx, p0));
+        ASSERT_ERRNO(EBUSY, ops->destroy(ctx, hc));
+        ASSERT_OK(ranges_of(ctx, c, r, &n, &align));
+        ASSERT_EQ(n, 2);
+        ASSERT_OK(detach(ctx, p1));
+        ASSERT_OK(ranges_of(ctx, c, r, &n, &align));
+        ASSERT_EQ(n, 1);
+        ASSERT_OK(ops->destroy(ctx, hc));
+}
+
 /* --- fail-nth ------------------------------------------------------------------------------- */
 
 TEST(fail_nth_fails_the_nth_call_with_enomem) {
@@ -1408,6 +2684,110 @@ TEST(fail_nth_sweep_fails_each_call_in_turn) {
         }
         backend_sim_fail_nth = total + 1;
         ASSERT_OK(scenario(fd, &steps));
+        ASSERT_EQ(backend_sim_fail_nth, 1);
+        backend_sim_fail_nth = 0;
+}
+
+TEST(fail_nth_counts_the_device_ops_and_changes_nothing) {
+        SIM_FIXTURE(b, ctx);
+        BackendDeviceInfo *list = NULL;
+        BackendHwInfo info;
+        uint32_t ioas, dev, dev2, hwpt, id;
+        size_t n = 0;
+        int fd = -1;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, FULL, &dev));
+
+        backend_sim_fail_nth = 1;
+        ASSERT_ERRNO(ENOMEM, ops->device_list(b, &list, &n));
+        ASSERT_TRUE(list == NULL);
+        backend_sim_fail_nth = 1;
+        ASSERT_ERRNO(ENOMEM, ops->device_bind(ctx, &test_devices[PLAIN], &fd, &dev2));
+        ASSERT_EQ(fd, -1);
+        backend_sim_fail_nth = 1;
+        ASSERT_ERRNO(ENOMEM, attach(ctx, dev, ioas, &hwpt));
+        backend_sim_fail_nth = 1;
+        ASSERT_ERRNO(ENOMEM, ops->hw_info(ctx, dev, &info));
+        backend_sim_fail_nth = 1;
+        ASSERT_ERRNO(ENOMEM, hwpt_paging(ctx, dev, ioas, 0, &hwpt));
+        ASSERT_OK(ops->ioas_alloc(ctx, &id));
+        ASSERT_EQ(id, 3);
+        ASSERT_OK(attach(ctx, dev, ioas, &hwpt));
+        ASSERT_EQ(hwpt, 4);
+
+        backend_sim_fail_nth = 1;
+        ASSERT_ERRNO(ENOMEM, detach(ctx, dev));
+        ASSERT_ERRNO(EBUSY, ops->destroy(ctx, hwpt));
+        backend_sim_fail_nth = 1;
+        ASSERT_ERRNO(ENOMEM, ops->device_unbind(ctx, -1, dev));
+        ASSERT_ERRNO(EBUSY, ops->destroy(ctx, hwpt));
+        ASSERT_OK(bind_dev(ctx, PLAIN, &dev2));
+        ASSERT_EQ(dev2, 5);
+        ASSERT_OK(ops->device_unbind(ctx, -1, dev));
+        ASSERT_ERRNO(ENOENT, ops->destroy(ctx, hwpt));
+}
+
+/* One scenario through every device op; returns the first error, counting the steps in *ret_steps. */
+static int device_scenario(int *ret_steps) {
+        _cleanup_(backend_closep) Backend *b = NULL;
+        _cleanup_(ctx_freep) BackendCtx *ctx = NULL;
+        _cleanup_free_ BackendDeviceInfo *list = NULL;
+        _cleanup_close_ int fd = -1;
+        BackendConfig config = { .sim_devices = test_devices, .n_sim_devices = ELEMENTSOF(test_devices) };
+        struct iommu_hwpt_vtd_s1 s1 = { .addr_width = 48 };
+        uint32_t ioas, dev, parent, nested, hwpt;
+        BackendHwInfo info;
+        size_t n;
+        int r;
+
+        *ret_steps = 0;
+#define STEP(expr)                              \
+        do {                                    \
+                ++*ret_steps;                   \
+                r = (expr);                     \
+                if (r < 0)                      \
+                        return r;               \
+        } while (0)
+        STEP(ops->open(&config, &b));
+        STEP(ops->ctx_new(b, &ctx));
+        STEP(ops->device_list(b, &list, &n));
+        STEP(ops->ioas_alloc(ctx, &ioas));
+        STEP(ops->device_bind(ctx, &list[FULL], &fd, &dev));
+        STEP(ops->hw_info(ctx, dev, &info));
+        STEP(ops->device_attach(ctx, fd, dev, NO_PASID, ioas, &hwpt));
+        STEP(hwpt_raw(ctx, dev, ioas, BACKEND_HWPT_NEST_PARENT | BACKEND_HWPT_PASID, 0, NULL, 0, 0,
+                             &parent));
+        STEP(hwpt_raw(ctx, dev, parent, BACKEND_HWPT_PASID, IOMMU_HWPT_DATA_VTD_S1, &s1, sizeof(s1), 0,
+                             &nested));
+        STEP(ops->device_attach(ctx, fd, dev, NO_PASID, nested, &hwpt));
+        STEP(ops->device_attach(ctx, fd, dev, 1, nested, &hwpt));
+        STEP(ops->device_detach(ctx, fd, dev, 1));
+        STEP(ops->device_detach(ctx, fd, dev, NO_PASID));
+        STEP(ops->destroy(ctx, nested));
+        STEP(ops->device_unbind(ctx, fd, dev));
+#undef STEP
+        return 0;
+}
+
+TEST(fail_nth_sweep_fails_each_device_call_in_turn) {
+        int steps, total, r;
+
+        (void) unsetenv(BACKEND_SIM_FAIL_NTH_ENV);
+        backend_sim_fail_nth = 0;
+        ASSERT_OK(device_scenario(&total));
+        ASSERT_EQ(total, 15);
+
+        for (int nth = 1; nth <= total; nth++) {
+                backend_sim_fail_nth = nth;
+                r = device_scenario(&steps);
+                ASSERT_ERRNO(ENOMEM, r);
+                ASSERT_EQ(steps, nth);
+                ASSERT_EQ(backend_sim_fail_nth, 0);
+        }
+        backend_sim_fail_nth = total + 1;
+        ASSERT_OK(device_scenario(&steps));
         ASSERT_EQ(backend_sim_fail_nth, 1);
         backend_sim_fail_nth = 0;
 }
