@@ -18,6 +18,9 @@
 #include "core/session.h"
 #include "object/account.h"
 #include "util/log.h"
+#include "core/tenancy.h"
+#include "policy/audit.h"
+#include "policy/policy.h"
 #include "wire/listener.h"
 
 struct Broker {
@@ -30,6 +33,9 @@ struct Broker {
         uint64_t next_session_id;
         struct event *ev_sigterm;
         struct event *ev_sigint;
+        struct event *ev_sighup;
+        char *policy_path;
+        char *policy_dropin;
         struct event *ev_watchdog;
         const BrokerObserver *observer;
         void *observer_userdata;
@@ -83,6 +89,102 @@ static void broker_on_signal(evutil_socket_t sig, short what, void *userdata) {
         log_info("%s received, stopping", strsignal((int) sig));
         (void) sd_notify(false, "STOPPING=1");
         (void) event_base_loopbreak(b->base);
+}
+
+/*
+ * Loads the policy at b->policy_path with its policy.d/ drop-ins: 0 with
+ * *ret NULL when there is no policy file, -errno with the FILE:LINE error.
+ */
+static int broker_load_policy(Broker *b, Policy **ret, char *error, size_t error_size) {
+        int r;
+
+        r = policy_load(b->policy_path, b->policy_dropin, ret, error, error_size);
+        if (r == -ENOENT && access(b->policy_path, F_OK) < 0) {
+                *ret = NULL;
+                return 0;
+        }
+        return r;
+}
+
+int broker_reload_policy(Broker *b, char *error, size_t error_size) {
+        Policy *new = NULL, *old = b->host.policy;
+        char err[512] = "";
+        size_t affected = 0;
+        int r;
+
+        r = broker_load_policy(b, &new, err, sizeof(err));
+        if (r < 0) {
+                AuditRecord a = { .uid = (uid_t) -1, .verb = AUDIT_VERB_RELOAD, .object = b->policy_path,
+                                  .result = AUDIT_DENIED, .reason = err };
+
+                log_error("policy reload refused, the old policy stays: %s", err);
+                audit_log(&a);
+                if (error)
+                        (void) snprintf(error, error_size, "%s", err);
+                return r;
+        }
+        if (new) {
+                r = audit_open(new->audit_file);
+                if (r < 0)
+                        log_warning_errno(r, "cannot open the audit file '%s', keeping the previous one: %m",
+                                          new->audit_file);
+        }
+
+        /* Tenants carry on with the new limits; sessions keep the tenant they were admitted as. */
+        for (Tenant *t = b->host.tenants; t; t = t->next) {
+                const PolicyTenant *pt = new ? policy_find_tenant(new, t->name) : NULL;
+
+                if (pt)
+                        tenancy_apply_limits(t, pt);
+        }
+        for (Session *s = b->sessions, *next; s; s = next) {
+                bool revoke = false;
+                unsigned losses;
+
+                next = s->next;
+                if (!s->tenant)
+                        continue;
+                if (s->ptenant && new)
+                        losses = policy_session_losses(s->ptenant, new, &s->id_peer, &revoke);
+                else if (!s->ptenant && !new)
+                        losses = 0;
+                else
+                        losses = POLICY_LOSS_TENANT;    /* from no policy to one, or back */
+                if (!losses)
+                        continue;
+                affected++;
+                log_notice("%s (tenant '%s', uid %u) is affected by the reload (lost:%s%s%s%s%s)%s", s->name,
+                           s->tenant->name, (unsigned) s->cred.uid, losses & POLICY_LOSS_TENANT ? " tenant" : "",
+                           losses & POLICY_LOSS_MATCH ? " match" : "", losses & POLICY_LOSS_DEVICES ? " devices" : "",
+                           losses & POLICY_LOSS_LIMITS ? " limits" : "", losses & POLICY_LOSS_FEATURES ? " features" : "",
+                           revoke ? "; the policy revokes it: closing" : "; it runs on until it closes");
+                if (revoke)
+                        session_free(s);
+        }
+
+        b->host.policy = new;
+        policy_unref(old);
+        {
+                AuditRecord a = { .uid = (uid_t) -1, .verb = AUDIT_VERB_RELOAD, .object = b->policy_path,
+                                  .result = AUDIT_GRANTED, .reason = NULL };
+
+                audit_log(&a);
+        }
+        log_info("policy reloaded: %s, %zu tenant%s; %zu session%s affected",
+                 new ? b->policy_path : "no policy file (root and the broker's uid only)", new ? new->n_tenants : 0,
+                 new && new->n_tenants == 1 ? "" : "s", affected, affected == 1 ? "" : "s");
+        if (error && error_size)
+                error[0] = '\0';
+        return 0;
+}
+
+static void broker_on_sighup(evutil_socket_t sig, short what, void *userdata) {
+        Broker *b = userdata;
+
+        (void) sd_notify(false, "RELOADING=1");
+        (void) broker_reload_policy(b, NULL, 0);
+        (void) sd_notify(false, "READY=1");
+        broker_status(b);
 }
 
 static void broker_on_watchdog(evutil_socket_t fd, short what, void *userdata) {
@@ -145,6 +247,41 @@ int broker_new(Broker **ret, const BrokerConfig *config) {
         if (strcmp(ops->name, "sim") == 0)
                 log_notice("using the simulated IOMMU backend: no device DMA is translated (tests and demos only)");
 
+        {
+                const char *path = config->policy_path ?: POLICY_MAIN_PATH;
+                const char *slash = strrchr(path, '/');
+                char err[512] = "";
+
+                b->policy_path = strdup(path);
+                if (slash && asprintf(&b->policy_dropin, "%.*s/policy.d", (int) (slash - path), path) < 0)
+                        b->policy_dropin = NULL;
+                else if (!slash)
+                        b->policy_dropin = strdup("policy.d");
+                if (!b->policy_path || !b->policy_dropin) {
+                        r = log_error_errno(ENOMEM, "out of memory");
+                        goto fail;
+                }
+                r = broker_load_policy(b, &b->host.policy, err, sizeof(err));
+                if (r < 0) {
+                        log_error("cannot load the policy: %s", err);
+                        goto fail;
+                }
+        }
+        if (b->host.policy) {
+                r = audit_open(b->host.policy->audit_file);
+                if (r < 0) {
+                        log_error_errno(r, "cannot open the audit file '%s': %m", b->host.policy->audit_file);
+                        goto fail;
+                }
+                log_info("policy %s: %zu tenant%s; everyone else is refused", b->policy_path,
+                         b->host.policy->n_tenants, b->host.policy->n_tenants == 1 ? "" : "s");
+        } else
+                log_notice("no policy file at %s: only root and uid %u may connect", b->policy_path,
+                           (unsigned) geteuid());
+
+        {
+                Policy *loaded = b->host.policy;
+
         b->host = (SessionHost) {
                 .base = b->base,
                 .backend = b->backend,
@@ -153,7 +290,10 @@ int broker_new(Broker **ret, const BrokerConfig *config) {
                 .on_session_free = broker_on_session_free,
                 .userdata = b,
                 .global_pasid = config->global_pasid,
+                .policy = loaded,
         };
+        b->host.policy_path = b->policy_path;
+        }
         r = pasid_space_init(&b->host.pasids);
         if (r < 0) {
                 log_error_errno(r, "cannot set up the PASID space: %m");
@@ -182,6 +322,11 @@ int broker_new(Broker **ret, const BrokerConfig *config) {
 
         b->ev_sigterm = evsignal_new(b->base, SIGTERM, broker_on_signal, b);
         b->ev_sigint = evsignal_new(b->base, SIGINT, broker_on_signal, b);
+        b->ev_sighup = evsignal_new(b->base, SIGHUP, broker_on_sighup, b);
+        if (!b->ev_sighup || evsignal_add(b->ev_sighup, NULL) < 0) {
+                r = log_error_errno(ENOMEM, "cannot install the SIGHUP event");
+                goto fail;
+        }
         if (!b->ev_sigterm || !b->ev_sigint || evsignal_add(b->ev_sigterm, NULL) < 0 ||
             evsignal_add(b->ev_sigint, NULL) < 0) {
                 r = log_error_errno(ENOMEM, "cannot install signal events");
@@ -218,6 +363,12 @@ Broker *broker_free(Broker *b) {
                 event_free(b->ev_sigterm);
         if (b->ev_sigint)
                 event_free(b->ev_sigint);
+        if (b->ev_sighup)
+                event_free(b->ev_sighup);
+        policy_unref(b->host.policy);
+        audit_close();
+        free(b->policy_path);
+        free(b->policy_dropin);
         if (b->ev_watchdog)
                 event_free(b->ev_watchdog);
         device_table_clear(&b->host.devices);

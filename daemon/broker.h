@@ -24,6 +24,7 @@ typedef struct BrokerConfig {
         gid_t socket_gid;               /* (gid_t) -1: leave as is */
         bool no_map_file;               /* never use IOMMU_IOAS_MAP_FILE */
         bool global_pasid;              /* devices share one host-wide PASID space */
+        const char *policy_path;        /* NULL: /etc/iommu-broker/policy.conf */
 } BrokerConfig;
 
 typedef struct Session Session;
@@ -43,6 +44,14 @@ int broker_new(Broker **ret, const BrokerConfig *config);
 Broker *broker_free(Broker *b);
 /* Runs until SIGTERM or SIGINT; 0 on a clean stop. */
 int broker_run(Broker *b);
+
+/*
+ * Re-reads the policy (SIGHUP does this too).  A file with an error is refused
+ * whole, the old policy stays, and the error (FILE:LINE: ...) is logged,
+ * audited and, if error is given, copied there.  Sessions whose tenant lost
+ * something are logged; those the policy revokes are closed.
+ */
+int broker_reload_policy(Broker *b, char *error, size_t error_size);
 
 /* At most one observer; NULL ops removes it. */
 void broker_set_observer(Broker *b, const BrokerObserver *ops, void *userdata);

@@ -211,3 +211,15 @@ void dispatch_message(Session *s, const uint8_t *data, size_t size, FdList *fds_
         call_done(&call);
         codec_request_free(req);
 }
+
+void dispatch_refuse(Session *s, const uint8_t *data, size_t size, FdList *fds_in, const char *reason) {
+        _cleanup_(fdlist_freep) FdList *fds = fds_in;
+        Ib__V1__Request *req = NULL;
+        uint64_t id = 0;
+
+        if (codec_decode_request(data, size, &req) >= 0) {
+                id = req->id;
+                codec_request_free(req);
+        }
+        send_error(s, id, EACCES, reason);
+}

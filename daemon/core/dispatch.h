@@ -44,3 +44,5 @@ void call_done(Call *c);
  * Every bad input gets an error reply; the session goes on.
  */
 void dispatch_message(Session *s, const uint8_t *data, size_t size, FdList *fds, unsigned flags);
+/* Answers the request in data (id 0 if undecodable) with EACCES and reason: a refused connection. */
+void dispatch_refuse(Session *s, const uint8_t *data, size_t size, FdList *fds, const char *reason);

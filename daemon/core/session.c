@@ -12,6 +12,7 @@
 #include "common/protocol.h"
 #include "core/dispatch.h"
 #include "core/session.h"
+#include "core/tenancy.h"
 #include "util/log.h"
 
 #ifndef SO_PEERPIDFD
@@ -22,6 +23,11 @@ static int session_on_message(void *userdata, const uint8_t *data, size_t size, 
         Session *s = userdata;
 
         s->n_requests++;
+        if (s->deny_reason) {
+                dispatch_refuse(s, data, size, fds, s->deny_reason);
+                session_free(s);
+                return TRANSPORT_FREED;        /* careful: freed here */
+        }
         dispatch_message(s, data, size, fds, flags);
         return 0;
 }
@@ -56,10 +62,16 @@ int session_new(Session **ret, SessionHost *host, uint64_t id, int fd) {
         if (getsockopt(sock, SOL_SOCKET, SO_PEERPIDFD, &s->pidfd, &len) < 0)
                 s->pidfd = -1;          /* kernels before 6.5: the pid from SO_PEERCRED is all there is */
 
-        account_init(&s->account, s->name, host->account);
-        r = host->backend->ops->ctx_new(host->backend, &s->ctx);
+        s->id_peer = (PeerIdentity) PEER_IDENTITY_NULL;
+        r = tenancy_admit(s);
         if (r < 0)
                 return r;
+        account_init(&s->account, s->name, s->tenant ? &s->tenant->account : host->account);
+        if (!s->deny_reason) {
+                r = host->backend->ops->ctx_new(host->backend, &s->ctx);
+                if (r < 0)
+                        return r;
+        }
 
         r = transport_init(&s->transport, host->base, TAKE_FD(sock), IB_MAX_MESSAGE_SIZE,
                            IB_MAX_FDS_PER_MESSAGE, IB_MAX_REQUESTS_IN_FLIGHT, session_on_message,
@@ -121,6 +133,10 @@ Session *session_free(Session *s) {
         }
         safe_close(s->pidfd);
         free(s->client_name);
+        free(s->deny_reason);
+        peer_identity_done(&s->id_peer);
+        tenant_unref(s->tenant);
+        policy_unref(s->policy);
         free(s);
         return NULL;
 }

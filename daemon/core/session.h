@@ -23,6 +23,9 @@
 #include "object/hwpt.h"
 #include "object/ioas.h"
 #include "object/pasid.h"
+#include "object/tenant.h"
+#include "policy/peer.h"
+#include "policy/policy.h"
 #include "wire/transport.h"
 
 struct event_base;
@@ -40,6 +43,9 @@ struct SessionHost {
         DeviceTable devices;            /* host-wide: who has which device open */
         PasidSpace pasids;              /* host-wide PASID space for global-PASID devices */
         bool global_pasid;              /* every device's PASIDs come from the host-wide space */
+        Policy *policy;                 /* the policy in force; NULL: no policy file (local admin only) */
+        const char *policy_path;
+        Tenant *tenants;                /* live tenants */
         void (*on_session_free)(Session *s, void *userdata);
         void *userdata;
 };
@@ -54,6 +60,11 @@ struct Session {
         int pidfd;
         char name[32];                  /* "session 7" */
         char *client_name;              /* from Hello, for logs */
+        PeerIdentity id_peer;           /* uid, groups, unit, slice, cgroup, as the kernel told at accept */
+        Policy *policy;                 /* the policy it was admitted under (a reference) */
+        const PolicyTenant *ptenant;    /* its tenant in that policy; NULL: local admin */
+        Tenant *tenant;                 /* NULL while refused */
+        char *deny_reason;              /* set: the connection is refused; the first request gets this, then it closes */
         bool hello;
         bool registered;                /* counted in host->n_sessions */
         BackendCtx *ctx;

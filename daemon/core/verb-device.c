@@ -13,6 +13,8 @@
 #include <string.h>
 
 #include "core/session.h"
+#include "core/tenancy.h"
+#include "policy/audit.h"
 #include "core/verbs.h"
 
 Device *call_find_device(Call *c, uint32_t dev_id, int *ret) {
@@ -39,10 +41,14 @@ int verb_device_list(Call *c) {
         if (!reply || !list || !infos)
                 return -ENOMEM;
         ib__v1__device_list_reply__init(reply);
+        reply->n_devices = 0;
         for (size_t i = 0; i < t->n_slots; i++) {
                 const DeviceSlot *slot = &t->slots[i];
-                Ib__V1__DeviceInfo *info = &infos[i];
+                Ib__V1__DeviceInfo *info = &infos[reply->n_devices];
 
+                /* what this session may use, nothing else */
+                if (!tenancy_may_open_device(s, slot->info.name, slot->info.iommu_group))
+                        continue;
                 ib__v1__device_info__init(info);
                 info->name = (char *) slot->info.name;
                 info->vendor_id = slot->info.vendor_id;
@@ -52,9 +58,8 @@ int verb_device_list(Call *c) {
                 info->pasid_width = slot->info.pasid_width;
                 info->open_here = slot->owner == s->id;
                 info->in_use = slot->owner != 0;
-                list[i] = info;
+                list[reply->n_devices++] = info;
         }
-        reply->n_devices = t->n_slots;
         reply->devices = list;
         c->reply->result_case = IB__V1__REPLY__RESULT_DEVICE_LIST;
         c->reply->device_list = reply;
@@ -77,6 +82,11 @@ int verb_device_open(Call *c) {
         if (r < 0)
                 return call_fail(c, r, "cannot list devices: %s", strerror(-r));
         slot = device_table_find(&s->host->devices, req->name);
+        if (slot && !tenancy_may_open_device(s, slot->info.name, slot->info.iommu_group)) {
+                (void) call_fail(c, EPERM, "device '%s' is not granted to tenant '%s'", req->name, s->tenant->name);
+                tenancy_audit(s, AUDIT_VERB_DEVICE_OPEN, req->name, AUDIT_DENIED, c->error);
+                return -EPERM;
+        }
         if (slot && slot->owner == s->id)
                 return call_fail(c, EALREADY, "device '%s' is open in this session already", req->name);
         if (slot && slot->owner != 0)
@@ -96,7 +106,9 @@ int verb_device_open(Call *c) {
         if (r < 0)
                 return call_fail(c, r, "cannot open device '%s': %s", req->name, strerror(-r));
 
-        d->global_pasid = s->host->global_pasid;
+        d->global_pasid = s->host->global_pasid ||
+                          (tenancy_limits(s) && tenancy_limits(s)->pasid_mode == POLICY_PASID_MODE_GLOBAL);
+        tenancy_audit(s, AUDIT_VERB_DEVICE_OPEN, req->name, AUDIT_GRANTED, NULL);
         ib__v1__device_open_reply__init(reply);
         reply->dev_id = d->dev_id;
         c->reply_fds[0] = d->fd;

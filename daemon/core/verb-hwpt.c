@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/session.h"
+#include "core/tenancy.h"
 #include "core/verbs.h"
 
 #define HWPT_DATA_MAX 4096
@@ -22,6 +23,7 @@ int verb_hwpt_alloc(Call *c) {
         _cleanup_(hwpt_freep) Hwpt *h = NULL;
         Ib__V1__HwptAllocReply *reply;
         const Account *over = NULL;
+        const PolicyLimits *limits;
         Hwpt *parent = NULL;
         uint32_t flags;
         Device *d;
@@ -47,6 +49,14 @@ int verb_hwpt_alloc(Call *c) {
         } else if (!session_find_ioas(s, req->pt_id))
                 return call_fail(c, session_find_hwpt(s, req->pt_id) ? EINVAL : ENOENT,
                                  "a paging HWPT needs an IOAS as pt_id; %" PRIu32 " is none", req->pt_id);
+
+        limits = tenancy_limits(s);
+        if (limits && !limits->allow_nesting && (req->nest_parent || parent))
+                return call_fail(c, EPERM, "tenant '%s' may not use nesting (Nesting=no)", s->tenant->name);
+        if (limits && !limits->allow_dirty_tracking && req->dirty_tracking)
+                return call_fail(c, EPERM, "tenant '%s' may not use dirty tracking (DirtyTracking=no)", s->tenant->name);
+        if (limits && !limits->allow_pasid && req->pasid)
+                return call_fail(c, EPERM, "tenant '%s' may not use PASIDs (PASID=no)", s->tenant->name);
 
         flags = (req->nest_parent ? BACKEND_HWPT_NEST_PARENT : 0) |
                 (req->dirty_tracking ? BACKEND_HWPT_DIRTY_TRACKING : 0) | (req->pasid ? BACKEND_HWPT_PASID : 0);

@@ -14,6 +14,8 @@
 
 #include "common/protocol.h"
 #include "core/session.h"
+#include "core/tenancy.h"
+#include "policy/audit.h"
 #include "core/verbs.h"
 
 #define IOVA_32BIT_LAST UINT64_C(0xffffffff)
@@ -33,7 +35,15 @@ static void ioas_drop(Ioas *ioas) {
 }
 
 int call_fail_quota(Call *c, const Account *over) {
-        return call_fail(c, EDQUOT, "limit reached: %s", over ? over->name : "broker");
+        const char *key;
+
+        if (!over)
+                return call_fail(c, EDQUOT, "a limit was reached");
+        key = tenancy_limit_key(over->refused);
+        (void) call_fail(c, EDQUOT, "%s limit %s reached: %" PRIu64 " of %" PRIu64 " in use, %" PRIu64 " more asked",
+                         over->name, key, over->used[over->refused], over->limit[over->refused], over->refused_amount);
+        tenancy_audit(c->session, AUDIT_VERB_LIMIT, key, AUDIT_DENIED, c->error);
+        return -EDQUOT;
 }
 
 static int ranges_to_wire(Call *c, const IovaRange *ranges, size_t n, Ib__V1__IovaRange ***ret) {
@@ -62,7 +72,10 @@ int verb_ioas_alloc(Call *c) {
         Ib__V1__IoasAllocReply *reply;
         uint64_t lo = 0, hi = UINT64_MAX, alignment;
         const char *wname = "full";
-        bool hinted = false;
+        const PolicyLimits *limits;
+        IovaRange tenant_cut[IB_MAX_IOVA_RANGES];
+        size_t n_tenant_cut = 0;
+        bool hinted = false, tenant_window = false;
         int n_window = 0, r;
 
         switch (req->window) {
@@ -91,13 +104,28 @@ int verb_ioas_alloc(Call *c) {
                 hinted = true;
         }
 
+        limits = tenancy_limits(s);
+        if (limits && !(limits->n_iova_windows == 1 && limits->iova_windows[0].start == 0 &&
+                        limits->iova_windows[0].last == UINT64_MAX)) {
+                IovaRange cut[IB_MAX_IOVA_RANGES];
+                const IovaRange hint = { .start = lo, .last = hi };
+                int n = iova_ranges_intersect(limits->iova_windows, limits->n_iova_windows, &hint, 1, cut,
+                                              ELEMENTSOF(cut));
+
+                if (n <= 0)
+                        return call_fail(c, EPERM, "IOVA 0x%" PRIx64 "-0x%" PRIx64 " lies outside the IOVA windows of tenant '%s'",
+                                         lo, hi, s->tenant->name);
+                tenant_window = true;
+                n_tenant_cut = (size_t) n;
+                memcpy(tenant_cut, cut, sizeof(IovaRange) * (size_t) n);
+        }
         r = ioas_new(&ioas, s->ctx, &s->account, &over);
         if (r == -EDQUOT)
                 return call_fail_quota(c, over);
         if (r < 0)
                 return call_fail(c, r, "cannot allocate an IOAS: %s", strerror(-r));
 
-        if (hinted) {
+        if (hinted || tenant_window) {
                 const IovaRange hint = { .start = lo, .last = hi };
 
                 r = ioas_iova_ranges(ioas, offered, &n_offered, &alignment);
@@ -105,7 +133,11 @@ int verb_ioas_alloc(Call *c) {
                         ioas_drop(TAKE_PTR(ioas));
                         return call_fail(c, r, "cannot read the IOMMU's IOVA ranges: %s", strerror(-r));
                 }
-                n_window = iova_ranges_intersect(offered, n_offered, &hint, 1, window, ELEMENTSOF(window));
+                if (tenant_window)
+                        n_window = iova_ranges_intersect(offered, n_offered, tenant_cut, n_tenant_cut, window,
+                                                         ELEMENTSOF(window));
+                else
+                        n_window = iova_ranges_intersect(offered, n_offered, &hint, 1, window, ELEMENTSOF(window));
                 if (n_window <= 0) {
                         ioas_drop(TAKE_PTR(ioas));
                         return call_fail(c, ERANGE,

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/session.h"
+#include "core/tenancy.h"
 #include "core/verbs.h"
 
 int verb_pasid_attach(Call *c) {
@@ -17,6 +18,7 @@ int verb_pasid_attach(Call *c) {
         Session *s = c->session;
         Ib__V1__PasidAttachReply *reply;
         const Account *over = NULL;
+        const PolicyLimits *limits;
         PasidEntry *p;
         uint32_t pasid = 0;
         Device *d;
@@ -28,6 +30,12 @@ int verb_pasid_attach(Call *c) {
         reply = call_alloc(c, sizeof(*reply));
         if (!reply)
                 return -ENOMEM;
+        limits = tenancy_limits(s);
+        if (limits && !limits->allow_pasid)
+                return call_fail(c, EPERM, "tenant '%s' may not use PASIDs (PASID=no)", s->tenant->name);
+        if (limits && req->vpasid != 0 && !policy_limits_vpasid_allowed(limits, req->vpasid))
+                return call_fail(c, EPERM, "vPASID %" PRIu32 " is outside tenant '%s''s VPASIDRange %" PRIu32 "-%" PRIu32,
+                                 req->vpasid, s->tenant->name, limits->vpasid_min, limits->vpasid_max);
         p = pasid_lookup(d, req->vpasid);
         if (p) {
                 r = pasid_replace(d, req->vpasid, req->pt_id);

@@ -23,6 +23,10 @@ const char *account_resource_name(AccountResource r) {
                 return "objects";
         case ACCOUNT_PASIDS:
                 return "pasids";
+        case ACCOUNT_IOAS:
+                return "ioas";
+        case ACCOUNT_HWPT:
+                return "hwpt";
         case _ACCOUNT_RESOURCE_MAX:
         case _ACCOUNT_RESOURCE_INVALID:
                 break;
@@ -35,6 +39,8 @@ int charge_take(Charge *c, Account *a, AccountResource resource, uint64_t amount
                 uint64_t sum;
 
                 if (__builtin_add_overflow(i->used[resource], amount, &sum) || sum > i->limit[resource]) {
+                        i->refused = resource;
+                        i->refused_amount = amount;
                         if (ret_over)
                                 *ret_over = i;
                         return -EDQUOT;

@@ -18,6 +18,8 @@ typedef enum AccountResource {
         ACCOUNT_MAPPINGS,       /* live Map/Copy mappings */
         ACCOUNT_OBJECTS,        /* IOASes, devices, HWPTs: kernel objects */
         ACCOUNT_PASIDS,         /* PASIDs attached */
+        ACCOUNT_IOAS,           /* IOASes */
+        ACCOUNT_HWPT,           /* explicitly allocated HWPTs */
         _ACCOUNT_RESOURCE_MAX,
         _ACCOUNT_RESOURCE_INVALID = -22,
 } AccountResource;
@@ -30,6 +32,8 @@ struct Account {
         Account *parent;
         uint64_t used[_ACCOUNT_RESOURCE_MAX];
         uint64_t limit[_ACCOUNT_RESOURCE_MAX];
+        AccountResource refused;        /* the resource of the last -EDQUOT at this account */
+        uint64_t refused_amount;        /* what was asked then */
 };
 
 typedef struct Charge {

@@ -19,6 +19,9 @@ int hwpt_new(Hwpt **ret, BackendCtx *ctx, Account *account, uint32_t dev_id, uin
         h->pt_id = pt_id;
         h->flags = flags;
         h->data_type = data_type;
+        r = charge_take(&h->charge_hwpt, account, ACCOUNT_HWPT, 1, ret_over);
+        if (r < 0)
+                return r;
         r = charge_take(&h->charge_object, account, ACCOUNT_OBJECTS, 1, ret_over);
         if (r < 0)
                 return r;
@@ -33,6 +36,7 @@ Hwpt *hwpt_free(Hwpt *h) {
         if (!h)
                 return NULL;
         charge_release(&h->charge_object);
+        charge_release(&h->charge_hwpt);
         free(h);
         return NULL;
 }

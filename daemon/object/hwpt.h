@@ -28,6 +28,7 @@ struct Hwpt {
         uint32_t data_type;             /* 0: paging */
         bool enforce_snoop;             /* devices that cannot enforce coherent DMA are refused */
         Charge charge_object;
+        Charge charge_hwpt;
 };
 
 int hwpt_new(Hwpt **ret, BackendCtx *ctx, Account *account, uint32_t dev_id, uint32_t pt_id, uint32_t flags,

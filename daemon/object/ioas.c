@@ -126,6 +126,9 @@ int ioas_new(Ioas **ret, BackendCtx *ctx, Account *account, const Account **ret_
                 return -ENOMEM;
         ioas->ctx = ctx;
         ioas->account = account;
+        r = charge_take(&ioas->charge_ioas, account, ACCOUNT_IOAS, 1, ret_over);
+        if (r < 0)
+                return r;
         r = charge_take(&ioas->charge_object, account, ACCOUNT_OBJECTS, 1, ret_over);
         if (r < 0)
                 return r;
@@ -189,6 +192,7 @@ Ioas *ioas_free(Ioas *ioas) {
                 mapping_free(ioas->maps[i]);
         free(ioas->maps);
         charge_release(&ioas->charge_object);
+        charge_release(&ioas->charge_ioas);
         free(ioas);
         return NULL;
 }

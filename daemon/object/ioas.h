@@ -38,6 +38,7 @@ struct Ioas {
         size_t cap_maps;
         bool enforce_snoop;             /* devices that cannot enforce coherent DMA are refused */
         Charge charge_object;
+        Charge charge_ioas;
 };
 
 struct Mapping {

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * tenancy.h - who a session is and what its tenant may do.
+ *
+ * Owns: the glue between a session and the policy: admitting a connection
+ * (peer identity from the kernel -> policy match -> Tenant with the policy's
+ * limits on its account, or a refusal with its reason), the per-verb checks
+ * the policy imposes (device grants, features, vPASID range, IOVA windows),
+ * limit sentences for EDQUOT, and the audit record of each decision.
+ * Without a policy file the broker admits root and its own uid only, as the
+ * tenant "local-admin" with no limits.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "object/account.h"
+#include "policy/policy.h"
+
+typedef struct Session Session;
+typedef struct SessionHost SessionHost;
+typedef struct Tenant Tenant;
+
+#define TENANCY_LOCAL_ADMIN "local-admin"
+
+/* Decides at accept; on a refusal sets s->deny_reason and audits it.  -errno only on ENOMEM. */
+int tenancy_admit(Session *s);
+/* Puts the tenant's limits from the policy on its account (pt NULL: no limits). */
+void tenancy_apply_limits(Tenant *t, const PolicyTenant *pt);
+
+/* The effective limits of s's tenant; NULL: unrestricted (no policy). */
+const PolicyLimits *tenancy_limits(const Session *s);
+bool tenancy_may_open_device(const Session *s, const char *name, int iommu_group);
+
+/* "PinnedMemoryMax", ...: the policy key that limits a resource. */
+const char *tenancy_limit_key(AccountResource r);
+
+/* One audit record for s (verb: AUDIT_VERB_*; result: AUDIT_GRANTED or AUDIT_DENIED). */
+void tenancy_audit(const Session *s, const char *verb, const char *object, const char *result,
+                   const char *reason);
