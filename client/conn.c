@@ -328,6 +328,11 @@ int client_call_fds(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n
 }
 
 _public_ int ib_client_connect(const char *path, const char *client_name, ib_client **ret) {
+        return ib_client_connect_verbose(path, client_name, ret, NULL, 0);
+}
+
+_public_ int ib_client_connect_verbose(const char *path, const char *client_name, ib_client **ret, char *error,
+                                       size_t error_size) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         Ib__V1__Request req = IB__V1__REQUEST__INIT;
         Ib__V1__HelloRequest hello = IB__V1__HELLO_REQUEST__INIT;
@@ -366,6 +371,8 @@ _public_ int ib_client_connect(const char *path, const char *client_name, ib_cli
         }
         if (connect(c->fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
                 r = -errno;
+                if (error && error_size)
+                        (void) snprintf(error, error_size, "cannot connect to '%s': %s", path, strerror(-r));
                 ib_client_free(c);
                 return r;
         }
@@ -376,6 +383,8 @@ _public_ int ib_client_connect(const char *path, const char *client_name, ib_cli
         req.hello = &hello;
         r = client_call(c, &req, NULL, 0, &reply);
         if (r < 0 || reply->result_case != IB__V1__REPLY__RESULT_HELLO) {
+                if (error && error_size)
+                        (void) snprintf(error, error_size, "%s", r < 0 ? c->error : "the broker did not answer Hello");
                 ib_client_free(c);
                 return r < 0 ? r : -EPROTO;
         }

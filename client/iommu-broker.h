@@ -98,6 +98,14 @@ const char *ib_kernel_feature_name(uint32_t bit);
  * client_name is free text for the broker's logs (may be NULL).
  */
 int ib_client_connect(const char *path, const char *client_name, ib_client **ret);
+/*
+ * ib_client_connect() that also explains a failure in error (NUL-terminated,
+ * at most error_size bytes): the broker's sentence when it refused the
+ * connection (EACCES: no tenant of its policy matches this process), or what
+ * failed locally.
+ */
+int ib_client_connect_verbose(const char *path, const char *client_name, ib_client **ret, char *error,
+                              size_t error_size);
 /* Closes the connection; the broker then destroys everything this session made. */
 ib_client *ib_client_free(ib_client *c);
 

@@ -140,12 +140,16 @@ static int print_line(const Json *j) {
         return 0;
 }
 
-static int report_connect_failure(int error) {
+static int report_connect_failure(int error, const char *why) {
         _cleanup_(json_done) Json j = JSON_INIT;
         char name[32], sentence[4096];
 
-        (void) snprintf(sentence, sizeof(sentence), "cannot connect to '%s': %s", socket_path_for_messages(),
-                        strerror(-error));
+        if (why && *why && error == -EACCES)
+                (void) snprintf(sentence, sizeof(sentence), "the broker at '%s' refused the connection: %s",
+                                socket_path_for_messages(), why);
+        else
+                (void) snprintf(sentence, sizeof(sentence), "cannot connect to '%s': %s", socket_path_for_messages(),
+                                strerror(-error));
         json_begin_object(&j, NULL);
         json_string(&j, "verb", "connect");
         json_bool(&j, "ok", false);
@@ -229,15 +233,16 @@ int main(int argc, char *argv[]) {
         _cleanup_(ib_client_freep) ib_client *client = NULL;
         _cleanup_(tool_done) Tool tool = TOOL_INIT;
         bool failed = false;
+        char why[512] = "";
         int r;
 
         r = parse_argv(argc, argv);
         if (r <= 0)
                 return r < 0 ? EXIT_USAGE : EXIT_SUCCESS;
 
-        r = ib_client_connect(arg_socket, program_invocation_short_name, &client);
+        r = ib_client_connect_verbose(arg_socket, program_invocation_short_name, &client, why, sizeof(why));
         if (r < 0)
-                return report_connect_failure(r);
+                return report_connect_failure(r, why);
         tool.client = client;
 
         if (optind < argc) {
