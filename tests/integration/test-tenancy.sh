@@ -37,6 +37,14 @@ PinnedMemoryMax=64M
 [Tenant vm2]
 User=1002
 
+[Tenant vm4]
+User=1004
+Device=0000:00:03.0
+IOASMax=1
+MappingsMax=1
+HWPTMax=1
+RevokeOnReload=yes
+
 # the test itself reads the broker's counters as root
 [Tenant admin]
 User=0
@@ -56,7 +64,7 @@ for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
 as() { local uid=$1; shift; setpriv --reuid="$uid" --regid="$uid" --clear-groups "$IB_CLIENT" --socket "$sock" "$@"; }
 field() { jq -r "$1" 2>/dev/null; }
 
-echo "1..16"
+echo "1..21"
 
 # vm1, session A, stays connected holding 40 MiB
 coproc VM1 { exec setpriv --reuid=1001 --regid=1001 --clear-groups "$IB_CLIENT" --socket "$sock"; }
@@ -115,6 +123,30 @@ grep -q '"verb":"limit".*"result":"denied"' "$tmp/audit.jsonl" &&
 grep -q '"verb":"reload".*"result":"denied"' "$tmp/audit.jsonl" &&
 grep -q '"tenant":"vm1".*"verb":"device-open".*"result":"granted"' "$tmp/audit.jsonl"
 check "the audit file records connects, device opens, limits and reloads" test $? -eq 0
+
+# every other limit: refused with EDQUOT naming it, and the session goes on
+out=$(as 1004 'ioas-alloc as=a' 'ioas-alloc' 'map ioas=@a memfd=r size=4K iova=0x1000' \
+        'map ioas=@a memfd=r size=4K iova=0x2000' 'device-open dev=0000:00:03.0 as=d' \
+        'hwpt-alloc dev=@d pt=@a' 'hwpt-alloc dev=@d pt=@a' 'iova-ranges ioas=@a')
+limit_refused() { echo "$out" | sed -n "$1p" | grep -q "\"errno\":\"EDQUOT\".*limit $2 reached"; }
+check "IOASMax: the second IOAS is refused" limit_refused 2 IOASMax
+check "MappingsMax: the second mapping is refused" limit_refused 4 MappingsMax
+check "HWPTMax: the second HWPT is refused" limit_refused 7 HWPTMax
+check "after the refusals the session still works" test "$(echo "$out" | sed -n 8p | field .ok)" = true
+
+# a tenant the policy revokes on reload is cut off when a reload drops it
+coproc VM4 { exec setpriv --reuid=1004 --regid=1004 --clear-groups "$IB_CLIENT" --socket "$sock"; }
+printf 'ioas-alloc\n' >&"${VM4[1]}"; IFS= read -r -t 5 line <&"${VM4[0]}"
+sed -i 's/^User=1004$/User=1005/' "$pol"
+kill -HUP "$dpid"; sleep 0.3
+revoked() {
+        grep -q "tenant 'vm4'.*the policy revokes it: closing" "$tmp/daemon.log" || return 1
+        printf 'caps\n' >&"${VM4[1]}"
+        IFS= read -r -t 5 line <&"${VM4[0]}"
+        echo "# vm4 after the reload: $line"
+        [ "$(echo "$line" | field .ok)" = false ]
+}
+check "a reload that drops a RevokeOnReload tenant closes its session" revoked
 
 check "the broker is still running" kill -0 "$dpid"
 [ $failed -eq 0 ] || { sed 's/^/# daemon: /' "$tmp/daemon.log"; sed 's/^/# audit: /' "$tmp/audit.jsonl" 2>/dev/null | head -20; }
