@@ -246,6 +246,60 @@ enum {
 int ib_hwpt_alloc(ib_client *c, uint32_t dev_id, uint32_t pt_id, unsigned flags, uint32_t data_type,
                   const void *data, size_t data_len, uint32_t *ret_hwpt);
 int ib_hwpt_free(ib_client *c, uint32_t hwpt);
+/* ib_hwpt_alloc() of a HWPT that reports I/O page faults to fault queue fault_id. */
+int ib_hwpt_alloc_with_fault(ib_client *c, uint32_t dev_id, uint32_t pt_id, unsigned flags, uint32_t data_type,
+                             const void *data, size_t data_len, uint32_t fault_id, uint32_t *ret_hwpt);
+
+/* Starts or stops dirty tracking of a HWPT allocated with IB_HWPT_DIRTY_TRACKING. */
+int ib_hwpt_set_dirty_tracking(ib_client *c, uint32_t hwpt, bool enable);
+
+/* Flags of ib_hwpt_get_dirty_bitmap(). */
+enum {
+        IB_DIRTY_NO_CLEAR = 1U << 0,    /* leave the dirty bits set in the IOMMU */
+};
+
+/*
+ * The dirty bits of [iova, iova + length) in page_size pages (0: 4096), as a
+ * sealed memfd (*ret_fd, the caller's) of *ret_size bytes: one bit per page,
+ * little-endian u64 words, as IOMMU_HWPT_GET_DIRTY_BITMAP writes it.
+ * *ret_dirty (may be NULL) is the number of dirty pages.  The bitmap is at
+ * most 64 MiB (-EINVAL beyond).
+ */
+int ib_hwpt_get_dirty_bitmap(ib_client *c, uint32_t hwpt, uint64_t iova, uint64_t length, uint64_t page_size,
+                             unsigned flags, int *ret_fd, uint64_t *ret_size, uint64_t *ret_dirty);
+
+/* Data types of ib_hwpt_invalidate(). */
+enum {
+        IB_HWPT_INVALIDATE_DATA_VTD_S1 = 0,             /* struct iommu_hwpt_vtd_s1_invalidate */
+        IB_HWPT_INVALIDATE_DATA_ARM_SMMUV3 = 1,         /* struct iommu_viommu_arm_smmuv3_invalidate */
+};
+
+/*
+ * Invalidates the caches of a nested HWPT (or a vIOMMU) pt_id: entry_num
+ * entries of entry_len bytes each.  *ret_handled (may be NULL) is the number
+ * handled: all of them on success; on failure the error text names the first
+ * entry refused.
+ */
+int ib_hwpt_invalidate(ib_client *c, uint32_t pt_id, uint32_t data_type, const void *entries, uint32_t entry_len,
+                       uint32_t entry_num, uint32_t *ret_handled);
+
+/*
+ * A fault queue for ib_hwpt_alloc_with_fault(): *ret_fd (the caller's) reads
+ * struct iommu_hwpt_pgfault records and takes struct iommu_hwpt_page_response.
+ */
+int ib_fault_queue_alloc(ib_client *c, uint32_t *ret_fault_id, int *ret_fd);
+
+/* vIOMMU types of ib_viommu_alloc(): the kernel's IOMMU_VIOMMU_TYPE_*. */
+enum {
+        IB_VIOMMU_TYPE_DEFAULT = 0,
+        IB_VIOMMU_TYPE_ARM_SMMUV3 = 1,
+        IB_VIOMMU_TYPE_TEGRA241_CMDQV = 2,
+};
+
+/* A vIOMMU of the device's IOMMU on nesting-parent HWPT hwpt; -EOPNOTSUPP where the IOMMU has none (VT-d). */
+int ib_viommu_alloc(ib_client *c, uint32_t dev_id, uint32_t hwpt, uint32_t type, uint32_t *ret_viommu);
+/* A vDEVICE: the device as the guest names it (virt_id) behind the vIOMMU. */
+int ib_vdevice_alloc(ib_client *c, uint32_t viommu, uint32_t dev_id, uint64_t virt_id, uint32_t *ret_vdevice);
 
 /*
  * Attaches the device's vPASID to HWPT pt_id (allocated with IB_HWPT_PASID), or

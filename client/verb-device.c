@@ -165,8 +165,8 @@ _public_ int ib_hw_info_get(ib_client *c, uint32_t dev_id, ib_hw_info *ret) {
         return 0;
 }
 
-_public_ int ib_hwpt_alloc(ib_client *c, uint32_t dev_id, uint32_t pt_id, unsigned flags, uint32_t data_type,
-                           const void *data, size_t data_len, uint32_t *ret_hwpt) {
+static int hwpt_alloc(ib_client *c, uint32_t dev_id, uint32_t pt_id, unsigned flags, uint32_t data_type,
+                      const void *data, size_t data_len, bool has_fault, uint32_t fault_id, uint32_t *ret_hwpt) {
         Ib__V1__Request req = IB__V1__REQUEST__INIT;
         Ib__V1__HwptAllocRequest h = IB__V1__HWPT_ALLOC_REQUEST__INIT;
         _cleanup_(reply_freep) Ib__V1__Reply *reply = NULL;
@@ -184,6 +184,8 @@ _public_ int ib_hwpt_alloc(ib_client *c, uint32_t dev_id, uint32_t pt_id, unsign
         h.has_data = data_len > 0;
         h.data.data = (uint8_t *) data;
         h.data.len = data_len;
+        h.has_fault_id = has_fault;
+        h.fault_id = fault_id;
         req.verb_case = IB__V1__REQUEST__VERB_HWPT_ALLOC;
         req.hwpt_alloc = &h;
         r = call_expect(c, &req, IB__V1__REPLY__RESULT_HWPT_ALLOC, &reply);
@@ -191,6 +193,17 @@ _public_ int ib_hwpt_alloc(ib_client *c, uint32_t dev_id, uint32_t pt_id, unsign
                 return r;
         *ret_hwpt = reply->hwpt_alloc->hwpt_id;
         return 0;
+}
+
+_public_ int ib_hwpt_alloc(ib_client *c, uint32_t dev_id, uint32_t pt_id, unsigned flags, uint32_t data_type,
+                           const void *data, size_t data_len, uint32_t *ret_hwpt) {
+        return hwpt_alloc(c, dev_id, pt_id, flags, data_type, data, data_len, false, 0, ret_hwpt);
+}
+
+_public_ int ib_hwpt_alloc_with_fault(ib_client *c, uint32_t dev_id, uint32_t pt_id, unsigned flags,
+                                      uint32_t data_type, const void *data, size_t data_len, uint32_t fault_id,
+                                      uint32_t *ret_hwpt) {
+        return hwpt_alloc(c, dev_id, pt_id, flags, data_type, data, data_len, true, fault_id, ret_hwpt);
 }
 
 _public_ int ib_hwpt_free(ib_client *c, uint32_t hwpt) {
@@ -203,6 +216,144 @@ _public_ int ib_hwpt_free(ib_client *c, uint32_t hwpt) {
         req.verb_case = IB__V1__REQUEST__VERB_HWPT_FREE;
         req.hwpt_free = &h;
         return call_expect(c, &req, IB__V1__REPLY__RESULT_HWPT_FREE, &reply);
+}
+
+_public_ int ib_hwpt_set_dirty_tracking(ib_client *c, uint32_t hwpt, bool enable) {
+        Ib__V1__Request req = IB__V1__REQUEST__INIT;
+        Ib__V1__HwptSetDirtyTrackingRequest d = IB__V1__HWPT_SET_DIRTY_TRACKING_REQUEST__INIT;
+        _cleanup_(reply_freep) Ib__V1__Reply *reply = NULL;
+
+        assert_return(c, -EINVAL);
+        d.hwpt_id = hwpt;
+        d.enable = enable;
+        req.verb_case = IB__V1__REQUEST__VERB_HWPT_SET_DIRTY_TRACKING;
+        req.hwpt_set_dirty_tracking = &d;
+        return call_expect(c, &req, IB__V1__REPLY__RESULT_HWPT_SET_DIRTY_TRACKING, &reply);
+}
+
+/* Sends req, whose reply must be of case want and carry exactly one fd (*ret_fd, the caller's). */
+static int call_expect_fd(ib_client *c, Ib__V1__Request *req, Ib__V1__Reply__ResultCase want, const char *verb,
+                          Ib__V1__Reply **ret, int *ret_fd) {
+        size_t n_fds = 0;
+        int fd = -1, r;
+
+        r = client_call_fds(c, req, NULL, 0, ret, &fd, 1, &n_fds);
+        if (r < 0)
+                return r;
+        if ((*ret)->result_case != want || n_fds != 1) {
+                if (n_fds)
+                        safe_close(fd);
+                return client_fail(c, EPROTO, "the broker's %s reply lacks its result or its fd", verb);
+        }
+        *ret_fd = fd;
+        return 0;
+}
+
+_public_ int ib_hwpt_get_dirty_bitmap(ib_client *c, uint32_t hwpt, uint64_t iova, uint64_t length, uint64_t page_size,
+                                      unsigned flags, int *ret_fd, uint64_t *ret_size, uint64_t *ret_dirty) {
+        Ib__V1__Request req = IB__V1__REQUEST__INIT;
+        Ib__V1__HwptGetDirtyBitmapRequest d = IB__V1__HWPT_GET_DIRTY_BITMAP_REQUEST__INIT;
+        _cleanup_(reply_freep) Ib__V1__Reply *reply = NULL;
+        int fd = -1, r;
+
+        assert_return(c && ret_fd && ret_size && !(flags & ~(unsigned) IB_DIRTY_NO_CLEAR), -EINVAL);
+        d.hwpt_id = hwpt;
+        d.iova = iova;
+        d.length = length;
+        d.has_page_size = page_size != 0;
+        d.page_size = page_size;
+        d.has_no_clear = d.no_clear = (flags & IB_DIRTY_NO_CLEAR) != 0;
+        req.verb_case = IB__V1__REQUEST__VERB_HWPT_GET_DIRTY_BITMAP;
+        req.hwpt_get_dirty_bitmap = &d;
+        r = call_expect_fd(c, &req, IB__V1__REPLY__RESULT_HWPT_GET_DIRTY_BITMAP, "HwptGetDirtyBitmap", &reply, &fd);
+        if (r < 0)
+                return r;
+        *ret_fd = fd;
+        *ret_size = reply->hwpt_get_dirty_bitmap->bitmap_size;
+        if (ret_dirty)
+                *ret_dirty = reply->hwpt_get_dirty_bitmap->dirty_pages;
+        return 0;
+}
+
+_public_ int ib_hwpt_invalidate(ib_client *c, uint32_t pt_id, uint32_t data_type, const void *entries,
+                                uint32_t entry_len, uint32_t entry_num, uint32_t *ret_handled) {
+        Ib__V1__Request req = IB__V1__REQUEST__INIT;
+        Ib__V1__HwptInvalidateRequest v = IB__V1__HWPT_INVALIDATE_REQUEST__INIT;
+        _cleanup_(reply_freep) Ib__V1__Reply *reply = NULL;
+        int r;
+
+        assert_return(c && (entries || entry_num == 0), -EINVAL);
+        assert_return(entry_num == 0 || (uint64_t) entry_len * entry_num <= SIZE_MAX, -EINVAL);
+        v.pt_id = pt_id;
+        v.data_type = (Ib__V1__HwptInvalidateDataType) data_type;
+        v.entry_len = entry_len;
+        v.has_entries = entry_num > 0;
+        v.entries.data = (uint8_t *) entries;
+        v.entries.len = (size_t) entry_len * entry_num;
+        req.verb_case = IB__V1__REQUEST__VERB_HWPT_INVALIDATE;
+        req.hwpt_invalidate = &v;
+        r = call_expect(c, &req, IB__V1__REPLY__RESULT_HWPT_INVALIDATE, &reply);
+        if (r < 0)
+                return r;
+        if (ret_handled)
+                *ret_handled = reply->hwpt_invalidate->entries_handled;
+        return 0;
+}
+
+_public_ int ib_fault_queue_alloc(ib_client *c, uint32_t *ret_fault_id, int *ret_fd) {
+        Ib__V1__Request req = IB__V1__REQUEST__INIT;
+        Ib__V1__FaultQueueAllocRequest f = IB__V1__FAULT_QUEUE_ALLOC_REQUEST__INIT;
+        _cleanup_(reply_freep) Ib__V1__Reply *reply = NULL;
+        int fd = -1, r;
+
+        assert_return(c && ret_fault_id && ret_fd, -EINVAL);
+        req.verb_case = IB__V1__REQUEST__VERB_FAULT_QUEUE_ALLOC;
+        req.fault_queue_alloc = &f;
+        r = call_expect_fd(c, &req, IB__V1__REPLY__RESULT_FAULT_QUEUE_ALLOC, "FaultQueueAlloc", &reply, &fd);
+        if (r < 0)
+                return r;
+        *ret_fault_id = reply->fault_queue_alloc->fault_id;
+        *ret_fd = fd;
+        return 0;
+}
+
+_public_ int ib_viommu_alloc(ib_client *c, uint32_t dev_id, uint32_t hwpt, uint32_t type, uint32_t *ret_viommu) {
+        Ib__V1__Request req = IB__V1__REQUEST__INIT;
+        Ib__V1__ViommuAllocRequest v = IB__V1__VIOMMU_ALLOC_REQUEST__INIT;
+        _cleanup_(reply_freep) Ib__V1__Reply *reply = NULL;
+        int r;
+
+        assert_return(c && ret_viommu, -EINVAL);
+        v.dev_id = dev_id;
+        v.hwpt_id = hwpt;
+        v.type = (Ib__V1__ViommuType) type;
+        req.verb_case = IB__V1__REQUEST__VERB_VIOMMU_ALLOC;
+        req.viommu_alloc = &v;
+        r = call_expect(c, &req, IB__V1__REPLY__RESULT_VIOMMU_ALLOC, &reply);
+        if (r < 0)
+                return r;
+        *ret_viommu = reply->viommu_alloc->viommu_id;
+        return 0;
+}
+
+_public_ int ib_vdevice_alloc(ib_client *c, uint32_t viommu, uint32_t dev_id, uint64_t virt_id,
+                              uint32_t *ret_vdevice) {
+        Ib__V1__Request req = IB__V1__REQUEST__INIT;
+        Ib__V1__VdeviceAllocRequest v = IB__V1__VDEVICE_ALLOC_REQUEST__INIT;
+        _cleanup_(reply_freep) Ib__V1__Reply *reply = NULL;
+        int r;
+
+        assert_return(c && ret_vdevice, -EINVAL);
+        v.viommu_id = viommu;
+        v.dev_id = dev_id;
+        v.virt_id = virt_id;
+        req.verb_case = IB__V1__REQUEST__VERB_VDEVICE_ALLOC;
+        req.vdevice_alloc = &v;
+        r = call_expect(c, &req, IB__V1__REPLY__RESULT_VDEVICE_ALLOC, &reply);
+        if (r < 0)
+                return r;
+        *ret_vdevice = reply->vdevice_alloc->vdevice_id;
+        return 0;
 }
 
 _public_ int ib_pasid_attach(ib_client *c, uint32_t dev_id, uint32_t vpasid, uint32_t pt_id, uint32_t *ret_pasid) {

@@ -468,6 +468,96 @@ static int kernel_hwpt_alloc(BackendCtx *ctx, uint32_t dev_id, uint32_t pt_id, u
         return 0;
 }
 
+static int kernel_hwpt_set_dirty_tracking(BackendCtx *ctx, uint32_t hwpt, bool enable) {
+        struct iommu_hwpt_set_dirty_tracking cmd = {
+                .size = sizeof(cmd),
+                .flags = enable ? IOMMU_HWPT_DIRTY_TRACKING_ENABLE : 0,
+                .hwpt_id = hwpt,
+        };
+
+        return kioctl(kfd(ctx), IOMMU_HWPT_SET_DIRTY_TRACKING, &cmd);
+}
+
+static int kernel_hwpt_get_dirty_bitmap(BackendCtx *ctx, uint32_t hwpt, uint64_t iova, uint64_t length,
+                                        uint64_t page_size, uint32_t flags, void *bitmap) {
+        struct iommu_hwpt_get_dirty_bitmap cmd = {
+                .size = sizeof(cmd),
+                .hwpt_id = hwpt,
+                .flags = flags & BACKEND_DIRTY_NO_CLEAR ? IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR : 0,
+                .iova = iova,
+                .length = length,
+                .page_size = page_size,
+                .data = (uintptr_t) bitmap,
+        };
+
+        return kioctl(kfd(ctx), IOMMU_HWPT_GET_DIRTY_BITMAP, &cmd);
+}
+
+static int kernel_hwpt_invalidate(BackendCtx *ctx, uint32_t pt_id, uint32_t data_type, const void *entries,
+                                  uint32_t entry_len, uint32_t *entry_num) {
+        struct iommu_hwpt_invalidate cmd = {
+                .size = sizeof(cmd),
+                .hwpt_id = pt_id,
+                .data_uptr = (uintptr_t) entries,
+                .data_type = data_type,
+                .entry_len = entry_len,
+                .entry_num = *entry_num,
+        };
+        int r;
+
+        r = kioctl(kfd(ctx), IOMMU_HWPT_INVALIDATE, &cmd);
+        *entry_num = cmd.entry_num;     /* written back also on failure (iommufd_hwpt_invalidate) */
+        return r;
+}
+
+static int kernel_fault_alloc(BackendCtx *ctx, uint32_t *ret_id, int *ret_fd) {
+        struct iommu_fault_alloc cmd = {
+                .size = sizeof(cmd),
+        };
+        int r;
+
+        /* the fd is installed O_CLOEXEC (eventq.c iommufd_eventq_init) */
+        r = kioctl(kfd(ctx), IOMMU_FAULT_QUEUE_ALLOC, &cmd);
+        if (r < 0)
+                return r;
+        *ret_id = cmd.out_fault_id;
+        *ret_fd = (int) cmd.out_fault_fd;
+        return 0;
+}
+
+static int kernel_viommu_alloc(BackendCtx *ctx, uint32_t dev_id, uint32_t hwpt, uint32_t type, uint32_t *ret_id) {
+        struct iommu_viommu_alloc cmd = {
+                .size = sizeof(cmd),
+                .type = type,
+                .dev_id = dev_id,
+                .hwpt_id = hwpt,
+        };
+        int r;
+
+        r = kioctl(kfd(ctx), IOMMU_VIOMMU_ALLOC, &cmd);
+        if (r < 0)
+                return r;
+        *ret_id = cmd.out_viommu_id;
+        return 0;
+}
+
+static int kernel_vdevice_alloc(BackendCtx *ctx, uint32_t viommu, uint32_t dev_id, uint64_t virt_id,
+                                uint32_t *ret_id) {
+        struct iommu_vdevice_alloc cmd = {
+                .size = sizeof(cmd),
+                .viommu_id = viommu,
+                .dev_id = dev_id,
+                .virt_id = virt_id,
+        };
+        int r;
+
+        r = kioctl(kfd(ctx), IOMMU_VDEVICE_ALLOC, &cmd);
+        if (r < 0)
+                return r;
+        *ret_id = cmd.out_vdevice_id;
+        return 0;
+}
+
 const BackendOps backend_kernel_ops = {
         .name = "kernel",
         .open = kernel_open,
@@ -489,4 +579,10 @@ const BackendOps backend_kernel_ops = {
         .device_detach = kernel_device_detach,
         .hw_info = kernel_hw_info,
         .hwpt_alloc = kernel_hwpt_alloc,
+        .hwpt_set_dirty_tracking = kernel_hwpt_set_dirty_tracking,
+        .hwpt_get_dirty_bitmap = kernel_hwpt_get_dirty_bitmap,
+        .hwpt_invalidate = kernel_hwpt_invalidate,
+        .fault_alloc = kernel_fault_alloc,
+        .viommu_alloc = kernel_viommu_alloc,
+        .vdevice_alloc = kernel_vdevice_alloc,
 };

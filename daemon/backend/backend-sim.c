@@ -118,6 +118,7 @@ typedef enum SimObjectType {
         SIM_OBJECT_HWPT_PAGING,
         SIM_OBJECT_HWPT_NESTED,
         SIM_OBJECT_DEVICE,
+        SIM_OBJECT_FAULT,
         _SIM_OBJECT_TYPE_MAX,
 } SimObjectType;
 
@@ -174,7 +175,29 @@ typedef struct SimHwpt {
         bool force_coherence;           /* made for a snoop-control device: PT_FEAT_VTDSS_FORCE_COHERENCE */
         uint32_t s1_addr_width;         /* nested: struct iommu_hwpt_vtd_s1 addr_width */
         uint64_t s1_flags;              /* nested: struct iommu_hwpt_vtd_s1 flags */
+        struct SimFault *fault;         /* IOMMU_HWPT_FAULT_ID_VALID: holds a user of it */
+        bool dirty_enabled;             /* paging: IOMMU_HWPT_SET_DIRTY_TRACKING enabled it (dmar_domain->dirty_tracking) */
+        /*
+         * paging: the IOVAs of the 4 KiB pages whose PTE has its dirty bit set,
+         * unordered and distinct; only backend_sim_mark_dirty() (a DMA write)
+         * sets one, so without it nothing is ever dirty.
+         */
+        uint64_t *dirty;
+        size_t n_dirty;
+        size_t size_dirty;
 } SimHwpt;
+
+/*
+ * A FAULT object (eventq.c iommufd_fault_alloc).  Its fd, handed to the
+ * caller, is the read end of a pipe whose write end the object keeps: it is
+ * never readable, as a fault queue of a device that never faults (the sim
+ * has no PRI) never is.
+ */
+typedef struct SimFault {
+        SimObject object;
+        uint32_t users;                 /* HWPTs delivering to it */
+        int write_fd;
+} SimFault;
 
 /* One iommufd attachment of a device: iommufd_group->pasid_attach[pasid] holds the device. */
 typedef struct SimAttach {
@@ -291,10 +314,16 @@ static void sim_object_free(SimObject *o) {
                 return;
         case SIM_OBJECT_HWPT_PAGING:
         case SIM_OBJECT_HWPT_NESTED:
+                free(((SimHwpt *) o)->dirty);
                 free(o);
                 return;
         case SIM_OBJECT_DEVICE:
                 sim_device_free((SimDevice *) o);
+                return;
+        case SIM_OBJECT_FAULT:
+                if (((SimFault *) o)->write_fd >= 0)
+                        (void) close(((SimFault *) o)->write_fd);
+                free(o);
                 return;
         case _SIM_OBJECT_TYPE_MAX:
                 break;
@@ -981,6 +1010,8 @@ static int sim_hwpt_paging_new(SimCtx *c, SimIoas *ioas, const BackendDeviceInfo
 static void sim_hwpt_destroy(SimCtx *c, SimHwpt *h) {
         assert(h->users == 0);
 
+        if (h->fault)
+                h->fault->users--;      /* hw_pagetable.c iommufd_hwpt_destroy */
         if (h->parent)
                 h->parent->users--;
         else if (h->in_iopt)
@@ -1119,11 +1150,19 @@ static int sim_domain_compatible(SimHwpt *h, const BackendDeviceInfo *info) {
  * the attach succeeds and does nothing; iommu_replace_device_pasid does not
  * check the range.  Every device that takes the domain must be compatible.
  *
- * Return: 0 or -EINVAL.
+ * Return: 0, -EINVAL, or -ENODEV for a HWPT with a fault queue.
  */
 static int sim_domain_attach(SimCtx *c, SimHwpt *h, SimDevice *d, uint32_t pasid, bool replace) {
         SimBackend *s = sim_backend(c->ctx.backend);
         int r;
+
+        /*
+         * intel/iommu.h iopf_for_domain_set: a domain with a fault queue (an
+         * iopf_handler) needs PRI enabled on the device (intel_iommu_enable_iopf),
+         * which no sim device has (the unit has no device TLB): ENODEV.
+         */
+        if (h->fault)
+                return -ENODEV;
 
         if (pasid != 0 && !replace)
                 for (size_t i = 0; i < s->n_slots; i++) {
@@ -1404,6 +1443,7 @@ static int sim_change_pt(SimCtx *c, SimDevice *d, uint32_t pasid, uint32_t pt_id
         case SIM_OBJECT_IOAS:
                 return sim_auto_get_domain(c, d, pasid, (SimIoas *) o, replace, ret_hwpt);
         case SIM_OBJECT_DEVICE:
+        case SIM_OBJECT_FAULT:
         case _SIM_OBJECT_TYPE_MAX:
                 break;
         }
@@ -1609,6 +1649,12 @@ static int sim_destroy(BackendCtx *ctx, uint32_t id) {
         case SIM_OBJECT_DEVICE:
                 /* device.c iommufd_device_bind: the VFIO driver holds one until it unbinds. */
                 return -EBUSY;
+        case SIM_OBJECT_FAULT:
+                /* Every HWPT allocated with it holds one (hw_pagetable.c iommufd_hwpt_alloc). */
+                if (((SimFault *) o)->users > 0)
+                        return -EBUSY;
+                sim_object_remove(c, o);
+                return 0;
         case _SIM_OBJECT_TYPE_MAX:
                 break;
         }
@@ -2316,6 +2362,7 @@ static int sim_hwpt_alloc(BackendCtx *ctx, uint32_t dev_id, uint32_t pt_id, uint
                 break;
         case SIM_OBJECT_HWPT_NESTED:
         case SIM_OBJECT_DEVICE:
+        case SIM_OBJECT_FAULT:
         case _SIM_OBJECT_TYPE_MAX:
                 /* iommufd_hwpt_alloc: any other object (there is no vIOMMU in the sim) is EINVAL. */
                 r = -EINVAL;
@@ -2327,15 +2374,350 @@ static int sim_hwpt_alloc(BackendCtx *ctx, uint32_t dev_id, uint32_t pt_id, uint
         /*
          * iommufd_hwpt_alloc: with FAULT_ID_VALID, fault_id must name a FAULT
          * object (iommufd_get_fault: ENOENT otherwise), looked up after the
-         * HWPT is built, which then goes.  The sim has no fault objects (no op
-         * makes one), so this is always ENOENT.
+         * HWPT is built, which then goes; the HWPT holds a user of it.
          */
         if (flags & BACKEND_HWPT_FAULT_ID_VALID) {
-                sim_hwpt_destroy(c, h);
-                return -ENOENT;
+                if (sim_object_get(c, fault_id, &o) < 0 || o->type != SIM_OBJECT_FAULT) {
+                        sim_hwpt_destroy(c, h);
+                        return -ENOENT;
+                }
+                h->fault = (SimFault *) o;
+                h->fault->users++;
         }
         *ret_id = h->object.id;
         return 0;
+}
+
+/* --- dirty tracking -------------------------------------------------------------------------- */
+
+/* iommufd_private.h iommufd_get_hwpt_paging: an unknown id, or another type, is ENOENT. */
+static int sim_hwpt_paging_get(SimCtx *c, uint32_t id, SimHwpt **ret) {
+        SimObject *o;
+        int r;
+
+        r = sim_object_get(c, id, &o);
+        if (r < 0)
+                return r;
+        if (o->type != SIM_OBJECT_HWPT_PAGING)
+                return -ENOENT;
+        *ret = (SimHwpt *) o;
+        return 0;
+}
+
+/* Is the 4 KiB page at iova mapped writeable in ioas? */
+static bool sim_ioas_page_writeable(const SimIoas *ioas, uint64_t iova) {
+        size_t i = sim_areas_lower(ioas, iova);
+
+        return i < ioas->n_areas && ioas->areas[i].iova <= iova && (ioas->areas[i].prot & BACKEND_MAP_WRITEABLE);
+}
+
+/*
+ * Forgets the dirty bits of pages no longer mapped writeable: their PTEs went
+ * with the unmap.  (A page unmapped and mapped again between two reads keeps
+ * its bit here, where the kernel's new PTE would be clean; tests do not.)
+ */
+static void sim_hwpt_prune_dirty(SimHwpt *h) {
+        for (size_t i = 0; i < h->n_dirty;)
+                if (sim_ioas_page_writeable(h->ioas, h->dirty[i]))
+                        i++;
+                else
+                        h->dirty[i] = h->dirty[--h->n_dirty];
+}
+
+static int sim_hwpt_set_dirty_tracking(BackendCtx *ctx, uint32_t hwpt, bool enable) {
+        SimCtx *c = sim_ctx(ctx);
+        SimHwpt *h;
+        int r;
+
+        assert(c);
+
+        r = sim_fault();
+        if (r < 0)
+                return r;
+
+        /* hw_pagetable.c iommufd_hwpt_set_dirty_tracking: a paging HWPT only (ENOENT otherwise) */
+        r = sim_hwpt_paging_get(c, hwpt, &h);
+        if (r < 0)
+                return r;
+        /* io_pagetable.c iopt_set_dirty_tracking: a domain without dirty_ops is EOPNOTSUPP. */
+        if (!h->dirty_tracking)
+                return -EOPNOTSUPP;
+        /* iopt_set_dirty_tracking: enabling clears every dirty bit first (iopt_clear_dirty_data). */
+        if (enable)
+                h->n_dirty = 0;
+        /* intel/iommu.c intel_iommu_set_dirty_tracking: the same state again is a no-op. */
+        h->dirty_enabled = enable;
+        return 0;
+}
+
+static int sim_hwpt_get_dirty_bitmap(BackendCtx *ctx, uint32_t hwpt, uint64_t iova, uint64_t length,
+                                     uint64_t page_size, uint32_t flags, void *bitmap) {
+        SimCtx *c = sim_ctx(ctx);
+        uint64_t last, align, end;
+        SimHwpt *h;
+        size_t a;
+        int r;
+
+        assert(c && bitmap);
+
+        r = sim_fault();
+        if (r < 0)
+                return r;
+
+        /* hw_pagetable.c iommufd_hwpt_get_dirty_bitmap: a paging HWPT only (ENOENT otherwise). */
+        r = sim_hwpt_paging_get(c, hwpt, &h);
+        if (r < 0)
+                return r;
+        /*
+         * io_pagetable.c iommufd_check_iova_range: length 0 is EINVAL, an
+         * overflowing range EOVERFLOW, a range not aligned to the IOAS's
+         * iova_alignment or to page_size (0 included) EINVAL.
+         */
+        if (length == 0)
+                return -EINVAL;
+        if (__builtin_add_overflow(iova, length - 1, &last))
+                return -EOVERFLOW;
+        align = sim_ioas_alignment(h->ioas);
+        if ((iova & (align - 1)) || ((last + 1) & (align - 1)))
+                return -EINVAL;
+        if (page_size == 0 || (iova % page_size) || ((last + 1) % page_size))
+                return -EINVAL;
+        /* iommu_read_and_clear_dirty: a domain without dirty_ops is EOPNOTSUPP. */
+        if (!h->dirty_tracking)
+                return -EOPNOTSUPP;
+
+        /*
+         * __iommu_read_and_clear_dirty walks the areas that cover the range
+         * contiguously from iova (iopt_for_each_contig_area) and stops at the
+         * first hole; the error that makes is dropped (iommu_read_and_clear_dirty
+         * ignores iova_bitmap_for_each's result), so the call succeeds.  The
+         * kernel restarts the walk for each chunk of the user bitmap it pins
+         * (iova_bitmap.c: up to 512 pages of bitmap); the sim walks once.
+         */
+        sim_hwpt_prune_dirty(h);
+        end = iova;
+        for (a = sim_areas_lower(h->ioas, iova); a < h->ioas->n_areas; a++) {
+                const SimArea *area = &h->ioas->areas[a];
+
+                if (area->iova > end)
+                        break;
+                end = area->last + 1;
+                if (area->last >= last) {
+                        end = last + 1;
+                        break;
+                }
+        }
+        for (size_t i = 0; i < h->n_dirty;) {
+                uint64_t p = h->dirty[i];
+
+                if (p < iova || p >= end) {
+                        i++;
+                        continue;
+                }
+                /* iova_bitmap_set: every page_size page the 4 KiB page touches */
+                for (uint64_t b = (p - iova) / page_size; b <= (p + SIM_PAGE_SIZE - 1 - iova) / page_size &&
+                                                          b < length / page_size; b++)
+                        ((uint64_t *) bitmap)[b / 64] |= UINT64_C(1) << (b % 64);
+                if (flags & BACKEND_DIRTY_NO_CLEAR)
+                        i++;
+                else
+                        h->dirty[i] = h->dirty[--h->n_dirty];
+        }
+        return 0;
+}
+
+int backend_sim_mark_dirty(BackendCtx *ctx, uint32_t hwpt, uint64_t iova, uint64_t length) {
+        SimCtx *c = sim_ctx(ctx);
+        SimHwpt *h;
+        int n = 0, r;
+
+        assert(c);
+
+        r = sim_hwpt_paging_get(c, hwpt, &h);
+        if (r < 0)
+                return r;
+        if ((iova | length) & (SIM_PAGE_SIZE - 1) || iova + length < iova)
+                return -EINVAL;
+        if (!h->dirty_enabled)
+                return 0;
+        sim_hwpt_prune_dirty(h);
+        for (uint64_t p = iova; p - iova < length; p += SIM_PAGE_SIZE) {
+                bool seen = false;
+
+                if (!sim_ioas_page_writeable(h->ioas, p))
+                        continue;
+                for (size_t i = 0; i < h->n_dirty && !seen; i++)
+                        seen = h->dirty[i] == p;
+                if (seen)
+                        continue;
+                if (h->n_dirty == h->size_dirty) {
+                        size_t size = h->size_dirty ? h->size_dirty * 2 : 16;
+                        uint64_t *d = reallocarray(h->dirty, size, sizeof(*d));
+
+                        if (!d)
+                                return -ENOMEM;
+                        h->dirty = d;
+                        h->size_dirty = size;
+                }
+                h->dirty[h->n_dirty++] = p;
+                n++;
+        }
+        return n;
+}
+
+/* --- invalidation, fault queues, vIOMMUs ------------------------------------------------------ */
+
+/* hw_pagetable.c IOMMU_HWPT_INVALIDATE_ENTRY_NUM_MAX */
+#define SIM_INVALIDATE_ENTRY_NUM_MAX (1U << 19)
+
+/* intel/nested.c intel_nested_cache_invalidate_user; *entry_num becomes the count processed. */
+static int sim_nested_invalidate(uint32_t data_type, const uint8_t *entries, uint32_t entry_len,
+                                 uint32_t *entry_num) {
+        struct iommu_hwpt_vtd_s1_invalidate inv;
+        uint32_t processed = 0;
+        int r = 0;
+
+        if (data_type != IOMMU_HWPT_INVALIDATE_DATA_VTD_S1) {
+                *entry_num = 0;
+                return -EINVAL;
+        }
+        for (; processed < *entry_num; processed++) {
+                /*
+                 * iommu.h __iommu_copy_struct_from_user: an entry shorter than the
+                 * initial struct (up to __reserved: all of it) or longer than the
+                 * struct is EINVAL.
+                 */
+                if (entry_len != sizeof(inv)) {
+                        r = -EINVAL;
+                        break;
+                }
+                memcpy(&inv, entries + (size_t) entry_len * processed, sizeof(inv));
+                if ((inv.flags & ~(uint32_t) IOMMU_VTD_INV_FLAGS_LEAF) || inv.__reserved) {
+                        r = -EOPNOTSUPP;
+                        break;
+                }
+                if ((inv.addr & (SIM_PAGE_SIZE - 1)) || (inv.npages == UINT64_MAX && inv.addr)) {
+                        r = -EINVAL;
+                        break;
+                }
+                /* cache_tag_flush_range: the sim has no caches to flush */
+        }
+        *entry_num = processed;
+        return r;
+}
+
+static int sim_hwpt_invalidate(BackendCtx *ctx, uint32_t pt_id, uint32_t data_type, const void *entries,
+                               uint32_t entry_len, uint32_t *entry_num) {
+        SimCtx *c = sim_ctx(ctx);
+        SimObject *o;
+        int r;
+
+        assert(c && entry_num);
+
+        r = sim_fault();
+        if (r < 0)
+                return r;
+
+        /* hw_pagetable.c iommufd_hwpt_invalidate: entry_num is 0 in every failure before the driver runs. */
+        if (*entry_num && (!entries || entry_len == 0 || entry_len > SIM_PAGE_SIZE ||
+                           *entry_num > SIM_INVALIDATE_ENTRY_NUM_MAX)) {
+                *entry_num = 0;
+                return -EINVAL;
+        }
+        r = sim_object_get(c, pt_id, &o);
+        if (r < 0) {
+                *entry_num = 0;
+                return r;
+        }
+        /* a nested HWPT's cache_invalidate_user; a vIOMMU's (none here); anything else EINVAL */
+        if (o->type != SIM_OBJECT_HWPT_NESTED) {
+                *entry_num = 0;
+                return -EINVAL;
+        }
+        return sim_nested_invalidate(data_type, entries, entry_len, entry_num);
+}
+
+static int sim_fault_alloc(BackendCtx *ctx, uint32_t *ret_id, int *ret_fd) {
+        SimCtx *c = sim_ctx(ctx);
+        SimFault *f;
+        int fds[2], r;
+
+        assert(c && ret_id && ret_fd);
+
+        r = sim_fault();
+        if (r < 0)
+                return r;
+
+        f = calloc(1, sizeof(*f));
+        if (!f)
+                return -ENOMEM;
+        f->object.type = SIM_OBJECT_FAULT;
+        f->write_fd = -1;
+        if (pipe2(fds, O_CLOEXEC) < 0) {
+                r = -errno;
+                free(f);
+                return r;
+        }
+        r = sim_object_add(c, &f->object);
+        if (r < 0) {
+                (void) close(fds[0]);
+                (void) close(fds[1]);
+                free(f);
+                return r;
+        }
+        f->write_fd = fds[1];
+        *ret_id = f->object.id;
+        *ret_fd = fds[0];
+        return 0;
+}
+
+static int sim_viommu_alloc(BackendCtx *ctx, uint32_t dev_id, uint32_t hwpt, uint32_t type, uint32_t *ret_id) {
+        SimCtx *c = sim_ctx(ctx);
+        SimDevice *d;
+        int r;
+
+        assert(c && ret_id);
+
+        r = sim_fault();
+        if (r < 0)
+                return r;
+
+        /* viommu.c iommufd_viommu_alloc_ioctl: IOMMU_VIOMMU_TYPE_DEFAULT is EOPNOTSUPP, ... */
+        if (type == IOMMU_VIOMMU_TYPE_DEFAULT)
+                return -EOPNOTSUPP;
+        /* ... an unknown device ENOENT (iommufd_get_device), ... */
+        r = sim_device_get(c, dev_id, &d);
+        if (r < 0)
+                return r;
+        /*
+         * ... and an IOMMU driver without get_viommu_size/viommu_init
+         * EOPNOTSUPP: intel_iommu_ops has neither in 7.3, so every type is
+         * refused before the HWPT is looked at.
+         */
+        (void) hwpt;
+        return -EOPNOTSUPP;
+}
+
+static int sim_vdevice_alloc(BackendCtx *ctx, uint32_t viommu, uint32_t dev_id, uint64_t virt_id,
+                             uint32_t *ret_id) {
+        SimCtx *c = sim_ctx(ctx);
+        SimObject *o;
+        int r;
+
+        assert(c && ret_id);
+
+        r = sim_fault();
+        if (r < 0)
+                return r;
+
+        /*
+         * viommu.c iommufd_vdevice_alloc_ioctl: iommufd_get_viommu first; no
+         * VIOMMU object can exist on a VT-d unit, so any id is ENOENT.
+         */
+        (void) dev_id;
+        (void) virt_id;
+        r = sim_object_get(c, viommu, &o);
+        return r < 0 ? r : -ENOENT;
 }
 
 const BackendOps backend_sim_ops = {
@@ -2359,4 +2741,10 @@ const BackendOps backend_sim_ops = {
         .device_detach = sim_device_detach,
         .hw_info = sim_hw_info,
         .hwpt_alloc = sim_hwpt_alloc,
+        .hwpt_set_dirty_tracking = sim_hwpt_set_dirty_tracking,
+        .hwpt_get_dirty_bitmap = sim_hwpt_get_dirty_bitmap,
+        .hwpt_invalidate = sim_hwpt_invalidate,
+        .fault_alloc = sim_fault_alloc,
+        .viommu_alloc = sim_viommu_alloc,
+        .vdevice_alloc = sim_vdevice_alloc,
 };

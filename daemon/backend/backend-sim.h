@@ -2,14 +2,16 @@
 /*
  * backend-sim.h - test hooks of the simulated IOMMU backend.
  *
- * Owns: the fail-nth fault hook of backend-sim.c and the constants of the
- * IOMMU it models.  The ops themselves are backend_sim_ops, declared in
+ * Owns: the fail-nth fault hook and the dirty-page hook of backend-sim.c, and
+ * the constants of the IOMMU it models.  The ops themselves are backend_sim_ops, declared in
  * backend.h.
  * Must never: be included by anything but backend-sim.c and tests.
  */
 #pragma once
 
 #include <stdint.h>
+
+#include "backend/backend.h"
 
 /*
  * The IOVA range every sim device reserves while its RID is attached to a
@@ -35,3 +37,15 @@
  * like the rest of the sim.
  */
 extern int backend_sim_fail_nth;
+
+/*
+ * backend_sim_mark_dirty - a device's DMA writes to [iova, iova + length) of
+ * the paging HWPT hwpt, for tests (the sim's IOMMU_TEST_OP_DIRTY).
+ *
+ * While dirty tracking is enabled on hwpt, the IOMMU sets the dirty bit of
+ * every 4 KiB page of the range that is mapped writeable; otherwise nothing
+ * happens, as with the hardware.  iova and length must be 4 KiB aligned.
+ * Returns the number of pages newly marked, -ENOENT if hwpt is no paging HWPT
+ * of ctx, -EINVAL, -ENOMEM.  Never reached by the broker: no verb calls it.
+ */
+int backend_sim_mark_dirty(BackendCtx *ctx, uint32_t hwpt, uint64_t iova, uint64_t length);

@@ -50,6 +50,11 @@ enum {
         BACKEND_HWPT_PASID = 1U << 3,
 };
 
+/* Flags of hwpt_get_dirty_bitmap: the kernel's IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR. */
+enum {
+        BACKEND_DIRTY_NO_CLEAR = 1U << 0,
+};
+
 /* Capabilities of BackendHwInfo.capabilities: the kernel's IOMMU_HW_CAP_* bits. */
 enum {
         BACKEND_HW_CAP_DIRTY_TRACKING = 1U << 0,
@@ -169,6 +174,32 @@ struct BackendOps {
          */
         int (*hwpt_alloc)(BackendCtx *ctx, uint32_t dev_id, uint32_t pt_id, uint32_t flags, uint32_t data_type,
                           const void *data, size_t data_len, uint32_t fault_id, uint32_t *ret_id);
+        /* IOMMU_HWPT_SET_DIRTY_TRACKING of a paging HWPT. */
+        int (*hwpt_set_dirty_tracking)(BackendCtx *ctx, uint32_t hwpt, bool enable);
+        /*
+         * IOMMU_HWPT_GET_DIRTY_BITMAP: sets the bits of the dirty page_size pages of
+         * [iova, iova + length) in bitmap (zeroed by the caller, one bit per page,
+         * u64 words: 8 * ceil(length / page_size / 64) bytes), and clears them
+         * in the IOMMU unless flags has BACKEND_DIRTY_NO_CLEAR.
+         */
+        int (*hwpt_get_dirty_bitmap)(BackendCtx *ctx, uint32_t hwpt, uint64_t iova, uint64_t length,
+                                     uint64_t page_size, uint32_t flags, void *bitmap);
+        /*
+         * IOMMU_HWPT_INVALIDATE of a nested HWPT or a vIOMMU: *entry_num entries of
+         * entry_len bytes; *entry_num is set to the number handled, also on failure.
+         */
+        int (*hwpt_invalidate)(BackendCtx *ctx, uint32_t pt_id, uint32_t data_type, const void *entries,
+                               uint32_t entry_len, uint32_t *entry_num);
+        /*
+         * IOMMU_FAULT_QUEUE_ALLOC: *ret_fd (owned by the caller) is the queue's fd
+         * (sim: the read end of a pipe that never carries a fault).
+         */
+        int (*fault_alloc)(BackendCtx *ctx, uint32_t *ret_id, int *ret_fd);
+        /* IOMMU_VIOMMU_ALLOC on nesting-parent HWPT hwpt for the IOMMU of dev_id. */
+        int (*viommu_alloc)(BackendCtx *ctx, uint32_t dev_id, uint32_t hwpt, uint32_t type, uint32_t *ret_id);
+        /* IOMMU_VDEVICE_ALLOC of dev_id on viommu, with the guest's virt_id. */
+        int (*vdevice_alloc)(BackendCtx *ctx, uint32_t viommu, uint32_t dev_id, uint64_t virt_id,
+                             uint32_t *ret_id);
 };
 
 extern const BackendOps backend_kernel_ops;

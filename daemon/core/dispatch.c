@@ -52,9 +52,15 @@ static const Verb verbs[] = {
         { IB__V1__REQUEST__VERB_HW_INFO,       "HwInfo",        0, 0, true,  verb_hw_info },
         { IB__V1__REQUEST__VERB_HWPT_ALLOC,    "HwptAlloc",     0, 0, true,  verb_hwpt_alloc },
         { IB__V1__REQUEST__VERB_HWPT_FREE,     "HwptFree",      0, 0, true,  verb_hwpt_free },
+        { IB__V1__REQUEST__VERB_HWPT_SET_DIRTY_TRACKING, "HwptSetDirtyTracking", 0, 0, true, verb_hwpt_set_dirty_tracking },
+        { IB__V1__REQUEST__VERB_HWPT_GET_DIRTY_BITMAP,   "HwptGetDirtyBitmap",   0, 0, true, verb_hwpt_get_dirty_bitmap },
+        { IB__V1__REQUEST__VERB_HWPT_INVALIDATE,         "HwptInvalidate",       0, 0, true, verb_hwpt_invalidate },
+        { IB__V1__REQUEST__VERB_FAULT_QUEUE_ALLOC,       "FaultQueueAlloc",      0, 0, true, verb_fault_queue_alloc },
         { IB__V1__REQUEST__VERB_PASID_ATTACH,  "PasidAttach",   0, 0, true,  verb_pasid_attach },
         { IB__V1__REQUEST__VERB_PASID_DETACH,  "PasidDetach",   0, 0, true,  verb_pasid_detach },
         { IB__V1__REQUEST__VERB_PASID_LOOKUP,  "PasidLookup",   0, 0, true,  verb_pasid_lookup },
+        { IB__V1__REQUEST__VERB_VIOMMU_ALLOC,  "ViommuAlloc",   0, 0, true,  verb_viommu_alloc },
+        { IB__V1__REQUEST__VERB_VDEVICE_ALLOC, "VdeviceAlloc",  0, 0, true,  verb_vdevice_alloc },
 };
 
 struct CallArenaItem {
@@ -93,6 +99,9 @@ int call_fail(Call *c, int err, const char *fmt, ...) {
 }
 
 void call_done(Call *c) {
+        for (size_t i = 0; i < c->n_close_fds; i++)
+                (void) safe_close(c->close_fds[i]);
+        c->n_close_fds = 0;
         while (c->arena) {
                 CallArenaItem *i = c->arena;
 

@@ -29,6 +29,8 @@ typedef struct Call {
         CallArenaItem *arena;
         int reply_fds[4];               /* sent with the reply (duplicated; still owned by their objects) */
         size_t n_reply_fds;
+        int close_fds[2];               /* owned by the call: closed after the reply went (call_done) */
+        size_t n_close_fds;
 } Call;
 
 /* Zeroed memory that lives until the reply is sent; NULL on ENOMEM. */
@@ -36,7 +38,7 @@ void *call_alloc(Call *c, size_t size);
 char *call_strdup(Call *c, const char *s);
 /* Sets the sentence of a failure; returns -abs(err). */
 int call_fail(Call *c, int err, const char *fmt, ...) _printf_(3, 4);
-/* Frees the arena. */
+/* Frees the arena and closes close_fds. */
 void call_done(Call *c);
 
 /*

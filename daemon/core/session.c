@@ -96,13 +96,28 @@ Session *session_free(Session *s) {
 
         /*
          * Dependency order: the connection first (no more requests), then the
-         * devices (PASIDs, attachment, binding; a device the client still holds
+         * vDEVICEs (each holds its device: the kernel's order is vDEVICE before
+         * the device goes) and vIOMMUs, then the devices (PASIDs, attachment, binding; a device the client still holds
          * an fd of stays bound until the client closes it), then the iommufd
          * context, whose close makes the kernel destroy every object and unpin
          * every page, then the broker's records and the mmaps that the kernel
          * no longer points at.
          */
         transport_deinit(&s->transport);
+        while (s->vdevices) {
+                Vdevice *v = s->vdevices;
+
+                s->vdevices = v->next;
+                if (vdevice_destroy(v) < 0)
+                        vdevice_free(v);        /* the context's close takes it */
+        }
+        while (s->viommus) {
+                Viommu *v = s->viommus;
+
+                s->viommus = v->next;
+                if (viommu_destroy(v) < 0)
+                        viommu_free(v);
+        }
         while (s->devices) {
                 Device *d = s->devices;
 
@@ -111,6 +126,12 @@ Session *session_free(Session *s) {
         }
         if (s->ctx)
                 s->host->backend->ops->ctx_free(s->ctx);
+        while (s->faults) {
+                FaultQueue *f = s->faults;
+
+                s->faults = f->next;
+                fault_queue_free(f);
+        }
         while (s->hwpts) {
                 Hwpt *h = s->hwpts;
 
@@ -173,5 +194,19 @@ Hwpt *session_find_hwpt(Session *s, uint32_t id) {
         for (Hwpt *h = s->hwpts; h; h = h->next)
                 if (h->id == id)
                         return h;
+        return NULL;
+}
+
+FaultQueue *session_find_fault(Session *s, uint32_t id) {
+        for (FaultQueue *f = s->faults; f; f = f->next)
+                if (f->id == id)
+                        return f;
+        return NULL;
+}
+
+Viommu *session_find_viommu(Session *s, uint32_t id) {
+        for (Viommu *v = s->viommus; v; v = v->next)
+                if (v->id == id)
+                        return v;
         return NULL;
 }

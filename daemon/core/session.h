@@ -24,6 +24,7 @@
 #include "object/ioas.h"
 #include "object/pasid.h"
 #include "object/tenant.h"
+#include "object/viommu.h"
 #include "policy/peer.h"
 #include "policy/policy.h"
 #include "wire/transport.h"
@@ -72,6 +73,9 @@ struct Session {
         Ioas *ioases;
         Hwpt *hwpts;
         Device *devices;
+        FaultQueue *faults;
+        Viommu *viommus;
+        Vdevice *vdevices;
         uint64_t n_requests;
 };
 
@@ -88,5 +92,7 @@ void session_remove_ioas(Session *s, Ioas *ioas);
 
 Device *session_find_device(Session *s, uint32_t dev_id);
 Hwpt *session_find_hwpt(Session *s, uint32_t id);
+FaultQueue *session_find_fault(Session *s, uint32_t id);
+Viommu *session_find_viommu(Session *s, uint32_t id);
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(Session *, session_free);

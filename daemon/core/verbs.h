@@ -36,6 +36,12 @@ int verb_hw_info(Call *c);
 /* verb-hwpt.c */
 int verb_hwpt_alloc(Call *c);
 int verb_hwpt_free(Call *c);
+int verb_hwpt_set_dirty_tracking(Call *c);
+int verb_hwpt_get_dirty_bitmap(Call *c);
+int verb_hwpt_invalidate(Call *c);
+int verb_fault_queue_alloc(Call *c);
+int verb_viommu_alloc(Call *c);
+int verb_vdevice_alloc(Call *c);
 
 /* verb-pasid.c */
 int verb_pasid_attach(Call *c);

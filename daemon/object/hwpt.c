@@ -2,13 +2,20 @@
 /*
  * hwpt.c - see hwpt.h.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1                   /* memfd_create(), F_ADD_SEALS */
+#endif
+
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "object/hwpt.h"
 
 int hwpt_new(Hwpt **ret, BackendCtx *ctx, Account *account, uint32_t dev_id, uint32_t pt_id, uint32_t flags,
-             uint32_t data_type, const void *data, size_t data_len, const Account **ret_over) {
+             uint32_t data_type, const void *data, size_t data_len, uint32_t fault_id, const Account **ret_over) {
         _cleanup_(hwpt_freep) Hwpt *h = NULL;
         int r;
 
@@ -25,7 +32,7 @@ int hwpt_new(Hwpt **ret, BackendCtx *ctx, Account *account, uint32_t dev_id, uin
         r = charge_take(&h->charge_object, account, ACCOUNT_OBJECTS, 1, ret_over);
         if (r < 0)
                 return r;
-        r = ctx->backend->ops->hwpt_alloc(ctx, dev_id, pt_id, flags, data_type, data, data_len, 0, &h->id);
+        r = ctx->backend->ops->hwpt_alloc(ctx, dev_id, pt_id, flags, data_type, data, data_len, fault_id, &h->id);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(h);
@@ -47,5 +54,39 @@ int hwpt_destroy(Hwpt *h) {
         if (r < 0)
                 return r;
         hwpt_free(h);
+        return 0;
+}
+
+int hwpt_set_dirty_tracking(Hwpt *h, bool enable) {
+        return h->ctx->backend->ops->hwpt_set_dirty_tracking(h->ctx, h->id, enable);
+}
+
+int hwpt_get_dirty_bitmap(Hwpt *h, uint64_t iova, uint64_t length, uint64_t page_size, uint32_t flags,
+                          int *ret_fd, uint64_t *ret_dirty) {
+        uint64_t size = hwpt_dirty_bitmap_size(length, page_size), dirty = 0;
+        _cleanup_close_ int fd = -1;
+        uint64_t *bitmap;
+        int r;
+
+        fd = memfd_create("iommu-broker-dirty-bitmap", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (fd < 0)
+                return -errno;
+        if (ftruncate(fd, (off_t) size) < 0)
+                return -errno;
+        bitmap = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (bitmap == MAP_FAILED)
+                return -errno;
+        r = h->ctx->backend->ops->hwpt_get_dirty_bitmap(h->ctx, h->id, iova, length, page_size, flags, bitmap);
+        if (r >= 0)
+                for (uint64_t i = 0; i < size / 8; i++)
+                        dirty += (uint64_t) __builtin_popcountll(bitmap[i]);
+        (void) munmap(bitmap, size);
+        if (r < 0)
+                return r;
+        /* F_SEAL_WRITE needs the writable mapping gone */
+        if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+                return -errno;
+        *ret_fd = TAKE_FD(fd);
+        *ret_dirty = dirty;
         return 0;
 }

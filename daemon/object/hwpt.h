@@ -31,10 +31,29 @@ struct Hwpt {
         Charge charge_hwpt;
 };
 
+/* fault_id counts with BACKEND_HWPT_FAULT_ID_VALID in flags only. */
 int hwpt_new(Hwpt **ret, BackendCtx *ctx, Account *account, uint32_t dev_id, uint32_t pt_id, uint32_t flags,
-             uint32_t data_type, const void *data, size_t data_len, const Account **ret_over);
+             uint32_t data_type, const void *data, size_t data_len, uint32_t fault_id, const Account **ret_over);
 /* IOMMU_DESTROY, then frees the record; -EBUSY (nothing freed) while in use. */
 int hwpt_destroy(Hwpt *h);
+/* The largest dirty bitmap the broker makes: 64 MiB, 2^29 pages (2 TiB of 4 KiB pages). */
+#define HWPT_DIRTY_BITMAP_MAX (UINT64_C(64) << 20)
+
+/* Bytes of the bitmap of length / page_size pages: whole u64 words. */
+static inline uint64_t hwpt_dirty_bitmap_size(uint64_t length, uint64_t page_size) {
+        return (length / page_size + 63) / 64 * 8;
+}
+
+/* IOMMU_HWPT_SET_DIRTY_TRACKING. */
+int hwpt_set_dirty_tracking(Hwpt *h, bool enable);
+/*
+ * IOMMU_HWPT_GET_DIRTY_BITMAP into a new memfd of hwpt_dirty_bitmap_size()
+ * bytes, sealed (F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_WRITE) once filled: *ret_fd
+ * is the caller's, *ret_dirty the number of bits set.  page_size must be a
+ * power of two and the size at most HWPT_DIRTY_BITMAP_MAX (the caller checks).
+ */
+int hwpt_get_dirty_bitmap(Hwpt *h, uint64_t iova, uint64_t length, uint64_t page_size, uint32_t flags,
+                          int *ret_fd, uint64_t *ret_dirty);
 /* Frees the record only (teardown after the context closed). */
 Hwpt *hwpt_free(Hwpt *h);
 

@@ -15,11 +15,13 @@
 #define _GNU_SOURCE 1                   /* memfd_create(), O_PATH */
 #endif
 
+#include <errno.h>
 #include <fcntl.h>
 #include <linux/iommufd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -2412,7 +2414,7 @@ TEST(hwpt_alloc_with_a_fault_id_is_enoent_and_with_nest_parent_eopnotsupp) {
         ASSERT_OK(sim_open_devices(&b, &ctx));
         ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
         ASSERT_OK(bind_dev(ctx, FULL, &dev));
-        /* The sim has no fault objects: any fault_id (this one names the IOAS) is unknown. */
+        /* A fault_id that names no FAULT object (this one names the IOAS) is unknown. */
         ASSERT_ERRNO(ENOENT, hwpt_raw(ctx, dev, ioas, BACKEND_HWPT_FAULT_ID_VALID, 0, NULL, 0, ioas, &hwpt));
         ASSERT_ERRNO(EOPNOTSUPP, hwpt_paging(ctx, dev, ioas,
                                              BACKEND_HWPT_FAULT_ID_VALID | BACKEND_HWPT_NEST_PARENT, &hwpt));
@@ -2424,6 +2426,241 @@ TEST(hwpt_alloc_with_a_fault_id_is_enoent_and_with_nest_parent_eopnotsupp) {
         ASSERT_OK(ops->ioas_alloc(ctx, &id));
         ASSERT_EQ(id, 3);
         ASSERT_OK(ops->destroy(ctx, ioas));
+}
+
+/* --- dirty tracking, invalidation, fault queues, vIOMMUs ------------------------------------ */
+
+/* GET_DIRTY_BITMAP of [iova, iova + length) in 4 KiB pages into bm (zeroed here); returns r. */
+static int dirty_read(BackendCtx *ctx, uint32_t hwpt, uint64_t iova, uint64_t length, uint32_t flags,
+                      uint64_t *bm, size_t n_words) {
+        memset(bm, 0, n_words * sizeof(*bm));
+        return ops->hwpt_get_dirty_bitmap(ctx, hwpt, iova, length, PG, flags, bm);
+}
+
+TEST(dirty_tracking_needs_a_hwpt_allocated_with_it) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t ioas, dev, plain, tracked, nested, auto_hwpt;
+        uint64_t bm[1];
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, FULL, &dev));
+        ASSERT_OK(hwpt_paging(ctx, dev, ioas, 0, &plain));
+        ASSERT_OK(hwpt_paging(ctx, dev, ioas, BACKEND_HWPT_DIRTY_TRACKING | BACKEND_HWPT_NEST_PARENT, &tracked));
+        ASSERT_OK(hwpt_nested(ctx, dev, tracked, 0, &nested));
+        ASSERT_OK(map_at(ctx, ioas, 0x100000, 16 * PG));
+        /* iopt_set_dirty_tracking / iommu_read_and_clear_dirty: no dirty_ops is EOPNOTSUPP */
+        ASSERT_ERRNO(EOPNOTSUPP, ops->hwpt_set_dirty_tracking(ctx, plain, true));
+        ASSERT_ERRNO(EOPNOTSUPP, dirty_read(ctx, plain, 0x100000, 16 * PG, 0, bm, 1));
+        /* iommufd_get_hwpt_paging: a nested HWPT, an IOAS, an unknown id are ENOENT */
+        ASSERT_ERRNO(ENOENT, ops->hwpt_set_dirty_tracking(ctx, nested, true));
+        ASSERT_ERRNO(ENOENT, ops->hwpt_set_dirty_tracking(ctx, ioas, true));
+        ASSERT_ERRNO(ENOENT, ops->hwpt_set_dirty_tracking(ctx, 99, true));
+        ASSERT_ERRNO(ENOENT, dirty_read(ctx, nested, 0x100000, 16 * PG, 0, bm, 1));
+        /* an automatic HWPT never has dirty_ops */
+        ASSERT_OK(attach(ctx, dev, ioas, &auto_hwpt));
+        ASSERT_ERRNO(EOPNOTSUPP, ops->hwpt_set_dirty_tracking(ctx, auto_hwpt, true));
+        ASSERT_OK(ops->hwpt_set_dirty_tracking(ctx, tracked, true));
+        ASSERT_OK(ops->hwpt_set_dirty_tracking(ctx, tracked, true));    /* the same state again: a no-op */
+        ASSERT_OK(ops->hwpt_set_dirty_tracking(ctx, tracked, false));
+}
+
+TEST(dirty_bitmap_range_is_checked_as_iommufd_check_iova_range_does) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t ioas, dev, hwpt;
+        uint64_t bm[2];
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, FULL, &dev));
+        ASSERT_OK(hwpt_paging(ctx, dev, ioas, BACKEND_HWPT_DIRTY_TRACKING, &hwpt));
+        ASSERT_ERRNO(EINVAL, dirty_read(ctx, hwpt, 0, 0, 0, bm, 2));
+        ASSERT_ERRNO(EOVERFLOW, dirty_read(ctx, hwpt, UINT64_MAX - PG + 1, 2 * PG, 0, bm, 2));
+        ASSERT_ERRNO(EINVAL, dirty_read(ctx, hwpt, 0x800, PG, 0, bm, 2));
+        ASSERT_ERRNO(EINVAL, dirty_read(ctx, hwpt, 0, PG + 0x800, 0, bm, 2));
+        ASSERT_ERRNO(EINVAL, ops->hwpt_get_dirty_bitmap(ctx, hwpt, 0, PG, 0, 0, bm));
+        ASSERT_ERRNO(EINVAL, ops->hwpt_get_dirty_bitmap(ctx, hwpt, PG, PG, 2 * PG, 0, bm));
+        /* nothing mapped: the walk finds no area, and that is success with no bits */
+        ASSERT_OK(dirty_read(ctx, hwpt, 0, 128 * PG, 0, bm, 2));
+        ASSERT_U64_EQ(bm[0] | bm[1], 0);
+}
+
+TEST(nothing_is_dirty_without_dma_and_dma_counts_only_while_tracking) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t ioas, dev, hwpt, other;
+        uint64_t bm[2];
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, FULL, &dev));
+        ASSERT_OK(hwpt_paging(ctx, dev, ioas, BACKEND_HWPT_DIRTY_TRACKING, &hwpt));
+        ASSERT_OK(hwpt_paging(ctx, dev, ioas, BACKEND_HWPT_DIRTY_TRACKING, &other));
+        ASSERT_OK(map_at(ctx, ioas, 0x100000, 64 * PG));
+        ASSERT_OK(ops->hwpt_set_dirty_tracking(ctx, hwpt, true));
+        ASSERT_OK(dirty_read(ctx, hwpt, 0x100000, 64 * PG, 0, bm, 1));
+        ASSERT_U64_EQ(bm[0], 0);
+
+        /* not tracking: DMA leaves no mark */
+        ASSERT_EQ(backend_sim_mark_dirty(ctx, other, 0x100000, PG), 0);
+        /* pages 1, 2 and 63; page 70 is not mapped and takes no mark */
+        ASSERT_EQ(backend_sim_mark_dirty(ctx, hwpt, 0x101000, 2 * PG), 2);
+        ASSERT_EQ(backend_sim_mark_dirty(ctx, hwpt, 0x100000 + 63 * PG, PG), 1);
+        ASSERT_EQ(backend_sim_mark_dirty(ctx, hwpt, 0x100000 + 70 * PG, PG), 0);
+        ASSERT_EQ(backend_sim_mark_dirty(ctx, hwpt, 0x101000, PG), 0);         /* dirty already */
+        ASSERT_ERRNO(EINVAL, backend_sim_mark_dirty(ctx, hwpt, 0x100800, PG));
+        ASSERT_ERRNO(ENOENT, backend_sim_mark_dirty(ctx, ioas, 0x100000, PG));
+
+        /* NO_CLEAR keeps them; a read without it clears them */
+        ASSERT_OK(dirty_read(ctx, hwpt, 0x100000, 64 * PG, BACKEND_DIRTY_NO_CLEAR, bm, 1));
+        ASSERT_U64_EQ(bm[0], (1ULL << 1) | (1ULL << 2) | (1ULL << 63));
+        ASSERT_OK(dirty_read(ctx, hwpt, 0x101000, 4 * PG, 0, bm, 1));
+        ASSERT_U64_EQ(bm[0], (1ULL << 0) | (1ULL << 1));
+        ASSERT_OK(dirty_read(ctx, hwpt, 0x100000, 64 * PG, 0, bm, 1));
+        ASSERT_U64_EQ(bm[0], 1ULL << 63);
+        ASSERT_OK(dirty_read(ctx, hwpt, 0x100000, 64 * PG, 0, bm, 1));
+        ASSERT_U64_EQ(bm[0], 0);
+
+        /* larger pages: a bit per 2 pages; bits past the first word */
+        ASSERT_EQ(backend_sim_mark_dirty(ctx, hwpt, 0x100000 + 3 * PG, PG), 1);
+        memset(bm, 0, sizeof(bm));
+        ASSERT_OK(ops->hwpt_get_dirty_bitmap(ctx, hwpt, 0x100000, 64 * PG, 2 * PG, BACKEND_DIRTY_NO_CLEAR, bm));
+        ASSERT_U64_EQ(bm[0], 1ULL << 1);
+        ASSERT_OK(dirty_read(ctx, hwpt, 0x100000 - 64 * PG, 128 * PG, BACKEND_DIRTY_NO_CLEAR, bm, 2));
+        ASSERT_U64_EQ(bm[0], 0);        /* the walk starts in a hole and stops there */
+        ASSERT_OK(dirty_read(ctx, hwpt, 0x100000, 64 * PG, BACKEND_DIRTY_NO_CLEAR, bm, 1));
+        ASSERT_U64_EQ(bm[0], 1ULL << 3);
+
+        /* enabling again clears every dirty bit (iopt_clear_dirty_data); unmapping drops them too */
+        ASSERT_OK(ops->hwpt_set_dirty_tracking(ctx, hwpt, true));
+        ASSERT_OK(dirty_read(ctx, hwpt, 0x100000, 64 * PG, 0, bm, 1));
+        ASSERT_U64_EQ(bm[0], 0);
+        ASSERT_EQ(backend_sim_mark_dirty(ctx, hwpt, 0x100000, PG), 1);
+        ASSERT_OK(unmap(ctx, ioas, 0x100000, 64 * PG, &bm[1]));
+        ASSERT_OK(dirty_read(ctx, hwpt, 0x100000, 64 * PG, 0, bm, 1));
+        ASSERT_U64_EQ(bm[0], 0);
+}
+
+TEST(read_only_pages_never_get_dirty) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t ioas, dev, hwpt;
+        uint64_t iova = 0x200000;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, FULL, &dev));
+        ASSERT_OK(hwpt_paging(ctx, dev, ioas, BACKEND_HWPT_DIRTY_TRACKING, &hwpt));
+        ASSERT_OK(ops->map_user(ctx, ioas, va(VA0), 4 * PG, FIXED | BACKEND_MAP_READABLE, &iova));
+        ASSERT_OK(ops->hwpt_set_dirty_tracking(ctx, hwpt, true));
+        ASSERT_EQ(backend_sim_mark_dirty(ctx, hwpt, iova, 4 * PG), 0);
+}
+
+static int invalidate(BackendCtx *ctx, uint32_t pt, uint32_t type, const void *e, uint32_t len, uint32_t n,
+                      uint32_t *ret_n) {
+        *ret_n = n;
+        return ops->hwpt_invalidate(ctx, pt, type, e, len, ret_n);
+}
+
+TEST(invalidate_checks_entries_as_intel_nested_cache_invalidate_user) {
+        SIM_FIXTURE(b, ctx);
+        struct iommu_hwpt_vtd_s1_invalidate inv[3] = {
+                { .addr = 0x1000, .npages = 1 },
+                { .addr = 0, .npages = UINT64_MAX, .flags = IOMMU_VTD_INV_FLAGS_LEAF },
+                { .addr = 0x2000, .npages = 4 },
+        };
+        uint8_t big[2 * PG] = { 0 };
+        uint32_t ioas, dev, parent, nested, n;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, FULL, &dev));
+        ASSERT_OK(hwpt_paging(ctx, dev, ioas, BACKEND_HWPT_NEST_PARENT, &parent));
+        ASSERT_OK(hwpt_nested(ctx, dev, parent, 0, &nested));
+
+        ASSERT_OK(invalidate(ctx, nested, IOMMU_HWPT_INVALIDATE_DATA_VTD_S1, inv, sizeof(inv[0]), 3, &n));
+        ASSERT_EQ(n, 3);
+        ASSERT_OK(invalidate(ctx, nested, IOMMU_HWPT_INVALIDATE_DATA_VTD_S1, NULL, 0, 0, &n));
+        ASSERT_EQ(n, 0);
+        /* iommufd_hwpt_invalidate: bad sizes are EINVAL before the object is looked at */
+        ASSERT_ERRNO(EINVAL, invalidate(ctx, 99, IOMMU_HWPT_INVALIDATE_DATA_VTD_S1, inv, 0, 1, &n));
+        ASSERT_ERRNO(EINVAL, invalidate(ctx, nested, IOMMU_HWPT_INVALIDATE_DATA_VTD_S1, big, PG + 8, 1, &n));
+        ASSERT_EQ(n, 0);
+        /* an unknown id is ENOENT, a paging HWPT or an IOAS EINVAL */
+        ASSERT_ERRNO(ENOENT, invalidate(ctx, 99, IOMMU_HWPT_INVALIDATE_DATA_VTD_S1, inv, sizeof(inv[0]), 1, &n));
+        ASSERT_ERRNO(EINVAL, invalidate(ctx, parent, IOMMU_HWPT_INVALIDATE_DATA_VTD_S1, inv, sizeof(inv[0]), 1, &n));
+        ASSERT_ERRNO(EINVAL, invalidate(ctx, ioas, IOMMU_HWPT_INVALIDATE_DATA_VTD_S1, inv, sizeof(inv[0]), 1, &n));
+        /* the driver: another data type or entry size EINVAL, none handled */
+        ASSERT_ERRNO(EINVAL, invalidate(ctx, nested, IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3, inv, sizeof(inv[0]),
+                                        1, &n));
+        ASSERT_EQ(n, 0);
+        ASSERT_ERRNO(EINVAL, invalidate(ctx, nested, IOMMU_HWPT_INVALIDATE_DATA_VTD_S1, big, 32, 2, &n));
+        ASSERT_EQ(n, 0);
+        /* a bad entry stops the walk: the ones before it count */
+        inv[2].flags = 2;
+        ASSERT_ERRNO(EOPNOTSUPP, invalidate(ctx, nested, IOMMU_HWPT_INVALIDATE_DATA_VTD_S1, inv, sizeof(inv[0]), 3, &n));
+        ASSERT_EQ(n, 2);
+        inv[2].flags = 0;
+        inv[2].__reserved = 1;
+        ASSERT_ERRNO(EOPNOTSUPP, invalidate(ctx, nested, IOMMU_HWPT_INVALIDATE_DATA_VTD_S1, inv, sizeof(inv[0]), 3, &n));
+        ASSERT_EQ(n, 2);
+        inv[2].__reserved = 0;
+        inv[1].addr = 0x1000;   /* npages U64_MAX with an address */
+        ASSERT_ERRNO(EINVAL, invalidate(ctx, nested, IOMMU_HWPT_INVALIDATE_DATA_VTD_S1, inv, sizeof(inv[0]), 3, &n));
+        ASSERT_EQ(n, 1);
+        inv[0].addr = 0x1800;
+        ASSERT_ERRNO(EINVAL, invalidate(ctx, nested, IOMMU_HWPT_INVALIDATE_DATA_VTD_S1, inv, sizeof(inv[0]), 3, &n));
+        ASSERT_EQ(n, 0);
+}
+
+TEST(fault_queue_is_an_object_hwpts_hold) {
+        SIM_FIXTURE(b, ctx);
+        struct iommu_hwpt_vtd_s1 s1 = { .pgtbl_addr = 0x1000000, .addr_width = 48 };
+        uint32_t ioas, dev, fault, hwpt, parent, nested, id;
+        _cleanup_close_ int fd = -1;
+        char c;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, FULL, &dev));
+        ASSERT_OK(ops->fault_alloc(ctx, &fault, &fd));
+        ASSERT_EQ(fault, 3);
+        ASSERT_TRUE(fd >= 0);
+        /* nothing to read, ever */
+        ASSERT_TRUE(fcntl(fd, F_SETFL, O_NONBLOCK) == 0);
+        ASSERT_TRUE(read(fd, &c, 1) < 0 && errno == EAGAIN);
+
+        ASSERT_OK(hwpt_raw(ctx, dev, ioas, BACKEND_HWPT_FAULT_ID_VALID, 0, NULL, 0, fault, &hwpt));
+        ASSERT_OK(hwpt_paging(ctx, dev, ioas, BACKEND_HWPT_NEST_PARENT, &parent));
+        ASSERT_OK(hwpt_raw(ctx, dev, parent, BACKEND_HWPT_FAULT_ID_VALID, IOMMU_HWPT_DATA_VTD_S1, &s1, sizeof(s1),
+                           fault, &nested));
+        /* held: EBUSY until both HWPTs go */
+        ASSERT_ERRNO(EBUSY, ops->destroy(ctx, fault));
+        /* attaching needs PRI, which no sim device has (intel_iommu_enable_iopf) */
+        ASSERT_ERRNO(ENODEV, attach(ctx, dev, hwpt, &id));
+        ASSERT_ERRNO(ENODEV, attach(ctx, dev, nested, &id));
+        ASSERT_OK(ops->destroy(ctx, hwpt));
+        ASSERT_OK(ops->destroy(ctx, nested));
+        ASSERT_OK(ops->destroy(ctx, fault));
+        ASSERT_ERRNO(ENOENT, ops->destroy(ctx, fault));
+}
+
+TEST(viommu_is_eopnotsupp_on_vtd_and_vdevice_finds_no_viommu) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t ioas, dev, parent, id;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, FULL, &dev));
+        ASSERT_OK(hwpt_paging(ctx, dev, ioas, BACKEND_HWPT_NEST_PARENT, &parent));
+        ASSERT_ERRNO(EOPNOTSUPP, ops->viommu_alloc(ctx, dev, parent, IOMMU_VIOMMU_TYPE_DEFAULT, &id));
+        ASSERT_ERRNO(EOPNOTSUPP, ops->viommu_alloc(ctx, 99, parent, IOMMU_VIOMMU_TYPE_DEFAULT, &id));
+        ASSERT_ERRNO(ENOENT, ops->viommu_alloc(ctx, 99, parent, IOMMU_VIOMMU_TYPE_ARM_SMMUV3, &id));
+        ASSERT_ERRNO(EOPNOTSUPP, ops->viommu_alloc(ctx, dev, parent, IOMMU_VIOMMU_TYPE_ARM_SMMUV3, &id));
+        ASSERT_ERRNO(EOPNOTSUPP, ops->viommu_alloc(ctx, dev, parent, IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV, &id));
+        ASSERT_ERRNO(ENOENT, ops->vdevice_alloc(ctx, parent, dev, 1, &id));
+        ASSERT_ERRNO(ENOENT, ops->vdevice_alloc(ctx, 99, dev, 1, &id));
+        /* nothing was made */
+        ASSERT_OK(ops->ioas_alloc(ctx, &id));
+        ASSERT_EQ(id, 4);
 }
 
 TEST(attach_to_a_nested_hwpt_reserves_on_the_parents_ioas) {

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * viommu.h - fault queues, vIOMMUs and vDEVICEs a session allocated.
+ *
+ * Owns: the record of each (its id, what it hangs on, its charge).  A fault
+ * queue's fd goes to the client; the broker keeps no copy.  A vIOMMU hangs on
+ * a nesting-parent HWPT and a device's IOMMU; a vDEVICE on a vIOMMU and a
+ * device, which must not be closed before it (session.c tears them down
+ * first).
+ * Must never: log above debug.
+ */
+#pragma once
+
+#include <stdint.h>
+
+#include "backend/backend.h"
+#include "common/macro.h"
+#include "object/account.h"
+
+typedef struct FaultQueue FaultQueue;
+struct FaultQueue {
+        FaultQueue *next;
+        BackendCtx *ctx;
+        uint32_t id;
+        Charge charge_object;
+};
+
+typedef struct Viommu Viommu;
+struct Viommu {
+        Viommu *next;
+        BackendCtx *ctx;
+        uint32_t id;
+        uint32_t dev_id;
+        uint32_t hwpt_id;               /* the nesting parent */
+        Charge charge_object;
+};
+
+typedef struct Vdevice Vdevice;
+struct Vdevice {
+        Vdevice *next;
+        BackendCtx *ctx;
+        uint32_t id;
+        uint32_t viommu_id;
+        uint32_t dev_id;
+        Charge charge_object;
+};
+
+/* IOMMU_FAULT_QUEUE_ALLOC; *ret_fd (the queue's fd) is the caller's. */
+int fault_queue_new(FaultQueue **ret, BackendCtx *ctx, Account *account, int *ret_fd, const Account **ret_over);
+FaultQueue *fault_queue_free(FaultQueue *f);
+
+int viommu_new(Viommu **ret, BackendCtx *ctx, Account *account, uint32_t dev_id, uint32_t hwpt_id, uint32_t type,
+               const Account **ret_over);
+Viommu *viommu_free(Viommu *v);
+
+int vdevice_new(Vdevice **ret, BackendCtx *ctx, Account *account, uint32_t viommu_id, uint32_t dev_id,
+                uint64_t virt_id, const Account **ret_over);
+Vdevice *vdevice_free(Vdevice *v);
+
+/* IOMMU_DESTROY of the object, then frees the record; on failure nothing is freed. */
+int fault_queue_destroy(FaultQueue *f);
+int viommu_destroy(Viommu *v);
+int vdevice_destroy(Vdevice *v);
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(FaultQueue *, fault_queue_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Viommu *, viommu_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Vdevice *, vdevice_free);
