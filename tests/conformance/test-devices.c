@@ -9,10 +9,15 @@
  * (nesting, dirty tracking, PASIDs, snoop control), each test reads HwInfo
  * first and asserts the answer that capability implies.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1                   /* F_GET_SEALS */
+#endif
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "client/iommu-broker.h"
@@ -270,6 +275,159 @@ TEST(another_sessions_device_ids_are_unknown_here) {
         ASSERT_ERRNO(ENOENT, ib_device_close(b, dev));
         ASSERT_ERRNO(ENOENT, ib_pasid_lookup(b, dev, 1, NULL, NULL));
         ASSERT_OK(ib_device_attach(a, dev, ioas_new(a), NULL));
+        close(fd);
+        ib_client_free(a);
+        ib_client_free(b);
+        ASSERT_TRUE(device_free_again());
+}
+
+/* Reads the sealed bitmap memfd of size bytes into buf; -errno. */
+static int bitmap_read(int fd, void *buf, uint64_t size) {
+        struct stat st;
+        int seals;
+
+        if (fstat(fd, &st) < 0 || (uint64_t) st.st_size != size)
+                return -EBADF;
+        seals = fcntl(fd, F_GET_SEALS);
+        if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)) !=
+                                 (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE))
+                return -EPERM;
+        if (pread(fd, buf, size, 0) != (ssize_t) size)
+                return -EIO;
+        return 0;
+}
+
+TEST(dirty_tracking_and_bitmap_follow_hw_info) {
+        uint8_t bits[32];
+        ib_hw_info hw;
+        uint64_t size = 0, dirty = 1;
+        uint32_t ioas, plain = 0, tracked = 0;
+        int bfd = -1;
+        CONNECT(c);
+        OPEN(c, dev, fd);
+
+        ASSERT_OK(ib_hw_info_get(c, dev, &hw));
+        ioas = ioas_new(c);
+        ASSERT_OK(ib_hwpt_alloc(c, dev, ioas, 0, IB_HWPT_DATA_NONE, NULL, 0, &plain));
+        /* a HWPT without dirty tracking: the kernel's EOPNOTSUPP */
+        ASSERT_ERRNO(EOPNOTSUPP, ib_hwpt_set_dirty_tracking(c, plain, true));
+        ASSERT_ERRNO(EOPNOTSUPP, ib_hwpt_get_dirty_bitmap(c, plain, 0, 1 << 20, 0, 0, &bfd, &size, &dirty));
+        /* bad input, whatever the IOMMU */
+        ASSERT_ERRNO(ENOENT, ib_hwpt_set_dirty_tracking(c, 999, true));
+        ASSERT_ERRNO(EINVAL, ib_hwpt_get_dirty_bitmap(c, plain, 0x800, 1 << 20, 0, 0, &bfd, &size, &dirty));
+        ASSERT_ERRNO(EINVAL, ib_hwpt_get_dirty_bitmap(c, plain, 0, (1 << 20) + 0x800, 0, 0, &bfd, &size, &dirty));
+        ASSERT_ERRNO(EINVAL, ib_hwpt_get_dirty_bitmap(c, plain, 0, 0, 0, 0, &bfd, &size, &dirty));
+        ASSERT_ERRNO(EINVAL, ib_hwpt_get_dirty_bitmap(c, plain, 0, 3 << 12, 3 << 12, 0, &bfd, &size, &dirty));
+        ASSERT_ERRNO(EINVAL, ib_hwpt_get_dirty_bitmap(c, plain, 0, 1ULL << 48, 4096, 0, &bfd, &size, &dirty));
+        ASSERT_TRUE(strstr(ib_client_error(c), "limit") != NULL);
+
+        if (!hw.dirty_tracking) {
+                ASSERT_ERRNO(EOPNOTSUPP, ib_hwpt_alloc(c, dev, ioas, IB_HWPT_DIRTY_TRACKING, IB_HWPT_DATA_NONE,
+                                                       NULL, 0, &tracked));
+        } else {
+                ASSERT_OK(ib_hwpt_alloc(c, dev, ioas, IB_HWPT_DIRTY_TRACKING, IB_HWPT_DATA_NONE, NULL, 0, &tracked));
+                ASSERT_OK(ib_hwpt_set_dirty_tracking(c, tracked, true));
+                /* 1 MiB of 4 KiB pages: 256 bits, 32 bytes; nothing did DMA, so nothing is dirty */
+                ASSERT_OK(ib_hwpt_get_dirty_bitmap(c, tracked, 0, 1 << 20, 0, 0, &bfd, &size, &dirty));
+                ASSERT_U64_EQ(size, 32);
+                ASSERT_U64_EQ(dirty, 0);
+                memset(bits, 0xff, sizeof(bits));
+                ASSERT_OK(bitmap_read(bfd, bits, size));
+                for (size_t i = 0; i < sizeof(bits); i++)
+                        ASSERT_EQ(bits[i], 0);
+                /* sealed: the client cannot write or grow it */
+                ASSERT_TRUE(pwrite(bfd, bits, 1, 0) < 0);
+                close(bfd);
+                /* 65 pages of 8 KiB: 2 words */
+                ASSERT_OK(ib_hwpt_get_dirty_bitmap(c, tracked, 0, 65 * 8192, 8192, IB_DIRTY_NO_CLEAR, &bfd, &size,
+                                                   NULL));
+                ASSERT_U64_EQ(size, 16);
+                close(bfd);
+                ASSERT_OK(ib_hwpt_set_dirty_tracking(c, tracked, false));
+        }
+        close(fd);
+        ib_client_free(c);
+        ASSERT_TRUE(device_free_again());
+}
+
+TEST(invalidate_follows_hw_info) {
+        /* struct iommu_hwpt_vtd_s1_invalidate: addr, npages, flags, __reserved */
+        struct {
+                uint64_t addr, npages;
+                uint32_t flags, reserved;
+        } inv[2] = { { .addr = 0x1000, .npages = 1 }, { .addr = 0, .npages = UINT64_MAX, .flags = 1 } };
+        /* struct iommu_hwpt_vtd_s1: flags, pgtbl_addr, addr_width, __reserved */
+        struct {
+                uint64_t flags, pgtbl_addr;
+                uint32_t addr_width, reserved;
+        } s1 = { .pgtbl_addr = 0x1000000, .addr_width = 48 };
+        ib_hw_info hw;
+        uint32_t ioas, plain = 0, parent = 0, nested = 0, n = 9;
+        CONNECT(c);
+        OPEN(c, dev, fd);
+
+        ASSERT_OK(ib_hw_info_get(c, dev, &hw));
+        ioas = ioas_new(c);
+        ASSERT_OK(ib_hwpt_alloc(c, dev, ioas, 0, IB_HWPT_DATA_NONE, NULL, 0, &plain));
+        /* a paging HWPT has no stage-1 caches: the kernel's EINVAL */
+        ASSERT_ERRNO(EINVAL, ib_hwpt_invalidate(c, plain, IB_HWPT_INVALIDATE_DATA_VTD_S1, inv, sizeof(inv[0]), 1, &n));
+        ASSERT_ERRNO(ENOENT, ib_hwpt_invalidate(c, 999, IB_HWPT_INVALIDATE_DATA_VTD_S1, inv, sizeof(inv[0]), 1, &n));
+        if (hw.nesting && hw.iommu_type == IB_IOMMU_TYPE_INTEL_VTD) {
+                ASSERT_OK(ib_hwpt_alloc(c, dev, ioas, IB_HWPT_NEST_PARENT, IB_HWPT_DATA_NONE, NULL, 0, &parent));
+                ASSERT_OK(ib_hwpt_alloc(c, dev, parent, 0, IB_HWPT_DATA_VTD_S1, &s1, sizeof(s1), &nested));
+                ASSERT_OK(ib_hwpt_invalidate(c, nested, IB_HWPT_INVALIDATE_DATA_VTD_S1, inv, sizeof(inv[0]), 2, &n));
+                ASSERT_EQ(n, 2);
+                inv[1].flags = 2;
+                ASSERT_ERRNO(EOPNOTSUPP, ib_hwpt_invalidate(c, nested, IB_HWPT_INVALIDATE_DATA_VTD_S1, inv,
+                                                            sizeof(inv[0]), 2, &n));
+                ASSERT_TRUE(strstr(ib_client_error(c), "entry 1") != NULL);
+                ASSERT_ERRNO(EINVAL, ib_hwpt_invalidate(c, nested, IB_HWPT_INVALIDATE_DATA_ARM_SMMUV3, inv,
+                                                        sizeof(inv[0]), 1, &n));
+        }
+        close(fd);
+        ib_client_free(c);
+        ASSERT_TRUE(device_free_again());
+}
+
+TEST(fault_queue_and_vIOMMU) {
+        ib_hw_info hw;
+        uint32_t ioas, fault = 0, hwpt = 0, pt = 0, viommu = 0, vdev = 0;
+        int qfd = -1;
+        CONNECT(c);
+        OPEN(c, dev, fd);
+
+        ASSERT_OK(ib_hw_info_get(c, dev, &hw));
+        ioas = ioas_new(c);
+        ASSERT_OK(ib_fault_queue_alloc(c, &fault, &qfd));
+        ASSERT_TRUE(qfd >= 0 && fault > 0);
+        ASSERT_OK(ib_hwpt_alloc_with_fault(c, dev, ioas, 0, IB_HWPT_DATA_NONE, NULL, 0, fault, &hwpt));
+        ASSERT_ERRNO(ENOENT, ib_hwpt_alloc_with_fault(c, dev, ioas, 0, IB_HWPT_DATA_NONE, NULL, 0, 999, &hwpt));
+        close(qfd);
+
+        /* VT-d in 7.3 has no vIOMMU type */
+        ASSERT_OK(ib_hwpt_alloc(c, dev, ioas, hw.nesting ? IB_HWPT_NEST_PARENT : 0, IB_HWPT_DATA_NONE, NULL, 0, &pt));
+        if (hw.iommu_type == IB_IOMMU_TYPE_INTEL_VTD)
+                ASSERT_ERRNO(EOPNOTSUPP, ib_viommu_alloc(c, dev, pt, IB_VIOMMU_TYPE_ARM_SMMUV3, &viommu));
+        ASSERT_ERRNO(EOPNOTSUPP, ib_viommu_alloc(c, dev, pt, IB_VIOMMU_TYPE_DEFAULT, &viommu));
+        ASSERT_ERRNO(ENOENT, ib_viommu_alloc(c, dev, 999, IB_VIOMMU_TYPE_ARM_SMMUV3, &viommu));
+        ASSERT_ERRNO(ENOENT, ib_vdevice_alloc(c, 999, dev, 1, &vdev));
+        close(fd);
+        ib_client_free(c);
+        ASSERT_TRUE(device_free_again());
+}
+
+TEST(another_sessions_hwpt_ids_are_unknown_here) {
+        uint32_t hwpt = 0, n = 0;
+        uint64_t size = 0;
+        int bfd = -1;
+        CONNECT(a);
+        CONNECT(b);
+        OPEN(a, dev, fd);
+
+        ASSERT_OK(ib_hwpt_alloc(a, dev, ioas_new(a), 0, IB_HWPT_DATA_NONE, NULL, 0, &hwpt));
+        ASSERT_ERRNO(ENOENT, ib_hwpt_set_dirty_tracking(b, hwpt, true));
+        ASSERT_ERRNO(ENOENT, ib_hwpt_get_dirty_bitmap(b, hwpt, 0, 4096, 0, 0, &bfd, &size, NULL));
+        ASSERT_ERRNO(ENOENT, ib_hwpt_invalidate(b, hwpt, IB_HWPT_INVALIDATE_DATA_VTD_S1, NULL, 24, 0, &n));
         close(fd);
         ib_client_free(a);
         ib_client_free(b);
