@@ -2,7 +2,9 @@
 /*
  * verb-device.c - the device, HWPT and PASID verbs of iommu-broker-client:
  * device-list, device-open, attach, detach, device-close, hw-info,
- * hwpt-alloc, hwpt-free, pasid-attach, pasid-detach, pasid-lookup.
+ * hwpt-alloc, hwpt-free, hwpt-dirty, hwpt-dirty-bitmap, hwpt-invalidate,
+ * fault-alloc, viommu-alloc, vdevice-alloc, pasid-attach, pasid-detach,
+ * pasid-lookup.
  *
  * Owns: turning their keys into library calls and their results into reply
  * members; the device fds device-open receives, kept open (as a VMM keeps
@@ -12,9 +14,12 @@
  * headers (the stage-1 layout is written out below).
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "client/tool/verbs.h"
 
@@ -347,10 +352,10 @@ int verb_hwpt_alloc(Tool *tool, const Request *req, Json *result) {
         uint8_t vtd_s1[VTD_S1_SIZE];
         const uint8_t *send = NULL;
         size_t data_len = 0, send_len = 0;
-        uint32_t dev_id = 0, pt_id = 0, data_type = IB_HWPT_DATA_NONE, addr_width = 0, hwpt = 0;
+        uint32_t dev_id = 0, pt_id = 0, data_type = IB_HWPT_DATA_NONE, addr_width = 0, hwpt = 0, fault_id = 0;
         uint64_t pgtbl = 0, s1_flags = 0;
         const char *hex = NULL, *as = NULL;
-        bool has_fields;
+        bool has_fields, has_fault;
         unsigned flags = 0;
         int r;
 
@@ -414,11 +419,19 @@ int verb_hwpt_alloc(Tool *tool, const Request *req, Json *result) {
                 return tool_error(tool, -EINVAL,
                                   "data-type=smmuv3 needs data= (struct iommu_hwpt_arm_smmuv3)");
 
+        r = tool_get_u32(tool, req, "fault", /* required= */ false, &fault_id);
+        if (r < 0)
+                return r;
+        has_fault = r > 0;
         r = tool_get_as(tool, req, &as);
         if (r < 0)
                 return r;
 
-        r = ib_hwpt_alloc(tool->client, dev_id, pt_id, flags, data_type, send, send_len, &hwpt);
+        if (has_fault)
+                r = ib_hwpt_alloc_with_fault(tool->client, dev_id, pt_id, flags, data_type, send, send_len, fault_id,
+                                             &hwpt);
+        else
+                r = ib_hwpt_alloc(tool->client, dev_id, pt_id, flags, data_type, send, send_len, &hwpt);
         if (r < 0)
                 return r;
 
@@ -438,6 +451,247 @@ int verb_hwpt_free(Tool *tool, const Request *req, Json *result) {
                 return r;
 
         return ib_hwpt_free(tool->client, hwpt);
+}
+
+/* ------------------------------------------------------------------ dirty tracking */
+
+int verb_hwpt_dirty(Tool *tool, const Request *req, Json *result) {
+        uint32_t hwpt = 0;
+        bool enable = false;
+        int r;
+
+        r = tool_get_u32(tool, req, "hwpt", /* required= */ true, &hwpt);
+        if (r < 0)
+                return r;
+        r = tool_get_bool(tool, req, "enable", &enable);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return tool_error(tool, -EINVAL, "key 'enable' is required (yes or no)");
+        return ib_hwpt_set_dirty_tracking(tool->client, hwpt, enable);
+}
+
+/* The bytes of the bitmap shown as hex by default. */
+#define DIRTY_SHOW_DEFAULT 64
+
+int verb_hwpt_dirty_bitmap(Tool *tool, const Request *req, Json *result) {
+        static const char hexdigits[] = "0123456789abcdef";
+        uint64_t iova = 0, length = 0, page_size = 4096, show = DIRTY_SHOW_DEFAULT, size = 0, dirty = 0;
+        _cleanup_free_ char *hex = NULL;
+        _cleanup_close_ int fd = -1;
+        const uint8_t *bits;
+        uint32_t hwpt = 0;
+        bool no_clear = false;
+        int r;
+
+        r = tool_get_u32(tool, req, "hwpt", /* required= */ true, &hwpt);
+        if (r < 0)
+                return r;
+        r = tool_get_u64(tool, req, "iova", /* required= */ true, &iova);
+        if (r < 0)
+                return r;
+        r = tool_get_u64(tool, req, "length", /* required= */ true, &length);
+        if (r < 0)
+                return r;
+        r = tool_get_u64(tool, req, "page-size", /* required= */ false, &page_size);
+        if (r < 0)
+                return r;
+        if (page_size == 0)
+                return tool_error(tool, -EINVAL, "key 'page-size': 0 is no page size");
+        r = tool_get_bool(tool, req, "no-clear", &no_clear);
+        if (r < 0)
+                return r;
+        r = tool_get_u64(tool, req, "show", /* required= */ false, &show);
+        if (r < 0)
+                return r;
+
+        r = ib_hwpt_get_dirty_bitmap(tool->client, hwpt, iova, length, page_size, no_clear ? IB_DIRTY_NO_CLEAR : 0,
+                                     &fd, &size, &dirty);
+        if (r < 0)
+                return r;
+
+        if (show > size)
+                show = size;
+        hex = malloc(show * 2 + 1);
+        if (!hex)
+                return tool_error(tool, -ENOMEM, "out of memory");
+        hex[0] = '\0';
+        if (show > 0) {
+                bits = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+                if (bits == MAP_FAILED)
+                        return tool_error(tool, -errno, "cannot map the bitmap memfd: %m");
+                for (uint64_t i = 0; i < show; i++) {
+                        hex[2 * i] = hexdigits[bits[i] >> 4];
+                        hex[2 * i + 1] = hexdigits[bits[i] & 0xf];
+                }
+                hex[2 * show] = '\0';
+                (void) munmap((void *) bits, size);
+        }
+        json_uint(result, "dirty", dirty);
+        json_uint(result, "pages", length / page_size);
+        json_uint(result, "size", size);
+        json_string(result, "bitmap", hex);
+        return 0;
+}
+
+/* ------------------------------------------------------------------ invalidation */
+
+/* struct iommu_hwpt_vtd_s1_invalidate, written out (no kernel headers here) */
+#define VTD_S1_INV_SIZE 24
+
+int verb_hwpt_invalidate(Tool *tool, const Request *req, Json *result) {
+        _cleanup_free_ uint8_t *data = NULL;
+        uint8_t entry[VTD_S1_INV_SIZE] = { 0 };
+        const uint8_t *send = entry;
+        uint64_t addr = 0, npages = 0, entry_len = VTD_S1_INV_SIZE;
+        uint32_t pt = 0, handled = 0, n = 1, flags = 0;
+        size_t data_len = 0;
+        const char *hex = NULL, *type = NULL;
+        uint32_t data_type = IB_HWPT_INVALIDATE_DATA_VTD_S1;
+        bool leaf = false;
+        int r;
+
+        r = tool_get_u32(tool, req, "pt", /* required= */ true, &pt);
+        if (r < 0)
+                return r;
+        r = tool_get_string(tool, req, "data-type", /* required= */ false, &type);
+        if (r < 0)
+                return r;
+        if (type && strcmp(type, "vtd-s1") == 0)
+                data_type = IB_HWPT_INVALIDATE_DATA_VTD_S1;
+        else if (type && strcmp(type, "smmuv3") == 0)
+                data_type = IB_HWPT_INVALIDATE_DATA_ARM_SMMUV3;
+        else if (type)
+                return tool_error(tool, -EINVAL, "key 'data-type': '%s' is not vtd-s1 or smmuv3", type);
+        r = tool_get_string(tool, req, "data", /* required= */ false, &hex);
+        if (r < 0)
+                return r;
+        if (hex) {
+                if (request_find(req, "addr") || request_find(req, "npages") || request_find(req, "leaf"))
+                        return tool_error(tool, -EINVAL, "key 'data' excludes the keys 'addr', 'npages' and 'leaf'");
+                r = tool_get_u64(tool, req, "entry-len", /* required= */ true, &entry_len);
+                if (r < 0)
+                        return r;
+                r = parse_hex_bytes(tool, hex, &data, &data_len);
+                if (r < 0)
+                        return r;
+                if (entry_len == 0 || entry_len > UINT32_MAX || data_len % entry_len != 0)
+                        return tool_error(tool, -EINVAL, "key 'data': %zu bytes are no whole number of %" PRIu64
+                                          "-byte entries", data_len, entry_len);
+                send = data;
+                n = (uint32_t) (data_len / entry_len);
+        } else {
+                if (data_type != IB_HWPT_INVALIDATE_DATA_VTD_S1)
+                        return tool_error(tool, -EINVAL, "data-type=smmuv3 needs data= and entry-len=");
+                r = tool_get_u64(tool, req, "addr", /* required= */ true, &addr);
+                if (r < 0)
+                        return r;
+                r = tool_get_u64(tool, req, "npages", /* required= */ true, &npages);
+                if (r < 0)
+                        return r;
+                r = tool_get_bool(tool, req, "leaf", &leaf);
+                if (r < 0)
+                        return r;
+                flags = leaf ? 1 : 0;   /* IOMMU_VTD_INV_FLAGS_LEAF */
+                memcpy(entry, &addr, 8);
+                memcpy(entry + 8, &npages, 8);
+                memcpy(entry + 16, &flags, 4);
+        }
+
+        r = ib_hwpt_invalidate(tool->client, pt, data_type, send, (uint32_t) entry_len, n, &handled);
+        if (r < 0)
+                return r;
+        json_uint(result, "handled", handled);
+        return 0;
+}
+
+/* ------------------------------------------------------------------ fault queues, vIOMMUs */
+
+int verb_fault_alloc(Tool *tool, const Request *req, Json *result) {
+        const char *as = NULL;
+        uint32_t fault = 0;
+        int fd = -1, r;
+
+        r = tool_get_as(tool, req, &as);
+        if (r < 0)
+                return r;
+        r = ib_fault_queue_alloc(tool->client, &fault, &fd);
+        if (r < 0)
+                return r;
+        /* the tool reads no faults; the queue lives on in the broker's context */
+        (void) safe_close(fd);
+        r = tool_set_name(tool, as, fault);
+        if (r < 0)
+                return tool_error(tool, r, "fault queue %u was allocated, but as=%s could not be stored", fault, as);
+        json_uint(result, "fault", fault);
+        json_bool(result, "fd", true);
+        return 0;
+}
+
+int verb_viommu_alloc(Tool *tool, const Request *req, Json *result) {
+        const char *type = NULL, *as = NULL;
+        uint32_t dev_id = 0, hwpt = 0, viommu = 0, t = IB_VIOMMU_TYPE_ARM_SMMUV3;
+        uint64_t v = 0;
+        int r;
+
+        r = tool_get_u32(tool, req, "dev", /* required= */ true, &dev_id);
+        if (r < 0)
+                return r;
+        r = tool_get_u32(tool, req, "hwpt", /* required= */ true, &hwpt);
+        if (r < 0)
+                return r;
+        r = tool_get_string(tool, req, "type", /* required= */ true, &type);
+        if (r < 0)
+                return r;
+        if (strcmp(type, "smmuv3") == 0)
+                t = IB_VIOMMU_TYPE_ARM_SMMUV3;
+        else if (strcmp(type, "tegra241-cmdqv") == 0)
+                t = IB_VIOMMU_TYPE_TEGRA241_CMDQV;
+        else if (parse_u64(type, /* allow_max= */ false, &v) >= 0 && v <= UINT32_MAX)
+                t = (uint32_t) v;
+        else
+                return tool_error(tool, -EINVAL, "key 'type': '%s' is not smmuv3, tegra241-cmdqv or a number", type);
+        r = tool_get_as(tool, req, &as);
+        if (r < 0)
+                return r;
+
+        r = ib_viommu_alloc(tool->client, dev_id, hwpt, t, &viommu);
+        if (r < 0)
+                return r;
+        r = tool_set_name(tool, as, viommu);
+        if (r < 0)
+                return tool_error(tool, r, "vIOMMU %u was allocated, but as=%s could not be stored", viommu, as);
+        json_uint(result, "viommu", viommu);
+        return 0;
+}
+
+int verb_vdevice_alloc(Tool *tool, const Request *req, Json *result) {
+        const char *as = NULL;
+        uint32_t viommu = 0, dev_id = 0, vdev = 0;
+        uint64_t virt_id = 0;
+        int r;
+
+        r = tool_get_u32(tool, req, "viommu", /* required= */ true, &viommu);
+        if (r < 0)
+                return r;
+        r = tool_get_u32(tool, req, "dev", /* required= */ true, &dev_id);
+        if (r < 0)
+                return r;
+        r = tool_get_u64(tool, req, "virt-id", /* required= */ true, &virt_id);
+        if (r < 0)
+                return r;
+        r = tool_get_as(tool, req, &as);
+        if (r < 0)
+                return r;
+
+        r = ib_vdevice_alloc(tool->client, viommu, dev_id, virt_id, &vdev);
+        if (r < 0)
+                return r;
+        r = tool_set_name(tool, as, vdev);
+        if (r < 0)
+                return tool_error(tool, r, "vDEVICE %u was allocated, but as=%s could not be stored", vdev, as);
+        json_uint(result, "vdevice", vdev);
+        return 0;
 }
 
 /* ------------------------------------------------------------------ PASIDs */

@@ -122,7 +122,7 @@ static const Verb verbs[] = {
                 .fn = verb_hwpt_alloc,
                 .synopsis = "dev=ID pt=ID [nest-parent=yes|no] [dirty=yes|no] [pasid=yes|no] "
                             "[enforce-snoop=yes|no] [data-type=vtd-s1|smmuv3|N [pgtbl=ADDR addr-width=N "
-                            "[s1-flags=N]] [data=HEX]] [as=NAME]",
+                            "[s1-flags=N]] [data=HEX]] [fault=ID] [as=NAME]",
                 .summary = "Allocate a HWPT on an IOAS, or a nested one on a nesting parent; as= names it.",
         },
         {
@@ -130,6 +130,42 @@ static const Verb verbs[] = {
                 .fn = verb_hwpt_free,
                 .synopsis = "hwpt=ID",
                 .summary = "Free a HWPT.",
+        },
+        {
+                .name = "hwpt-dirty",
+                .fn = verb_hwpt_dirty,
+                .synopsis = "hwpt=ID enable=yes|no",
+                .summary = "Start or stop dirty tracking on a HWPT allocated with dirty=yes.",
+        },
+        {
+                .name = "hwpt-dirty-bitmap",
+                .fn = verb_hwpt_dirty_bitmap,
+                .synopsis = "hwpt=ID iova=N length=N [page-size=4K] [no-clear=yes|no] [show=BYTES]",
+                .summary = "Read (and clear) the dirty bits of a range; shows their count and the first bytes as hex.",
+        },
+        {
+                .name = "hwpt-invalidate",
+                .fn = verb_hwpt_invalidate,
+                .synopsis = "pt=ID [data-type=vtd-s1|smmuv3] (addr=N npages=N [leaf=yes|no] | entry-len=N data=HEX)",
+                .summary = "Invalidate a nested HWPT's (or vIOMMU's) caches; shows the entries handled.",
+        },
+        {
+                .name = "fault-alloc",
+                .fn = verb_fault_alloc,
+                .synopsis = "[as=NAME]",
+                .summary = "Allocate a fault queue for hwpt-alloc fault=; as= names it.",
+        },
+        {
+                .name = "viommu-alloc",
+                .fn = verb_viommu_alloc,
+                .synopsis = "dev=ID hwpt=ID type=smmuv3|tegra241-cmdqv|N [as=NAME]",
+                .summary = "Allocate a vIOMMU on a nesting-parent HWPT; as= names it.",
+        },
+        {
+                .name = "vdevice-alloc",
+                .fn = verb_vdevice_alloc,
+                .synopsis = "viommu=ID dev=ID virt-id=N [as=NAME]",
+                .summary = "Allocate a vDEVICE: a device's id behind a vIOMMU; as= names it.",
         },
         {
                 .name = "pasid-attach",

@@ -472,6 +472,68 @@ check "stage-1: data-type as a number, with 0x data" has 5 '.ok == true'
 check "stage-1: data-type=1 builds the VT-d struct from its fields" has 6 '.ok == true'
 check "stage-1: booleans as 1/on/TRUE/0/off" has 7 '.ok == true'
 
+# ---------------------------------------------------------------- dirty tracking, invalidation, faults, vIOMMU
+
+# Nothing does DMA in the sim, so every bitmap read here is all zeros, of the right size.
+client "device-open dev=$DEV2 as=d" 'ioas-alloc as=a' 'hwpt-alloc dev=@d pt=@a dirty=yes as=h' \
+       'hwpt-dirty hwpt=@h enable=yes' \
+       'hwpt-dirty-bitmap hwpt=@h iova=0 length=1M' \
+       'hwpt-dirty-bitmap hwpt=@h iova=0 length=64K page-size=8K no-clear=yes show=2' \
+       'hwpt-alloc dev=@d pt=@a as=plain' \
+       'hwpt-dirty hwpt=@plain enable=yes' \
+       'hwpt-dirty-bitmap hwpt=@plain iova=0 length=1M' \
+       'hwpt-dirty-bitmap hwpt=@h iova=0x800 length=1M' \
+       'hwpt-dirty-bitmap hwpt=@h iova=0 length=0x1000000000000' \
+       'hwpt-dirty-bitmap hwpt=999 iova=0 length=4K' \
+       'hwpt-alloc dev=@d pt=@a nest-parent=yes as=p' \
+       'hwpt-alloc dev=@d pt=@p data-type=vtd-s1 pgtbl=0x1000 addr-width=48 as=n' \
+       'hwpt-invalidate pt=@n addr=0x1000 npages=1' \
+       'hwpt-invalidate pt=@n addr=0 npages=0xffffffffffffffff leaf=yes' \
+       'hwpt-invalidate pt=@n addr=0x1800 npages=1' \
+       'hwpt-invalidate pt=@plain addr=0x1000 npages=1' \
+       'fault-alloc as=f' \
+       'hwpt-alloc dev=@d pt=@a fault=@f' \
+       'hwpt-alloc dev=@d pt=@a fault=999' \
+       'viommu-alloc dev=@d hwpt=@p type=smmuv3' \
+       'vdevice-alloc viommu=999 dev=@d virt-id=1' \
+       'hwpt-dirty hwpt=@h enable=no' \
+       'hwpt-dirty-bitmap hwpt=@h iova=0 length=4K page-size=3K'
+check "dirty: one line per request" lines_are 25
+check "dirty: tracking on a HWPT allocated with dirty=yes" has 4 '.verb == "hwpt-dirty" and .ok == true'
+check "dirty: 1 MiB of 4 KiB pages: 256 clean pages in a 32-byte bitmap" \
+        has 5 '.ok == true and .dirty == 0 and .pages == 256 and .size == 32 and .bitmap == ("0" * 64)'
+check "dirty: 8 KiB pages, no-clear, show=2" \
+        has 6 '.ok == true and .pages == 8 and .size == 8 and .bitmap == "0000"'
+check "dirty: a HWPT without dirty tracking cannot start it (EOPNOTSUPP)" fails 8 EOPNOTSUPP dirty
+check "dirty: nor give a bitmap (EOPNOTSUPP)" fails 9 EOPNOTSUPP dirty
+check "dirty: an unaligned iova is EINVAL" fails 10 EINVAL iova
+check "dirty: a bitmap beyond 64 MiB is EINVAL" fails 11 EINVAL limit
+check "dirty: an unknown HWPT is ENOENT" fails 12 ENOENT HWPT
+check "invalidate: one VT-d stage-1 entry handled" has 15 '.verb == "hwpt-invalidate" and .ok == true and .handled == 1'
+check "invalidate: everything, leaf only" has 16 '.ok == true and .handled == 1'
+check "invalidate: an unaligned address is the kernel's EINVAL" fails 17 EINVAL entry
+check "invalidate: a paging HWPT has nothing to invalidate (EINVAL)" fails 18 EINVAL paging
+check "fault: fault-alloc gives an id and the fd" has 19 '.verb == "fault-alloc" and .ok == true and (.fault | type) == "number" and .fd == true'
+check "fault: a HWPT reporting to the queue" has 20 '.ok == true and (.hwpt | type) == "number"'
+check "fault: an unknown fault queue is ENOENT" fails 21 ENOENT fault
+check "viommu: VT-d offers no vIOMMU (EOPNOTSUPP)" fails 22 EOPNOTSUPP vIOMMU
+check "vdevice: an unknown vIOMMU is ENOENT" fails 23 ENOENT vIOMMU
+check "dirty: tracking off" has 24 '.ok == true'
+check "dirty: a page size that is no power of two is EINVAL" fails 25 EINVAL "power of two"
+
+# another session's HWPT ids are unknown: A holds a tracked HWPT while a short run asks for it
+bg_start A 5
+bg A "device-open dev=$DEV2 as=d" 'ioas-alloc as=a' 'hwpt-alloc dev=@d pt=@a dirty=yes as=h'
+hid=$(val 3 .hwpt)
+client "hwpt-dirty hwpt=$hid enable=yes" "hwpt-dirty-bitmap hwpt=$hid iova=0 length=4K" \
+       "hwpt-invalidate pt=$hid addr=0 npages=1"
+check "dirty: another session's HWPT cannot be tracked here (ENOENT)" fails 1 ENOENT
+check "dirty: nor read here (ENOENT)" fails 2 ENOENT
+check "invalidate: nor invalidated here (ENOENT)" fails 3 ENOENT
+bg A "hwpt-dirty hwpt=$hid enable=yes" "hwpt-dirty-bitmap hwpt=$hid iova=0 length=4K"
+check "dirty: while its own session still may" eval 'has 1 ".ok == true" && has 2 ".ok == true and .size == 8"'
+bg_stop A
+
 # ---------------------------------------------------------------- bad input, locally
 
 client 'hwpt-alloc dev=1 pt=2 nest-parent=maybe' \
@@ -516,6 +578,7 @@ errfile="$tmp/err"
 help_lists_device_verbs() {
         local v
         for v in device-list device-open attach detach device-close hw-info hwpt-alloc hwpt-free \
+                 hwpt-dirty hwpt-dirty-bitmap hwpt-invalidate fault-alloc viommu-alloc vdevice-alloc \
                  pasid-attach pasid-detach pasid-lookup; do
                 grep -Eq "^  $v( |$)" "$tmp/out" || return 1
         done
