@@ -521,7 +521,8 @@ check "vdevice: an unknown vIOMMU is ENOENT" fails 23 ENOENT vIOMMU
 check "dirty: tracking off" has 24 '.ok == true'
 check "dirty: a page size that is no power of two is EINVAL" fails 25 EINVAL "power of two"
 
-# another session's HWPT ids are unknown: A holds a tracked HWPT while a short run asks for it
+# another session's HWPT ids are unknown: A (a new one) holds a tracked HWPT while a short run asks for it
+rm -f "$tmp/in.A"
 bg_start A 5
 bg A "device-open dev=$DEV2 as=d" 'ioas-alloc as=a' 'hwpt-alloc dev=@d pt=@a dirty=yes as=h'
 hid=$(val 3 .hwpt)
