@@ -15,7 +15,7 @@ out=${KERNEL_HEADERS_DIR:-$top/_deps/kernel-headers}
 
 pkgs=(build-essential autoconf automake libtool pkg-config
       libevent-dev libprotobuf-c-dev protobuf-c-compiler libsystemd-dev libcap-ng-dev libinih-dev
-      python3-docutils dbus systemd jq util-linux xz-utils)
+      python3-docutils dbus systemd jq util-linux xz-utils python3)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

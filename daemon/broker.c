@@ -42,8 +42,13 @@ struct Broker {
 };
 
 static void broker_status(Broker *b) {
-        (void) sd_notifyf(false, "STATUS=%zu sessions, %" PRIu64 " objects, %" PRIu64 " bytes mapped",
-                          b->host.n_sessions, b->account.used[ACCOUNT_OBJECTS],
+        size_t open = 0;
+
+        for (size_t i = 0; i < b->host.devices.n_slots; i++)
+                open += b->host.devices.slots[i].owner != 0;
+        (void) sd_notifyf(false, "STATUS=%zu sessions, %zu of %zu devices open, %" PRIu64 " objects, %" PRIu64
+                          " bytes mapped",
+                          b->host.n_sessions, open, b->host.devices.n_slots, b->account.used[ACCOUNT_OBJECTS],
                           b->account.used[ACCOUNT_MAPPED_BYTES]);
 }
 

@@ -3,7 +3,9 @@
  * main.c - iommu-brokerd: command line, set-up stages, run.
  *
  * Owns: the arg_* settings from the command line, the choice between the
- * socket systemd passed and one of our own, and the exit status.
+ * socket systemd passed and one of our own, the order of the set-up stages
+ * (broker, then the host room: privilege drop, admin bus) and the exit
+ * status.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -15,6 +17,8 @@
 
 #include "broker.h"
 #include "common/protocol.h"
+#include "host/admin-dbus.h"
+#include "host/privilege.h"
 #include "util/log.h"
 
 static const char *arg_backend = "kernel";
@@ -23,6 +27,12 @@ static mode_t arg_socket_mode = 0660;
 static gid_t arg_socket_gid = (gid_t) -1;
 static const char *arg_iommu_dev;
 static bool arg_no_map_file;
+/* host room: admin API and privilege (daemon/host/) */
+static const char *arg_admin_bus = "auto";
+static const char *arg_admin_group;
+static gid_t arg_admin_gid = (gid_t) -1;
+static const char *arg_user;
+static const char *arg_policy;
 
 static void help(void) {
         printf("Usage: iommu-brokerd [OPTIONS]\n"
@@ -42,6 +52,16 @@ static void help(void) {
                "  --no-map-file           map memfds through a broker mmap and IOMMU_IOAS_MAP\n"
                "                          even where IOMMU_IOAS_MAP_FILE exists (kernels before\n"
                "                          6.13 have only that path; sim then models them)\n"
+               "  --admin-bus=BUS         where to serve the admin API (org.iommubroker.Broker1):\n"
+               "                          auto (default: the system bus if there is one),\n"
+               "                          system, session, none, or a D-Bus address\n"
+               "  --admin-group=GROUP     members may also end sessions through the admin API\n"
+               "                          (default: root and the daemon's own user only)\n"
+               "  --user=USER             after opening the IOMMU and the socket, switch to USER\n"
+               "                          (the device nodes must be accessible to its groups)\n"
+               "  --policy=PATH           the policy file, its drop-ins in PATH's directory under\n"
+               "                          policy.d/ (default /etc/iommu-broker/policy.conf);\n"
+               "                          without one only root and the broker's uid may connect\n"
                "  --log-level=LEVEL       debug, info, notice, warning or err (default info)\n"
                "  -h --help               show this help\n"
                "  --version               show the version\n"
@@ -60,6 +80,10 @@ static int parse_argv(int argc, char **argv) {
                 ARG_NO_MAP_FILE,
                 ARG_LOG_LEVEL,
                 ARG_VERSION,
+                ARG_ADMIN_BUS,
+                ARG_ADMIN_GROUP,
+                ARG_USER,
+                ARG_POLICY,
         };
         static const struct option options[] = {
                 { "backend", required_argument, NULL, ARG_BACKEND },
@@ -71,6 +95,10 @@ static int parse_argv(int argc, char **argv) {
                 { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
+                { "admin-bus", required_argument, NULL, ARG_ADMIN_BUS },
+                { "admin-group", required_argument, NULL, ARG_ADMIN_GROUP },
+                { "user", required_argument, NULL, ARG_USER },
+                { "policy", required_argument, NULL, ARG_POLICY },
                 {}
         };
         int c, r;
@@ -120,6 +148,26 @@ static int parse_argv(int argc, char **argv) {
                                 return log_error_errno(r, "invalid log level '%s'", optarg);
                         log_set_max_level(r);
                         break;
+                case ARG_ADMIN_BUS:
+                        if (*optarg == '\0')
+                                return log_error_errno(EINVAL, "empty --admin-bus");
+                        arg_admin_bus = optarg;
+                        break;
+                case ARG_ADMIN_GROUP: {
+                        struct group *g = getgrnam(optarg);
+
+                        if (!g)
+                                return log_error_errno(ENOENT, "unknown group '%s'", optarg);
+                        arg_admin_group = optarg;
+                        arg_admin_gid = g->gr_gid;
+                        break;
+                }
+                case ARG_POLICY:
+                        arg_policy = optarg;
+                        break;
+                case ARG_USER:
+                        arg_user = optarg;
+                        break;
                 case '?':
                         return -EINVAL;
                 default:
@@ -133,6 +181,8 @@ static int parse_argv(int argc, char **argv) {
 
 int main(int argc, char **argv) {
         BrokerConfig config = {};
+        AdminBusConfig admin_config = {};
+        AdminBus *admin = NULL;
         Broker *b = NULL;
         int r;
 
@@ -146,6 +196,7 @@ int main(int argc, char **argv) {
         config.no_map_file = arg_no_map_file;
         config.socket_mode = arg_socket_mode;
         config.socket_gid = arg_socket_gid;
+        config.policy_path = arg_policy;
         if (arg_socket)
                 config.socket_path = arg_socket;
         else if (!getenv("LISTEN_FDS")) {
@@ -159,7 +210,18 @@ int main(int argc, char **argv) {
         r = broker_new(&b, &config);
         if (r < 0)
                 return EXIT_FAILURE;
-        r = broker_run(b);
+
+        /* The host room, in this order: see the Theory of Operation in daemon/host/privilege.c. */
+        admin_config.bus = arg_admin_bus;
+        admin_config.admin_group = arg_admin_group;
+        admin_config.admin_gid = arg_admin_gid;
+        r = privilege_drop(arg_user);
+        if (r >= 0)
+                r = admin_bus_new(&admin, b, &admin_config);
+
+        if (r >= 0)
+                r = broker_run(b);
+        admin_bus_free(admin);
         broker_free(b);
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

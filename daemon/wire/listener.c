@@ -3,6 +3,7 @@
  * listener.c - see listener.h.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -53,6 +54,11 @@ int listener_new_activated(Listener **ret, struct event_base *base, ListenerOnAc
                 return r;
         if (r == 0)
                 return -EINVAL;
+
+        /* systemd may hand it over blocking: accept4() in a loop must not block the broker */
+        r = fcntl(SD_LISTEN_FDS_START, F_GETFL);
+        if (r < 0 || fcntl(SD_LISTEN_FDS_START, F_SETFL, r | O_NONBLOCK) < 0)
+                return -errno;
 
         l = calloc(1, sizeof(*l));
         if (!l)

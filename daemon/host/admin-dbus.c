@@ -1,0 +1,466 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * admin-dbus.c - see admin-dbus.h; the interface is docs/admin-api.md.
+ *
+ * Who may do what: every caller the bus lets through (its policy file allows
+ * everyone to talk to us) may read the properties, introspect and list;
+ * only root, the broker's own uid and, with --admin-group, members of that
+ * group may call a mutating method (KillSession, Reload).  The caller's uid
+ * is the one the bus daemon recorded when the caller connected
+ * (GetConnectionCredentials via sd_bus_query_sender_creds() without
+ * augmentation, so nothing is read from /proc); group membership is the
+ * uid's NSS entry (primary and supplementary groups), as dbus-daemon's own
+ * policy checks do.  Every denial, and every session ended by an
+ * administrator, is an audit record (policy/audit.h: the journal with the
+ * catalog's MESSAGE_IDs, the AuditFile=, else the log); a reload is audited
+ * by the broker itself.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <systemd/sd-bus.h>
+
+#include "broker.h"
+#include "common/protocol.h"
+#include "core/session.h"
+#include "host/admin-dbus.h"
+#include "host/sdbus-event.h"
+#include "object/account.h"
+#include "object/tenant.h"
+#include "policy/audit.h"
+#include "util/log.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "unknown"
+#endif
+
+/* Audit verbs of the admin API (policy/audit.h records them). */
+#define ADMIN_AUDIT_KILL_SESSION "kill-session"
+#define ADMIN_AUDIT_RELOAD AUDIT_VERB_RELOAD
+
+struct AdminBus {
+        Broker *broker;
+        sd_bus *bus;
+        sd_bus_slot *vtable_slot;
+        SdBusEvent *event;
+        /* Read by the vtable's default getters through offsetof(). */
+        const char *version;
+        const char *backend;
+        const char *admin_group;        /* "" if none */
+        uint32_t protocol;
+        uint64_t total_sessions;        /* opened since the admin API started */
+        gid_t admin_gid;
+        uint64_t killing;               /* the session KillSession is ending, 0 otherwise */
+        bool observing;                 /* installed as the broker's observer */
+};
+
+/* ---------------------------------------------------------------- helpers */
+
+/* Is uid in group gid, as primary or supplementary group of its NSS entry? */
+static bool uid_in_group(uid_t uid, gid_t gid) {
+        _cleanup_free_ gid_t *groups = NULL;
+        _cleanup_free_ char *buf = NULL;
+        struct passwd pw, *res = NULL;
+        long size = sysconf(_SC_GETPW_R_SIZE_MAX);
+        int n = 32;
+
+        if (size <= 0)
+                size = 16384;
+        buf = malloc((size_t) size);
+        if (!buf || getpwuid_r(uid, &pw, buf, (size_t) size, &res) != 0 || !res)
+                return false;
+        if (pw.pw_gid == gid)
+                return true;
+        for (int attempt = 0; attempt < 4; attempt++) {
+                int got = n;
+
+                free(groups);
+                groups = calloc((size_t) n, sizeof(gid_t));
+                if (!groups)
+                        return false;
+                if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &got) >= 0) {
+                        for (int i = 0; i < got; i++)
+                                if (groups[i] == gid)
+                                        return true;
+                        return false;
+                }
+                n = got > n ? got : n * 2;
+        }
+        return false;
+}
+
+/*
+ * May the sender of m call a mutating method?  0 (and the caller's uid and
+ * pid, for the records) if so; otherwise an AccessDenied error in error
+ * (audited) and its -errno.
+ */
+static int admin_check_caller(AdminBus *a, sd_bus_message *m, const char *method, const char *verb,
+                              const char *object, uid_t *ret_uid, pid_t *ret_pid, sd_bus_error *error) {
+        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+        AuditRecord record;
+        char reason[256];
+        uid_t uid;
+        pid_t pid = 0;
+        int r;
+
+        r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_PID, &creds);
+        if (r < 0)
+                return r;
+        r = sd_bus_creds_get_euid(creds, &uid);
+        if (r < 0)
+                return r;
+        (void) sd_bus_creds_get_pid(creds, &pid);
+
+        if (uid == 0 || uid == geteuid() || (a->admin_group[0] && uid_in_group(uid, a->admin_gid))) {
+                *ret_uid = uid;
+                *ret_pid = pid;
+                return 0;
+        }
+
+        (void) snprintf(reason, sizeof(reason), "%s through the admin API needs root%s%s%s (caller %s)", method,
+                        a->admin_group[0] ? " or membership in group '" : "", a->admin_group,
+                        a->admin_group[0] ? "'" : "", sd_bus_message_get_sender(m) ?: "?");
+        record = (AuditRecord) { .uid = uid, .pid = pid, .verb = verb, .object = object, .result = AUDIT_DENIED,
+                                 .reason = reason };
+        audit_log(&record);
+        return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED, "%s needs root%s%s%s.", method,
+                                 a->admin_group[0] ? " or membership in group '" : "", a->admin_group,
+                                 a->admin_group[0] ? "'" : "");
+}
+
+/* ---------------------------------------------------------------- properties */
+
+static int property_get_n_sessions(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                   sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        AdminBus *a = userdata;
+
+        return sd_bus_message_append(reply, "u", (uint32_t) broker_n_sessions(a->broker));
+}
+
+static int property_get_usage(sd_bus *bus, const char *path, const char *interface, const char *property,
+                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        static const struct {
+                const char *property;
+                AccountResource resource;
+        } map[] = {
+                { "Objects", ACCOUNT_OBJECTS },
+                { "Mappings", ACCOUNT_MAPPINGS },
+                { "MappedBytes", ACCOUNT_MAPPED_BYTES },
+        };
+        AdminBus *a = userdata;
+        const Account *acc = broker_account(a->broker);
+
+        for (size_t i = 0; i < ELEMENTSOF(map); i++)
+                if (strcmp(property, map[i].property) == 0)
+                        return sd_bus_message_append(reply, "t", acc->used[map[i].resource]);
+        return -ENOENT;
+}
+
+/* ---------------------------------------------------------------- methods */
+
+static int append_session(sd_bus_message *reply, const Session *s) {
+        uint32_t n_ioas = 0;
+        int r;
+
+        for (const Ioas *i = s->ioases; i; i = i->next)
+                n_ioas++;
+
+        r = sd_bus_message_open_container(reply, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}", "Id", "t", s->id, "Uid", "u", (uint32_t) s->cred.uid,
+                                  "Gid", "u", (uint32_t) s->cred.gid, "Pid", "u", (uint32_t) s->cred.pid);
+        /* The unit as peer_identity_get() captured it at accept, checked through the pidfd. */
+        if (r >= 0 && s->id_peer.unit)
+                r = sd_bus_message_append(reply, "{sv}", "Unit", "s", s->id_peer.unit);
+        if (r >= 0 && s->tenant)
+                r = sd_bus_message_append(reply, "{sv}", "Tenant", "s", s->tenant->name);
+        if (r >= 0 && s->client_name)
+                r = sd_bus_message_append(reply, "{sv}", "Client", "s", s->client_name);
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}", "IoAddressSpaces", "u", n_ioas,
+                                          "Objects", "t", s->account.used[ACCOUNT_OBJECTS],
+                                          "Mappings", "t", s->account.used[ACCOUNT_MAPPINGS],
+                                          "MappedBytes", "t", s->account.used[ACCOUNT_MAPPED_BYTES],
+                                          "Requests", "t", s->n_requests);
+        if (r < 0)
+                return r;
+        return sd_bus_message_close_container(reply);
+}
+
+static int method_list_sessions(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        AdminBus *a = userdata;
+        int r;
+
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "a{sv}");
+        if (r < 0)
+                return r;
+        for (const Session *s = broker_first_session(a->broker); s; s = s->next) {
+                r = append_session(reply, s);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_kill_session(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        AdminBus *a = userdata;
+        AuditRecord record;
+        char object[160];
+        uid_t uid;
+        pid_t pid;
+        Session *s;
+        uint64_t id;
+        int r;
+
+        r = sd_bus_message_read(m, "t", &id);
+        if (r < 0)
+                return r;
+        (void) snprintf(object, sizeof(object), "session %" PRIu64, id);
+        r = admin_check_caller(a, m, "KillSession", ADMIN_AUDIT_KILL_SESSION, object, &uid, &pid, error);
+        if (r < 0)
+                return r;
+
+        s = broker_find_session(a->broker, id);
+        if (!s)
+                return sd_bus_error_setf(error, ADMIN_ERROR_NO_SUCH_SESSION, "No session %" PRIu64 ".", id);
+        (void) snprintf(object, sizeof(object), "session %" PRIu64 " (tenant '%s', uid %u, pid %d)", id,
+                        s->tenant ? s->tenant->name : "-", (unsigned) s->cred.uid, (int) s->cred.pid);
+
+        a->killing = id;
+        r = broker_kill_session(a->broker, id);
+        a->killing = 0;
+        if (r < 0)
+                return r;
+
+        record = (AuditRecord) { .uid = uid, .pid = pid, .verb = ADMIN_AUDIT_KILL_SESSION, .object = object,
+                                 .result = AUDIT_GRANTED };
+        audit_log(&record);
+        return sd_bus_reply_method_return(m, NULL);
+}
+
+static void admin_emit_policy_reloaded(AdminBus *a, bool ok, const char *error) {
+        int r;
+
+        if (!a->event)
+                return;
+        r = sd_bus_emit_signal(a->bus, ADMIN_OBJECT_PATH, ADMIN_INTERFACE, "PolicyReloaded", "bs", ok,
+                               error ?: "");
+        if (r < 0)
+                log_debug_errno(r, "cannot send PolicyReloaded, ignoring: %m");
+        sdbus_event_kick(a->event);
+}
+
+static int method_reload(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        AdminBus *a = userdata;
+        char err[512] = "";
+        uid_t uid;
+        pid_t pid;
+        int r;
+
+        r = admin_check_caller(a, m, "Reload", ADMIN_AUDIT_RELOAD, /* object= */ NULL, &uid, &pid, error);
+        if (r < 0)
+                return r;
+
+        log_info("policy reload requested through the admin API by uid %u pid %d", (unsigned) uid, (int) pid);
+        /* Audits the outcome itself (verb reload, the policy file). */
+        r = broker_reload_policy(a->broker, err, sizeof(err));
+        admin_emit_policy_reloaded(a, r >= 0, r < 0 ? err : NULL);
+        if (r < 0)
+                return sd_bus_error_setf(error, ADMIN_ERROR_POLICY_REFUSED,
+                                         "The policy was not reloaded, the old one stays: %s",
+                                         err[0] ? err : strerror(-r));
+        return sd_bus_reply_method_return(m, NULL);
+}
+
+static const sd_bus_vtable admin_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Version", "s", NULL, offsetof(AdminBus, version), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("ProtocolVersion", "u", NULL, offsetof(AdminBus, protocol), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Backend", "s", NULL, offsetof(AdminBus, backend), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("AdminGroup", "s", NULL, offsetof(AdminBus, admin_group), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("NSessions", "u", property_get_n_sessions, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("TotalSessions", "t", NULL, offsetof(AdminBus, total_sessions),
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Objects", "t", property_get_usage, 0, 0),
+        SD_BUS_PROPERTY("Mappings", "t", property_get_usage, 0, 0),
+        SD_BUS_PROPERTY("MappedBytes", "t", property_get_usage, 0, 0),
+
+        SD_BUS_METHOD_WITH_ARGS("ListSessions", SD_BUS_NO_ARGS, SD_BUS_RESULT("aa{sv}", sessions),
+                                method_list_sessions, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("KillSession", SD_BUS_ARGS("t", id), SD_BUS_NO_RESULT, method_kill_session,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reload,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+
+        SD_BUS_SIGNAL_WITH_ARGS("SessionOpened", SD_BUS_ARGS("t", id, "u", uid, "u", pid, "s", unit), 0),
+        SD_BUS_SIGNAL_WITH_ARGS("SessionClosed", SD_BUS_ARGS("t", id, "u", uid, "u", pid, "s", reason), 0),
+        SD_BUS_SIGNAL_WITH_ARGS("PolicyReloaded", SD_BUS_ARGS("b", ok, "s", error), 0),
+        SD_BUS_VTABLE_END
+};
+
+/* ---------------------------------------------------------------- observer */
+
+static void admin_emit_sessions_changed(AdminBus *a) {
+        (void) sd_bus_emit_properties_changed(a->bus, ADMIN_OBJECT_PATH, ADMIN_INTERFACE, "NSessions",
+                                              "TotalSessions", NULL);
+        sdbus_event_kick(a->event);
+}
+
+static void admin_on_session_opened(Session *s, void *userdata) {
+        AdminBus *a = userdata;
+        int r;
+
+        a->total_sessions++;
+        if (!a->event)
+                return;         /* the bus is gone */
+        r = sd_bus_emit_signal(a->bus, ADMIN_OBJECT_PATH, ADMIN_INTERFACE, "SessionOpened", "tuus", s->id,
+                               (uint32_t) s->cred.uid, (uint32_t) s->cred.pid, s->id_peer.unit ?: "");
+        if (r < 0)
+                log_debug_errno(r, "cannot send SessionOpened for %s, ignoring: %m", s->name);
+        admin_emit_sessions_changed(a);
+}
+
+static void admin_on_session_closed(Session *s, void *userdata) {
+        AdminBus *a = userdata;
+        int r;
+
+        if (!a->event)
+                return;
+        r = sd_bus_emit_signal(a->bus, ADMIN_OBJECT_PATH, ADMIN_INTERFACE, "SessionClosed", "tuus", s->id,
+                               (uint32_t) s->cred.uid, (uint32_t) s->cred.pid,
+                               a->killing == s->id ? "killed" : "closed");
+        if (r < 0)
+                log_debug_errno(r, "cannot send SessionClosed for %s, ignoring: %m", s->name);
+        admin_emit_sessions_changed(a);
+}
+
+static const BrokerObserver admin_observer = {
+        .session_opened = admin_on_session_opened,
+        .session_closed = admin_on_session_closed,
+};
+
+static void admin_on_bus_lost(int err, void *userdata) {
+        AdminBus *a = userdata;
+
+        log_error_errno(err, "lost the admin bus connection: %m; the admin API is gone, VMM sessions go on");
+        a->event = sdbus_event_free(a->event);
+}
+
+/* ---------------------------------------------------------------- set-up */
+
+static int admin_connect(sd_bus **ret, const char *where) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        int r;
+
+        if (strcmp(where, "auto") == 0 || strcmp(where, "system") == 0)
+                r = sd_bus_open_system_with_description(&bus, "admin");
+        else if (strcmp(where, "session") == 0)
+                r = sd_bus_open_user_with_description(&bus, "admin");
+        else {
+                r = sd_bus_new(&bus);
+                if (r >= 0)
+                        r = sd_bus_set_address(bus, where);
+                if (r >= 0)
+                        r = sd_bus_set_bus_client(bus, true);
+                if (r >= 0)
+                        r = sd_bus_set_trusted(bus, false);
+                if (r >= 0)
+                        r = sd_bus_set_description(bus, "admin");
+                if (r >= 0)
+                        r = sd_bus_start(bus);
+        }
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(bus);
+        return 0;
+}
+
+int admin_bus_new(AdminBus **ret, Broker *b, const AdminBusConfig *config) {
+        _cleanup_(admin_bus_freep) AdminBus *a = NULL;
+        const char *where = config->bus ?: "auto";
+        bool optional = strcmp(where, "auto") == 0;
+        int r;
+
+        *ret = NULL;
+        if (strcmp(where, "none") == 0) {
+                log_debug("admin API off (--admin-bus=none)");
+                return 0;
+        }
+
+        a = calloc(1, sizeof(*a));
+        if (!a)
+                return log_error_errno(ENOMEM, "out of memory");
+        a->broker = b;
+        a->version = PACKAGE_VERSION;
+        a->backend = broker_backend_name(b);
+        a->protocol = IB_PROTOCOL_VERSION;
+        a->admin_group = config->admin_group ?: "";
+        a->admin_gid = config->admin_gid;
+
+        r = admin_connect(&a->bus, where);
+        if (r < 0 && optional) {
+                log_notice("no system bus (%s): the admin API is off", strerror(-r));
+                return 0;
+        }
+        if (r < 0)
+                return log_error_errno(r, "cannot connect to the admin bus '%s': %m", where);
+
+        r = sd_bus_add_object_vtable(a->bus, &a->vtable_slot, ADMIN_OBJECT_PATH, ADMIN_INTERFACE, admin_vtable,
+                                     a);
+        if (r < 0)
+                return log_error_errno(r, "cannot register the admin object: %m");
+
+        r = sd_bus_request_name(a->bus, ADMIN_BUS_NAME, 0);
+        if (r == -EEXIST) {
+                log_full_errno(optional ? LOG_WARNING : LOG_ERR, r, "cannot own '%s' on the admin bus '%s': another "
+                               "iommu-brokerd owns it%s", ADMIN_BUS_NAME, where,
+                               optional ? "; the admin API is off" : "");
+                return optional ? 0 : r;
+        }
+        if (r < 0 && optional) {
+                log_warning_errno(r, "cannot own '%s' on the system bus: %m; the admin API is off (is the D-Bus "
+                                  "policy installed, or does another broker run?)", ADMIN_BUS_NAME);
+                return 0;
+        }
+        if (r < 0)
+                return log_error_errno(r, "cannot own '%s' on the admin bus '%s': %m", ADMIN_BUS_NAME, where);
+
+        r = sdbus_event_attach(&a->event, a->bus, broker_get_event_base(b), admin_on_bus_lost, a);
+        if (r < 0)
+                return log_error_errno(r, "cannot watch the admin bus: %m");
+
+        broker_set_observer(b, &admin_observer, a);
+        a->observing = true;
+        log_info("admin API on the %s bus as %s%s%s%s", optional ? "system" : where, ADMIN_BUS_NAME,
+                 a->admin_group[0] ? " (admin group '" : "", a->admin_group, a->admin_group[0] ? "')" : "");
+        *ret = TAKE_PTR(a);
+        return 0;
+}
+
+AdminBus *admin_bus_free(AdminBus *a) {
+        if (!a)
+                return NULL;
+        if (a->observing)
+                broker_set_observer(a->broker, NULL, NULL);
+        a->event = sdbus_event_free(a->event);
+        a->vtable_slot = sd_bus_slot_unref(a->vtable_slot);
+        a->bus = sd_bus_flush_close_unref(a->bus);
+        free(a);
+        return NULL;
+}

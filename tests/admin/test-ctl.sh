@@ -1,0 +1,213 @@
+#!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# test-ctl.sh - iommu-brokerctl against the real admin API on a private bus (TAP).
+#
+# A private dbus-daemon with the shipped bus policy, the real iommu-brokerd on
+# the sim backend serving its admin API there under a tenancy policy with an
+# audit file, a real client session holding a 2 MiB mapping.  Checks every
+# verb's output for people and as JSON, that kill-session really ends the
+# session and frees its objects, reload (good and bad files), that an
+# unprivileged caller may list but not kill or reload (and is audited), the
+# admin group, and the errors when the broker or the bus are not there.
+set -u
+. "$IB_TOP_SRCDIR/tests/admin/lib.sh"
+need dbus-daemon jq setpriv busctl
+
+plan 37
+
+cat > "$ib_tmp/policy.conf" <<EOF
+[Global]
+AuditFile=$ib_tmp/audit.jsonl
+
+[Tenant admins]
+User=root
+PinnedMemoryMax=1G
+EOF
+cp "$ib_tmp/policy.conf" "$ib_tmp/policy.good"
+# audited VERB RESULT UID: the audit file has such a record.
+audited() {
+        has_line "$ib_tmp/audit.jsonl" --arg verb "$1" --arg result "$2" --argjson uid "$3" \
+                '.verb == $verb and .result == $result and .uid == $uid'
+}
+
+check "a private bus starts with the shipped policy" bus_start
+if ! broker_start --policy="$ib_tmp/policy.conf"; then
+        diag < "$ib_tmp/broker.log"
+        notok "the broker owns org.iommubroker.Broker1 on the private bus"
+        finish
+fi
+ok "the broker owns org.iommubroker.Broker1 on the private bus"
+
+# ---- status, introspection
+ctl status > "$ib_tmp/out" 2>&1
+check "status for people names the version and the sim backend" \
+        sh -c "grep -q 'Version: .*(protocol 1)' '$ib_tmp/out' && grep -q 'Backend: sim' '$ib_tmp/out'"
+ctl --json status > "$ib_tmp/status.json"
+check "status --json parses; backend sim, 0 sessions, protocol 1" \
+        jqe '.backend == "sim" and .sessions == 0 and .protocol == 1 and (.version | length > 0)' \
+        "$ib_tmp/status.json"
+
+busctl --address="$BUS" introspect org.iommubroker.Broker1 /org/iommubroker/Broker1 > "$ib_tmp/introspect" 2>&1
+check "the object is introspectable: interface, methods, signals, properties" sh -c "
+        grep -q '^org.iommubroker.Broker1.Manager *interface' '$ib_tmp/introspect' &&
+        grep -q '^.ListSessions *method' '$ib_tmp/introspect' &&
+        grep -q '^.KillSession *method *t' '$ib_tmp/introspect' &&
+        grep -q '^.SessionOpened *signal *tuus' '$ib_tmp/introspect' &&
+        grep -q '^.SessionClosed *signal *tuus' '$ib_tmp/introspect' &&
+        grep -q '^.MappedBytes *property *t' '$ib_tmp/introspect' &&
+        grep -q '^.NSessions *property *u .*emits-change' '$ib_tmp/introspect'"
+
+# ---- sessions, empty
+ctl sessions > "$ib_tmp/out" 2>&1
+check "sessions without any says so" grep -q '^No sessions.' "$ib_tmp/out"
+check "sessions --json without any is []" [ "$(ctl --json sessions)" = '[]' ]
+
+# ---- a monitor, then a live session
+spawn "$IB_CTL" --bus="$BUS" --json monitor > "$ib_tmp/monitor.out" 2> "$ib_tmp/monitor.err"
+monitor_pid=$spawned
+check "monitor subscribes and says so on stderr" wait_for 10 grep -q '^Monitoring org.iommubroker.Broker1' \
+        "$ib_tmp/monitor.err"
+
+client_start
+has_mapping() { ctl --json sessions | jq -e '.[0].mapped_bytes == 2097152' >/dev/null; }
+if wait_for 10 has_mapping; then ok "a live session with a 2 MiB mapping shows up"; else notok "a live session with a 2 MiB mapping shows up"; fi
+
+ctl --json sessions > "$ib_tmp/sessions.json"
+diag < "$ib_tmp/sessions.json"
+check "sessions --json: the client's tenant, uid, pid, objects and mapped bytes" \
+        jqe --argjson pid "$client_pid" --argjson uid "$(id -u)" \
+        'length == 1 and .[0].tenant == "admins" and .[0].uid == $uid and .[0].pid == $pid
+         and .[0].objects == 1 and .[0].mappings == 1
+         and .[0].ioases == 1 and .[0].mapped_bytes == 2097152 and .[0].client == "iommu-broker-client"
+         and (.[0].id | type == "number")' "$ib_tmp/sessions.json"
+sid=$(jq -r '.[0].id' "$ib_tmp/sessions.json")
+
+ctl sessions > "$ib_tmp/out"
+diag < "$ib_tmp/out"
+check "sessions for people: a header and the session's id, tenant, pid and 2.0M" sh -c "
+        grep -q '^ *ID  *TENANT  *UID  *PID  *UNIT  *CLIENT  *IOAS  *OBJECTS  *MAPPINGS  *MAPPED' '$ib_tmp/out' &&
+        grep -Eq '^ *$sid +admins +[0-9]+ +$client_pid .* 2\.0M\$' '$ib_tmp/out' &&
+        grep -q '^1 session listed.' '$ib_tmp/out'"
+
+ctl --json status > "$ib_tmp/status.json"
+check "status counts the session, its object and its bytes" \
+        jqe '.sessions == 1 and .total_sessions == 1 and .objects == 1 and .mappings == 1 and .mapped_bytes == 2097152' \
+        "$ib_tmp/status.json"
+
+check "monitor reported SessionOpened with the client's pid" wait_for 10 \
+        has_line "$ib_tmp/monitor.out" --argjson pid "$client_pid" --argjson id "$sid" \
+        '.event == "SessionOpened" and .id == $id and .pid == $pid'
+
+# ---- an unprivileged caller
+as_nobody "$IB_CTL" --bus="$BUS" --json sessions > "$ib_tmp/nobody.json" 2>&1
+check "an unprivileged caller may list sessions" jqe --argjson id "$sid" '.[0].id == $id' "$ib_tmp/nobody.json"
+
+as_nobody "$IB_CTL" --bus="$BUS" kill-session "$sid" > "$ib_tmp/out" 2>&1
+rc=$?
+diag < "$ib_tmp/out"
+check "an unprivileged kill-session is refused: exit 4, 'permission denied'" \
+        sh -c "[ $rc -eq 4 ] && grep -q 'permission denied: KillSession needs root' '$ib_tmp/out'"
+check "the refused session lives on" sh -c "'$IB_CTL' --bus='$BUS' --json sessions | jq -e 'length == 1' >/dev/null"
+check "the refusal is audited with the caller's uid" audited kill-session denied "$nobody_uid"
+as_nobody "$IB_CTL" --bus="$BUS" reload > "$ib_tmp/out" 2>&1
+rc=$?
+diag < "$ib_tmp/out"
+check "an unprivileged reload is refused: exit 4" \
+        sh -c "[ $rc -eq 4 ] && grep -q 'permission denied: Reload needs root' '$ib_tmp/out'"
+check "the refused reload is audited with the caller's uid" audited reload denied "$nobody_uid"
+
+# ---- kill-session
+ctl --json kill-session "$sid" > "$ib_tmp/out" 2>&1
+rc=$?
+diag < "$ib_tmp/out"
+check "kill-session as root: exit 0, JSON says killed" \
+        sh -c "[ $rc -eq 0 ] && jq -e --argjson id $sid '.id == \$id and .killed == true' '$ib_tmp/out' >/dev/null"
+ctl --json status > "$ib_tmp/status.json"
+check "after kill-session the session and all its objects are gone" sh -c "
+        '$IB_CTL' --bus='$BUS' --json sessions | jq -e 'length == 0' >/dev/null &&
+        jq -e '.sessions == 0 and .objects == 0 and .mappings == 0 and .mapped_bytes == 0' '$ib_tmp/status.json' >/dev/null"
+check "the kill is audited with the caller's uid" audited kill-session granted "$(id -u)"
+check "the broker released the session's object, mapping and bytes" \
+        grep -q "session $sid closed (uid $(id -u) pid $client_pid): released 1 objects, 1 mappings, 2097152 bytes" \
+        "$ib_tmp/broker.log"
+check "monitor reported SessionClosed, reason killed" wait_for 10 \
+        has_line "$ib_tmp/monitor.out" --argjson id "$sid" '.event == "SessionClosed" and .id == $id and .reason == "killed"'
+client_stop
+
+ctl kill-session 999 > "$ib_tmp/out" 2>&1
+rc=$?
+check "kill-session of an unknown id: exit 1, 'no session 999'" sh -c "[ $rc -eq 1 ] && grep -q 'no session 999' '$ib_tmp/out'"
+ctl kill-session abc > /dev/null 2>&1
+check "kill-session of a malformed id: exit 2" [ $? -eq 2 ]
+
+"$IB_CTL" --help > "$ib_tmp/help" 2>&1
+rc=$?
+documented=yes
+for c in status sessions kill-session reload monitor; do
+        grep -q "^  $c" "$ib_tmp/help" || documented="no: $c not in --help"
+        grep -q "^\`\`$c" "$IB_TOP_SRCDIR/docs/man/iommu-brokerctl.1.rst" || documented="no: $c not in the man page"
+done
+echo "documented: $documented" | diag
+check "--help exits 0 and lists every command, each in the man page" [ $rc -eq 0 -a "$documented" = yes ]
+
+# ---- reload
+ctl --json reload > "$ib_tmp/out" 2>&1
+rc=$?
+diag < "$ib_tmp/out"
+check "reload as root: exit 0, JSON says reloaded" sh -c "[ $rc -eq 0 ] && jq -e '.reloaded == true' '$ib_tmp/out' >/dev/null"
+check "monitor reported PolicyReloaded ok" wait_for 10 \
+        has_line "$ib_tmp/monitor.out" '.event == "PolicyReloaded" and .ok == true'
+printf '[Global]\nNoSuchKey=1\n' >> "$ib_tmp/policy.conf"
+ctl reload > "$ib_tmp/out" 2>&1
+rc=$?
+diag < "$ib_tmp/out"
+check "reload of a broken policy: exit 1, the error names file and line, the old policy stays" sh -c "
+        [ $rc -eq 1 ] && grep -q 'policy.conf:[0-9]*:' '$ib_tmp/out' && grep -q 'old one stays' '$ib_tmp/out'"
+check "monitor reported PolicyReloaded refused, with the error" wait_for 10 \
+        has_line "$ib_tmp/monitor.out" '.event == "PolicyReloaded" and .ok == false and (.error | test("policy.conf:[0-9]+:"))'
+cp "$ib_tmp/policy.good" "$ib_tmp/policy.conf"
+
+# ---- the admin group
+broker_stop
+: > "$ib_tmp/broker.log"
+broker_start --policy="$ib_tmp/policy.conf" --admin-group="$(getent group "$nobody_gid" | cut -d: -f1)"
+client_start
+wait_for 10 has_mapping
+sid=$(ctl --json sessions | jq -r '.[0].id')
+as_nobody "$IB_CTL" --bus="$BUS" kill-session "$sid" > "$ib_tmp/out" 2>&1
+rc=$?
+diag < "$ib_tmp/out"
+check "a member of --admin-group may kill a session" sh -c "[ $rc -eq 0 ] &&
+        '$IB_CTL' --bus='$BUS' --json sessions | jq -e 'length == 0' >/dev/null"
+client_stop
+
+restarted() {
+        has_line "$ib_tmp/monitor.out" '.event == "BrokerStopped"' &&
+                has_line "$ib_tmp/monitor.out" '.event == "BrokerStarted"'
+}
+check "monitor followed the broker's restart (BrokerStopped, BrokerStarted)" wait_for 10 restarted
+kill "$monitor_pid"
+
+# ---- errors
+rm -f "$ib_tmp/vmm2.sock"
+"$IB_DAEMON" --backend=sim --socket "$ib_tmp/vmm2.sock" --policy="$ib_tmp/policy.conf" --admin-bus="$BUS" \
+        > "$ib_tmp/out" 2>&1
+rc=$?
+diag < "$ib_tmp/out"
+check "a second broker on the same bus refuses to start: the name is taken" \
+        sh -c "[ $rc -ne 0 ] && grep -q \"cannot own 'org.iommubroker.Broker1' .*another iommu-brokerd owns it\" '$ib_tmp/out'"
+
+broker_stop
+check "the broker stops cleanly (exit 0) after all this" [ $? -eq 0 ]
+ctl status > "$ib_tmp/out" 2>&1
+rc=$?
+diag < "$ib_tmp/out"
+check "without a broker: exit 3, 'iommu-brokerd is not running'" \
+        sh -c "[ $rc -eq 3 ] && grep -q 'iommu-brokerd is not running' '$ib_tmp/out'"
+
+"$IB_CTL" --bus="unix:path=$ib_tmp/no-bus" sessions > "$ib_tmp/out" 2>&1
+rc=$?
+diag < "$ib_tmp/out"
+check "without a bus: exit 3, 'cannot connect'" sh -c "[ $rc -eq 3 ] && grep -q 'cannot connect to the unix:path=' '$ib_tmp/out'"
+
+finish
