@@ -436,3 +436,19 @@ int broker_kill_session(Broker *b, uint64_t id) {
         session_free(s);
         return 0;
 }
+
+Tenant *broker_first_tenant(Broker *b) {
+        return b->host.tenants;
+}
+
+Policy *broker_policy(Broker *b) {
+        return b->host.policy;
+}
+
+const char *broker_policy_path(Broker *b) {
+        return b->policy_path;
+}
+
+DeviceTable *broker_devices(Broker *b) {
+        return &b->host.devices;
+}

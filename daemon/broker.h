@@ -64,5 +64,15 @@ size_t broker_n_sessions(Broker *b);
 /* The live sessions, newest first; iterate with s->next. */
 Session *broker_first_session(Broker *b);
 Session *broker_find_session(Broker *b, uint64_t id);
+typedef struct Tenant Tenant;
+typedef struct Policy Policy;
+typedef struct DeviceTable DeviceTable;
+/* Live tenants (those with a session); iterate with t->next. */
+Tenant *broker_first_tenant(Broker *b);
+/* The policy in force; NULL: no policy file (root and the broker's uid only). */
+Policy *broker_policy(Broker *b);
+const char *broker_policy_path(Broker *b);
+/* The device inventory: slots with their owner session id (0: free). */
+DeviceTable *broker_devices(Broker *b);
 /* Ends a session as if its client had hung up: every object is destroyed. -ENOENT if none. */
 int broker_kill_session(Broker *b, uint64_t id);
