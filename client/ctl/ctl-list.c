@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * ctl-list.c - iommu-brokerctl sessions (and the listing code later lists
- * share).
+ * ctl-list.c - iommu-brokerctl sessions, and the listing code every list
+ * shares (list.h): calling a List* method, reading its records by a field
+ * table, sorting, and the common table cells.
  *
- * Owns: calling ListSessions, reading its array of a{sv} records (keys this
- * tool does not know are skipped), sorting by session id, and printing a
- * table for people or one JSON array.
+ * Owns: ListSessions' keys as this tool reads them, sorting by session id,
+ * and printing a table for people or one JSON array.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -14,9 +14,165 @@
 #include <string.h>
 
 #include "client/ctl/ctl.h"
+#include "client/ctl/list.h"
 #include "client/ctl/table.h"
 #include "client/tool/json.h"
 #include "common/macro.h"
+
+/* ---------------------------------------------------------------- the shared list reader */
+
+void *list_row(const List *l, size_t i) {
+        return (char *) l->rows + i * l->row_size;
+}
+
+void list_sort(List *l, int (*compare)(const void *, const void *)) {
+        if (l->n > 1)
+                qsort(l->rows, l->n, l->row_size, compare);
+}
+
+static void strv_free(char **v) {
+        for (char **p = v; p && *p; p++)
+                free(*p);
+        free(v);
+}
+
+void list_done(List *l) {
+        for (size_t i = 0; i < l->n; i++)
+                for (size_t f = 0; f < l->n_fields; f++) {
+                        void *p = (char *) list_row(l, i) + l->fields[f].offset;
+
+                        if (l->fields[f].type == 's')
+                                free(*(char **) p);
+                        else if (l->fields[f].type == 'S')
+                                strv_free(*(char ***) p);
+                }
+        free(l->rows);
+        l->rows = NULL;
+        l->n = 0;
+}
+
+/* The value of one dict entry into its field of row; unknown keys and unexpected types are skipped. */
+static int list_read_value(sd_bus_message *m, const List *l, const char *key, void *row) {
+        const char *contents = NULL;
+        int r;
+
+        r = sd_bus_message_peek_type(m, NULL, &contents);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < l->n_fields; i++) {
+                const ListField *f = &l->fields[i];
+                const char *sig = f->type == 'S' ? "as" : (char[]) { f->type, '\0' };
+                void *p = (char *) row + f->offset;
+
+                if (strcmp(key, f->key) != 0 || !contents || strcmp(contents, sig) != 0)
+                        continue;
+                if (f->type == 's') {
+                        const char *s;
+                        char **dst = p;
+
+                        r = sd_bus_message_read(m, "v", "s", &s);
+                        if (r < 0)
+                                return r;
+                        free(*dst);
+                        *dst = strdup(s);
+                        return *dst ? 0 : -ENOMEM;
+                }
+                if (f->type == 'S') {
+                        char ***dst = p;
+                        char **v = NULL;
+
+                        r = sd_bus_message_enter_container(m, 'v', "as");
+                        if (r >= 0)
+                                r = sd_bus_message_read_strv(m, &v);
+                        if (r >= 0)
+                                r = sd_bus_message_exit_container(m);
+                        if (r < 0) {
+                                strv_free(v);
+                                return r;
+                        }
+                        strv_free(*dst);
+                        *dst = v;
+                        return 0;
+                }
+                return sd_bus_message_read(m, "v", sig, p);
+        }
+        return sd_bus_message_skip(m, "v");
+}
+
+static int list_parse(sd_bus_message *reply, List *l, const void *template) {
+        int r;
+
+        r = sd_bus_message_enter_container(reply, 'a', "a{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(reply, 'a', "{sv}")) > 0) {
+                void *rows = realloc(l->rows, (l->n + 1) * l->row_size);
+                void *row;
+
+                if (!rows)
+                        return -ENOMEM;
+                l->rows = rows;
+                row = list_row(l, l->n++);
+                if (template)
+                        memcpy(row, template, l->row_size);
+                else
+                        memset(row, 0, l->row_size);
+                while ((r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
+                        const char *key;
+
+                        r = sd_bus_message_read(reply, "s", &key);
+                        if (r >= 0)
+                                r = list_read_value(reply, l, key, row);
+                        if (r >= 0)
+                                r = sd_bus_message_exit_container(reply);
+                        if (r < 0)
+                                return r;
+                }
+                if (r >= 0)
+                        r = sd_bus_message_exit_container(reply);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(reply);
+}
+
+int list_call(Ctl *ctl, const char *what, const char *method, List *l, const void *template) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r;
+
+        r = sd_bus_call_method(ctl->bus, CTL_BUS_NAME, CTL_OBJECT_PATH, CTL_INTERFACE, method, &error, &reply,
+                               NULL);
+        if (r < 0)
+                return ctl_call_failed(ctl, what, r, &error);
+        r = list_parse(reply, l, template);
+        if (r < 0) {
+                list_done(l);
+                return ctl_call_failed(ctl, what, r, NULL);
+        }
+        return CTL_EXIT_OK;
+}
+
+int table_add_usage(Table *t, uint64_t used, uint64_t limit, bool bytes) {
+        char u[32], m[32];
+
+        if (!bytes)
+                return limit == UINT64_MAX ? table_addf(t, "%" PRIu64 "/infinity", used)
+                                           : table_addf(t, "%" PRIu64 "/%" PRIu64, used, limit);
+        return table_addf(t, "%s/%s", ctl_format_bytes(u, sizeof(u), used),
+                          limit == UINT64_MAX ? "infinity" : ctl_format_bytes(m, sizeof(m), limit));
+}
+
+void list_print_table(const Table *t, const char *singular, const char *plural) {
+        size_t n = table_rows(t);
+
+        table_print(t, stdout);
+        printf("\n%zu %s listed.\n", n, n == 1 ? singular : plural);
+}
+
+/* ---------------------------------------------------------------- sessions */
 
 typedef struct SessionRow {
         uint64_t id;
@@ -33,116 +189,34 @@ typedef struct SessionRow {
         uint64_t requests;
 } SessionRow;
 
-typedef struct SessionList {
-        SessionRow *rows;
-        size_t n;
-} SessionList;
-
-static void session_list_done(SessionList *l) {
-        for (size_t i = 0; i < l->n; i++) {
-                free(l->rows[i].unit);
-                free(l->rows[i].tenant);
-                free(l->rows[i].client);
-        }
-        free(l->rows);
-        *l = (SessionList) {};
-}
-
-/* One dict entry's variant into the matching field of row; unknown keys are skipped. */
-static int session_row_read(sd_bus_message *m, const char *key, SessionRow *row) {
-        static const struct {
-                const char *key;
-                char type;
-                size_t offset;
-        } fields[] = {
-                { "Id", 't', offsetof(SessionRow, id) },
-                { "Uid", 'u', offsetof(SessionRow, uid) },
-                { "Gid", 'u', offsetof(SessionRow, gid) },
-                { "Pid", 'u', offsetof(SessionRow, pid) },
-                { "Unit", 's', offsetof(SessionRow, unit) },
-                { "Tenant", 's', offsetof(SessionRow, tenant) },
-                { "Client", 's', offsetof(SessionRow, client) },
-                { "IoAddressSpaces", 'u', offsetof(SessionRow, ioases) },
-                { "Objects", 't', offsetof(SessionRow, objects) },
-                { "Mappings", 't', offsetof(SessionRow, mappings) },
-                { "MappedBytes", 't', offsetof(SessionRow, mapped_bytes) },
-                { "Requests", 't', offsetof(SessionRow, requests) },
-        };
-        const char *contents = NULL;
-        int r;
-
-        r = sd_bus_message_peek_type(m, NULL, &contents);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
-                char sig[2] = { fields[i].type, '\0' };
-                void *p = (char *) row + fields[i].offset;
-
-                if (strcmp(key, fields[i].key) != 0 || !contents || strcmp(contents, sig) != 0)
-                        continue;
-                if (fields[i].type == 's') {
-                        const char *s;
-                        char **dst = p;
-
-                        r = sd_bus_message_read(m, "v", "s", &s);
-                        if (r < 0)
-                                return r;
-                        free(*dst);
-                        *dst = strdup(s);
-                        return *dst ? 0 : -ENOMEM;
-                }
-                return sd_bus_message_read(m, "v", sig, p);
-        }
-        return sd_bus_message_skip(m, "v");
-}
-
-static int session_list_parse(sd_bus_message *reply, SessionList *l) {
-        int r;
-
-        r = sd_bus_message_enter_container(reply, 'a', "a{sv}");
-        if (r < 0)
-                return r;
-        while ((r = sd_bus_message_enter_container(reply, 'a', "{sv}")) > 0) {
-                SessionRow *rows = realloc(l->rows, (l->n + 1) * sizeof(SessionRow));
-
-                if (!rows)
-                        return -ENOMEM;
-                l->rows = rows;
-                l->rows[l->n++] = (SessionRow) {};
-                while ((r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
-                        const char *key;
-
-                        r = sd_bus_message_read(reply, "s", &key);
-                        if (r >= 0)
-                                r = session_row_read(reply, key, &l->rows[l->n - 1]);
-                        if (r >= 0)
-                                r = sd_bus_message_exit_container(reply);
-                        if (r < 0)
-                                return r;
-                }
-                if (r >= 0)
-                        r = sd_bus_message_exit_container(reply);
-                if (r < 0)
-                        return r;
-        }
-        if (r < 0)
-                return r;
-        return sd_bus_message_exit_container(reply);
-}
+static const ListField session_fields[] = {
+        { "Id", 't', offsetof(SessionRow, id) },
+        { "Uid", 'u', offsetof(SessionRow, uid) },
+        { "Gid", 'u', offsetof(SessionRow, gid) },
+        { "Pid", 'u', offsetof(SessionRow, pid) },
+        { "Unit", 's', offsetof(SessionRow, unit) },
+        { "Tenant", 's', offsetof(SessionRow, tenant) },
+        { "Client", 's', offsetof(SessionRow, client) },
+        { "IoAddressSpaces", 'u', offsetof(SessionRow, ioases) },
+        { "Objects", 't', offsetof(SessionRow, objects) },
+        { "Mappings", 't', offsetof(SessionRow, mappings) },
+        { "MappedBytes", 't', offsetof(SessionRow, mapped_bytes) },
+        { "Requests", 't', offsetof(SessionRow, requests) },
+};
 
 static int session_row_compare(const void *a, const void *b) {
         const SessionRow *x = a, *y = b;
 
-        return x->id < y->id ? -1 : x->id > y->id;
+        return LIST_CMP(x->id, y->id);
 }
 
-static int sessions_print_json(const SessionList *l) {
+static int sessions_print_json(const List *l) {
         Json j = JSON_INIT;
         int r;
 
         json_begin_array(&j, NULL);
         for (size_t i = 0; i < l->n; i++) {
-                const SessionRow *s = &l->rows[i];
+                const SessionRow *s = list_row(l, i);
 
                 json_begin_object(&j, NULL);
                 json_uint(&j, "id", s->id);
@@ -170,7 +244,7 @@ static int sessions_print_json(const SessionList *l) {
         return r;
 }
 
-static int sessions_print_table(const SessionList *l) {
+static int sessions_print_table(const List *l) {
         static const char *const names[] = { "ID", "TENANT", "UID", "PID", "UNIT", "CLIENT", "IOAS", "OBJECTS",
                                              "MAPPINGS", "MAPPED" };
         static const bool right[] = { true, false, true, true, false, false, true, true, true, true };
@@ -185,7 +259,7 @@ static int sessions_print_table(const SessionList *l) {
         if (r < 0)
                 return r;
         for (size_t i = 0; i < l->n && r >= 0; i++) {
-                const SessionRow *s = &l->rows[i];
+                const SessionRow *s = list_row(l, i);
                 char bytes[32];
 
                 r = table_addf(t, "%" PRIu64, s->id);
@@ -210,28 +284,20 @@ static int sessions_print_table(const SessionList *l) {
         }
         if (r < 0)
                 return r;
-        table_print(t, stdout);
-        printf("\n%zu session%s listed.\n", l->n, l->n == 1 ? "" : "s");
+        list_print_table(t, "session", "sessions");
         return 0;
 }
 
 int ctl_sessions(Ctl *ctl, int argc, char **argv) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        SessionList l = {};
+        List l = LIST_INIT(session_fields, SessionRow);
         int r;
 
-        r = sd_bus_call_method(ctl->bus, CTL_BUS_NAME, CTL_OBJECT_PATH, CTL_INTERFACE, "ListSessions", &error,
-                               &reply, NULL);
-        if (r < 0)
-                return ctl_call_failed(ctl, "sessions", r, &error);
-        r = session_list_parse(reply, &l);
-        if (r >= 0) {
-                if (l.n > 1)
-                        qsort(l.rows, l.n, sizeof(SessionRow), session_row_compare);
-                r = ctl->json ? sessions_print_json(&l) : sessions_print_table(&l);
-        }
-        session_list_done(&l);
+        r = list_call(ctl, "sessions", "ListSessions", &l, /* template= */ NULL);
+        if (r != CTL_EXIT_OK)
+                return r;
+        list_sort(&l, session_row_compare);
+        r = ctl->json ? sessions_print_json(&l) : sessions_print_table(&l);
+        list_done(&l);
         if (r < 0)
                 return ctl_call_failed(ctl, "sessions", r, NULL);
         return CTL_EXIT_OK;

@@ -47,6 +47,9 @@ typedef struct CtlCommand {
 
 int ctl_status(Ctl *ctl, int argc, char **argv);
 int ctl_sessions(Ctl *ctl, int argc, char **argv);
+int ctl_tenants(Ctl *ctl, int argc, char **argv);
+int ctl_devices(Ctl *ctl, int argc, char **argv);
+int ctl_pasids(Ctl *ctl, int argc, char **argv);
 int ctl_kill_session(Ctl *ctl, int argc, char **argv);
 int ctl_reload(Ctl *ctl, int argc, char **argv);
 int ctl_monitor(Ctl *ctl, int argc, char **argv);

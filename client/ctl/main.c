@@ -31,6 +31,9 @@
 static const CtlCommand ctl_commands[] = {
         { "status", ctl_status, 0, 0, "", "show the broker's version, backend and counters (default)" },
         { "sessions", ctl_sessions, 0, 0, "", "list the live sessions: peer, objects, mapped bytes" },
+        { "tenants", ctl_tenants, 0, 0, "", "list the policy's tenants: sessions, usage against limits, devices" },
+        { "devices", ctl_devices, 0, 0, "", "list the devices and the session holding each" },
+        { "pasids", ctl_pasids, 0, 0, "", "list the attached PASIDs: vPASID, PASID, page table" },
         { "kill-session", ctl_kill_session, 1, 1, "ID", "end a session and destroy its objects" },
         { "reload", ctl_reload, 0, 0, "", "re-read the policy files (as systemctl reload does)" },
         { "monitor", ctl_monitor, 0, 0, "", "follow sessions as they open and close" },

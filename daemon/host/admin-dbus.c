@@ -31,11 +31,14 @@
 #include "broker.h"
 #include "common/protocol.h"
 #include "core/session.h"
+#include "core/tenancy.h"
 #include "host/admin-dbus.h"
 #include "host/sdbus-event.h"
 #include "object/account.h"
+#include "object/device.h"
 #include "object/tenant.h"
 #include "policy/audit.h"
+#include "policy/policy.h"
 #include "util/log.h"
 
 #ifndef PACKAGE_VERSION
@@ -218,6 +221,238 @@ static int method_list_sessions(sd_bus_message *m, void *userdata, sd_bus_error 
         return sd_bus_send(NULL, reply, NULL);
 }
 
+/*
+ * The resources of ListTenants: the key of the usage and the key of its
+ * limit, which is the policy's key (iommu-broker-policy(5)).
+ */
+static const struct {
+        AccountResource resource;
+        const char *used_key;
+        const char *limit_key;
+} tenant_resources[] = {
+        { ACCOUNT_MAPPED_BYTES, "PinnedMemory", "PinnedMemoryMax" },
+        { ACCOUNT_IOAS, "IOAS", "IOASMax" },
+        { ACCOUNT_HWPT, "HWPT", "HWPTMax" },
+        { ACCOUNT_MAPPINGS, "Mappings", "MappingsMax" },
+        { ACCOUNT_PASIDS, "PASIDs", "PASIDMax" },
+};
+
+static uint64_t policy_limits_get(const PolicyLimits *l, AccountResource resource) {
+        switch (resource) {
+        case ACCOUNT_MAPPED_BYTES:
+                return l->pinned_bytes;
+        case ACCOUNT_IOAS:
+                return l->ioas;
+        case ACCOUNT_HWPT:
+                return l->hwpt;
+        case ACCOUNT_MAPPINGS:
+                return l->mappings;
+        case ACCOUNT_PASIDS:
+                return l->pasids;
+        case ACCOUNT_OBJECTS:
+        case _ACCOUNT_RESOURCE_MAX:
+        case _ACCOUNT_RESOURCE_INVALID:
+                break;
+        }
+        return ACCOUNT_UNLIMITED;
+}
+
+/*
+ * One tenant of ListTenants.  t: its live state, NULL without sessions (usage
+ * 0, limits from pt); pt: its section in the policy it is listed from, NULL
+ * for the local admin of a broker without policy (no limits, every device).
+ */
+static int append_tenant(AdminBus *a, sd_bus_message *reply, const char *name, const Tenant *t,
+                         const PolicyTenant *pt, bool in_policy) {
+        uint32_t n_sessions = 0;
+        int r;
+
+        if (t)
+                for (const Session *s = broker_first_session(a->broker); s; s = s->next)
+                        if (s->tenant == t)
+                                n_sessions++;
+
+        r = sd_bus_message_open_container(reply, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(reply, "{sv}{sv}{sv}", "Name", "s", name, "Sessions", "u", n_sessions,
+                                  "InPolicy", "b", in_policy);
+        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(tenant_resources); i++) {
+                AccountResource res = tenant_resources[i].resource;
+                uint64_t limit = t ? t->account.limit[res] : pt ? policy_limits_get(&pt->limits, res)
+                                                                : ACCOUNT_UNLIMITED;
+
+                r = sd_bus_message_append(reply, "{sv}{sv}", tenant_resources[i].used_key, "t",
+                                          t ? t->account.used[res] : 0, tenant_resources[i].limit_key, "t",
+                                          limit);
+        }
+        if (r < 0)
+                return r;
+
+        /* Devices: "as", the Device= values; "group:N" for a group. */
+        r = sd_bus_message_open_container(reply, 'e', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "s", "Devices");
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'v', "as");
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "s");
+        if (r >= 0 && !pt)
+                r = sd_bus_message_append(reply, "s", "*");
+        for (size_t i = 0; r >= 0 && pt && i < pt->n_devices; i++) {
+                char group[32];
+
+                if (pt->devices[i].pattern)
+                        r = sd_bus_message_append(reply, "s", pt->devices[i].pattern);
+                else {
+                        (void) snprintf(group, sizeof(group), "group:%d", pt->devices[i].iommu_group);
+                        r = sd_bus_message_append(reply, "s", group);
+                }
+        }
+        for (unsigned k = 0; r >= 0 && k < 3; k++)
+                r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_message_close_container(reply);
+}
+
+/* The PolicyTenant a live tenant was admitted under: that of one of its sessions. */
+static const PolicyTenant *tenant_admitted_as(AdminBus *a, const Tenant *t) {
+        for (const Session *s = broker_first_session(a->broker); s; s = s->next)
+                if (s->tenant == t)
+                        return s->ptenant;
+        return NULL;
+}
+
+static int method_list_tenants(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        AdminBus *a = userdata;
+        const Policy *p = broker_policy(a->broker);
+        Tenant *live = broker_first_tenant(a->broker);
+        int r;
+
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "a{sv}");
+        if (r < 0)
+                return r;
+
+        /* Every tenant of the policy in force, in file order; without one, the local admin. */
+        if (p)
+                for (size_t i = 0; r >= 0 && i < p->n_tenants; i++) {
+                        const PolicyTenant *pt = p->tenants[i];
+
+                        r = append_tenant(a, reply, pt->name, tenant_find(live, pt->name), pt,
+                                          /* in_policy= */ true);
+                }
+        else
+                r = append_tenant(a, reply, TENANCY_LOCAL_ADMIN, tenant_find(live, TENANCY_LOCAL_ADMIN),
+                                  /* pt= */ NULL, /* in_policy= */ false);
+
+        /* Then the live tenants the policy in force no longer has (sessions a reload let run on). */
+        for (const Tenant *t = live; r >= 0 && t; t = t->next) {
+                if (p ? !!policy_find_tenant(p, t->name) : strcmp(t->name, TENANCY_LOCAL_ADMIN) == 0)
+                        continue;
+                r = append_tenant(a, reply, t->name, t, tenant_admitted_as(a, t), /* in_policy= */ false);
+        }
+        if (r < 0)
+                return r;
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+/* The session's tenant and uid as dictionary entries, or nothing while the connection is refused. */
+static int append_holder(sd_bus_message *reply, const Session *s) {
+        int r;
+
+        r = sd_bus_message_append(reply, "{sv}{sv}{sv}", "Session", "t", s->id, "Uid", "u", (uint32_t) s->cred.uid,
+                                  "Pid", "u", (uint32_t) s->cred.pid);
+        if (r >= 0 && s->tenant)
+                r = sd_bus_message_append(reply, "{sv}", "Tenant", "s", s->tenant->name);
+        return r;
+}
+
+static int method_list_devices(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        AdminBus *a = userdata;
+        const DeviceTable *table = broker_devices(a->broker);
+        int r;
+
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "a{sv}");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < table->n_slots; i++) {
+                const DeviceSlot *slot = &table->slots[i];
+                const Session *owner = slot->owner ? broker_find_session(a->broker, slot->owner) : NULL;
+
+                r = sd_bus_message_open_container(reply, 'a', "{sv}");
+                if (r >= 0)
+                        r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}", "Name", "s", slot->info.name,
+                                                  "VendorId", "q", slot->info.vendor_id,
+                                                  "DeviceId", "q", slot->info.device_id,
+                                                  "PasidWidth", "u", (uint32_t) slot->info.pasid_width);
+                if (r >= 0 && slot->info.iommu_group >= 0)
+                        r = sd_bus_message_append(reply, "{sv}", "IommuGroup", "i",
+                                                  (int32_t) slot->info.iommu_group);
+                if (r >= 0 && owner)
+                        r = append_holder(reply, owner);
+                else if (r >= 0 && slot->owner)
+                        r = sd_bus_message_append(reply, "{sv}", "Session", "t", slot->owner);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(reply);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_list_pasids(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        AdminBus *a = userdata;
+        int r;
+
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "a{sv}");
+        if (r < 0)
+                return r;
+        for (const Session *s = broker_first_session(a->broker); s; s = s->next)
+                for (const Device *d = s->devices; d; d = d->next)
+                        for (const PasidEntry *e = d->pasids; e; e = e->next) {
+                                PolicyPasidMode mode = e->space ? POLICY_PASID_MODE_GLOBAL
+                                                                : POLICY_PASID_MODE_PER_DEVICE;
+
+                                r = sd_bus_message_open_container(reply, 'a', "{sv}");
+                                if (r >= 0)
+                                        r = append_holder(reply, s);
+                                if (r >= 0)
+                                        r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}",
+                                                                  "Device", "s", d->name,
+                                                                  "VPasid", "u", e->vpasid,
+                                                                  "Pasid", "u", e->pasid,
+                                                                  "PageTable", "u", e->pt_id,
+                                                                  "Mode", "s", policy_pasid_mode_to_string(mode));
+                                if (r >= 0)
+                                        r = sd_bus_message_close_container(reply);
+                                if (r < 0)
+                                        return r;
+                        }
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
 static int method_kill_session(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         AdminBus *a = userdata;
         AuditRecord record;
@@ -303,6 +538,12 @@ static const sd_bus_vtable admin_vtable[] = {
 
         SD_BUS_METHOD_WITH_ARGS("ListSessions", SD_BUS_NO_ARGS, SD_BUS_RESULT("aa{sv}", sessions),
                                 method_list_sessions, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListTenants", SD_BUS_NO_ARGS, SD_BUS_RESULT("aa{sv}", tenants),
+                                method_list_tenants, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListDevices", SD_BUS_NO_ARGS, SD_BUS_RESULT("aa{sv}", devices),
+                                method_list_devices, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListPasids", SD_BUS_NO_ARGS, SD_BUS_RESULT("aa{sv}", pasids),
+                                method_list_pasids, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("KillSession", SD_BUS_ARGS("t", id), SD_BUS_NO_RESULT, method_kill_session,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reload,
