@@ -84,7 +84,8 @@ static int devices_print_json(const List *l) {
 }
 
 static int devices_print_table(const List *l) {
-        static const char *const names[] = { "DEVICE", "VENDOR:DEVICE", "GROUP", "PASID-BITS", "SESSION", "TENANT", "UID", "PID" };
+        static const char *const names[] = { "DEVICE", "VENDOR:DEVICE", "GROUP", "PASID-BITS", "SESSION",
+                                             "TENANT", "UID", "PID" };
         static const bool right[] = { false, false, true, true, true, false, true, true };
         _cleanup_(table_freep) Table *t = NULL;
         int r;

@@ -13,15 +13,24 @@ set -u
 . "$IB_TOP_SRCDIR/tests/admin/lib.sh"
 need dbus-daemon jq setpriv busctl
 
-plan 37
+plan 51
 
 cat > "$ib_tmp/policy.conf" <<EOF
 [Global]
 AuditFile=$ib_tmp/audit.jsonl
 
 [Tenant admins]
-User=root
+User=$(id -un)
 PinnedMemoryMax=1G
+IOASMax=4
+HWPTMax=8
+MappingsMax=16
+PASIDMax=2
+Device=0000:00:02.0
+
+[Tenant idle]
+User=nobody
+Device=0000:00:03.0 group:7
 EOF
 cp "$ib_tmp/policy.conf" "$ib_tmp/policy.good"
 # audited VERB RESULT UID: the audit file has such a record.
@@ -51,6 +60,9 @@ busctl --address="$BUS" introspect org.iommubroker.Broker1 /org/iommubroker/Brok
 check "the object is introspectable: interface, methods, signals, properties" sh -c "
         grep -q '^org.iommubroker.Broker1.Manager *interface' '$ib_tmp/introspect' &&
         grep -q '^.ListSessions *method' '$ib_tmp/introspect' &&
+        grep -q '^.ListTenants *method *- *aa{sv}' '$ib_tmp/introspect' &&
+        grep -q '^.ListDevices *method *- *aa{sv}' '$ib_tmp/introspect' &&
+        grep -q '^.ListPasids *method *- *aa{sv}' '$ib_tmp/introspect' &&
         grep -q '^.KillSession *method *t' '$ib_tmp/introspect' &&
         grep -q '^.SessionOpened *signal *tuus' '$ib_tmp/introspect' &&
         grep -q '^.SessionClosed *signal *tuus' '$ib_tmp/introspect' &&
@@ -143,7 +155,7 @@ check "kill-session of a malformed id: exit 2" [ $? -eq 2 ]
 "$IB_CTL" --help > "$ib_tmp/help" 2>&1
 rc=$?
 documented=yes
-for c in status sessions kill-session reload monitor; do
+for c in status sessions tenants devices pasids kill-session reload monitor; do
         grep -q "^  $c" "$ib_tmp/help" || documented="no: $c not in --help"
         grep -q "^\`\`$c" "$IB_TOP_SRCDIR/docs/man/iommu-brokerctl.1.rst" || documented="no: $c not in the man page"
 done
@@ -166,6 +178,109 @@ check "reload of a broken policy: exit 1, the error names file and line, the old
 check "monitor reported PolicyReloaded refused, with the error" wait_for 10 \
         has_line "$ib_tmp/monitor.out" '.event == "PolicyReloaded" and .ok == false and (.error | test("policy.conf:[0-9]+:"))'
 cp "$ib_tmp/policy.good" "$ib_tmp/policy.conf"
+
+# ---- tenants, devices, pasids
+ctl --json tenants > "$ib_tmp/tenants.json"
+diag < "$ib_tmp/tenants.json"
+check "tenants --json without sessions: every tenant of the policy, usage 0, limits, devices" \
+        jqe '[.[].name] == ["admins", "idle"]
+             and .[0].sessions == 0 and .[0].in_policy == true
+             and .[0].pinned_bytes == {"used": 0, "limit": 1073741824}
+             and .[0].ioas == {"used": 0, "limit": 4} and .[0].hwpt == {"used": 0, "limit": 8}
+             and .[0].mappings == {"used": 0, "limit": 16} and .[0].pasids == {"used": 0, "limit": 2}
+             and .[0].devices == ["0000:00:02.0"]
+             and .[1].sessions == 0 and .[1].pinned_bytes == {"used": 0} and .[1].pasids == {"used": 0}
+             and .[1].devices == ["0000:00:03.0", "group:7"]' "$ib_tmp/tenants.json"
+check "devices --json without sessions: the sim's two devices, both free" \
+        sh -c "'$IB_CTL' --bus='$BUS' --json devices | jq -e '
+                [.[].name] == [\"0000:00:02.0\", \"0000:00:03.0\"] and all(.[]; .free == true and .session == null)
+                and .[0].vendor == \"0x1234\" and .[0].device == \"0x11e8\" and .[0].iommu_group == 1
+                and .[0].pasid_width == 20 and .[1].pasid_width == 0' >/dev/null"
+check "pasids --json without any is []" [ "$(ctl --json pasids)" = '[]' ]
+ctl pasids > "$ib_tmp/out" 2>&1
+check "pasids without any says so" grep -q '^No PASIDs attached.' "$ib_tmp/out"
+
+# A client of tenant admins holding the PASID-capable sim device with vPASID 5 attached.
+rm -f "$ib_tmp/fifo.pasid"
+mkfifo "$ib_tmp/fifo.pasid"
+"$IB_CLIENT" --socket "$ib_tmp/vmm.sock" < "$ib_tmp/fifo.pasid" > "$ib_tmp/pasid.out" 2>&1 &
+pasid_pid=$!
+ib_pids="$ib_pids $pasid_pid"
+exec 8> "$ib_tmp/fifo.pasid"
+printf '%s\n' 'device-open dev=0000:00:02.0 as=d' 'ioas-alloc as=a' 'map ioas=@a memfd=ram size=2M' \
+        'hwpt-alloc dev=@d pt=@a pasid=yes as=p' 'pasid-attach dev=@d vpasid=5 pt=@p' >&8
+attached() { [ "$(wc -l < "$ib_tmp/pasid.out")" -ge 5 ]; }
+wait_for 10 attached
+diag < "$ib_tmp/pasid.out"
+check "the client opened 0000:00:02.0, mapped 2 MiB and attached vPASID 5" \
+        sh -c "jq -e -s 'length == 5 and all(.[]; .ok == true) and .[4].pasid == 5' '$ib_tmp/pasid.out' >/dev/null"
+psid=$(ctl --json sessions | jq -r --argjson pid "$pasid_pid" '.[] | select(.pid == $pid) | .id')
+echo "session $psid" | diag
+
+ctl --json tenants > "$ib_tmp/tenants.json"
+diag < "$ib_tmp/tenants.json"
+check "tenants --json: admins has the session and its usage against its limits" \
+        jqe '.[0].name == "admins" and .[0].sessions == 1
+             and .[0].pinned_bytes == {"used": 2097152, "limit": 1073741824}
+             and .[0].ioas == {"used": 1, "limit": 4} and .[0].hwpt == {"used": 1, "limit": 8}
+             and .[0].mappings == {"used": 1, "limit": 16} and .[0].pasids == {"used": 1, "limit": 2}
+             and .[1].name == "idle" and .[1].sessions == 0 and .[1].pinned_bytes.used == 0' \
+        "$ib_tmp/tenants.json"
+ctl tenants > "$ib_tmp/out"
+diag < "$ib_tmp/out"
+check "tenants for people: usage/limit per resource, infinity where none, the devices" sh -c "
+        grep -q '^TENANT  *SESSIONS  *PINNED  *IOAS  *HWPT  *MAPPINGS  *PASIDS  *DEVICES' '$ib_tmp/out' &&
+        grep -Eq '^admins +1 +2\.0M/1\.0G +1/4 +1/8 +1/16 +1/2 +0000:00:02\.0\$' '$ib_tmp/out' &&
+        grep -Eq '^idle +0 +0B/infinity +0/infinity .* 0000:00:03\.0 group:7\$' '$ib_tmp/out' &&
+        grep -q '^2 tenants listed.' '$ib_tmp/out'"
+
+ctl --json devices > "$ib_tmp/devices.json"
+diag < "$ib_tmp/devices.json"
+check "devices --json: 0000:00:02.0 held by the client's session, tenant and uid; 0000:00:03.0 free" \
+        jqe --argjson sid "$psid" --argjson uid "$(id -u)" --argjson pid "$pasid_pid" '
+             (.[] | select(.name == "0000:00:02.0")) as $d | (.[] | select(.name == "0000:00:03.0")) as $f
+             | $d.free == false and $d.session == $sid and $d.tenant == "admins" and $d.uid == $uid
+               and $d.pid == $pid and $f.free == true and $f.session == null' "$ib_tmp/devices.json"
+ctl devices > "$ib_tmp/out"
+diag < "$ib_tmp/out"
+check "devices for people: the holder's session and tenant, or free" sh -c "
+        grep -q '^DEVICE  *VENDOR:DEVICE  *GROUP  *PASID-BITS  *SESSION  *TENANT  *UID  *PID' '$ib_tmp/out' &&
+        grep -Eq '^0000:00:02\.0 +1234:11e8 +1 +20 +$psid +admins +$(id -u) +$pasid_pid\$' '$ib_tmp/out' &&
+        grep -Eq '^0000:00:03\.0 +1234:11e8 +2 +- +free ' '$ib_tmp/out' &&
+        grep -q '^2 devices listed.' '$ib_tmp/out'"
+
+ctl --json pasids > "$ib_tmp/pasids.json"
+diag < "$ib_tmp/pasids.json"
+pt_p=$(jq -s -r '.[3].hwpt' "$ib_tmp/pasid.out")
+check "pasids --json: vPASID 5 -> PASID 5 on 0000:00:02.0, its HWPT, per-device, the session and tenant" \
+        jqe --argjson sid "$psid" --argjson pt "$pt_p" '
+             length == 1 and .[0].session == $sid and .[0].tenant == "admins" and .[0].device == "0000:00:02.0"
+             and .[0].vpasid == 5 and .[0].pasid == 5 and .[0].pt == $pt and .[0].mode == "per-device"' \
+        "$ib_tmp/pasids.json"
+ctl pasids > "$ib_tmp/out"
+diag < "$ib_tmp/out"
+check "pasids for people: one row with session, tenant, device, vPASID, PASID, HWPT, mode" sh -c "
+        grep -q '^SESSION  *TENANT  *DEVICE  *VPASID  *PASID  *PT  *MODE' '$ib_tmp/out' &&
+        grep -Eq '^ *$psid +admins +0000:00:02\.0 +5 +5 +$pt_p +per-device\$' '$ib_tmp/out' &&
+        grep -q '^1 PASID listed.' '$ib_tmp/out'"
+as_nobody "$IB_CTL" --bus="$BUS" --json pasids > "$ib_tmp/nobody.json" 2>&1
+as_nobody "$IB_CTL" --bus="$BUS" --json devices >> "$ib_tmp/nobody.json" 2>&1
+as_nobody "$IB_CTL" --bus="$BUS" --json tenants >> "$ib_tmp/nobody.json" 2>&1
+check "an unprivileged caller may list tenants, devices and PASIDs" \
+        jqe -s 'length == 3 and (.[0] | length) == 1 and (.[1] | length) == 2 and (.[2] | length) == 2' \
+        "$ib_tmp/nobody.json"
+
+exec 8>&-
+wait "$pasid_pid" 2>/dev/null
+gone() { ctl --json sessions | jq -e 'length == 0' >/dev/null; }
+wait_for 10 gone
+check "after the client hung up: devices free, no PASIDs, the tenant's usage back to 0" sh -c "
+        '$IB_CTL' --bus='$BUS' --json devices | jq -e 'all(.[]; .free == true and .session == null)' >/dev/null &&
+        [ \"\$('$IB_CTL' --bus='$BUS' --json pasids)\" = '[]' ] &&
+        '$IB_CTL' --bus='$BUS' --json tenants | jq -e '.[0].sessions == 0 and
+                all(.[0] | .pinned_bytes, .ioas, .hwpt, .mappings, .pasids; .used == 0)' >/dev/null"
+ctl devices > "$ib_tmp/out"
+check "devices for people after it: both free" sh -c "[ \$(grep -Ec ' free( |\$)' '$ib_tmp/out') -eq 2 ]"
 
 # ---- the admin group
 broker_stop
