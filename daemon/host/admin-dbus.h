@@ -4,8 +4,9 @@
  *
  * Owns: the connection to the admin bus, the well-known name, the one
  * object and its interface (org.iommubroker.Broker1.Manager, documented in
- * docs/admin-api.md), the caller check of the mutating methods with its
- * audit records, and the signals sent when sessions open and close (as the
+ * docs/admin-api.md) with its read-only views of sessions, tenants (usage
+ * against limits), devices and PASIDs, the caller check of the mutating
+ * methods with its audit records, and the signals sent when sessions open and close (as the
  * broker's observer) and when a reload through the API ends.
  * Must never: block the loop except for the one bus round trip a caller
  * check takes, touch a session other than through the broker's functions,
