@@ -217,6 +217,15 @@ int broker_new(Broker **ret, const BrokerConfig *config) {
         ops = backend_ops_by_name(config->backend);
         if (!ops)
                 return log_error_errno(EINVAL, "unknown backend '%s': use 'kernel' or 'sim'", config->backend);
+        if (backend_config.kernel_mock_devices > 0) {
+                if (ops != &backend_kernel_ops)
+                        return log_error_errno(EINVAL, "--kernel-mock-devices is for the kernel backend only");
+                if (!backend_kernel_mock_built_in())
+                        return log_error_errno(EOPNOTSUPP,
+                                               "--kernel-mock-devices: this iommu-brokerd was built without the "
+                                               "kernel's iommufd test driver mock devices (they are for tests only; "
+                                               "configure --with-iommufd-selftest=DIR builds them in)");
+        }
 
         b = calloc(1, sizeof(*b));
         if (!b)
@@ -239,6 +248,10 @@ int broker_new(Broker **ret, const BrokerConfig *config) {
                           "module is not loaded. To run without an IOMMU, for tests and demos only, "
                           "pass --backend=sim.",
                           config->backend_config.iommu_path ?: "/dev/iommu");
+                goto fail;
+        }
+        if (r == -EOPNOTSUPP && backend_config.kernel_mock_devices > 0) {
+                log_error("--kernel-mock-devices: this kernel has no iommufd test driver (CONFIG_IOMMUFD_TEST)");
                 goto fail;
         }
         if (r < 0) {

@@ -27,6 +27,7 @@ static mode_t arg_socket_mode = 0660;
 static gid_t arg_socket_gid = (gid_t) -1;
 static const char *arg_iommu_dev;
 static bool arg_no_map_file;
+static unsigned arg_kernel_mock_devices;
 /* host room: admin API and privilege (daemon/host/) */
 static const char *arg_admin_bus = "auto";
 static const char *arg_admin_group;
@@ -52,6 +53,10 @@ static void help(void) {
                "  --no-map-file           map memfds through a broker mmap and IOMMU_IOAS_MAP\n"
                "                          even where IOMMU_IOAS_MAP_FILE exists (kernels before\n"
                "                          6.13 have only that path; sim then models them)\n"
+               "  --kernel-mock-devices=N for tests only: with the kernel backend, also offer\n"
+               "                          N mock devices of the kernel's iommufd test driver\n"
+               "                          (CONFIG_IOMMUFD_TEST), named ffff:00:00.0 onwards;\n"
+               "                          needs a build configured --with-iommufd-selftest\n"
                "  --admin-bus=BUS         where to serve the admin API (org.iommubroker.Broker1):\n"
                "                          auto (default: the system bus if there is one),\n"
                "                          system, session, none, or a D-Bus address\n"
@@ -84,6 +89,7 @@ static int parse_argv(int argc, char **argv) {
                 ARG_ADMIN_GROUP,
                 ARG_USER,
                 ARG_POLICY,
+                ARG_KERNEL_MOCK_DEVICES,
         };
         static const struct option options[] = {
                 { "backend", required_argument, NULL, ARG_BACKEND },
@@ -99,6 +105,7 @@ static int parse_argv(int argc, char **argv) {
                 { "admin-group", required_argument, NULL, ARG_ADMIN_GROUP },
                 { "user", required_argument, NULL, ARG_USER },
                 { "policy", required_argument, NULL, ARG_POLICY },
+                { "kernel-mock-devices", required_argument, NULL, ARG_KERNEL_MOCK_DEVICES },
                 {}
         };
         int c, r;
@@ -142,6 +149,18 @@ static int parse_argv(int argc, char **argv) {
                 case ARG_NO_MAP_FILE:
                         arg_no_map_file = true;
                         break;
+                case ARG_KERNEL_MOCK_DEVICES: {
+                        char *end;
+                        unsigned long n;
+
+                        errno = 0;
+                        n = strtoul(optarg, &end, 10);
+                        if (*optarg == '\0' || *end != '\0' || errno != 0 || n > 256)
+                                return log_error_errno(EINVAL, "invalid --kernel-mock-devices '%s': a count of 0 to 256",
+                                                       optarg);
+                        arg_kernel_mock_devices = (unsigned) n;
+                        break;
+                }
                 case ARG_LOG_LEVEL:
                         r = log_level_from_string(optarg);
                         if (r < 0)
@@ -193,6 +212,7 @@ int main(int argc, char **argv) {
         config.backend = arg_backend;
         config.backend_config.iommu_path = arg_iommu_dev;
         config.backend_config.sim_no_map_file = arg_no_map_file;
+        config.backend_config.kernel_mock_devices = arg_kernel_mock_devices;
         config.no_map_file = arg_no_map_file;
         config.socket_mode = arg_socket_mode;
         config.socket_gid = arg_socket_gid;

@@ -5,7 +5,9 @@
  * Owns: the ioctls on /dev/iommu.  Each BackendCtx is one open of the
  * iommufd node, so object ids are per session and one session can never name
  * another's objects.  Features are probed once at open by issuing each
- * command with an empty argument: ENOTTY means the kernel lacks it.
+ * command with an empty argument: ENOTTY means the kernel lacks it.  Test
+ * builds add mock devices of the kernel's iommufd test driver to the device
+ * list (--kernel-mock-devices=N): backend-kernel-mock.h.
  * Must never: log above debug, or interpret errnos (the core explains them).
  */
 #include <dirent.h>
@@ -21,6 +23,7 @@
 #include <linux/iommufd.h>
 #include <linux/vfio.h>
 
+#include "backend/backend-kernel-mock.h"
 #include "backend/backend.h"
 #include "common/macro.h"
 
@@ -28,15 +31,21 @@ typedef struct KernelBackend {
         Backend backend;
         char *path;
         char *vfio_sysfs;
+        unsigned n_mock_devices;        /* test builds: mock devices listed after the real ones */
 } KernelBackend;
 
 typedef struct KernelCtx {
         BackendCtx ctx;
         int fd;
+        KernelMockDev *mock_devices;    /* the mock devices bound in this context */
 } KernelCtx;
 
 static int kfd(BackendCtx *ctx) {
         return ((KernelCtx *) ctx)->fd;
+}
+
+static KernelMockDev *kmock(BackendCtx *ctx, uint32_t dev_id) {
+        return kernel_mock_find(((KernelCtx *) ctx)->mock_devices, dev_id);
 }
 
 static int kioctl(int fd, unsigned long cmd, void *arg) {
@@ -55,6 +64,16 @@ static bool kernel_has_cmd(int fd, unsigned long cmd) {
         return ioctl(fd, cmd, arg) == 0 || errno != ENOTTY;
 }
 
+static void kernel_close(Backend *b) {
+        KernelBackend *k = (KernelBackend *) b;
+
+        if (!k)
+                return;
+        free(k->path);
+        free(k->vfio_sysfs);
+        free(k);
+}
+
 static int kernel_open(const BackendConfig *config, Backend **ret) {
         const char *path = config->iommu_path ?: "/dev/iommu";
         KernelBackend *k;
@@ -68,6 +87,7 @@ static int kernel_open(const BackendConfig *config, Backend **ret) {
         if (!k)
                 return -ENOMEM;
         k->backend.ops = &backend_kernel_ops;
+        k->n_mock_devices = config->kernel_mock_devices;
         k->path = strdup(path);
         k->vfio_sysfs = strdup(config->vfio_sysfs ?: "/sys/class/vfio-dev");
         if (!k->path || !k->vfio_sysfs) {
@@ -75,6 +95,10 @@ static int kernel_open(const BackendConfig *config, Backend **ret) {
                 free(k->vfio_sysfs);
                 free(k);
                 return -ENOMEM;
+        }
+        if (k->n_mock_devices > 0 && kernel_mock_probe(fd) < 0) {
+                kernel_close(&k->backend);
+                return -EOPNOTSUPP;     /* not built in, or no CONFIG_IOMMUFD_TEST */
         }
         if (kernel_has_cmd(fd, IOMMU_IOAS_MAP_FILE))
                 k->backend.features |= BACKEND_FEATURE_MAP_FILE;
@@ -92,16 +116,6 @@ static int kernel_open(const BackendConfig *config, Backend **ret) {
                 k->backend.features |= BACKEND_FEATURE_CHANGE_PROCESS;
         *ret = &k->backend;
         return 0;
-}
-
-static void kernel_close(Backend *b) {
-        KernelBackend *k = (KernelBackend *) b;
-
-        if (!k)
-                return;
-        free(k->path);
-        free(k->vfio_sysfs);
-        free(k);
 }
 
 static int kernel_ctx_new(Backend *b, BackendCtx **ret) {
@@ -129,6 +143,7 @@ static void kernel_ctx_free(BackendCtx *ctx) {
         if (!c)
                 return;
         safe_close(c->fd);      /* the kernel destroys every object of the context */
+        kernel_mock_forget_all(&c->mock_devices);
         free(c);
 }
 
@@ -317,13 +332,17 @@ static int kernel_device_list(Backend *b, BackendDeviceInfo **ret, size_t *ret_n
         size_t n = 0;
         struct dirent *de;
         DIR *d;
+        int r;
 
         d = opendir(k->vfio_sysfs);
         if (!d) {
                 if (errno != ENOENT)
                         return -errno;
-                *ret = NULL;
-                *ret_n = 0;
+                r = kernel_mock_device_list(k->n_mock_devices, &list, &n);
+                if (r < 0)
+                        return r;
+                *ret = TAKE_PTR(list);
+                *ret_n = n;
                 return 0;
         }
         while ((de = readdir(d))) {
@@ -377,6 +396,9 @@ static int kernel_device_list(Backend *b, BackendDeviceInfo **ret, size_t *ret_n
                 info->pasid_width = pci_pasid_width(dev_dir);
         }
         closedir(d);
+        r = kernel_mock_device_list(k->n_mock_devices, &list, &n);
+        if (r < 0)
+                return r;
         *ret = TAKE_PTR(list);
         *ret_n = n;
         return 0;
@@ -387,6 +409,8 @@ static int kernel_device_bind(BackendCtx *ctx, const BackendDeviceInfo *info, in
         _cleanup_close_ int fd = -1;
         int r;
 
+        if (info->kernel_mock)
+                return kernel_mock_bind(kfd(ctx), &((KernelCtx *) ctx)->mock_devices, ret_fd, ret_dev_id);
         fd = open(info->cdev, O_RDWR | O_CLOEXEC);
         if (fd < 0)
                 return -errno;
@@ -399,14 +423,21 @@ static int kernel_device_bind(BackendCtx *ctx, const BackendDeviceInfo *info, in
 }
 
 static int kernel_device_unbind(BackendCtx *ctx, int dev_fd, uint32_t dev_id) {
+        KernelMockDev *m = kmock(ctx, dev_id);
+
+        if (m)
+                return kernel_mock_unbind(kfd(ctx), &((KernelCtx *) ctx)->mock_devices, m);
         return 0;       /* the kernel unbinds when the device's last fd closes */
 }
 
 static int kernel_device_attach(BackendCtx *ctx, int dev_fd, uint32_t dev_id, uint32_t pasid, uint32_t pt_id,
                                 uint32_t *ret_hwpt) {
         struct vfio_device_attach_iommufd_pt cmd = { .argsz = sizeof(cmd), .pt_id = pt_id };
+        KernelMockDev *m = kmock(ctx, dev_id);
         int r;
 
+        if (m)
+                return kernel_mock_attach(kfd(ctx), m, pasid, pt_id, ret_hwpt);
         if (pasid != BACKEND_NO_PASID) {
                 cmd.flags = VFIO_DEVICE_ATTACH_PASID;
                 cmd.pasid = pasid;
@@ -420,7 +451,10 @@ static int kernel_device_attach(BackendCtx *ctx, int dev_fd, uint32_t dev_id, ui
 
 static int kernel_device_detach(BackendCtx *ctx, int dev_fd, uint32_t dev_id, uint32_t pasid) {
         struct vfio_device_detach_iommufd_pt cmd = { .argsz = sizeof(cmd) };
+        KernelMockDev *m = kmock(ctx, dev_id);
 
+        if (m)
+                return kernel_mock_detach(kfd(ctx), m, pasid);
         if (pasid != BACKEND_NO_PASID) {
                 cmd.flags = VFIO_DEVICE_DETACH_PASID;
                 cmd.pasid = pasid;
@@ -556,6 +590,13 @@ static int kernel_vdevice_alloc(BackendCtx *ctx, uint32_t viommu, uint32_t dev_i
                 return r;
         *ret_id = cmd.out_vdevice_id;
         return 0;
+}
+
+int backend_kernel_mock_mark_dirty(BackendCtx *ctx, uint32_t hwpt, uint64_t iova, uint64_t length,
+                                   uint64_t page_size, const void *bitmap) {
+        if (ctx->backend->ops != &backend_kernel_ops)
+                return -EOPNOTSUPP;
+        return kernel_mock_mark_dirty(kfd(ctx), hwpt, iova, length, page_size, bitmap);
 }
 
 const BackendOps backend_kernel_ops = {

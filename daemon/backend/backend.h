@@ -77,6 +77,7 @@ typedef struct BackendDeviceInfo {
         bool dirty_tracking;            /* sim: the IOMMU tracks dirty pages for it */
         bool nesting;                   /* sim: the IOMMU can nest for it */
         bool snoop_control;             /* sim: the IOMMU can enforce cache-coherent DMA */
+        bool kernel_mock;               /* kernel: an iommufd selftest mock device (test builds only) */
 } BackendDeviceInfo;
 
 #define BACKEND_HW_INFO_DATA_MAX 256
@@ -95,6 +96,7 @@ typedef struct BackendConfig {
         bool sim_no_map_file;           /* sim: behave like a kernel before 6.13 (no MAP_FILE) */
         const BackendDeviceInfo *sim_devices;   /* sim: the devices it has */
         size_t n_sim_devices;
+        unsigned kernel_mock_devices;   /* kernel: this many iommufd selftest mock devices (tests only) */
 } BackendConfig;
 
 struct Backend {
@@ -204,6 +206,13 @@ struct BackendOps {
 
 extern const BackendOps backend_kernel_ops;
 extern const BackendOps backend_sim_ops;
+
+/*
+ * Whether this build has the kernel backend's iommufd selftest mock devices
+ * (configure --with-iommufd-selftest; backend-kernel-mock.c, else
+ * backend-kernel-nomock.c).
+ */
+bool backend_kernel_mock_built_in(void);
 
 /* The ops named "kernel" or "sim", NULL otherwise. */
 const BackendOps *backend_ops_by_name(const char *name);

@@ -14,6 +14,13 @@
 #define VTD_ECAP_SC (1ULL << 7)         /* snoop control */
 #define VTD_ECAP_NEST (1ULL << 26)      /* nested translation */
 
+/*
+ * The kernel's iommufd test driver (CONFIG_IOMMUFD_TEST; the kernel backend's
+ * mock devices, tests only) reports IOMMU_HW_INFO_TYPE_SELFTEST.  Its mock
+ * IOMMU always nests (its own nested data type); it cannot enforce snoop.
+ */
+#define HW_INFO_TYPE_SELFTEST 0xfeedbeefU
+
 int device_table_refresh(DeviceTable *t, Backend *b) {
         BackendDeviceInfo *list = NULL;
         DeviceSlot *slots;
@@ -86,6 +93,8 @@ bool device_enforces_snoop(const Device *d) {
 }
 
 bool device_nesting(const Device *d) {
+        if (d->hw.type == HW_INFO_TYPE_SELFTEST)
+                return true;
         return (vtd_ecap(d) & VTD_ECAP_NEST) != 0;
 }
 

@@ -7,7 +7,9 @@
  * QEMU's edu behind an emulated VT-d).  The device is --device=NAME or the
  * first one listed.  Where what the IOMMU can do differs between machines
  * (nesting, dirty tracking, PASIDs, snoop control), each test reads HwInfo
- * first and asserts the answer that capability implies.
+ * first and asserts the answer that capability implies.  In the guest it also
+ * runs on a mock device of the kernel's iommufd test driver
+ * (--kernel-mock-devices), whose IOMMU nests with its own data type.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1                   /* F_GET_SEALS */
@@ -26,6 +28,39 @@
 
 static TestBroker broker;
 static char device[32];
+
+/*
+ * The kernel's iommufd test driver (CONFIG_IOMMUFD_TEST): the IOMMU type its
+ * mock devices report (IOMMU_HW_INFO_TYPE_SELFTEST), its nested data type
+ * (IOMMU_HWPT_DATA_SELFTEST) and that data's default IOTLB tag; see the
+ * kernel's drivers/iommu/iommufd/iommufd_test.h.
+ */
+#define MOCK_IOMMU_TYPE 0xfeedbeefU
+#define MOCK_HWPT_DATA 0xdeadU
+#define MOCK_IOTLB_DEFAULT 0xbadbeefU
+
+/* The nested data type and stage-1 data for the IOMMU of hw: VT-d's, or the test driver's. */
+static uint32_t nested_data(const ib_hw_info *hw, const void **ret_data, size_t *ret_len) {
+        static const struct {
+                uint64_t flags;
+                uint64_t pgtbl_addr;
+                uint32_t addr_width;
+                uint32_t reserved;
+        } vtd_s1 = { .pgtbl_addr = 0x1000, .addr_width = 48 };
+        static const struct {
+                uint32_t iotlb;
+                uint32_t pagetable_type;
+        } mock = { .iotlb = MOCK_IOTLB_DEFAULT };
+
+        if (hw->iommu_type == MOCK_IOMMU_TYPE) {
+                *ret_data = &mock;
+                *ret_len = sizeof(mock);
+                return MOCK_HWPT_DATA;
+        }
+        *ret_data = &vtd_s1;
+        *ret_len = sizeof(vtd_s1);
+        return IB_HWPT_DATA_VTD_S1;
+}
 
 #define CONNECT(c)                                                              \
         ib_client *c = NULL;                                                    \
@@ -145,14 +180,17 @@ TEST(attached_ioas_ranges_leave_out_reserved_regions) {
         ib_iova_range r[64];
         size_t n = 64;
         uint64_t align = 0;
+        ib_hw_info hw;
         uint32_t ioas;
         CONNECT(c);
         OPEN(c, dev, fd);
 
+        ASSERT_OK(ib_hw_info_get(c, dev, &hw));
         ioas = ioas_new(c);
         ASSERT_OK(ib_device_attach(c, dev, ioas, NULL));
         ASSERT_OK(ib_iova_ranges(c, ioas, r, &n, &align));
-        ASSERT_TRUE(align >= 4096);
+        /* the IOMMU's smallest page: the test driver's mock IOMMU has 2 KiB pages */
+        ASSERT_TRUE(align >= (hw.iommu_type == MOCK_IOMMU_TYPE ? 2048U : 4096U));
         /* x86: the MSI window 0xfee00000-0xfeefffff is never DMA space */
         for (size_t i = 0; i < n; i++)
                 ASSERT_TRUE(r[i].last < 0xfee00000ULL || r[i].start > 0xfeefffffULL);
@@ -181,8 +219,16 @@ TEST(hw_info_and_hwpt_flags_agree) {
         ioas = ioas_new(c);
 
         if (hw.nesting) {
+                const void *data;
+                size_t len;
+                uint32_t type = nested_data(&hw, &data, &len);
+
                 ASSERT_OK(ib_hwpt_alloc(c, dev, ioas, IB_HWPT_NEST_PARENT, IB_HWPT_DATA_NONE, NULL, 0, &parent));
-                ASSERT_OK(ib_hwpt_alloc(c, dev, parent, 0, IB_HWPT_DATA_VTD_S1, &s1, sizeof(s1), &nested));
+                ASSERT_OK(ib_hwpt_alloc(c, dev, parent, 0, type, data, len, &nested));
+                /* the device runs on the nested page table, and back on the IOAS */
+                ASSERT_OK(ib_device_attach(c, dev, nested, NULL));
+                ASSERT_ERRNO(EBUSY, ib_hwpt_free(c, nested));
+                ASSERT_OK(ib_device_attach(c, dev, ioas, NULL));
                 ASSERT_ERRNO(EBUSY, ib_hwpt_free(c, parent));  /* the nested one hangs on it */
                 ASSERT_OK(ib_hwpt_free(c, nested));
                 ASSERT_OK(ib_hwpt_free(c, parent));
@@ -243,7 +289,14 @@ TEST(pasid_attach_lookup_replace_detach) {
                 ASSERT_TRUE(device_free_again());
                 return;
         }
-        ASSERT_ERRNO(ERANGE, ib_pasid_attach(c, dev, 1U << hw.max_pasid_log2, ioas, &pasid));
+        if (hw.max_pasid_log2 < 20)
+                ASSERT_ERRNO(ERANGE, ib_pasid_attach(c, dev, 1U << hw.max_pasid_log2, ioas, &pasid));
+        else {
+                /* beyond 20 bits: past the device (ERANGE), and past any policy's VPASIDRange (EPERM, asked first) */
+                int r = ib_pasid_attach(c, dev, 1U << hw.max_pasid_log2, ioas, &pasid);
+
+                ASSERT_TRUE(r == -ERANGE || r == -EPERM);
+        }
         ASSERT_OK(ib_hwpt_alloc(c, dev, ioas, IB_HWPT_PASID, IB_HWPT_DATA_NONE, NULL, 0, &pt));
         ASSERT_OK(ib_hwpt_alloc(c, dev, ioas, IB_HWPT_PASID, IB_HWPT_DATA_NONE, NULL, 0, &pt2));
         ASSERT_OK(ib_pasid_attach(c, dev, 5, pt, &pasid));

@@ -15,6 +15,8 @@
 #   IB_VM_MANIFEST=FILE    instead of tests/vm/guest-manifest
 #   IB_VM_SUITE=FILE       instead of tests/vm/guest-suite
 #   IB_VM_KERNEL=BZIMAGE   use this kernel, skip build-kernel.sh
+#   IB_VM_KSRC=DIR         that kernel's source tree (for the mock-device build;
+#                          default: build-kernel.sh's, from its build/source link)
 #   IB_VM_IOMMU=intel      intel | intel-sm (scalable mode) | virtio (virtio-iommu)
 #   IB_VM_APPEND="..."     extra guest kernel command line (see tests/vm/init)
 #   IB_VM_CACHE=DIR        cache for kernel/busybox (default /var/cache/iommu-broker/vm)
@@ -22,7 +24,11 @@
 #   CC                     compiler for tests/vm/runas (default cc)
 # Outputs in $builddir/tests/vm/: guest.log (serial console + QEMU stderr, CRs
 # stripped), initramfs/ (the staged tree; busybox applet links, /dev/console
-# and /dev/null are added only in the cpio), initramfs.cpio.gz, runas.
+# and /dev/null are added only in the cpio), initramfs.cpio.gz, runas,
+# mock-build/ (a second build of the project, configured
+# --with-iommufd-selftest=<kernel source>/drivers/iommu/iommufd: its daemon is
+# packed as /ib/bin/iommu-brokerd-mock for the mock-device tests, with its
+# tests/vm/test-kernel-mock).
 # Exit status: 0 iff every TAP line is ok (skips are ok).
 # Never: touches /etc/apt (setup.sh uses build-aux/private-apt.sh), installs the
 # project, or writes outside $builddir/tests/vm and the cache.
@@ -109,6 +115,34 @@ else
         bz=${out##*$'\n'}
 fi
 [ -s "$bz" ] || bail "no kernel image at '$bz'"
+
+# ---- 1b. the daemon with the kernel's iommufd test driver mock devices ------
+# The mock devices (iommu-brokerd --kernel-mock-devices, tests only) need the
+# test driver's uAPI header from the guest kernel's own source, used in place:
+# a second, VPATH build of the project in $vmdir/mock-build.  Without the
+# source (IB_VM_KERNEL without IB_VM_KSRC) or from an in-tree build, it is not
+# made and the mock tests skip (the manifest entry is optional).
+ksrc=${IB_VM_KSRC:-}
+[ -n "$ksrc" ] || [ -n "${IB_VM_KERNEL:-}" ] || ksrc=$(readlink -f "$(dirname "$bz")/build/source" || true)
+mockdir=$vmdir/mock-build
+if [ -z "$ksrc" ] || [ ! -r "$ksrc/drivers/iommu/iommufd/iommufd_test.h" ]; then
+        echo "# vm: no kernel source with drivers/iommu/iommufd/iommufd_test.h: no mock-device daemon"
+elif [ -f "$srcdir/config.status" ]; then
+        echo "# vm: $srcdir is configured in-tree: no second (mock-device) build, its tests skip"
+else
+        khdr=$(sed -n 's/^KERNEL_HEADERS_DIR = //p' "$builddir/Makefile" 2>/dev/null || true)
+        want="${khdr:+--with-kernel-headers=$khdr }--with-iommufd-selftest=$ksrc/drivers/iommu/iommufd"
+        mkdir -p "$mockdir"
+        if [ ! -f "$mockdir/Makefile" ] || [ "$(cat "$mockdir/.configure-args" 2>/dev/null)" != "$want" ]; then
+                # shellcheck disable=SC2086
+                (cd "$mockdir" && CC=${CC:-cc} "$srcdir/configure" $want) > "$mockdir/configure.out" 2>&1 ||
+                        { tail -n 20 "$mockdir/configure.out" >&2; bail "configuring $mockdir failed (see configure.out)"; }
+                echo "$want" > "$mockdir/.configure-args"
+        fi
+        make -C "$mockdir" -j"$(( $(nproc) + 1 ))" daemon/iommu-brokerd tests/vm/test-kernel-mock \
+                > "$mockdir/make.out" 2>&1 ||
+                { tail -n 30 "$mockdir/make.out" >&2; bail "building the mock-device daemon failed (see $mockdir/make.out)"; }
+fi
 
 # ---- 2. initramfs -------------------------------------------------------------
 stage=$vmdir/initramfs
