@@ -389,32 +389,30 @@ static int sim_object_get(SimCtx *c, uint32_t id, SimObject **ret) {
         return 0;
 }
 
-/* iommufd_private.h iommufd_get_ioas: ENOENT unless id names an IOAS. */
-static int sim_ioas_get(SimCtx *c, uint32_t id, SimIoas **ret) {
+/*
+ * iommufd_get_object() with a type, as iommufd_get_ioas(), iommufd_get_device()
+ * and iommufd_get_hwpt_paging() use it: ENOENT unless id names an object of
+ * that type.
+ */
+static int sim_object_get_typed(SimCtx *c, uint32_t id, int type, SimObject **ret) {
         SimObject *o;
         int r;
 
         r = sim_object_get(c, id, &o);
         if (r < 0)
                 return r;
-        if (o->type != SIM_OBJECT_IOAS)
+        if ((int) o->type != type)
                 return -ENOENT;
-        *ret = (SimIoas *) o;
+        *ret = o;
         return 0;
 }
 
-/* iommufd_private.h iommufd_get_device: ENOENT unless id names a device. */
-static int sim_device_get(SimCtx *c, uint32_t id, SimDevice **ret) {
-        SimObject *o;
-        int r;
+static int sim_ioas_get(SimCtx *c, uint32_t id, SimIoas **ret) {
+        return sim_object_get_typed(c, id, SIM_OBJECT_IOAS, (SimObject **) ret);
+}
 
-        r = sim_object_get(c, id, &o);
-        if (r < 0)
-                return r;
-        if (o->type != SIM_OBJECT_DEVICE)
-                return -ENOENT;
-        *ret = (SimDevice *) o;
-        return 0;
+static int sim_device_get(SimCtx *c, uint32_t id, SimDevice **ret) {
+        return sim_object_get_typed(c, id, SIM_OBJECT_DEVICE, (SimObject **) ret);
 }
 
 /* --- areas ----------------------------------------------------------------------------------- */
@@ -2390,18 +2388,8 @@ static int sim_hwpt_alloc(BackendCtx *ctx, uint32_t dev_id, uint32_t pt_id, uint
 
 /* --- dirty tracking -------------------------------------------------------------------------- */
 
-/* iommufd_private.h iommufd_get_hwpt_paging: an unknown id, or another type, is ENOENT. */
 static int sim_hwpt_paging_get(SimCtx *c, uint32_t id, SimHwpt **ret) {
-        SimObject *o;
-        int r;
-
-        r = sim_object_get(c, id, &o);
-        if (r < 0)
-                return r;
-        if (o->type != SIM_OBJECT_HWPT_PAGING)
-                return -ENOENT;
-        *ret = (SimHwpt *) o;
-        return 0;
+        return sim_object_get_typed(c, id, SIM_OBJECT_HWPT_PAGING, (SimObject **) ret);
 }
 
 /* Is the 4 KiB page at iova mapped writeable in ioas? */
