@@ -126,6 +126,8 @@ int broker_reload_policy(Broker *b, char *error, size_t error_size) {
                 audit_log(&a);
                 if (error)
                         (void) snprintf(error, error_size, "%s", err);
+                if (b->observer && b->observer->policy_reloaded)
+                        b->observer->policy_reloaded(r, err, b->observer_userdata);
                 return r;
         }
         if (new) {
@@ -180,6 +182,8 @@ int broker_reload_policy(Broker *b, char *error, size_t error_size) {
                  new && new->n_tenants == 1 ? "" : "s", affected, affected == 1 ? "" : "s");
         if (error && error_size)
                 error[0] = '\0';
+        if (b->observer && b->observer->policy_reloaded)
+                b->observer->policy_reloaded(0, NULL, b->observer_userdata);
         return 0;
 }
 

@@ -38,6 +38,8 @@ typedef struct Account Account;
 typedef struct BrokerObserver {
         void (*session_opened)(Session *s, void *userdata);
         void (*session_closed)(Session *s, void *userdata);    /* before it is freed */
+        /* after every reload, by SIGHUP or by request: r < 0 with the FILE:LINE error when refused */
+        void (*policy_reloaded)(int r, const char *error, void *userdata);
 } BrokerObserver;
 
 int broker_new(Broker **ret, const BrokerConfig *config);

@@ -514,8 +514,7 @@ static int method_reload(sd_bus_message *m, void *userdata, sd_bus_error *error)
 
         log_info("policy reload requested through the admin API by uid %u pid %d", (unsigned) uid, (int) pid);
         /* Audits the outcome itself (verb reload, the policy file). */
-        r = broker_reload_policy(a->broker, err, sizeof(err));
-        admin_emit_policy_reloaded(a, r >= 0, r < 0 ? err : NULL);
+        r = broker_reload_policy(a->broker, err, sizeof(err));      /* PolicyReloaded comes through the observer */
         if (r < 0)
                 return sd_bus_error_setf(error, ADMIN_ERROR_POLICY_REFUSED,
                                          "The policy was not reloaded, the old one stays: %s",
@@ -591,9 +590,14 @@ static void admin_on_session_closed(Session *s, void *userdata) {
         admin_emit_sessions_changed(a);
 }
 
+static void admin_on_policy_reloaded(int r, const char *error, void *userdata) {
+        admin_emit_policy_reloaded(userdata, r >= 0, r < 0 ? error : NULL);
+}
+
 static const BrokerObserver admin_observer = {
         .session_opened = admin_on_session_opened,
         .session_closed = admin_on_session_closed,
+        .policy_reloaded = admin_on_policy_reloaded,
 };
 
 static void admin_on_bus_lost(int err, void *userdata) {

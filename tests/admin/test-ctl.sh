@@ -13,7 +13,7 @@ set -u
 . "$IB_TOP_SRCDIR/tests/admin/lib.sh"
 need dbus-daemon jq setpriv busctl
 
-plan 51
+plan 52
 
 cat > "$ib_tmp/policy.conf" <<EOF
 [Global]
@@ -178,6 +178,9 @@ check "reload of a broken policy: exit 1, the error names file and line, the old
 check "monitor reported PolicyReloaded refused, with the error" wait_for 10 \
         has_line "$ib_tmp/monitor.out" '.event == "PolicyReloaded" and .ok == false and (.error | test("policy.conf:[0-9]+:"))'
 cp "$ib_tmp/policy.good" "$ib_tmp/policy.conf"
+sighup_signalled() { [ "$(jq -c 'select(.event == "PolicyReloaded" and .ok == true)' "$ib_tmp/monitor.out" 2>/dev/null | wc -l)" -ge 2 ]; }
+kill -HUP "$broker_pid"
+check "a SIGHUP reload is signalled as PolicyReloaded too" wait_for 10 sighup_signalled
 
 # ---- tenants, devices, pasids
 ctl --json tenants > "$ib_tmp/tenants.json"
