@@ -66,10 +66,22 @@ step "A batch: four operations, one round trip, one result each" \
      "batch op=map,ioas=@full,memfd=guest-ram,size=64K,iova=0x50000000 op=map,ioas=@full,memfd=guest-ram,size=64K,iova=0x50000000 op=unmap,ioas=@full,iova=0x50000000,length=64K op=map,ioas=@full,memfd=guest-ram,size=64K"
 step "A mistake: unmapping half a mapping (the IOMMU never splits one)" "unmap ioas=@dma32 iova=0x100000 length=1M"
 step "Unmapping the whole mapping" "unmap ioas=@dma32 iova=0x100000 length=2M"
+step "The devices this VMM may use (simulated: the sim has two)" "device-list"
+step "Open one: the broker binds it to this session's iommufd and hands over its VFIO fd" "device-open dev=0000:00:02.0 as=gpu"
+step "What its IOMMU can do" "hw-info dev=@gpu"
+step "Attach it to the 32-bit address space" "attach dev=@gpu pt=@dma32"
+step "A nesting parent page table on the second address space, and the guest's stage-1 table nested on it" \
+     "hwpt-alloc dev=@gpu pt=@full nest-parent=yes as=s2"
+step "...the nested HWPT (VT-d stage 1: the guest's page directory and width)" \
+     "hwpt-alloc dev=@gpu pt=@s2 data-type=vtd-s1 pgtbl=0x1000 addr-width=48 pasid=yes as=s1"
+step "Replace the attachment without a gap: the device now translates through the nested table" "attach dev=@gpu pt=@s1"
+step "A PASID-capable table for the guest's vPASID 5" "hwpt-alloc dev=@gpu pt=@full pasid=yes as=pt5"
+step "Attach vPASID 5: the broker picks the physical PASID" "pasid-attach dev=@gpu vpasid=5 pt=@pt5"
+step "The lookup a hypervisor programs PASID translation from" "pasid-lookup dev=@gpu vpasid=5"
 step "The broker's counters while the VMM holds memory" "caps"
 
 echo
-echo "--- The VMM disconnects: the broker destroys its address spaces and returns every byte"
+echo "--- The VMM disconnects: the broker releases its device and PASIDs, destroys its address spaces and returns every byte"
 exec {VMM[1]}>&-
 wait "$client_pid" 2>/dev/null || true
 client_pid=

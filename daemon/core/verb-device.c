@@ -120,6 +120,29 @@ int verb_device_open(Call *c) {
         return 0;
 }
 
+/* The IOAS under pt_id: itself, or the one its HWPT chain hangs on; NULL if none. */
+static Ioas *pt_ioas(Session *s, uint32_t pt_id) {
+        Ioas *ioas = session_find_ioas(s, pt_id);
+        Hwpt *h = ioas ? NULL : session_find_hwpt(s, pt_id);
+
+        while (h) {
+                ioas = session_find_ioas(s, h->pt_id);
+                h = ioas ? NULL : session_find_hwpt(s, h->pt_id);
+        }
+        return ioas;
+}
+
+typedef struct AttachArgs {
+        Device *device;
+        uint32_t pt_id;
+} AttachArgs;
+
+static int do_attach(void *userdata) {
+        AttachArgs *a = userdata;
+
+        return device_attach(a->device, a->pt_id);
+}
+
 /* Does pt_id promise coherent DMA? */
 static bool pt_enforces_snoop(Session *s, uint32_t pt_id) {
         Ioas *ioas = session_find_ioas(s, pt_id);
@@ -150,7 +173,12 @@ int verb_device_attach(Call *c) {
                 return call_fail(c, EOPNOTSUPP,
                                  "page table %" PRIu32 " requires coherent DMA, and the IOMMU cannot enforce it for device '%s' (no snoop control)",
                                  req->pt_id, d->name);
-        r = device_attach(d, req->pt_id);
+        {
+                AttachArgs args = { .device = d, .pt_id = req->pt_id };
+                Ioas *ioas = pt_ioas(c->session, req->pt_id);
+
+                r = ioas ? ioas_with_reserved_regions(ioas, do_attach, &args) : do_attach(&args);
+        }
         if (r == -ENOENT)
                 return call_fail(c, r, "no IOAS or HWPT %" PRIu32 " in this session", req->pt_id);
         if (r == -EADDRINUSE)

@@ -37,6 +37,26 @@ static int check_dirty_allowed(Call *c) {
         return 0;
 }
 
+typedef struct HwptNewArgs {
+        Hwpt **ret;
+        Session *s;
+        uint32_t dev_id;
+        uint32_t pt_id;
+        uint32_t flags;
+        uint32_t data_type;
+        const void *data;
+        size_t data_len;
+        uint32_t fault_id;
+        const Account **over;
+} HwptNewArgs;
+
+static int do_hwpt_new(void *userdata) {
+        HwptNewArgs *a = userdata;
+
+        return hwpt_new(a->ret, a->s->ctx, &a->s->account, a->dev_id, a->pt_id, a->flags, a->data_type, a->data,
+                        a->data_len, a->fault_id, a->over);
+}
+
 int verb_hwpt_alloc(Call *c) {
         const Ib__V1__HwptAllocRequest *req = c->request->hwpt_alloc;
         Session *s = c->session;
@@ -83,9 +103,18 @@ int verb_hwpt_alloc(Call *c) {
         flags = (req->nest_parent ? BACKEND_HWPT_NEST_PARENT : 0) |
                 (req->dirty_tracking ? BACKEND_HWPT_DIRTY_TRACKING : 0) | (req->pasid ? BACKEND_HWPT_PASID : 0) |
                 (req->has_fault_id ? BACKEND_HWPT_FAULT_ID_VALID : 0);
-        r = hwpt_new(&h, s->ctx, &s->account, d->dev_id, req->pt_id, flags, (uint32_t) req->data_type,
-                     req->has_data ? req->data.data : NULL, req->has_data ? req->data.len : 0,
-                     req->has_fault_id ? req->fault_id : 0, &over);
+        {
+                HwptNewArgs args = {
+                        .ret = &h, .s = s, .dev_id = d->dev_id, .pt_id = req->pt_id, .flags = flags,
+                        .data_type = (uint32_t) req->data_type,
+                        .data = req->has_data ? req->data.data : NULL,
+                        .data_len = req->has_data ? req->data.len : 0,
+                        .fault_id = req->has_fault_id ? req->fault_id : 0, .over = &over,
+                };
+                Ioas *ioas = parent ? NULL : session_find_ioas(s, req->pt_id);
+
+                r = ioas ? ioas_with_reserved_regions(ioas, do_hwpt_new, &args) : do_hwpt_new(&args);
+        }
         if (r == -EDQUOT)
                 return call_fail_quota(c, over);
         if (r == -EOPNOTSUPP)

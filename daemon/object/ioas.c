@@ -149,15 +149,49 @@ int ioas_set_window(Ioas *ioas, const IovaRange *window, size_t n_window) {
                 return r;
         memcpy(ioas->window, window, n_window * sizeof(*window));
         ioas->n_window = n_window;
+        memcpy(ioas->allowed, window, n_window * sizeof(*window));
+        ioas->n_allowed = n_window;
         return 0;
 }
 
 int ioas_allow_iovas(Ioas *ioas, const IovaRange *ranges, size_t n) {
+        int r;
+
         if (n == 0) {
                 ranges = ioas->window;
                 n = ioas->n_window;
         }
-        return ioas->ctx->backend->ops->allow_iovas(ioas->ctx, ioas->id, ranges, n);
+        if (n > IOAS_MAX_WINDOW)
+                return -E2BIG;
+        r = ioas->ctx->backend->ops->allow_iovas(ioas->ctx, ioas->id, ranges, n);
+        if (r < 0)
+                return r;
+        memmove(ioas->allowed, ranges, n * sizeof(*ranges));
+        ioas->n_allowed = n;
+        return 0;
+}
+
+int ioas_with_reserved_regions(Ioas *ioas, int (*op)(void *userdata), void *userdata) {
+        const BackendOps *ops = ioas->ctx->backend->ops;
+        IovaRange offered[IOAS_MAX_WINDOW], cut[IOAS_MAX_WINDOW];
+        size_t n_offered = ELEMENTSOF(offered);
+        uint64_t alignment;
+        int r, n;
+
+        if (ioas->n_allowed == 0)
+                return op(userdata);
+        r = ops->allow_iovas(ioas->ctx, ioas->id, NULL, 0);
+        if (r < 0)
+                return r;
+        r = op(userdata);
+
+        /* allowed ranges again, without the reserved regions that came with the device */
+        n = -1;
+        if (ops->iova_ranges(ioas->ctx, ioas->id, offered, &n_offered, &alignment) >= 0)
+                n = iova_ranges_intersect(ioas->allowed, ioas->n_allowed, offered, n_offered, cut, ELEMENTSOF(cut));
+        if (n <= 0 || ops->allow_iovas(ioas->ctx, ioas->id, cut, (size_t) n) < 0)
+                (void) ops->allow_iovas(ioas->ctx, ioas->id, ioas->allowed, ioas->n_allowed);
+        return r;
 }
 
 int ioas_iova_ranges(Ioas *ioas, IovaRange *ranges, size_t *n_ranges, uint64_t *ret_alignment) {

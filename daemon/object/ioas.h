@@ -33,6 +33,8 @@ struct Ioas {
         Ioas *next;                     /* in the owner's list */
         IovaRange window[IOAS_MAX_WINDOW];      /* the broker's limit on IOVAs; n_window 0: none */
         size_t n_window;
+        IovaRange allowed[IOAS_MAX_WINDOW];     /* what the kernel was asked to allow; n_allowed 0: all */
+        size_t n_allowed;
         Mapping **maps;                 /* sorted by iova, disjoint */
         size_t n_maps;
         size_t cap_maps;
@@ -60,6 +62,14 @@ int ioas_new(Ioas **ret, BackendCtx *ctx, Account *account, const Account **ret_
 int ioas_set_window(Ioas *ioas, const IovaRange *window, size_t n_window);
 /* Tells the kernel which IOVAs it may allocate (inside the window); n 0: the whole window. */
 int ioas_allow_iovas(Ioas *ioas, const IovaRange *ranges, size_t n);
+/*
+ * Runs op (an attach or a HWPT allocation that brings a device's reserved
+ * regions into the IOAS) with the kernel's allowed IOVAs cleared: the kernel
+ * refuses reserved regions inside allowed ranges (EADDRINUSE), and which a
+ * device has is known only once it is there.  Afterwards the allowed ranges
+ * are set again, cut to what the IOMMU still offers.  Returns op's result.
+ */
+int ioas_with_reserved_regions(Ioas *ioas, int (*op)(void *userdata), void *userdata);
 /*
  * The IOVA ranges the IOMMU offers, cut to the window: fills
  * ranges[0..*n_ranges) (capacity in, count out); -EMSGSIZE if too small.

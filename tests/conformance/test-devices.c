@@ -176,6 +176,31 @@ TEST(attach_replace_detach_and_what_is_busy_meanwhile) {
         ASSERT_TRUE(device_free_again());
 }
 
+/*
+ * The 32-bit window is the kernel's allowed IOVA list; a device whose reserved
+ * regions (the x86 MSI window, an aperture) lie inside it still attaches, and
+ * IOVAs the IOMMU then chooses stay in the window and out of those regions.
+ */
+TEST(a_device_attaches_to_a_32bit_window_ioas) {
+        ib_ioas_alloc_args a = { .window = IB_IOVA_WINDOW_32BIT };
+        int memfd = test_memfd("ram", 1 << 20);
+        uint64_t iova = 0;
+        uint32_t ioas;
+        CONNECT(c);
+        OPEN(c, dev, fd);
+
+        ASSERT_OK(ib_ioas_alloc(c, &a, &ioas));
+        ASSERT_OK(ib_device_attach(c, dev, ioas, NULL));
+        ASSERT_OK(ib_map(c, ioas, memfd, 0, 1 << 20, IB_MAP_READABLE | IB_MAP_WRITEABLE, &iova));
+        ASSERT_TRUE(iova + (1 << 20) - 1 <= 0xffffffffULL);
+        ASSERT_TRUE(iova + (1 << 20) - 1 < 0xfee00000ULL || iova > 0xfeefffffULL);
+        ASSERT_OK(ib_device_detach(c, dev));
+        close(memfd);
+        close(fd);
+        ib_client_free(c);
+        ASSERT_TRUE(device_free_again());
+}
+
 TEST(attached_ioas_ranges_leave_out_reserved_regions) {
         ib_iova_range r[64];
         size_t n = 64;
