@@ -120,15 +120,21 @@ int verb_device_open(Call *c) {
         return 0;
 }
 
-/* The IOAS under pt_id: itself, or the one its HWPT chain hangs on; NULL if none. */
-static Ioas *pt_ioas(Session *s, uint32_t pt_id) {
+/*
+ * The IOAS under pt_id (itself, or the one its HWPT chain hangs on; NULL if
+ * none), and whether any table on the way promises coherent DMA.
+ */
+static Ioas *pt_ioas(Session *s, uint32_t pt_id, bool *ret_enforce_snoop) {
         Ioas *ioas = session_find_ioas(s, pt_id);
         Hwpt *h = ioas ? NULL : session_find_hwpt(s, pt_id);
+        bool snoop = false;
 
         while (h) {
+                snoop = snoop || h->enforce_snoop;
                 ioas = session_find_ioas(s, h->pt_id);
                 h = ioas ? NULL : session_find_hwpt(s, h->pt_id);
         }
+        *ret_enforce_snoop = snoop || (ioas && ioas->enforce_snoop);
         return ioas;
 }
 
@@ -143,23 +149,11 @@ static int do_attach(void *userdata) {
         return device_attach(a->device, a->pt_id);
 }
 
-/* Does pt_id promise coherent DMA? */
-static bool pt_enforces_snoop(Session *s, uint32_t pt_id) {
-        Ioas *ioas = session_find_ioas(s, pt_id);
-        Hwpt *h = ioas ? NULL : session_find_hwpt(s, pt_id);
-
-        while (h) {
-                if (h->enforce_snoop)
-                        return true;
-                ioas = session_find_ioas(s, h->pt_id);
-                h = ioas ? NULL : session_find_hwpt(s, h->pt_id);
-        }
-        return ioas && ioas->enforce_snoop;
-}
-
 int verb_device_attach(Call *c) {
         const Ib__V1__DeviceAttachRequest *req = c->request->device_attach;
         Ib__V1__DeviceAttachReply *reply;
+        bool enforce_snoop;
+        Ioas *ioas;
         Device *d;
         int r;
 
@@ -169,13 +163,13 @@ int verb_device_attach(Call *c) {
         reply = call_alloc(c, sizeof(*reply));
         if (!reply)
                 return -ENOMEM;
-        if (pt_enforces_snoop(c->session, req->pt_id) && !device_enforces_snoop(d))
+        ioas = pt_ioas(c->session, req->pt_id, &enforce_snoop);
+        if (enforce_snoop && !device_enforces_snoop(d))
                 return call_fail(c, EOPNOTSUPP,
                                  "page table %" PRIu32 " requires coherent DMA, and the IOMMU cannot enforce it for device '%s' (no snoop control)",
                                  req->pt_id, d->name);
         {
                 AttachArgs args = { .device = d, .pt_id = req->pt_id };
-                Ioas *ioas = pt_ioas(c->session, req->pt_id);
 
                 r = ioas ? ioas_with_reserved_regions(ioas, do_attach, &args) : do_attach(&args);
         }
