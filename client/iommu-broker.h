@@ -175,6 +175,27 @@ int ib_batch_run(ib_client *c, ib_batch *b, bool stop_on_error);
  */
 int ib_batch_result(ib_batch *b, size_t i, uint64_t *ret_value, const char **ret_error);
 
+/* ------------------------------------------------------------------ confinement */
+
+enum {
+        IB_CONFINE_ALL_THREADS = 1U << 0,       /* every thread of the process (seccomp TSYNC), not only the caller */
+};
+
+/*
+ * The broker binds, attaches and detaches devices and PASIDs for the VMM and
+ * keeps its rules around those calls; the device fd it hands out could do the
+ * same calls directly and sidestep them (see "Rules and the device fd" in
+ * iommu-broker-policy(5)).  This installs a seccomp filter that makes
+ * ioctl() with VFIO_DEVICE_BIND_IOMMUFD, VFIO_DEVICE_ATTACH_IOMMUFD_PT and
+ * VFIO_DEVICE_DETACH_IOMMUFD_PT fail with EPERM on every fd of the process
+ * (and of the children it starts later), and sets no_new_privs.  Neither can
+ * ever be undone.  Call it before opening devices; a tenant whose policy has
+ * ConfinedDeviceFds=yes must have a seccomp filter in force before its
+ * DeviceOpen.  Returns 0, -EINVAL (unknown flags), -EOPNOTSUPP (an
+ * architecture the filter does not know), or the -errno of prctl()/seccomp().
+ */
+int ib_confine_device_fds(unsigned flags);
+
 /* ------------------------------------------------------------------ devices */
 
 typedef struct ib_device_info {
@@ -185,6 +206,8 @@ typedef struct ib_device_info {
         uint8_t pasid_width;            /* 0: no PASID capability */
         bool open_here;                 /* open in this session */
         bool in_use;                    /* open in some session */
+        bool quarantined;               /* a process outside the broker still holds its fd: nobody can open it */
+        int held_by_pid;                /* quarantined: the process its fd went to; 0: not told (another uid's) */
 } ib_device_info;
 
 /* Fills ret[0..*n); -ENOBUFS (with *n the count) if the array is too small. */

@@ -61,6 +61,8 @@ _public_ int ib_device_list(ib_client *c, ib_device_info *ret, size_t *n) {
                 ret[i].pasid_width = (uint8_t) d->pasid_width;
                 ret[i].open_here = d->open_here;
                 ret[i].in_use = d->in_use;
+                ret[i].quarantined = d->has_quarantined && d->quarantined;
+                ret[i].held_by_pid = d->has_held_by_pid ? d->held_by_pid : 0;
         }
         *n = l->n_devices;
         return 0;

@@ -42,13 +42,15 @@ struct Broker {
 };
 
 static void broker_status(Broker *b) {
-        size_t open = 0;
+        size_t open = 0, held = 0;
 
-        for (size_t i = 0; i < b->host.devices.n_slots; i++)
+        for (size_t i = 0; i < b->host.devices.n_slots; i++) {
                 open += b->host.devices.slots[i].owner != 0;
-        (void) sd_notifyf(false, "STATUS=%zu sessions, %zu of %zu devices open, %" PRIu64 " objects, %" PRIu64
-                          " bytes mapped",
-                          b->host.n_sessions, open, b->host.devices.n_slots, b->account.used[ACCOUNT_OBJECTS],
+                held += device_slot_quarantined(&b->host.devices.slots[i]);
+        }
+        (void) sd_notifyf(false, "STATUS=%zu sessions, %zu of %zu devices open, %zu quarantined, %" PRIu64
+                          " objects, %" PRIu64 " bytes mapped",
+                          b->host.n_sessions, open, b->host.devices.n_slots, held, b->account.used[ACCOUNT_OBJECTS],
                           b->account.used[ACCOUNT_MAPPED_BYTES]);
 }
 
@@ -468,4 +470,8 @@ const char *broker_policy_path(Broker *b) {
 
 DeviceTable *broker_devices(Broker *b) {
         return &b->host.devices;
+}
+
+int broker_refresh_devices(Broker *b) {
+        return session_host_refresh_devices(&b->host);
 }

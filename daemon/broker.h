@@ -74,7 +74,9 @@ Tenant *broker_first_tenant(Broker *b);
 /* The policy in force; NULL: no policy file (root and the broker's uid only). */
 Policy *broker_policy(Broker *b);
 const char *broker_policy_path(Broker *b);
-/* The device inventory: slots with their owner session id (0: free). */
+/* The device inventory: slots with their owner session id (0: not open) and quarantines. */
 DeviceTable *broker_devices(Broker *b);
+/* Rescans the inventory and frees quarantined devices whose last fd outside was closed. */
+int broker_refresh_devices(Broker *b);
 /* Ends a session as if its client had hung up: every object is destroyed. -ENOENT if none. */
 int broker_kill_session(Broker *b, uint64_t id);

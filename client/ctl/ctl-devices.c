@@ -26,6 +26,9 @@ typedef struct DeviceRow {
         char *tenant;
         uint32_t uid;
         uint32_t pid;
+        uint32_t held_by_pid;           /* quarantined: the process holding its fd; 0: not quarantined */
+        uint32_t held_by_uid;
+        uint64_t held_by_session;
 } DeviceRow;
 
 static const ListField device_fields[] = {
@@ -38,6 +41,9 @@ static const ListField device_fields[] = {
         { "Tenant", 's', offsetof(DeviceRow, tenant) },
         { "Uid", 'u', offsetof(DeviceRow, uid) },
         { "Pid", 'u', offsetof(DeviceRow, pid) },
+        { "HeldByPid", 'u', offsetof(DeviceRow, held_by_pid) },
+        { "HeldByUid", 'u', offsetof(DeviceRow, held_by_uid) },
+        { "HeldBySession", 't', offsetof(DeviceRow, held_by_session) },
 };
 
 static int device_row_compare(const void *a, const void *b) {
@@ -65,7 +71,13 @@ static int devices_print_json(const List *l) {
                 if (d->iommu_group >= 0)
                         json_int(&j, "iommu_group", d->iommu_group);
                 json_uint(&j, "pasid_width", d->pasid_width);
-                json_bool(&j, "free", d->session == 0);
+                json_bool(&j, "free", d->session == 0 && d->held_by_pid == 0);
+                json_bool(&j, "quarantined", d->held_by_pid != 0);
+                if (d->held_by_pid) {
+                        json_uint(&j, "held_by_pid", d->held_by_pid);
+                        json_uint(&j, "held_by_uid", d->held_by_uid);
+                        json_uint(&j, "held_by_session", d->held_by_session);
+                }
                 if (d->session) {
                         json_uint(&j, "session", d->session);
                         if (d->tenant)
@@ -108,6 +120,17 @@ static int devices_print_table(const List *l) {
                 /* The PASID width in bits; "-" for a device without PASID capability. */
                 if (r >= 0)
                         r = d->pasid_width ? table_addf(t, "%" PRIu32, d->pasid_width) : table_add(t, NULL);
+                if (r >= 0 && d->session == 0 && d->held_by_pid) {
+                        /* the UID and PID columns name the holder of the fd */
+                        r = table_add(t, "quarantined");
+                        if (r >= 0)
+                                r = table_add(t, NULL);
+                        if (r >= 0)
+                                r = table_addf(t, "%" PRIu32, d->held_by_uid);
+                        if (r >= 0)
+                                r = table_addf(t, "%" PRIu32, d->held_by_pid);
+                        continue;
+                }
                 if (r >= 0 && d->session == 0) {
                         r = table_add(t, "free");
                         for (unsigned k = 0; r >= 0 && k < 3; k++)

@@ -34,6 +34,7 @@
 #define EXIT_USAGE 2
 
 static const char *arg_socket = NULL;
+static bool arg_confine = false;
 
 static void help(void) {
         printf("Usage: %s [OPTION...] [REQUEST...]\n"
@@ -46,6 +47,10 @@ static void help(void) {
                "Options:\n"
                "  -s, --socket=PATH  the broker's socket (default: $IOMMU_BROKER_SOCKET, else\n"
                "                     %s)\n"
+               "      --confine-device-fds\n"
+               "                     before connecting, install the seccomp filter of\n"
+               "                     ib_confine_device_fds(3): VFIO bind/attach/detach ioctls\n"
+               "                     fail with EPERM in this process (for ConfinedDeviceFds=yes)\n"
                "  -h, --help         show this help\n"
                "  -V, --version      show the version\n"
                "\n"
@@ -81,8 +86,10 @@ static void help(void) {
 
 /* 1: go on; 0: done (--help, --version); -EINVAL: usage error, already reported. */
 static int parse_argv(int argc, char *argv[]) {
+        enum { ARG_CONFINE = 0x100 };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
+                { "confine-device-fds", no_argument, NULL, ARG_CONFINE },
                 { "version", no_argument, NULL, 'V' },
                 { "socket", required_argument, NULL, 's' },
                 {}
@@ -105,6 +112,9 @@ static int parse_argv(int argc, char *argv[]) {
                                 return -EINVAL;
                         }
                         arg_socket = optarg;
+                        break;
+                case ARG_CONFINE:
+                        arg_confine = true;
                         break;
                 case '?':
                         fprintf(stderr, "Try '%s --help'.\n", program_invocation_short_name);
@@ -240,6 +250,14 @@ int main(int argc, char *argv[]) {
         if (r <= 0)
                 return r < 0 ? EXIT_USAGE : EXIT_SUCCESS;
 
+        if (arg_confine) {
+                r = ib_confine_device_fds(IB_CONFINE_ALL_THREADS);
+                if (r < 0) {
+                        fprintf(stderr, "%s: cannot confine the device fds: %s\n", program_invocation_short_name,
+                                strerror(-r));
+                        return EXIT_USAGE;
+                }
+        }
         r = ib_client_connect_verbose(arg_socket, program_invocation_short_name, &client, why, sizeof(why));
         if (r < 0)
                 return report_connect_failure(r, why);

@@ -163,6 +163,9 @@ int verb_device_list(Tool *tool, const Request *req, Json *result) {
                 json_uint(result, "pasid_width", d->pasid_width);
                 json_bool(result, "open_here", d->open_here);
                 json_bool(result, "in_use", d->in_use);
+                json_bool(result, "quarantined", d->quarantined);
+                if (d->held_by_pid > 0)
+                        json_int(result, "held_by_pid", d->held_by_pid);
                 json_end_object(result);
         }
         json_end_array(result);

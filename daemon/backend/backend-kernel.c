@@ -142,7 +142,7 @@ static void kernel_ctx_free(BackendCtx *ctx) {
 
         if (!c)
                 return;
-        safe_close(c->fd);      /* the kernel destroys every object of the context */
+        safe_close(c->fd);      /* the kernel destroys what is left once no bound device holds the context */
         kernel_mock_forget_all(&c->mock_devices);
         free(c);
 }
@@ -430,6 +430,31 @@ static int kernel_device_unbind(BackendCtx *ctx, int dev_fd, uint32_t dev_id) {
         return 0;       /* the kernel unbinds when the device's last fd closes */
 }
 
+static int kernel_device_probe(Backend *b, const BackendDeviceInfo *info) {
+        KernelBackend *k = (KernelBackend *) b;
+        struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
+        _cleanup_close_ int fd = -1, iommufd = -1;
+        int r;
+
+        /* a mock device is the test driver's object: gone with device_unbind */
+        if (info->kernel_mock)
+                return 0;
+        fd = open(info->cdev, O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+                return 0;               /* gone, or opened through its group: no fd of ours holds it */
+        iommufd = open(k->path, O_RDWR | O_CLOEXEC);
+        if (iommufd < 0)
+                return -errno;
+        bind.iommufd = iommufd;
+        r = kioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, &bind);
+        /*
+         * vfio_df_open: EINVAL while another open file of the device is bound.
+         * Anything else (EPERM: another device of its group is in use) is not
+         * a hold of this device.  Closing the fd unbinds the probe at once.
+         */
+        return r == -EINVAL ? -EBUSY : 0;
+}
+
 static int kernel_device_attach(BackendCtx *ctx, int dev_fd, uint32_t dev_id, uint32_t pasid, uint32_t pt_id,
                                 uint32_t *ret_hwpt) {
         struct vfio_device_attach_iommufd_pt cmd = { .argsz = sizeof(cmd), .pt_id = pt_id };
@@ -616,6 +641,7 @@ const BackendOps backend_kernel_ops = {
         .device_list = kernel_device_list,
         .device_bind = kernel_device_bind,
         .device_unbind = kernel_device_unbind,
+        .device_probe = kernel_device_probe,
         .device_attach = kernel_device_attach,
         .device_detach = kernel_device_detach,
         .hw_info = kernel_hw_info,

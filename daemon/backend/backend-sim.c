@@ -6,16 +6,20 @@
  * their sorted set of mapped areas), the IOVA allocator and the reserved
  * ranges; HWPT objects (paging and nested) and their users; bound devices,
  * what each has attached, and the backend-wide record of which context has
- * which configured device; IOMMU_GET_HW_INFO; and the fail-nth fault hook of
- * backend-sim.h.  The model is of Linux 7.3 iommufd and VFIO cdev on a guest
- * with one emulated Intel VT-d unit in scalable mode.  Every errno, and the
- * order in which the checks run, is the kernel's; each rule cites the kernel
- * function that has it (drivers/iommu/iommufd/ unless said otherwise),
- * checked against the 7.3.4 sources the VM harness builds.  Memory is never
- * pinned, not even for an IOAS with a domain: the kernel would fault in the
- * pages and fail a bad address with EFAULT, the sim accepts any address.
+ * which configured device; the device fds it hands out and the release
+ * rule by which a bound device keeps a closed context alive;
+ * IOMMU_GET_HW_INFO; and the test hooks of backend-sim.h (fail-nth, dirty
+ * pages, device-op datagrams, stats).  The model is of Linux 7.3 iommufd and
+ * VFIO cdev on a guest with one emulated Intel VT-d unit in scalable mode.
+ * Every errno, and the order in which the checks run, is the kernel's; each
+ * rule cites the kernel function that has it (drivers/iommu/iommufd/ unless
+ * said otherwise), checked against the 7.3.4 sources the VM harness builds.
+ * Memory is never pinned, not even for an IOAS with a domain: the kernel
+ * would fault in the pages and fail a bad address with EFAULT, the sim
+ * accepts any address.
  * Must never: open /dev/iommu, touch the memory behind a mapping, keep or
- * close a file descriptor it is given, log, or know about sessions.
+ * close a file descriptor it is given (it keeps only the ends it made), log,
+ * or know about sessions.
  *
  * DOC: Theory of Operation
  *
@@ -33,8 +37,23 @@
  * automatic IOVA, also for a copy, from that address.
  *
  * Devices come only from BackendConfig.sim_devices.  Binding one makes a
- * DEVICE object in the context and hands out a memfd to stand for the VFIO
- * device fd (sim devices have no regions: the memfd is empty).  A device
+ * DEVICE object in the context and hands out one end of a SOCK_SEQPACKET
+ * socketpair to stand for the VFIO device fd (sim devices have no regions);
+ * the device keeps the other end, its watch fd.  The binding ends only when
+ * the device's open file is released, as with VFIO, which has no unbind
+ * ioctl (vfio/device_cdev.c vfio_df_unbind_iommufd runs from
+ * vfio_device_fops_release): when every copy of the handed-out end is closed,
+ * wherever it went, the watch fd polls POLLHUP.  A bound device holds its
+ * context (device.c iommufd_device_bind takes iommufd_ctx_get()), so
+ * ctx_free only marks a context closed while one of its devices is bound;
+ * the context keeps every object and mapping, and dies when its last device
+ * is released.  Whoever holds a device fd can act on the device in the
+ * context it is bound in, closed or not: the fd carries the datagrams of
+ * backend-sim.h that stand for VFIO_DEVICE_ATTACH_IOMMUFD_PT and
+ * VFIO_DEVICE_DETACH_IOMMUFD_PT.  The sim notices both only when it reaps
+ * (sim_reap: one poll() of every watch fd with timeout 0), at the start of
+ * device_list, device_bind, device_probe, ctx_new and ctx_free and in
+ * backend_sim_stats(), never on the hot map and unmap paths.  A device
  * attaches its RID or a PASID to an IOAS (through an automatic paging HWPT,
  * as iommufd_device_auto_get_domain does) or to a HWPT; the model keeps two
  * layers as the kernel does: VFIO's (vfio_device->iommufd_attached and the
@@ -55,7 +74,7 @@
  * HWPTs on it.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE 1                   /* O_PATH, reallocarray(), memfd_create() */
+#define _GNU_SOURCE 1                   /* O_PATH, reallocarray() */
 #endif
 
 #include <assert.h>
@@ -63,12 +82,12 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/iommufd.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "backend/backend-sim.h"
@@ -216,6 +235,7 @@ typedef struct SimDevice {
         SimAttach *attaches;            /* unordered; one per kernel PASID */
         size_t n_attaches;
         size_t size_attaches;
+        int watch_fd;                   /* the sim's end of the device fd's socketpair */
 } SimDevice;
 
 /* A configured device and who has it. */
@@ -230,11 +250,15 @@ typedef struct SimBackend {
         bool no_map_file;
         SimSlot *slots;
         size_t n_slots;
-        size_t n_ctx;                   /* live contexts: they point into slots[] */
+        struct pollfd *pollfds;         /* n_slots of them, for sim_reap */
+        SimCtx *contexts;               /* alive contexts, open or closed and held */
+        size_t n_ctx;                   /* how many: they point into slots[] */
 } SimBackend;
 
 struct SimCtx {
         BackendCtx ctx;
+        SimCtx *prev, *next;            /* in SimBackend.contexts */
+        bool closed;                    /* ctx_free ran: kept only for its bound devices */
         SimObject **objects;            /* objects[i] has id i + 1, NULL if free */
         size_t n_objects;               /* slots up to the highest id in use */
         size_t size_objects;
@@ -288,7 +312,10 @@ static void sim_ioas_free(SimIoas *ioas) {
         free(ioas);
 }
 
-/* Frees the device and gives its configured device back (vfio_df_unbind_iommufd). */
+/*
+ * Frees the device, closes its watch fd and gives its configured device back
+ * (vfio_df_unbind_iommufd).
+ */
 static void sim_device_free(SimDevice *d) {
         if (!d)
                 return;
@@ -296,6 +323,8 @@ static void sim_device_free(SimDevice *d) {
                 d->slot->ctx = NULL;
                 d->slot->device = NULL;
         }
+        if (d->watch_fd >= 0)
+                (void) close(d->watch_fd);
         free(d->attaches);
         free(d);
 }
@@ -1463,6 +1492,260 @@ static void sim_device_unbind_all(SimCtx *c, SimDevice *d) {
         sim_object_remove(c, &d->object);
 }
 
+/* vfio/iommufd.c vfio_iommufd_physical_pasid_attach_ioas: ida_alloc_range() takes no PASID above INT_MAX. */
+#define SIM_VFIO_PASID_MAX ((uint32_t) INT_MAX)
+
+/**
+ * sim_vfio_attach_pt() - VFIO_DEVICE_ATTACH_IOMMUFD_PT on the fd of d
+ * (vfio/device_cdev.c vfio_df_ioctl_attach_pt).
+ * @c: the context d is bound in
+ * @d: the device
+ * @pasid: BACKEND_NO_PASID for the RID, else the PASID
+ * @pt_id: an IOAS or a HWPT of c
+ * @ret_hwpt: the HWPT now in use, set on success only
+ *
+ * Return: 0 or what sim_change_pt() returns; -ENOSPC for a PASID above INT_MAX.
+ */
+static int sim_vfio_attach_pt(SimCtx *c, SimDevice *d, uint32_t pasid, uint32_t pt_id, uint32_t *ret_hwpt) {
+        uint32_t hwpt = 0;
+        int r;
+
+        if (pasid == BACKEND_NO_PASID) {
+                /*
+                 * vfio/iommufd.c vfio_iommufd_physical_attach_ioas: replace once
+                 * VFIO has attached the RID, attach otherwise.
+                 */
+                r = sim_change_pt(c, d, 0, pt_id, /* replace= */ d->rid_attached, &hwpt);
+                if (r < 0)
+                        return r;
+                d->rid_attached = true;
+        } else if (pasid == 0 ? d->pasid0 : sim_device_find_attach(d, pasid) != NULL) {
+                /* vfio_iommufd_physical_pasid_attach_ioas: a PASID VFIO holds is replaced. */
+                r = sim_change_pt(c, d, pasid, pt_id, /* replace= */ true, &hwpt);
+                if (r < 0)
+                        return r;
+        } else {
+                /*
+                 * vfio_iommufd_physical_pasid_attach_ioas: ida_alloc_range() of a
+                 * PASID above INT_MAX is ENOSPC.  PASID 0 is IOMMU_NO_PASID to
+                 * iommufd: it attaches the RID (EBUSY if VFIO attached it already).
+                 */
+                if (pasid > SIM_VFIO_PASID_MAX)
+                        return -ENOSPC;
+                r = sim_change_pt(c, d, pasid, pt_id, /* replace= */ false, &hwpt);
+                if (r < 0)
+                        return r;
+                if (pasid == 0)
+                        d->pasid0 = true;
+        }
+        *ret_hwpt = hwpt;
+        return 0;
+}
+
+/*
+ * VFIO_DEVICE_DETACH_IOMMUFD_PT on the fd of d, which cannot fail:
+ * vfio/device_cdev.c vfio_df_ioctl_detach_pt returns 0 whatever happens, as
+ * vfio_iommufd_physical_detach_ioas does nothing for a RID VFIO has not
+ * attached, vfio_iommufd_physical_pasid_detach_ioas nothing for a PASID it
+ * does not hold.
+ */
+static void sim_vfio_detach_pt(SimCtx *c, SimDevice *d, uint32_t pasid) {
+        if (pasid == BACKEND_NO_PASID) {
+                if (d->rid_attached) {
+                        sim_hwpt_detach(c, d, 0);
+                        d->rid_attached = false;
+                }
+        } else if (pasid == 0) {
+                if (d->pasid0) {
+                        sim_hwpt_detach(c, d, 0);
+                        d->pasid0 = false;
+                }
+        } else if (sim_device_find_attach(d, pasid))
+                sim_hwpt_detach(c, d, pasid);
+}
+
+/* --- device fds, release and closed contexts ------------------------------------------------ */
+
+/*
+ * At most this many device-op datagrams are served per device per reap, so a
+ * holder that keeps writing cannot keep a reap going; the rest wait for the
+ * next one.
+ */
+#define SIM_DEVICE_OPS_PER_REAP 256
+
+static void sim_ctx_link(SimBackend *s, SimCtx *c) {
+        c->prev = NULL;
+        c->next = s->contexts;
+        if (s->contexts)
+                s->contexts->prev = c;
+        s->contexts = c;
+        s->n_ctx++;
+}
+
+static void sim_ctx_unlink(SimBackend *s, SimCtx *c) {
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                s->contexts = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        c->prev = c->next = NULL;
+        assert(s->n_ctx > 0);
+        s->n_ctx--;
+}
+
+/* Whether a device is bound in c: each holds the context (iommufd_ctx_get in iommufd_device_bind). */
+static bool sim_ctx_has_devices(SimCtx *c) {
+        SimBackend *s = sim_backend(c->ctx.backend);
+
+        for (size_t i = 0; i < s->n_slots; i++)
+                if (s->slots[i].ctx == c)
+                        return true;
+        return false;
+}
+
+/*
+ * main.c iommufd_fops_release: every object of the context goes, with no
+ * ordering needed between them (links are not undone); devices still bound
+ * (only at sim_close, when the process goes) give their slots back.
+ */
+static void sim_ctx_destroy(SimCtx *c) {
+        for (size_t i = 0; i < c->n_objects; i++)
+                sim_object_free(c->objects[i]);
+        free(c->objects);
+        sim_ctx_unlink(sim_backend(c->ctx.backend), c);
+        free(c);
+}
+
+/* Whether the holder's end of a device fd is gone: every copy of it closed. */
+static bool sim_fd_hung_up(int fd) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+
+        return poll(&p, 1, 0) > 0 && (p.revents & POLLHUP);
+}
+
+/*
+ * One BackendSimDeviceOp from the holder of d's fd, performed as the ioctl
+ * would be on that fd, in the context d is bound in (open or closed); op is
+ * NULL for a datagram of the wrong size.
+ */
+static BackendSimDeviceReply sim_device_do_op(SimDevice *d, const BackendSimDeviceOp *op) {
+        SimCtx *c = d->slot->ctx;
+        uint32_t hwpt = 0;
+        int r;
+
+        /*
+         * vfio/device_cdev.c vfio_df_ioctl_attach_pt and vfio_df_ioctl_detach_pt:
+         * an argsz below the struct's minimum (or unknown flags) is EINVAL.
+         */
+        if (!op)
+                return (BackendSimDeviceReply) { .err = -EINVAL };
+        switch (op->op) {
+        case BACKEND_SIM_DEVICE_OP_ATTACH:
+                r = sim_vfio_attach_pt(c, d, op->pasid, op->pt_id, &hwpt);
+                return (BackendSimDeviceReply) { .err = r < 0 ? r : 0, .hwpt = r < 0 ? 0 : hwpt };
+        case BACKEND_SIM_DEVICE_OP_DETACH:
+                sim_vfio_detach_pt(c, d, op->pasid);
+                return (BackendSimDeviceReply) { .err = 0 };
+        default:
+                /* vfio/vfio_main.c vfio_device_fops_unl_ioctl: an ioctl it does not know is ENOTTY. */
+                return (BackendSimDeviceReply) { .err = -ENOTTY };
+        }
+}
+
+/**
+ * sim_device_serve() - serve the device-op datagrams queued on d's watch fd.
+ * @d: a bound device
+ * @revents: what poll() reported for its watch fd
+ *
+ * Reads the datagrams the holder wrote, also those written before it closed
+ * the fd, performs each and answers it (MSG_DONTWAIT: a reply that does not
+ * fit, or that has no one to read it, is dropped).
+ *
+ * Return: true if every copy of the device fd is closed (the open file is
+ * released), false if it is still held.
+ */
+static bool sim_device_serve(SimDevice *d, short revents) {
+        bool hup = revents & POLLHUP;
+
+        for (unsigned k = 0; k < SIM_DEVICE_OPS_PER_REAP; k++) {
+                BackendSimDeviceReply reply;
+                BackendSimDeviceOp op;
+                ssize_t n;
+
+                n = recv(d->watch_fd, &op, sizeof(op), MSG_DONTWAIT | MSG_TRUNC);
+                if (n < 0) {
+                        /* ECONNRESET: the holder closed with replies unread; what it wrote is still queued. */
+                        if (errno == EINTR || errno == ECONNRESET)
+                                continue;
+                        break;          /* EAGAIN: nothing more */
+                }
+                /* 0 is the end of the file after the hangup, or an empty datagram: only poll() can tell. */
+                if (n == 0 && (hup || sim_fd_hung_up(d->watch_fd))) {
+                        hup = true;
+                        break;
+                }
+                reply = sim_device_do_op(d, (size_t) n == sizeof(op) ? &op : NULL);
+                (void) send(d->watch_fd, &reply, sizeof(reply), MSG_DONTWAIT | MSG_NOSIGNAL);
+        }
+        return hup;
+}
+
+/*
+ * The last copy of d's fd was closed: vfio/device_cdev.c
+ * vfio_df_unbind_iommufd (from vfio_device_fops_release) detaches and
+ * unbinds it, which drops the device's hold on its context; a closed context
+ * whose last device that was goes with it (main.c iommufd_fops_release).
+ */
+static void sim_device_release(SimDevice *d) {
+        SimCtx *c = d->slot->ctx;
+
+        sim_device_unbind_all(c, d);    /* frees d and closes its watch fd */
+        if (c->closed && !sim_ctx_has_devices(c))
+                sim_ctx_destroy(c);
+}
+
+/**
+ * sim_reap() - catch up with what holders of device fds did since the last reap.
+ * @s: the backend
+ *
+ * One poll() with timeout 0 over the watch fds of every bound device: the
+ * device-op datagrams each holder wrote are served, then a device whose fd is
+ * closed everywhere is released (and a closed context that was held only by
+ * it destroyed).  Run at the start of device_list, device_bind,
+ * device_probe, ctx_new, ctx_free and backend_sim_stats(): the kernel does
+ * all this at the moment the holder acts, the sim when it next looks.
+ */
+static void sim_reap(SimBackend *s) {
+        bool any = false;
+
+        for (size_t i = 0; i < s->n_slots; i++) {
+                SimDevice *d = s->slots[i].device;
+
+                /* poll() skips a negative fd and reports nothing for it. */
+                s->pollfds[i] = (struct pollfd) { .fd = d ? d->watch_fd : -1, .events = POLLIN };
+                any = any || d;
+        }
+        if (!any)
+                return;
+        /* With timeout 0 it does not block; a failure (EINTR, ENOMEM) leaves the work for the next reap. */
+        if (poll(s->pollfds, s->n_slots, 0) <= 0)
+                return;
+        /*
+         * Serving or releasing one device changes no other device's binding,
+         * and a context is destroyed only with its last device, so the
+         * other slots stay valid.
+         */
+        for (size_t i = 0; i < s->n_slots; i++) {
+                SimDevice *d = s->slots[i].device;
+
+                if (!d || s->pollfds[i].revents == 0)
+                        continue;
+                if (sim_device_serve(d, s->pollfds[i].revents))
+                        sim_device_release(d);
+        }
+}
+
 /* --- ops ------------------------------------------------------------------------------------- */
 
 static void sim_close(Backend *b) {
@@ -1470,8 +1753,17 @@ static void sim_close(Backend *b) {
 
         if (!s)
                 return;
-        /* Contexts point into slots[]: they must all be freed first. */
+        /*
+         * Contexts point into slots[]: every one must have been closed first.
+         * Those a device fd held elsewhere still keeps alive go now, as the
+         * process that owns the whole IOMMU side goes away.
+         */
+        while (s->contexts) {
+                assert(s->contexts->closed);
+                sim_ctx_destroy(s->contexts);
+        }
         assert(s->n_ctx == 0);
+        free(s->pollfds);
         free(s->slots);
         free(s);
 }
@@ -1487,6 +1779,9 @@ static int sim_load_devices(SimBackend *s, const BackendDeviceInfo *devices, siz
 
         s->slots = calloc(n, sizeof(*s->slots));
         if (!s->slots)
+                return -ENOMEM;
+        s->pollfds = calloc(n, sizeof(*s->pollfds));
+        if (!s->pollfds)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
                 const char *name = devices[i].name;
@@ -1554,34 +1849,40 @@ static void sim_ctx_free(BackendCtx *ctx) {
 
         if (!c)
                 return;
+        assert(!c->closed);
+
+        sim_reap(sim_backend(c->ctx.backend));
         /*
-         * main.c iommufd_fops_release: closing the context destroys every
-         * object.  The kernel keeps a context with bound devices until their
-         * fds close; here its devices are unbound with it (freeing a device
-         * gives its configured device back).
+         * Closing the iommufd fd drops the caller's reference on the file;
+         * each bound device holds another (device.c iommufd_device_bind:
+         * iommufd_ctx_get), so main.c iommufd_fops_release, which destroys
+         * every object, runs only once the last device is unbound, which VFIO
+         * does when the last copy of its fd is closed.  Until then the
+         * context keeps every object and mapping, and no op reaches it but
+         * through a device fd (sim_reap).
          */
-        for (size_t i = 0; i < c->n_objects; i++)
-                sim_object_free(c->objects[i]);
-        free(c->objects);
-        sim_backend(c->ctx.backend)->n_ctx--;
-        free(c);
+        c->closed = true;
+        if (!sim_ctx_has_devices(c))
+                sim_ctx_destroy(c);
 }
 
 static int sim_ctx_new(Backend *b, BackendCtx **ret) {
+        SimBackend *s = sim_backend(b);
         SimCtx *c;
         int r;
 
-        assert(b && ret);
+        assert(s && ret);
 
         r = sim_fault();
         if (r < 0)
                 return r;
 
+        sim_reap(s);
         c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
         c->ctx.backend = b;
-        sim_backend(b)->n_ctx++;
+        sim_ctx_link(s, c);
         *ret = &c->ctx;
         return 0;
 }
@@ -2002,6 +2303,7 @@ static int sim_device_list(Backend *b, BackendDeviceInfo **ret, size_t *ret_n) {
         if (r < 0)
                 return r;
 
+        sim_reap(s);
         /* The sim's devices are its configured ones, always all there. */
         if (s->n_slots > 0) {
                 list = reallocarray(NULL, s->n_slots, sizeof(*list));
@@ -2015,15 +2317,22 @@ static int sim_device_list(Backend *b, BackendDeviceInfo **ret, size_t *ret_n) {
         return 0;
 }
 
+/* The configured device named info->name (the rest of info is not looked at), or NULL. */
+static SimSlot *sim_slot_find(SimBackend *s, const BackendDeviceInfo *info) {
+        for (size_t i = 0; i < s->n_slots; i++)
+                if (strncmp(s->slots[i].info.name, info->name, sizeof(info->name)) == 0)
+                        return s->slots + i;
+        return NULL;
+}
+
 static int sim_device_bind(BackendCtx *ctx, const BackendDeviceInfo *info, int *ret_fd,
                            uint32_t *ret_dev_id) {
-        char memfd_name[sizeof("sim-vfio:") + sizeof(info->name)];
-        _cleanup_close_ int fd = -1;
+        _cleanup_close_ int fd = -1, watch_fd = -1;
         SimCtx *c = sim_ctx(ctx);
-        SimSlot *slot = NULL;
+        SimSlot *slot;
         SimBackend *s;
         SimDevice *d;
-        int r;
+        int r, pair[2];
 
         assert(c && info && ret_fd && ret_dev_id);
 
@@ -2031,23 +2340,25 @@ static int sim_device_bind(BackendCtx *ctx, const BackendDeviceInfo *info, int *
         if (r < 0)
                 return r;
 
-        /* A device is known by its name; the rest of info is taken from the configuration. */
         s = sim_backend(c->ctx.backend);
-        for (size_t i = 0; i < s->n_slots && !slot; i++)
-                if (strncmp(s->slots[i].info.name, info->name, sizeof(info->name)) == 0)
-                        slot = s->slots + i;
+        sim_reap(s);
+
+        /* A device is known by its name; the rest of info is taken from the configuration. */
+        slot = sim_slot_find(s, info);
         /* vfio/device_cdev.c vfio_device_fops_cdev_open: a device that is not there is ENODEV. */
         if (!slot)
                 return -ENODEV;
 
         /*
          * Opening the cdev gives the device fd.  Sim devices have no regions,
-         * no config space and no interrupts: an empty memfd stands for the fd.
+         * no config space and no interrupts: one end of a socketpair stands
+         * for the fd, so that the sim sees when its last copy is closed and
+         * can take the device ioctls of backend-sim.h through it.
          */
-        (void) snprintf(memfd_name, sizeof(memfd_name), "sim-vfio:%s", slot->info.name);
-        fd = memfd_create(memfd_name, MFD_CLOEXEC);
-        if (fd < 0)
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
                 return negative_errno();
+        fd = pair[0];
+        watch_fd = pair[1];
 
         /*
          * vfio/vfio_main.c vfio_df_open: a device already open through
@@ -2062,6 +2373,7 @@ static int sim_device_bind(BackendCtx *ctx, const BackendDeviceInfo *info, int *
         if (!d)
                 return -ENOMEM;
         d->object.type = SIM_OBJECT_DEVICE;
+        d->watch_fd = -1;
         r = sim_object_add(c, &d->object);
         if (r < 0) {
                 sim_device_free(d);
@@ -2079,6 +2391,7 @@ static int sim_device_bind(BackendCtx *ctx, const BackendDeviceInfo *info, int *
                 }
 
         d->slot = slot;
+        d->watch_fd = TAKE_FD(watch_fd);
         slot->ctx = c;
         slot->device = d;
         *ret_fd = TAKE_FD(fd);
@@ -2101,17 +2414,43 @@ static int sim_device_unbind(BackendCtx *ctx, int dev_fd, uint32_t dev_id) {
         r = sim_device_get(c, dev_id, &d);
         if (r < 0)
                 return r;
-        sim_device_unbind_all(c, d);
+        /*
+         * VFIO has no unbind ioctl: the device stays bound until the last
+         * copy of its fd is closed (vfio/device_cdev.c vfio_df_unbind_iommufd
+         * from vfio_device_fops_release), which the next reap sees, also
+         * when that copy is one the caller handed on.
+         */
         return 0;
 }
 
-/* vfio/iommufd.c vfio_iommufd_physical_pasid_attach_ioas: ida_alloc_range() takes no PASID above INT_MAX. */
-#define SIM_VFIO_PASID_MAX ((uint32_t) INT_MAX)
+static int sim_device_probe(Backend *b, const BackendDeviceInfo *info) {
+        SimBackend *s = sim_backend(b);
+        SimSlot *slot;
+        int r;
+
+        assert(s && info);
+
+        r = sim_fault();
+        if (r < 0)
+                return r;
+
+        sim_reap(s);
+        slot = sim_slot_find(s, info);
+        /* vfio/device_cdev.c vfio_device_fops_cdev_open: a device that is not there is ENODEV. */
+        if (!slot)
+                return -ENODEV;
+        /*
+         * vfio/vfio_main.c vfio_df_open: one bound open file per device; a
+         * file bound in any context, open or closed, is in the way.
+         */
+        if (slot->ctx)
+                return -EBUSY;
+        return 0;
+}
 
 static int sim_device_attach(BackendCtx *ctx, int dev_fd, uint32_t dev_id, uint32_t pasid, uint32_t pt_id,
                              uint32_t *ret_hwpt) {
         SimCtx *c = sim_ctx(ctx);
-        uint32_t hwpt = 0;
         SimDevice *d;
         int r;
 
@@ -2125,37 +2464,7 @@ static int sim_device_attach(BackendCtx *ctx, int dev_fd, uint32_t dev_id, uint3
         r = sim_device_get(c, dev_id, &d);
         if (r < 0)
                 return r;
-
-        if (pasid == BACKEND_NO_PASID) {
-                /*
-                 * vfio/iommufd.c vfio_iommufd_physical_attach_ioas: replace once
-                 * VFIO has attached the RID, attach otherwise.
-                 */
-                r = sim_change_pt(c, d, 0, pt_id, /* replace= */ d->rid_attached, &hwpt);
-                if (r < 0)
-                        return r;
-                d->rid_attached = true;
-        } else if (pasid == 0 ? d->pasid0 : sim_device_find_attach(d, pasid) != NULL) {
-                /* vfio_iommufd_physical_pasid_attach_ioas: a PASID VFIO holds is replaced. */
-                r = sim_change_pt(c, d, pasid, pt_id, /* replace= */ true, &hwpt);
-                if (r < 0)
-                        return r;
-        } else {
-                /*
-                 * vfio_iommufd_physical_pasid_attach_ioas: ida_alloc_range() of a
-                 * PASID above INT_MAX is ENOSPC.  PASID 0 is IOMMU_NO_PASID to
-                 * iommufd: it attaches the RID (EBUSY if VFIO attached it already).
-                 */
-                if (pasid > SIM_VFIO_PASID_MAX)
-                        return -ENOSPC;
-                r = sim_change_pt(c, d, pasid, pt_id, /* replace= */ false, &hwpt);
-                if (r < 0)
-                        return r;
-                if (pasid == 0)
-                        d->pasid0 = true;
-        }
-        *ret_hwpt = hwpt;
-        return 0;
+        return sim_vfio_attach_pt(c, d, pasid, pt_id, ret_hwpt);
 }
 
 static int sim_device_detach(BackendCtx *ctx, int dev_fd, uint32_t dev_id, uint32_t pasid) {
@@ -2172,25 +2481,7 @@ static int sim_device_detach(BackendCtx *ctx, int dev_fd, uint32_t dev_id, uint3
         r = sim_device_get(c, dev_id, &d);
         if (r < 0)
                 return r;
-
-        /*
-         * vfio/device_cdev.c vfio_df_ioctl_detach_pt returns 0 whatever
-         * happens: vfio_iommufd_physical_detach_ioas does nothing for a RID
-         * VFIO has not attached, vfio_iommufd_physical_pasid_detach_ioas
-         * nothing for a PASID it does not hold.
-         */
-        if (pasid == BACKEND_NO_PASID) {
-                if (d->rid_attached) {
-                        sim_hwpt_detach(c, d, 0);
-                        d->rid_attached = false;
-                }
-        } else if (pasid == 0) {
-                if (d->pasid0) {
-                        sim_hwpt_detach(c, d, 0);
-                        d->pasid0 = false;
-                }
-        } else if (sim_device_find_attach(d, pasid))
-                sim_hwpt_detach(c, d, pasid);
+        sim_vfio_detach_pt(c, d, pasid);
         return 0;
 }
 
@@ -2708,6 +2999,51 @@ static int sim_vdevice_alloc(BackendCtx *ctx, uint32_t viommu, uint32_t dev_id, 
         return r < 0 ? r : -ENOENT;
 }
 
+/* --- stats ------------------------------------------------------------------------------------ */
+
+void backend_sim_stats(Backend *b, BackendSimStats *ret) {
+        SimBackend *s = sim_backend(b);
+        BackendSimStats st = {};
+
+        assert(s && ret);
+
+        sim_reap(s);
+        for (SimCtx *c = s->contexts; c; c = c->next) {
+                st.contexts++;
+                if (c->closed)
+                        st.closed_contexts++;
+                for (size_t i = 0; i < c->n_objects; i++) {
+                        const SimObject *o = c->objects[i];
+
+                        if (!o)
+                                continue;
+                        st.objects++;
+                        switch (o->type) {
+                        case SIM_OBJECT_IOAS: {
+                                const SimIoas *ioas = (const SimIoas *) o;
+
+                                st.ioases++;
+                                st.areas += ioas->n_areas;
+                                for (size_t j = 0; j < ioas->n_areas; j++)
+                                        st.mapped_bytes += ioas->areas[j].last - ioas->areas[j].iova + 1;
+                                break;
+                        }
+                        case SIM_OBJECT_HWPT_PAGING:
+                        case SIM_OBJECT_HWPT_NESTED:
+                                st.hwpts++;
+                                break;
+                        case SIM_OBJECT_DEVICE:
+                                st.devices++;
+                                break;
+                        case SIM_OBJECT_FAULT:
+                        case _SIM_OBJECT_TYPE_MAX:
+                                break;
+                        }
+                }
+        }
+        *ret = st;
+}
+
 const BackendOps backend_sim_ops = {
         .name = "sim",
         .open = sim_open,
@@ -2725,6 +3061,7 @@ const BackendOps backend_sim_ops = {
         .device_list = sim_device_list,
         .device_bind = sim_device_bind,
         .device_unbind = sim_device_unbind,
+        .device_probe = sim_device_probe,
         .device_attach = sim_device_attach,
         .device_detach = sim_device_detach,
         .hw_info = sim_hw_info,

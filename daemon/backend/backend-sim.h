@@ -2,13 +2,15 @@
 /*
  * backend-sim.h - test hooks of the simulated IOMMU backend.
  *
- * Owns: the fail-nth fault hook and the dirty-page hook of backend-sim.c, and
- * the constants of the IOMMU it models.  The ops themselves are backend_sim_ops, declared in
- * backend.h.
+ * Owns: the fail-nth fault hook, the dirty-page hook, the device-fd protocol
+ * through which a test plays a client's VFIO ioctls and the state counters of
+ * backend-sim.c, and the constants of the IOMMU it models.  The ops themselves
+ * are backend_sim_ops, declared in backend.h.
  * Must never: be included by anything but backend-sim.c and tests.
  */
 #pragma once
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "backend/backend.h"
@@ -30,7 +32,7 @@
  * backend_sim_fail_nth - fault injection for fail-nth tests.
  *
  * When > 0, every fallible call of the sim backend (all ops but close and
- * ctx_free) decrements it, and the call that brings it to 0 fails with
+ * ctx_free; not the device-op datagrams below) decrements it, and the call that brings it to 0 fails with
  * -ENOMEM before it looks at its arguments or changes anything: 1 fails the
  * next call, 2 the one after.  0 (the default) or less disables the hook.
  * open() sets it from $IB_SIM_FAIL_NTH when that is set.  Not thread-safe,
@@ -49,3 +51,60 @@ extern int backend_sim_fail_nth;
  * of ctx, -EINVAL, -ENOMEM.  Never reached by the broker: no verb calls it.
  */
 int backend_sim_mark_dirty(BackendCtx *ctx, uint32_t hwpt, uint64_t iova, uint64_t length);
+
+/*
+ * The device ioctls a client can issue on its VFIO device fd, played by a
+ * test.  A sim device fd is one end of a SOCK_SEQPACKET socketpair whose other
+ * end the sim keeps (see the Theory of Operation in backend-sim.c); whoever
+ * holds a copy of the device fd (the broker's client, in the daemon) writes one
+ * BackendSimDeviceOp datagram to it, and the sim performs it exactly as the
+ * kernel's VFIO_DEVICE_ATTACH_IOMMUFD_PT (op ATTACH: pasid BACKEND_NO_PASID
+ * for the RID, pt_id an IOAS or a HWPT id) or VFIO_DEVICE_DETACH_IOMMUFD_PT
+ * (op DETACH) on that fd would, in the context the device is bound in,
+ * whether the broker still has that context open or has closed it: the ids
+ * are that context's.  It then writes back one BackendSimDeviceReply.
+ *
+ * The kernel runs the ioctl when it is issued; the sim runs it when it next
+ * reaps, which is at the start of device_list, device_bind, device_probe,
+ * ctx_new and ctx_free, and in backend_sim_stats() (the daemon reaches that
+ * through DeviceList, DeviceOpen, session start and session end).  A
+ * datagram of the wrong size is answered -EINVAL, an unknown op -ENOTTY (as
+ * an unknown ioctl is).  A reply the holder does not read is dropped once its
+ * socket buffer is full; one to a holder that closed the fd is dropped.
+ */
+enum {
+        BACKEND_SIM_DEVICE_OP_ATTACH = 1,
+        BACKEND_SIM_DEVICE_OP_DETACH = 2,
+};
+
+typedef struct BackendSimDeviceOp {
+        uint32_t op;                    /* BACKEND_SIM_DEVICE_OP_* */
+        uint32_t pasid;                 /* BACKEND_NO_PASID: the RID */
+        uint32_t pt_id;                 /* ATTACH: an IOAS or a HWPT of the device's context */
+} BackendSimDeviceOp;
+
+typedef struct BackendSimDeviceReply {
+        int32_t err;                    /* 0 or -errno: what the ioctl would have returned */
+        uint32_t hwpt;                  /* ATTACH: the HWPT now in use (pt_id, or the automatic one) */
+} BackendSimDeviceReply;
+
+/* What the model holds now, over every alive context of a backend. */
+typedef struct BackendSimStats {
+        size_t contexts;                /* alive: open, or closed but held by a bound device */
+        size_t closed_contexts;         /* of them, those closed (ctx_free) and held */
+        size_t objects;                 /* every object of every alive context */
+        size_t ioases;
+        size_t hwpts;                   /* paging and nested, automatic ones too */
+        size_t devices;                 /* bound devices */
+        size_t areas;                   /* mapped areas over all IOASes */
+        uint64_t mapped_bytes;
+} BackendSimStats;
+
+/*
+ * backend_sim_stats - count the model's state into *ret, for tests.
+ *
+ * Reaps first (so device fds closed and device-op datagrams sent since the
+ * last reap are accounted for), then counts.  Not subject to
+ * backend_sim_fail_nth.  Never reached by the broker.
+ */
+void backend_sim_stats(Backend *b, BackendSimStats *ret);

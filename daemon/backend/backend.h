@@ -115,7 +115,11 @@ struct BackendOps {
         int (*open)(const BackendConfig *config, Backend **ret);
         void (*close)(Backend *b);
 
-        /* A new iommufd context; ctx_free() destroys every object in it. */
+        /*
+         * A new iommufd context.  ctx_free() closes it: the kernel destroys every
+         * object in it only once no bound device fd refers to it any more (each
+         * bound device holds the context), so the broker empties it first.
+         */
         int (*ctx_new)(Backend *b, BackendCtx **ret);
         void (*ctx_free)(BackendCtx *ctx);
 
@@ -155,11 +159,22 @@ struct BackendOps {
          */
         int (*device_bind)(BackendCtx *ctx, const BackendDeviceInfo *info, int *ret_fd, uint32_t *ret_dev_id);
         /*
-         * Unbinds: the backend's part of closing a device.  The kernel unbinds when
-         * the last fd of the device is closed, so the kernel backend has nothing to
-         * do; sim forgets the device.
+         * The backend's part of the broker letting go of a device.  VFIO has no
+         * unbind ioctl: the kernel unbinds when the last fd of the device's open
+         * file is closed, and a copy the client holds keeps the device bound, and
+         * with it the whole context (vfio_df_unbind_iommufd at release), so the
+         * kernel backend has nothing to do for a cdev and sim models the same
+         * rule; a kernel mock device (tests only) is destroyed here.
          */
         int (*device_unbind)(BackendCtx *ctx, int dev_fd, uint32_t dev_id);
+        /*
+         * Whether the device can be bound now: 0 if it can, -EBUSY while a file
+         * of it is still bound in some context (VFIO allows one bound open per
+         * device, vfio_df_open) - after the broker closed its fd, that means a
+         * process outside the broker holds a copy.  The kernel backend opens the
+         * cdev and binds it to a scratch iommufd, then closes both.
+         */
+        int (*device_probe)(Backend *b, const BackendDeviceInfo *info);
         /*
          * VFIO_DEVICE_ATTACH_IOMMUFD_PT of the device (pasid BACKEND_NO_PASID) or one
          * of its PASIDs to pt_id (an IOAS or a HWPT); attaching again replaces without

@@ -13,6 +13,7 @@
 #include "core/dispatch.h"
 #include "core/session.h"
 #include "core/tenancy.h"
+#include "policy/audit.h"
 #include "util/log.h"
 
 #ifndef SO_PEERPIDFD
@@ -85,8 +86,141 @@ int session_new(Session **ret, SessionHost *host, uint64_t id, int fd) {
         return 0;
 }
 
+/*
+ * DOC: Teardown - leaving the kernel empty
+ *
+ * Closing a session's iommufd does not destroy its objects while a device
+ * bound to it is still open: the kernel unbinds a VFIO device only when the
+ * last fd of its open file is closed, and the bound device holds the
+ * context (iommufd_ctx_get in iommufd_device_bind).  The client received a
+ * copy of that fd.  If it keeps it, the context lives on with every IOAS,
+ * HWPT and mapping, and the client could attach the device to them again
+ * itself (VFIO_DEVICE_ATTACH_IOMMUFD_PT with an old id) and go on with DMA,
+ * out of every account; on the mmap path the IOAS would even point at broker
+ * addresses that later back another tenant's memory.
+ *
+ * So the broker empties the context before it closes it, and believes only
+ * the kernel's answers:
+ *   1. every IOAS is unmapped completely (IOMMU_IOAS_UNMAP of everything):
+ *      from here on no attachment, old or new, reaches any memory, and
+ *      nothing can map again (the client never had the iommufd);
+ *   2. vDEVICEs, then vIOMMUs are destroyed;
+ *   3. every device's PASIDs and the device itself are detached through the
+ *      broker's own copy of the fd;
+ *   4. HWPTs are destroyed (nested before their parents: passes until none
+ *      goes), then fault queues, then IOASes;
+ *   5. if anything was busy (the client attached again between 3 and 4), 3
+ *      and 4 run again, a bounded number of times.
+ * Then the broker closes its device fds (a device still bound elsewhere is
+ * quarantined, see device.h), closes the context and frees its records.
+ * The mmaps behind a mapping go only where the kernel confirmed the unmap;
+ * an IOAS that could not be emptied is abandoned (ioas_abandon): its
+ * addresses stay reserved forever.  Every step's result is checked and the
+ * outcome audited ("emptied" or "incomplete").  KillSession and
+ * RevokeOnReload end a session through the same path.
+ */
+#define TEARDOWN_ROUNDS 3
+
+typedef struct Teardown {
+        uint64_t unmapped;              /* bytes the kernel confirmed unmapped */
+        unsigned left;                  /* objects the kernel did not confirm destroyed */
+        int error;                      /* the first error, for the record */
+} Teardown;
+
+static void teardown_note(Teardown *t, int r) {
+        if (r < 0 && t->error == 0)
+                t->error = r;
+}
+
+/* Destroys every object of a list whose destroy succeeds; those that fail stay linked. */
+#define DESTROY_LIST(type, head, destroy, t)                                            ({                                                                                      bool _progress = false;                                                         for (type **_p = (head); *_p;) {                                                        type *_o = *_p, *_next = _o->next;                                              int _r = destroy(_o);                                                           if (_r >= 0) {                                                                          *_p = _next;                                                                    _progress = true;                                                       } else {                                                                                teardown_note((t), _r);                                                         _p = &_o->next;                                                         }                                                                       }                                                                               _progress;                                                              })
+
+static unsigned session_count_objects(const Session *s) {
+        unsigned n = 0;
+
+        for (const Vdevice *v = s->vdevices; v; v = v->next)
+                n++;
+        for (const Viommu *v = s->viommus; v; v = v->next)
+                n++;
+        for (const Hwpt *h = s->hwpts; h; h = h->next)
+                n++;
+        for (const FaultQueue *f = s->faults; f; f = f->next)
+                n++;
+        for (const Ioas *i = s->ioases; i; i = i->next)
+                n++;
+        return n;
+}
+
+static void session_empty_context(Session *s, Teardown *t) {
+        for (Ioas *i = s->ioases; i; i = i->next) {
+                uint64_t b = 0;
+                int r = ioas_unmap_all(i, &b);
+
+                teardown_note(t, r);
+                t->unmapped += b;
+        }
+        (void) DESTROY_LIST(Vdevice, &s->vdevices, vdevice_destroy, t);
+        (void) DESTROY_LIST(Viommu, &s->viommus, viommu_destroy, t);
+        for (unsigned round = 0; round < TEARDOWN_ROUNDS; round++) {
+                for (Device *d = s->devices; d; d = d->next)
+                        teardown_note(t, device_detach_all(d));
+                while (DESTROY_LIST(Hwpt, &s->hwpts, hwpt_destroy, t))
+                        ;
+                (void) DESTROY_LIST(FaultQueue, &s->faults, fault_queue_destroy, t);
+                (void) DESTROY_LIST(Ioas, &s->ioases, ioas_destroy, t);
+                (void) DESTROY_LIST(Vdevice, &s->vdevices, vdevice_destroy, t);
+                (void) DESTROY_LIST(Viommu, &s->viommus, viommu_destroy, t);
+                t->left = session_count_objects(s);
+                if (t->left == 0)
+                        break;
+        }
+}
+
+void session_release_device(Session *s, Device *d) {
+        char name[sizeof(d->name)], reason[96];
+        DeviceSlot *slot;
+
+        memcpy(name, d->name, sizeof(name));
+        device_free(d);
+        slot = device_table_find(&s->host->devices, name);
+        if (!slot || !device_slot_quarantined(slot))
+                return;
+        (void) snprintf(reason, sizeof(reason), "held by pid %d", (int) slot->held_by);
+        log_warning("%s: device %s is quarantined: a copy of its fd is still open (pid %d received it)", s->name,
+                    name, (int) slot->held_by);
+        tenancy_audit(s, AUDIT_VERB_DEVICE_RELEASE, name, AUDIT_QUARANTINED, reason);
+}
+
+static void device_released(const DeviceSlot *slot, void *userdata) {
+        AuditRecord r = {
+                .uid = slot->held_uid,
+                .pid = slot->held_by,
+                .verb = AUDIT_VERB_DEVICE_RELEASE,
+                .object = slot->info.name,
+                .result = AUDIT_RELEASED,
+                .reason = "its last fd outside the broker was closed",
+        };
+
+        log_info("device %s is free again: the fd held by pid %d was closed", slot->info.name, (int) slot->held_by);
+        audit_log(&r);
+}
+
+int session_host_refresh_devices(SessionHost *host) {
+        int r = device_table_refresh(&host->devices, host->backend);
+
+        if (r < 0)
+                return r;
+        (void) device_table_probe(&host->devices, host->backend, device_released, NULL);
+        return 0;
+}
+
+int session_refresh_devices(Session *s) {
+        return session_host_refresh_devices(s->host);
+}
+
 Session *session_free(Session *s) {
         uint64_t bytes, mappings, objects;
+        Teardown t = {};
 
         if (!s)
                 return NULL;
@@ -94,38 +228,32 @@ Session *session_free(Session *s) {
         mappings = s->account.used[ACCOUNT_MAPPINGS];
         objects = s->account.used[ACCOUNT_OBJECTS];
 
-        /*
-         * Dependency order: the connection first (no more requests), then the
-         * vDEVICEs (each holds its device: the kernel's order is vDEVICE before
-         * the device goes) and vIOMMUs, then the devices (PASIDs, attachment, binding; a device the client still holds
-         * an fd of stays bound until the client closes it), then the iommufd
-         * context, whose close makes the kernel destroy every object and unpin
-         * every page, then the broker's records and the mmaps that the kernel
-         * no longer points at.
-         */
+        /* No more requests; then empty the context (see Teardown above). */
         transport_deinit(&s->transport);
+        if (s->ctx)
+                session_empty_context(s, &t);
+        while (s->devices) {
+                Device *d = s->devices;
+
+                s->devices = d->next;
+                session_release_device(s, d);
+        }
+        if (s->ctx)
+                s->host->backend->ops->ctx_free(s->ctx);
+
+        /* Records of what the kernel would not destroy: their charges go, their mmaps stay reserved. */
         while (s->vdevices) {
                 Vdevice *v = s->vdevices;
 
                 s->vdevices = v->next;
-                if (vdevice_destroy(v) < 0)
-                        vdevice_free(v);        /* the context's close takes it */
+                vdevice_free(v);
         }
         while (s->viommus) {
                 Viommu *v = s->viommus;
 
                 s->viommus = v->next;
-                if (viommu_destroy(v) < 0)
-                        viommu_free(v);
+                viommu_free(v);
         }
-        while (s->devices) {
-                Device *d = s->devices;
-
-                s->devices = d->next;
-                device_free(d);         /* PASIDs and attachment first, then the device itself */
-        }
-        if (s->ctx)
-                s->host->backend->ops->ctx_free(s->ctx);
         while (s->faults) {
                 FaultQueue *f = s->faults;
 
@@ -142,15 +270,32 @@ Session *session_free(Session *s) {
                 Ioas *i = s->ioases;
 
                 s->ioases = i->next;
-                ioas_free(i);
+                if (i->n_maps > 0)
+                        ioas_abandon(i);
+                else
+                        ioas_free(i);
         }
         if (s->registered) {
                 s->host->n_sessions--;
                 if (s->host->on_session_free)
                         s->host->on_session_free(s, s->host->userdata);
-                log_info("%s closed (uid %u pid %d): released %" PRIu64 " objects, %" PRIu64
-                         " mappings, %" PRIu64 " bytes",
-                         s->name, (unsigned) s->cred.uid, (int) s->cred.pid, objects, mappings, bytes);
+                if (t.left == 0)
+                        log_info("%s closed (uid %u pid %d): released %" PRIu64 " objects, %" PRIu64 " mappings, %"
+                                 PRIu64 " bytes; the kernel confirmed its context empty",
+                                 s->name, (unsigned) s->cred.uid, (int) s->cred.pid, objects, mappings, bytes);
+                else
+                        log_warning("%s closed (uid %u pid %d): %u objects could not be destroyed (%s): a device fd "
+                                    "the client holds keeps them; their memory stays reserved",
+                                    s->name, (unsigned) s->cred.uid, (int) s->cred.pid, t.left,
+                                    strerror(-t.error));
+                if (s->ctx) {
+                        char reason[128];
+
+                        (void) snprintf(reason, sizeof(reason), "%" PRIu64 " bytes unmapped, %u objects left",
+                                        t.unmapped, t.left);
+                        tenancy_audit(s, AUDIT_VERB_TEARDOWN, s->name, t.left == 0 ? AUDIT_EMPTIED : AUDIT_INCOMPLETE,
+                                      reason);
+                }
         }
         safe_close(s->pidfd);
         free(s->client_name);

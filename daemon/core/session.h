@@ -5,7 +5,7 @@
  * Owns: the peer's identity as the kernel gave it at accept (SO_PEERCRED, a
  * pidfd where SO_PEERPIDFD exists), the session's own iommufd context (never
  * shared with another session), its objects and its account, and the
- * teardown that destroys them in dependency order when the client goes.
+ * teardown that empties its kernel context, verified, when the client goes.
  * Decides the fate of bad input at the session boundary: every malformed or
  * refused request gets an error reply and the session goes on.
  */
@@ -81,8 +81,17 @@ struct Session {
 
 /* Takes fd.  The session starts serving at once. */
 int session_new(Session **ret, SessionHost *host, uint64_t id, int fd);
-/* Tears down every object of the session, then closes its connection. */
+/*
+ * Closes the connection, then empties the session's iommufd context in the
+ * kernel, verified (see the Teardown comment in session.c), releases its
+ * devices and closes the context.
+ */
 Session *session_free(Session *s);
+/* Lets go of one open device (already unlinked): quarantined and audited if its fd is held outside. */
+void session_release_device(Session *s, Device *d);
+/* Rescans the devices and frees quarantined ones whose fd was closed (audited). */
+int session_host_refresh_devices(SessionHost *host);
+int session_refresh_devices(Session *s);
 
 /* The session's IOAS with that id, or NULL. */
 Ioas *session_find_ioas(Session *s, uint32_t id);

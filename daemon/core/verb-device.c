@@ -15,6 +15,7 @@
 #include "core/session.h"
 #include "core/tenancy.h"
 #include "policy/audit.h"
+#include "policy/peer.h"
 #include "core/verbs.h"
 
 Device *call_find_device(Call *c, uint32_t dev_id, int *ret) {
@@ -32,7 +33,7 @@ int verb_device_list(Call *c) {
         Ib__V1__DeviceInfo **list, *infos;
         int r;
 
-        r = device_table_refresh(t, s->host->backend);
+        r = session_refresh_devices(s);
         if (r < 0)
                 return call_fail(c, r, "cannot list devices: %s", strerror(-r));
         reply = call_alloc(c, sizeof(*reply));
@@ -58,6 +59,12 @@ int verb_device_list(Call *c) {
                 info->pasid_width = slot->info.pasid_width;
                 info->open_here = slot->owner == s->id;
                 info->in_use = slot->owner != 0;
+                if (device_slot_quarantined(slot)) {
+                        info->has_quarantined = info->quarantined = true;
+                        /* the pid only to the uid it went to */
+                        info->has_held_by_pid = slot->held_uid == s->cred.uid;
+                        info->held_by_pid = info->has_held_by_pid ? slot->held_by : 0;
+                }
                 list[reply->n_devices++] = info;
         }
         reply->devices = list;
@@ -78,7 +85,7 @@ int verb_device_open(Call *c) {
         reply = call_alloc(c, sizeof(*reply));
         if (!reply)
                 return -ENOMEM;
-        r = device_table_refresh(&s->host->devices, s->host->backend);
+        r = session_refresh_devices(s);
         if (r < 0)
                 return call_fail(c, r, "cannot list devices: %s", strerror(-r));
         slot = device_table_find(&s->host->devices, req->name);
@@ -87,19 +94,38 @@ int verb_device_open(Call *c) {
                 tenancy_audit(s, AUDIT_VERB_DEVICE_OPEN, req->name, AUDIT_DENIED, c->error);
                 return -EPERM;
         }
+        if (slot && tenancy_limits(s) && tenancy_limits(s)->confined_device_fds) {
+                bool confined = false;
+
+                r = peer_seccomp_confined(s->cred.pid, s->pidfd, &confined);
+                if (r < 0)
+                        return call_fail(c, r, "cannot tell whether this process is confined: %s", strerror(-r));
+                if (!confined) {
+                        (void) call_fail(c, EPERM, "tenant '%s' must confine its device fds first "
+                                         "(ConfinedDeviceFds=yes: a seccomp filter with no_new_privs, as "
+                                         "ib_confine_device_fds() installs)", s->tenant->name);
+                        tenancy_audit(s, AUDIT_VERB_DEVICE_OPEN, req->name, AUDIT_DENIED, c->error);
+                        return -EPERM;
+                }
+        }
         if (slot && slot->owner == s->id)
                 return call_fail(c, EALREADY, "device '%s' is open in this session already", req->name);
         if (slot && slot->owner != 0)
                 return call_fail(c, EBUSY, "device '%s' is open in another session", req->name);
+        if (slot && device_slot_quarantined(slot))
+                return call_fail(c, EBUSY, "device '%s' is quarantined: the fd it had in session %" PRIu64
+                                 " is still held by pid %d (or a process it passed it to); it is free once that closes",
+                                 req->name, slot->held_session, (int) slot->held_by);
 
-        r = device_open(&d, &s->host->devices, s->ctx, &s->account, s->id, req->name, &over);
+        r = device_open(&d, &s->host->devices, s->ctx, &s->account, s->id, s->cred.pid, s->cred.uid, req->name,
+                        &over);
         if (r == -ENODEV)
                 return call_fail(c, r, "no device '%s' (name it by PCI address, as DeviceList shows)", req->name);
         if (r == -EDQUOT)
                 return call_fail_quota(c, over);
         if (r == -EINVAL)
                 return call_fail(c, EBUSY,
-                                 "device '%s' is still bound to an earlier session's iommufd: a previous client still holds its fd",
+                                 "device '%s' is bound elsewhere: a process outside the broker holds an fd of it",
                                  req->name);
         if (r == -EPERM)
                 return call_fail(c, r, "another device of the IOMMU group of '%s' is in use elsewhere", req->name);
@@ -141,12 +167,23 @@ static Ioas *pt_ioas(Session *s, uint32_t pt_id, bool *ret_enforce_snoop) {
 typedef struct AttachArgs {
         Device *device;
         uint32_t pt_id;
+        uint32_t prev_pt_id;            /* what it was attached to before (0: nothing) */
 } AttachArgs;
 
 static int do_attach(void *userdata) {
         AttachArgs *a = userdata;
 
         return device_attach(a->device, a->pt_id);
+}
+
+/* Back to where the device was: a replace to the old page table, or a detach. */
+static void undo_attach(void *userdata) {
+        AttachArgs *a = userdata;
+
+        if (a->prev_pt_id)
+                (void) device_attach(a->device, a->prev_pt_id);
+        else
+                (void) device_detach(a->device);
 }
 
 int verb_device_attach(Call *c) {
@@ -169,10 +206,13 @@ int verb_device_attach(Call *c) {
                                  "page table %" PRIu32 " requires coherent DMA, and the IOMMU cannot enforce it for device '%s' (no snoop control)",
                                  req->pt_id, d->name);
         {
-                AttachArgs args = { .device = d, .pt_id = req->pt_id };
+                AttachArgs args = { .device = d, .pt_id = req->pt_id, .prev_pt_id = d->pt_id };
 
-                r = ioas ? ioas_with_reserved_regions(ioas, do_attach, &args) : do_attach(&args);
+                r = ioas ? ioas_with_reserved_regions(ioas, do_attach, undo_attach, &args) : do_attach(&args);
         }
+        if (r == -EADDRNOTAVAIL && ioas)
+                return call_fail(c, r, "the reserved regions of device '%s' leave none of the allowed IOVAs of IOAS %"
+                                 PRIu32 ": the attach was undone", d->name, ioas->id);
         if (r == -ENOENT)
                 return call_fail(c, r, "no IOAS or HWPT %" PRIu32 " in this session", req->pt_id);
         if (r == -EADDRINUSE)
@@ -234,7 +274,7 @@ int verb_device_close(Call *c) {
                         *i = d->next;
                         break;
                 }
-        device_free(d);
+        session_release_device(c->session, d);
         ib__v1__device_close_reply__init(reply);
         c->reply->result_case = IB__V1__REPLY__RESULT_DEVICE_CLOSE;
         c->reply->device_close = reply;

@@ -57,6 +57,13 @@ static int do_hwpt_new(void *userdata) {
                         a->data_len, a->fault_id, a->over);
 }
 
+static void undo_hwpt_new(void *userdata) {
+        HwptNewArgs *a = userdata;
+
+        if (*a->ret && hwpt_destroy(*a->ret) >= 0)
+                *a->ret = NULL;
+}
+
 int verb_hwpt_alloc(Call *c) {
         const Ib__V1__HwptAllocRequest *req = c->request->hwpt_alloc;
         Session *s = c->session;
@@ -113,7 +120,10 @@ int verb_hwpt_alloc(Call *c) {
                 };
                 Ioas *ioas = parent ? NULL : session_find_ioas(s, req->pt_id);
 
-                r = ioas ? ioas_with_reserved_regions(ioas, do_hwpt_new, &args) : do_hwpt_new(&args);
+                r = ioas ? ioas_with_reserved_regions(ioas, do_hwpt_new, undo_hwpt_new, &args) : do_hwpt_new(&args);
+                if (r == -EADDRNOTAVAIL && ioas)
+                        return call_fail(c, r, "the reserved regions of device '%s' leave none of the allowed IOVAs of "
+                                         "IOAS %" PRIu32 ": the HWPT was freed again", d->name, ioas->id);
         }
         if (r == -EDQUOT)
                 return call_fail_quota(c, over);

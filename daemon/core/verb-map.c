@@ -96,7 +96,8 @@ static int fail_map(Call *c, int r, uint32_t ioas, bool fixed, uint64_t iova, ui
                 return call_fail(c, r, "IOVA 0x%" PRIx64 "-0x%" PRIx64 " overlaps an existing mapping of IOAS %" PRIu32,
                                  iova, last, ioas);
         case ENOSPC:
-                return call_fail(c, r, "no free IOVA range of 0x%" PRIx64 " bytes in IOAS %" PRIu32, length, ioas);
+                return call_fail(c, r, "no free IOVA range of 0x%" PRIx64 " bytes in IOAS %" PRIu32
+                                 " (inside its window and allowed IOVAs)", length, ioas);
         case EADDRINUSE:
                 return call_fail(c, r, "IOVA 0x%" PRIx64 "-0x%" PRIx64 " lies in a reserved region of IOAS %" PRIu32,
                                  iova, last, ioas);

@@ -381,6 +381,8 @@ static int method_list_devices(sd_bus_message *m, void *userdata, sd_bus_error *
         const DeviceTable *table = broker_devices(a->broker);
         int r;
 
+        /* a quarantined device whose fd was closed meanwhile shows as free */
+        (void) broker_refresh_devices(a->broker);
         r = sd_bus_message_new_method_return(m, &reply);
         if (r < 0)
                 return r;
@@ -404,6 +406,10 @@ static int method_list_devices(sd_bus_message *m, void *userdata, sd_bus_error *
                         r = append_holder(reply, owner);
                 else if (r >= 0 && slot->owner)
                         r = sd_bus_message_append(reply, "{sv}", "Session", "t", slot->owner);
+                if (r >= 0 && device_slot_quarantined(slot))
+                        r = sd_bus_message_append(reply, "{sv}{sv}{sv}", "HeldByPid", "u", (uint32_t) slot->held_by,
+                                                  "HeldByUid", "u", (uint32_t) slot->held_uid, "HeldBySession", "t",
+                                                  slot->held_session);
                 if (r >= 0)
                         r = sd_bus_message_close_container(reply);
                 if (r < 0)

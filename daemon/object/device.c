@@ -38,16 +38,16 @@ int device_table_refresh(DeviceTable *t, Backend *b) {
         for (size_t i = 0; i < n; i++) {
                 DeviceSlot *old = device_table_find(t, list[i].name);
 
+                slots[i] = old ? *old : (DeviceSlot) {};
                 slots[i].info = list[i];
-                slots[i].owner = old ? old->owner : 0;
         }
-        /* A device that vanished while open stays listed until its session lets go. */
+        /* A device that vanished while open or quarantined stays listed until it is let go. */
         for (size_t i = 0; i < t->n_slots; i++) {
                 bool found = false;
 
                 for (size_t j = 0; j < n && !found; j++)
                         found = strcmp(t->slots[i].info.name, list[j].name) == 0;
-                if (!found && t->slots[i].owner) {
+                if (!found && (t->slots[i].owner || device_slot_quarantined(&t->slots[i]))) {
                         DeviceSlot *a = reallocarray(slots, n + 1, sizeof(*a));
 
                         if (!a) {
@@ -64,6 +64,33 @@ int device_table_refresh(DeviceTable *t, Backend *b) {
         t->slots = slots;
         t->n_slots = n;
         return 0;
+}
+
+bool device_slot_quarantined(const DeviceSlot *slot) {
+        return slot->held_by != 0;
+}
+
+static void slot_release(DeviceSlot *slot) {
+        slot->held_by = 0;
+        slot->held_uid = 0;
+        slot->held_session = 0;
+}
+
+size_t device_table_probe(DeviceTable *t, Backend *b, void (*released)(const DeviceSlot *slot, void *userdata),
+                          void *userdata) {
+        size_t n = 0;
+
+        for (size_t i = 0; i < t->n_slots; i++) {
+                DeviceSlot *slot = &t->slots[i];
+
+                if (!device_slot_quarantined(slot) || b->ops->device_probe(b, &slot->info) < 0)
+                        continue;
+                if (released)
+                        released(slot, userdata);
+                slot_release(slot);
+                n++;
+        }
+        return n;
 }
 
 DeviceSlot *device_table_find(DeviceTable *t, const char *name) {
@@ -98,8 +125,8 @@ bool device_nesting(const Device *d) {
         return (vtd_ecap(d) & VTD_ECAP_NEST) != 0;
 }
 
-int device_open(Device **ret, DeviceTable *t, BackendCtx *ctx, Account *account, uint64_t session,
-                const char *name, const Account **ret_over) {
+int device_open(Device **ret, DeviceTable *t, BackendCtx *ctx, Account *account, uint64_t session, pid_t pid,
+                uid_t uid, const char *name, const Account **ret_over) {
         _cleanup_(device_freep) Device *d = NULL;
         DeviceSlot *slot;
         int r;
@@ -107,7 +134,7 @@ int device_open(Device **ret, DeviceTable *t, BackendCtx *ctx, Account *account,
         slot = device_table_find(t, name);
         if (!slot)
                 return -ENODEV;
-        if (slot->owner != 0)
+        if (slot->owner != 0 || device_slot_quarantined(slot))
                 return -EBUSY;
 
         d = calloc(1, sizeof(*d));
@@ -117,6 +144,8 @@ int device_open(Device **ret, DeviceTable *t, BackendCtx *ctx, Account *account,
         d->ctx = ctx;
         d->table = t;
         d->session = session;
+        d->peer_pid = pid;
+        d->peer_uid = uid;
         memcpy(d->name, slot->info.name, sizeof(d->name));
         d->pasid_width = slot->info.pasid_width;
         r = charge_take(&d->charge_object, account, ACCOUNT_OBJECTS, 1, ret_over);
@@ -135,27 +164,54 @@ int device_open(Device **ret, DeviceTable *t, BackendCtx *ctx, Account *account,
         return 0;
 }
 
+int device_detach_all(Device *d) {
+        int r = 0, q;
+
+        while (d->pasids) {
+                PasidEntry *p = d->pasids;
+
+                q = d->ctx->backend->ops->device_detach(d->ctx, d->fd, d->dev_id, p->pasid);
+                if (q < 0 && q != -ENOENT && r == 0)
+                        r = q;
+                d->pasids = p->next;
+                pasid_entry_free(p);
+        }
+        if (d->pt_id) {
+                q = device_detach(d);
+                if (q < 0 && r == 0)
+                        r = q;
+        }
+        return r;
+}
+
 Device *device_free(Device *d) {
         DeviceSlot *slot;
+        bool bound = false;
 
         if (!d)
                 return NULL;
+        if (d->fd >= 0) {
+                (void) device_detach_all(d);
+                (void) d->ctx->backend->ops->device_unbind(d->ctx, d->fd, d->dev_id);
+                d->fd = safe_close(d->fd);
+                bound = true;
+        }
+        slot = device_table_find(d->table, d->name);
+        if (slot && slot->owner == d->session) {
+                slot->owner = 0;
+                /* the kernel unbinds at the last close: a copy outside the broker keeps it bound */
+                if (bound && d->ctx->backend->ops->device_probe(d->ctx->backend, &slot->info) == -EBUSY) {
+                        slot->held_by = d->peer_pid > 0 ? d->peer_pid : -1;
+                        slot->held_uid = d->peer_uid;
+                        slot->held_session = d->session;
+                }
+        }
         while (d->pasids) {
                 PasidEntry *p = d->pasids;
 
                 d->pasids = p->next;
-                (void) d->ctx->backend->ops->device_detach(d->ctx, d->fd, d->dev_id, p->pasid);
                 pasid_entry_free(p);
         }
-        if (d->fd >= 0) {
-                if (d->pt_id)
-                        (void) d->ctx->backend->ops->device_detach(d->ctx, d->fd, d->dev_id, BACKEND_NO_PASID);
-                (void) d->ctx->backend->ops->device_unbind(d->ctx, d->fd, d->dev_id);
-                safe_close(d->fd);
-        }
-        slot = device_table_find(d->table, d->name);
-        if (slot && slot->owner == d->session)
-                slot->owner = 0;
         charge_release(&d->charge_object);
         free(d);
         return NULL;

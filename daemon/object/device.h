@@ -14,14 +14,26 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "backend/backend.h"
 #include "common/macro.h"
 #include "object/account.h"
 
+/*
+ * A device is free, open in one session (owner), or quarantined: the broker
+ * let go of it (its session ended, or closed it), but a copy of the bound
+ * fd it handed out is still open outside the broker, so the kernel keeps it
+ * bound to the old, emptied context and nobody can bind it.  It is free
+ * again once a probe bind succeeds, which is tried at every DeviceList,
+ * DeviceOpen and admin listing.
+ */
 typedef struct DeviceSlot {
         BackendDeviceInfo info;
-        uint64_t owner;                 /* session id that has it open; 0: free */
+        uint64_t owner;                 /* session id that has it open; 0: not open */
+        pid_t held_by;                  /* quarantined: the pid its fd went to; 0: not quarantined */
+        uid_t held_uid;
+        uint64_t held_session;          /* the session that received the fd */
 } DeviceSlot;
 
 typedef struct DeviceTable {
@@ -29,8 +41,15 @@ typedef struct DeviceTable {
         size_t n_slots;
 } DeviceTable;
 
-/* Rescans the backend's devices, keeping owners of those still there. */
+/* Rescans the backend's devices, keeping owners and quarantines of those still there. */
 int device_table_refresh(DeviceTable *t, Backend *b);
+/*
+ * Probes every quarantined device: one the kernel lets bind again is free.
+ * released (may be NULL) is called for each, before its hold is cleared.
+ * Returns how many were released.
+ */
+size_t device_table_probe(DeviceTable *t, Backend *b, void (*released)(const DeviceSlot *slot, void *userdata),
+                          void *userdata);
 DeviceSlot *device_table_find(DeviceTable *t, const char *name);
 void device_table_clear(DeviceTable *t);
 
@@ -52,6 +71,8 @@ struct Device {
         DeviceTable *table;
         char name[32];
         uint64_t session;               /* owner in the table */
+        pid_t peer_pid;                 /* the process the fd is handed to */
+        uid_t peer_uid;
         int fd;                         /* the broker's copy of the bound device fd */
         uint32_t dev_id;
         uint32_t pt_id;                 /* attached to (0: nothing) */
@@ -64,16 +85,30 @@ struct Device {
 };
 
 /*
- * Claims the device for session (-EBUSY if another session has it), opens it
- * and binds it to ctx, reads its IOMMU's hardware info.
+ * Claims the device for session (-EBUSY if another session has it open or it
+ * is quarantined), opens it and binds it to ctx, reads its IOMMU's hardware
+ * info.  pid and uid: the peer that will receive the fd.
  */
-int device_open(Device **ret, DeviceTable *t, BackendCtx *ctx, Account *account, uint64_t session,
-                const char *name, const Account **ret_over);
-/* Detaches, unbinds, closes the broker's fd and frees the claim. */
+int device_open(Device **ret, DeviceTable *t, BackendCtx *ctx, Account *account, uint64_t session, pid_t pid,
+                uid_t uid, const char *name, const Account **ret_over);
+/*
+ * Detaches its PASIDs and itself through the broker's fd, closes that fd and
+ * gives up the claim.  If the kernel keeps the device bound (the client
+ * still holds its copy of the fd), the slot is quarantined, held by the
+ * peer's pid (device_quarantined() tells).
+ */
 Device *device_free(Device *d);
+/* Whether the slot of a device that was let go is quarantined. */
+bool device_slot_quarantined(const DeviceSlot *slot);
 
 int device_attach(Device *d, uint32_t pt_id);
 int device_detach(Device *d);
+/*
+ * Detaches every PASID and the device itself through the broker's fd (what
+ * a client's own attach on its copy of the fd made is undone too: the kernel
+ * knows one attachment per PASID).  Returns 0 or the first error.
+ */
+int device_detach_all(Device *d);
 
 /* True if the device's IOMMU can enforce cache-coherent DMA (VT-d snoop control). */
 bool device_enforces_snoop(const Device *d);

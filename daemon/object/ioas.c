@@ -13,15 +13,30 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #include "object/ioas.h"
 
-/* A broker mmap of a memfd that IOMMU_IOAS_MAP points the kernel at. */
+/*
+ * A broker mmap of a memfd: the memory IOMMU_IOAS_MAP points the kernel at
+ * (mmap path), or a shared writable mapping that only makes F_SEAL_WRITE
+ * fail while writable DMA to the range exists (MAP_FILE path; it costs
+ * address space, never memory: nothing touches it).
+ */
 struct MemRef {
         unsigned refs;
+        bool guard;                     /* a seal guard (MAP_FILE path): the kernel never points at va */
+        bool reserve;                   /* the kernel may still point at va: never let it back other memory */
         void *va;
         size_t length;
 };
+
+/* Address space the broker keeps reserved because a teardown could not confirm it unused. */
+static uint64_t ioas_reserved_bytes;
+
+uint64_t ioas_reserved_address_space(void) {
+        return ioas_reserved_bytes;
+}
 
 static MemRef *memref_ref(MemRef *m) {
         m->refs++;
@@ -29,10 +44,22 @@ static MemRef *memref_ref(MemRef *m) {
 }
 
 static MemRef *memref_unref(MemRef *m) {
-        if (m && --m->refs == 0) {
+        if (!m || --m->refs > 0)
+                return NULL;
+        /*
+         * A range the kernel may still translate to (its IOAS outlived the
+         * session in a context a client's device fd holds, and it could not be
+         * emptied) is replaced by an inaccessible reservation that is never
+         * unmapped: a later mmap can never put another tenant's memory at
+         * these addresses, and a pin through them fails.  The memfd's own pages
+         * go with the replaced mapping.
+         */
+        if (m->reserve && mmap(m->va, m->length, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
+                               -1, 0) != MAP_FAILED)
+                ioas_reserved_bytes += m->length;
+        else
                 (void) munmap(m->va, m->length);
-                free(m);
-        }
+        free(m);
         return NULL;
 }
 
@@ -112,7 +139,8 @@ static int ioas_reserve(Ioas *ioas) {
 static void ioas_insert(Ioas *ioas, Mapping *m) {
         size_t i = ioas_lower_bound(ioas, m->iova);
 
-        memmove(ioas->maps + i + 1, ioas->maps + i, (ioas->n_maps - i) * sizeof(*ioas->maps));
+        if (i < ioas->n_maps)
+                memmove(ioas->maps + i + 1, ioas->maps + i, (ioas->n_maps - i) * sizeof(*ioas->maps));
         ioas->maps[i] = m;
         ioas->n_maps++;
 }
@@ -171,12 +199,12 @@ int ioas_allow_iovas(Ioas *ioas, const IovaRange *ranges, size_t n) {
         return 0;
 }
 
-int ioas_with_reserved_regions(Ioas *ioas, int (*op)(void *userdata), void *userdata) {
+int ioas_with_reserved_regions(Ioas *ioas, int (*op)(void *userdata), void (*undo)(void *userdata), void *userdata) {
         const BackendOps *ops = ioas->ctx->backend->ops;
         IovaRange offered[IOAS_MAX_WINDOW], cut[IOAS_MAX_WINDOW];
         size_t n_offered = ELEMENTSOF(offered);
         uint64_t alignment;
-        int r, n;
+        int r, q, n;
 
         if (ioas->n_allowed == 0)
                 return op(userdata);
@@ -185,13 +213,25 @@ int ioas_with_reserved_regions(Ioas *ioas, int (*op)(void *userdata), void *user
                 return r;
         r = op(userdata);
 
-        /* allowed ranges again, without the reserved regions that came with the device */
-        n = -1;
-        if (ops->iova_ranges(ioas->ctx, ioas->id, offered, &n_offered, &alignment) >= 0)
+        /*
+         * The allowed ranges again, without the reserved regions that came with
+         * the device.  Fail closed: if they cannot be set (nothing of them is
+         * left, or the kernel refuses), the operation is undone and the old
+         * list set again; an IOAS never stays without its restriction because
+         * of an attach.
+         */
+        q = ops->iova_ranges(ioas->ctx, ioas->id, offered, &n_offered, &alignment);
+        if (q >= 0) {
                 n = iova_ranges_intersect(ioas->allowed, ioas->n_allowed, offered, n_offered, cut, ELEMENTSOF(cut));
-        if (n <= 0 || ops->allow_iovas(ioas->ctx, ioas->id, cut, (size_t) n) < 0)
-                (void) ops->allow_iovas(ioas->ctx, ioas->id, ioas->allowed, ioas->n_allowed);
-        return r;
+                q = n < 0 ? -E2BIG : n == 0 ? -EADDRNOTAVAIL : ops->allow_iovas(ioas->ctx, ioas->id, cut, (size_t) n);
+        }
+        if (q >= 0)
+                return r;
+        if (r >= 0 && undo)
+                undo(userdata);
+        if (ops->allow_iovas(ioas->ctx, ioas->id, ioas->allowed, ioas->n_allowed) < 0)
+                ioas->allowed_lost = true;      /* ioas_map() and ioas_copy() still check every IOVA */
+        return r < 0 ? r : q;
 }
 
 int ioas_iova_ranges(Ioas *ioas, IovaRange *ranges, size_t *n_ranges, uint64_t *ret_alignment) {
@@ -231,6 +271,31 @@ Ioas *ioas_free(Ioas *ioas) {
         return NULL;
 }
 
+int ioas_unmap_all(Ioas *ioas, uint64_t *ret_unmapped) {
+        uint64_t unmapped = 0;
+        int r;
+
+        /* iova 0, length 2^64 - 1: the kernel's iopt_unmap_all, which also succeeds on an empty IOAS */
+        r = ioas->ctx->backend->ops->unmap(ioas->ctx, ioas->id, 0, UINT64_MAX, &unmapped);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < ioas->n_maps; i++)
+                mapping_free(ioas->maps[i]);
+        ioas->n_maps = 0;
+        *ret_unmapped = unmapped;
+        return 0;
+}
+
+Ioas *ioas_abandon(Ioas *ioas) {
+        if (!ioas)
+                return NULL;
+        for (size_t i = 0; i < ioas->n_maps; i++)
+                for (size_t k = 0; k < ioas->maps[i]->n_mems; k++)
+                        if (!ioas->maps[i]->mems[k]->guard)
+                                ioas->maps[i]->mems[k]->reserve = true;
+        return ioas_free(ioas);
+}
+
 int ioas_destroy(Ioas *ioas) {
         int r;
 
@@ -241,6 +306,33 @@ int ioas_destroy(Ioas *ioas) {
         return 0;
 }
 
+/* What the kernel was told to allow, and the window: an IOVA the kernel chose must lie in both. */
+static bool ioas_permits(const Ioas *ioas, uint64_t iova, uint64_t length) {
+        uint64_t last;
+
+        if (!ioas_window_allows(ioas, iova, length))
+                return false;
+        if (ioas->n_allowed == 0)
+                return true;
+        return iova_last(iova, length, &last) >= 0 && iova_ranges_contain(ioas->allowed, ioas->n_allowed, iova, last);
+}
+
+/*
+ * Checks an IOVA the kernel chose (no FIXED_IOVA) before anyone hears of it:
+ * one outside what the IOAS permits is unmapped again and the call fails with
+ * -ENOSPC, as if the kernel had found no room.  If even that unmap fails the
+ * mapping is kept on record (charged, and torn down with the IOAS).
+ */
+static int ioas_check_chosen(Ioas *ioas, Mapping **m, uint32_t flags) {
+        uint64_t unmapped = 0;
+
+        if ((flags & BACKEND_MAP_FIXED_IOVA) || ioas_permits(ioas, (*m)->iova, (*m)->length))
+                return 0;
+        if (ioas->ctx->backend->ops->unmap(ioas->ctx, ioas->id, (*m)->iova, (*m)->length, &unmapped) < 0)
+                ioas_insert(ioas, TAKE_PTR(*m));
+        return -ENOSPC;
+}
+
 bool ioas_window_allows(const Ioas *ioas, uint64_t iova, uint64_t length) {
         uint64_t last;
 
@@ -249,6 +341,64 @@ bool ioas_window_allows(const Ioas *ioas, uint64_t iova, uint64_t length) {
         if (iova_last(iova, length, &last) < 0)
                 return false;
         return iova_ranges_contain(ioas->window, ioas->n_window, iova, last);
+}
+
+/*
+ * mmaps [offset, offset + length) of memfd (MAP_SHARED, prot) into the
+ * broker and adds it to m's MemRefs; *ret_va: where.  guard: the kernel will
+ * never point at it (see MemRef).
+ */
+static int mapping_mmap(Mapping *m, int memfd, uint64_t offset, uint64_t length, int prot, bool guard,
+                        void **ret_va) {
+        MemRef *mem;
+        void *va;
+        int r;
+
+        if (length > SIZE_MAX || offset > (uint64_t) INT64_MAX)
+                return -EOVERFLOW;
+        va = mmap(NULL, length, prot, MAP_SHARED | (guard ? MAP_NORESERVE : 0), memfd, (off_t) offset);
+        if (va == MAP_FAILED)
+                return -errno;
+        mem = calloc(1, sizeof(*mem));
+        if (!mem) {
+                (void) munmap(va, length);
+                return -ENOMEM;
+        }
+        *mem = (MemRef) { .refs = 0, .va = va, .length = length, .guard = guard };
+        r = mapping_add_mem(m, mem);
+        if (r < 0) {
+                mem->refs = 1;
+                memref_unref(mem);
+                return r;
+        }
+        *ret_va = va;
+        return 0;
+}
+
+/*
+ * MAP_FILE path: the kernel takes the memfd's pages by file, and only when a
+ * domain needs them, so nothing of the broker's would stop the client from
+ * adding F_SEAL_WRITE after a writable Map and before a device is attached
+ * (or a writable Copy made).  A shared writable mapping of the range, held as
+ * long as the mapping (and every copy of it) lives, makes the kernel refuse
+ * that seal with EBUSY (memfd_add_seals: mapping_deny_writable).  It is
+ * never touched, so it costs address space only.  Hugetlbfs maps whole huge
+ * pages: the range is widened to the file's block size.
+ */
+static int ioas_seal_guard(Mapping *m, int memfd, uint64_t offset, uint64_t length) {
+        struct stat st;
+        uint64_t bs, start, end;
+        void *va;
+
+        if (fstat(memfd, &st) < 0)
+                return -errno;
+        bs = st.st_blksize > 0 && ((uint64_t) st.st_blksize & ((uint64_t) st.st_blksize - 1)) == 0 ?
+                (uint64_t) st.st_blksize : PAGE_SIZE_4K;
+        start = offset & ~(bs - 1);
+        if (__builtin_add_overflow(offset, length, &end) || __builtin_add_overflow(end, bs - 1, &end))
+                return -EOVERFLOW;
+        end &= ~(bs - 1);
+        return mapping_mmap(m, memfd, start, end - start, PROT_READ | PROT_WRITE, true, &va);
 }
 
 int ioas_map(Ioas *ioas, int memfd, uint64_t offset, uint64_t length, uint32_t flags, uint64_t *iova,
@@ -265,36 +415,29 @@ int ioas_map(Ioas *ioas, int memfd, uint64_t offset, uint64_t length, uint32_t f
         if (r < 0)
                 return r;
 
-        if (backend_has(ioas->ctx->backend, BACKEND_FEATURE_MAP_FILE))
+        if (backend_has(ioas->ctx->backend, BACKEND_FEATURE_MAP_FILE)) {
+                if (flags & BACKEND_MAP_WRITEABLE) {
+                        r = ioas_seal_guard(m, memfd, offset, length);
+                        if (r < 0)
+                                return r;
+                }
                 r = ops->map_file(ioas->ctx, ioas->id, memfd, offset, length, flags, &out);
-        else {
+        } else {
                 int prot = (flags & BACKEND_MAP_WRITEABLE ? PROT_WRITE : 0) | PROT_READ;
-                MemRef *mem;
                 void *va;
 
-                if (length > SIZE_MAX)
-                        return -EOVERFLOW;
-                va = mmap(NULL, length, prot, MAP_SHARED, memfd, (off_t) offset);
-                if (va == MAP_FAILED)
-                        return -errno;
-                mem = calloc(1, sizeof(*mem));
-                if (!mem) {
-                        (void) munmap(va, length);
-                        return -ENOMEM;
-                }
-                *mem = (MemRef) { .refs = 0, .va = va, .length = length };
-                r = mapping_add_mem(m, mem);
-                if (r < 0) {
-                        mem->refs = 1;
-                        memref_unref(mem);
+                r = mapping_mmap(m, memfd, offset, length, prot, false, &va);
+                if (r < 0)
                         return r;
-                }
                 r = ops->map_user(ioas->ctx, ioas->id, va, length, flags, &out);
         }
         if (r < 0)
                 return r;
 
         m->iova = out;
+        r = ioas_check_chosen(ioas, &m, flags);
+        if (r < 0)
+                return r;
         ioas_insert(ioas, TAKE_PTR(m));
         *iova = out;
         return 0;
@@ -328,7 +471,8 @@ int ioas_unmap(Ioas *ioas, uint64_t iova, uint64_t length, uint64_t *ret_unmappe
 
         for (j = i; j < ioas->n_maps && ioas->maps[j]->iova <= last; j++)
                 mapping_free(ioas->maps[j]);
-        memmove(ioas->maps + i, ioas->maps + j, (ioas->n_maps - j) * sizeof(*ioas->maps));
+        if (j < ioas->n_maps)
+                memmove(ioas->maps + i, ioas->maps + j, (ioas->n_maps - j) * sizeof(*ioas->maps));
         ioas->n_maps -= j - i;
 
         *ret_unmapped = unmapped;
@@ -362,6 +506,9 @@ int ioas_copy(Ioas *dst, Ioas *src, uint64_t src_iova, uint64_t length, uint32_t
         if (r < 0)
                 return r;
         m->iova = out;
+        r = ioas_check_chosen(dst, &m, flags);
+        if (r < 0)
+                return r;
         ioas_insert(dst, TAKE_PTR(m));
         *dst_iova = out;
         return 0;

@@ -39,6 +39,7 @@ struct Ioas {
         size_t n_maps;
         size_t cap_maps;
         bool enforce_snoop;             /* devices that cannot enforce coherent DMA are refused */
+        bool allowed_lost;              /* the kernel refused to set allowed[] again: only ioas_map()'s own check holds */
         Charge charge_object;
         Charge charge_ioas;
 };
@@ -67,9 +68,12 @@ int ioas_allow_iovas(Ioas *ioas, const IovaRange *ranges, size_t n);
  * regions into the IOAS) with the kernel's allowed IOVAs cleared: the kernel
  * refuses reserved regions inside allowed ranges (EADDRINUSE), and which a
  * device has is known only once it is there.  Afterwards the allowed ranges
- * are set again, cut to what the IOMMU still offers.  Returns op's result.
+ * are set again, cut to what the IOMMU still offers.  Fails closed: if they
+ * cannot be set (-EADDRNOTAVAIL: the reserved regions leave none of them), a
+ * successful op is undone with undo and that error returned.  Else returns
+ * op's result.
  */
-int ioas_with_reserved_regions(Ioas *ioas, int (*op)(void *userdata), void *userdata);
+int ioas_with_reserved_regions(Ioas *ioas, int (*op)(void *userdata), void (*undo)(void *userdata), void *userdata);
 /*
  * The IOVA ranges the IOMMU offers, cut to the window: fills
  * ranges[0..*n_ranges) (capacity in, count out); -EMSGSIZE if too small.
@@ -77,8 +81,23 @@ int ioas_with_reserved_regions(Ioas *ioas, int (*op)(void *userdata), void *user
 int ioas_iova_ranges(Ioas *ioas, IovaRange *ranges, size_t *n_ranges, uint64_t *ret_alignment);
 /* IOMMU_DESTROY, then frees the record; -EBUSY (and nothing freed) while in use. */
 int ioas_destroy(Ioas *ioas);
-/* Frees the record only: for teardown after the context itself was closed. */
+/* Frees the record only: for teardown after the kernel confirmed the IOAS empty or gone. */
 Ioas *ioas_free(Ioas *ioas);
+/*
+ * Unmaps everything in the IOAS (IOMMU_IOAS_UNMAP of the whole space, which
+ * the kernel allows on an empty one too) and, once the kernel confirmed it,
+ * forgets every mapping; *ret_unmapped: the bytes the kernel unmapped.
+ */
+int ioas_unmap_all(Ioas *ioas, uint64_t *ret_unmapped);
+/*
+ * Frees the record of an IOAS the kernel may still hold with its mappings (a
+ * context kept alive by a device fd outside the broker): the broker's mmaps
+ * behind them become inaccessible reservations that are never unmapped, so
+ * these addresses can never back another tenant's memory.
+ */
+Ioas *ioas_abandon(Ioas *ioas);
+/* Bytes of address space held by such reservations, broker-wide. */
+uint64_t ioas_reserved_address_space(void);
 
 /* True if [iova, iova + length) lies inside the window (or there is no window). */
 bool ioas_window_allows(const Ioas *ioas, uint64_t iova, uint64_t length);
@@ -86,8 +105,11 @@ bool ioas_window_allows(const Ioas *ioas, uint64_t iova, uint64_t length);
 /*
  * Maps [offset, offset + length) of memfd.  flags: BACKEND_MAP_*.  With
  * BACKEND_MAP_FIXED_IOVA *iova is the input; *iova is the IOVA used.
- * Uses IOMMU_IOAS_MAP_FILE where the backend has it, else an mmap of the
- * memfd in the broker and IOMMU_IOAS_MAP.
+ * Uses IOMMU_IOAS_MAP_FILE where the backend has it (a writable mapping also
+ * holds a shared writable mmap of the range, so that F_SEAL_WRITE cannot be
+ * added while writable DMA to it may exist), else an mmap of the memfd in
+ * the broker and IOMMU_IOAS_MAP.  An IOVA the kernel chose that lies outside
+ * the window or the allowed IOVAs is unmapped again: -ENOSPC.
  */
 int ioas_map(Ioas *ioas, int memfd, uint64_t offset, uint64_t length, uint32_t flags, uint64_t *iova,
              const Account **ret_over);

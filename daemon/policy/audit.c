@@ -50,12 +50,26 @@ void audit_set_journal(bool enabled) {
         audit_journal = enabled;
 }
 
-static bool record_granted(const AuditRecord *r) {
-        return r->result && strcmp(r->result, AUDIT_GRANTED) == 0;
+static bool record_is(const AuditRecord *r, const char *result) {
+        return r->result && strcmp(r->result, result) == 0;
 }
 
+/* A decision (granted, denied) or a release of what a session held. */
 static const char *message_id(const AuditRecord *r) {
-        return record_granted(r) ? AUDIT_MESSAGE_ID_GRANTED : AUDIT_MESSAGE_ID_DENIED;
+        if (record_is(r, AUDIT_GRANTED))
+                return AUDIT_MESSAGE_ID_GRANTED;
+        if (record_is(r, AUDIT_DENIED))
+                return AUDIT_MESSAGE_ID_DENIED;
+        return AUDIT_MESSAGE_ID_RELEASE;
+}
+
+/* Something left behind in the kernel needs an operator: warning; a denial: notice. */
+static int record_priority(const AuditRecord *r) {
+        if (record_is(r, AUDIT_QUARANTINED) || record_is(r, AUDIT_INCOMPLETE))
+                return LOG_WARNING;
+        if (record_is(r, AUDIT_DENIED))
+                return LOG_NOTICE;
+        return LOG_INFO;
 }
 
 /* "device-open '0000:03:00.0' denied for tenant 'vm1' (uid 1000, pid 42, unit 'x.service'): why" */
@@ -133,7 +147,7 @@ static int journal_send(const AuditRecord *r, const char *message) {
 
         journal_field(&f, "MESSAGE=%s", message);
         journal_field(&f, "MESSAGE_ID=%s", message_id(r));
-        journal_field(&f, "PRIORITY=%d", record_granted(r) ? LOG_INFO : LOG_NOTICE);
+        journal_field(&f, "PRIORITY=%d", record_priority(r));
         journal_field(&f, "SYSLOG_IDENTIFIER=%s", program_invocation_short_name);
         if (r->tenant)
                 journal_field(&f, "IOMMU_BROKER_TENANT=%s", r->tenant);
@@ -308,5 +322,5 @@ void audit_log(const AuditRecord *r) {
         }
 
         if (!recorded)
-                (void) log_full_errno(record_granted(r) ? LOG_INFO : LOG_NOTICE, 0, "audit: %s", message);
+                (void) log_full_errno(record_priority(r), 0, "audit: %s", message);
 }

@@ -28,18 +28,27 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+/* Results of a decision. */
 #define AUDIT_GRANTED "granted"
 #define AUDIT_DENIED "denied"
+/* Results of a release (teardown, device-release): what the kernel was left with. */
+#define AUDIT_EMPTIED "emptied"                 /* the kernel confirmed every object and mapping gone */
+#define AUDIT_INCOMPLETE "incomplete"           /* objects remain in a context a device fd keeps alive */
+#define AUDIT_QUARANTINED "quarantined"         /* a device stays bound: a copy of its fd is open outside */
+#define AUDIT_RELEASED "released"               /* a quarantined device can be bound again */
 
 /* Generated once with systemd-id128 new; never change them. */
 #define AUDIT_MESSAGE_ID_GRANTED "c4dcbaadf8c646178a29ad5b81ec82d8"
 #define AUDIT_MESSAGE_ID_DENIED "c6e975591b734b9193f056cb7c44e4d5"
+#define AUDIT_MESSAGE_ID_RELEASE "1327f3bd33d24153863d094882ed39b0"
 
 /* Verbs the broker records (others are allowed). */
 #define AUDIT_VERB_CONNECT "connect"
 #define AUDIT_VERB_DEVICE_OPEN "device-open"
 #define AUDIT_VERB_LIMIT "limit"
 #define AUDIT_VERB_RELOAD "reload"
+#define AUDIT_VERB_TEARDOWN "teardown"          /* a session's end: its kernel context emptied */
+#define AUDIT_VERB_DEVICE_RELEASE "device-release"      /* a device the broker let go of */
 
 typedef struct AuditRecord {
         const char *tenant;             /* NULL: no tenant (e.g. a refused connect) */
@@ -48,7 +57,7 @@ typedef struct AuditRecord {
         const char *unit;               /* the peer's unit; NULL: none */
         const char *verb;               /* AUDIT_VERB_* */
         const char *object;             /* "0000:03:00.0", "pinned-memory", the policy file; NULL: none */
-        const char *result;             /* AUDIT_GRANTED or AUDIT_DENIED */
+        const char *result;             /* AUDIT_GRANTED, AUDIT_DENIED, or a release's AUDIT_EMPTIED ... */
         const char *reason;             /* why, for denials; NULL: none */
 } AuditRecord;
 

@@ -97,6 +97,38 @@ static int read_groups(pid_t pid, gid_t **ret, size_t *ret_n) {
         return ferror(f) ? -EIO : -EBADMSG;
 }
 
+int peer_seccomp_confined(pid_t pid, int pidfd, bool *ret) {
+        _cleanup_(fclosep) FILE *f = NULL;
+        _cleanup_free_ char *line = NULL;
+        bool filter = false, nnp = false;
+        char path[64];
+        size_t size = 0;
+        int r;
+
+        if (pid <= 0)
+                return -ESRCH;
+        (void) snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+        f = fopen(path, "re");
+        if (!f)
+                return errno == ENOENT ? -ESRCH : negative_errno();
+        while (getline(&line, &size, f) >= 0) {
+                /* "Seccomp:\t2" is SECCOMP_MODE_FILTER; "NoNewPrivs:\t1" */
+                if (strncmp(line, "Seccomp:", 8) == 0)
+                        filter = strtoul(line + 8, NULL, 10) == 2;
+                else if (strncmp(line, "NoNewPrivs:", 11) == 0)
+                        nnp = strtoul(line + 11, NULL, 10) == 1;
+        }
+        if (ferror(f))
+                return -EIO;
+        if (pidfd >= 0) {
+                r = pidfd_check_alive(pidfd);
+                if (r < 0)
+                        return r;
+        }
+        *ret = filter && nnp;
+        return 0;
+}
+
 /* sd-login getters: -ENOMEM and -ESRCH count, "cannot tell" leaves NULL. */
 static int login_fact(int (*getter)(pid_t, char **), pid_t pid, char **ret) {
         int r;

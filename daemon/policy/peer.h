@@ -13,6 +13,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -49,6 +50,21 @@ typedef struct PeerIdentity {
  * -ENOMEM, or another -errno from reading /proc.
  */
 int peer_identity_get(PeerIdentity *ret, const struct ucred *cred, int pidfd);
+
+/**
+ * peer_seccomp_confined() - whether a peer runs under a seccomp filter
+ * @pid: the peer's pid (SO_PEERCRED)
+ * @pidfd: its pidfd, or -1
+ * @ret: true if /proc/PID/status shows a seccomp filter and no_new_privs
+ *
+ * Which calls the filter denies cannot be seen from outside: this tells only
+ * that the process confined itself somehow (ib_confine_device_fds() is the
+ * filter meant).  With @pidfd >= 0 the process is checked to be alive after
+ * the read, as for peer_identity_get().
+ *
+ * Return: 0, -ESRCH if the peer is gone, or another -errno from /proc.
+ */
+int peer_seccomp_confined(pid_t pid, int pidfd, bool *ret);
 
 /**
  * peer_identity_done() - free what an identity holds and reset it

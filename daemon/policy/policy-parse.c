@@ -373,6 +373,7 @@ static uint64_t *limit_counter(PolicyLimits *l, PolicyLimit f) {
         case POLICY_LIMIT_DIRTY_TRACKING:
         case POLICY_LIMIT_PASID:
         case POLICY_LIMIT_PASID_MODE:
+        case POLICY_LIMIT_CONFINED_DEVICE_FDS:
         case _POLICY_LIMIT_MAX:
         case _POLICY_LIMIT_INVALID:
                 break;
@@ -388,6 +389,8 @@ static bool *limit_flag(PolicyLimits *l, PolicyLimit f) {
                 return &l->allow_dirty_tracking;
         case POLICY_LIMIT_PASID:
                 return &l->allow_pasid;
+        case POLICY_LIMIT_CONFINED_DEVICE_FDS:
+                return &l->confined_device_fds;
         case POLICY_LIMIT_PINNED_BYTES:
         case POLICY_LIMIT_IOAS:
         case POLICY_LIMIT_HWPT:
@@ -500,6 +503,7 @@ static const struct LimitKey {
         { "DirtyTracking", POLICY_LIMIT_DIRTY_TRACKING, limit_parse_flag },
         { "PASID", POLICY_LIMIT_PASID, limit_parse_flag },
         { "PASIDMode", POLICY_LIMIT_PASID_MODE, limit_parse_pasid_mode },
+        { "ConfinedDeviceFds", POLICY_LIMIT_CONFINED_DEVICE_FDS, limit_parse_flag },
 };
 
 /* 1 if key is a limit key (handled), 0 if not, or -errno. */

@@ -90,6 +90,9 @@ static void limits_copy_field(PolicyLimits *dst, const PolicyLimits *src, Policy
         case POLICY_LIMIT_PASID_MODE:
                 dst->pasid_mode = src->pasid_mode;
                 break;
+        case POLICY_LIMIT_CONFINED_DEVICE_FDS:
+                dst->confined_device_fds = src->confined_device_fds;
+                break;
         case _POLICY_LIMIT_MAX:
         case _POLICY_LIMIT_INVALID:
                 assert(false);
@@ -413,6 +416,7 @@ static unsigned limits_losses(const PolicyLimits *o, const PolicyLimits *n) {
         if ((o->allow_nesting && !n->allow_nesting) ||
             (o->allow_dirty_tracking && !n->allow_dirty_tracking) ||
             (o->allow_pasid && !n->allow_pasid) || o->pasid_mode != n->pasid_mode ||
+            (!o->confined_device_fds && n->confined_device_fds) ||
             n->vpasid_min > o->vpasid_min || n->vpasid_max < o->vpasid_max)
                 loss |= POLICY_LOSS_FEATURES;
         for (size_t i = 0; i < o->n_iova_windows; i++)

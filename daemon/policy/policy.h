@@ -57,6 +57,7 @@ typedef enum PolicyLimit {
         POLICY_LIMIT_DIRTY_TRACKING,    /* DirtyTracking= */
         POLICY_LIMIT_PASID,             /* PASID= */
         POLICY_LIMIT_PASID_MODE,        /* PASIDMode= */
+        POLICY_LIMIT_CONFINED_DEVICE_FDS,       /* ConfinedDeviceFds= */
         _POLICY_LIMIT_MAX,
         _POLICY_LIMIT_INVALID = -22,
 } PolicyLimit;
@@ -82,6 +83,7 @@ typedef struct PolicyLimits {
         bool allow_dirty_tracking;
         bool allow_pasid;
         PolicyPasidMode pasid_mode;
+        bool confined_device_fds;       /* DeviceOpen only for a peer under a seccomp filter */
         unsigned set;                   /* 1 << PolicyLimit: set by this section itself */
 } PolicyLimits;
 

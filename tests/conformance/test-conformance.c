@@ -361,6 +361,36 @@ TEST(map_write_sealed_memfd_writeable_is_eperm_readonly_ok) {
         ib_client_free(c);
 }
 
+/*
+ * While writable DMA to a memfd may exist (a writable mapping, or a copy of
+ * one), the kernel refuses F_SEAL_WRITE (EBUSY): on the mmap path because of
+ * the broker's own mapping, on the MAP_FILE path because the broker holds a
+ * shared writable mapping of the range for as long as the mapping lives.
+ * Without that, the client could seal after the Map and a device attached
+ * later would still write.  Once every mapping of it is gone, the seal goes.
+ */
+TEST(a_writable_mapping_keeps_the_write_seal_away_until_unmapped) {
+        int fd = test_memfd("ram", 64 * KiB);
+        uint64_t dst = 0x800000;
+        uint32_t a, b;
+        CONNECT(c);
+
+        a = alloc_ioas(c, IB_IOVA_WINDOW_FULL);
+        b = alloc_ioas(c, IB_IOVA_WINDOW_FULL);
+        ASSERT_OK(MAP_FIXED(c, a, fd, 0, 64 * KiB, RW, 0x100000));
+        ASSERT_TRUE(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE) < 0 && errno == EBUSY);
+        ASSERT_OK(ib_copy(c, b, a, 0x100000, 64 * KiB, RW | IB_MAP_FIXED_IOVA, &dst));
+        ASSERT_OK(ib_unmap(c, a, 0x100000, 64 * KiB, NULL));
+        /* the copy is writable DMA to the same pages */
+        ASSERT_TRUE(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE) < 0 && errno == EBUSY);
+        ASSERT_OK(ib_unmap(c, b, 0x800000, 64 * KiB, NULL));
+        ASSERT_OK(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE));
+        /* and now sealed, writable DMA is refused */
+        ASSERT_ERRNO(EPERM, MAP_FIXED(c, a, fd, 0, 64 * KiB, RW, 0x100000));
+        close(fd);
+        ib_client_free(c);
+}
+
 /* Broker decision: a read-only fd cannot become writeable DMA. */
 TEST(map_readonly_fd_writeable_is_eacces_readonly_ok) {
         char path[64];

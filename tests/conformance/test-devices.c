@@ -19,12 +19,16 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/vfio.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "client/iommu-broker.h"
 #include "tests/lib/tests.h"
 #include "tests/lib/util-broker.h"
+#include "tests/lib/util-device.h"
 
 static TestBroker broker;
 static char device[32];
@@ -79,20 +83,39 @@ static uint32_t ioas_new(ib_client *c) {
         return ib_ioas_alloc(c, NULL, &id) < 0 ? 0 : id;
 }
 
-/* Waits until the broker has processed earlier hang-ups and the device is free. */
+/* The device under test as DeviceList shows it now; false if it is not listed. */
+static bool device_state(ib_device_info *ret) {
+        ib_client *c = NULL;
+        ib_device_info list[32];
+        size_t n = 32;
+        bool found = false;
+
+        if (ib_client_connect(broker.socket, "probe", &c) == 0 && ib_device_list(c, list, &n) == 0)
+                for (size_t k = 0; k < n && !found; k++)
+                        if (strcmp(list[k].name, device) == 0) {
+                                *ret = list[k];
+                                found = true;
+                        }
+        ib_client_free(c);
+        return found;
+}
+
+/* Waits until the broker has processed earlier hang-ups and the device is free (not in use, not quarantined). */
 static bool device_free_again(void) {
         for (int i = 0; i < 200; i++) {
-                ib_client *c = NULL;
-                ib_device_info list[32];
-                size_t n = 32;
-                bool in_use = true;
+                ib_device_info d;
 
-                if (ib_client_connect(broker.socket, "probe", &c) == 0 && ib_device_list(c, list, &n) == 0)
-                        for (size_t k = 0; k < n; k++)
-                                if (strcmp(list[k].name, device) == 0)
-                                        in_use = list[k].in_use;
-                ib_client_free(c);
-                if (!in_use)
+                if (device_state(&d) && !d.in_use && !d.quarantined)
+                        return true;
+                usleep(10000);
+        }
+        return false;
+}
+
+/* Waits until the broker has ended an earlier session whose device fd is still held here. */
+static bool device_quarantined(ib_device_info *ret) {
+        for (int i = 0; i < 200; i++) {
+                if (device_state(ret) && !ret->in_use && ret->quarantined)
                         return true;
                 usleep(10000);
         }
@@ -148,6 +171,152 @@ TEST(a_closed_session_frees_the_device_for_the_next) {
                 ASSERT_ERRNO(ENOENT, ib_device_close(b, dev));
                 ib_client_free(b);
         }
+        ASSERT_TRUE(device_free_again());
+}
+
+/*
+ * The client keeps the device fd the broker handed it past the end of its
+ * session.  That fd keeps the device bound to the session's iommufd context
+ * and with it the context itself, so the broker must have emptied the
+ * context: attaching the device through the fd to the old IOAS finds
+ * nothing (with the IOAS alive it would succeed, and DMA would go on through
+ * the old mappings).  The device is quarantined, held by this process, and
+ * nobody can open it until the fd is closed.
+ */
+TEST(a_device_fd_kept_past_the_session_reaches_nothing) {
+        int memfd = test_memfd("ram", 1 << 16);
+        uint64_t iova = 0x100000;
+        ib_device_info d;
+        uint32_t ioas, dev2;
+        int fd2 = -1;
+
+        ASSERT_TRUE(memfd >= 0);
+        CONNECT(a);
+        OPEN(a, dev, fd);
+        ioas = ioas_new(a);
+        ASSERT_OK(ib_map(a, ioas, memfd, 0, 1 << 16, IB_MAP_READABLE | IB_MAP_WRITEABLE | IB_MAP_FIXED_IOVA, &iova));
+        ASSERT_OK(ib_device_attach(a, dev, ioas, NULL));
+        ib_client_free(a);                      /* the session ends; fd stays open here */
+
+        ASSERT_TRUE(device_quarantined(&d));
+        ASSERT_EQ(d.held_by_pid, (int) getpid());
+        ASSERT_ERRNO(ENOENT, test_device_fd_attach(broker.socket, fd, ioas));
+        {
+                CONNECT(b);
+                ASSERT_ERRNO(EBUSY, ib_device_open(b, device, &dev2, &fd2));
+                ASSERT_TRUE(strstr(ib_client_error(b), "quarantined") != NULL);
+                ib_client_free(b);
+        }
+        close(fd);
+        ASSERT_TRUE(device_free_again());
+        {
+                CONNECT(b);
+                OPEN(b, dev3, fd3);
+                close(fd3);
+                ib_client_free(b);
+        }
+        close(memfd);
+        ASSERT_TRUE(device_free_again());
+}
+
+/* The same after DeviceClose in a session that goes on: the broker's attachments are undone. */
+TEST(a_device_fd_kept_past_device_close_is_quarantined) {
+        ib_device_info d;
+        uint32_t ioas;
+        CONNECT(a);
+        OPEN(a, dev, fd);
+
+        ioas = ioas_new(a);
+        ASSERT_OK(ib_device_attach(a, dev, ioas, NULL));
+        ASSERT_OK(ib_device_close(a, dev));
+        ASSERT_TRUE(device_quarantined(&d));
+        /* the IOAS is free: the device no longer holds it */
+        ASSERT_OK(ib_ioas_free(a, ioas));
+        ASSERT_ERRNO(ENOENT, test_device_fd_attach(broker.socket, fd, ioas));
+        close(fd);
+        ASSERT_TRUE(device_free_again());
+        ib_client_free(a);
+}
+
+/*
+ * A window the device's reserved regions swallow whole: the allowed IOVAs
+ * cannot be set again after the attach, so the attach is undone
+ * (EADDRNOTAVAIL) and the IOAS keeps its restriction: an IOVA the IOMMU
+ * chooses still lies inside the allowed range.  With a range the regions
+ * leave room in, the attach goes through and chosen IOVAs stay in it.
+ */
+TEST(the_window_holds_around_an_attach) {
+        ib_ioas_alloc_args a = { .window = IB_IOVA_WINDOW_32BIT };
+        ib_iova_range msi = { 0xfee00000, 0xfeefffff }, upper = { 0x80000000, 0xffffffff };
+        int memfd = test_memfd("ram", 2 << 20);
+        uint64_t iova = 0;
+        uint32_t ioas;
+        CONNECT(c);
+        OPEN(c, dev, fd);
+
+        ASSERT_OK(ib_ioas_alloc(c, &a, &ioas));
+        ASSERT_OK(ib_allow_iovas(c, ioas, &msi, 1));
+        ASSERT_ERRNO(EADDRNOTAVAIL, ib_device_attach(c, dev, ioas, NULL));
+        ASSERT_TRUE(strstr(ib_client_error(c), "undone") != NULL);
+        ASSERT_ERRNO(ENOENT, ib_device_detach(c, dev));         /* not attached */
+        ASSERT_OK(ib_map(c, ioas, memfd, 0, 1 << 20, IB_MAP_READABLE | IB_MAP_WRITEABLE, &iova));
+        ASSERT_TRUE(iova >= msi.start && iova + (1 << 20) - 1 <= msi.last);
+        ASSERT_OK(ib_unmap(c, ioas, iova, 1 << 20, NULL));
+
+        ASSERT_OK(ib_allow_iovas(c, ioas, &upper, 1));
+        ASSERT_OK(ib_device_attach(c, dev, ioas, NULL));
+        ASSERT_OK(ib_map(c, ioas, memfd, 0, 2 << 20, IB_MAP_READABLE | IB_MAP_WRITEABLE, &iova));
+        ASSERT_TRUE(iova >= upper.start && iova + (2 << 20) - 1 <= upper.last);
+        ASSERT_TRUE(iova + (2 << 20) - 1 < msi.start || iova > msi.last);
+        ASSERT_OK(ib_device_detach(c, dev));
+        close(memfd);
+        close(fd);
+        ib_client_free(c);
+        ASSERT_TRUE(device_free_again());
+}
+
+/*
+ * ib_confine_device_fds(): in a process that confined itself, the VFIO
+ * attach, detach and bind ioctls fail with EPERM on every fd, the device fd
+ * from the broker included, while the broker still attaches for it.  Runs in
+ * a child: the filter can never be lifted.
+ */
+TEST(a_confined_process_cannot_attach_through_its_device_fd) {
+        struct vfio_device_attach_iommufd_pt attach = { .argsz = sizeof(attach) };
+        struct vfio_device_detach_iommufd_pt detach = { .argsz = sizeof(detach) };
+        int status = 0;
+        pid_t pid;
+
+        pid = fork();
+        ASSERT_TRUE(pid >= 0);
+        if (pid == 0) {
+                ib_client *c = NULL;
+                uint32_t dev = 0, ioas;
+                int fd = -1;
+
+                if (ib_client_connect(broker.socket, "test-devices-confined", &c) < 0 ||
+                    ib_device_open(c, device, &dev, &fd) < 0 || (ioas = ioas_new(c)) == 0)
+                        _exit(10);
+                if (ib_confine_device_fds(0) < 0)
+                        _exit(11);
+                attach.pt_id = ioas;
+                if (ioctl(fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach) == 0 || errno != EPERM)
+                        _exit(12);
+                if (ioctl(fd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &detach) == 0 || errno != EPERM)
+                        _exit(13);
+                /* other ioctls are not the filter's: FIONREAD is ENOTTY on a device, a count on the sim's socket */
+                if (ioctl(fd, FIONREAD, &status) < 0 && errno == EPERM)
+                        _exit(14);
+                if (ib_device_attach(c, dev, ioas, NULL) < 0)
+                        _exit(15);
+                close(fd);
+                ib_client_free(c);
+                _exit(0);
+        }
+        ASSERT_TRUE(waitpid(pid, &status, 0) == pid);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                printf("# the confined child failed at step %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
         ASSERT_TRUE(device_free_again());
 }
 

@@ -45,6 +45,11 @@ MappingsMax=1
 HWPTMax=1
 RevokeOnReload=yes
 
+[Tenant vm6]
+User=1006
+Device=0000:00:03.0
+ConfinedDeviceFds=yes
+
 # the test itself reads the broker's counters as root
 [Tenant admin]
 User=0
@@ -64,7 +69,7 @@ for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
 as() { local uid=$1; shift; setpriv --reuid="$uid" --regid="$uid" --clear-groups "$IB_CLIENT" --socket "$sock" "$@"; }
 field() { jq -r "$1" 2>/dev/null; }
 
-echo "1..21"
+echo "1..24"
 
 # vm1, session A, stays connected holding 40 MiB
 coproc VM1 { exec setpriv --reuid=1001 --regid=1001 --clear-groups "$IB_CLIENT" --socket "$sock"; }
@@ -133,6 +138,16 @@ check "IOASMax: the second IOAS is refused" limit_refused 2 IOASMax
 check "MappingsMax: the second mapping is refused" limit_refused 4 MappingsMax
 check "HWPTMax: the second HWPT is refused" limit_refused 7 HWPTMax
 check "after the refusals the session still works" test "$(echo "$out" | sed -n 8p | field .ok)" = true
+
+# ConfinedDeviceFds=yes: a device only for a process under a seccomp filter
+sleep 0.3       # vm4's client above has exited: its device goes back
+out=$(as 1006 'device-open dev=0000:00:03.0')
+check "vm6 (ConfinedDeviceFds=yes) cannot open its device unconfined: EPERM" \
+        sh -c "echo '$out' | grep -q '\"errno\":\"EPERM\".*ConfinedDeviceFds=yes'"
+out=$(as 1006 --confine-device-fds 'device-open dev=0000:00:03.0')
+check "vm6 opens it with --confine-device-fds" test "$(echo "$out" | field .ok)" = true
+check "the refusal is audited" grep -q '"tenant":"vm6".*"verb":"device-open".*"result":"denied".*ConfinedDeviceFds' \
+        "$tmp/audit.jsonl"
 
 # a tenant the policy revokes on reload is cut off when a reload drops it
 coproc VM4 { exec setpriv --reuid=1004 --regid=1004 --clear-groups "$IB_CLIENT" --socket "$sock"; }

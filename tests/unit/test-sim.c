@@ -6,9 +6,13 @@
  * kernel has it are in backend-sim.c), plus context independence, teardown
  * (run under ASan to see leaks), the fail-nth hook and a 10k-mapping scale
  * check.  Device, HWPT and PASID rules run against test_devices, five
- * configured devices that differ in the features the sim models.  The sim
- * never touches memory behind a mapping, so the VAs here are made-up numbers;
- * only map_file needs real fds.
+ * configured devices that differ in the features the sim models; bind_dev()
+ * holds each device fd open, as a client would, because a device stays
+ * bound until every copy of its fd is closed.  The tests of that release
+ * rule play the client through the device-op datagrams of backend-sim.h and
+ * count what the model holds with backend_sim_stats().  The sim never
+ * touches memory behind a mapping, so the VAs here are made-up numbers; only
+ * map_file needs real fds.
  * Must never: reach into the sim's structures, or depend on test order.
  */
 #ifndef _GNU_SOURCE
@@ -18,12 +22,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/iommufd.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,7 +46,45 @@
 
 static const BackendOps *const ops = &backend_sim_ops;
 
+/*
+ * The device fds bind_dev() keeps open, as the broker's client keeps the
+ * copy it is handed: a sim device stays bound while any copy of its fd is
+ * open.  release_dev() closes one; backend_closep() closes every one left.
+ */
+typedef struct HeldFd {
+        BackendCtx *ctx;
+        uint32_t dev;
+        int fd;
+} HeldFd;
+
+static HeldFd held_fds[64];
+static size_t n_held_fds;
+
+static int hold_fd(BackendCtx *ctx, uint32_t dev, int fd) {
+        if (n_held_fds >= ELEMENTSOF(held_fds))
+                return -ENOBUFS;
+        held_fds[n_held_fds++] = (HeldFd) { .ctx = ctx, .dev = dev, .fd = fd };
+        return 0;
+}
+
+/* Closes the held fd of dev in ctx; -ENOENT if there is none. */
+static int close_held_fd(BackendCtx *ctx, uint32_t dev) {
+        for (size_t i = 0; i < n_held_fds; i++)
+                if (held_fds[i].ctx == ctx && held_fds[i].dev == dev) {
+                        (void) close(held_fds[i].fd);
+                        held_fds[i] = held_fds[--n_held_fds];
+                        return 0;
+                }
+        return -ENOENT;
+}
+
+static void close_held_fds(void) {
+        while (n_held_fds > 0)
+                (void) close(held_fds[--n_held_fds].fd);
+}
+
 static void backend_closep(Backend **b) {
+        close_held_fds();
         if (*b)
                 ops->close(*b);
 }
@@ -1316,14 +1359,42 @@ static int sim_open_devices(Backend **ret_b, BackendCtx **ret_ctx) {
         return ops->ctx_new(*ret_b, ret_ctx);
 }
 
-/* Binds test_devices[which] and closes the fd it gives (the sim does not need it); returns r. */
+/* Binds test_devices[which] and holds the fd it gives until release_dev() or the backend's close; returns r. */
 static int bind_dev(BackendCtx *ctx, int which, uint32_t *ret_id) {
         int fd = -1, r;
 
         r = ops->device_bind(ctx, &test_devices[which], &fd, ret_id);
-        if (r >= 0)
+        if (r < 0)
+                return r;
+        r = hold_fd(ctx, *ret_id, fd);
+        if (r < 0)
                 (void) close(fd);
         return r;
+}
+
+/* Stats after a reap; the hook cannot fail. */
+static BackendSimStats stats_of(Backend *b) {
+        BackendSimStats st;
+
+        backend_sim_stats(b, &st);
+        return st;
+}
+
+/*
+ * The broker lets go of dev (device_unbind, then it closes its fd, the last
+ * copy) and the sim reaps: dev is unbound when this returns 0.
+ */
+static int release_dev(BackendCtx *ctx, uint32_t dev) {
+        int r;
+
+        r = ops->device_unbind(ctx, -1, dev);
+        if (r < 0)
+                return r;
+        r = close_held_fd(ctx, dev);
+        if (r < 0)
+                return r;
+        (void) stats_of(ctx->backend);
+        return 0;
 }
 
 static int attach(BackendCtx *ctx, uint32_t dev, uint32_t pt, uint32_t *ret_hwpt) {
@@ -1430,27 +1501,27 @@ TEST(bind_of_an_unconfigured_device_is_enodev) {
         ASSERT_EQ(fd, -1);
 }
 
-TEST(bind_returns_an_empty_cloexec_memfd_named_after_the_device) {
+TEST(bind_returns_a_cloexec_seqpacket_socket_as_the_device_fd) {
         SIM_FIXTURE(b, ctx);
         _cleanup_close_ int fd = -1;
-        char path[64], target[128];
-        struct stat st;
+        int type = 0, domain = 0;
+        socklen_t len;
         uint32_t id;
-        ssize_t n;
 
         ASSERT_OK(sim_open_devices(&b, &ctx));
         ASSERT_OK(ops->device_bind(ctx, &test_devices[PLAIN], &fd, &id));
         ASSERT_TRUE(fd >= 0);
         ASSERT_EQ(id, 1);
         ASSERT_TRUE(fcntl(fd, F_GETFD) & FD_CLOEXEC);
-        /* Sim devices have no regions: nothing to read or map. */
-        ASSERT_OK(fstat(fd, &st));
-        ASSERT_EQ(st.st_size, 0);
-        ASSERT_OK(snprintf(path, sizeof(path), "/proc/self/fd/%d", fd));
-        n = readlink(path, target, sizeof(target) - 1);
-        ASSERT_TRUE(n > 0);
-        target[n] = 0;
-        ASSERT_STREQ(target, "/memfd:sim-vfio:0000:00:02.0 (deleted)");
+        len = sizeof(type);
+        ASSERT_OK(getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len));
+        ASSERT_EQ(type, SOCK_SEQPACKET);
+        len = sizeof(domain);
+        ASSERT_OK(getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len));
+        ASSERT_EQ(domain, AF_UNIX);
+        /* Nothing comes from the device unprompted. */
+        ASSERT_EQ(recv(fd, &type, sizeof(type), MSG_DONTWAIT), -1);
+        ASSERT_EQ(errno, EAGAIN);
 }
 
 TEST(bind_takes_the_lowest_free_id_shared_with_other_objects) {
@@ -1465,7 +1536,7 @@ TEST(bind_takes_the_lowest_free_id_shared_with_other_objects) {
         ASSERT_EQ(dev, 1);
         ASSERT_OK(bind_dev(ctx, FULL, &dev2));
         ASSERT_EQ(dev2, 3);
-        ASSERT_OK(ops->device_unbind(ctx, -1, dev));
+        ASSERT_OK(release_dev(ctx, dev));
         ASSERT_OK(ops->ioas_alloc(ctx, &id));
         ASSERT_EQ(id, 1);
 }
@@ -1481,7 +1552,7 @@ TEST(bind_of_a_device_bound_in_any_context_is_einval) {
         ASSERT_ERRNO(EINVAL, bind_dev(ctx, PLAIN, &id));
         ASSERT_ERRNO(EINVAL, bind_dev(ctx2, PLAIN, &id));
         ASSERT_OK(bind_dev(ctx2, FULL, &id));
-        ASSERT_OK(ops->device_unbind(ctx, -1, dev));
+        ASSERT_OK(release_dev(ctx, dev));
         ASSERT_OK(bind_dev(ctx2, PLAIN, &id));
         ASSERT_EQ(id, 2);
 }
@@ -1497,9 +1568,9 @@ TEST(bind_of_a_group_peer_owned_by_another_context_is_eperm) {
         ASSERT_ERRNO(EPERM, bind_dev(ctx2, PEER1, &p1));
         ASSERT_OK(bind_dev(ctx, PEER1, &p1));
         ASSERT_EQ(p1, 2);
-        ASSERT_OK(ops->device_unbind(ctx, -1, p0));
+        ASSERT_OK(release_dev(ctx, p0));
         ASSERT_ERRNO(EPERM, bind_dev(ctx2, PEER0, &p0));
-        ASSERT_OK(ops->device_unbind(ctx, -1, p1));
+        ASSERT_OK(release_dev(ctx, p1));
         ASSERT_OK(bind_dev(ctx2, PEER1, &p1));
         ASSERT_EQ(p1, 1);
 }
@@ -1515,21 +1586,51 @@ TEST(unbind_of_an_unknown_or_non_device_id_is_enoent) {
         ASSERT_ERRNO(ENOENT, ops->device_unbind(ctx, -1, 99));
         ASSERT_ERRNO(ENOENT, ops->device_unbind(ctx, -1, ioas));
         ASSERT_OK(ops->device_unbind(ctx, -1, dev));
-        ASSERT_ERRNO(ENOENT, ops->device_unbind(ctx, -1, dev));
 }
 
-TEST(ctx_free_unbinds_its_devices) {
+TEST(unbind_leaves_the_device_bound_while_its_fd_is_open) {
+        SIM_FIXTURE(b, ctx);
+        uint32_t ioas, dev, hwpt, id;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(bind_dev(ctx, PLAIN, &dev));
+        ASSERT_OK(attach(ctx, dev, ioas, &hwpt));
+        /* There is no unbind ioctl: the device, its attachment and its automatic HWPT stay. */
+        ASSERT_OK(ops->device_unbind(ctx, -1, dev));
+        ASSERT_OK(ops->device_unbind(ctx, -1, dev));
+        ASSERT_EQ(stats_of(b).devices, 1);
+        ASSERT_ERRNO(EBUSY, ops->destroy(ctx, hwpt));
+        ASSERT_ERRNO(EINVAL, bind_dev(ctx, PLAIN, &id));
+        ASSERT_ERRNO(EBUSY, ops->device_probe(b, &test_devices[PLAIN]));
+        /* The last close of its fd unbinds it at the next reap. */
+        ASSERT_OK(close_held_fd(ctx, dev));
+        ASSERT_OK(ops->device_probe(b, &test_devices[PLAIN]));
+        ASSERT_ERRNO(ENOENT, ops->device_unbind(ctx, -1, dev));
+        ASSERT_ERRNO(ENOENT, ops->destroy(ctx, hwpt));
+        ASSERT_OK(ops->destroy(ctx, ioas));
+}
+
+TEST(ctx_free_unbinds_its_released_devices) {
         SIM_FIXTURE(b, ctx);
         BackendCtx *ctx2 = NULL;
-        uint32_t ioas, dev, hwpt;
+        uint32_t ioas, dev, dev2, hwpt;
+        BackendSimStats st;
 
         ASSERT_OK(sim_open_devices(&b, &ctx));
         ASSERT_OK(ops->ctx_new(b, &ctx2));
         ASSERT_OK(ops->ioas_alloc(ctx2, &ioas));
         ASSERT_OK(bind_dev(ctx2, PEER0, &dev));
         ASSERT_OK(attach(ctx2, dev, ioas, &hwpt));
-        ASSERT_OK(bind_dev(ctx2, FULL, &dev));
+        ASSERT_OK(bind_dev(ctx2, FULL, &dev2));
+        /* The broker closed its fds before the context: nothing holds it. */
+        ASSERT_OK(close_held_fd(ctx2, dev));
+        ASSERT_OK(close_held_fd(ctx2, dev2));
         ops->ctx_free(ctx2);
+        st = stats_of(b);
+        ASSERT_EQ(st.contexts, 1);
+        ASSERT_EQ(st.closed_contexts, 0);
+        ASSERT_EQ(st.objects, 0);
         ASSERT_OK(bind_dev(ctx, PEER1, &dev));
         ASSERT_OK(bind_dev(ctx, FULL, &dev));
 }
@@ -1541,7 +1642,7 @@ TEST(destroy_of_a_bound_device_is_ebusy) {
         ASSERT_OK(sim_open_devices(&b, &ctx));
         ASSERT_OK(bind_dev(ctx, PLAIN, &dev));
         ASSERT_ERRNO(EBUSY, ops->destroy(ctx, dev));
-        ASSERT_OK(ops->device_unbind(ctx, -1, dev));
+        ASSERT_OK(release_dev(ctx, dev));
         ASSERT_ERRNO(ENOENT, ops->destroy(ctx, dev));
 }
 
@@ -1691,7 +1792,7 @@ TEST(destroy_of_an_ioas_or_hwpt_in_use_is_ebusy) {
         ASSERT_OK(ops->destroy(ctx, ioas));
 }
 
-TEST(unbind_detaches_everything_and_destroys_automatic_hwpts) {
+TEST(release_detaches_everything_and_destroys_automatic_hwpts) {
         SIM_FIXTURE(b, ctx);
         uint32_t ioas, full, plain, autohw, pasid_hwpt, id;
 
@@ -1704,12 +1805,321 @@ TEST(unbind_detaches_everything_and_destroys_automatic_hwpts) {
         ASSERT_OK(attach_pasid(ctx, full, 1, pasid_hwpt, &id));
         ASSERT_OK(attach_pasid(ctx, full, 7, pasid_hwpt, &id));
         ASSERT_OK(attach(ctx, plain, ioas, &autohw));
-        ASSERT_OK(ops->device_unbind(ctx, -1, plain));
+        ASSERT_OK(release_dev(ctx, plain));
         ASSERT_ERRNO(ENOENT, ops->destroy(ctx, autohw));
         ASSERT_ERRNO(EBUSY, ops->destroy(ctx, pasid_hwpt));
-        ASSERT_OK(ops->device_unbind(ctx, -1, full));
+        ASSERT_OK(release_dev(ctx, full));
         ASSERT_OK(ops->destroy(ctx, pasid_hwpt));
         ASSERT_OK(ops->destroy(ctx, ioas));
+}
+
+/* --- devices: the device fd, its holders and closed contexts --------------------------------- */
+
+/*
+ * The holder of a device fd writes len bytes of buf to it, as one device
+ * ioctl; the sim serves it at the reap stats_of() runs.  Returns the reply's
+ * err (0 or -errno) with *ret set, or -errno if no reply came.
+ */
+static int device_raw(Backend *b, int fd, const void *buf, size_t len, BackendSimDeviceReply *ret) {
+        ssize_t n;
+
+        *ret = (BackendSimDeviceReply) { .err = 1 };
+        n = send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0)
+                return negative_errno();
+        if ((size_t) n != len)
+                return -EMSGSIZE;
+        (void) stats_of(b);
+        n = recv(fd, ret, sizeof(*ret), MSG_DONTWAIT | MSG_TRUNC);
+        if (n < 0)
+                return negative_errno();
+        if ((size_t) n != sizeof(*ret))
+                return -EBADMSG;
+        return ret->err;
+}
+
+/* VFIO_DEVICE_ATTACH_IOMMUFD_PT or _DETACH_ on the device fd, by whoever holds it; returns the reply's err. */
+static int device_op(Backend *b, int fd, uint32_t op, uint32_t pasid, uint32_t pt_id,
+                     BackendSimDeviceReply *ret) {
+        BackendSimDeviceOp o = { .op = op, .pasid = pasid, .pt_id = pt_id };
+
+        return device_raw(b, fd, &o, sizeof(o), ret);
+}
+
+/*
+ * What the broker does when a session ends, for one device and its context:
+ * detach, unbind, close its fd, close the context.  Whatever copy of the
+ * device fd the client was handed stays open.
+ */
+static void broker_lets_go(BackendCtx *ctx, int fd, uint32_t dev) {
+        (void) ops->device_detach(ctx, fd, dev, NO_PASID);
+        (void) ops->device_unbind(ctx, fd, dev);
+        (void) close(fd);
+        ops->ctx_free(ctx);
+}
+
+TEST(a_held_device_fd_keeps_a_freed_context_alive_and_can_reattach_to_its_old_ioas) {
+        _cleanup_(backend_closep) Backend *b = NULL;
+        _cleanup_(ctx_freep) BackendCtx *ctx2 = NULL;
+        _cleanup_close_ int client = -1;
+        BackendCtx *ctx = NULL;
+        BackendSimDeviceReply reply;
+        BackendSimStats st;
+        uint32_t ioas, dev, hwpt, id;
+        int fd = -1;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(map_at(ctx, ioas, 0x100000, 4 * PG));
+        ASSERT_OK(ops->device_bind(ctx, &test_devices[PLAIN], &fd, &dev));
+        client = fcntl(fd, F_DUPFD_CLOEXEC, 3);         /* the copy handed to the client */
+        ASSERT_OK(client);
+        ASSERT_OK(ops->device_attach(ctx, fd, dev, NO_PASID, ioas, &hwpt));
+
+        broker_lets_go(TAKE_PTR(ctx), fd, dev);
+
+        /* The bound device holds the context: nothing of it went. */
+        st = stats_of(b);
+        ASSERT_EQ(st.contexts, 1);
+        ASSERT_EQ(st.closed_contexts, 1);
+        ASSERT_EQ(st.ioases, 1);
+        ASSERT_EQ(st.hwpts, 0);                 /* the detach destroyed the automatic HWPT */
+        ASSERT_EQ(st.devices, 1);
+        ASSERT_EQ(st.objects, 2);
+        ASSERT_EQ(st.areas, 1);
+        ASSERT_U64_EQ(st.mapped_bytes, 4 * PG);
+        /* Nobody else can have the device. */
+        ASSERT_ERRNO(EBUSY, ops->device_probe(b, &test_devices[PLAIN]));
+        ASSERT_OK(ops->ctx_new(b, &ctx2));
+        ASSERT_ERRNO(EINVAL, bind_dev(ctx2, PLAIN, &id));
+
+        /* The client puts its device back on the old IOAS, mappings and all. */
+        ASSERT_OK(device_op(b, client, BACKEND_SIM_DEVICE_OP_ATTACH, NO_PASID, ioas, &reply));
+        ASSERT_EQ(reply.err, 0);
+        ASSERT_TRUE(reply.hwpt != 0 && reply.hwpt != ioas);
+        st = stats_of(b);
+        ASSERT_EQ(st.closed_contexts, 1);
+        ASSERT_EQ(st.hwpts, 1);
+        ASSERT_EQ(st.areas, 1);
+        /* Its ids are the old context's, not those of the broker's open one. */
+        ASSERT_OK(ops->ioas_alloc(ctx2, &id));
+        ASSERT_EQ(id, 1);
+        ASSERT_ERRNO(ENOENT, ops->destroy(ctx2, reply.hwpt));
+}
+
+TEST(closing_every_copy_of_the_device_fd_frees_the_closed_context) {
+        SIM_FIXTURE(b, ctx);
+        _cleanup_free_ BackendDeviceInfo *list = NULL;
+        BackendCtx *old = NULL;
+        BackendSimDeviceReply reply;
+        BackendSimStats st;
+        uint32_t ioas, dev, hwpt, id;
+        int fd = -1, client, client2;
+        size_t n;
+
+        ASSERT_OK(sim_open_devices(&b, &old));
+        ASSERT_OK(ops->ioas_alloc(old, &ioas));
+        ASSERT_OK(map_at(old, ioas, 0x100000, PG));
+        ASSERT_OK(ops->device_bind(old, &test_devices[FULL], &fd, &dev));
+        client = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        ASSERT_OK(client);
+        client2 = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        ASSERT_OK(client2);
+        ASSERT_OK(ops->device_attach(old, fd, dev, NO_PASID, ioas, &hwpt));
+        broker_lets_go(TAKE_PTR(old), fd, dev);
+
+        /* One copy closed: the open file lives on in the other. */
+        ASSERT_OK(close(client2));
+        ASSERT_EQ(stats_of(b).closed_contexts, 1);
+        ASSERT_ERRNO(EBUSY, ops->device_probe(b, &test_devices[FULL]));
+
+        /* An ioctl issued just before the last close still runs, then the release undoes it. */
+        ASSERT_OK(device_op(b, client, BACKEND_SIM_DEVICE_OP_ATTACH, NO_PASID, ioas, &reply));
+        ASSERT_OK(device_op(b, client, BACKEND_SIM_DEVICE_OP_DETACH, NO_PASID, 0, &reply));
+        {
+                BackendSimDeviceOp o = { .op = BACKEND_SIM_DEVICE_OP_ATTACH, .pasid = NO_PASID, .pt_id = ioas };
+
+                ASSERT_EQ(send(client, &o, sizeof(o), MSG_DONTWAIT | MSG_NOSIGNAL), (ssize_t) sizeof(o));
+        }
+        ASSERT_OK(close(client));
+
+        /* The next reap, here device_list's, unbinds the device and takes the closed context with it. */
+        ASSERT_OK(ops->ctx_new(b, &ctx));
+        ASSERT_OK(ops->device_list(b, &list, &n));
+        st = stats_of(b);
+        ASSERT_EQ(st.contexts, 1);
+        ASSERT_EQ(st.closed_contexts, 0);
+        ASSERT_EQ(st.objects, 0);
+        ASSERT_EQ(st.areas, 0);
+        ASSERT_U64_EQ(st.mapped_bytes, 0);
+        ASSERT_OK(ops->device_probe(b, &test_devices[FULL]));
+        ASSERT_OK(bind_dev(ctx, FULL, &id));
+        ASSERT_EQ(id, 1);
+}
+
+TEST(device_list_bind_probe_and_ctx_new_each_reap) {
+        SIM_FIXTURE(b, ctx);
+        _cleanup_free_ BackendDeviceInfo *list = NULL;
+        _cleanup_(ctx_freep) BackendCtx *ctx2 = NULL;
+        uint32_t dev, id;
+        size_t n;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(bind_dev(ctx, PLAIN, &dev));
+        ASSERT_OK(close_held_fd(ctx, dev));
+        ASSERT_OK(ops->device_list(b, &list, &n));
+        ASSERT_ERRNO(ENOENT, ops->device_unbind(ctx, -1, dev));
+
+        ASSERT_OK(bind_dev(ctx, PLAIN, &dev));
+        ASSERT_OK(close_held_fd(ctx, dev));
+        ASSERT_OK(bind_dev(ctx, FULL, &id));
+        ASSERT_EQ(id, dev);                     /* the released device's id was free again */
+
+        ASSERT_OK(bind_dev(ctx, PLAIN, &dev));
+        ASSERT_OK(close_held_fd(ctx, dev));
+        ASSERT_OK(ops->device_probe(b, &test_devices[BARE]));
+        ASSERT_ERRNO(ENOENT, ops->device_unbind(ctx, -1, dev));
+
+        ASSERT_OK(bind_dev(ctx, PLAIN, &dev));
+        ASSERT_OK(close_held_fd(ctx, dev));
+        ASSERT_OK(ops->ctx_new(b, &ctx2));
+        ASSERT_ERRNO(ENOENT, ops->device_unbind(ctx, -1, dev));
+}
+
+TEST(a_context_emptied_before_it_is_freed_gives_a_held_device_nothing_to_attach_to) {
+        _cleanup_(backend_closep) Backend *b = NULL;
+        _cleanup_close_ int client = -1;
+        BackendCtx *ctx = NULL;
+        BackendSimDeviceReply reply;
+        BackendSimStats st;
+        uint32_t ioas, ioas2, dev, hwpt, manual;
+        uint64_t u;
+        int fd = -1;
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas2));
+        ASSERT_OK(map_at(ctx, ioas, 0x100000, 4 * PG));
+        ASSERT_OK(map_at(ctx, ioas2, 0x200000, PG));
+        ASSERT_OK(ops->device_bind(ctx, &test_devices[FULL], &fd, &dev));
+        client = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        ASSERT_OK(client);
+        ASSERT_OK(hwpt_paging(ctx, dev, ioas2, 0, &manual));
+        ASSERT_OK(ops->device_attach(ctx, fd, dev, NO_PASID, ioas, &hwpt));
+
+        /* The broker empties the context before it closes it. */
+        ASSERT_OK(unmap(ctx, ioas, 0, UINT64_MAX, &u));
+        ASSERT_OK(unmap(ctx, ioas2, 0, UINT64_MAX, &u));
+        ASSERT_OK(ops->device_detach(ctx, fd, dev, NO_PASID));
+        ASSERT_OK(ops->destroy(ctx, manual));
+        ASSERT_OK(ops->destroy(ctx, ioas));
+        ASSERT_OK(ops->destroy(ctx, ioas2));
+        broker_lets_go(TAKE_PTR(ctx), fd, dev);
+
+        /* The device still holds the context, but it is empty. */
+        st = stats_of(b);
+        ASSERT_EQ(st.contexts, 1);
+        ASSERT_EQ(st.closed_contexts, 1);
+        ASSERT_EQ(st.ioases, 0);
+        ASSERT_EQ(st.hwpts, 0);
+        ASSERT_EQ(st.areas, 0);
+        ASSERT_EQ(st.devices, 1);
+        ASSERT_EQ(st.objects, 1);
+        ASSERT_ERRNO(ENOENT, device_op(b, client, BACKEND_SIM_DEVICE_OP_ATTACH, NO_PASID, ioas, &reply));
+        ASSERT_ERRNO(ENOENT, device_op(b, client, BACKEND_SIM_DEVICE_OP_ATTACH, NO_PASID, manual, &reply));
+        ASSERT_ERRNO(ENOENT, device_op(b, client, BACKEND_SIM_DEVICE_OP_ATTACH, 1, ioas2, &reply));
+        /* Its own DEVICE object is no page table either. */
+        ASSERT_ERRNO(EINVAL, device_op(b, client, BACKEND_SIM_DEVICE_OP_ATTACH, NO_PASID, dev, &reply));
+        ASSERT_EQ(stats_of(b).objects, 1);
+}
+
+TEST(device_op_datagrams_are_checked_and_detach_works) {
+        SIM_FIXTURE(b, ctx);
+        _cleanup_close_ int fd = -1;
+        BackendSimDeviceReply reply;
+        BackendSimDeviceOp o;
+        uint32_t ioas, pasid_hwpt, dev, hwpt;
+        char big[sizeof(BackendSimDeviceOp) + 1] = {};
+
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(ops->device_bind(ctx, &test_devices[FULL], &fd, &dev));
+
+        /* The wrong size is EINVAL, an empty datagram included; an unknown op ENOTTY. */
+        o = (BackendSimDeviceOp) { .op = BACKEND_SIM_DEVICE_OP_ATTACH, .pasid = NO_PASID, .pt_id = ioas };
+        ASSERT_ERRNO(EINVAL, device_raw(b, fd, &o, sizeof(o) - 1, &reply));
+        memcpy(big, &o, sizeof(o));
+        ASSERT_ERRNO(EINVAL, device_raw(b, fd, big, sizeof(big), &reply));
+        ASSERT_ERRNO(EINVAL, device_raw(b, fd, &o, 0, &reply));
+        ASSERT_ERRNO(ENOTTY, device_op(b, fd, 0, NO_PASID, ioas, &reply));
+        ASSERT_ERRNO(ENOTTY, device_op(b, fd, 3, NO_PASID, ioas, &reply));
+        ASSERT_EQ(stats_of(b).hwpts, 0);
+
+        /* In an open context too, the datagram is the ioctl: attach, replace, detach. */
+        ASSERT_OK(device_op(b, fd, BACKEND_SIM_DEVICE_OP_ATTACH, NO_PASID, ioas, &reply));
+        hwpt = reply.hwpt;
+        ASSERT_ERRNO(EBUSY, ops->destroy(ctx, ioas));
+        ASSERT_OK(hwpt_paging(ctx, dev, ioas, BACKEND_HWPT_PASID, &pasid_hwpt));
+        ASSERT_OK(device_op(b, fd, BACKEND_SIM_DEVICE_OP_ATTACH, NO_PASID, pasid_hwpt, &reply));
+        ASSERT_EQ(reply.hwpt, pasid_hwpt);
+        ASSERT_ERRNO(ENOENT, ops->destroy(ctx, hwpt));
+        ASSERT_OK(device_op(b, fd, BACKEND_SIM_DEVICE_OP_ATTACH, 3, pasid_hwpt, &reply));
+        ASSERT_ERRNO(ENOSPC, device_op(b, fd, BACKEND_SIM_DEVICE_OP_ATTACH, 1U << 31, pasid_hwpt, &reply));
+        ASSERT_OK(device_op(b, fd, BACKEND_SIM_DEVICE_OP_DETACH, 3, 0, &reply));
+        ASSERT_OK(device_op(b, fd, BACKEND_SIM_DEVICE_OP_DETACH, NO_PASID, 0, &reply));
+        ASSERT_OK(device_op(b, fd, BACKEND_SIM_DEVICE_OP_DETACH, NO_PASID, 0, &reply));
+        ASSERT_OK(ops->destroy(ctx, pasid_hwpt));
+        ASSERT_OK(ops->destroy(ctx, ioas));
+        /* What the broker's ops see is the same device. */
+        ASSERT_OK(detach(ctx, dev));
+}
+
+TEST(a_held_device_keeps_its_group_from_other_contexts) {
+        SIM_FIXTURE(b, ctx);
+        _cleanup_close_ int client = -1;
+        BackendCtx *old = NULL;
+        uint32_t dev, id;
+        int fd = -1;
+
+        ASSERT_OK(sim_open_devices(&b, &old));
+        ASSERT_OK(ops->device_bind(old, &test_devices[PEER0], &fd, &dev));
+        client = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        ASSERT_OK(client);
+        broker_lets_go(TAKE_PTR(old), fd, dev);
+
+        ASSERT_OK(ops->ctx_new(b, &ctx));
+        ASSERT_ERRNO(EPERM, bind_dev(ctx, PEER1, &id));
+        ASSERT_OK(close(TAKE_FD(client)));
+        ASSERT_OK(bind_dev(ctx, PEER1, &id));
+        ASSERT_OK(bind_dev(ctx, PEER0, &id));
+}
+
+TEST(close_frees_closed_contexts_still_held) {
+        _cleanup_close_ int client = -1;
+        BackendCtx *ctx = NULL;
+        Backend *b = NULL;
+        struct pollfd p;
+        uint32_t ioas, dev, hwpt;
+        int fd = -1;
+
+        /* Under ASan a leak of the held context, its objects or its mappings fails the run. */
+        ASSERT_OK(sim_open_devices(&b, &ctx));
+        ASSERT_OK(ops->ioas_alloc(ctx, &ioas));
+        ASSERT_OK(map_at(ctx, ioas, 0x100000, 16 * PG));
+        ASSERT_OK(ops->device_bind(ctx, &test_devices[FULL], &fd, &dev));
+        client = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        ASSERT_OK(client);
+        ASSERT_OK(ops->device_attach(ctx, fd, dev, NO_PASID, ioas, &hwpt));
+        (void) ops->device_unbind(ctx, fd, dev);
+        (void) close(fd);
+        ops->ctx_free(ctx);
+        ASSERT_EQ(stats_of(b).closed_contexts, 1);
+        ops->close(b);
+
+        /* The device went with the process that owned it: the client's fd hangs up. */
+        p = (struct pollfd) { .fd = client, .events = POLLIN };
+        ASSERT_EQ(poll(&p, 1, 0), 1);
+        ASSERT_TRUE(p.revents & POLLHUP);
 }
 
 /* --- devices: reserved ranges --------------------------------------------------------------- */
@@ -1775,7 +2185,7 @@ TEST(reserved_ranges_and_alignment_go_with_the_last_device) {
         ASSERT_OK(detach(ctx, d1));
         ASSERT_OK(ranges_of(ctx, ioas, r, &n, &align));
         ASSERT_EQ(n, 2);
-        ASSERT_OK(ops->device_unbind(ctx, -1, d2));
+        ASSERT_OK(release_dev(ctx, d2));
         ASSERT_OK(ranges_of(ctx, ioas, r, &n, &align));
         ASSERT_EQ(n, 1);
         ASSERT_RANGE(r[0], 0, UINT64_MAX);
@@ -2960,9 +3370,11 @@ TEST(fail_nth_counts_the_device_ops_and_changes_nothing) {
         backend_sim_fail_nth = 1;
         ASSERT_ERRNO(ENOMEM, ops->device_unbind(ctx, -1, dev));
         ASSERT_ERRNO(EBUSY, ops->destroy(ctx, hwpt));
+        backend_sim_fail_nth = 1;
+        ASSERT_ERRNO(ENOMEM, ops->device_probe(b, &test_devices[PLAIN]));
         ASSERT_OK(bind_dev(ctx, PLAIN, &dev2));
         ASSERT_EQ(dev2, 5);
-        ASSERT_OK(ops->device_unbind(ctx, -1, dev));
+        ASSERT_OK(release_dev(ctx, dev));
         ASSERT_ERRNO(ENOENT, ops->destroy(ctx, hwpt));
 }
 
@@ -2990,6 +3402,7 @@ static int device_scenario(int *ret_steps) {
         STEP(ops->open(&config, &b));
         STEP(ops->ctx_new(b, &ctx));
         STEP(ops->device_list(b, &list, &n));
+        STEP(ops->device_probe(b, &list[FULL]));
         STEP(ops->ioas_alloc(ctx, &ioas));
         STEP(ops->device_bind(ctx, &list[FULL], &fd, &dev));
         STEP(ops->hw_info(ctx, dev, &info));
@@ -3014,7 +3427,7 @@ TEST(fail_nth_sweep_fails_each_device_call_in_turn) {
         (void) unsetenv(BACKEND_SIM_FAIL_NTH_ENV);
         backend_sim_fail_nth = 0;
         ASSERT_OK(device_scenario(&total));
-        ASSERT_EQ(total, 15);
+        ASSERT_EQ(total, 16);
 
         for (int nth = 1; nth <= total; nth++) {
                 backend_sim_fail_nth = nth;

@@ -12,8 +12,21 @@
  * attachment with an explicit paging HWPT before the DMA.  --wrong-iova=OFF
  * programs the device OFF bytes past B, to show the check catches a wrong
  * translation (the test then expects the copy to miss B).
+ *
+ * --keep-fd-past=end|revoke: after the round trip, the session ends (end:
+ * the client hangs up; revoke: the test creates --ready-file and waits for
+ * the broker to close the connection, which the guest suite makes it do by a
+ * policy reload with RevokeOnReload=yes) while the VMM keeps its device fd
+ * and BAR mapping.  The device must be quarantined, held by this process; an
+ * attach through the fd to the old IOAS (or any id) must find nothing; and
+ * the device's DMA from A to B must be blocked (the suite then looks for the
+ * DMAR fault in the kernel log).  Closing the fd frees the device.
+ * --attack-victim=READY,DONE: before trying the fd, wait for a victim tenant
+ * (another run with --victim=READY,DONE) to map its RAM, and write edu's
+ * buffer to the old IOVAs too; create DONE when finished.
  */
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -21,6 +34,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,6 +43,7 @@
 #include "client/iommu-broker.h"
 #include "tests/lib/tests.h"
 #include "tests/lib/util-broker.h"
+#include "tests/lib/util-device.h"
 
 #define EDU_ID 0x00
 #define EDU_LIVENESS 0x04
@@ -189,6 +204,10 @@ TEST(edu_dma_round_trip_through_the_broker_then_blocked_after_unmap) {
         Vmm v;
         int r;
 
+        if (tests_option("keep-fd-past") || tests_option("victim")) {
+                tests_skip("--keep-fd-past and --victim run their own test");
+                return;
+        }
         r = vmm_open(&v);
         if (r == -ENODEV) {
                 tests_skip("no edu device (1234:11e8) in the broker's list");
@@ -241,11 +260,209 @@ TEST(edu_dma_round_trip_through_the_broker_then_blocked_after_unmap) {
         vmm_close(&v);
 }
 
+/* The edu slot as DeviceList shows it, through a fresh connection. */
+static bool edu_state(const char *name, ib_device_info *ret) {
+        ib_device_info list[32];
+        size_t n = 32;
+        ib_client *c = NULL;
+        bool found = false;
+
+        if (ib_client_connect(broker.socket, "test-edu-dma-probe", &c) == 0 && ib_device_list(c, list, &n) == 0)
+                for (size_t i = 0; i < n && !found; i++)
+                        if (strcmp(list[i].name, name) == 0) {
+                                *ret = list[i];
+                                found = true;
+                        }
+        ib_client_free(c);
+        return found;
+}
+
+/* Waits (10 s at most) for a file to appear. */
+static bool wait_for_file(const char *path) {
+        for (int i = 0; i < 200; i++) {
+                if (access(path, F_OK) == 0)
+                        return true;
+                usleep(50000);
+        }
+        return false;
+}
+
+/* Waits (5 s at most) until the connection is closed by the broker. */
+static bool connection_closed(ib_client *c) {
+        struct pollfd p = { .fd = ib_client_get_fd(c), .events = POLLIN };
+
+        for (int i = 0; i < 50; i++) {
+                char byte;
+
+                if (poll(&p, 1, 100) > 0 && recv(p.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
+                        return true;
+        }
+        return false;
+}
+
+TEST(edu_dma_blocked_for_a_device_fd_kept_past_the_session) {
+        const char *mode = tests_option("keep-fd-past"), *ready = tests_option("ready-file");
+        const char *victim = tests_option("attack-victim");
+        char victim_ready[128] = "", *victim_done = NULL;
+        uint64_t iova;
+        ib_device_info d = {};
+        char name[32];
+        uint8_t *a, *b;
+        Vmm v;
+        int r;
+
+        if (!mode || tests_option("victim")) {
+                tests_skip("no --keep-fd-past given");
+                return;
+        }
+        if (victim) {
+                snprintf(victim_ready, sizeof(victim_ready), "%s", victim);
+                victim_done = strchr(victim_ready, ',');
+                ASSERT_TRUE(victim_done != NULL);
+                *victim_done++ = '\0';
+        }
+        r = vmm_open(&v);
+        if (r == -ENODEV) {
+                tests_skip("no edu device (1234:11e8) in the broker's list");
+                vmm_close(&v);
+                return;
+        }
+        ASSERT_OK(r);
+        ASSERT_TRUE(edu_name(v.c, name, sizeof(name)) != NULL);
+        a = v.ram;
+        b = v.ram + PAGE;
+        iova = IOVA_A;
+        ASSERT_OK(ib_map(v.c, v.ioas, v.memfd, 0, PAGE, IB_MAP_READABLE | IB_MAP_WRITEABLE | IB_MAP_FIXED_IOVA, &iova));
+        iova = IOVA_B;
+        ASSERT_OK(ib_map(v.c, v.ioas, v.memfd, PAGE, PAGE, IB_MAP_READABLE | IB_MAP_WRITEABLE | IB_MAP_FIXED_IOVA, &iova));
+        ASSERT_OK(ib_device_attach(v.c, v.dev, v.ioas, NULL));
+        for (int i = 0; i < PAGE; i++)
+                a[i] = (uint8_t) (i * 13 + 5);
+        memset(b, 0, PAGE);
+        ASSERT_OK(edu_dma(&v, IOVA_A, EDU_BUF, PAGE, false));
+        ASSERT_OK(edu_dma(&v, EDU_BUF, IOVA_B, PAGE, true));
+        ASSERT_EQ(count_equal(a, b, PAGE), PAGE);
+        printf("# DMA A -> edu -> B works while the session lives\n");
+
+        if (strcmp(mode, "revoke") == 0) {
+                FILE *f;
+
+                ASSERT_TRUE(ready != NULL);
+                f = fopen(ready, "w");
+                ASSERT_TRUE(f != NULL);
+                fclose(f);
+                ASSERT_TRUE(connection_closed(v.c));
+                printf("# the broker closed the session (policy reload, RevokeOnReload=yes)\n");
+        } else
+                printf("# the client hangs up, keeping its device fd\n");
+        ib_client_free(v.c);
+        v.c = NULL;
+
+        for (int i = 0; i < 100 && !(edu_state(name, &d) && d.quarantined); i++)
+                usleep(50000);
+        printf("# DeviceList: in_use %d quarantined %d held_by_pid %d (this process: %d)\n", d.in_use,
+               d.quarantined, d.held_by_pid, (int) getpid());
+        ASSERT_TRUE(d.quarantined && !d.in_use);
+        ASSERT_EQ(d.held_by_pid, (int) getpid());
+
+        if (victim) {
+                ASSERT_TRUE(wait_for_file(victim_ready));
+                printf("# the victim tenant has mapped its RAM\n");
+        }
+
+        /* the context the fd still holds is empty: nothing to attach to */
+        for (uint32_t id = 1; id <= 8; id++) {
+                r = test_device_fd_attach(broker.socket, v.dev_fd, id);
+                if (r != -ENOENT)
+                        printf("# VFIO_DEVICE_ATTACH_IOMMUFD_PT to %u: %s\n", id, strerror(-r));
+                ASSERT_ERRNO(ENOENT, r);
+        }
+        printf("# VFIO_DEVICE_ATTACH_IOMMUFD_PT to ids 1..8 through the kept fd: ENOENT\n");
+
+        memset(b, 0, PAGE);
+        /* edu's buffer still holds A: written to both old IOVAs it would land in whatever backs them now */
+        (void) edu_dma(&v, EDU_BUF, IOVA_A, PAGE, true);
+        (void) edu_dma(&v, IOVA_A, EDU_BUF, PAGE, false);
+        (void) edu_dma(&v, EDU_BUF, IOVA_B, PAGE, true);
+        printf("# after the session: DMA to IOVA 0x%llx left %zu non-zero bytes in B\n",
+               (unsigned long long) IOVA_B, count_nonzero(b, PAGE));
+        ASSERT_EQ(count_nonzero(b, PAGE), 0);
+        if (victim) {
+                FILE *f = fopen(victim_done, "w");
+
+                ASSERT_TRUE(f != NULL);
+                fclose(f);
+        }
+
+        vmm_close(&v);                  /* closes the device fd: the device is free again */
+        for (int i = 0; i < 100 && !(edu_state(name, &d) && !d.quarantined); i++)
+                usleep(50000);
+        ASSERT_TRUE(!d.quarantined && !d.in_use);
+        printf("# the fd closed: the device is free\n");
+}
+
+/*
+ * --victim=READY,DONE: another tenant, with no device.  It maps two pages of
+ * its guest RAM (filled with 0x5a) one by one, as the attacker did; on the
+ * mmap path the broker maps them into its own address space, where the
+ * attacker's pages were before its session ended.  It creates READY, waits
+ * for DONE (the attacker has tried its kept device fd meanwhile) and checks
+ * that not one byte of its RAM changed.
+ */
+TEST(victim_ram_stays_untouched) {
+        const char *arg = tests_option("victim");
+        char ready[128], *done;
+        uint64_t iova;
+        ib_client *c = NULL;
+        uint32_t ioas;
+        uint8_t *ram;
+        int memfd;
+        FILE *f;
+
+        if (!arg) {
+                tests_skip("no --victim given");
+                return;
+        }
+        snprintf(ready, sizeof(ready), "%s", arg);
+        done = strchr(ready, ',');
+        ASSERT_TRUE(done != NULL);
+        *done++ = '\0';
+        ASSERT_OK(ib_client_connect(broker.socket, "test-edu-dma-victim", &c));
+        ASSERT_OK(ib_ioas_alloc(c, NULL, &ioas));
+        memfd = test_memfd("victim-ram", 2 * PAGE);
+        ASSERT_TRUE(memfd >= 0);
+        ram = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+        ASSERT_TRUE(ram != MAP_FAILED);
+        memset(ram, 0x5a, 2 * PAGE);
+        iova = IOVA_A;
+        ASSERT_OK(ib_map(c, ioas, memfd, 0, PAGE, IB_MAP_READABLE | IB_MAP_WRITEABLE | IB_MAP_FIXED_IOVA, &iova));
+        iova = IOVA_B;
+        ASSERT_OK(ib_map(c, ioas, memfd, PAGE, PAGE, IB_MAP_READABLE | IB_MAP_WRITEABLE | IB_MAP_FIXED_IOVA, &iova));
+        f = fopen(ready, "w");
+        ASSERT_TRUE(f != NULL);
+        fclose(f);
+        ASSERT_TRUE(wait_for_file(done));
+        {
+                size_t changed = 2 * PAGE;
+
+                for (size_t i = 0; i < 2 * PAGE; i++)
+                        changed -= ram[i] == 0x5a;
+                printf("# victim: %zu of %d bytes of its RAM changed while the attacker held its device fd\n",
+                       changed, 2 * PAGE);
+                ASSERT_EQ(changed, 0);
+        }
+        munmap(ram, 2 * PAGE);
+        close(memfd);
+        ib_client_free(c);
+}
+
 static int setup(void) {
         const char *sock = tests_option("socket");
 
         if (!sock) {
-                printf("# usage: test-edu-dma --socket=PATH [--via-hwpt] [--wrong-iova=OFFSET]\n");
+                printf("# usage: test-edu-dma --socket=PATH [--via-hwpt] [--wrong-iova=OFFSET] "
+                       "[--keep-fd-past=end|revoke [--ready-file=PATH] [--attack-victim=READY,DONE]] "
+                       "[--victim=READY,DONE]\n");
                 return -EINVAL;
         }
         test_broker_attach(&broker, sock);
