@@ -112,6 +112,24 @@ static bool device_free_again(void) {
         return false;
 }
 
+/* Whether the device under test is a mock device of the kernel's iommufd test driver (HwInfo tells). */
+static bool device_is_mock(void) {
+        ib_client *c = NULL;
+        ib_hw_info hw = {};
+        uint32_t dev = 0;
+        int fd = -1;
+        bool mock = false;
+
+        if (ib_client_connect(broker.socket, "probe", &c) == 0 && ib_device_open(c, device, &dev, &fd) == 0 &&
+            ib_hw_info_get(c, dev, &hw) == 0)
+                mock = hw.iommu_type == MOCK_IOMMU_TYPE;
+        if (fd >= 0)
+                close(fd);
+        ib_client_free(c);
+        (void) device_free_again();
+        return mock;
+}
+
 /* Waits until the broker has ended an earlier session whose device fd is still held here. */
 static bool device_quarantined(ib_device_info *ret) {
         for (int i = 0; i < 200; i++) {
@@ -185,12 +203,17 @@ TEST(a_closed_session_frees_the_device_for_the_next) {
  */
 TEST(a_device_fd_kept_past_the_session_reaches_nothing) {
         int memfd = test_memfd("ram", 1 << 16);
-        uint64_t iova = 0x100000;
+        uint64_t iova = 0x1000000;              /* inside every aperture: the mock IOMMU's starts at 16 MiB */
         ib_device_info d;
         uint32_t ioas, dev2;
         int fd2 = -1;
 
         ASSERT_TRUE(memfd >= 0);
+        if (device_is_mock()) {
+                tests_skip("a mock device of the kernel's test driver has no VFIO fd to keep");
+                close(memfd);
+                return;
+        }
         CONNECT(a);
         OPEN(a, dev, fd);
         ioas = ioas_new(a);
@@ -223,6 +246,11 @@ TEST(a_device_fd_kept_past_the_session_reaches_nothing) {
 TEST(a_device_fd_kept_past_device_close_is_quarantined) {
         ib_device_info d;
         uint32_t ioas;
+
+        if (device_is_mock()) {
+                tests_skip("a mock device of the kernel's test driver has no VFIO fd to keep");
+                return;
+        }
         CONNECT(a);
         OPEN(a, dev, fd);
 
@@ -247,7 +275,7 @@ TEST(a_device_fd_kept_past_device_close_is_quarantined) {
  */
 TEST(the_window_holds_around_an_attach) {
         ib_ioas_alloc_args a = { .window = IB_IOVA_WINDOW_32BIT };
-        ib_iova_range msi = { 0xfee00000, 0xfeefffff }, upper = { 0x80000000, 0xffffffff };
+        ib_iova_range msi = { 0xfee00000, 0xfeefffff }, upper = { 0x40000000, 0xffffffff };
         int memfd = test_memfd("ram", 2 << 20);
         uint64_t iova = 0;
         uint32_t ioas;
