@@ -20,6 +20,7 @@
 
 #include "common/macro.h"
 #include "policy/audit.h"
+#include "util/escape.h"
 #include "util/log.h"
 
 #define JOURNAL_SOCKET "/run/systemd/journal/socket"
@@ -125,6 +126,7 @@ static void journal_fields_done(JournalFields *f) {
 
 /* Adds "NAME=value"; a failure is remembered in f->oom. */
 _printf_(2, 3) static void journal_field(JournalFields *f, const char *fmt, ...) {
+        char *raw = NULL;
         va_list ap;
         int k;
 
@@ -133,9 +135,12 @@ _printf_(2, 3) static void journal_field(JournalFields *f, const char *fmt, ...)
                 return;
         }
         va_start(ap, fmt);
-        k = vasprintf(&f->field[f->n], fmt, ap);
+        k = vasprintf(&raw, fmt, ap);
         va_end(ap);
-        if (k < 0)
+        /* values are data: a client's string never carries a control character into the journal */
+        f->field[f->n] = k < 0 ? NULL : escape_control_dup(raw);
+        free(raw);
+        if (!f->field[f->n])
                 f->oom = true;
         else
                 f->n++;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "util/escape.h"
 #include "util/log.h"
 
 static int max_level = LOG_INFO;
@@ -53,21 +54,28 @@ static bool stderr_is_journal(void) {
 
 int log_internal(int level, int err, const char *file, int line, const char *func, const char *fmt, ...) {
         int saved = errno;
+        char msg[LOG_LINE_MAX], line_out[LOG_LINE_MAX * 4 + 1];
         va_list ap;
+        int n;
 
         if (err < 0)
                 err = -err;
         if (level <= max_level) {
+                errno = err;
+                va_start(ap, fmt);
+                n = vsnprintf(msg, sizeof(msg), fmt, ap);
+                va_end(ap);
+                (void) escape_control(msg, line_out, sizeof(line_out));
                 if (stderr_is_journal())
                         fprintf(stderr, "<%d>", level);
                 else
                         fputs("iommu-brokerd: ", stderr);
                 if (max_level >= LOG_DEBUG)
                         fprintf(stderr, "(%s:%d) ", func, line);
-                errno = err;
-                va_start(ap, fmt);
-                vfprintf(stderr, fmt, ap);
-                va_end(ap);
+                /* one record per line, whatever a client put into the strings it carries (see escape.h) */
+                fputs(line_out, stderr);
+                if (n >= (int) sizeof(msg))
+                        fputs("...", stderr);
                 fputc('\n', stderr);
         }
         errno = saved;

@@ -14,6 +14,9 @@
 
 #include "common/macro.h"
 
+/* A message longer than this is cut ("..."); control characters in it are written as \xNN. */
+#define LOG_LINE_MAX 2048
+
 void log_set_max_level(int level);
 int log_get_max_level(void);
 /* "debug", "info", "notice", "warning", "err": -EINVAL otherwise. */

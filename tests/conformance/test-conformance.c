@@ -265,6 +265,19 @@ TEST(unmap_cutting_a_later_mapping_changes_nothing) {
         ib_client_free(c);
 }
 
+/* iova 0, length 2^64-1 is "everything": on an IOAS that never held a mapping it succeeds, unmapping 0 bytes. */
+TEST(unmap_all_of_an_empty_ioas_succeeds) {
+        uint64_t len = 1;
+        uint32_t id;
+        CONNECT(c);
+
+        id = alloc_ioas(c, IB_IOVA_WINDOW_FULL);
+        ASSERT_OK(ib_unmap(c, id, 0, UINT64_MAX, &len));
+        ASSERT_U64_EQ(len, 0);
+        ASSERT_OK(ib_unmap(c, id, 0, UINT64_MAX, &len));
+        ib_client_free(c);
+}
+
 TEST(unmap_where_nothing_is_mapped_is_enoent) {
         uint64_t len;
         uint32_t id;

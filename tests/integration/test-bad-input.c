@@ -391,6 +391,43 @@ TEST(client_vanishing_mid_stream_harms_nobody) {
         ASSERT_TRUE(other_client_served());
 }
 
+/*
+ * A Hello client_name (any string a client sends) is data: a newline and a
+ * "<0>" in it must not make a log record of its own at a priority the
+ * client chose.  The daemon writes control characters as \xNN.
+ */
+TEST(client_strings_never_forge_a_log_record) {
+        static const char name[] = "vmm\n<0>iommu-brokerd: forged record\r";
+        TestBroker b;
+        ib_client *c = NULL;
+        bool escaped = false, forged = false, closed = false;
+
+        ASSERT_OK(test_broker_start_logged(&b, "--log-level=info"));
+        ASSERT_OK(ib_client_connect(b.socket, name, &c));
+        ib_client_free(c);
+        /* the session's close is logged after its hello */
+        for (int i = 0; i < 200 && !closed; i++) {
+                char line[4096];
+                FILE *f = fopen(b.log, "re");
+
+                escaped = forged = false;
+                while (f && fgets(line, sizeof(line), f)) {
+                        escaped |= strstr(line, "hello from") &&
+                                   strstr(line, "vmm\\x0a<0>iommu-brokerd: forged record\\x0d") != NULL;
+                        forged |= strncmp(line, "<0>", 3) == 0 || strncmp(line, "iommu-brokerd: forged", 21) == 0;
+                        closed |= strstr(line, "session 1 closed") != NULL;
+                }
+                if (f)
+                        fclose(f);
+                if (!closed)
+                        usleep(10000);
+        }
+        ASSERT_TRUE(closed);
+        ASSERT_TRUE(escaped);
+        ASSERT_TRUE(!forged);
+        ASSERT_EQ(test_broker_stop(&b), 0);
+}
+
 static int setup(void) {
         return test_broker_start(&broker, NULL);
 }

@@ -32,7 +32,7 @@ static bool can_connect(const char *path) {
         return r == 0;
 }
 
-int test_broker_start(TestBroker *b, const char *extra_args) {
+static int broker_start(TestBroker *b, const char *extra_args, bool capture) {
         const char *daemon = getenv("IB_DAEMON");
         char *argv[32], *words = NULL;
         int argc = 0;
@@ -44,6 +44,8 @@ int test_broker_start(TestBroker *b, const char *extra_args) {
         if (!mkdtemp(b->dir))
                 return -errno;
         snprintf(b->socket, sizeof(b->socket), "%s/vmm.sock", b->dir);
+        if (capture)
+                snprintf(b->log, sizeof(b->log), "%s/daemon.log", b->dir);
 
         argv[argc++] = (char *) daemon;
         argv[argc++] = (char *) "--backend=sim";
@@ -63,6 +65,12 @@ int test_broker_start(TestBroker *b, const char *extra_args) {
                 return -errno;
         }
         if (b->pid == 0) {
+                if (capture) {
+                        int fd = open(b->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+                        if (fd < 0 || dup2(fd, STDERR_FILENO) < 0)
+                                _exit(127);
+                }
                 execv(daemon, argv);
                 fprintf(stderr, "cannot run %s: %s\n", daemon, strerror(errno));
                 _exit(127);
@@ -78,6 +86,14 @@ int test_broker_start(TestBroker *b, const char *extra_args) {
                 nanosleep(&ts, NULL);
         }
         return -ETIMEDOUT;
+}
+
+int test_broker_start(TestBroker *b, const char *extra_args) {
+        return broker_start(b, extra_args, false);
+}
+
+int test_broker_start_logged(TestBroker *b, const char *extra_args) {
+        return broker_start(b, extra_args, true);
 }
 
 void test_broker_attach(TestBroker *b, const char *path) {
@@ -103,6 +119,8 @@ int test_broker_stop(TestBroker *b) {
                         status = 0;
         }
         unlink(b->socket);
+        if (b->log[0])
+                unlink(b->log);
         rmdir(b->dir);
         b->pid = 0;
         if (WIFEXITED(status))

@@ -16,6 +16,7 @@ typedef struct TestBroker {
         pid_t pid;
         char dir[64];
         char socket[128];
+        char log[128];                  /* test_broker_start_logged(): the daemon's stderr; "" otherwise */
         bool external;                  /* --socket given: a broker we did not start */
 } TestBroker;
 
@@ -25,6 +26,8 @@ typedef struct TestBroker {
  * to accept connections.
  */
 int test_broker_start(TestBroker *b, const char *extra_args);
+/* The same, with the daemon's stderr in b->log (removed at stop). */
+int test_broker_start_logged(TestBroker *b, const char *extra_args);
 /* Uses a broker that is already running at path. */
 void test_broker_attach(TestBroker *b, const char *path);
 /* True while the daemon process runs (always true for an attached broker). */
