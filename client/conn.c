@@ -150,6 +150,8 @@ static int client_read_one(ib_client *c) {
                         }
         if (n == 0) {
                 client_close_rx_fds(c);
+                if (c->unsolicited_err)
+                        return client_fail(c, c->unsolicited_err, "%s", c->unsolicited);
                 return client_fail(c, ECONNRESET, "the broker closed the connection");
         }
         if (mh.msg_flags & MSG_TRUNC) {
@@ -171,8 +173,19 @@ static int client_read_one(ib_client *c) {
                         client_close_rx_fds(c);
                         return 1;
                 }
-        /* A reply to nothing we sent: the broker could not read one of our messages. */
-        (void) client_reply_error(c, reply);
+        /*
+         * A reply to nothing we sent: the broker could not read one of our
+         * messages, or it says why it closes the connection (refused at the
+         * door, no Hello in time): kept to explain the hang-up that follows.
+         */
+        {
+                int err = client_reply_error(c, reply);
+
+                if (err < 0) {
+                        c->unsolicited_err = -err;
+                        (void) snprintf(c->unsolicited, sizeof(c->unsolicited), "%s", c->error);
+                }
+        }
         ib__v1__reply__free_unpacked(reply, NULL);
         client_close_rx_fds(c);
         return 1;
@@ -300,8 +313,12 @@ int client_call_fds(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n
         while (!w.done) {
                 struct pollfd pfd = { .fd = c->fd, .events = (short) ib_client_get_events(c) };
 
-                if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+                r = poll(&pfd, 1, c->timeout_ms);
+                if (r < 0 && errno != EINTR)
                         return client_fail(c, errno, "poll: %s", strerror(errno));
+                if (r == 0)
+                        return client_fail(c, ETIMEDOUT, "the broker did not answer within %d s",
+                                           c->timeout_ms / 1000);
                 r = ib_client_process(c);
                 if (r < 0 && !w.done)
                         return r;
@@ -353,6 +370,7 @@ _public_ int ib_client_connect_verbose(const char *path, const char *client_name
         c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
+        c->timeout_ms = -1;
         /* Until Hello says otherwise: the limits of protocol v1. */
         c->limits = (ib_limits) {
                 .max_message_size = IB_MAX_MESSAGE_SIZE,
@@ -381,7 +399,10 @@ _public_ int ib_client_connect_verbose(const char *path, const char *client_name
         hello.client_name = (char *) client_name;
         req.verb_case = IB__V1__REQUEST__VERB_HELLO;
         req.hello = &hello;
+        /* a broker that cannot take us refuses with a reason; one that hangs must not hang us for ever */
+        c->timeout_ms = IB_CONNECT_TIMEOUT_MS;
         r = client_call(c, &req, NULL, 0, &reply);
+        c->timeout_ms = -1;
         if (r < 0 || reply->result_case != IB__V1__REPLY__RESULT_HELLO) {
                 if (error && error_size)
                         (void) snprintf(error, error_size, "%s", r < 0 ? c->error : "the broker did not answer Hello");

@@ -49,7 +49,13 @@ struct ib_client {
         bool broken;
         int rx_fds[16];                 /* fds that came with the reply being completed */
         size_t n_rx_fds;
+        int unsolicited_err;            /* an error reply to no request (a refusal, a timeout): why it ends */
+        char unsolicited[256];
+        int timeout_ms;                 /* of a synchronous call; -1: none */
 };
+
+/* How long ib_client_connect() waits for the answer to Hello. */
+#define IB_CONNECT_TIMEOUT_MS 30000
 
 /* Sets c->error; returns -abs(err). */
 int client_fail(ib_client *c, int err, const char *fmt, ...) _printf_(3, 4);

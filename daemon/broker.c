@@ -315,7 +315,9 @@ int broker_new(Broker **ret, const BrokerConfig *config) {
                 .userdata = b,
                 .global_pasid = config->global_pasid,
                 .policy = loaded,
+                .admission = config->admission,
         };
+        session_admission_complete(&b->host.admission);
         b->host.policy_path = b->policy_path;
         }
         r = pasid_space_init(&b->host.pasids);
@@ -382,6 +384,7 @@ Broker *broker_free(Broker *b) {
                 return NULL;
         while (b->sessions)
                 session_free(b->sessions);      /* unlinks itself through broker_on_session_free() */
+        session_host_done(&b->host);
         listener_free(b->listener);
         if (b->ev_sigterm)
                 event_free(b->ev_sigterm);

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "backend/backend.h"
+#include "core/session.h"
 
 typedef struct Broker Broker;
 
@@ -25,6 +26,7 @@ typedef struct BrokerConfig {
         bool no_map_file;               /* never use IOMMU_IOAS_MAP_FILE */
         bool global_pasid;              /* devices share one host-wide PASID space */
         const char *policy_path;        /* NULL: /etc/iommu-broker/policy.conf */
+        SessionAdmission admission;     /* zeros: the defaults */
 } BrokerConfig;
 
 typedef struct Session Session;

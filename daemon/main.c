@@ -67,12 +67,35 @@ static void help(void) {
                "  --policy=PATH           the policy file, its drop-ins in PATH's directory under\n"
                "                          policy.d/ (default /etc/iommu-broker/policy.conf);\n"
                "                          without one only root and the broker's uid may connect\n"
+               "  --hello-timeout=SEC     close a connection that sent no Hello within SEC\n"
+               "                          seconds (default 10)\n"
+               "  --max-connections-per-uid=N\n"
+               "                          connections one uid may have open (default 1024)\n"
+               "  --max-pending-per-uid=N connections one uid may have open before their\n"
+               "                          Hello (default 64)\n"
                "  --log-level=LEVEL       debug, info, notice, warning or err (default info)\n"
                "  -h --help               show this help\n"
                "  --version               show the version\n"
                "\n"
                "See iommu-brokerd(8).\n",
                IB_DEFAULT_SOCKET);
+}
+
+/* A whole number in [min, max] for option name. */
+static unsigned arg_hello_timeout = SESSION_HELLO_TIMEOUT_SEC;
+static unsigned arg_max_connections_per_uid = SESSION_MAX_CONNECTIONS_PER_UID;
+static unsigned arg_max_pending_per_uid = SESSION_MAX_PENDING_PER_UID;
+
+static int parse_count_arg(const char *name, const char *s, unsigned long min, unsigned long max, unsigned *ret) {
+        char *end;
+        unsigned long n;
+
+        errno = 0;
+        n = strtoul(s, &end, 10);
+        if (*s == '\0' || *s == '-' || *end != '\0' || errno != 0 || n < min || n > max)
+                return log_error_errno(EINVAL, "invalid %s '%s': a whole number from %lu to %lu", name, s, min, max);
+        *ret = (unsigned) n;
+        return 0;
 }
 
 static int parse_argv(int argc, char **argv) {
@@ -90,6 +113,9 @@ static int parse_argv(int argc, char **argv) {
                 ARG_USER,
                 ARG_POLICY,
                 ARG_KERNEL_MOCK_DEVICES,
+                ARG_HELLO_TIMEOUT,
+                ARG_MAX_CONNECTIONS_PER_UID,
+                ARG_MAX_PENDING_PER_UID,
         };
         static const struct option options[] = {
                 { "backend", required_argument, NULL, ARG_BACKEND },
@@ -106,6 +132,9 @@ static int parse_argv(int argc, char **argv) {
                 { "user", required_argument, NULL, ARG_USER },
                 { "policy", required_argument, NULL, ARG_POLICY },
                 { "kernel-mock-devices", required_argument, NULL, ARG_KERNEL_MOCK_DEVICES },
+                { "hello-timeout", required_argument, NULL, ARG_HELLO_TIMEOUT },
+                { "max-connections-per-uid", required_argument, NULL, ARG_MAX_CONNECTIONS_PER_UID },
+                { "max-pending-per-uid", required_argument, NULL, ARG_MAX_PENDING_PER_UID },
                 {}
         };
         int c, r;
@@ -161,6 +190,22 @@ static int parse_argv(int argc, char **argv) {
                         arg_kernel_mock_devices = (unsigned) n;
                         break;
                 }
+                case ARG_HELLO_TIMEOUT:
+                        r = parse_count_arg("--hello-timeout", optarg, 1, 3600, &arg_hello_timeout);
+                        if (r < 0)
+                                return r;
+                        break;
+                case ARG_MAX_CONNECTIONS_PER_UID:
+                        r = parse_count_arg("--max-connections-per-uid", optarg, 1, 1000000,
+                                            &arg_max_connections_per_uid);
+                        if (r < 0)
+                                return r;
+                        break;
+                case ARG_MAX_PENDING_PER_UID:
+                        r = parse_count_arg("--max-pending-per-uid", optarg, 1, 1000000, &arg_max_pending_per_uid);
+                        if (r < 0)
+                                return r;
+                        break;
                 case ARG_LOG_LEVEL:
                         r = log_level_from_string(optarg);
                         if (r < 0)
@@ -217,6 +262,11 @@ int main(int argc, char **argv) {
         config.socket_mode = arg_socket_mode;
         config.socket_gid = arg_socket_gid;
         config.policy_path = arg_policy;
+        config.admission = (SessionAdmission) {
+                .hello_timeout_sec = arg_hello_timeout,
+                .max_connections_per_uid = arg_max_connections_per_uid,
+                .max_pending_per_uid = arg_max_pending_per_uid,
+        };
         if (arg_socket)
                 config.socket_path = arg_socket;
         else if (!getenv("LISTEN_FDS")) {

@@ -157,6 +157,8 @@ static int report_connect_failure(int error, const char *why) {
         if (why && *why && error == -EACCES)
                 (void) snprintf(sentence, sizeof(sentence), "the broker at '%s' refused the connection: %s",
                                 socket_path_for_messages(), why);
+        else if (why && *why)
+                (void) snprintf(sentence, sizeof(sentence), "%s", why);     /* the broker's reason, or the library's */
         else
                 (void) snprintf(sentence, sizeof(sentence), "cannot connect to '%s': %s", socket_path_for_messages(),
                                 strerror(-error));

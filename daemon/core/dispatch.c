@@ -9,6 +9,7 @@
  * goes on.  Adding a verb = a handler in core/verb-<family>.c + a line here.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,38 +30,39 @@ typedef struct Verb {
         const char *name;
         unsigned min_fds;
         unsigned max_fds;
+        unsigned reply_fds;             /* fds its reply carries: reserved before the handler runs */
         bool needs_hello;
         int (*handler)(Call *c);
 } Verb;
 
 static const Verb verbs[] = {
-        { IB__V1__REQUEST__VERB_HELLO,       "Hello",           0, 0, false, verb_hello },
-        { IB__V1__REQUEST__VERB_CAPS,        "GetCapabilities", 0, 0, true,  verb_caps },
-        { IB__V1__REQUEST__VERB_IOAS_ALLOC,  "IoasAlloc",       0, 0, true,  verb_ioas_alloc },
-        { IB__V1__REQUEST__VERB_IOAS_FREE,   "IoasFree",        0, 0, true,  verb_ioas_free },
-        { IB__V1__REQUEST__VERB_IOVA_RANGES, "IoasIovaRanges",  0, 0, true,  verb_iova_ranges },
-        { IB__V1__REQUEST__VERB_ALLOW_IOVAS, "IoasAllowIovas",  0, 0, true,  verb_allow_iovas },
-        { IB__V1__REQUEST__VERB_MAP,         "Map",             1, 1, true,  verb_map },
-        { IB__V1__REQUEST__VERB_UNMAP,       "Unmap",           0, 0, true,  verb_unmap },
-        { IB__V1__REQUEST__VERB_COPY,        "Copy",            0, 0, true,  verb_copy },
-        { IB__V1__REQUEST__VERB_BATCH,       "Batch",           0, IB_MAX_FDS_PER_MESSAGE, true, verb_batch },
-        { IB__V1__REQUEST__VERB_DEVICE_LIST,   "DeviceList",    0, 0, true,  verb_device_list },
-        { IB__V1__REQUEST__VERB_DEVICE_OPEN,   "DeviceOpen",    0, 0, true,  verb_device_open },
-        { IB__V1__REQUEST__VERB_DEVICE_ATTACH, "DeviceAttach",  0, 0, true,  verb_device_attach },
-        { IB__V1__REQUEST__VERB_DEVICE_DETACH, "DeviceDetach",  0, 0, true,  verb_device_detach },
-        { IB__V1__REQUEST__VERB_DEVICE_CLOSE,  "DeviceClose",   0, 0, true,  verb_device_close },
-        { IB__V1__REQUEST__VERB_HW_INFO,       "HwInfo",        0, 0, true,  verb_hw_info },
-        { IB__V1__REQUEST__VERB_HWPT_ALLOC,    "HwptAlloc",     0, 0, true,  verb_hwpt_alloc },
-        { IB__V1__REQUEST__VERB_HWPT_FREE,     "HwptFree",      0, 0, true,  verb_hwpt_free },
-        { IB__V1__REQUEST__VERB_HWPT_SET_DIRTY_TRACKING, "HwptSetDirtyTracking", 0, 0, true, verb_hwpt_set_dirty_tracking },
-        { IB__V1__REQUEST__VERB_HWPT_GET_DIRTY_BITMAP,   "HwptGetDirtyBitmap",   0, 0, true, verb_hwpt_get_dirty_bitmap },
-        { IB__V1__REQUEST__VERB_HWPT_INVALIDATE,         "HwptInvalidate",       0, 0, true, verb_hwpt_invalidate },
-        { IB__V1__REQUEST__VERB_FAULT_QUEUE_ALLOC,       "FaultQueueAlloc",      0, 0, true, verb_fault_queue_alloc },
-        { IB__V1__REQUEST__VERB_PASID_ATTACH,  "PasidAttach",   0, 0, true,  verb_pasid_attach },
-        { IB__V1__REQUEST__VERB_PASID_DETACH,  "PasidDetach",   0, 0, true,  verb_pasid_detach },
-        { IB__V1__REQUEST__VERB_PASID_LOOKUP,  "PasidLookup",   0, 0, true,  verb_pasid_lookup },
-        { IB__V1__REQUEST__VERB_VIOMMU_ALLOC,  "ViommuAlloc",   0, 0, true,  verb_viommu_alloc },
-        { IB__V1__REQUEST__VERB_VDEVICE_ALLOC, "VdeviceAlloc",  0, 0, true,  verb_vdevice_alloc },
+        { IB__V1__REQUEST__VERB_HELLO,       "Hello",           0, 0, 0, false, verb_hello },
+        { IB__V1__REQUEST__VERB_CAPS,        "GetCapabilities", 0, 0, 0, true,  verb_caps },
+        { IB__V1__REQUEST__VERB_IOAS_ALLOC,  "IoasAlloc",       0, 0, 0, true,  verb_ioas_alloc },
+        { IB__V1__REQUEST__VERB_IOAS_FREE,   "IoasFree",        0, 0, 0, true,  verb_ioas_free },
+        { IB__V1__REQUEST__VERB_IOVA_RANGES, "IoasIovaRanges",  0, 0, 0, true,  verb_iova_ranges },
+        { IB__V1__REQUEST__VERB_ALLOW_IOVAS, "IoasAllowIovas",  0, 0, 0, true,  verb_allow_iovas },
+        { IB__V1__REQUEST__VERB_MAP,         "Map",             1, 1, 0, true,  verb_map },
+        { IB__V1__REQUEST__VERB_UNMAP,       "Unmap",           0, 0, 0, true,  verb_unmap },
+        { IB__V1__REQUEST__VERB_COPY,        "Copy",            0, 0, 0, true,  verb_copy },
+        { IB__V1__REQUEST__VERB_BATCH,       "Batch",           0, IB_MAX_FDS_PER_MESSAGE, 0, true, verb_batch },
+        { IB__V1__REQUEST__VERB_DEVICE_LIST,   "DeviceList",    0, 0, 0, true,  verb_device_list },
+        { IB__V1__REQUEST__VERB_DEVICE_OPEN,   "DeviceOpen",    0, 0, 1, true,  verb_device_open },
+        { IB__V1__REQUEST__VERB_DEVICE_ATTACH, "DeviceAttach",  0, 0, 0, true,  verb_device_attach },
+        { IB__V1__REQUEST__VERB_DEVICE_DETACH, "DeviceDetach",  0, 0, 0, true,  verb_device_detach },
+        { IB__V1__REQUEST__VERB_DEVICE_CLOSE,  "DeviceClose",   0, 0, 0, true,  verb_device_close },
+        { IB__V1__REQUEST__VERB_HW_INFO,       "HwInfo",        0, 0, 0, true,  verb_hw_info },
+        { IB__V1__REQUEST__VERB_HWPT_ALLOC,    "HwptAlloc",     0, 0, 0, true,  verb_hwpt_alloc },
+        { IB__V1__REQUEST__VERB_HWPT_FREE,     "HwptFree",      0, 0, 0, true,  verb_hwpt_free },
+        { IB__V1__REQUEST__VERB_HWPT_SET_DIRTY_TRACKING, "HwptSetDirtyTracking", 0, 0, 0, true, verb_hwpt_set_dirty_tracking },
+        { IB__V1__REQUEST__VERB_HWPT_GET_DIRTY_BITMAP,   "HwptGetDirtyBitmap",   0, 0, 1, true, verb_hwpt_get_dirty_bitmap },
+        { IB__V1__REQUEST__VERB_HWPT_INVALIDATE,         "HwptInvalidate",       0, 0, 0, true, verb_hwpt_invalidate },
+        { IB__V1__REQUEST__VERB_FAULT_QUEUE_ALLOC,       "FaultQueueAlloc",      0, 0, 1, true, verb_fault_queue_alloc },
+        { IB__V1__REQUEST__VERB_PASID_ATTACH,  "PasidAttach",   0, 0, 0, true,  verb_pasid_attach },
+        { IB__V1__REQUEST__VERB_PASID_DETACH,  "PasidDetach",   0, 0, 0, true,  verb_pasid_detach },
+        { IB__V1__REQUEST__VERB_PASID_LOOKUP,  "PasidLookup",   0, 0, 0, true,  verb_pasid_lookup },
+        { IB__V1__REQUEST__VERB_VIOMMU_ALLOC,  "ViommuAlloc",   0, 0, 0, true,  verb_viommu_alloc },
+        { IB__V1__REQUEST__VERB_VDEVICE_ALLOC, "VdeviceAlloc",  0, 0, 0, true,  verb_vdevice_alloc },
 };
 
 struct CallArenaItem {
@@ -117,7 +119,9 @@ static const Verb *verb_find(Ib__V1__Request__VerbCase v) {
         return NULL;
 }
 
-static void send_reply(Session *s, const Ib__V1__Reply *reply, const int *fds, size_t n_fds) {
+static void send_error(Session *s, uint64_t id, int err, const char *message);
+
+static void send_reply(Session *s, const Ib__V1__Reply *reply, const int *fds, size_t n_fds, Charge *fds_charge) {
         _cleanup_free_ uint8_t *buf = NULL;
         size_t size;
         int r;
@@ -134,9 +138,45 @@ static void send_reply(Session *s, const Ib__V1__Reply *reply, const int *fds, s
                 r = codec_encode_reply(&err, &buf, &size);
         }
         if (r >= 0)
-                r = transport_send(&s->transport, buf, size, fds, n_fds);
-        if (r < 0)
-                log_debug_errno(r, "%s: cannot send reply %" PRIu64 ": %m", s->name, reply->id);
+                r = transport_send(&s->transport, buf, size, fds, n_fds, fds_charge);
+        if (r >= 0 || r == -EPIPE || r == -ECONNRESET)
+                return;         /* sent, or the peer is gone (its hang-up ends the session) */
+        if (n_fds > 0) {
+                /*
+                 * The fds were reserved before the handler ran, so this is
+                 * ENOMEM: the client still gets its one reply, an error.
+                 */
+                log_warning_errno(r, "%s: cannot send reply %" PRIu64 " with its fd: %m", s->name, reply->id);
+                send_error(s, reply->id, r, "the broker could not send the reply's file descriptor");
+                return;
+        }
+        log_debug_errno(r, "%s: cannot send reply %" PRIu64 ": %m", s->name, reply->id);
+}
+
+/*
+ * Reserves n fd slots (n <= IB_MAX_FDS_PER_MESSAGE) by duplicating the
+ * session's socket: the reply's fds are duplicated when it is queued, and a
+ * handler must not create an object whose fd could then not be sent.  The
+ * loop is single-threaded, so closing the placeholders right before the
+ * reply is queued frees exactly the slots the duplicates take.
+ */
+static int reserve_fds(Session *s, int *ret, unsigned n) {
+        for (unsigned i = 0; i < n; i++) {
+                ret[i] = fcntl(s->transport.fd, F_DUPFD_CLOEXEC, 3);
+                if (ret[i] < 0) {
+                        int r = -errno;
+
+                        while (i > 0)
+                                safe_close(ret[--i]);
+                        return r;
+                }
+        }
+        return 0;
+}
+
+static void release_fds(int *fds, unsigned n) {
+        for (unsigned i = 0; i < n; i++)
+                fds[i] = safe_close(fds[i]);
 }
 
 static void reply_error(Ib__V1__Reply *reply, int err, const char *message) {
@@ -149,12 +189,16 @@ static void reply_error(Ib__V1__Reply *reply, int err, const char *message) {
         reply->error = (char *) message;
 }
 
+void dispatch_send_error(Session *s, uint64_t id, int err, const char *message) {
+        send_error(s, id, err, message);
+}
+
 static void send_error(Session *s, uint64_t id, int err, const char *message) {
         Ib__V1__Reply reply = IB__V1__REPLY__INIT;
 
         reply.id = id;
         reply_error(&reply, err, message);
-        send_reply(s, &reply, NULL, 0);
+        send_reply(s, &reply, NULL, 0, NULL);
 }
 
 void dispatch_message(Session *s, const uint8_t *data, size_t size, FdList *fds_in, unsigned flags) {
@@ -162,6 +206,8 @@ void dispatch_message(Session *s, const uint8_t *data, size_t size, FdList *fds_
         Ib__V1__Request *req = NULL;
         Ib__V1__Reply reply = IB__V1__REPLY__INIT;
         Call call = { .session = s };
+        const Account *over = NULL;
+        int reserved[IB_MAX_FDS_PER_MESSAGE];
         char msg[256];
         const Verb *v;
         int r;
@@ -205,10 +251,17 @@ void dispatch_message(Session *s, const uint8_t *data, size_t size, FdList *fds_
                 else
                         r = call_fail(&call, EBADF, "%s takes %u to %u file descriptors, got %zu", v->name,
                                       v->min_fds, v->max_fds, fdlist_count(fds));
+        } else if (v->reply_fds > 0 &&
+                   (r = charge_take(&call.reply_fds_charge, &s->account, ACCOUNT_FDS, v->reply_fds, &over)) < 0) {
+                r = call_fail_quota(&call, over);
+        } else if (v->reply_fds > 0 && (r = reserve_fds(s, reserved, v->reply_fds)) < 0) {
+                r = call_fail(&call, r, "%s needs a file descriptor for its reply and the broker has none left (%s): "
+                              "nothing was done", v->name, strerror(-r));
         } else {
                 r = v->handler(&call);
                 if (r < 0 && call.error[0] == '\0')
                         (void) call_fail(&call, r, "%s failed: %s", v->name, strerror(-r));
+                release_fds(reserved, v->reply_fds);
         }
 
         if (r < 0) {
@@ -216,7 +269,10 @@ void dispatch_message(Session *s, const uint8_t *data, size_t size, FdList *fds_
                 reply_error(&reply, r, call.error);
                 call.n_reply_fds = 0;
         }
-        send_reply(s, &reply, call.reply_fds, call.n_reply_fds);
+        if (call.n_reply_fds == 0)
+                charge_release(&call.reply_fds_charge);
+        send_reply(s, &reply, call.reply_fds, call.n_reply_fds, &call.reply_fds_charge);
+        charge_release(&call.reply_fds_charge);        /* not taken over: the reply was not queued */
         call_done(&call);
         codec_request_free(req);
 }
@@ -230,5 +286,5 @@ void dispatch_refuse(Session *s, const uint8_t *data, size_t size, FdList *fds_i
                 id = req->id;
                 codec_request_free(req);
         }
-        send_error(s, id, EACCES, reason);
+        send_error(s, id, s->deny_errno > 0 ? s->deny_errno : EACCES, reason);
 }

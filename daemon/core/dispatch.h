@@ -15,6 +15,7 @@
 
 #include "common/macro.h"
 #include "proto/broker.pb-c.h"
+#include "object/account.h"
 #include "wire/fdlist.h"
 
 typedef struct Session Session;
@@ -31,6 +32,7 @@ typedef struct Call {
         size_t n_reply_fds;
         int close_fds[2];               /* owned by the call: closed after the reply went (call_done) */
         size_t n_close_fds;
+        Charge reply_fds_charge;        /* ACCOUNT_FDS for reply_fds, taken before the handler; the queued reply keeps it */
 } Call;
 
 /* Zeroed memory that lives until the reply is sent; NULL on ENOMEM. */
@@ -40,6 +42,8 @@ char *call_strdup(Call *c, const char *s);
 int call_fail(Call *c, int err, const char *fmt, ...) _printf_(3, 4);
 /* Frees the arena and closes close_fds. */
 void call_done(Call *c);
+/* One error reply, not to a request (id 0) or to id: the session's end, a timeout. */
+void dispatch_send_error(Session *s, uint64_t id, int err, const char *message);
 
 /*
  * Handles one datagram of s: decodes it, runs its verb, sends the reply.

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <event2/event.h>
+
 #include "common/protocol.h"
 #include "core/dispatch.h"
 #include "core/session.h"
@@ -19,6 +21,107 @@
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77
 #endif
+
+void session_admission_complete(SessionAdmission *a) {
+        if (a->hello_timeout_sec == 0)
+                a->hello_timeout_sec = SESSION_HELLO_TIMEOUT_SEC;
+        if (a->max_connections_per_uid == 0)
+                a->max_connections_per_uid = SESSION_MAX_CONNECTIONS_PER_UID;
+        if (a->max_pending_per_uid == 0)
+                a->max_pending_per_uid = SESSION_MAX_PENDING_PER_UID;
+}
+
+void session_host_done(SessionHost *host) {
+        free(host->uids);
+        host->uids = NULL;
+        host->n_uids = host->size_uids = 0;
+}
+
+static SessionUid *host_uid(SessionHost *host, uid_t uid, bool create) {
+        for (size_t i = 0; i < host->n_uids; i++)
+                if (host->uids[i].uid == uid)
+                        return &host->uids[i];
+        if (!create)
+                return NULL;
+        if (host->n_uids == host->size_uids) {
+                size_t n = host->size_uids ? host->size_uids * 2 : 16;
+                SessionUid *a = reallocarray(host->uids, n, sizeof(*a));
+
+                if (!a)
+                        return NULL;
+                host->uids = a;
+                host->size_uids = n;
+        }
+        host->uids[host->n_uids] = (SessionUid) { .uid = uid };
+        return &host->uids[host->n_uids++];
+}
+
+static void session_uncount_uid(Session *s) {
+        SessionUid *u;
+
+        if (!s->counted_uid)
+                return;
+        s->counted_uid = false;
+        u = host_uid(s->host, s->cred.uid, false);
+        if (!u)
+                return;
+        u->connections--;
+        if (!s->hello)
+                u->pending--;
+        if (u->connections == 0)
+                *u = s->host->uids[--s->host->n_uids];  /* unordered: the last takes its place */
+}
+
+/* Counts the connection for its uid; refuses it (EUSERS) past the per-uid limits. */
+static int session_count_uid(Session *s) {
+        const SessionAdmission *a = &s->host->admission;
+        char reason[200];
+        SessionUid *u;
+
+        u = host_uid(s->host, s->cred.uid, true);
+        if (!u)
+                return -ENOMEM;
+        u->connections++;
+        u->pending++;
+        s->counted_uid = true;
+        if (u->connections > a->max_connections_per_uid)
+                (void) snprintf(reason, sizeof(reason),
+                                "uid %u has %u connections open, the limit is %u (--max-connections-per-uid): "
+                                "connection refused", (unsigned) s->cred.uid, u->connections - 1,
+                                a->max_connections_per_uid);
+        else if (u->pending > a->max_pending_per_uid)
+                (void) snprintf(reason, sizeof(reason),
+                                "uid %u has %u connections that have not sent Hello, the limit is %u "
+                                "(--max-pending-per-uid): connection refused", (unsigned) s->cred.uid,
+                                u->pending - 1, a->max_pending_per_uid);
+        else
+                return 0;
+        return tenancy_refuse(s, EUSERS, reason);
+}
+
+static void session_on_hello_timeout(evutil_socket_t fd, short what, void *userdata) {
+        Session *s = userdata;
+        char msg[128];
+
+        (void) snprintf(msg, sizeof(msg), "no Hello within %u s of connecting: the connection is closed",
+                        s->host->admission.hello_timeout_sec);
+        log_notice("%s: %s", s->name, msg);
+        dispatch_send_error(s, 0, ETIMEDOUT, msg);
+        session_free(s);
+}
+
+void session_hello_done(Session *s) {
+        SessionUid *u;
+
+        if (s->hello)
+                return;
+        s->hello = true;
+        if (s->hello_timer)
+                (void) event_del(s->hello_timer);
+        u = s->counted_uid ? host_uid(s->host, s->cred.uid, false) : NULL;
+        if (u)
+                u->pending--;
+}
 
 static int session_on_message(void *userdata, const uint8_t *data, size_t size, FdList *fds, unsigned flags) {
         Session *s = userdata;
@@ -64,22 +167,49 @@ int session_new(Session **ret, SessionHost *host, uint64_t id, int fd) {
                 s->pidfd = -1;          /* kernels before 6.5: the pid from SO_PEERCRED is all there is */
 
         s->id_peer = (PeerIdentity) PEER_IDENTITY_NULL;
-        r = tenancy_admit(s);
+        r = session_count_uid(s);
         if (r < 0)
                 return r;
+        if (!s->deny_reason) {
+                r = tenancy_admit(s);
+                if (r < 0)
+                        return r;
+        }
         account_init(&s->account, s->name, s->tenant ? &s->tenant->account : host->account);
         if (!s->deny_reason) {
+                const Account *over = NULL;
+
+                /* the connection itself: one session, its socket and its pidfd */
+                r = charge_take(&s->charge_session, &s->account, ACCOUNT_SESSIONS, 1, &over);
+                if (r >= 0)
+                        r = charge_take(&s->charge_fds, &s->account, ACCOUNT_FDS, s->pidfd >= 0 ? 2 : 1, &over);
+                if (r == -EDQUOT)
+                        r = tenancy_refuse_quota(s, over);
+                if (r < 0)
+                        return r;
+        }
+        if (!s->deny_reason) {
                 r = host->backend->ops->ctx_new(host->backend, &s->ctx);
+                if (r == -EMFILE || r == -ENFILE)
+                        r = tenancy_refuse(s, EMFILE, "the broker is out of file descriptors: connection refused, "
+                                           "try again later");
                 if (r < 0)
                         return r;
         }
 
         r = transport_init(&s->transport, host->base, TAKE_FD(sock), IB_MAX_MESSAGE_SIZE,
-                           IB_MAX_FDS_PER_MESSAGE, IB_MAX_REQUESTS_IN_FLIGHT, session_on_message,
+                           IB_MAX_FDS_PER_MESSAGE, IB_MAX_REQUESTS_IN_FLIGHT, &s->account, session_on_message,
                            session_on_hangup, s);
         if (r < 0)
                 return r;
 
+        {
+                struct timeval tv = { .tv_sec = host->admission.hello_timeout_sec };
+
+                s->hello_timer = evtimer_new(host->base, session_on_hello_timeout, s);
+                if (!s->hello_timer || evtimer_add(s->hello_timer, &tv) < 0)
+                        return -ENOMEM;
+        }
         host->n_sessions++;
         s->registered = true;
         *ret = TAKE_PTR(s);
@@ -297,6 +427,11 @@ Session *session_free(Session *s) {
                                       reason);
                 }
         }
+        charge_release(&s->charge_session);
+        charge_release(&s->charge_fds);
+        session_uncount_uid(s);
+        if (s->hello_timer)
+                event_free(s->hello_timer);
         safe_close(s->pidfd);
         free(s->client_name);
         free(s->deny_reason);

@@ -34,6 +34,32 @@ struct event_base;
 typedef struct Session Session;
 typedef struct SessionHost SessionHost;
 
+/*
+ * Admission at the door, before any tenant is asked: a connection must say
+ * Hello within hello_timeout_sec, one uid may hold max_connections_per_uid
+ * connections and max_pending_per_uid of them before their Hello.  Past a
+ * limit the connection is refused (EUSERS) with a sentence naming it.
+ */
+#define SESSION_HELLO_TIMEOUT_SEC 10
+#define SESSION_MAX_CONNECTIONS_PER_UID 1024
+#define SESSION_MAX_PENDING_PER_UID 64
+
+typedef struct SessionAdmission {
+        unsigned hello_timeout_sec;
+        unsigned max_connections_per_uid;
+        unsigned max_pending_per_uid;
+} SessionAdmission;
+
+/* Fills the fields left 0 with the defaults above. */
+void session_admission_complete(SessionAdmission *a);
+
+/* Connections of one uid (SessionHost.uids). */
+typedef struct SessionUid {
+        uid_t uid;
+        unsigned connections;
+        unsigned pending;               /* of them, before their Hello */
+} SessionUid;
+
 /* What the broker lends every session; filled by broker.c. */
 struct SessionHost {
         struct event_base *base;
@@ -49,7 +75,14 @@ struct SessionHost {
         Tenant *tenants;                /* live tenants */
         void (*on_session_free)(Session *s, void *userdata);
         void *userdata;
+        SessionAdmission admission;
+        SessionUid *uids;               /* uids with connections, unordered */
+        size_t n_uids;
+        size_t size_uids;
 };
+
+/* Frees what the host's sessions left behind (the per-uid table); all sessions are gone. */
+void session_host_done(SessionHost *host);
 
 struct Session {
         SessionHost *host;
@@ -66,10 +99,15 @@ struct Session {
         const PolicyTenant *ptenant;    /* its tenant in that policy; NULL: local admin */
         Tenant *tenant;                 /* NULL while refused */
         char *deny_reason;              /* set: the connection is refused; the first request gets this, then it closes */
+        int deny_errno;                 /* its errno: EACCES (no tenant), EDQUOT (a limit), EUSERS (per-uid) */
         bool hello;
         bool registered;                /* counted in host->n_sessions */
+        bool counted_uid;               /* counted in its SessionUid */
+        struct event *hello_timer;      /* armed until Hello */
         BackendCtx *ctx;
         Account account;
+        Charge charge_session;          /* ACCOUNT_SESSIONS */
+        Charge charge_fds;              /* ACCOUNT_FDS: its socket and pidfd */
         Ioas *ioases;
         Hwpt *hwpts;
         Device *devices;
@@ -87,6 +125,8 @@ int session_new(Session **ret, SessionHost *host, uint64_t id, int fd);
  * devices and closes the context.
  */
 Session *session_free(Session *s);
+/* Hello succeeded: the connection is no longer pending, its deadline is off. */
+void session_hello_done(Session *s);
 /* Lets go of one open device (already unlinked): quarantined and audited if its fd is held outside. */
 void session_release_device(Session *s, Device *d);
 /* Rescans the devices and frees quarantined ones whose fd was closed (audited). */

@@ -15,34 +15,48 @@
 #include "util/log.h"
 
 const char *tenancy_limit_key(AccountResource r) {
-        switch (r) {
-        case ACCOUNT_MAPPED_BYTES:
-                return "PinnedMemoryMax";
-        case ACCOUNT_MAPPINGS:
-                return "MappingsMax";
-        case ACCOUNT_IOAS:
-                return "IOASMax";
-        case ACCOUNT_HWPT:
-                return "HWPTMax";
-        case ACCOUNT_PASIDS:
-                return "PASIDMax";
-        case ACCOUNT_OBJECTS:
-                return "objects";
-        case _ACCOUNT_RESOURCE_MAX:
-        case _ACCOUNT_RESOURCE_INVALID:
-                break;
-        }
-        return "limit";
+        const PolicyCounter *c = policy_counter_by_resource(r);
+
+        return c ? c->key : account_resource_name(r);
 }
 
 void tenancy_apply_limits(Tenant *t, const PolicyTenant *pt) {
-        const PolicyLimits *l = pt ? &pt->limits : NULL;
+        for (size_t i = 0; i < policy_n_counters; i++) {
+                const PolicyCounter *c = &policy_counters[i];
 
-        t->account.limit[ACCOUNT_MAPPED_BYTES] = l ? l->pinned_bytes : ACCOUNT_UNLIMITED;
-        t->account.limit[ACCOUNT_MAPPINGS] = l ? l->mappings : ACCOUNT_UNLIMITED;
-        t->account.limit[ACCOUNT_IOAS] = l ? l->ioas : ACCOUNT_UNLIMITED;
-        t->account.limit[ACCOUNT_HWPT] = l ? l->hwpt : ACCOUNT_UNLIMITED;
-        t->account.limit[ACCOUNT_PASIDS] = l ? l->pasids : ACCOUNT_UNLIMITED;
+                /* without a policy (local admin): the built-in defaults */
+                t->account.limit[c->resource] = pt ? policy_counter_get(&pt->limits, c) : c->builtin;
+        }
+}
+
+void tenancy_quota_sentence(const Account *over, char *buf, size_t size) {
+        if (!over) {
+                (void) snprintf(buf, size, "a limit was reached");
+                return;
+        }
+        (void) snprintf(buf, size, "%s limit %s reached: %" PRIu64 " of %" PRIu64 " in use, %" PRIu64 " more asked",
+                        over->name, tenancy_limit_key(over->refused), over->used[over->refused],
+                        over->limit[over->refused], over->refused_amount);
+}
+
+int tenancy_refuse(Session *s, int err, const char *reason) {
+        s->deny_reason = strdup(reason);
+        if (!s->deny_reason)
+                return -ENOMEM;
+        s->deny_errno = err;
+        tenancy_audit(s, AUDIT_VERB_CONNECT, NULL, AUDIT_DENIED, reason);
+        log_notice("%s: %s", s->name, reason);
+        return 0;
+}
+
+int tenancy_refuse_quota(Session *s, const Account *over) {
+        char reason[256];
+        size_t n;
+
+        tenancy_quota_sentence(over, reason, sizeof(reason));
+        n = strlen(reason);
+        (void) snprintf(reason + n, sizeof(reason) - n, ": connection refused");
+        return tenancy_refuse(s, EDQUOT, reason);
 }
 
 void tenancy_audit(const Session *s, const char *verb, const char *object, const char *result, const char *reason) {
@@ -70,6 +84,9 @@ int tenancy_admit(Session *s) {
         r = peer_identity_get(&s->id_peer, &s->cred, s->pidfd);
         if (r == -ENOMEM)
                 return r;
+        if (r == -EMFILE || r == -ENFILE)
+                return tenancy_refuse(s, EMFILE, "the broker is out of file descriptors: connection refused, "
+                                      "try again later");
         if (r < 0) {
                 (void) snprintf(reason, sizeof(reason), "cannot identify the peer (pid %d): %s", (int) s->cred.pid,
                                 strerror(-r));
@@ -107,12 +124,7 @@ int tenancy_admit(Session *s) {
         return 0;
 
 deny:
-        s->deny_reason = strdup(reason);
-        if (!s->deny_reason)
-                return -ENOMEM;
-        tenancy_audit(s, AUDIT_VERB_CONNECT, NULL, AUDIT_DENIED, reason);
-        log_notice("%s: %s", s->name, reason);
-        return 0;
+        return tenancy_refuse(s, EACCES, reason);
 }
 
 const PolicyLimits *tenancy_limits(const Session *s) {

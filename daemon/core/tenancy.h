@@ -35,6 +35,12 @@ bool tenancy_may_open_device(const Session *s, const char *name, int iommu_group
 
 /* "PinnedMemoryMax", ...: the policy key that limits a resource. */
 const char *tenancy_limit_key(AccountResource r);
+/* "tenant 'vm1' limit PinnedMemoryMax reached: ..." for the account an -EDQUOT named (may be NULL). */
+void tenancy_quota_sentence(const Account *over, char *buf, size_t size);
+/* Refuses the connection with err and reason (audited, logged); -ENOMEM only. */
+int tenancy_refuse(Session *s, int err, const char *reason);
+/* The same for a limit the connection itself would pass (EDQUOT). */
+int tenancy_refuse_quota(Session *s, const Account *over);
 
 /* One audit record for s (verb: AUDIT_VERB_*; result: AUDIT_GRANTED or AUDIT_DENIED). */
 void tenancy_audit(const Session *s, const char *verb, const char *object, const char *result,

@@ -73,7 +73,7 @@ int verb_hello(Call *c) {
                          (int) s->cred.pid, s->client_name ? " ('" : "", s->client_name ?: "",
                          s->client_name ? "')" : "");
         }
-        s->hello = true;
+        session_hello_done(s);
         c->reply->result_case = IB__V1__REPLY__RESULT_HELLO;
         c->reply->hello = h;
         return 0;

@@ -35,14 +35,9 @@ static void ioas_drop(Ioas *ioas) {
 }
 
 int call_fail_quota(Call *c, const Account *over) {
-        const char *key;
-
-        if (!over)
-                return call_fail(c, EDQUOT, "a limit was reached");
-        key = tenancy_limit_key(over->refused);
-        (void) call_fail(c, EDQUOT, "%s limit %s reached: %" PRIu64 " of %" PRIu64 " in use, %" PRIu64 " more asked",
-                         over->name, key, over->used[over->refused], over->limit[over->refused], over->refused_amount);
-        tenancy_audit(c->session, AUDIT_VERB_LIMIT, key, AUDIT_DENIED, c->error);
+        tenancy_quota_sentence(over, c->error, sizeof(c->error));
+        tenancy_audit(c->session, AUDIT_VERB_LIMIT, over ? tenancy_limit_key(over->refused) : NULL, AUDIT_DENIED,
+                      c->error);
         return -EDQUOT;
 }
 

@@ -225,38 +225,6 @@ static int method_list_sessions(sd_bus_message *m, void *userdata, sd_bus_error 
  * The resources of ListTenants: the key of the usage and the key of its
  * limit, which is the policy's key (iommu-broker-policy(5)).
  */
-static const struct {
-        AccountResource resource;
-        const char *used_key;
-        const char *limit_key;
-} tenant_resources[] = {
-        { ACCOUNT_MAPPED_BYTES, "PinnedMemory", "PinnedMemoryMax" },
-        { ACCOUNT_IOAS, "IOAS", "IOASMax" },
-        { ACCOUNT_HWPT, "HWPT", "HWPTMax" },
-        { ACCOUNT_MAPPINGS, "Mappings", "MappingsMax" },
-        { ACCOUNT_PASIDS, "PASIDs", "PASIDMax" },
-};
-
-static uint64_t policy_limits_get(const PolicyLimits *l, AccountResource resource) {
-        switch (resource) {
-        case ACCOUNT_MAPPED_BYTES:
-                return l->pinned_bytes;
-        case ACCOUNT_IOAS:
-                return l->ioas;
-        case ACCOUNT_HWPT:
-                return l->hwpt;
-        case ACCOUNT_MAPPINGS:
-                return l->mappings;
-        case ACCOUNT_PASIDS:
-                return l->pasids;
-        case ACCOUNT_OBJECTS:
-        case _ACCOUNT_RESOURCE_MAX:
-        case _ACCOUNT_RESOURCE_INVALID:
-                break;
-        }
-        return ACCOUNT_UNLIMITED;
-}
-
 /*
  * One tenant of ListTenants.  t: its live state, NULL without sessions (usage
  * 0, limits from pt); pt: its section in the policy it is listed from, NULL
@@ -277,14 +245,15 @@ static int append_tenant(AdminBus *a, sd_bus_message *reply, const char *name, c
                 return r;
         r = sd_bus_message_append(reply, "{sv}{sv}{sv}", "Name", "s", name, "Sessions", "u", n_sessions,
                                   "InPolicy", "b", in_policy);
-        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(tenant_resources); i++) {
-                AccountResource res = tenant_resources[i].resource;
-                uint64_t limit = t ? t->account.limit[res] : pt ? policy_limits_get(&pt->limits, res)
-                                                                : ACCOUNT_UNLIMITED;
+        for (size_t i = 0; r >= 0 && i < policy_n_counters; i++) {
+                const PolicyCounter *c = &policy_counters[i];
+                uint64_t limit = t ? t->account.limit[c->resource] : pt ? policy_counter_get(&pt->limits, c)
+                                                                        : c->builtin;
+                char limit_key[64];
 
-                r = sd_bus_message_append(reply, "{sv}{sv}", tenant_resources[i].used_key, "t",
-                                          t ? t->account.used[res] : 0, tenant_resources[i].limit_key, "t",
-                                          limit);
+                (void) snprintf(limit_key, sizeof(limit_key), "%sMax", c->bus_name);
+                r = sd_bus_message_append(reply, "{sv}{sv}", c->bus_name, "t", t ? t->account.used[c->resource] : 0,
+                                          limit_key, "t", limit);
         }
         if (r < 0)
                 return r;

@@ -27,6 +27,12 @@ const char *account_resource_name(AccountResource r) {
                 return "ioas";
         case ACCOUNT_HWPT:
                 return "hwpt";
+        case ACCOUNT_SESSIONS:
+                return "sessions";
+        case ACCOUNT_FDS:
+                return "fds";
+        case ACCOUNT_REPLY_BYTES:
+                return "reply-bytes";
         case _ACCOUNT_RESOURCE_MAX:
         case _ACCOUNT_RESOURCE_INVALID:
                 break;
@@ -50,6 +56,19 @@ int charge_take(Charge *c, Account *a, AccountResource resource, uint64_t amount
                 i->used[resource] += amount;
         *c = (Charge) { .account = a, .resource = resource, .amount = amount };
         return 0;
+}
+
+void charge_force(Charge *c, Account *a, AccountResource resource, uint64_t amount) {
+        for (Account *i = a; i; i = i->parent)
+                i->used[resource] += amount;
+        *c = (Charge) { .account = a, .resource = resource, .amount = amount };
+}
+
+bool account_over(const Account *a, AccountResource resource) {
+        for (const Account *i = a; i; i = i->parent)
+                if (i->used[resource] > i->limit[resource])
+                        return true;
+        return false;
 }
 
 void charge_release(Charge *c) {

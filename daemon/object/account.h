@@ -3,7 +3,7 @@
  * account.h - what objects cost, counted as charges held inside them.
  *
  * Owns: Account (usage and limits per resource, chained to a parent: session
- * -> broker, later session -> tenant -> broker) and Charge, the receipt an
+ * -> tenant -> broker) and Charge, the receipt an
  * object holds for what it costs.  A charge is taken before the kernel call
  * and released in the object's destructor, so usage returns to zero by
  * construction when the objects die.
@@ -11,6 +11,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef enum AccountResource {
@@ -20,6 +21,10 @@ typedef enum AccountResource {
         ACCOUNT_PASIDS,         /* PASIDs attached */
         ACCOUNT_IOAS,           /* IOASes */
         ACCOUNT_HWPT,           /* explicitly allocated HWPTs */
+        ACCOUNT_SESSIONS,       /* connections */
+        ACCOUNT_FDS,            /* file descriptors the broker holds for a session: its socket and pidfd,
+                                 * device fds, fault queues, fds in replies not yet sent */
+        ACCOUNT_REPLY_BYTES,    /* bytes of replies queued and not yet read by the client */
         _ACCOUNT_RESOURCE_MAX,
         _ACCOUNT_RESOURCE_INVALID = -22,
 } AccountResource;
@@ -53,4 +58,12 @@ const char *account_resource_name(AccountResource r);
  * them would pass its limit; *ret_over then names that account (may be NULL).
  */
 int charge_take(Charge *c, Account *a, AccountResource resource, uint64_t amount, const Account **ret_over);
+/*
+ * Charges without looking at the limits: for a cost the caller bounds by
+ * other means (queued replies: the transport stops reading while the tenant
+ * is over its limit, see account_over()).
+ */
+void charge_force(Charge *c, Account *a, AccountResource resource, uint64_t amount);
+/* True if a or one of its parents uses more of resource than its limit allows. */
+bool account_over(const Account *a, AccountResource resource);
 void charge_release(Charge *c);

@@ -151,6 +151,9 @@ int device_open(Device **ret, DeviceTable *t, BackendCtx *ctx, Account *account,
         r = charge_take(&d->charge_object, account, ACCOUNT_OBJECTS, 1, ret_over);
         if (r < 0)
                 return r;
+        r = charge_take(&d->charge_fd, account, ACCOUNT_FDS, 1, ret_over);
+        if (r < 0)
+                return r;
         r = ctx->backend->ops->device_bind(ctx, &slot->info, &d->fd, &d->dev_id);
         if (r < 0)
                 return r;
@@ -213,6 +216,7 @@ Device *device_free(Device *d) {
                 pasid_entry_free(p);
         }
         charge_release(&d->charge_object);
+        charge_release(&d->charge_fd);
         free(d);
         return NULL;
 }

@@ -82,6 +82,7 @@ struct Device {
         bool global_pasid;              /* its PASIDs come from the host-wide space */
         PasidEntry *pasids;
         Charge charge_object;
+        Charge charge_fd;               /* ACCOUNT_FDS: the broker's copy of its fd */
 };
 
 /*

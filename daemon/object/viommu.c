@@ -18,6 +18,10 @@ int fault_queue_new(FaultQueue **ret, BackendCtx *ctx, Account *account, int *re
         r = charge_take(&f->charge_object, account, ACCOUNT_OBJECTS, 1, ret_over);
         if (r < 0)
                 return r;
+        /* a queue may keep an fd in the broker (the sim's write end): counted whatever the backend */
+        r = charge_take(&f->charge_fd, account, ACCOUNT_FDS, 1, ret_over);
+        if (r < 0)
+                return r;
         r = ctx->backend->ops->fault_alloc(ctx, &f->id, ret_fd);
         if (r < 0)
                 return r;
@@ -29,6 +33,7 @@ FaultQueue *fault_queue_free(FaultQueue *f) {
         if (!f)
                 return NULL;
         charge_release(&f->charge_object);
+        charge_release(&f->charge_fd);
         free(f);
         return NULL;
 }

@@ -23,6 +23,7 @@ struct FaultQueue {
         BackendCtx *ctx;
         uint32_t id;
         Charge charge_object;
+        Charge charge_fd;               /* ACCOUNT_FDS */
 };
 
 typedef struct Viommu Viommu;

@@ -356,29 +356,9 @@ static int resolve_group(Parser *p, const char *s, gid_t *ret) {
 /* ---------------------------------------------------------------- limit keys */
 
 static uint64_t *limit_counter(PolicyLimits *l, PolicyLimit f) {
-        switch (f) {
-        case POLICY_LIMIT_PINNED_BYTES:
-                return &l->pinned_bytes;
-        case POLICY_LIMIT_IOAS:
-                return &l->ioas;
-        case POLICY_LIMIT_HWPT:
-                return &l->hwpt;
-        case POLICY_LIMIT_MAPPINGS:
-                return &l->mappings;
-        case POLICY_LIMIT_PASIDS:
-                return &l->pasids;
-        case POLICY_LIMIT_VPASID_RANGE:
-        case POLICY_LIMIT_IOVA_WINDOWS:
-        case POLICY_LIMIT_NESTING:
-        case POLICY_LIMIT_DIRTY_TRACKING:
-        case POLICY_LIMIT_PASID:
-        case POLICY_LIMIT_PASID_MODE:
-        case POLICY_LIMIT_CONFINED_DEVICE_FDS:
-        case _POLICY_LIMIT_MAX:
-        case _POLICY_LIMIT_INVALID:
-                break;
-        }
-        return NULL;
+        const PolicyCounter *c = policy_counter_by_field(f);
+
+        return c ? policy_counter_value(l, c) : NULL;
 }
 
 static bool *limit_flag(PolicyLimits *l, PolicyLimit f) {
@@ -399,6 +379,9 @@ static bool *limit_flag(PolicyLimits *l, PolicyLimit f) {
         case POLICY_LIMIT_VPASID_RANGE:
         case POLICY_LIMIT_IOVA_WINDOWS:
         case POLICY_LIMIT_PASID_MODE:
+        case POLICY_LIMIT_SESSIONS:
+        case POLICY_LIMIT_FDS:
+        case POLICY_LIMIT_REPLY_BYTES:
         case _POLICY_LIMIT_MAX:
         case _POLICY_LIMIT_INVALID:
                 break;
@@ -492,11 +475,6 @@ static const struct LimitKey {
         PolicyLimit field;
         LimitParse parse;
 } limit_keys[] = {
-        { "PinnedMemoryMax", POLICY_LIMIT_PINNED_BYTES, limit_parse_size },
-        { "IOASMax", POLICY_LIMIT_IOAS, limit_parse_count },
-        { "HWPTMax", POLICY_LIMIT_HWPT, limit_parse_count },
-        { "MappingsMax", POLICY_LIMIT_MAPPINGS, limit_parse_count },
-        { "PASIDMax", POLICY_LIMIT_PASIDS, limit_parse_count },
         { "VPASIDRange", POLICY_LIMIT_VPASID_RANGE, limit_parse_vpasid_range },
         { "IOVAWindow", POLICY_LIMIT_IOVA_WINDOWS, limit_parse_iova_windows },
         { "Nesting", POLICY_LIMIT_NESTING, limit_parse_flag },
@@ -515,6 +493,21 @@ static int parse_limit_key(Parser *p, const char *key, const char *value, Policy
                 if (strncmp(key, "Default", 7) != 0)
                         return 0;
                 name = key + 7;
+        }
+        for (size_t i = 0; i < policy_n_counters; i++) {
+                const PolicyCounter *c = &policy_counters[i];
+
+                if (strcmp(name, c->key) != 0)
+                        continue;
+                if (!*value) {
+                        policy_limits_unset(l, c->field);
+                        return 1;
+                }
+                r = (c->size ? limit_parse_size : limit_parse_count)(p, key, value, l, c->field);
+                if (r < 0)
+                        return r;
+                l->set |= 1u << c->field;
+                return 1;
         }
         for (size_t i = 0; i < ELEMENTSOF(limit_keys); i++) {
                 const struct LimitKey *k = &limit_keys[i];

@@ -42,6 +42,48 @@ bool policy_is_glob(const char *s) {
 
 /* ---------------------------------------------------------------- limits */
 
+/*
+ * The built-in defaults of the broker-side resources let a tenant run about a
+ * thousand VMs (a session and a few fds each) while no one tenant can hold
+ * more than a sixteenth of the fds the shipped unit gives the broker
+ * (LimitNOFILE=65536, see iommu-brokerd(8)).
+ */
+#define POLICY_SESSIONS_DEFAULT 1024
+#define POLICY_FDS_DEFAULT 4096
+#define POLICY_REPLY_BYTES_DEFAULT (UINT64_C(64) << 20)
+
+const PolicyCounter policy_counters[] = {
+        { ACCOUNT_MAPPED_BYTES, POLICY_LIMIT_PINNED_BYTES, "PinnedMemoryMax", "PinnedMemory", true,
+          offsetof(PolicyLimits, pinned_bytes), POLICY_UNLIMITED },
+        { ACCOUNT_IOAS, POLICY_LIMIT_IOAS, "IOASMax", "IOAS", false, offsetof(PolicyLimits, ioas), POLICY_UNLIMITED },
+        { ACCOUNT_HWPT, POLICY_LIMIT_HWPT, "HWPTMax", "HWPT", false, offsetof(PolicyLimits, hwpt), POLICY_UNLIMITED },
+        { ACCOUNT_MAPPINGS, POLICY_LIMIT_MAPPINGS, "MappingsMax", "Mappings", false,
+          offsetof(PolicyLimits, mappings), POLICY_UNLIMITED },
+        { ACCOUNT_PASIDS, POLICY_LIMIT_PASIDS, "PASIDMax", "PASIDs", false, offsetof(PolicyLimits, pasids),
+          POLICY_UNLIMITED },
+        { ACCOUNT_SESSIONS, POLICY_LIMIT_SESSIONS, "SessionsMax", "Sessions", false,
+          offsetof(PolicyLimits, sessions), POLICY_SESSIONS_DEFAULT },
+        { ACCOUNT_FDS, POLICY_LIMIT_FDS, "FileDescriptorsMax", "FileDescriptors", false,
+          offsetof(PolicyLimits, fds), POLICY_FDS_DEFAULT },
+        { ACCOUNT_REPLY_BYTES, POLICY_LIMIT_REPLY_BYTES, "ReplyMemoryMax", "ReplyMemory", true,
+          offsetof(PolicyLimits, reply_bytes), POLICY_REPLY_BYTES_DEFAULT },
+};
+const size_t policy_n_counters = ELEMENTSOF(policy_counters);
+
+const PolicyCounter *policy_counter_by_resource(AccountResource r) {
+        for (size_t i = 0; i < ELEMENTSOF(policy_counters); i++)
+                if (policy_counters[i].resource == r)
+                        return &policy_counters[i];
+        return NULL;
+}
+
+const PolicyCounter *policy_counter_by_field(PolicyLimit f) {
+        for (size_t i = 0; i < ELEMENTSOF(policy_counters); i++)
+                if (policy_counters[i].field == f)
+                        return &policy_counters[i];
+        return NULL;
+}
+
 static bool limit_is_set(const PolicyLimits *l, PolicyLimit f) {
         return l->set & (1u << f);
 }
@@ -54,22 +96,13 @@ void policy_limits_unset(PolicyLimits *l, PolicyLimit field) {
 
 /* Copies one field from src to dst. */
 static void limits_copy_field(PolicyLimits *dst, const PolicyLimits *src, PolicyLimit f) {
+        const PolicyCounter *c = policy_counter_by_field(f);
+
+        if (c) {
+                *policy_counter_value(dst, c) = policy_counter_get(src, c);
+                return;
+        }
         switch (f) {
-        case POLICY_LIMIT_PINNED_BYTES:
-                dst->pinned_bytes = src->pinned_bytes;
-                break;
-        case POLICY_LIMIT_IOAS:
-                dst->ioas = src->ioas;
-                break;
-        case POLICY_LIMIT_HWPT:
-                dst->hwpt = src->hwpt;
-                break;
-        case POLICY_LIMIT_MAPPINGS:
-                dst->mappings = src->mappings;
-                break;
-        case POLICY_LIMIT_PASIDS:
-                dst->pasids = src->pasids;
-                break;
         case POLICY_LIMIT_VPASID_RANGE:
                 dst->vpasid_min = src->vpasid_min;
                 dst->vpasid_max = src->vpasid_max;
@@ -93,9 +126,17 @@ static void limits_copy_field(PolicyLimits *dst, const PolicyLimits *src, Policy
         case POLICY_LIMIT_CONFINED_DEVICE_FDS:
                 dst->confined_device_fds = src->confined_device_fds;
                 break;
+        case POLICY_LIMIT_PINNED_BYTES:
+        case POLICY_LIMIT_IOAS:
+        case POLICY_LIMIT_HWPT:
+        case POLICY_LIMIT_MAPPINGS:
+        case POLICY_LIMIT_PASIDS:
+        case POLICY_LIMIT_SESSIONS:
+        case POLICY_LIMIT_FDS:
+        case POLICY_LIMIT_REPLY_BYTES:
         case _POLICY_LIMIT_MAX:
         case _POLICY_LIMIT_INVALID:
-                assert(false);
+                assert(false);          /* counters: policy_counters[] */
                 break;
         }
 }
@@ -107,12 +148,7 @@ void policy_limits_inherit(PolicyLimits *l, const PolicyLimits *defaults) {
 }
 
 void policy_limits_complete(PolicyLimits *l) {
-        static const PolicyLimits builtin = {
-                .pinned_bytes = POLICY_UNLIMITED,
-                .ioas = POLICY_UNLIMITED,
-                .hwpt = POLICY_UNLIMITED,
-                .mappings = POLICY_UNLIMITED,
-                .pasids = POLICY_UNLIMITED,
+        PolicyLimits builtin = {
                 .vpasid_min = 1,
                 .vpasid_max = POLICY_VPASID_MAX,
                 .iova_windows = { { .start = 0, .last = IOVA_MAX } },
@@ -123,6 +159,8 @@ void policy_limits_complete(PolicyLimits *l) {
                 .pasid_mode = POLICY_PASID_MODE_PER_DEVICE,
         };
 
+        for (size_t i = 0; i < ELEMENTSOF(policy_counters); i++)
+                *policy_counter_value(&builtin, &policy_counters[i]) = policy_counters[i].builtin;
         policy_limits_inherit(l, &builtin);
 }
 
@@ -410,9 +448,9 @@ static bool grant_kept(const PolicyDeviceGrant *g, const PolicyTenant *n) {
 static unsigned limits_losses(const PolicyLimits *o, const PolicyLimits *n) {
         unsigned loss = 0;
 
-        if (n->pinned_bytes < o->pinned_bytes || n->ioas < o->ioas || n->hwpt < o->hwpt ||
-            n->mappings < o->mappings || n->pasids < o->pasids)
-                loss |= POLICY_LOSS_LIMITS;
+        for (size_t i = 0; i < ELEMENTSOF(policy_counters); i++)
+                if (policy_counter_get(n, &policy_counters[i]) < policy_counter_get(o, &policy_counters[i]))
+                        loss |= POLICY_LOSS_LIMITS;
         if ((o->allow_nesting && !n->allow_nesting) ||
             (o->allow_dirty_tracking && !n->allow_dirty_tracking) ||
             (o->allow_pasid && !n->allow_pasid) || o->pasid_mode != n->pasid_mode ||

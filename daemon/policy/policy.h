@@ -25,14 +25,15 @@
 #include <sys/types.h>
 
 #include "common/macro.h"
+#include "object/account.h"
 #include "policy/peer.h"
 #include "util/interval.h"
 
 #define POLICY_MAIN_PATH "/etc/iommu-broker/policy.conf"
 #define POLICY_DROPIN_DIR "/etc/iommu-broker/policy.d"
 
-/* A numeric limit that is not set anywhere: no limit.  Equal to ACCOUNT_UNLIMITED. */
-#define POLICY_UNLIMITED UINT64_MAX
+/* A numeric limit that is not set anywhere: no limit, an account's own. */
+#define POLICY_UNLIMITED ACCOUNT_UNLIMITED
 #define POLICY_TENANT_NAME_MAX 32
 #define POLICY_IOVA_WINDOWS_MAX 16
 #define POLICY_VPASID_MAX 0xfffffU      /* PASIDs are 20 bits; 0 is "no PASID" */
@@ -58,6 +59,9 @@ typedef enum PolicyLimit {
         POLICY_LIMIT_PASID,             /* PASID= */
         POLICY_LIMIT_PASID_MODE,        /* PASIDMode= */
         POLICY_LIMIT_CONFINED_DEVICE_FDS,       /* ConfinedDeviceFds= */
+        POLICY_LIMIT_SESSIONS,          /* SessionsMax= */
+        POLICY_LIMIT_FDS,               /* FileDescriptorsMax= */
+        POLICY_LIMIT_REPLY_BYTES,       /* ReplyMemoryMax= */
         _POLICY_LIMIT_MAX,
         _POLICY_LIMIT_INVALID = -22,
 } PolicyLimit;
@@ -75,6 +79,9 @@ typedef struct PolicyLimits {
         uint64_t hwpt;                  /* hardware page tables */
         uint64_t mappings;              /* live mappings */
         uint64_t pasids;                /* PASIDs attached at once */
+        uint64_t sessions;              /* connections at once */
+        uint64_t fds;                   /* fds the broker holds for the tenant */
+        uint64_t reply_bytes;           /* bytes of replies its clients have not read */
         uint32_t vpasid_min;            /* the guest PASIDs it may use, inclusive */
         uint32_t vpasid_max;
         IovaRange iova_windows[POLICY_IOVA_WINDOWS_MAX];        /* sorted, disjoint */
@@ -86,6 +93,37 @@ typedef struct PolicyLimits {
         bool confined_device_fds;       /* DeviceOpen only for a peer under a seccomp filter */
         unsigned set;                   /* 1 << PolicyLimit: set by this section itself */
 } PolicyLimits;
+
+/*
+ * The limits that are counters of a tenant's Account: the one table that
+ * ties an account resource to its policy key, its field in PolicyLimits, its
+ * built-in default and its name in the admin API.  Everything that turns one
+ * into another (the parser, the tenant's account, EDQUOT sentences, the
+ * admin API) reads it.
+ */
+typedef struct PolicyCounter {
+        AccountResource resource;
+        PolicyLimit field;
+        const char *key;                /* "PinnedMemoryMax" */
+        const char *bus_name;           /* "PinnedMemory": the admin API's <name> and <name>Max */
+        bool size;                      /* a size (K, M, G, T suffixes), else a count */
+        size_t offset;                  /* of its uint64_t in PolicyLimits */
+        uint64_t builtin;               /* without any policy value */
+} PolicyCounter;
+
+extern const PolicyCounter policy_counters[];
+extern const size_t policy_n_counters;
+
+/* The row of a resource, or of a PolicyLimit; NULL if it has none. */
+const PolicyCounter *policy_counter_by_resource(AccountResource r);
+const PolicyCounter *policy_counter_by_field(PolicyLimit f);
+/* The value of a row in l. */
+static inline uint64_t *policy_counter_value(PolicyLimits *l, const PolicyCounter *c) {
+        return (uint64_t *) ((uint8_t *) l + c->offset);
+}
+static inline uint64_t policy_counter_get(const PolicyLimits *l, const PolicyCounter *c) {
+        return *(const uint64_t *) ((const uint8_t *) l + c->offset);
+}
 
 /* One Device= value: a PCI address glob ("0000:03:*.*") or an IOMMU group. */
 typedef struct PolicyDeviceGrant {

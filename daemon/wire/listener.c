@@ -15,7 +15,53 @@
 #include <event2/event.h>
 
 #include "common/macro.h"
+#include "wire/codec.h"
 #include "wire/listener.h"
+
+#define LISTENER_BACKOFF_SEC 1
+
+/* One error reply to a connection the broker cannot serve, then it is closed. */
+static void listener_refuse(int c) {
+        Ib__V1__Reply reply = IB__V1__REPLY__INIT;
+        _cleanup_free_ uint8_t *buf = NULL;
+        size_t size;
+
+        reply.has_errnum = true;
+        reply.errnum = EMFILE;
+        reply.errno_name = (char *) "EMFILE";
+        reply.error = (char *) "the broker is out of file descriptors: connection refused, try again later";
+        if (codec_encode_reply(&reply, &buf, &size) >= 0)
+                (void) send(c, buf, size, MSG_DONTWAIT | MSG_NOSIGNAL);
+        safe_close(c);
+}
+
+static void listener_on_backoff(evutil_socket_t fd, short what, void *userdata) {
+        Listener *l = userdata;
+
+        if (l->spare_fd < 0)
+                l->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        (void) event_add(l->ev, NULL);
+}
+
+/* EMFILE or ENFILE: take the waiting connection with the spare fd and refuse it; pause if that fails too. */
+static void listener_out_of_fds(Listener *l) {
+        struct timeval tv = { .tv_sec = LISTENER_BACKOFF_SEC };
+        int c = -1;
+
+        if (l->spare_fd >= 0) {
+                l->spare_fd = safe_close(l->spare_fd);
+                c = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+                if (c >= 0) {
+                        l->n_refused++;
+                        listener_refuse(c);
+                }
+                l->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        }
+        if (c < 0 || l->spare_fd < 0) {
+                (void) event_del(l->ev);
+                (void) event_add(l->ev_backoff, &tv);
+        }
+}
 
 static void listener_on_read(evutil_socket_t fd, short what, void *userdata) {
         Listener *l = userdata;
@@ -23,15 +69,24 @@ static void listener_on_read(evutil_socket_t fd, short what, void *userdata) {
         for (int i = 0; i < 16; i++) {
                 int c = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
-                if (c < 0)
-                        return; /* EAGAIN, or a connection that died before we took it */
+                if (c < 0) {
+                        if (errno == EMFILE || errno == ENFILE)
+                                listener_out_of_fds(l);
+                        else if (errno == ECONNABORTED || errno == EINTR)
+                                continue;
+                        return; /* EAGAIN, or another error: the next wake-up tries again */
+                }
                 l->on_accept(c, l->userdata);
         }
 }
 
 static int listener_start(Listener *l, struct event_base *base) {
+        l->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (l->spare_fd < 0)
+                return -errno;
         l->ev = event_new(base, l->fd, EV_READ | EV_PERSIST, listener_on_read, l);
-        if (!l->ev)
+        l->ev_backoff = evtimer_new(base, listener_on_backoff, l);
+        if (!l->ev || !l->ev_backoff)
                 return -ENOMEM;
         if (event_add(l->ev, NULL) < 0)
                 return -EIO;
@@ -63,6 +118,7 @@ int listener_new_activated(Listener **ret, struct event_base *base, ListenerOnAc
         l = calloc(1, sizeof(*l));
         if (!l)
                 return -ENOMEM;
+        l->spare_fd = -1;
         l->fd = SD_LISTEN_FDS_START;
         l->on_accept = cb;
         l->userdata = userdata;
@@ -88,6 +144,7 @@ int listener_new_path(Listener **ret, struct event_base *base, const char *path,
         l = calloc(1, sizeof(*l));
         if (!l)
                 return -ENOMEM;
+        l->spare_fd = -1;
         l->on_accept = cb;
         l->userdata = userdata;
         l->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -140,6 +197,9 @@ Listener *listener_free(Listener *l) {
                 return NULL;
         if (l->ev)
                 event_free(l->ev);
+        if (l->ev_backoff)
+                event_free(l->ev_backoff);
+        safe_close(l->spare_fd);
         if (l->path) {
                 (void) unlink(l->path);
                 free(l->path);

@@ -5,7 +5,12 @@
  * Owns: the SOCK_SEQPACKET listening socket, either handed over by systemd
  * (sd_listen_fds(), checked to be a listening AF_UNIX SEQPACKET socket) or
  * created at --socket PATH with a mode; accept4() with SOCK_CLOEXEC and the
- * hand-over of each new connection to the callback the broker installs.
+ * hand-over of each new connection to the callback the broker installs; and
+ * what happens when the broker is out of file descriptors (EMFILE, ENFILE):
+ * it keeps one spare fd, gives it up to accept the waiting connection, sends
+ * it one error reply (EMFILE, "out of file descriptors") and closes it, so a
+ * client never hangs and the loop never spins on a connection it cannot
+ * take; if even that fails, accepting pauses for a second.
  */
 #pragma once
 
@@ -24,6 +29,9 @@ struct Listener {
         int fd;
         char *path;                     /* unlinked at free when we created it */
         struct event *ev;
+        struct event *ev_backoff;       /* re-enables ev after a pause at EMFILE */
+        int spare_fd;                   /* given up to accept and refuse a connection at EMFILE */
+        unsigned long n_refused;        /* connections refused for lack of fds */
         ListenerOnAccept on_accept;
         void *userdata;
 };

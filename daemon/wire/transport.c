@@ -18,8 +18,39 @@ struct TransportOut {
         size_t size;
         size_t n_fds;
         int *fds;
+        Charge charge_bytes;
+        Charge charge_fds;
         uint8_t data[];
 };
+
+/*
+ * The receive buffer every transport reads into: one datagram at a time is
+ * read and handed to on_message before the next read, on one thread.
+ */
+static uint8_t *rx_buf;
+static size_t rx_size;
+static unsigned rx_users;
+
+static int rx_buf_ref(size_t size) {
+        if (size > rx_size) {
+                uint8_t *b = realloc(rx_buf, size);
+
+                if (!b)
+                        return -ENOMEM;
+                rx_buf = b;
+                rx_size = size;
+        }
+        rx_users++;
+        return 0;
+}
+
+static void rx_buf_unref(void) {
+        if (rx_users > 0 && --rx_users == 0) {
+                free(rx_buf);
+                rx_buf = NULL;
+                rx_size = 0;
+        }
+}
 
 /* Messages read in one wake-up before others get their turn. */
 #define TRANSPORT_READ_BURST 16
@@ -30,12 +61,21 @@ static TransportOut *out_free(TransportOut *o) {
         for (size_t i = 0; i < o->n_fds; i++)
                 safe_close(o->fds[i]);
         free(o->fds);
+        charge_release(&o->charge_bytes);
+        charge_release(&o->charge_fds);
         free(o);
         return NULL;
 }
 
+/* A client that leaves replies unread stalls itself, and only itself, once its tenant's queue is full. */
+static bool transport_may_read(const Transport *t) {
+        if (t->n_out >= t->max_queued)
+                return false;
+        return t->n_out == 0 || !t->account || !account_over(t->account, ACCOUNT_REPLY_BYTES);
+}
+
 static void transport_update_interest(Transport *t) {
-        bool want_read = t->n_out < t->max_queued;
+        bool want_read = transport_may_read(t);
 
         if (want_read != t->reading) {
                 if (want_read)
@@ -107,7 +147,7 @@ static int transport_read_one(Transport *t) {
                 struct cmsghdr hdr;
                 uint8_t buf[CMSG_SPACE(sizeof(int) * 253)];
         } control;
-        struct iovec iov = { .iov_base = t->buf, .iov_len = t->max_size };
+        struct iovec iov = { .iov_base = rx_buf, .iov_len = t->max_size };
         struct msghdr mh = {
                 .msg_iov = &iov,
                 .msg_iovlen = 1,
@@ -156,7 +196,7 @@ static int transport_read_one(Transport *t) {
         if (mh.msg_flags & MSG_CTRUNC)
                 flags |= TRANSPORT_FDS_TRUNCATED;
 
-        r = t->on_message(t->userdata, t->buf, (size_t) n, TAKE_PTR(fds), flags);
+        r = t->on_message(t->userdata, rx_buf, (size_t) n, TAKE_PTR(fds), flags);
         if (r == TRANSPORT_FREED)
                 return TRANSPORT_FREED; /* careful: freed here */
         return 1;
@@ -165,7 +205,7 @@ static int transport_read_one(Transport *t) {
 static void transport_on_read(evutil_socket_t fd, short what, void *userdata) {
         Transport *t = userdata;
 
-        for (int i = 0; i < TRANSPORT_READ_BURST && t->n_out < t->max_queued; i++) {
+        for (int i = 0; i < TRANSPORT_READ_BURST && transport_may_read(t); i++) {
                 int r = transport_read_one(t);
 
                 if (r == TRANSPORT_FREED)
@@ -185,8 +225,10 @@ static void transport_on_read(evutil_socket_t fd, short what, void *userdata) {
 }
 
 int transport_init(Transport *t, struct event_base *base, int fd, size_t max_size, size_t max_fds,
-                   size_t max_queued, TransportOnMessage on_message, TransportOnHangup on_hangup,
-                   void *userdata) {
+                   size_t max_queued, Account *account, TransportOnMessage on_message,
+                   TransportOnHangup on_hangup, void *userdata) {
+        int r;
+
         *t = (Transport) TRANSPORT_NULL;
         t->fd = fd;
         t->max_size = max_size;
@@ -195,11 +237,18 @@ int transport_init(Transport *t, struct event_base *base, int fd, size_t max_siz
         t->on_message = on_message;
         t->on_hangup = on_hangup;
         t->userdata = userdata;
+        t->account = account;
 
-        t->buf = malloc(max_size);
+        r = rx_buf_ref(max_size);
+        if (r < 0) {
+                safe_close(t->fd);
+                *t = (Transport) TRANSPORT_NULL;
+                return r;
+        }
+        t->has_rx = true;
         t->ev_read = event_new(base, fd, EV_READ | EV_PERSIST, transport_on_read, t);
         t->ev_write = event_new(base, fd, EV_WRITE | EV_PERSIST, transport_on_write, t);
-        if (!t->buf || !t->ev_read || !t->ev_write) {
+        if (!t->ev_read || !t->ev_write) {
                 transport_deinit(t);
                 return -ENOMEM;
         }
@@ -218,12 +267,14 @@ void transport_deinit(Transport *t) {
                 t->out_head = o->next;
                 out_free(o);
         }
-        free(t->buf);
+        if (t->has_rx)
+                rx_buf_unref();
         safe_close(t->fd);
         *t = (Transport) TRANSPORT_NULL;
 }
 
-int transport_send(Transport *t, const uint8_t *data, size_t size, const int *fds, size_t n_fds) {
+int transport_send(Transport *t, const uint8_t *data, size_t size, const int *fds, size_t n_fds,
+                   Charge *fds_charge) {
         TransportOut *o;
         int r;
 
@@ -249,6 +300,12 @@ int transport_send(Transport *t, const uint8_t *data, size_t size, const int *fd
                 }
                 o->n_fds = n_fds;
         }
+        if (fds_charge) {
+                o->charge_fds = *fds_charge;
+                *fds_charge = (Charge) CHARGE_NULL;
+        }
+        if (t->account)
+                charge_force(&o->charge_bytes, t->account, ACCOUNT_REPLY_BYTES, size);
         if (t->out_tail)
                 t->out_tail->next = o;
         else

@@ -4,9 +4,14 @@
  *
  * Owns: the connected socket, its libevent events, recvmsg()/sendmsg() with
  * ancillary fds, the queue of replies not yet written and the back-pressure
- * rule: while max_queued replies wait to be written, the transport stops
- * reading.  libevent's bufferevents would lose the datagram boundaries and the
- * fds, hence plain events.
+ * rule: while max_queued replies wait to be written, or replies wait and the
+ * owner's account is over its limit of queued reply bytes (ReplyMemoryMax),
+ * the transport stops reading; the charges a queued reply holds (its bytes,
+ * its fds) go when it is written or dropped.  It reads every datagram into one
+ * buffer shared by all transports (the loop reads one datagram at a time and
+ * hands it over before the next read), so an idle connection costs no buffer.
+ * libevent's bufferevents would lose the datagram boundaries and the fds,
+ * hence plain events.
  * Must never: decode messages, log above debug, or outlive its owner.
  */
 #pragma once
@@ -16,6 +21,7 @@
 #include <stdint.h>
 
 #include "common/macro.h"
+#include "object/account.h"
 #include "wire/fdlist.h"
 
 struct event;
@@ -56,22 +62,27 @@ struct Transport {
         TransportOnMessage on_message;
         TransportOnHangup on_hangup;
         void *userdata;
-        uint8_t *buf;
+        Account *account;               /* charged for queued replies; NULL: nobody */
+        bool has_rx;                    /* holds a reference on the shared receive buffer */
 };
 
 #define TRANSPORT_NULL { .fd = -1 }
 
-/* Takes fd (on success and on failure). */
+/* Takes fd (on success and on failure).  account (may be NULL) pays for queued replies. */
 int transport_init(Transport *t, struct event_base *base, int fd, size_t max_size, size_t max_fds,
-                   size_t max_queued, TransportOnMessage on_message, TransportOnHangup on_hangup,
-                   void *userdata);
+                   size_t max_queued, Account *account, TransportOnMessage on_message,
+                   TransportOnHangup on_hangup, void *userdata);
 void transport_deinit(Transport *t);
 
 /*
  * Queues one datagram (data is copied) with fds (duplicated; the caller keeps
- * its own) and writes as much of the queue as the socket takes.
+ * its own) and writes as much of the queue as the socket takes.  Its bytes
+ * are charged to the transport's account (ACCOUNT_REPLY_BYTES, never
+ * refused: reading stops instead); fds_charge (may be NULL), the caller's
+ * charge for the fds, is taken over on success.
  */
-int transport_send(Transport *t, const uint8_t *data, size_t size, const int *fds, size_t n_fds);
+int transport_send(Transport *t, const uint8_t *data, size_t size, const int *fds, size_t n_fds,
+                   Charge *fds_charge);
 
 static inline size_t transport_queued(const Transport *t) {
         return t->n_out;

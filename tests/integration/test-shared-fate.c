@@ -1,0 +1,323 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test-shared-fate.c - one client cannot take the broker away from the others.
+ *
+ * A real iommu-brokerd (sim backend) per test, with the limits under test
+ * set low: a connection that never says Hello is closed with an error reply;
+ * one uid's connections and pending connections are bounded (EUSERS); a
+ * tenant's sessions and the fds the broker holds for it are charged to its
+ * account (EDQUOT naming SessionsMax, FileDescriptorsMax); at the process's
+ * fd limit the broker still gives every request exactly one reply and every
+ * waiting connection a reason, and does not spin; and it keeps serving.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client/iommu-broker.h"
+#include "proto/broker.pb-c.h"
+#include "tests/lib/tests.h"
+#include "tests/lib/util-broker.h"
+
+static int raw_connect(const TestBroker *b) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+        if (fd < 0)
+                return -errno;
+        memcpy(sa.sun_path, b->socket, strlen(b->socket) + 1);
+        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+                int r = -errno;
+
+                close(fd);
+                return r;
+        }
+        return fd;
+}
+
+/* The next datagram as a Reply, or NULL after timeout_ms (or at end of file). */
+static Ib__V1__Reply *recv_reply(int sock, int timeout_ms) {
+        static uint8_t buf[70000];
+        struct pollfd p = { .fd = sock, .events = POLLIN };
+        ssize_t n;
+
+        if (poll(&p, 1, timeout_ms) <= 0)
+                return NULL;
+        n = recv(sock, buf, sizeof(buf), 0);
+        if (n <= 0)
+                return NULL;
+        return ib__v1__reply__unpack(NULL, (size_t) n, buf);
+}
+
+/* Writes a policy admitting this uid as tenant "t" with extra lines; returns its path in b's style dir. */
+static void write_policy(char *path, size_t size, const char *extra) {
+        char dir[] = "/tmp/ib-fate.XXXXXX";
+        FILE *f;
+
+        if (!mkdtemp(dir))
+                abort();
+        snprintf(path, size, "%s/policy.conf", dir);
+        f = fopen(path, "we");
+        if (!f)
+                abort();
+        fprintf(f, "[Tenant t]\nUser=%u\nDevice=*\n%s", (unsigned) getuid(), extra);
+        fclose(f);
+}
+
+static void remove_policy(const char *path) {
+        char dir[256];
+
+        snprintf(dir, sizeof(dir), "%s", path);
+        unlink(path);
+        *strrchr(dir, '/') = '\0';
+        rmdir(dir);
+}
+
+static int daemon_fds(pid_t pid) {
+        char path[64];
+        struct dirent *de;
+        DIR *d;
+        int n = 0;
+
+        snprintf(path, sizeof(path), "/proc/%d/fd", (int) pid);
+        d = opendir(path);
+        if (!d)
+                return -errno;
+        while ((de = readdir(d)))
+                n += de->d_name[0] != '.';
+        closedir(d);
+        return n;
+}
+
+/* CPU time (user + system) of pid in clock ticks. */
+static long daemon_cpu_ticks(pid_t pid) {
+        char path[64], buf[1024], *p;
+        unsigned long utime, stime;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+        f = fopen(path, "re");
+        if (!f || !fgets(buf, sizeof(buf), f)) {
+                if (f)
+                        fclose(f);
+                return -1;
+        }
+        fclose(f);
+        p = strrchr(buf, ')');
+        /* after "pid (comm)": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
+        if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
+                return -1;
+        return (long) (utime + stime);
+}
+
+static bool served(const TestBroker *b) {
+        ib_client *c = NULL;
+        ib_caps caps;
+        bool ok;
+
+        if (ib_client_connect(b->socket, "bystander", &c) < 0)
+                return false;
+        ok = ib_caps_get(c, &caps) == 0;
+        ib_client_free(c);
+        return ok;
+}
+
+TEST(a_connection_without_hello_is_closed_with_a_reason) {
+        TestBroker b;
+        Ib__V1__Reply *r;
+        int s;
+
+        ASSERT_OK(test_broker_start(&b, "--hello-timeout=1"));
+        s = raw_connect(&b);
+        ASSERT_TRUE(s >= 0);
+        r = recv_reply(s, 3000);
+        ASSERT_TRUE(r != NULL);
+        printf("# after 1 s without Hello: %s: %s\n", r->errno_name ?: "?", r->error ?: "");
+        ASSERT_TRUE(r->errno_name && strcmp(r->errno_name, "ETIMEDOUT") == 0);
+        ASSERT_TRUE(r->error && strstr(r->error, "no Hello within 1 s") != NULL);
+        ib__v1__reply__free_unpacked(r, NULL);
+        ASSERT_TRUE(recv_reply(s, 3000) == NULL);       /* and the connection is closed */
+        close(s);
+        ASSERT_TRUE(served(&b));
+        ASSERT_EQ(test_broker_stop(&b), 0);
+}
+
+TEST(one_uid_has_a_bounded_number_of_pending_and_open_connections) {
+        TestBroker b;
+        ib_client *c[3] = {};
+        ib_client *extra = NULL;
+        char why[256] = "";
+        int pending[4];
+
+        ASSERT_OK(test_broker_start(&b, "--max-pending-per-uid=4 --max-connections-per-uid=6"));
+        for (int i = 0; i < 4; i++) {
+                pending[i] = raw_connect(&b);
+                ASSERT_TRUE(pending[i] >= 0);
+        }
+        ASSERT_ERRNO(EUSERS, ib_client_connect_verbose(b.socket, "fifth", &extra, why, sizeof(why)));
+        printf("# the fifth pending connection: %s\n", why);
+        ASSERT_TRUE(strstr(why, "--max-pending-per-uid") != NULL);
+        for (int i = 0; i < 4; i++)
+                close(pending[i]);
+        usleep(200000);
+        /* with Hello, up to 6 in all */
+        for (int i = 0; i < 3; i++)
+                ASSERT_OK(ib_client_connect(b.socket, "vmm", &c[i]));
+        for (int i = 0; i < 3; i++)
+                pending[i] = raw_connect(&b);
+        ASSERT_ERRNO(EUSERS, ib_client_connect_verbose(b.socket, "seventh", &extra, why, sizeof(why)));
+        printf("# the seventh connection: %s\n", why);
+        ASSERT_TRUE(strstr(why, "--max-connections-per-uid") != NULL);
+        for (int i = 0; i < 3; i++) {
+                close(pending[i]);
+                ib_client_free(c[i]);
+        }
+        usleep(200000);
+        ASSERT_TRUE(served(&b));
+        ASSERT_EQ(test_broker_stop(&b), 0);
+}
+
+TEST(a_tenant_is_charged_for_its_sessions_and_the_fds_the_broker_holds) {
+        char policy[256], args[300], why[256] = "";
+        ib_client *c1 = NULL, *c2 = NULL, *c3 = NULL;
+        uint32_t id;
+        int fd, n = 0, r;
+        TestBroker b;
+
+        /* 2 sessions x (socket + pidfd) = 4 fds; 4 more for fault queues, each 1 (+1 while its reply is queued) */
+        write_policy(policy, sizeof(policy), "SessionsMax=2\nFileDescriptorsMax=8\n");
+        snprintf(args, sizeof(args), "--policy=%s", policy);
+        ASSERT_OK(test_broker_start(&b, args));
+        ASSERT_OK(ib_client_connect(b.socket, "vmm", &c1));
+        ASSERT_OK(ib_client_connect(b.socket, "vmm", &c2));
+        ASSERT_ERRNO(EDQUOT, ib_client_connect_verbose(b.socket, "vmm", &c3, why, sizeof(why)));
+        printf("# the third session: %s\n", why);
+        ASSERT_TRUE(strstr(why, "SessionsMax") != NULL);
+        for (;;) {
+                r = ib_fault_queue_alloc(c1, &id, &fd);
+                if (r < 0)
+                        break;
+                close(fd);
+                n++;
+                ASSERT_TRUE(n < 100);
+        }
+        printf("# after %d fault queues: %s\n", n, ib_client_error(c1));
+        ASSERT_EQ(r, -EDQUOT);
+        ASSERT_TRUE(strstr(ib_client_error(c1), "FileDescriptorsMax") != NULL);
+        ASSERT_TRUE(n >= 2 && n <= 4);
+        /* the other session of the tenant is at the same limit; the session goes on */
+        ASSERT_ERRNO(EDQUOT, ib_fault_queue_alloc(c2, &id, &fd));
+        ib_client_free(c1);
+        usleep(200000);
+        ASSERT_OK(ib_fault_queue_alloc(c2, &id, &fd));
+        close(fd);
+        ib_client_free(c2);
+        ASSERT_EQ(test_broker_stop(&b), 0);
+        remove_policy(policy);
+}
+
+/*
+ * The broker at its process's fd limit: connections beyond it get an EMFILE
+ * reply at once (not a hang), the loop does not spin while they wait, every
+ * request of a session gets exactly one reply (fault queues until the fds
+ * run out, then EMFILE or EDQUOT; DeviceOpen then fails cleanly and leaves
+ * the device free), and once fds are back everything works again.
+ */
+TEST(at_the_fd_limit_every_request_and_connection_gets_one_answer) {
+        struct rlimit old, low;
+        ib_client *c = NULL, *more[64] = {};
+        ib_device_info list[8];
+        size_t n_list = 8;
+        uint32_t id, dev;
+        int fd, fds[300], n_fds = 0, n_ok = 0, n_refused = 0, r;
+        long t0, t1;
+        TestBroker b;
+
+        /* the daemon gets a low soft limit; ours is raised back at once */
+        ASSERT_OK(getrlimit(RLIMIT_NOFILE, &old));
+        low = old;
+        low.rlim_cur = 48;
+        ASSERT_OK(setrlimit(RLIMIT_NOFILE, &low));
+        r = test_broker_start(&b, "--max-pending-per-uid=1000");
+        ASSERT_OK(setrlimit(RLIMIT_NOFILE, &old));
+        ASSERT_OK(r);
+
+        ASSERT_OK(ib_client_connect(b.socket, "vmm", &c));
+        /* fault queues until the broker has no fd left: each request one reply */
+        for (int i = 0; i < 200; i++) {
+                r = ib_fault_queue_alloc(c, &id, &fd);
+                if (r < 0)
+                        break;
+                fds[n_fds++] = fd;
+        }
+        printf("# %d fault queues, then: %s\n", n_fds, ib_client_error(c));
+        ASSERT_TRUE(r == -EMFILE || r == -EDQUOT);
+        ASSERT_ERRNO(-r, ib_fault_queue_alloc(c, &id, &fd));   /* the session goes on answering */
+        r = ib_device_open(c, "0000:00:02.0", &dev, &fd);
+        printf("# DeviceOpen at the limit: %d: %s\n", r, ib_client_error(c));
+        ASSERT_TRUE(r == -EMFILE || r == -EDQUOT);
+        ASSERT_OK(ib_device_list(c, list, &n_list));
+        ASSERT_TRUE(n_list >= 1 && !list[0].in_use && !list[0].open_here);
+
+        /* new connections: refused with a reason, never left hanging */
+        for (int i = 0; i < 64; i++) {
+                char why[256] = "";
+
+                r = ib_client_connect_verbose(b.socket, "late", &more[i], why, sizeof(why));
+                if (r == 0)
+                        n_ok++;
+                else {
+                        n_refused++;
+                        if (n_refused == 1)
+                                printf("# a connection at the limit: %s\n", why);
+                        ASSERT_TRUE(r == -EMFILE || r == -EDQUOT);
+                }
+        }
+        printf("# 64 more connections: %d served, %d refused with a reason\n", n_ok, n_refused);
+        ASSERT_TRUE(n_refused > 0);
+
+        /* the loop does not spin while connections wait in the backlog */
+        {
+                int waiting[16];
+
+                for (int i = 0; i < 16; i++)
+                        waiting[i] = raw_connect(&b);
+                t0 = daemon_cpu_ticks(b.pid);
+                usleep(1000000);
+                t1 = daemon_cpu_ticks(b.pid);
+                printf("# CPU while 16 connections wait: %ld of %ld ticks\n", t1 - t0, sysconf(_SC_CLK_TCK));
+                ASSERT_TRUE(t1 - t0 < sysconf(_SC_CLK_TCK) / 4);
+                for (int i = 0; i < 16; i++)
+                        if (waiting[i] >= 0)
+                                close(waiting[i]);
+        }
+
+        for (int i = 0; i < 64; i++)
+                ib_client_free(more[i]);
+        for (int i = 0; i < n_fds; i++)
+                close(fds[i]);
+        ib_client_free(c);
+        usleep(300000);
+        ASSERT_TRUE(served(&b));
+        {
+                ib_client *d = NULL;
+
+                ASSERT_OK(ib_client_connect(b.socket, "vmm", &d));
+                ASSERT_OK(ib_device_open(d, "0000:00:02.0", &dev, &fd));
+                close(fd);
+                ib_client_free(d);
+        }
+        printf("# daemon fds at the end: %d\n", daemon_fds(b.pid));
+        ASSERT_EQ(test_broker_stop(&b), 0);
+}
+
+TESTS_MAIN(NULL, NULL)
