@@ -139,13 +139,12 @@ int broker_reload_policy(Broker *b, char *error, size_t error_size) {
                                           new->audit_file);
         }
 
-        /* Tenants carry on with the new limits; sessions keep the tenant they were admitted as. */
-        for (Tenant *t = b->host.tenants; t; t = t->next) {
-                const PolicyTenant *pt = new ? policy_find_tenant(new, t->name) : NULL;
-
-                if (pt)
-                        tenancy_apply_limits(t, pt);
-        }
+        /*
+         * Sessions keep the tenant they were admitted as and what they hold
+         * (unless RevokeOnReload closes them); what they lose is weighed
+         * against the old records, then every tenant takes its new one, which
+         * rules everything they start from now on.
+         */
         for (Session *s = b->sessions, *next; s; s = next) {
                 bool revoke = false;
                 unsigned losses;
@@ -153,9 +152,9 @@ int broker_reload_policy(Broker *b, char *error, size_t error_size) {
                 next = s->next;
                 if (!s->tenant)
                         continue;
-                if (s->ptenant && new)
-                        losses = policy_session_losses(s->ptenant, new, &s->id_peer, &revoke);
-                else if (!s->ptenant && !new)
+                if (tenancy_record(s) && new)
+                        losses = policy_session_losses(tenancy_record(s), new, &s->id_peer, &revoke);
+                else if (!s->tenant->record && !s->tenant->orphaned && !new)
                         losses = 0;
                 else
                         losses = POLICY_LOSS_TENANT;    /* from no policy to one, or back */
@@ -171,6 +170,7 @@ int broker_reload_policy(Broker *b, char *error, size_t error_size) {
                         session_free(s);
         }
 
+        tenancy_reload(&b->host, new);
         b->host.policy = new;
         policy_unref(old);
         {

@@ -87,7 +87,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "backend/backend-sim.h"
@@ -131,6 +133,8 @@
          BACKEND_HWPT_PASID)
 
 int backend_sim_fail_nth;
+/* The counter of $IB_SIM_FAIL_NTH_FILE while a backend has it mapped (see backend-sim.h). */
+static int32_t *sim_fail_nth_shared;
 
 typedef enum SimObjectType {
         SIM_OBJECT_IOAS,
@@ -253,6 +257,7 @@ typedef struct SimBackend {
         struct pollfd *pollfds;         /* n_slots of them, for sim_reap */
         SimCtx *contexts;               /* alive contexts, open or closed and held */
         size_t n_ctx;                   /* how many: they point into slots[] */
+        int32_t *fail_nth_shared;       /* $IB_SIM_FAIL_NTH_FILE mapped, or NULL */
 } SimBackend;
 
 struct SimCtx {
@@ -277,9 +282,22 @@ typedef struct SimPiece {
 /**
  * sim_fault() - the fail-nth hook, run first by every fallible op.
  *
- * Return: -ENOMEM for the call that brings backend_sim_fail_nth to 0, else 0.
+ * Counts down backend_sim_fail_nth and, while mapped, the counter of
+ * $IB_SIM_FAIL_NTH_FILE (backend-sim.h), each on its own.
+ *
+ * Return: -ENOMEM for the call that brings either counter to 0, else 0.
  */
 static int sim_fault(void) {
+        if (sim_fail_nth_shared) {
+                /* Another process writes it, between our calls: one load, one store. */
+                int32_t n = __atomic_load_n(sim_fail_nth_shared, __ATOMIC_RELAXED);
+
+                if (n > 0) {
+                        __atomic_store_n(sim_fail_nth_shared, n - 1, __ATOMIC_RELAXED);
+                        if (n == 1)
+                                return -ENOMEM;
+                }
+        }
         if (backend_sim_fail_nth <= 0)
                 return 0;
         if (--backend_sim_fail_nth > 0)
@@ -1763,6 +1781,11 @@ static void sim_close(Backend *b) {
                 sim_ctx_destroy(s->contexts);
         }
         assert(s->n_ctx == 0);
+        if (s->fail_nth_shared) {
+                if (sim_fail_nth_shared == s->fail_nth_shared)
+                        sim_fail_nth_shared = NULL;
+                (void) munmap(s->fail_nth_shared, sizeof(*s->fail_nth_shared));
+        }
         free(s->pollfds);
         free(s->slots);
         free(s);
@@ -1794,6 +1817,26 @@ static int sim_load_devices(SimBackend *s, const BackendDeviceInfo *devices, siz
                 s->slots[i].info = devices[i];
         }
         s->n_slots = n;
+        return 0;
+}
+
+/* Maps the first 4 bytes of $IB_SIM_FAIL_NTH_FILE shared into s->fail_nth_shared (see backend-sim.h). */
+static int sim_map_fail_nth_file(SimBackend *s, const char *path) {
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+        void *p;
+
+        fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode) || st.st_size < (off_t) sizeof(int32_t))
+                return -EINVAL;
+        p = mmap(NULL, sizeof(int32_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (p == MAP_FAILED)
+                return -errno;
+        s->fail_nth_shared = p;
         return 0;
 }
 
@@ -1838,6 +1881,13 @@ static int sim_open(const BackendConfig *config, Backend **ret) {
                 if (errno != 0 || *end || n < 0 || n > INT_MAX)
                         return -EINVAL;
                 backend_sim_fail_nth = (int) n;
+        }
+        e = getenv(BACKEND_SIM_FAIL_NTH_FILE_ENV);
+        if (e && *e) {
+                r = sim_map_fail_nth_file(s, e);
+                if (r < 0)
+                        return r;
+                sim_fail_nth_shared = s->fail_nth_shared;
         }
 
         *ret = TAKE_PTR(b);

@@ -40,6 +40,32 @@
  */
 extern int backend_sim_fail_nth;
 
+/* The environment variable open() reads to share a second fail-nth counter with a test process. */
+#define BACKEND_SIM_FAIL_NTH_FILE_ENV "IB_SIM_FAIL_NTH_FILE"
+
+/*
+ * $IB_SIM_FAIL_NTH_FILE - fail-nth armed at run time, from outside the daemon.
+ *
+ * backend_sim_fail_nth lives in the daemon's memory, and $IB_SIM_FAIL_NTH sets
+ * it once, at open, where it also counts the daemon's own start-up calls.  To
+ * sweep fail-nth through the verbs and teardown paths of a running broker, a
+ * test names a file of at least 4 bytes in $IB_SIM_FAIL_NTH_FILE; open()
+ * maps its first 4 bytes shared (and closes the fd) as a second counter, an
+ * int32_t in native byte order, that works exactly like backend_sim_fail_nth
+ * and independently of it: while it is > 0 every fallible call decrements
+ * it, and the call that brings it to 0 fails with -ENOMEM.  The test arms it
+ * by writing N into the file (pwrite) while the daemon is idle, lets the
+ * daemon run, and reads it back as the kernel's fail-nth file reads: 0 once
+ * the armed call failed (or when it was never armed), else the count left.
+ * So it never fires twice, and "still > 0 after the run" means the run made
+ * fewer than N fallible calls.  A missing or short file fails open() with the
+ * -errno (-EINVAL if short).  close() unmaps it.
+ *
+ * A test hook, like the rest of this header: only the environment of the
+ * daemon's process arms it; no verb reaches it, and the kernel backend has
+ * nothing like it.
+ */
+
 /*
  * backend_sim_mark_dirty - a device's DMA writes to [iova, iova + length) of
  * the paging HWPT hwpt, for tests (the sim's IOMMU_TEST_OP_DIRTY).

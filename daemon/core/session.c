@@ -437,7 +437,6 @@ Session *session_free(Session *s) {
         free(s->deny_reason);
         peer_identity_done(&s->id_peer);
         tenant_unref(s->tenant);
-        policy_unref(s->policy);
         free(s);
         return NULL;
 }

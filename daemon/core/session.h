@@ -95,9 +95,7 @@ struct Session {
         char name[32];                  /* "session 7" */
         char *client_name;              /* from Hello, for logs */
         PeerIdentity id_peer;           /* uid, groups, unit, slice, cgroup, as the kernel told at accept */
-        Policy *policy;                 /* the policy it was admitted under (a reference) */
-        const PolicyTenant *ptenant;    /* its tenant in that policy; NULL: local admin */
-        Tenant *tenant;                 /* NULL while refused */
+        Tenant *tenant;                 /* NULL while refused; its record is the policy in force */
         char *deny_reason;              /* set: the connection is refused; the first request gets this, then it closes */
         int deny_errno;                 /* its errno: EACCES (no tenant), EDQUOT (a limit), EUSERS (per-uid) */
         bool hello;

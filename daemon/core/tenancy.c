@@ -103,8 +103,6 @@ int tenancy_admit(Session *s) {
                         goto deny;
                 }
                 name = pt->name;
-                s->policy = policy_ref(host->policy);
-                s->ptenant = pt;
         } else {
                 if (s->cred.uid != 0 && s->cred.uid != host->uid) {
                         (void) snprintf(reason, sizeof(reason),
@@ -119,6 +117,8 @@ int tenancy_admit(Session *s) {
         r = tenant_get(&host->tenants, name, host->account, &s->tenant);
         if (r < 0)
                 return r;
+        s->tenant->record = pt;
+        s->tenant->orphaned = false;
         tenancy_apply_limits(s->tenant, pt);
         tenancy_audit(s, AUDIT_VERB_CONNECT, NULL, AUDIT_GRANTED, NULL);
         return 0;
@@ -127,12 +127,53 @@ deny:
         return tenancy_refuse(s, EACCES, reason);
 }
 
+/* What an orphaned tenant may start: nothing (no window, no feature, zero counts). */
+static const PolicyLimits orphan_limits = {
+        .vpasid_min = 1,
+        .vpasid_max = 0,
+};
+
 const PolicyLimits *tenancy_limits(const Session *s) {
-        return s->ptenant ? &s->ptenant->limits : NULL;
+        if (!s->tenant)
+                return &orphan_limits;
+        if (s->tenant->orphaned)
+                return &orphan_limits;
+        return s->tenant->record ? &s->tenant->record->limits : NULL;
+}
+
+const PolicyTenant *tenancy_record(const Session *s) {
+        return s->tenant && !s->tenant->orphaned ? s->tenant->record : NULL;
+}
+
+void tenancy_reload(SessionHost *host, const Policy *new) {
+        for (Tenant *t = host->tenants; t; t = t->next) {
+                const PolicyTenant *pt = new ? policy_find_tenant(new, t->name) : NULL;
+
+                t->record = pt;
+                t->orphaned = !pt && !(new == NULL && strcmp(t->name, TENANCY_LOCAL_ADMIN) == 0);
+                if (t->orphaned) {
+                        /*
+                         * Nothing new: every limit of kernel objects and memory 0;
+                         * what is charged stays charged.  Its sessions still get
+                         * their replies (fds, reply memory keep their limits).
+                         */
+                        for (size_t i = 0; i < policy_n_counters; i++)
+                                if (policy_counters[i].resource != ACCOUNT_FDS &&
+                                    policy_counters[i].resource != ACCOUNT_REPLY_BYTES)
+                                        t->account.limit[policy_counters[i].resource] = 0;
+                        (void) snprintf(t->account_name, sizeof(t->account_name), "tenant '%s' (gone from the policy)",
+                                        t->name);
+                } else {
+                        tenancy_apply_limits(t, pt);
+                        (void) snprintf(t->account_name, sizeof(t->account_name), "tenant '%s'", t->name);
+                }
+        }
 }
 
 bool tenancy_may_open_device(const Session *s, const char *name, int iommu_group) {
-        if (!s->ptenant)
-                return !s->deny_reason;
-        return policy_tenant_grants_device(s->ptenant, name, iommu_group);
+        if (s->deny_reason || !s->tenant || s->tenant->orphaned)
+                return false;
+        if (!s->tenant->record)
+                return true;            /* the local admin of a broker without policy */
+        return policy_tenant_grants_device(s->tenant->record, name, iommu_group);
 }

@@ -29,8 +29,21 @@ int tenancy_admit(Session *s);
 /* Puts the tenant's limits from the policy on its account (pt NULL: no limits). */
 void tenancy_apply_limits(Tenant *t, const PolicyTenant *pt);
 
-/* The effective limits of s's tenant; NULL: unrestricted (no policy). */
+/*
+ * The limits of s's tenant in the policy in force (its Tenant's record):
+ * every new decision reads them, so a reload rules what comes after it.
+ * NULL: unrestricted (no policy); an orphaned tenant gets limits that allow
+ * nothing new.
+ */
 const PolicyLimits *tenancy_limits(const Session *s);
+/* Its section in the policy in force; NULL without policy or when orphaned. */
+const PolicyTenant *tenancy_record(const Session *s);
+/*
+ * After a reload: every live tenant takes its section of new (limits on its
+ * account included); a tenant new lacks is orphaned.  Call after the
+ * sessions' losses were weighed against the old records.
+ */
+void tenancy_reload(SessionHost *host, const Policy *new);
 bool tenancy_may_open_device(const Session *s, const char *name, int iommu_group);
 
 /* "PinnedMemoryMax", ...: the policy key that limits a resource. */

@@ -269,6 +269,11 @@ int verb_device_close(Call *c) {
         reply = call_alloc(c, sizeof(*reply));
         if (!reply)
                 return -ENOMEM;
+        /* detached first: a device the broker forgets must not stay attached to the session's tables */
+        r = device_detach_all(d);
+        if (r < 0)
+                return call_fail(c, r, "cannot detach device '%s' before closing it: %s; it stays open", d->name,
+                                 strerror(-r));
         for (Device **i = &c->session->devices; *i; i = &(*i)->next)
                 if (*i == d) {
                         *i = d->next;

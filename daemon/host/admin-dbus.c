@@ -266,8 +266,8 @@ static int append_tenant(AdminBus *a, sd_bus_message *reply, const char *name, c
                 r = sd_bus_message_open_container(reply, 'v', "as");
         if (r >= 0)
                 r = sd_bus_message_open_container(reply, 'a', "s");
-        if (r >= 0 && !pt)
-                r = sd_bus_message_append(reply, "s", "*");
+        if (r >= 0 && !pt && !(t && t->orphaned))
+                r = sd_bus_message_append(reply, "s", "*");     /* the local admin; an orphaned tenant has none */
         for (size_t i = 0; r >= 0 && pt && i < pt->n_devices; i++) {
                 char group[32];
 
@@ -285,13 +285,6 @@ static int append_tenant(AdminBus *a, sd_bus_message *reply, const char *name, c
         return sd_bus_message_close_container(reply);
 }
 
-/* The PolicyTenant a live tenant was admitted under: that of one of its sessions. */
-static const PolicyTenant *tenant_admitted_as(AdminBus *a, const Tenant *t) {
-        for (const Session *s = broker_first_session(a->broker); s; s = s->next)
-                if (s->tenant == t)
-                        return s->ptenant;
-        return NULL;
-}
 
 static int method_list_tenants(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -323,7 +316,7 @@ static int method_list_tenants(sd_bus_message *m, void *userdata, sd_bus_error *
         for (const Tenant *t = live; r >= 0 && t; t = t->next) {
                 if (p ? !!policy_find_tenant(p, t->name) : strcmp(t->name, TENANCY_LOCAL_ADMIN) == 0)
                         continue;
-                r = append_tenant(a, reply, t->name, t, tenant_admitted_as(a, t), /* in_policy= */ false);
+                r = append_tenant(a, reply, t->name, t, /* pt= */ NULL, /* in_policy= */ false);
         }
         if (r < 0)
                 return r;

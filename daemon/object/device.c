@@ -170,13 +170,18 @@ int device_open(Device **ret, DeviceTable *t, BackendCtx *ctx, Account *account,
 int device_detach_all(Device *d) {
         int r = 0, q;
 
-        while (d->pasids) {
-                PasidEntry *p = d->pasids;
+        for (PasidEntry **i = &d->pasids; *i;) {
+                PasidEntry *p = *i;
 
+                /* an entry whose detach failed stays: the kernel still has it, a later round retries */
                 q = d->ctx->backend->ops->device_detach(d->ctx, d->fd, d->dev_id, p->pasid);
-                if (q < 0 && q != -ENOENT && r == 0)
-                        r = q;
-                d->pasids = p->next;
+                if (q < 0 && q != -ENOENT) {
+                        if (r == 0)
+                                r = q;
+                        i = &p->next;
+                        continue;
+                }
+                *i = p->next;
                 pasid_entry_free(p);
         }
         if (d->pt_id) {
@@ -202,8 +207,11 @@ Device *device_free(Device *d) {
         slot = device_table_find(d->table, d->name);
         if (slot && slot->owner == d->session) {
                 slot->owner = 0;
-                /* the kernel unbinds at the last close: a copy outside the broker keeps it bound */
-                if (bound && d->ctx->backend->ops->device_probe(d->ctx->backend, &slot->info) == -EBUSY) {
+                /*
+                 * The kernel unbinds at the last close: a copy outside the broker
+                 * keeps it bound.  Fail closed: free only if a probe bind succeeds.
+                 */
+                if (bound && d->ctx->backend->ops->device_probe(d->ctx->backend, &slot->info) < 0) {
                         slot->held_by = d->peer_pid > 0 ? d->peer_pid : -1;
                         slot->held_uid = d->peer_uid;
                         slot->held_session = d->session;

@@ -107,7 +107,8 @@ int device_detach(Device *d);
 /*
  * Detaches every PASID and the device itself through the broker's fd (what
  * a client's own attach on its copy of the fd made is undone too: the kernel
- * knows one attachment per PASID).  Returns 0 or the first error.
+ * knows one attachment per PASID).  Returns 0 or the first error; what could
+ * not be detached stays on record.
  */
 int device_detach_all(Device *d);
 

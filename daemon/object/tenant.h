@@ -10,6 +10,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "common/macro.h"
@@ -22,7 +23,17 @@ struct Tenant {
         Tenant **registry;
         char *name;
         Account account;                /* name: "tenant 'NAME'" */
-        char account_name[64];
+        char account_name[96];
+        /*
+         * Its section in the policy in force, the one source of truth for
+         * every new decision of its sessions; NULL for the local admin of a
+         * broker without policy.  orphaned: a reload left it without a
+         * section (its sessions keep what they hold, unless revoked, and may
+         * start nothing new).  Set and read by core/tenancy.c; this layer
+         * never looks inside.
+         */
+        const struct PolicyTenant *record;
+        bool orphaned;
 };
 
 /* The live tenant named name (a new reference), created below parent if there is none. */

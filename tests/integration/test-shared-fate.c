@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -318,6 +319,88 @@ TEST(at_the_fd_limit_every_request_and_connection_gets_one_answer) {
         }
         printf("# daemon fds at the end: %d\n", daemon_fds(b.pid));
         ASSERT_EQ(test_broker_stop(&b), 0);
+}
+
+/* Rewrites the policy at path and has the broker reload it; waits for the reload to be logged. */
+static void reload(TestBroker *b, const char *path, const char *body) {
+        FILE *f = fopen(path, "we");
+
+        if (!f)
+                abort();
+        fprintf(f, "%s", body);
+        fclose(f);
+        kill(b->pid, SIGHUP);
+        usleep(300000);
+}
+
+/*
+ * A reload rules every decision that comes after it, for sessions that were
+ * open across it too: the device grant, nesting, PASIDs and the window of
+ * new IOASes go; what the session already holds stays (RevokeOnReload=no).
+ * A tenant the new policy drops may start nothing new.
+ */
+TEST(a_reload_rules_the_decisions_of_sessions_open_across_it) {
+        char policy[256], args[300], body[512];
+        ib_ioas_alloc_args hinted = { .window = IB_IOVA_WINDOW_FULL, .has_base = true, .base = 0x100000000ULL };
+        ib_iova_range ranges[8];
+        size_t n = 8;
+        uint32_t dev, dev3, ioas, ioas2, hwpt, pasid;
+        uint64_t align;
+        int fd, fd3;
+        ib_client *c = NULL;
+        TestBroker b;
+
+        write_policy(policy, sizeof(policy), "");
+        snprintf(body, sizeof(body), "[Tenant t]\nUser=%u\nDevice=0000:00:02.0\nDevice=0000:00:03.0\n",
+                 (unsigned) getuid());
+        {
+                FILE *f = fopen(policy, "we");
+
+                ASSERT_TRUE(f != NULL);
+                fprintf(f, "%s", body);
+                fclose(f);
+        }
+        snprintf(args, sizeof(args), "--policy=%s", policy);
+        ASSERT_OK(test_broker_start(&b, args));
+        ASSERT_OK(ib_client_connect(b.socket, "vmm", &c));
+        ASSERT_OK(ib_device_open(c, "0000:00:02.0", &dev, &fd));
+        ASSERT_OK(ib_ioas_alloc(c, NULL, &ioas));
+        ASSERT_OK(ib_hwpt_alloc(c, dev, ioas, IB_HWPT_NEST_PARENT, IB_HWPT_DATA_NONE, NULL, 0, &hwpt));
+        ASSERT_OK(ib_hwpt_free(c, hwpt));
+
+        snprintf(body, sizeof(body), "[Tenant t]\nUser=%u\nDevice=0000:00:02.0\nNesting=no\nPASID=no\n"
+                 "IOVAWindow=0x80000000-0xffffffff\n", (unsigned) getuid());
+        reload(&b, policy, body);
+        /* held: the open device, its IOAS */
+        ASSERT_OK(ib_device_attach(c, dev, ioas, NULL));
+        /* new: each follows the policy in force */
+        ASSERT_ERRNO(EPERM, ib_device_open(c, "0000:00:03.0", &dev3, &fd3));
+        ASSERT_TRUE(strstr(ib_client_error(c), "not granted") != NULL);
+        ASSERT_ERRNO(EPERM, ib_hwpt_alloc(c, dev, ioas, IB_HWPT_NEST_PARENT, IB_HWPT_DATA_NONE, NULL, 0, &hwpt));
+        ASSERT_TRUE(strstr(ib_client_error(c), "Nesting=no") != NULL);
+        ASSERT_ERRNO(EPERM, ib_pasid_attach(c, dev, 5, ioas, &pasid));
+        ASSERT_TRUE(strstr(ib_client_error(c), "PASID=no") != NULL);
+        ASSERT_ERRNO(EPERM, ib_ioas_alloc(c, &hinted, &ioas2));
+        ASSERT_OK(ib_ioas_alloc(c, NULL, &ioas2));
+        ASSERT_OK(ib_iova_ranges(c, ioas2, ranges, &n, &align));
+        for (size_t i = 0; i < n; i++)
+                ASSERT_TRUE(ranges[i].start >= 0x80000000ULL && ranges[i].last <= 0xffffffffULL);
+
+        /* the tenant is gone from the policy: nothing new, what it holds stays */
+        snprintf(body, sizeof(body), "[Tenant other]\nUser=%u\nGroup=0\n", (unsigned) getuid() + 1);
+        reload(&b, policy, body);
+        ASSERT_ERRNO(EPERM, ib_device_open(c, "0000:00:02.0", &dev3, &fd3));
+        {
+                int r = ib_ioas_alloc(c, NULL, &ioas2);
+
+                printf("# IoasAlloc of a tenant gone from the policy: %s\n", ib_client_error(c));
+                ASSERT_TRUE(r == -EPERM || r == -EDQUOT);
+        }
+        ASSERT_OK(ib_device_detach(c, dev));
+        close(fd);
+        ib_client_free(c);
+        ASSERT_EQ(test_broker_stop(&b), 0);
+        remove_policy(policy);
 }
 
 TESTS_MAIN(NULL, NULL)
