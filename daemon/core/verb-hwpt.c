@@ -240,7 +240,8 @@ int verb_hwpt_get_dirty_bitmap(Call *c) {
                 return call_fail(c, EINVAL, "a bitmap of %" PRIu64 " bytes exceeds the limit of %" PRIu64
                                  " bytes: ask for a shorter range or larger pages", size, HWPT_DIRTY_BITMAP_MAX);
 
-        r = hwpt_get_dirty_bitmap(h, req->iova, req->length, page_size,
+        r = hwpt_get_dirty_bitmap(h, h->data_type == 0 ? session_find_ioas(c->session, h->pt_id) : NULL,
+                                  req->iova, req->length, page_size,
                                   req->no_clear ? BACKEND_DIRTY_NO_CLEAR : 0, &fd, &dirty);
         if (r == -ENOENT)
                 return call_fail(c, r, "HWPT %" PRIu32 " is nested: dirty bits belong to its parent", h->id);

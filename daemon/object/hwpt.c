@@ -61,11 +61,55 @@ int hwpt_set_dirty_tracking(Hwpt *h, bool enable) {
         return h->ctx->backend->ops->hwpt_set_dirty_tracking(h->ctx, h->id, enable);
 }
 
-int hwpt_get_dirty_bitmap(Hwpt *h, uint64_t iova, uint64_t length, uint64_t page_size, uint32_t flags,
-                          int *ret_fd, uint64_t *ret_dirty) {
-        uint64_t size = hwpt_dirty_bitmap_size(length, page_size), dirty = 0;
-        _cleanup_close_ int fd = -1;
+/* One read of the dirty bits, for the words of the bitmap a mapped run covers. */
+typedef struct DirtyRead {
+        Hwpt *h;
+        uint64_t iova;                  /* the request's first IOVA: bit 0 */
+        uint64_t length;                /* the request's length */
+        uint64_t page_size;
+        uint32_t flags;
         uint64_t *bitmap;
+        uint64_t done;                  /* offset from iova read so far (runs come in IOVA order) */
+        uint64_t dirty;
+} DirtyRead;
+
+static int dirty_read_range(DirtyRead *d, uint64_t off, uint64_t end) {
+        uint64_t word0 = off / d->page_size / 64, words = ((end - off) / d->page_size + 63) / 64;
+        int r;
+
+        r = d->h->ctx->backend->ops->hwpt_get_dirty_bitmap(d->h->ctx, d->h->id, d->iova + off, end - off,
+                                                             d->page_size, d->flags, d->bitmap + word0);
+        if (r < 0)
+                return r;
+        for (uint64_t i = word0; i < word0 + words; i++)
+                d->dirty += (uint64_t) __builtin_popcountll(d->bitmap[i]);
+        d->done = end;
+        return 0;
+}
+
+/* A mapping [first, last] that meets the request: read its part, widened to whole words, once. */
+static int dirty_read_mapping(uint64_t first, uint64_t last, void *userdata) {
+        DirtyRead *d = userdata;
+        uint64_t chunk = 64 * d->page_size, off, end;
+
+        off = first > d->iova ? first - d->iova : 0;
+        end = last - d->iova < d->length - 1 ? last - d->iova + 1 : d->length;
+        /* whole words: chunk-aligned from iova, without overflow (end <= length) */
+        off = off / chunk * chunk;
+        if (end % chunk != 0)
+                end = d->length - end < chunk - end % chunk ? d->length : end + (chunk - end % chunk);
+        if (off < d->done)
+                off = d->done;
+        if (off >= end)
+                return 0;
+        return dirty_read_range(d, off, end);
+}
+
+int hwpt_get_dirty_bitmap(Hwpt *h, const Ioas *ioas, uint64_t iova, uint64_t length, uint64_t page_size,
+                          uint32_t flags, int *ret_fd, uint64_t *ret_dirty) {
+        uint64_t size = hwpt_dirty_bitmap_size(length, page_size);
+        _cleanup_close_ int fd = -1;
+        DirtyRead d = { .h = h, .iova = iova, .length = length, .page_size = page_size, .flags = flags };
         int r;
 
         fd = memfd_create("iommu-broker-dirty-bitmap", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -73,20 +117,20 @@ int hwpt_get_dirty_bitmap(Hwpt *h, uint64_t iova, uint64_t length, uint64_t page
                 return -errno;
         if (ftruncate(fd, (off_t) size) < 0)
                 return -errno;
-        bitmap = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        if (bitmap == MAP_FAILED)
+        d.bitmap = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (d.bitmap == MAP_FAILED)
                 return -errno;
-        r = h->ctx->backend->ops->hwpt_get_dirty_bitmap(h->ctx, h->id, iova, length, page_size, flags, bitmap);
-        if (r >= 0)
-                for (uint64_t i = 0; i < size / 8; i++)
-                        dirty += (uint64_t) __builtin_popcountll(bitmap[i]);
-        (void) munmap(bitmap, size);
+        if (ioas)
+                r = ioas_for_each_mapping(ioas, iova, iova + (length - 1), dirty_read_mapping, &d);
+        else
+                r = dirty_read_range(&d, 0, length);
+        (void) munmap(d.bitmap, size);
         if (r < 0)
                 return r;
         /* F_SEAL_WRITE needs the writable mapping gone */
         if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
                 return -errno;
         *ret_fd = TAKE_FD(fd);
-        *ret_dirty = dirty;
+        *ret_dirty = d.dirty;
         return 0;
 }

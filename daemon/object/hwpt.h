@@ -17,6 +17,7 @@
 #include "backend/backend.h"
 #include "common/macro.h"
 #include "object/account.h"
+#include "object/ioas.h"
 
 typedef struct Hwpt Hwpt;
 struct Hwpt {
@@ -51,9 +52,14 @@ int hwpt_set_dirty_tracking(Hwpt *h, bool enable);
  * bytes, sealed (F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_WRITE) once filled: *ret_fd
  * is the caller's, *ret_dirty the number of bits set.  page_size must be a
  * power of two and the size at most HWPT_DIRTY_BITMAP_MAX (the caller checks).
+ * With ioas (the IOAS of a paging HWPT), only the parts of the range that
+ * mappings cover are read, each widened to whole 64-bit words of the
+ * bitmap: the memfd stays a hole elsewhere, so a bitmap costs memory in
+ * proportion to what the tenant has mapped (already charged), not to the
+ * range it asked for.  Without (a nested HWPT) the whole range is asked.
  */
-int hwpt_get_dirty_bitmap(Hwpt *h, uint64_t iova, uint64_t length, uint64_t page_size, uint32_t flags,
-                          int *ret_fd, uint64_t *ret_dirty);
+int hwpt_get_dirty_bitmap(Hwpt *h, const Ioas *ioas, uint64_t iova, uint64_t length, uint64_t page_size,
+                          uint32_t flags, int *ret_fd, uint64_t *ret_dirty);
 /* Frees the record only (teardown after the context closed). */
 Hwpt *hwpt_free(Hwpt *h);
 

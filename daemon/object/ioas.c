@@ -333,6 +333,18 @@ static int ioas_check_chosen(Ioas *ioas, Mapping **m, uint32_t flags) {
         return -ENOSPC;
 }
 
+int ioas_for_each_mapping(const Ioas *ioas, uint64_t iova, uint64_t last,
+                          int (*fn)(uint64_t first, uint64_t last, void *userdata), void *userdata) {
+        for (size_t i = ioas_lower_bound(ioas, iova); i < ioas->n_maps && ioas->maps[i]->iova <= last; i++) {
+                const Mapping *m = ioas->maps[i];
+                int r = fn(m->iova, m->iova + (m->length - 1), userdata);
+
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 bool ioas_window_allows(const Ioas *ioas, uint64_t iova, uint64_t length) {
         uint64_t last;
 

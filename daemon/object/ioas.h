@@ -99,6 +99,14 @@ Ioas *ioas_abandon(Ioas *ioas);
 /* Bytes of address space held by such reservations, broker-wide. */
 uint64_t ioas_reserved_address_space(void);
 
+/*
+ * Calls fn for each mapping that meets [iova, last], in IOVA order, with the
+ * mapping's own first and last IOVA; stops at fn's first negative return,
+ * which it returns.
+ */
+int ioas_for_each_mapping(const Ioas *ioas, uint64_t iova, uint64_t last,
+                          int (*fn)(uint64_t first, uint64_t last, void *userdata), void *userdata);
+
 /* True if [iova, iova + length) lies inside the window (or there is no window). */
 bool ioas_window_allows(const Ioas *ioas, uint64_t iova, uint64_t length);
 
