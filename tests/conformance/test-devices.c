@@ -16,6 +16,7 @@
 #endif
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -620,6 +621,50 @@ TEST(dirty_tracking_and_bitmap_follow_hw_info) {
                 close(bfd);
                 ASSERT_OK(ib_hwpt_set_dirty_tracking(c, tracked, false));
         }
+        close(fd);
+        ib_client_free(c);
+        ASSERT_TRUE(device_free_again());
+}
+
+/*
+ * A bitmap costs what is mapped, not the range asked for: 512 GiB of 4 KiB
+ * pages is a 16 MiB bitmap, but with 64 KiB mapped the broker reads (and so
+ * the memfd holds) only the words that cover the mapping; the rest stays a
+ * hole.  The size the reply names is still the whole bitmap's.
+ */
+TEST(a_dirty_bitmap_costs_what_is_mapped) {
+        int memfd = test_memfd("ram", 1 << 16);
+        uint64_t size = 0, dirty = 1, iova = 0x40000000;
+        uint32_t ioas, tracked = 0;
+        struct stat st;
+        ib_hw_info hw;
+        int bfd = -1;
+        CONNECT(c);
+        OPEN(c, dev, fd);
+
+        ASSERT_OK(ib_hw_info_get(c, dev, &hw));
+        if (!hw.dirty_tracking) {
+                tests_skip("the device's IOMMU does not track dirty pages");
+                close(memfd);
+                close(fd);
+                ib_client_free(c);
+                ASSERT_TRUE(device_free_again());
+                return;
+        }
+        ioas = ioas_new(c);
+        ASSERT_OK(ib_map(c, ioas, memfd, 0, 1 << 16, IB_MAP_READABLE | IB_MAP_WRITEABLE | IB_MAP_FIXED_IOVA, &iova));
+        ASSERT_OK(ib_hwpt_alloc(c, dev, ioas, IB_HWPT_DIRTY_TRACKING, IB_HWPT_DATA_NONE, NULL, 0, &tracked));
+        ASSERT_OK(ib_hwpt_set_dirty_tracking(c, tracked, true));
+        ASSERT_OK(ib_hwpt_get_dirty_bitmap(c, tracked, 0, 1ULL << 39, 0, 0, &bfd, &size, &dirty));
+        ASSERT_U64_EQ(size, 16 << 20);
+        ASSERT_U64_EQ(dirty, 0);
+        ASSERT_OK(fstat(bfd, &st));
+        printf("# a %" PRIu64 "-byte bitmap over 64 KiB mapped holds %lld bytes of memory\n", size,
+               (long long) st.st_blocks * 512);
+        ASSERT_TRUE((uint64_t) st.st_blocks * 512 <= 64 * 1024);
+        ASSERT_EQ((uint64_t) st.st_size, size);
+        close(bfd);
+        close(memfd);
         close(fd);
         ib_client_free(c);
         ASSERT_TRUE(device_free_again());
