@@ -61,7 +61,7 @@ const PolicyCounter policy_counters[] = {
           offsetof(PolicyLimits, mappings), POLICY_UNLIMITED },
         { ACCOUNT_PASIDS, POLICY_LIMIT_PASIDS, "PASIDMax", "PASIDs", false, offsetof(PolicyLimits, pasids),
           POLICY_UNLIMITED },
-        { ACCOUNT_SESSIONS, POLICY_LIMIT_SESSIONS, "SessionsMax", "Sessions", false,
+        { ACCOUNT_SESSIONS, POLICY_LIMIT_SESSIONS, "SessionsMax", "Connections", false,
           offsetof(PolicyLimits, sessions), POLICY_SESSIONS_DEFAULT },
         { ACCOUNT_FDS, POLICY_LIMIT_FDS, "FileDescriptorsMax", "FileDescriptors", false,
           offsetof(PolicyLimits, fds), POLICY_FDS_DEFAULT },
