@@ -249,11 +249,8 @@ static int append_tenant(AdminBus *a, sd_bus_message *reply, const char *name, c
                 const PolicyCounter *c = &policy_counters[i];
                 uint64_t limit = t ? t->account.limit[c->resource] : pt ? policy_counter_get(&pt->limits, c)
                                                                         : c->builtin;
-                char limit_key[64];
-
-                (void) snprintf(limit_key, sizeof(limit_key), "%sMax", c->bus_name);
                 r = sd_bus_message_append(reply, "{sv}{sv}", c->bus_name, "t", t ? t->account.used[c->resource] : 0,
-                                          limit_key, "t", limit);
+                                          c->bus_limit, "t", limit);
         }
         if (r < 0)
                 return r;

@@ -53,19 +53,21 @@ bool policy_is_glob(const char *s) {
 #define POLICY_REPLY_BYTES_DEFAULT (UINT64_C(64) << 20)
 
 const PolicyCounter policy_counters[] = {
-        { ACCOUNT_MAPPED_BYTES, POLICY_LIMIT_PINNED_BYTES, "PinnedMemoryMax", "PinnedMemory", true,
+        { ACCOUNT_MAPPED_BYTES, POLICY_LIMIT_PINNED_BYTES, "PinnedMemoryMax", "PinnedMemory", "PinnedMemoryMax", true,
           offsetof(PolicyLimits, pinned_bytes), POLICY_UNLIMITED },
-        { ACCOUNT_IOAS, POLICY_LIMIT_IOAS, "IOASMax", "IOAS", false, offsetof(PolicyLimits, ioas), POLICY_UNLIMITED },
-        { ACCOUNT_HWPT, POLICY_LIMIT_HWPT, "HWPTMax", "HWPT", false, offsetof(PolicyLimits, hwpt), POLICY_UNLIMITED },
-        { ACCOUNT_MAPPINGS, POLICY_LIMIT_MAPPINGS, "MappingsMax", "Mappings", false,
-          offsetof(PolicyLimits, mappings), POLICY_UNLIMITED },
-        { ACCOUNT_PASIDS, POLICY_LIMIT_PASIDS, "PASIDMax", "PASIDs", false, offsetof(PolicyLimits, pasids),
+        { ACCOUNT_IOAS, POLICY_LIMIT_IOAS, "IOASMax", "IOAS", "IOASMax", false, offsetof(PolicyLimits, ioas),
           POLICY_UNLIMITED },
-        { ACCOUNT_SESSIONS, POLICY_LIMIT_SESSIONS, "SessionsMax", "Connections", false,
+        { ACCOUNT_HWPT, POLICY_LIMIT_HWPT, "HWPTMax", "HWPT", "HWPTMax", false, offsetof(PolicyLimits, hwpt),
+          POLICY_UNLIMITED },
+        { ACCOUNT_MAPPINGS, POLICY_LIMIT_MAPPINGS, "MappingsMax", "Mappings", "MappingsMax", false,
+          offsetof(PolicyLimits, mappings), POLICY_UNLIMITED },
+        { ACCOUNT_PASIDS, POLICY_LIMIT_PASIDS, "PASIDMax", "PASIDs", "PASIDMax", false, offsetof(PolicyLimits, pasids),
+          POLICY_UNLIMITED },
+        { ACCOUNT_SESSIONS, POLICY_LIMIT_SESSIONS, "SessionsMax", "Connections", "ConnectionsMax", false,
           offsetof(PolicyLimits, sessions), POLICY_SESSIONS_DEFAULT },
-        { ACCOUNT_FDS, POLICY_LIMIT_FDS, "FileDescriptorsMax", "FileDescriptors", false,
+        { ACCOUNT_FDS, POLICY_LIMIT_FDS, "FileDescriptorsMax", "FileDescriptors", "FileDescriptorsMax", false,
           offsetof(PolicyLimits, fds), POLICY_FDS_DEFAULT },
-        { ACCOUNT_REPLY_BYTES, POLICY_LIMIT_REPLY_BYTES, "ReplyMemoryMax", "ReplyMemory", true,
+        { ACCOUNT_REPLY_BYTES, POLICY_LIMIT_REPLY_BYTES, "ReplyMemoryMax", "ReplyMemory", "ReplyMemoryMax", true,
           offsetof(PolicyLimits, reply_bytes), POLICY_REPLY_BYTES_DEFAULT },
 };
 const size_t policy_n_counters = ELEMENTSOF(policy_counters);

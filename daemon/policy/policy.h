@@ -105,7 +105,8 @@ typedef struct PolicyCounter {
         AccountResource resource;
         PolicyLimit field;
         const char *key;                /* "PinnedMemoryMax" */
-        const char *bus_name;           /* "PinnedMemory": the admin API's <name> and <name>Max */
+        const char *bus_name;           /* "PinnedMemory": its usage in the admin API */
+        const char *bus_limit;          /* "PinnedMemoryMax": its limit there */
         bool size;                      /* a size (K, M, G, T suffixes), else a count */
         size_t offset;                  /* of its uint64_t in PolicyLimits */
         uint64_t builtin;               /* without any policy value */
