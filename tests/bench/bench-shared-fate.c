@@ -62,22 +62,6 @@ static long private_kib(pid_t pid) {
         return sum;
 }
 
-static int count_fds(pid_t pid) {
-        char path[64];
-        struct dirent *de;
-        DIR *d;
-        int n = 0;
-
-        snprintf(path, sizeof(path), "/proc/%d/fd", (int) pid);
-        d = opendir(path);
-        if (!d)
-                return -1;
-        while ((de = readdir(d)))
-                n += de->d_name[0] != '.';
-        closedir(d);
-        return n;
-}
-
 static int cmp_double(const void *a, const void *b) {
         double x = *(const double *) a, y = *(const double *) b;
 
@@ -189,12 +173,12 @@ int main(void) {
         idle = calloc(IDLE_SESSIONS, sizeof(*idle));
         usleep(200000);
         mem0 = private_kib(b.pid);
-        fds0 = count_fds(b.pid);
+        fds0 = test_count_fds(b.pid);
         for (int i = 0; i < IDLE_SESSIONS; i++)
                 n += ib_client_connect(b.socket, "idle", &idle[i]) == 0;
         usleep(200000);
         mem1 = private_kib(b.pid);
-        fds1 = count_fds(b.pid);
+        fds1 = test_count_fds(b.pid);
         printf("# %d idle sessions: private memory %ld -> %ld KiB, fds %d -> %d\n", n, mem0, mem1, fds0, fds1);
         row("memory per idle session (KiB)", (double) (mem1 - mem0) / n, "KiB", 16, true);
         row("fds per idle session", (double) (fds1 - fds0) / n, "fds", 2, true);

@@ -83,22 +83,6 @@ static void remove_policy(const char *path) {
         rmdir(dir);
 }
 
-static int daemon_fds(pid_t pid) {
-        char path[64];
-        struct dirent *de;
-        DIR *d;
-        int n = 0;
-
-        snprintf(path, sizeof(path), "/proc/%d/fd", (int) pid);
-        d = opendir(path);
-        if (!d)
-                return -errno;
-        while ((de = readdir(d)))
-                n += de->d_name[0] != '.';
-        closedir(d);
-        return n;
-}
-
 /* CPU time (user + system) of pid in clock ticks. */
 static long daemon_cpu_ticks(pid_t pid) {
         char path[64], buf[1024], *p;
@@ -317,7 +301,7 @@ TEST(at_the_fd_limit_every_request_and_connection_gets_one_answer) {
                 close(fd);
                 ib_client_free(d);
         }
-        printf("# daemon fds at the end: %d\n", daemon_fds(b.pid));
+        printf("# daemon fds at the end: %d\n", test_count_fds(b.pid));
         ASSERT_EQ(test_broker_stop(&b), 0);
 }
 

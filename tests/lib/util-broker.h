@@ -35,5 +35,8 @@ bool test_broker_alive(TestBroker *b);
 /* SIGTERM, wait; returns the exit status (0 clean), or -1 if it died by a signal. */
 int test_broker_stop(TestBroker *b);
 
+/* How many fds process pid has open (/proc/PID/fd); -errno. */
+int test_count_fds(pid_t pid);
+
 /* A memfd of size bytes, sealing allowed; -errno on failure. */
 int test_memfd(const char *name, size_t size);
