@@ -292,8 +292,12 @@ static void session_empty_context(Session *s, Teardown *t) {
         (void) DESTROY_LIST(Vdevice, &s->vdevices, vdevice_destroy, t);
         (void) DESTROY_LIST(Viommu, &s->viommus, viommu_destroy, t);
         for (unsigned round = 0; round < TEARDOWN_ROUNDS; round++) {
-                for (Device *d = s->devices; d; d = d->next)
+                for (Device *d = s->devices; d; d = d->next) {
                         teardown_note(t, device_detach_all(d));
+                        /* the client may have attached again through its fd: the broker's record cannot know */
+                        if (round > 0)
+                                (void) device_detach(d);
+                }
                 while (DESTROY_LIST(Hwpt, &s->hwpts, hwpt_destroy, t))
                         ;
                 (void) DESTROY_LIST(FaultQueue, &s->faults, fault_queue_destroy, t);
