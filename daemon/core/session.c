@@ -103,10 +103,15 @@ static void session_on_hello_timeout(evutil_socket_t fd, short what, void *userd
         Session *s = userdata;
         char msg[128];
 
-        (void) snprintf(msg, sizeof(msg), "no Hello within %u s of connecting: the connection is closed",
-                        s->host->admission.hello_timeout_sec);
-        log_notice("%s: %s", s->name, msg);
-        dispatch_send_error(s, 0, ETIMEDOUT, msg);
+        /* a refused connection that never asked hears why it was refused */
+        if (s->deny_reason)
+                dispatch_send_error(s, 0, s->deny_errno > 0 ? s->deny_errno : EACCES, s->deny_reason);
+        else {
+                (void) snprintf(msg, sizeof(msg), "no Hello within %u s of connecting: the connection is closed",
+                                s->host->admission.hello_timeout_sec);
+                log_notice("%s: %s", s->name, msg);
+                dispatch_send_error(s, 0, ETIMEDOUT, msg);
+        }
         session_free(s);
 }
 
