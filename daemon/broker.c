@@ -37,6 +37,8 @@ struct Broker {
         char *policy_path;
         char *policy_dropin;
         struct event *ev_watchdog;
+        struct event *ev_reprobe;       /* armed while a device is quarantined */
+        unsigned reprobe_ms;
         const BrokerObserver *observer;
         void *observer_userdata;
 };
@@ -54,6 +56,42 @@ static void broker_status(Broker *b) {
                           b->account.used[ACCOUNT_MAPPED_BYTES]);
 }
 
+/*
+ * Quarantined devices are probed again without waiting for a listing: soon
+ * (a client that is exiting closes its device fd a moment after its socket),
+ * then less often, up to every 5 s, while any stays quarantined.
+ */
+#define REPROBE_FIRST_MS 100
+#define REPROBE_MAX_MS 5000
+
+static size_t broker_n_quarantined(Broker *b) {
+        size_t n = 0;
+
+        for (size_t i = 0; i < b->host.devices.n_slots; i++)
+                n += device_slot_quarantined(&b->host.devices.slots[i]);
+        return n;
+}
+
+static void broker_arm_reprobe(Broker *b, bool restart) {
+        struct timeval tv;
+
+        if (!b->ev_reprobe || (!restart && evtimer_pending(b->ev_reprobe, NULL)))
+                return;
+        b->reprobe_ms = restart || b->reprobe_ms == 0 ? REPROBE_FIRST_MS
+                        : b->reprobe_ms * 2 > REPROBE_MAX_MS ? REPROBE_MAX_MS : b->reprobe_ms * 2;
+        tv = (struct timeval) { .tv_sec = b->reprobe_ms / 1000, .tv_usec = (b->reprobe_ms % 1000) * 1000 };
+        (void) evtimer_add(b->ev_reprobe, &tv);
+}
+
+static void broker_on_reprobe(evutil_socket_t fd, short what, void *userdata) {
+        Broker *b = userdata;
+
+        (void) session_host_refresh_devices(&b->host);
+        if (broker_n_quarantined(b) > 0)
+                broker_arm_reprobe(b, false);
+        broker_status(b);
+}
+
 static void broker_on_session_free(Session *s, void *userdata) {
         Broker *b = userdata;
 
@@ -67,6 +105,11 @@ static void broker_on_session_free(Session *s, void *userdata) {
                 s->next->prev = s->prev;
         s->prev = s->next = NULL;
         broker_status(b);
+}
+
+/* A device was quarantined: probe it again soon. */
+static void broker_on_device_quarantined(void *userdata) {
+        broker_arm_reprobe(userdata, true);
 }
 
 static void broker_on_accept(int fd, void *userdata) {
@@ -312,6 +355,7 @@ int broker_new(Broker **ret, const BrokerConfig *config) {
                 .account = &b->account,
                 .uid = geteuid(),
                 .on_session_free = broker_on_session_free,
+                .on_device_quarantined = broker_on_device_quarantined,
                 .userdata = b,
                 .global_pasid = config->global_pasid,
                 .policy = loaded,
@@ -360,6 +404,12 @@ int broker_new(Broker **ret, const BrokerConfig *config) {
         }
         (void) signal(SIGPIPE, SIG_IGN);
 
+        b->ev_reprobe = evtimer_new(b->base, broker_on_reprobe, b);
+        if (!b->ev_reprobe) {
+                r = log_error_errno(ENOMEM, "cannot make the device probe timer");
+                goto fail;
+        }
+
         if (sd_watchdog_enabled(false, &wd_usec) > 0 && wd_usec > 0) {
                 struct timeval tv = { .tv_sec = (time_t) (wd_usec / 2 / 1000000),
                                       .tv_usec = (suseconds_t) (wd_usec / 2 % 1000000) };
@@ -398,6 +448,8 @@ Broker *broker_free(Broker *b) {
         free(b->policy_dropin);
         if (b->ev_watchdog)
                 event_free(b->ev_watchdog);
+        if (b->ev_reprobe)
+                event_free(b->ev_reprobe);
         device_table_clear(&b->host.devices);
         pasid_space_deinit(&b->host.pasids);
         if (b->backend)

@@ -328,6 +328,8 @@ void session_release_device(Session *s, Device *d) {
         log_warning("%s: device %s is quarantined: a copy of its fd is still open (pid %d received it)", s->name,
                     name, (int) slot->held_by);
         tenancy_audit(s, AUDIT_VERB_DEVICE_RELEASE, name, AUDIT_QUARANTINED, reason);
+        if (s->host->on_device_quarantined)
+                s->host->on_device_quarantined(s->host->userdata);
 }
 
 static void device_released(const DeviceSlot *slot, void *userdata) {

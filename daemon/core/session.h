@@ -74,6 +74,7 @@ struct SessionHost {
         const char *policy_path;
         Tenant *tenants;                /* live tenants */
         void (*on_session_free)(Session *s, void *userdata);
+        void (*on_device_quarantined)(void *userdata);  /* the broker probes it again later */
         void *userdata;
         SessionAdmission admission;
         SessionUid *uids;               /* uids with connections, unordered */
