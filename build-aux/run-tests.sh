@@ -3,15 +3,18 @@
 #
 #  1. build (build/) and run the unit and integration suites (`make check`);
 #  2. the same suites built with AddressSanitizer and UndefinedBehaviorSanitizer (build-asan/);
-#  3. `make distcheck` (the release tarball builds and passes its tests);
-#  4. the real-kernel suite in a QEMU guest with an emulated Intel VT-d (`make vmcheck`);
+#  3. the random-kill soak (tests/soak/test-soak.c) with 300 clients against the ASan daemon;
+#  4. the libFuzzer harnesses of tests/fuzz/ built with clang (build-fuzz/), each run for
+#     FUZZ_SECONDS (default 60) side by side on a copy of its seed corpus: one test each;
+#  5. `make distcheck` (the release tarball builds and passes its tests);
+#  6. the real-kernel suite in a QEMU guest with an emulated Intel VT-d (`make vmcheck`);
 #     the first run builds a guest kernel (about 6 minutes on 2 cores; cached after).
 #
 # Each stage installs what it needs.  The last line is "N passed, N failed".
-# IB_STAGES="check asan distcheck vm" picks stages (default: all of them).
+# IB_STAGES="check asan soak fuzz distcheck vm" picks stages (default: all of them).
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-stages=${IB_STAGES:-check asan distcheck vm}
+stages=${IB_STAGES:-check asan soak fuzz distcheck vm}
 passed=0
 failed=0
 skipped=0
@@ -36,6 +39,26 @@ stage() {
         fi
 }
 
+# fuzz_deps: clang and libFuzzer (compiler-rt); installs them when a harness cannot be linked
+fuzz_deps() {
+        local probe
+
+        probe=$(mktemp -d)
+        printf '%s\n' '#include <stddef.h>' '#include <stdint.h>' \
+                'int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);' \
+                'int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void) d; (void) n; return 0; }' \
+                > "$probe/probe.c"
+        if ! clang -fsanitize=fuzzer,address,undefined "$probe/probe.c" -o "$probe/probe" >/dev/null 2>&1; then
+                echo "fuzz: installing clang libclang-rt-dev"
+                [ -n "$(find /var/lib/apt/lists -name '*_Packages' -mmin -1440 2>/dev/null | head -1)" ] || apt-get update -q
+                DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends clang libclang-rt-dev \
+                        >/dev/null || { rm -rf "$probe"; return 1; }
+                clang -fsanitize=fuzzer,address,undefined "$probe/probe.c" -o "$probe/probe" ||
+                        { rm -rf "$probe"; return 1; }
+        fi
+        rm -rf "$probe"
+}
+
 for s in $stages; do
         case $s in
         check)
@@ -52,6 +75,24 @@ for s in $stages; do
                         make -C "$top/build-asan" -j"$(nproc)" check >"$top/build-asan/check.out" 2>&1
                         grep -E '^(PASS|FAIL|ERROR|XPASS|SKIP):' "$top/build-asan/check.out" | grep -v '^PASS' || true
                         count_trs "$top/build-asan/tests"
+                else
+                        failed=$((failed + 1))
+                fi
+                ;;
+        fuzz)
+                if stage fuzz-deps fuzz_deps &&
+                   stage build-fuzz bash "$top/build-aux/build.sh" build-fuzz CC=clang --enable-fuzzing >/dev/null; then
+                        bash "$top/tests/fuzz/run-fuzzers.sh" "$top/build-fuzz" >"$top/build-fuzz/fuzz.out" 2>&1
+                        p=$(grep -c '^== fuzz: .*: ok' "$top/build-fuzz/fuzz.out" || true)
+                        f=$(grep -c '^== fuzz: .*: FAILED' "$top/build-fuzz/fuzz.out" || true)
+                        # a harness's lines, and the tail of the output of one that found something
+                        grep -E '^(== fuzz|    )' "$top/build-fuzz/fuzz.out" || true
+                        if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+                                tail -n 40 "$top/build-fuzz/fuzz.out"
+                                f=1
+                        fi
+                        passed=$((passed + p)); failed=$((failed + f))
+                        echo "== fuzz: $p passed, $f failed"
                 else
                         failed=$((failed + 1))
                 fi
@@ -81,6 +122,31 @@ for s in $stages; do
                         passed=$((passed + p - sk)); skipped=$((skipped + sk)); failed=$((failed + f))
                         echo "== vm: $((p - sk)) passed, $f failed, $sk skipped"
                 else
+                        failed=$((failed + 1))
+                fi
+                ;;
+        soak)
+                # the random-kill soak of tests/soak/test-soak.c, 300 clients (IB_SOAK_CLIENTS, IB_SOAK_SEED
+                # override) against the ASan build of the daemon: one test
+                if stage build-asan bash "$top/build-aux/build.sh" build-asan --enable-werror --enable-sanitizers >/dev/null &&
+                   stage build-soak make -C "$top/build-asan" -j"$(nproc)" daemon/iommu-brokerd tests/soak/test-soak \
+                        >"$top/build-asan/soak-build.out" 2>&1; then
+                        (cd "$top/build-asan" &&
+                         IB_DAEMON="$top/build-asan/daemon/iommu-brokerd" IB_SOAK_CLIENTS="${IB_SOAK_CLIENTS:-300}" \
+                         ASAN_OPTIONS='detect_leaks=1:abort_on_error=1' UBSAN_OPTIONS='print_stacktrace=1:halt_on_error=1' \
+                         timeout 600 tests/soak/test-soak) >"$top/build-asan/soak.out" 2>&1
+                        rc=$?
+                        grep -E '^# (seed|one client|[0-9]+ clients in|the kills|baseline holds:)' "$top/build-asan/soak.out" || true
+                        if [ "$rc" -eq 0 ] && ! grep -q '^not ok' "$top/build-asan/soak.out"; then
+                                echo "== soak: ok"
+                                passed=$((passed + 1))
+                        else
+                                tail -n 40 "$top/build-asan/soak.out"
+                                echo "== soak: FAILED"
+                                failed=$((failed + 1))
+                        fi
+                else
+                        tail -n 40 "$top/build-asan/soak-build.out" 2>/dev/null
                         failed=$((failed + 1))
                 fi
                 ;;
