@@ -192,11 +192,11 @@ static int run_request(Tool *tool, const char *line) {
 
         tool->error[0] = '\0';
         json_begin_fragment(&result);
-        verb = verb_find(req.verb);
+        verb = tool_verb_find(req.verb);
         if (!verb)
                 r = tool_error(tool, -EINVAL, "unknown verb '%s' (see --help)", req.verb);
         else {
-                r = verb_check_keys(tool, verb, &req);
+                r = tool_verb_check_keys(tool, verb, &req);
                 if (r >= 0)
                         r = verb->fn(tool, &req, &result);
         }

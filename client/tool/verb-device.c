@@ -126,7 +126,7 @@ static int parse_hex_bytes(Tool *tool, const char *text, uint8_t **ret, size_t *
 
 /* ------------------------------------------------------------------ devices */
 
-int verb_device_list(Tool *tool, const Request *req, Json *result) {
+int cmd_device_list_exec(Tool *tool, const Request *req, Json *result) {
         _cleanup_free_ ib_device_info *devices = NULL;
         size_t n_alloc = 16, n = 0;
         int r = 0;
@@ -172,7 +172,7 @@ int verb_device_list(Tool *tool, const Request *req, Json *result) {
         return 0;
 }
 
-int verb_device_open(Tool *tool, const Request *req, Json *result) {
+int cmd_device_open_exec(Tool *tool, const Request *req, Json *result) {
         const char *name = NULL, *as = NULL;
         uint32_t dev_id = 0;
         int fd = -1, r;
@@ -202,7 +202,7 @@ int verb_device_open(Tool *tool, const Request *req, Json *result) {
         return 0;
 }
 
-int verb_device_attach(Tool *tool, const Request *req, Json *result) {
+int cmd_device_attach_exec(Tool *tool, const Request *req, Json *result) {
         uint32_t dev_id = 0, pt_id = 0, hwpt = 0;
         int r;
 
@@ -221,7 +221,7 @@ int verb_device_attach(Tool *tool, const Request *req, Json *result) {
         return 0;
 }
 
-int verb_device_detach(Tool *tool, const Request *req, Json *result) {
+int cmd_device_detach_exec(Tool *tool, const Request *req, Json *result) {
         uint32_t dev_id = 0;
         int r;
 
@@ -232,7 +232,7 @@ int verb_device_detach(Tool *tool, const Request *req, Json *result) {
         return ib_device_detach(tool->client, dev_id);
 }
 
-int verb_device_close(Tool *tool, const Request *req, Json *result) {
+int cmd_device_close_exec(Tool *tool, const Request *req, Json *result) {
         uint32_t dev_id = 0;
         int r;
 
@@ -265,7 +265,7 @@ static const char *iommu_type_name(uint32_t type, char *buf, size_t size) {
         }
 }
 
-int verb_hw_info(Tool *tool, const Request *req, Json *result) {
+int cmd_hw_info_exec(Tool *tool, const Request *req, Json *result) {
         ib_hw_info info = {};
         char type[16], hex[2 * sizeof(info.vendor_data) + 1];
         uint32_t dev_id = 0;
@@ -341,7 +341,7 @@ static int get_data_type(Tool *tool, const Request *req, uint32_t *ret) {
         return 1;
 }
 
-int verb_hwpt_alloc(Tool *tool, const Request *req, Json *result) {
+int cmd_hwpt_alloc_exec(Tool *tool, const Request *req, Json *result) {
         static const struct {
                 const char *key;
                 unsigned flag;
@@ -445,7 +445,7 @@ int verb_hwpt_alloc(Tool *tool, const Request *req, Json *result) {
         return 0;
 }
 
-int verb_hwpt_free(Tool *tool, const Request *req, Json *result) {
+int cmd_hwpt_free_exec(Tool *tool, const Request *req, Json *result) {
         uint32_t hwpt = 0;
         int r;
 
@@ -458,7 +458,7 @@ int verb_hwpt_free(Tool *tool, const Request *req, Json *result) {
 
 /* ------------------------------------------------------------------ dirty tracking */
 
-int verb_hwpt_dirty(Tool *tool, const Request *req, Json *result) {
+int cmd_hwpt_dirty_exec(Tool *tool, const Request *req, Json *result) {
         uint32_t hwpt = 0;
         bool enable = false;
         int r;
@@ -477,7 +477,7 @@ int verb_hwpt_dirty(Tool *tool, const Request *req, Json *result) {
 /* The bytes of the bitmap shown as hex by default. */
 #define DIRTY_SHOW_DEFAULT 64
 
-int verb_hwpt_dirty_bitmap(Tool *tool, const Request *req, Json *result) {
+int cmd_hwpt_dirty_bitmap_exec(Tool *tool, const Request *req, Json *result) {
         static const char hexdigits[] = "0123456789abcdef";
         uint64_t iova = 0, length = 0, page_size = 4096, show = DIRTY_SHOW_DEFAULT, size = 0, dirty = 0;
         _cleanup_free_ char *hex = NULL;
@@ -542,7 +542,7 @@ int verb_hwpt_dirty_bitmap(Tool *tool, const Request *req, Json *result) {
 /* struct iommu_hwpt_vtd_s1_invalidate, written out (no kernel headers here) */
 #define VTD_S1_INV_SIZE 24
 
-int verb_hwpt_invalidate(Tool *tool, const Request *req, Json *result) {
+int cmd_hwpt_invalidate_exec(Tool *tool, const Request *req, Json *result) {
         _cleanup_free_ uint8_t *data = NULL;
         uint8_t entry[VTD_S1_INV_SIZE] = { 0 };
         const uint8_t *send = entry;
@@ -610,7 +610,7 @@ int verb_hwpt_invalidate(Tool *tool, const Request *req, Json *result) {
 
 /* ------------------------------------------------------------------ fault queues, vIOMMUs */
 
-int verb_fault_alloc(Tool *tool, const Request *req, Json *result) {
+int cmd_fault_alloc_exec(Tool *tool, const Request *req, Json *result) {
         const char *as = NULL;
         uint32_t fault = 0;
         int fd = -1, r;
@@ -631,7 +631,7 @@ int verb_fault_alloc(Tool *tool, const Request *req, Json *result) {
         return 0;
 }
 
-int verb_viommu_alloc(Tool *tool, const Request *req, Json *result) {
+int cmd_viommu_alloc_exec(Tool *tool, const Request *req, Json *result) {
         const char *type = NULL, *as = NULL;
         uint32_t dev_id = 0, hwpt = 0, viommu = 0, t = IB_VIOMMU_TYPE_ARM_SMMUV3;
         uint64_t v = 0;
@@ -668,7 +668,7 @@ int verb_viommu_alloc(Tool *tool, const Request *req, Json *result) {
         return 0;
 }
 
-int verb_vdevice_alloc(Tool *tool, const Request *req, Json *result) {
+int cmd_vdevice_alloc_exec(Tool *tool, const Request *req, Json *result) {
         const char *as = NULL;
         uint32_t viommu = 0, dev_id = 0, vdev = 0;
         uint64_t virt_id = 0;
@@ -699,7 +699,7 @@ int verb_vdevice_alloc(Tool *tool, const Request *req, Json *result) {
 
 /* ------------------------------------------------------------------ PASIDs */
 
-int verb_pasid_attach(Tool *tool, const Request *req, Json *result) {
+int cmd_pasid_attach_exec(Tool *tool, const Request *req, Json *result) {
         uint32_t dev_id = 0, vpasid = 0, pt_id = 0, pasid = 0;
         int r;
 
@@ -721,7 +721,7 @@ int verb_pasid_attach(Tool *tool, const Request *req, Json *result) {
         return 0;
 }
 
-int verb_pasid_detach(Tool *tool, const Request *req, Json *result) {
+int cmd_pasid_detach_exec(Tool *tool, const Request *req, Json *result) {
         uint32_t dev_id = 0, vpasid = 0;
         int r;
 
@@ -735,7 +735,7 @@ int verb_pasid_detach(Tool *tool, const Request *req, Json *result) {
         return ib_pasid_detach(tool->client, dev_id, vpasid);
 }
 
-int verb_pasid_lookup(Tool *tool, const Request *req, Json *result) {
+int cmd_pasid_lookup_exec(Tool *tool, const Request *req, Json *result) {
         uint32_t dev_id = 0, vpasid = 0, pasid = 0, pt_id = 0;
         int r;
 

@@ -14,7 +14,7 @@
 
 #include "client/tool/verbs.h"
 
-int verb_ioas_alloc(Tool *tool, const Request *req, Json *result) {
+int cmd_ioas_alloc_exec(Tool *tool, const Request *req, Json *result) {
         ib_ioas_alloc_args args = { .window = IB_IOVA_WINDOW_FULL };
         const char *window = NULL, *as = NULL;
         uint32_t ioas = 0;
@@ -57,7 +57,7 @@ int verb_ioas_alloc(Tool *tool, const Request *req, Json *result) {
         return 0;
 }
 
-int verb_ioas_free(Tool *tool, const Request *req, Json *result) {
+int cmd_ioas_free_exec(Tool *tool, const Request *req, Json *result) {
         uint32_t ioas = 0;
         int r;
 
@@ -68,7 +68,7 @@ int verb_ioas_free(Tool *tool, const Request *req, Json *result) {
         return ib_ioas_free(tool->client, ioas);
 }
 
-int verb_iova_ranges(Tool *tool, const Request *req, Json *result) {
+int cmd_iova_ranges_exec(Tool *tool, const Request *req, Json *result) {
         _cleanup_free_ ib_iova_range *ranges = NULL;
         ib_limits limits = {};
         uint64_t alignment = 0;
@@ -126,7 +126,7 @@ static int parse_range(Tool *tool, char *item, ib_iova_range *ret) {
         return r;
 }
 
-int verb_allow_iovas(Tool *tool, const Request *req, Json *result) {
+int cmd_allow_iovas_exec(Tool *tool, const Request *req, Json *result) {
         _cleanup_free_ ib_iova_range *ranges = NULL;
         _cleanup_free_ char *copy = NULL;
         const char *text = NULL;

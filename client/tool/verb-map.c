@@ -133,7 +133,7 @@ static int map_args_open(Tool *tool, const MapArgs *a, int *ret_fd) {
         return 0;
 }
 
-int verb_map(Tool *tool, const Request *req, Json *result) {
+int cmd_map_exec(Tool *tool, const Request *req, Json *result) {
         _cleanup_close_ int fd = -1;
         MapArgs a;
         uint64_t iova;
@@ -193,7 +193,7 @@ static int unmap_args_parse(Tool *tool, const Request *req, UnmapArgs *ret) {
         return 0;
 }
 
-int verb_unmap(Tool *tool, const Request *req, Json *result) {
+int cmd_unmap_exec(Tool *tool, const Request *req, Json *result) {
         uint64_t unmapped = 0;
         UnmapArgs a;
         int r;
@@ -212,7 +212,7 @@ int verb_unmap(Tool *tool, const Request *req, Json *result) {
 
 /* ------------------------------------------------------------------ copy */
 
-int verb_copy(Tool *tool, const Request *req, Json *result) {
+int cmd_copy_exec(Tool *tool, const Request *req, Json *result) {
         uint32_t dst = 0, src = 0;
         uint64_t src_iova = 0, length = 0, dst_iova = 0;
         unsigned flags = 0, prot = 0;
@@ -289,15 +289,15 @@ static int batch_add_op(Tool *tool, ib_batch *batch, const char *text, BatchOp *
         if (r < 0)
                 return tool_error(tool, r, "out of memory");
 
-        verb = verb_find(op->req.verb);
-        if (!verb || (verb->fn != verb_map && verb->fn != verb_unmap))
+        verb = tool_verb_find(op->req.verb);
+        if (!verb || (verb->fn != cmd_map_exec && verb->fn != cmd_unmap_exec))
                 return tool_error(tool, -EINVAL, "key 'op': '%s' cannot be batched (only map and unmap)",
                                   op->req.verb);
-        r = verb_check_keys(tool, verb, &op->req);
+        r = tool_verb_check_keys(tool, verb, &op->req);
         if (r < 0)
                 return r;
 
-        if (verb->fn == verb_map) {
+        if (verb->fn == cmd_map_exec) {
                 MapArgs a;
 
                 r = map_args_parse(tool, &op->req, &a);
@@ -323,7 +323,7 @@ static int batch_add_op(Tool *tool, ib_batch *batch, const char *text, BatchOp *
         return 0;
 }
 
-int verb_batch(Tool *tool, const Request *req, Json *result) {
+int cmd_batch_exec(Tool *tool, const Request *req, Json *result) {
         _cleanup_(ib_batch_freep) ib_batch *batch = NULL;
         _cleanup_(batch_ops_done) BatchOps ops = {};
         bool stop_on_error = false;

@@ -10,7 +10,7 @@
 
 #include "client/tool/verbs.h"
 
-int verb_hello(Tool *tool, const Request *req, Json *result) {
+int cmd_hello_exec(Tool *tool, const Request *req, Json *result) {
         ib_limits limits = {};
 
         ib_client_get_limits(tool->client, &limits);
@@ -28,7 +28,7 @@ int verb_hello(Tool *tool, const Request *req, Json *result) {
         return 0;
 }
 
-int verb_caps(Tool *tool, const Request *req, Json *result) {
+int cmd_caps_exec(Tool *tool, const Request *req, Json *result) {
         ib_caps caps = {};
         int r;
 

@@ -20,106 +20,106 @@
 static const Verb verbs[] = {
         {
                 .name = "hello",
-                .fn = verb_hello,
+                .fn = cmd_hello_exec,
                 .synopsis = "",
                 .summary = "Show the protocol version, server version, session number and limits.",
         },
         {
                 .name = "caps",
-                .fn = verb_caps,
+                .fn = cmd_caps_exec,
                 .synopsis = "",
                 .summary = "Show the backend, kernel features, page size (and counters, if allowed).",
         },
         {
                 .name = "ioas-alloc",
-                .fn = verb_ioas_alloc,
+                .fn = cmd_ioas_alloc_exec,
                 .synopsis = "[window=32|full] [base=ADDR] [max=ADDR] [enforce-snoop=yes|no] [as=NAME]",
                 .summary = "Allocate an I/O address space; as= names its id.",
         },
         {
                 .name = "ioas-free",
-                .fn = verb_ioas_free,
+                .fn = cmd_ioas_free_exec,
                 .synopsis = "ioas=ID",
                 .summary = "Free an I/O address space and everything mapped in it.",
         },
         {
                 .name = "iova-ranges",
-                .fn = verb_iova_ranges,
+                .fn = cmd_iova_ranges_exec,
                 .synopsis = "ioas=ID",
                 .summary = "List the usable IOVA ranges and the IOVA alignment.",
         },
         {
                 .name = "allow-iovas",
-                .fn = verb_allow_iovas,
+                .fn = cmd_allow_iovas_exec,
                 .synopsis = "ioas=ID ranges=[START-LAST[,START-LAST...]]",
                 .summary = "Restrict the IOVAs the broker may choose; an empty ranges= clears.",
         },
         {
                 .name = "map",
-                .fn = verb_map,
+                .fn = cmd_map_exec,
                 .synopsis = "ioas=ID memfd=NAME size=SIZE [offset=SIZE] [iova=ADDR] [prot=r|w|rw] "
                             "[seal=write|future-write] [access=rw|ro] [as=NAME]",
                 .summary = "Map part of a memfd the tool creates (or grows) by NAME; as= names the IOVA.",
         },
         {
                 .name = "unmap",
-                .fn = verb_unmap,
+                .fn = cmd_unmap_exec,
                 .synopsis = "ioas=ID {iova=ADDR length=SIZE|max | all}",
                 .summary = "Unmap whole mappings in a range, or everything with all.",
         },
         {
                 .name = "copy",
-                .fn = verb_copy,
+                .fn = cmd_copy_exec,
                 .synopsis = "dst=ID src=ID src-iova=ADDR length=SIZE [dst-iova=ADDR] [prot=r|w|rw] "
                             "[as=NAME]",
                 .summary = "Map in dst the pages mapped at src-iova in src; as= names the dst IOVA.",
         },
         {
                 .name = "batch",
-                .fn = verb_batch,
+                .fn = cmd_batch_exec,
                 .synopsis = "[stop-on-error=yes|no] op=map|unmap[,KEY=VALUE...] [op=...]",
                 .summary = "Run maps and unmaps in one round trip; each op= takes the keys of its verb.",
                 .repeatable = "op",
         },
         {
                 .name = "device-list",
-                .fn = verb_device_list,
+                .fn = cmd_device_list_exec,
                 .synopsis = "",
                 .summary = "List the devices the broker offers, and which are open here or anywhere.",
         },
         {
                 .name = "device-open",
-                .fn = verb_device_open,
+                .fn = cmd_device_open_exec,
                 .synopsis = "dev=PCI-ADDRESS [as=NAME]",
                 .summary = "Open a device (its fd is kept until device-close or exit); as= names its id.",
         },
         {
                 .name = "attach",
-                .fn = verb_device_attach,
+                .fn = cmd_device_attach_exec,
                 .synopsis = "dev=ID pt=ID",
                 .summary = "Attach a device to an IOAS or HWPT, replacing an earlier attachment.",
         },
         {
                 .name = "detach",
-                .fn = verb_device_detach,
+                .fn = cmd_device_detach_exec,
                 .synopsis = "dev=ID",
                 .summary = "Detach a device from its IOAS or HWPT.",
         },
         {
                 .name = "device-close",
-                .fn = verb_device_close,
+                .fn = cmd_device_close_exec,
                 .synopsis = "dev=ID",
                 .summary = "Close a device in the broker and the tool's copy of its fd.",
         },
         {
                 .name = "hw-info",
-                .fn = verb_hw_info,
+                .fn = cmd_hw_info_exec,
                 .synopsis = "dev=ID",
                 .summary = "Show what the IOMMU behind a device can do.",
         },
         {
                 .name = "hwpt-alloc",
-                .fn = verb_hwpt_alloc,
+                .fn = cmd_hwpt_alloc_exec,
                 .synopsis = "dev=ID pt=ID [nest-parent=yes|no] [dirty=yes|no] [pasid=yes|no] "
                             "[enforce-snoop=yes|no] [data-type=vtd-s1|smmuv3|N [pgtbl=ADDR addr-width=N "
                             "[s1-flags=N]] [data=HEX]] [fault=ID] [as=NAME]",
@@ -127,67 +127,67 @@ static const Verb verbs[] = {
         },
         {
                 .name = "hwpt-free",
-                .fn = verb_hwpt_free,
+                .fn = cmd_hwpt_free_exec,
                 .synopsis = "hwpt=ID",
                 .summary = "Free a HWPT.",
         },
         {
                 .name = "hwpt-dirty",
-                .fn = verb_hwpt_dirty,
+                .fn = cmd_hwpt_dirty_exec,
                 .synopsis = "hwpt=ID enable=yes|no",
                 .summary = "Start or stop dirty tracking on a HWPT allocated with dirty=yes.",
         },
         {
                 .name = "hwpt-dirty-bitmap",
-                .fn = verb_hwpt_dirty_bitmap,
+                .fn = cmd_hwpt_dirty_bitmap_exec,
                 .synopsis = "hwpt=ID iova=N length=N [page-size=4K] [no-clear=yes|no] [show=BYTES]",
                 .summary = "Read (and clear) the dirty bits of a range; shows their count and the first bytes as hex.",
         },
         {
                 .name = "hwpt-invalidate",
-                .fn = verb_hwpt_invalidate,
+                .fn = cmd_hwpt_invalidate_exec,
                 .synopsis = "pt=ID [data-type=vtd-s1|smmuv3] (addr=N npages=N [leaf=yes|no] | entry-len=N data=HEX)",
                 .summary = "Invalidate a nested HWPT's (or vIOMMU's) caches; shows the entries handled.",
         },
         {
                 .name = "fault-alloc",
-                .fn = verb_fault_alloc,
+                .fn = cmd_fault_alloc_exec,
                 .synopsis = "[as=NAME]",
                 .summary = "Allocate a fault queue for hwpt-alloc fault=; as= names it.",
         },
         {
                 .name = "viommu-alloc",
-                .fn = verb_viommu_alloc,
+                .fn = cmd_viommu_alloc_exec,
                 .synopsis = "dev=ID hwpt=ID type=smmuv3|tegra241-cmdqv|N [as=NAME]",
                 .summary = "Allocate a vIOMMU on a nesting-parent HWPT; as= names it.",
         },
         {
                 .name = "vdevice-alloc",
-                .fn = verb_vdevice_alloc,
+                .fn = cmd_vdevice_alloc_exec,
                 .synopsis = "viommu=ID dev=ID virt-id=N [as=NAME]",
                 .summary = "Allocate a vDEVICE: a device's id behind a vIOMMU; as= names it.",
         },
         {
                 .name = "pasid-attach",
-                .fn = verb_pasid_attach,
+                .fn = cmd_pasid_attach_exec,
                 .synopsis = "dev=ID vpasid=N pt=ID",
                 .summary = "Attach a device's vPASID to a PASID-capable HWPT; shows the physical PASID.",
         },
         {
                 .name = "pasid-detach",
-                .fn = verb_pasid_detach,
+                .fn = cmd_pasid_detach_exec,
                 .synopsis = "dev=ID vpasid=N",
                 .summary = "Detach a device's vPASID.",
         },
         {
                 .name = "pasid-lookup",
-                .fn = verb_pasid_lookup,
+                .fn = cmd_pasid_lookup_exec,
                 .synopsis = "dev=ID vpasid=N",
                 .summary = "Show the physical PASID and the page table of a device's vPASID.",
         },
 };
 
-const Verb *verb_find(const char *name) {
+const Verb *tool_verb_find(const char *name) {
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
                 if (strcmp(verbs[i].name, name) == 0)
                         return &verbs[i];
@@ -231,7 +231,7 @@ static bool synopsis_find_key(const char *synopsis, const char *key, bool *ret_t
         return false;
 }
 
-int verb_check_keys(Tool *tool, const Verb *verb, const Request *req) {
+int tool_verb_check_keys(Tool *tool, const Verb *verb, const Request *req) {
         for (size_t i = 0; i < req->n_args; i++) {
                 const RequestArg *a = &req->args[i];
                 bool takes_value;

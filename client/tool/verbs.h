@@ -70,9 +70,9 @@ typedef struct Verb {
         const char *repeatable;         /* the one key that may appear more than once, or NULL */
 } Verb;
 
-const Verb *verb_find(const char *name);
+const Verb *tool_verb_find(const char *name);
 /* Unknown, duplicate, valueless or valued-where-bare keys: -EINVAL with tool->error set. */
-int verb_check_keys(Tool *tool, const Verb *verb, const Request *req);
+int tool_verb_check_keys(Tool *tool, const Verb *verb, const Request *req);
 void verbs_print_help(FILE *f);
 
 /* ------------------------------------------------------------------ argument helpers */
@@ -115,39 +115,44 @@ int tool_set_name(Tool *tool, const char *name, uint64_t value);
 
 /* ------------------------------------------------------------------ handlers */
 
+/*
+ * One per request verb, named cmd_<verb>_exec: the daemon's handlers are
+ * verb_<verb> (daemon/core/), and one name never means two functions.
+ */
+
 /* verb-session.c */
-int verb_hello(Tool *tool, const Request *req, Json *result);
-int verb_caps(Tool *tool, const Request *req, Json *result);
+int cmd_hello_exec(Tool *tool, const Request *req, Json *result);
+int cmd_caps_exec(Tool *tool, const Request *req, Json *result);
 
 /* verb-ioas.c */
-int verb_ioas_alloc(Tool *tool, const Request *req, Json *result);
-int verb_ioas_free(Tool *tool, const Request *req, Json *result);
-int verb_iova_ranges(Tool *tool, const Request *req, Json *result);
-int verb_allow_iovas(Tool *tool, const Request *req, Json *result);
+int cmd_ioas_alloc_exec(Tool *tool, const Request *req, Json *result);
+int cmd_ioas_free_exec(Tool *tool, const Request *req, Json *result);
+int cmd_iova_ranges_exec(Tool *tool, const Request *req, Json *result);
+int cmd_allow_iovas_exec(Tool *tool, const Request *req, Json *result);
 
 /* verb-map.c */
-int verb_map(Tool *tool, const Request *req, Json *result);
-int verb_unmap(Tool *tool, const Request *req, Json *result);
-int verb_copy(Tool *tool, const Request *req, Json *result);
-int verb_batch(Tool *tool, const Request *req, Json *result);
+int cmd_map_exec(Tool *tool, const Request *req, Json *result);
+int cmd_unmap_exec(Tool *tool, const Request *req, Json *result);
+int cmd_copy_exec(Tool *tool, const Request *req, Json *result);
+int cmd_batch_exec(Tool *tool, const Request *req, Json *result);
 
 /* verb-device.c */
-int verb_device_list(Tool *tool, const Request *req, Json *result);
-int verb_device_open(Tool *tool, const Request *req, Json *result);
-int verb_device_attach(Tool *tool, const Request *req, Json *result);
-int verb_device_detach(Tool *tool, const Request *req, Json *result);
-int verb_device_close(Tool *tool, const Request *req, Json *result);
-int verb_hw_info(Tool *tool, const Request *req, Json *result);
-int verb_hwpt_alloc(Tool *tool, const Request *req, Json *result);
-int verb_hwpt_free(Tool *tool, const Request *req, Json *result);
-int verb_hwpt_dirty(Tool *tool, const Request *req, Json *result);
-int verb_hwpt_dirty_bitmap(Tool *tool, const Request *req, Json *result);
-int verb_hwpt_invalidate(Tool *tool, const Request *req, Json *result);
-int verb_fault_alloc(Tool *tool, const Request *req, Json *result);
-int verb_viommu_alloc(Tool *tool, const Request *req, Json *result);
-int verb_vdevice_alloc(Tool *tool, const Request *req, Json *result);
-int verb_pasid_attach(Tool *tool, const Request *req, Json *result);
-int verb_pasid_detach(Tool *tool, const Request *req, Json *result);
-int verb_pasid_lookup(Tool *tool, const Request *req, Json *result);
+int cmd_device_list_exec(Tool *tool, const Request *req, Json *result);
+int cmd_device_open_exec(Tool *tool, const Request *req, Json *result);
+int cmd_device_attach_exec(Tool *tool, const Request *req, Json *result);
+int cmd_device_detach_exec(Tool *tool, const Request *req, Json *result);
+int cmd_device_close_exec(Tool *tool, const Request *req, Json *result);
+int cmd_hw_info_exec(Tool *tool, const Request *req, Json *result);
+int cmd_hwpt_alloc_exec(Tool *tool, const Request *req, Json *result);
+int cmd_hwpt_free_exec(Tool *tool, const Request *req, Json *result);
+int cmd_hwpt_dirty_exec(Tool *tool, const Request *req, Json *result);
+int cmd_hwpt_dirty_bitmap_exec(Tool *tool, const Request *req, Json *result);
+int cmd_hwpt_invalidate_exec(Tool *tool, const Request *req, Json *result);
+int cmd_fault_alloc_exec(Tool *tool, const Request *req, Json *result);
+int cmd_viommu_alloc_exec(Tool *tool, const Request *req, Json *result);
+int cmd_vdevice_alloc_exec(Tool *tool, const Request *req, Json *result);
+int cmd_pasid_attach_exec(Tool *tool, const Request *req, Json *result);
+int cmd_pasid_detach_exec(Tool *tool, const Request *req, Json *result);
+int cmd_pasid_lookup_exec(Tool *tool, const Request *req, Json *result);
 /* Closes every device fd the run still holds (at exit). */
 void tool_close_device_fds(Tool *tool);

@@ -5,7 +5,7 @@
  * Owns: the fuzz-tool-request harness.  The input is what the tool reads
  * from stdin: lines (at most MAX_LINES; blank and '#' lines skipped), each
  * one request "VERB key=value ...".  Each line runs the way main.c's
- * run_request() runs it: request_parse(), verb_find(), verb_check_keys(),
+ * run_request() runs it: request_parse(), tool_verb_find(), tool_verb_check_keys(),
  * then the verb's handler itself, which parses every key of its verb (numbers
  * with suffixes, @NAMEs, ranges, hex data, a batch's op= lines) and makes
  * the memfds it names, but then meets a tool without a connection: every
@@ -61,13 +61,13 @@ static void run_line(Tool *tool, const char *line) {
 
         tool->error[0] = '\0';
         json_begin_fragment(&result);
-        verb = verb_find(req.verb);
+        verb = tool_verb_find(req.verb);
         if (!verb)
                 return;
-        r = verb_check_keys(tool, verb, &req);
+        r = tool_verb_check_keys(tool, verb, &req);
         if (r < 0) {
                 if (tool->error[0] == '\0')
-                        fuzz_fail("verb_check_keys() refused '%s' without a sentence", line);
+                        fuzz_fail("tool_verb_check_keys() refused '%s' without a sentence", line);
                 return;
         }
         r = verb->fn(tool, &req, &result);
