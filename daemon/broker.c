@@ -43,13 +43,19 @@ struct Broker {
         void *observer_userdata;
 };
 
-static void broker_status(Broker *b) {
-        size_t open = 0, held = 0;
+static size_t broker_n_quarantined(Broker *b) {
+        size_t n = 0;
 
-        for (size_t i = 0; i < b->host.devices.n_slots; i++) {
+        for (size_t i = 0; i < b->host.devices.n_slots; i++)
+                n += device_slot_quarantined(&b->host.devices.slots[i]);
+        return n;
+}
+
+static void broker_status(Broker *b) {
+        size_t open = 0, held = broker_n_quarantined(b);
+
+        for (size_t i = 0; i < b->host.devices.n_slots; i++)
                 open += b->host.devices.slots[i].owner != 0;
-                held += device_slot_quarantined(&b->host.devices.slots[i]);
-        }
         (void) sd_notifyf(false, "STATUS=%zu sessions, %zu of %zu devices open, %zu quarantined, %" PRIu64
                           " objects, %" PRIu64 " bytes mapped",
                           b->host.n_sessions, open, b->host.devices.n_slots, held, b->account.used[ACCOUNT_OBJECTS],
@@ -63,14 +69,6 @@ static void broker_status(Broker *b) {
  */
 #define REPROBE_FIRST_MS 100
 #define REPROBE_MAX_MS 5000
-
-static size_t broker_n_quarantined(Broker *b) {
-        size_t n = 0;
-
-        for (size_t i = 0; i < b->host.devices.n_slots; i++)
-                n += device_slot_quarantined(&b->host.devices.slots[i]);
-        return n;
-}
 
 static void broker_arm_reprobe(Broker *b, bool restart) {
         struct timeval tv;
@@ -86,7 +84,8 @@ static void broker_arm_reprobe(Broker *b, bool restart) {
 static void broker_on_reprobe(evutil_socket_t fd, short what, void *userdata) {
         Broker *b = userdata;
 
-        (void) session_host_refresh_devices(&b->host);
+        /* a probe only: the inventory is rescanned where it is listed */
+        (void) session_host_probe_devices(&b->host);
         if (broker_n_quarantined(b) > 0)
                 broker_arm_reprobe(b, false);
         broker_status(b);

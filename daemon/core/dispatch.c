@@ -119,8 +119,6 @@ static const Verb *verb_find(Ib__V1__Request__VerbCase v) {
         return NULL;
 }
 
-static void send_error(Session *s, uint64_t id, int err, const char *message);
-
 static void send_reply(Session *s, const Ib__V1__Reply *reply, const int *fds, size_t n_fds, Charge *fds_charge) {
         _cleanup_free_ uint8_t *buf = NULL;
         size_t size;
@@ -147,7 +145,7 @@ static void send_reply(Session *s, const Ib__V1__Reply *reply, const int *fds, s
                  * ENOMEM: the client still gets its one reply, an error.
                  */
                 log_warning_errno(r, "%s: cannot send reply %" PRIu64 " with its fd: %m", s->name, reply->id);
-                send_error(s, reply->id, r, "the broker could not send the reply's file descriptor");
+                dispatch_send_error(s, reply->id, r, "the broker could not send the reply's file descriptor");
                 return;
         }
         log_debug_errno(r, "%s: cannot send reply %" PRIu64 ": %m", s->name, reply->id);
@@ -190,10 +188,6 @@ static void reply_error(Ib__V1__Reply *reply, int err, const char *message) {
 }
 
 void dispatch_send_error(Session *s, uint64_t id, int err, const char *message) {
-        send_error(s, id, err, message);
-}
-
-static void send_error(Session *s, uint64_t id, int err, const char *message) {
         Ib__V1__Reply reply = IB__V1__REPLY__INIT;
 
         reply.id = id;
@@ -216,13 +210,13 @@ void dispatch_message(Session *s, const uint8_t *data, size_t size, FdList *fds_
                 (void) snprintf(msg, sizeof(msg), "message of %zu bytes exceeds the limit of %u bytes",
                                 size, IB_MAX_MESSAGE_SIZE);
                 log_debug("%s: %s", s->name, msg);
-                send_error(s, 0, EMSGSIZE, msg);
+                dispatch_send_error(s, 0, EMSGSIZE, msg);
                 return;
         }
         r = codec_decode_request(data, size, &req);
         if (r < 0) {
                 log_debug("%s: undecodable message of %zu bytes", s->name, size);
-                send_error(s, 0, EBADMSG, "malformed message: not a protocol v1 Request");
+                dispatch_send_error(s, 0, EBADMSG, "malformed message: not a protocol v1 Request");
                 return;
         }
 
@@ -269,10 +263,8 @@ void dispatch_message(Session *s, const uint8_t *data, size_t size, FdList *fds_
                 reply_error(&reply, r, call.error);
                 call.n_reply_fds = 0;
         }
-        if (call.n_reply_fds == 0)
-                charge_release(&call.reply_fds_charge);
-        send_reply(s, &reply, call.reply_fds, call.n_reply_fds, &call.reply_fds_charge);
-        charge_release(&call.reply_fds_charge);        /* not taken over: the reply was not queued */
+        send_reply(s, &reply, call.reply_fds, call.n_reply_fds, call.n_reply_fds > 0 ? &call.reply_fds_charge : NULL);
+        charge_release(&call.reply_fds_charge);        /* unless the queued reply took it over */
         call_done(&call);
         codec_request_free(req);
 }
@@ -286,5 +278,5 @@ void dispatch_refuse(Session *s, const uint8_t *data, size_t size, FdList *fds_i
                 id = req->id;
                 codec_request_free(req);
         }
-        send_error(s, id, s->deny_errno > 0 ? s->deny_errno : EACCES, reason);
+        dispatch_send_error(s, id, s->deny_errno > 0 ? s->deny_errno : EACCES, reason);
 }

@@ -346,17 +346,17 @@ static void device_released(const DeviceSlot *slot, void *userdata) {
         audit_log(&r);
 }
 
+size_t session_host_probe_devices(SessionHost *host) {
+        return device_table_probe(&host->devices, host->backend, device_released, NULL);
+}
+
 int session_host_refresh_devices(SessionHost *host) {
         int r = device_table_refresh(&host->devices, host->backend);
 
         if (r < 0)
                 return r;
-        (void) device_table_probe(&host->devices, host->backend, device_released, NULL);
+        (void) session_host_probe_devices(host);
         return 0;
-}
-
-int session_refresh_devices(Session *s) {
-        return session_host_refresh_devices(s->host);
 }
 
 Session *session_free(Session *s) {

@@ -128,9 +128,10 @@ Session *session_free(Session *s);
 void session_hello_done(Session *s);
 /* Lets go of one open device (already unlinked): quarantined and audited if its fd is held outside. */
 void session_release_device(Session *s, Device *d);
-/* Rescans the devices and frees quarantined ones whose fd was closed (audited). */
+/* Frees quarantined devices a bind now succeeds for (audited); how many. */
+size_t session_host_probe_devices(SessionHost *host);
+/* Rescans the devices, then probes the quarantined ones. */
 int session_host_refresh_devices(SessionHost *host);
-int session_refresh_devices(Session *s);
 
 /* The session's IOAS with that id, or NULL. */
 Ioas *session_find_ioas(Session *s, uint32_t id);

@@ -134,9 +134,7 @@ static const PolicyLimits orphan_limits = {
 };
 
 const PolicyLimits *tenancy_limits(const Session *s) {
-        if (!s->tenant)
-                return &orphan_limits;
-        if (s->tenant->orphaned)
+        if (!s->tenant || s->tenant->orphaned)
                 return &orphan_limits;
         return s->tenant->record ? &s->tenant->record->limits : NULL;
 }

@@ -33,7 +33,7 @@ int verb_device_list(Call *c) {
         Ib__V1__DeviceInfo **list, *infos;
         int r;
 
-        r = session_refresh_devices(s);
+        r = session_host_refresh_devices(s->host);
         if (r < 0)
                 return call_fail(c, r, "cannot list devices: %s", strerror(-r));
         reply = call_alloc(c, sizeof(*reply));
@@ -85,7 +85,7 @@ int verb_device_open(Call *c) {
         reply = call_alloc(c, sizeof(*reply));
         if (!reply)
                 return -ENOMEM;
-        r = session_refresh_devices(s);
+        r = session_host_refresh_devices(s->host);
         if (r < 0)
                 return call_fail(c, r, "cannot list devices: %s", strerror(-r));
         slot = device_table_find(&s->host->devices, req->name);

@@ -71,7 +71,6 @@ typedef struct DirtyRead {
         uint64_t *bitmap;
         uint64_t done;                  /* offset from iova read so far (runs come in IOVA order) */
         uint64_t dirty;
-        unsigned n_reads;
 } DirtyRead;
 
 static int dirty_read_range(DirtyRead *d, uint64_t off, uint64_t end) {
@@ -85,7 +84,6 @@ static int dirty_read_range(DirtyRead *d, uint64_t off, uint64_t end) {
         for (uint64_t i = word0; i < word0 + words; i++)
                 d->dirty += (uint64_t) __builtin_popcountll(d->bitmap[i]);
         d->done = end;
-        d->n_reads++;
         return 0;
 }
 
@@ -125,7 +123,7 @@ int hwpt_get_dirty_bitmap(Hwpt *h, const Ioas *ioas, uint64_t iova, uint64_t len
         if (ioas) {
                 r = ioas_for_each_mapping(ioas, iova, iova + (length - 1), dirty_read_mapping, &d);
                 /* nothing mapped there: one word still asks the kernel, which judges the HWPT and the range */
-                if (r >= 0 && d.n_reads == 0)
+                if (r >= 0 && d.done == 0)
                         r = dirty_read_range(&d, 0, length < 64 * page_size ? length : 64 * page_size);
         } else
                 r = dirty_read_range(&d, 0, length);

@@ -31,13 +31,6 @@ struct MemRef {
         size_t length;
 };
 
-/* Address space the broker keeps reserved because a teardown could not confirm it unused. */
-static uint64_t ioas_reserved_bytes;
-
-uint64_t ioas_reserved_address_space(void) {
-        return ioas_reserved_bytes;
-}
-
 static MemRef *memref_ref(MemRef *m) {
         m->refs++;
         return m;
@@ -54,10 +47,8 @@ static MemRef *memref_unref(MemRef *m) {
          * these addresses, and a pin through them fails.  The memfd's own pages
          * go with the replaced mapping.
          */
-        if (m->reserve && mmap(m->va, m->length, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
-                               -1, 0) != MAP_FAILED)
-                ioas_reserved_bytes += m->length;
-        else
+        if (!m->reserve || mmap(m->va, m->length, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
+                                -1, 0) == MAP_FAILED)
                 (void) munmap(m->va, m->length);
         free(m);
         return NULL;
@@ -229,8 +220,8 @@ int ioas_with_reserved_regions(Ioas *ioas, int (*op)(void *userdata), void (*und
                 return r;
         if (r >= 0 && undo)
                 undo(userdata);
-        if (ops->allow_iovas(ioas->ctx, ioas->id, ioas->allowed, ioas->n_allowed) < 0)
-                ioas->allowed_lost = true;      /* ioas_map() and ioas_copy() still check every IOVA */
+        /* should even this fail, ioas_map() and ioas_copy() still check every IOVA the kernel chooses */
+        (void) ops->allow_iovas(ioas->ctx, ioas->id, ioas->allowed, ioas->n_allowed);
         return r < 0 ? r : q;
 }
 

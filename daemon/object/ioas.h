@@ -39,7 +39,6 @@ struct Ioas {
         size_t n_maps;
         size_t cap_maps;
         bool enforce_snoop;             /* devices that cannot enforce coherent DMA are refused */
-        bool allowed_lost;              /* the kernel refused to set allowed[] again: only ioas_map()'s own check holds */
         Charge charge_object;
         Charge charge_ioas;
 };
@@ -96,8 +95,6 @@ int ioas_unmap_all(Ioas *ioas, uint64_t *ret_unmapped);
  * these addresses can never back another tenant's memory.
  */
 Ioas *ioas_abandon(Ioas *ioas);
-/* Bytes of address space held by such reservations, broker-wide. */
-uint64_t ioas_reserved_address_space(void);
 
 /*
  * Calls fn for each mapping that meets [iova, last], in IOVA order, with the

@@ -51,10 +51,8 @@ static void listener_out_of_fds(Listener *l) {
         if (l->spare_fd >= 0) {
                 l->spare_fd = safe_close(l->spare_fd);
                 c = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-                if (c >= 0) {
-                        l->n_refused++;
+                if (c >= 0)
                         listener_refuse(c);
-                }
                 l->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         }
         if (c < 0 || l->spare_fd < 0) {

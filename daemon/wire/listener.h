@@ -31,7 +31,6 @@ struct Listener {
         struct event *ev;
         struct event *ev_backoff;       /* re-enables ev after a pause at EMFILE */
         int spare_fd;                   /* given up to accept and refuse a connection at EMFILE */
-        unsigned long n_refused;        /* connections refused for lack of fds */
         ListenerOnAccept on_accept;
         void *userdata;
 };
