@@ -2,7 +2,9 @@
 # tests/vm/vmcheck.sh - iommu-broker VM harness: host-side runner (`make vmcheck`).
 # Owns: preparing the host (setup.sh, build-kernel.sh), staging the initramfs
 # from tests/vm/guest-manifest, booting the QEMU/TCG guest (emulated Intel VT-d
-# + QEMU's edu device on vfio-pci) and turning the guest's output into TAP.
+# + two of QEMU's edu devices on vfio-pci) and turning the guest's output into
+# TAP.  The manifest may name host files too: the host's own QEMU and its
+# firmware are packed so that guest tests run it as an unprivileged VMM.
 #
 # Usage:  vmcheck.sh [--srcdir=DIR] [--builddir=DIR]
 #   DIRs default to $abs_top_srcdir / $abs_top_builddir, then to the tree this
@@ -265,14 +267,24 @@ while IFS= read -r line || [ -n "$line" ]; do
         optional=
         case $from in \?*) optional=1; from=${from#\?} ;; esac
         src=
-        for c in "$builddir/$from" "$srcdir/$from"; do
+        case $from in
+        /*) cands=("$from") ;;                    # a file of the host, e.g. its QEMU
+        *) cands=("$builddir/$from" "$srcdir/$from") ;;
+        esac
+        for c in "${cands[@]}"; do
                 if [ -f "$c" ]; then src=$c; break; fi
         done
         if [ -z "$src" ]; then
                 if [ -n "$optional" ]; then
-                        echo "# vm: optional $from not built, not packed"
+                        case $from in
+                        /*) echo "# vm: optional host file $from not found, not packed" ;;
+                        *) echo "# vm: optional $from not built, not packed" ;;
+                        esac
                 else
-                        log "ERROR: $manifest:$lineno: $from does not exist in $builddir or $srcdir"
+                        case $from in
+                        /*) log "ERROR: $manifest:$lineno: host file $from does not exist" ;;
+                        *) log "ERROR: $manifest:$lineno: $from does not exist in $builddir or $srcdir" ;;
+                        esac
                         stage_err=1
                 fi
                 continue
@@ -352,7 +364,7 @@ append="console=ttyS0 panic=-1 loglevel=4 $kiommu ib.test_timeout=$test_timeout"
 append+="${IB_VM_APPEND:+ $IB_VM_APPEND}"
 # shellcheck disable=SC2054
 qemu=(qemu-system-x86_64 -name ib-vm -machine q35,kernel-irqchip=split -accel tcg -cpu max
-      -smp 2 -m 1G "${qiommu[@]}" -device edu -nographic -no-reboot -nic none
+      -smp 2 -m 1G "${qiommu[@]}" -device edu -device edu -nographic -no-reboot -nic none
       -kernel "$bz" -initrd "$initrd" -append "$append")
 
 
