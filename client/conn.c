@@ -3,9 +3,10 @@
  * conn.c - the connection to iommu-brokerd.
  *
  * Owns: connect and Hello, request ids, the pending list, sending with
- * SCM_RIGHTS within the broker's advertised in-flight limit, reading replies
- * and completing the requests they answer, the synchronous wait, and the
- * hooks for a VMM's own event loop (get_fd, get_events, process).
+ * SCM_RIGHTS (common/scm.h) within the broker's advertised in-flight limit,
+ * reading replies and completing the requests they answer, the synchronous
+ * wait, and the hooks for a VMM's own event loop (get_fd, get_events,
+ * process).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,17 +20,18 @@
 
 #include "client/internal.h"
 #include "common/errno-name.h"
+#include "common/error-sentence.h"
 #include "common/protocol.h"
+#include "common/scm.h"
 
 int client_fail(ib_client *c, int err, const char *fmt, ...) {
         va_list ap;
+        int r;
 
-        if (err < 0)
-                err = -err;
         va_start(ap, fmt);
-        (void) vsnprintf(c->error, sizeof(c->error), fmt, ap);
+        r = error_sentence_format(c->error, sizeof(c->error), err, fmt, ap);
         va_end(ap);
-        return err > 0 ? -err : -EIO;
+        return r;
 }
 
 static ib_pending *pending_free(ib_pending *p) {
@@ -54,35 +56,17 @@ static void pending_unlink(ib_client *c, ib_pending *p) {
 /* Sends queued requests while the broker's in-flight limit allows; 0 or -errno. */
 static int client_flush(ib_client *c) {
         for (ib_pending *p = c->pending; p; p = p->next) {
-                union {
-                        struct cmsghdr hdr;
-                        uint8_t buf[CMSG_SPACE(sizeof(int) * IB_MAX_FDS_PER_MESSAGE)];
-                } control;
-                struct iovec iov;
-                struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+                ssize_t n;
 
                 if (p->sent)
                         continue;
                 if (c->n_sent >= c->limits.max_requests_in_flight)
                         return 0;
-                iov = (struct iovec) { .iov_base = p->buf, .iov_len = p->size };
-                if (p->n_fds > 0) {
-                        struct cmsghdr *cm;
-
-                        memset(&control, 0, sizeof(control));
-                        mh.msg_control = control.buf;
-                        mh.msg_controllen = CMSG_SPACE(sizeof(int) * p->n_fds);
-                        cm = CMSG_FIRSTHDR(&mh);
-                        cm->cmsg_level = SOL_SOCKET;
-                        cm->cmsg_type = SCM_RIGHTS;
-                        cm->cmsg_len = CMSG_LEN(sizeof(int) * p->n_fds);
-                        memcpy(CMSG_DATA(cm), p->fds, sizeof(int) * p->n_fds);
-                }
-                if (sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
-                        if (errno == EAGAIN || errno == EINTR)
-                                return 0;
-                        return client_fail(c, errno, "cannot send to the broker: %s", strerror(errno));
-                }
+                n = scm_send(c->fd, p->buf, p->size, p->fds, p->n_fds);
+                if (n == -EAGAIN || n == -EINTR)
+                        return 0;
+                if (n < 0)
+                        return client_fail(c, (int) n, "cannot send to the broker: %s", strerror((int) -n));
                 p->sent = true;
                 c->n_sent++;
                 for (size_t i = 0; i < p->n_fds; i++)
@@ -115,46 +99,25 @@ static void client_close_rx_fds(ib_client *c) {
 
 /* Reads one reply: 1 if one was handled, 0 if none is there, -errno. */
 static int client_read_one(ib_client *c) {
-        struct iovec iov = { .iov_base = c->rbuf, .iov_len = c->rbuf_size };
-        union {
-                struct cmsghdr hdr;
-                uint8_t buf[CMSG_SPACE(sizeof(int) * IB_MAX_FDS_PER_MESSAGE)];
-        } control;
-        struct msghdr mh = {
-                .msg_iov = &iov,
-                .msg_iovlen = 1,
-                .msg_control = control.buf,
-                .msg_controllen = sizeof(control.buf),
-        };
         Ib__V1__Reply *reply;
+        unsigned flags;
+        size_t n_fds;
         ssize_t n;
 
-        n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-        if (n < 0) {
-                if (errno == EAGAIN || errno == EINTR)
-                        return 0;
-                return client_fail(c, errno, "cannot read from the broker: %s", strerror(errno));
-        }
+        n = scm_recv(c->fd, c->rbuf, c->rbuf_size, c->rx_fds, ELEMENTSOF(c->rx_fds), &n_fds, &flags);
+        if (n == -EAGAIN || n == -EINTR)
+                return 0;
+        if (n < 0)
+                return client_fail(c, (int) n, "cannot read from the broker: %s", strerror((int) -n));
         /* fds the reply brings (a device fd); whatever the completion does not take is closed */
-        c->n_rx_fds = 0;
-        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
-                if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
-                        for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
-                                int fd;
-
-                                memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-                                if (c->n_rx_fds < ELEMENTSOF(c->rx_fds))
-                                        c->rx_fds[c->n_rx_fds++] = fd;
-                                else
-                                        safe_close(fd);
-                        }
+        c->n_rx_fds = n_fds;
         if (n == 0) {
                 client_close_rx_fds(c);
                 if (c->unsolicited_err)
                         return client_fail(c, c->unsolicited_err, "%s", c->unsolicited);
                 return client_fail(c, ECONNRESET, "the broker closed the connection");
         }
-        if (mh.msg_flags & MSG_TRUNC) {
+        if (flags & SCM_RECV_TRUNCATED) {
                 client_close_rx_fds(c);
                 return client_fail(c, EBADMSG, "a reply exceeded %zu bytes", c->rbuf_size);
         }

@@ -30,7 +30,7 @@ void list_sort(List *l, int (*compare)(const void *, const void *)) {
                 qsort(l->rows, l->n, l->row_size, compare);
 }
 
-static void strv_free(char **v) {
+static void list_strv_free(char **v) {
         for (char **p = v; p && *p; p++)
                 free(*p);
         free(v);
@@ -44,7 +44,7 @@ void list_done(List *l) {
                         if (l->fields[f].type == 's')
                                 free(*(char **) p);
                         else if (l->fields[f].type == 'S')
-                                strv_free(*(char ***) p);
+                                list_strv_free(*(char ***) p);
                 }
         free(l->rows);
         l->rows = NULL;
@@ -87,10 +87,10 @@ static int list_read_value(sd_bus_message *m, const List *l, const char *key, vo
                         if (r >= 0)
                                 r = sd_bus_message_exit_container(m);
                         if (r < 0) {
-                                strv_free(v);
+                                list_strv_free(v);
                                 return r;
                         }
-                        strv_free(*dst);
+                        list_strv_free(*dst);
                         *dst = v;
                         return 0;
                 }

@@ -42,7 +42,7 @@ static const CtlCommand ctl_commands[] = {
 static const char *arg_bus = "system";
 static bool arg_json;
 
-static void help(void) {
+static void ctl_help(void) {
         printf("Usage: %s [OPTION...] [COMMAND [ARG...]]\n"
                "\n"
                "Administer iommu-brokerd through its D-Bus API (" CTL_BUS_NAME ").\n"
@@ -72,7 +72,7 @@ static void help(void) {
 }
 
 /* 1: go on; 0: done (--help, --version); -EINVAL: usage error, reported. */
-static int parse_argv(int argc, char *argv[]) {
+static int ctl_parse_argv(int argc, char *argv[]) {
         static const struct option options[] = {
                 { "json", no_argument, NULL, 'j' },
                 { "bus", required_argument, NULL, 'b' },
@@ -92,7 +92,7 @@ static int parse_argv(int argc, char *argv[]) {
                         arg_bus = optarg;
                         break;
                 case 'h':
-                        help();
+                        ctl_help();
                         return 0;
                 case 'V':
                         printf("iommu-brokerctl %s\n", PACKAGE_VERSION);
@@ -179,7 +179,7 @@ int main(int argc, char *argv[]) {
         char **args;
         int n_args, r;
 
-        r = parse_argv(argc, argv);
+        r = ctl_parse_argv(argc, argv);
         if (r <= 0)
                 return r < 0 ? CTL_EXIT_USAGE : CTL_EXIT_OK;
 

@@ -2,11 +2,9 @@
 /*
  * json.c - the tiny JSON writer of iommu-broker-client.
  *
- * Owns: the buffer, the comma bookkeeping per nesting level and string
- * escaping: '"', '\\' and control characters are escaped (\n, \t, ... or
- * \u00XX), valid UTF-8 passes through, and a byte that is not part of valid
- * UTF-8 becomes U+FFFD, so that whatever the broker or the user sent, the line
- * stays one valid JSON value for jq.
+ * Owns: the buffer and the comma bookkeeping per nesting level; strings are
+ * escaped by common/json-escape.h, so that whatever the broker or the user
+ * sent, the line stays one valid JSON value for jq.
  * Must never: write to a file, log, or exit.
  */
 #include <assert.h>
@@ -17,6 +15,7 @@
 #include <string.h>
 
 #include "client/tool/json.h"
+#include "common/json-escape.h"
 
 static void json_put(Json *j, const char *s, size_t n) {
         if (j->error < 0)
@@ -45,84 +44,12 @@ static void json_puts(Json *j, const char *s) {
         json_put(j, s, strlen(s));
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0 if invalid. */
-static size_t utf8_sequence(const unsigned char *s, size_t n) {
-        uint32_t cp;
-        size_t len;
-
-        if (s[0] < 0x80)
-                return 1;
-        if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-                len = 2;
-                cp = s[0] & 0x1f;
-        } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-                len = 3;
-                cp = s[0] & 0x0f;
-        } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-                len = 4;
-                cp = s[0] & 0x07;
-        } else
-                return 0;
-
-        if (n < len)
-                return 0;
-        for (size_t i = 1; i < len; i++) {
-                if ((s[i] & 0xc0) != 0x80)
-                        return 0;
-                cp = (cp << 6) | (s[i] & 0x3f);
-        }
-        /* overlong forms, surrogates, beyond U+10FFFF */
-        if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-            (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-                return 0;
-        return len;
+static void json_put_piece(void *userdata, const char *p, size_t n) {
+        json_put(userdata, p, n);
 }
 
 static void json_put_quoted(Json *j, const char *value) {
-        const unsigned char *s = (const unsigned char *) value;
-        size_t n = strlen(value);
-
-        json_put(j, "\"", 1);
-        while (n > 0) {
-                char esc[8];
-                size_t len;
-
-                switch (*s) {
-                case '"':
-                        json_put(j, "\\\"", 2);
-                        break;
-                case '\\':
-                        json_put(j, "\\\\", 2);
-                        break;
-                case '\n':
-                        json_put(j, "\\n", 2);
-                        break;
-                case '\r':
-                        json_put(j, "\\r", 2);
-                        break;
-                case '\t':
-                        json_put(j, "\\t", 2);
-                        break;
-                default:
-                        if (*s < 0x20 || *s == 0x7f) {
-                                (void) snprintf(esc, sizeof(esc), "\\u%04x", *s);
-                                json_puts(j, esc);
-                                break;
-                        }
-                        len = utf8_sequence(s, n);
-                        if (len == 0) {
-                                json_puts(j, "\\ufffd");
-                                break;
-                        }
-                        json_put(j, (const char *) s, len);
-                        s += len;
-                        n -= len;
-                        continue;
-                }
-                s++;
-                n--;
-        }
-        json_put(j, "\"", 1);
+        json_escape(value, json_put_piece, j);
 }
 
 /* The comma before a member or element, and the key if there is one. */

@@ -36,7 +36,7 @@
 static const char *arg_socket = NULL;
 static bool arg_confine = false;
 
-static void help(void) {
+static void tool_help(void) {
         printf("Usage: %s [OPTION...] [REQUEST...]\n"
                "\n"
                "Send requests to iommu-brokerd over one connection and print one JSON object\n"
@@ -85,7 +85,7 @@ static void help(void) {
 }
 
 /* 1: go on; 0: done (--help, --version); -EINVAL: usage error, already reported. */
-static int parse_argv(int argc, char *argv[]) {
+static int tool_parse_argv(int argc, char *argv[]) {
         enum { ARG_CONFINE = 0x100 };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -100,7 +100,7 @@ static int parse_argv(int argc, char *argv[]) {
         while ((c = getopt_long(argc, argv, "+hVs:", options, NULL)) >= 0) {
                 switch (c) {
                 case 'h':
-                        help();
+                        tool_help();
                         return 0;
                 case 'V':
                         printf("%s %s\n", program_invocation_short_name, PACKAGE_VERSION);
@@ -248,7 +248,7 @@ int main(int argc, char *argv[]) {
         char why[512] = "";
         int r;
 
-        r = parse_argv(argc, argv);
+        r = tool_parse_argv(argc, argv);
         if (r <= 0)
                 return r < 0 ? EXIT_USAGE : EXIT_SUCCESS;
 

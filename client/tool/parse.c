@@ -120,7 +120,7 @@ bool line_is_blank(const char *line) {
 
 /* ------------------------------------------------------------------ numbers */
 
-int parse_u64(const char *s, bool allow_max, uint64_t *ret) {
+int tool_parse_u64(const char *s, bool allow_max, uint64_t *ret) {
         unsigned shift = 0;
         unsigned long long v;
         const char *digits = s;

@@ -332,7 +332,7 @@ static int get_data_type(Tool *tool, const Request *req, uint32_t *ret) {
         else if (strcmp(value, "smmuv3") == 0)
                 *ret = IB_HWPT_DATA_ARM_SMMUV3;
         else {
-                r = parse_u64(value, /* allow_max= */ false, &v);
+                r = tool_parse_u64(value, /* allow_max= */ false, &v);
                 if (r < 0 || v > UINT32_MAX)
                         return tool_error(tool, -EINVAL,
                                           "key 'data-type': '%s' is not vtd-s1, smmuv3 or a number", value);
@@ -650,7 +650,7 @@ int cmd_viommu_alloc_exec(Tool *tool, const Request *req, Json *result) {
                 t = IB_VIOMMU_TYPE_ARM_SMMUV3;
         else if (strcmp(type, "tegra241-cmdqv") == 0)
                 t = IB_VIOMMU_TYPE_TEGRA241_CMDQV;
-        else if (parse_u64(type, /* allow_max= */ false, &v) >= 0 && v <= UINT32_MAX)
+        else if (tool_parse_u64(type, /* allow_max= */ false, &v) >= 0 && v <= UINT32_MAX)
                 t = (uint32_t) v;
         else
                 return tool_error(tool, -EINVAL, "key 'type': '%s' is not smmuv3, tegra241-cmdqv or a number", type);

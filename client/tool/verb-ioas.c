@@ -111,7 +111,7 @@ int cmd_iova_ranges_exec(Tool *tool, const Request *req, Json *result) {
 }
 
 /* One "START-LAST" of ranges=; START and LAST may be @NAMEs (names never contain '-'). */
-static int parse_range(Tool *tool, char *item, ib_iova_range *ret) {
+static int tool_parse_range(Tool *tool, char *item, ib_iova_range *ret) {
         char *dash;
         int r;
 
@@ -151,7 +151,7 @@ int cmd_allow_iovas_exec(Tool *tool, const Request *req, Json *result) {
                 return tool_error(tool, -ENOMEM, "out of memory");
 
         for (item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
-                r = parse_range(tool, item, &ranges[n]);
+                r = tool_parse_range(tool, item, &ranges[n]);
                 if (r < 0)
                         return r;
                 n++;

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "client/tool/verbs.h"
+#include "common/error-sentence.h"
 
 static const Verb verbs[] = {
         {
@@ -268,7 +269,7 @@ int tool_error(Tool *tool, int r, const char *fmt, ...) {
         va_list ap;
 
         va_start(ap, fmt);
-        (void) vsnprintf(tool->error, sizeof(tool->error), fmt, ap);
+        (void) error_sentence_format(tool->error, sizeof(tool->error), r, fmt, ap);
         va_end(ap);
         return r;
 }
@@ -299,7 +300,7 @@ int tool_parse_number(Tool *tool, const char *key, const char *value, uint64_t *
                 return 0;
         }
 
-        r = parse_u64(value, /* allow_max= */ strcmp(key, "length") == 0, ret);
+        r = tool_parse_u64(value, /* allow_max= */ strcmp(key, "length") == 0, ret);
         if (r == -ERANGE)
                 return tool_error(tool, -EINVAL, "key '%s': '%s' does not fit 64 bits", key, value);
         if (r < 0)

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "common/errno-name.h"
+#include "common/error-sentence.h"
 #include "common/protocol.h"
 #include "core/dispatch.h"
 #include "core/session.h"
@@ -91,13 +92,12 @@ char *call_strdup(Call *c, const char *s) {
 
 int call_fail(Call *c, int err, const char *fmt, ...) {
         va_list ap;
+        int r;
 
-        if (err < 0)
-                err = -err;
         va_start(ap, fmt);
-        (void) vsnprintf(c->error, sizeof(c->error), fmt, ap);
+        r = error_sentence_format(c->error, sizeof(c->error), err, fmt, ap);
         va_end(ap);
-        return err > 0 ? -err : -EIO;
+        return r;
 }
 
 void call_done(Call *c) {

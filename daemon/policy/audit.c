@@ -18,6 +18,7 @@
 
 #include <systemd/sd-journal.h>
 
+#include "common/json-escape.h"
 #include "common/macro.h"
 #include "policy/audit.h"
 #include "util/escape.h"
@@ -180,64 +181,6 @@ static int journal_send(const AuditRecord *r, const char *message) {
         return sd_journal_sendv(iov, (int) f.n);
 }
 
-/* Length of the valid UTF-8 sequence at s, or 0 if it is not one. */
-static size_t utf8_sequence(const unsigned char *s) {
-        size_t n;
-        unsigned char lo = 0x80, hi = 0xbf;
-
-        if (s[0] >= 0xc2 && s[0] <= 0xdf)
-                n = 2;
-        else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-                n = 3;
-                if (s[0] == 0xe0)
-                        lo = 0xa0;              /* overlong */
-                else if (s[0] == 0xed)
-                        hi = 0x9f;              /* surrogates */
-        } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-                n = 4;
-                if (s[0] == 0xf0)
-                        lo = 0x90;              /* overlong */
-                else if (s[0] == 0xf4)
-                        hi = 0x8f;              /* past U+10FFFF */
-        } else
-                return 0;
-        if (s[1] < lo || s[1] > hi)
-                return 0;
-        for (size_t i = 2; i < n; i++)
-                if (s[i] < 0x80 || s[i] > 0xbf)
-                        return 0;
-        return n;
-}
-
-static void json_string(FILE *f, const char *s) {
-        const unsigned char *p = (const unsigned char *) s;
-
-        if (!s) {
-                fputs("null", f);
-                return;
-        }
-        fputc('"', f);
-        while (*p) {
-                size_t n;
-
-                if (*p == '"' || *p == '\\') {
-                        fputc('\\', f);
-                        fputc(*p++, f);
-                } else if (*p < 0x20 || *p == 0x7f) {
-                        fprintf(f, "\\u%04x", *p++);
-                } else if (*p < 0x80) {
-                        fputc(*p++, f);
-                } else if ((n = utf8_sequence(p)) > 0) {
-                        fwrite(p, 1, n, f);
-                        p += n;
-                } else {
-                        fputs("\\ufffd", f);
-                        p++;
-                }
-        }
-        fputc('"', f);
-}
-
 static char *format_json(const AuditRecord *r) {
         char *buf = NULL, stamp[32];
         size_t size = 0;
@@ -254,7 +197,7 @@ static char *format_json(const AuditRecord *r) {
                 return NULL;
         fprintf(f, "{\"time\":\"%s.%06ldZ\",\"message_id\":\"%s\",\"tenant\":", stamp, ts.tv_nsec / 1000,
                 message_id(r));
-        json_string(f, r->tenant);
+        json_escape_to_file(f, r->tenant);
         if (r->uid != (uid_t) -1)
                 fprintf(f, ",\"uid\":%u", (unsigned) r->uid);
         else
@@ -264,15 +207,15 @@ static char *format_json(const AuditRecord *r) {
         else
                 fputs(",\"pid\":null", f);
         fputs(",\"unit\":", f);
-        json_string(f, r->unit);
+        json_escape_to_file(f, r->unit);
         fputs(",\"verb\":", f);
-        json_string(f, r->verb);
+        json_escape_to_file(f, r->verb);
         fputs(",\"object\":", f);
-        json_string(f, r->object);
+        json_escape_to_file(f, r->object);
         fputs(",\"result\":", f);
-        json_string(f, r->result);
+        json_escape_to_file(f, r->result);
         fputs(",\"reason\":", f);
-        json_string(f, r->reason);
+        json_escape_to_file(f, r->reason);
         fputs("}\n", f);
         if (fclose(f) != 0) {
                 free(buf);

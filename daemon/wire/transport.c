@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include <event2/event.h>
 
@@ -94,32 +93,13 @@ static void transport_update_interest(Transport *t) {
 static int transport_flush(Transport *t) {
         while (t->out_head) {
                 TransportOut *o = t->out_head;
-                union {
-                        struct cmsghdr hdr;
-                        uint8_t buf[CMSG_SPACE(sizeof(int) * 253)];
-                } control;
-                struct iovec iov = { .iov_base = o->data, .iov_len = o->size };
-                struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
                 ssize_t n;
 
-                if (o->n_fds > 0) {
-                        struct cmsghdr *cmsg;
-
-                        memset(&control, 0, sizeof(control));
-                        mh.msg_control = control.buf;
-                        mh.msg_controllen = CMSG_SPACE(sizeof(int) * o->n_fds);
-                        cmsg = CMSG_FIRSTHDR(&mh);
-                        cmsg->cmsg_level = SOL_SOCKET;
-                        cmsg->cmsg_type = SCM_RIGHTS;
-                        cmsg->cmsg_len = CMSG_LEN(sizeof(int) * o->n_fds);
-                        memcpy(CMSG_DATA(cmsg), o->fds, sizeof(int) * o->n_fds);
-                }
-                n = sendmsg(t->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-                if (n < 0) {
-                        if (errno == EAGAIN || errno == EINTR)
-                                return 0;
-                        return -errno;
-                }
+                n = scm_send(t->fd, o->data, o->size, o->fds, o->n_fds);
+                if (n == -EAGAIN || n == -EINTR)
+                        return 0;
+                if (n < 0)
+                        return (int) n;
                 t->out_head = o->next;
                 if (!t->out_head)
                         t->out_tail = NULL;
@@ -143,58 +123,26 @@ static void transport_on_write(evutil_socket_t fd, short what, void *userdata) {
 
 /* Reads one datagram.  Returns 0 when there is nothing more, 1 when one was delivered, TRANSPORT_FREED, or -errno. */
 static int transport_read_one(Transport *t) {
-        union {
-                struct cmsghdr hdr;
-                uint8_t buf[CMSG_SPACE(sizeof(int) * 253)];
-        } control;
-        struct iovec iov = { .iov_base = rx_buf, .iov_len = t->max_size };
-        struct msghdr mh = {
-                .msg_iov = &iov,
-                .msg_iovlen = 1,
-                .msg_control = control.buf,
-                .msg_controllen = CMSG_SPACE(sizeof(int) * t->max_fds),
-        };
         _cleanup_(fdlist_freep) FdList *fds = NULL;
-        int received[253];
-        size_t n_received = 0;
-        unsigned flags = 0;
+        int received[SCM_FDS_MAX];
+        size_t n_received;
+        unsigned flags;
         ssize_t n;
         int r;
 
-        n = recvmsg(t->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC | MSG_TRUNC);
-        if (n < 0) {
-                if (errno == EAGAIN || errno == EINTR)
-                        return 0;
-                return -errno;
-        }
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-                        size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-
-                        for (size_t i = 0; i < k; i++) {
-                                int fd;
-
-                                memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-                                if (n_received < ELEMENTSOF(received))
-                                        received[n_received++] = fd;
-                                else
-                                        safe_close(fd);
-                        }
-                } else
-                        flags |= TRANSPORT_FOREIGN_CMSG;
-        }
+        n = scm_recv(t->fd, rx_buf, t->max_size, received, t->max_fds, &n_received, &flags);
+        if (n == -EAGAIN || n == -EINTR)
+                return 0;
+        if (n < 0)
+                return (int) n;
         r = fdlist_new(received, n_received, &fds);
         if (r < 0) {
                 for (size_t i = 0; i < n_received; i++)
                         safe_close(received[i]);
                 return r;
         }
-        if (n == 0 && n_received == 0 && !(mh.msg_flags & MSG_CTRUNC))
+        if (n == 0 && n_received == 0 && !(flags & TRANSPORT_FDS_TRUNCATED))
                 return -ECONNRESET;     /* SEQPACKET end of file */
-        if (mh.msg_flags & MSG_TRUNC || (size_t) n > t->max_size)
-                flags |= TRANSPORT_TRUNCATED;
-        if (mh.msg_flags & MSG_CTRUNC)
-                flags |= TRANSPORT_FDS_TRUNCATED;
 
         r = t->on_message(t->userdata, rx_buf, (size_t) n, TAKE_PTR(fds), flags);
         if (r == TRANSPORT_FREED)

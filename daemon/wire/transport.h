@@ -2,14 +2,15 @@
 /*
  * transport.h - one SOCK_SEQPACKET connection: datagrams and SCM_RIGHTS fds.
  *
- * Owns: the connected socket, its libevent events, recvmsg()/sendmsg() with
- * ancillary fds, the queue of replies not yet written and the back-pressure
- * rule: while max_queued replies wait to be written, or replies wait and the
- * owner's account is over its limit of queued reply bytes (ReplyMemoryMax),
- * the transport stops reading; the charges a queued reply holds (its bytes,
- * its fds) go when it is written or dropped.  It reads every datagram into one
- * buffer shared by all transports (the loop reads one datagram at a time and
- * hands it over before the next read), so an idle connection costs no buffer.
+ * Owns: the connected socket, its libevent events, when to read and write
+ * (common/scm.h moves each datagram and its fds), the queue of replies not
+ * yet written and the back-pressure rule: while max_queued replies wait to
+ * be written, or replies wait and the owner's account is over its limit of
+ * queued reply bytes (ReplyMemoryMax), the transport stops reading; the
+ * charges a queued reply holds (its bytes, its fds) go when it is written or
+ * dropped.  It reads every datagram into one buffer shared by all transports
+ * (the loop reads one datagram at a time and hands it over before the next
+ * read), so an idle connection costs no buffer.
  * libevent's bufferevents would lose the datagram boundaries and the fds,
  * hence plain events.
  * Must never: decode messages, log above debug, or outlive its owner.
@@ -21,6 +22,7 @@
 #include <stdint.h>
 
 #include "common/macro.h"
+#include "common/scm.h"
 #include "object/account.h"
 #include "wire/fdlist.h"
 
@@ -30,10 +32,11 @@ struct event_base;
 typedef struct Transport Transport;
 typedef struct TransportOut TransportOut;
 
+/* What came with a datagram besides its data: common/scm.h's report, as it is. */
 enum {
-        TRANSPORT_TRUNCATED = 1U << 0,          /* the datagram was larger than the buffer: data is cut */
-        TRANSPORT_FDS_TRUNCATED = 1U << 1,      /* more fds than allowed: the kernel dropped some */
-        TRANSPORT_FOREIGN_CMSG = 1U << 2,       /* ancillary data other than SCM_RIGHTS came along */
+        TRANSPORT_TRUNCATED = SCM_RECV_TRUNCATED,       /* larger than the buffer: data is cut */
+        TRANSPORT_FDS_TRUNCATED = SCM_RECV_FDS_TRUNCATED, /* more fds than allowed: the extra ones are closed */
+        TRANSPORT_FOREIGN_CMSG = SCM_RECV_FOREIGN_CMSG, /* ancillary data other than SCM_RIGHTS came along */
 };
 
 /* Returned by a callback that freed the transport (and its owner): stop touching it. */
