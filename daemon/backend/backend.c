@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * backend.c - choosing a backend by name.
+ * backend.c - choosing a backend by name, and the thin wrappers over its ops.
  *
  * Owns: the list of backends.  The choice is always explicit (--backend=);
- * nothing here falls back from one backend to another.
+ * nothing here falls back from one backend to another.  The wrappers only
+ * find the ops of a context's backend: every rule is the backend's.
  */
 #include <string.h>
 
@@ -20,4 +21,123 @@ const BackendOps *backend_ops_by_name(const char *name) {
                 if (strcmp(backends[i]->name, name) == 0)
                         return backends[i];
         return NULL;
+}
+
+static const BackendOps *ctx_ops(const BackendCtx *ctx) {
+        return ctx->backend->ops;
+}
+
+int backend_open(const BackendOps *ops, const BackendConfig *config, Backend **ret) {
+        return ops->open(config, ret);
+}
+
+Backend *backend_close(Backend *b) {
+        if (b)
+                b->ops->close(b);
+        return NULL;
+}
+
+int backend_ctx_new(Backend *b, BackendCtx **ret) {
+        return b->ops->ctx_new(b, ret);
+}
+
+BackendCtx *backend_ctx_free(BackendCtx *ctx) {
+        if (ctx)
+                ctx_ops(ctx)->ctx_free(ctx);
+        return NULL;
+}
+
+int backend_ioas_alloc(BackendCtx *ctx, uint32_t *ret_id) {
+        return ctx_ops(ctx)->ioas_alloc(ctx, ret_id);
+}
+
+int backend_destroy(BackendCtx *ctx, uint32_t id) {
+        return ctx_ops(ctx)->destroy(ctx, id);
+}
+
+int backend_iova_ranges(BackendCtx *ctx, uint32_t ioas, IovaRange *ranges, size_t *n_ranges,
+                        uint64_t *ret_alignment) {
+        return ctx_ops(ctx)->iova_ranges(ctx, ioas, ranges, n_ranges, ret_alignment);
+}
+
+int backend_allow_iovas(BackendCtx *ctx, uint32_t ioas, const IovaRange *ranges, size_t n) {
+        return ctx_ops(ctx)->allow_iovas(ctx, ioas, ranges, n);
+}
+
+int backend_map_file(BackendCtx *ctx, uint32_t ioas, int fd, uint64_t start, uint64_t length, uint32_t flags,
+                     uint64_t *iova) {
+        return ctx_ops(ctx)->map_file(ctx, ioas, fd, start, length, flags, iova);
+}
+
+int backend_map_user(BackendCtx *ctx, uint32_t ioas, void *va, uint64_t length, uint32_t flags, uint64_t *iova) {
+        return ctx_ops(ctx)->map_user(ctx, ioas, va, length, flags, iova);
+}
+
+int backend_unmap(BackendCtx *ctx, uint32_t ioas, uint64_t iova, uint64_t length, uint64_t *ret_unmapped) {
+        return ctx_ops(ctx)->unmap(ctx, ioas, iova, length, ret_unmapped);
+}
+
+int backend_copy(BackendCtx *ctx, uint32_t dst_ioas, uint32_t src_ioas, uint64_t src_iova, uint64_t length,
+                 uint32_t flags, uint64_t *dst_iova) {
+        return ctx_ops(ctx)->copy(ctx, dst_ioas, src_ioas, src_iova, length, flags, dst_iova);
+}
+
+int backend_device_list(Backend *b, BackendDeviceInfo **ret, size_t *ret_n) {
+        return b->ops->device_list(b, ret, ret_n);
+}
+
+int backend_device_bind(BackendCtx *ctx, const BackendDeviceInfo *info, int *ret_fd, uint32_t *ret_dev_id) {
+        return ctx_ops(ctx)->device_bind(ctx, info, ret_fd, ret_dev_id);
+}
+
+int backend_device_unbind(BackendCtx *ctx, int dev_fd, uint32_t dev_id) {
+        return ctx_ops(ctx)->device_unbind(ctx, dev_fd, dev_id);
+}
+
+int backend_device_probe(Backend *b, const BackendDeviceInfo *info) {
+        return b->ops->device_probe(b, info);
+}
+
+int backend_device_attach(BackendCtx *ctx, int dev_fd, uint32_t dev_id, uint32_t pasid, uint32_t pt_id,
+                          uint32_t *ret_hwpt) {
+        return ctx_ops(ctx)->device_attach(ctx, dev_fd, dev_id, pasid, pt_id, ret_hwpt);
+}
+
+int backend_device_detach(BackendCtx *ctx, int dev_fd, uint32_t dev_id, uint32_t pasid) {
+        return ctx_ops(ctx)->device_detach(ctx, dev_fd, dev_id, pasid);
+}
+
+int backend_hw_info(BackendCtx *ctx, uint32_t dev_id, BackendHwInfo *ret) {
+        return ctx_ops(ctx)->hw_info(ctx, dev_id, ret);
+}
+
+int backend_hwpt_alloc(BackendCtx *ctx, uint32_t dev_id, uint32_t pt_id, uint32_t flags, uint32_t data_type,
+                       const void *data, size_t data_len, uint32_t fault_id, uint32_t *ret_id) {
+        return ctx_ops(ctx)->hwpt_alloc(ctx, dev_id, pt_id, flags, data_type, data, data_len, fault_id, ret_id);
+}
+
+int backend_hwpt_set_dirty_tracking(BackendCtx *ctx, uint32_t hwpt, bool enable) {
+        return ctx_ops(ctx)->hwpt_set_dirty_tracking(ctx, hwpt, enable);
+}
+
+int backend_hwpt_get_dirty_bitmap(BackendCtx *ctx, uint32_t hwpt, uint64_t iova, uint64_t length,
+                                  uint64_t page_size, uint32_t flags, void *bitmap) {
+        return ctx_ops(ctx)->hwpt_get_dirty_bitmap(ctx, hwpt, iova, length, page_size, flags, bitmap);
+}
+
+int backend_hwpt_invalidate(BackendCtx *ctx, uint32_t pt_id, uint32_t data_type, const void *entries,
+                            uint32_t entry_len, uint32_t *entry_num) {
+        return ctx_ops(ctx)->hwpt_invalidate(ctx, pt_id, data_type, entries, entry_len, entry_num);
+}
+
+int backend_fault_alloc(BackendCtx *ctx, uint32_t *ret_id, int *ret_fd) {
+        return ctx_ops(ctx)->fault_alloc(ctx, ret_id, ret_fd);
+}
+
+int backend_viommu_alloc(BackendCtx *ctx, uint32_t dev_id, uint32_t hwpt, uint32_t type, uint32_t *ret_id) {
+        return ctx_ops(ctx)->viommu_alloc(ctx, dev_id, hwpt, type, ret_id);
+}
+
+int backend_vdevice_alloc(BackendCtx *ctx, uint32_t viommu, uint32_t dev_id, uint64_t virt_id, uint32_t *ret_id) {
+        return ctx_ops(ctx)->vdevice_alloc(ctx, viommu, dev_id, virt_id, ret_id);
 }

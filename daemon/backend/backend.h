@@ -2,14 +2,14 @@
 /*
  * backend.h - the one small interface both IOMMU backends implement.
  *
- * Owns: BackendOps and the thin wrappers the object layer calls.  A Backend is
- * the whole IOMMU side (for "kernel": access to /dev/iommu); a BackendCtx is
- * one iommufd context (one open of /dev/iommu), and every session gets its
- * own, never shared.  Object ids are per context and start at 1, as the
- * kernel's are.
+ * Owns: BackendOps and the thin wrappers over them (backend_*() below), the
+ * only way the object layer reaches a backend.  A Backend is the whole IOMMU
+ * side (for "kernel": access to /dev/iommu); a BackendCtx is one iommufd
+ * context (one open of /dev/iommu), and every session gets its own, never
+ * shared.  Object ids are per context and start at 1, as the kernel's are.
  *
- * Every call returns 0 (or a positive count) on success and the kernel's
- * -errno on failure; the simulated backend returns the errno the kernel would.
+ * Every call returns 0 on success and the kernel's -errno on failure; the
+ * simulated backend returns the errno the kernel would.
  * Must never: log above debug, know about sessions, tenants or the wire.
  */
 #pragma once
@@ -83,7 +83,8 @@ typedef struct BackendDeviceInfo {
 #define BACKEND_HW_INFO_DATA_MAX 256
 
 typedef struct BackendHwInfo {
-        uint32_t type;                  /* IOMMU_HW_INFO_TYPE_*: 0 none, 1 Intel VT-d, 2 Arm SMMUv3, 4 AMD */
+        uint32_t type;                  /* IOMMU_HW_INFO_TYPE_*: 0 none, 1 Intel VT-d, 2 Arm SMMUv3,
+                                         * 3 NVIDIA Tegra241 CMDQV, 4 AMD */
         uint64_t capabilities;          /* BACKEND_HW_CAP_* */
         uint8_t max_pasid_log2;         /* 0: no PASID */
         uint32_t data_len;
@@ -172,7 +173,9 @@ struct BackendOps {
          * of it is still bound in some context (VFIO allows one bound open per
          * device, vfio_df_open) - after the broker closed its fd, that means a
          * process outside the broker holds a copy.  The kernel backend opens the
-         * cdev and binds it to a scratch iommufd, then closes both.
+         * cdev and binds it to a scratch iommufd, then closes both; a cdev that
+         * is gone, or a bind refused for another reason than a bound file (its
+         * group in use elsewhere), is 0 there: nothing holds this device.
          */
         int (*device_probe)(Backend *b, const BackendDeviceInfo *info);
         /*
@@ -239,3 +242,45 @@ static inline const char *backend_name(const Backend *b) {
 static inline bool backend_has(const Backend *b, uint64_t feature) {
         return (b->features & feature) != 0;
 }
+
+/*
+ * The thin wrappers, one per op, with the op's meaning (see BackendOps): the
+ * objects call these, never b->ops.  backend_close() and backend_ctx_free()
+ * accept NULL and return NULL.
+ */
+int backend_open(const BackendOps *ops, const BackendConfig *config, Backend **ret);
+Backend *backend_close(Backend *b);
+int backend_ctx_new(Backend *b, BackendCtx **ret);
+BackendCtx *backend_ctx_free(BackendCtx *ctx);
+
+int backend_ioas_alloc(BackendCtx *ctx, uint32_t *ret_id);
+int backend_destroy(BackendCtx *ctx, uint32_t id);
+int backend_iova_ranges(BackendCtx *ctx, uint32_t ioas, IovaRange *ranges, size_t *n_ranges,
+                        uint64_t *ret_alignment);
+int backend_allow_iovas(BackendCtx *ctx, uint32_t ioas, const IovaRange *ranges, size_t n);
+int backend_map_file(BackendCtx *ctx, uint32_t ioas, int fd, uint64_t start, uint64_t length, uint32_t flags,
+                     uint64_t *iova);
+int backend_map_user(BackendCtx *ctx, uint32_t ioas, void *va, uint64_t length, uint32_t flags, uint64_t *iova);
+int backend_unmap(BackendCtx *ctx, uint32_t ioas, uint64_t iova, uint64_t length, uint64_t *ret_unmapped);
+int backend_copy(BackendCtx *ctx, uint32_t dst_ioas, uint32_t src_ioas, uint64_t src_iova, uint64_t length,
+                 uint32_t flags, uint64_t *dst_iova);
+
+int backend_device_list(Backend *b, BackendDeviceInfo **ret, size_t *ret_n);
+int backend_device_bind(BackendCtx *ctx, const BackendDeviceInfo *info, int *ret_fd, uint32_t *ret_dev_id);
+int backend_device_unbind(BackendCtx *ctx, int dev_fd, uint32_t dev_id);
+int backend_device_probe(Backend *b, const BackendDeviceInfo *info);
+int backend_device_attach(BackendCtx *ctx, int dev_fd, uint32_t dev_id, uint32_t pasid, uint32_t pt_id,
+                          uint32_t *ret_hwpt);
+int backend_device_detach(BackendCtx *ctx, int dev_fd, uint32_t dev_id, uint32_t pasid);
+int backend_hw_info(BackendCtx *ctx, uint32_t dev_id, BackendHwInfo *ret);
+
+int backend_hwpt_alloc(BackendCtx *ctx, uint32_t dev_id, uint32_t pt_id, uint32_t flags, uint32_t data_type,
+                       const void *data, size_t data_len, uint32_t fault_id, uint32_t *ret_id);
+int backend_hwpt_set_dirty_tracking(BackendCtx *ctx, uint32_t hwpt, bool enable);
+int backend_hwpt_get_dirty_bitmap(BackendCtx *ctx, uint32_t hwpt, uint64_t iova, uint64_t length,
+                                  uint64_t page_size, uint32_t flags, void *bitmap);
+int backend_hwpt_invalidate(BackendCtx *ctx, uint32_t pt_id, uint32_t data_type, const void *entries,
+                            uint32_t entry_len, uint32_t *entry_num);
+int backend_fault_alloc(BackendCtx *ctx, uint32_t *ret_id, int *ret_fd);
+int backend_viommu_alloc(BackendCtx *ctx, uint32_t dev_id, uint32_t hwpt, uint32_t type, uint32_t *ret_id);
+int backend_vdevice_alloc(BackendCtx *ctx, uint32_t viommu, uint32_t dev_id, uint64_t virt_id, uint32_t *ret_id);

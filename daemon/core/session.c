@@ -15,6 +15,7 @@
 #include "core/dispatch.h"
 #include "core/session.h"
 #include "core/tenancy.h"
+#include "object/context.h"
 #include "policy/audit.h"
 #include "util/log.h"
 
@@ -194,7 +195,7 @@ int session_new(Session **ret, SessionHost *host, uint64_t id, int fd) {
                         return r;
         }
         if (!s->deny_reason) {
-                r = host->backend->ops->ctx_new(host->backend, &s->ctx);
+                r = context_new(&s->ctx, host->backend);
                 if (r == -EMFILE || r == -ENFILE)
                         r = tenancy_refuse(s, EMFILE, "the broker is out of file descriptors: connection refused, "
                                            "try again later");
@@ -243,9 +244,13 @@ int session_new(Session **ret, SessionHost *host, uint64_t id, int fd) {
  *   3. every device's PASIDs and the device itself are detached through the
  *      broker's own copy of the fd;
  *   4. HWPTs are destroyed (nested before their parents: passes until none
- *      goes), then fault queues, then IOASes;
+ *      goes), then fault queues, then IOASes; then 2 is tried again for what
+ *      3 and 4 may have let go;
  *   5. if anything was busy (the client attached again between 3 and 4), 3
- *      and 4 run again, a bounded number of times.
+ *      and 4 run again, a bounded number of times; from the second round on
+ *      every device is detached whatever its record says.
+ * Steps 2 to 4 are one walk over the kinds of objects in the order of
+ * SessionKind (session.h), split where the devices come.
  * Then the broker closes its device fds (a device still bound elsewhere is
  * quarantined, see device.h), closes the context and frees its records.
  * The mmaps behind a mapping go only where the kernel confirmed the unmap;
@@ -262,57 +267,155 @@ typedef struct Teardown {
         int error;                      /* the first error, for the record */
 } Teardown;
 
+/* Where each kind's records keep their link and their id (a device's: dev_id); whether teardown repeats it. */
+static const struct {
+        size_t link;
+        size_t id;
+        bool repeat;                    /* passes until none goes: nested HWPTs before their parents */
+} session_kinds[_SESSION_KIND_MAX] = {
+        [SESSION_VDEVICE] = { offsetof(Vdevice, link), offsetof(Vdevice, id) },
+        [SESSION_VIOMMU] = { offsetof(Viommu, link), offsetof(Viommu, id) },
+        [SESSION_DEVICE] = { offsetof(Device, link), offsetof(Device, dev_id) },
+        [SESSION_HWPT] = { offsetof(Hwpt, link), offsetof(Hwpt, id), .repeat = true },
+        [SESSION_FAULT_QUEUE] = { offsetof(FaultQueue, link), offsetof(FaultQueue, id) },
+        [SESSION_IOAS] = { offsetof(Ioas, link), offsetof(Ioas, id) },
+};
+
+static void *kind_object(SessionKind kind, ListLink *link) {
+        return (char *) link - session_kinds[kind].link;
+}
+
 static void teardown_note(Teardown *t, int r) {
         if (r < 0 && t->error == 0)
                 t->error = r;
 }
 
-/* Destroys every object of a list whose destroy succeeds; those that fail stay linked. */
-#define DESTROY_LIST(type, head, destroy, t)                                            ({                                                                                      bool _progress = false;                                                         for (type **_p = (head); *_p;) {                                                        type *_o = *_p, *_next = _o->next;                                              int _r = destroy(_o);                                                           if (_r >= 0) {                                                                          *_p = _next;                                                                    _progress = true;                                                       } else {                                                                                teardown_note((t), _r);                                                         _p = &_o->next;                                                         }                                                                       }                                                                               _progress;                                                              })
+/*
+ * Steps 2 to 4 for one object: IOMMU_DESTROY, then its record (which unlinks
+ * it); on failure it stays.  A device is detached instead, its record stays
+ * until session_free() releases it.
+ */
+static int teardown_object(SessionKind kind, void *o, unsigned round) {
+        switch (kind) {
+        case SESSION_VDEVICE:
+                return vdevice_destroy(o);
+        case SESSION_VIOMMU:
+                return viommu_destroy(o);
+        case SESSION_DEVICE: {
+                int r = device_detach_all(o);
 
+                /* the client may have attached again through its fd: the broker's record cannot know */
+                if (round > 0)
+                        (void) device_detach(o);
+                return r;
+        }
+        case SESSION_HWPT:
+                return hwpt_destroy(o);
+        case SESSION_FAULT_QUEUE:
+                return fault_queue_destroy(o);
+        case SESSION_IOAS:
+                return ioas_destroy(o);
+        case _SESSION_KIND_MAX:
+        case _SESSION_KIND_INVALID:
+                break;
+        }
+        return -EINVAL;
+}
+
+/* One pass over the objects of a kind; whether any went. */
+static bool teardown_pass(Session *s, SessionKind kind, unsigned round, Teardown *t) {
+        bool progress = false;
+
+        LIST_FOREACH_LINK(l, &s->objects[kind]) {
+                int r = teardown_object(kind, kind_object(kind, l), round);
+
+                teardown_note(t, r);
+                progress = progress || r >= 0;
+        }
+        return progress;
+}
+
+/* The kinds [from, to) of the walk, in order. */
+static void teardown_walk(Session *s, SessionKind from, SessionKind to, unsigned round, Teardown *t) {
+        for (SessionKind k = from; k < to; k++)
+                while (teardown_pass(s, k, round, t) && session_kinds[k].repeat)
+                        ;
+}
+
+/* What the kernel still holds: every object but the devices, which session_free() releases. */
 static unsigned session_count_objects(const Session *s) {
         unsigned n = 0;
 
-        for (const Vdevice *v = s->vdevices; v; v = v->next)
-                n++;
-        for (const Viommu *v = s->viommus; v; v = v->next)
-                n++;
-        for (const Hwpt *h = s->hwpts; h; h = h->next)
-                n++;
-        for (const FaultQueue *f = s->faults; f; f = f->next)
-                n++;
-        for (const Ioas *i = s->ioases; i; i = i->next)
-                n++;
+        for (SessionKind k = 0; k < _SESSION_KIND_MAX; k++)
+                if (k != SESSION_DEVICE)
+                        n += (unsigned) list_count(&s->objects[k]);
         return n;
 }
 
 static void session_empty_context(Session *s, Teardown *t) {
-        for (Ioas *i = s->ioases; i; i = i->next) {
-                uint64_t b = 0;
-                int r = ioas_unmap_all(i, &b);
+        Ioas *ioas;
 
-                teardown_note(t, r);
+        /* 1 */
+        LIST_FOREACH(ioas, &s->objects[SESSION_IOAS], link) {
+                uint64_t b = 0;
+
+                teardown_note(t, ioas_unmap_all(ioas, &b));
                 t->unmapped += b;
         }
-        (void) DESTROY_LIST(Vdevice, &s->vdevices, vdevice_destroy, t);
-        (void) DESTROY_LIST(Viommu, &s->viommus, viommu_destroy, t);
+        /* 2: the kinds before the devices */
+        teardown_walk(s, 0, SESSION_DEVICE, 0, t);
         for (unsigned round = 0; round < TEARDOWN_ROUNDS; round++) {
-                for (Device *d = s->devices; d; d = d->next) {
-                        teardown_note(t, device_detach_all(d));
-                        /* the client may have attached again through its fd: the broker's record cannot know */
-                        if (round > 0)
-                                (void) device_detach(d);
-                }
-                while (DESTROY_LIST(Hwpt, &s->hwpts, hwpt_destroy, t))
-                        ;
-                (void) DESTROY_LIST(FaultQueue, &s->faults, fault_queue_destroy, t);
-                (void) DESTROY_LIST(Ioas, &s->ioases, ioas_destroy, t);
-                (void) DESTROY_LIST(Vdevice, &s->vdevices, vdevice_destroy, t);
-                (void) DESTROY_LIST(Viommu, &s->viommus, viommu_destroy, t);
+                /* 3 and 4: the devices and the kinds after them; then 2 again */
+                teardown_walk(s, SESSION_DEVICE, _SESSION_KIND_MAX, round, t);
+                teardown_walk(s, 0, SESSION_DEVICE, round, t);
                 t->left = session_count_objects(s);
                 if (t->left == 0)
                         break;
         }
+}
+
+/*
+ * Frees the record of an object the teardown left (the kernel would not
+ * destroy it): its charges go, an IOAS's mmaps stay reserved.  A device is
+ * released: closed, or quarantined.
+ */
+static void session_drop_object(Session *s, SessionKind kind, void *o) {
+        switch (kind) {
+        case SESSION_VDEVICE:
+                vdevice_free(o);
+                return;
+        case SESSION_VIOMMU:
+                viommu_free(o);
+                return;
+        case SESSION_DEVICE:
+                session_release_device(s, o);
+                return;
+        case SESSION_HWPT:
+                hwpt_free(o);
+                return;
+        case SESSION_FAULT_QUEUE:
+                fault_queue_free(o);
+                return;
+        case SESSION_IOAS: {
+                Ioas *ioas = o;
+
+                if (ioas->n_maps > 0)
+                        ioas_abandon(ioas);
+                else
+                        ioas_free(ioas);
+                return;
+        }
+        case _SESSION_KIND_MAX:
+        case _SESSION_KIND_INVALID:
+                break;
+        }
+}
+
+static void session_drop_kind(Session *s, SessionKind kind) {
+        ListLink *head = &s->objects[kind];
+
+        while (!list_is_empty(head))
+                session_drop_object(s, kind, kind_object(kind, head->next));
 }
 
 void session_release_device(Session *s, Device *d) {
@@ -373,49 +476,11 @@ Session *session_free(Session *s) {
         transport_deinit(&s->transport);
         if (s->ctx)
                 session_empty_context(s, &t);
-        while (s->devices) {
-                Device *d = s->devices;
-
-                s->devices = d->next;
-                session_release_device(s, d);
-        }
-        if (s->ctx)
-                s->host->backend->ops->ctx_free(s->ctx);
-
-        /* Records of what the kernel would not destroy: their charges go, their mmaps stay reserved. */
-        while (s->vdevices) {
-                Vdevice *v = s->vdevices;
-
-                s->vdevices = v->next;
-                vdevice_free(v);
-        }
-        while (s->viommus) {
-                Viommu *v = s->viommus;
-
-                s->viommus = v->next;
-                viommu_free(v);
-        }
-        while (s->faults) {
-                FaultQueue *f = s->faults;
-
-                s->faults = f->next;
-                fault_queue_free(f);
-        }
-        while (s->hwpts) {
-                Hwpt *h = s->hwpts;
-
-                s->hwpts = h->next;
-                hwpt_free(h);
-        }
-        while (s->ioases) {
-                Ioas *i = s->ioases;
-
-                s->ioases = i->next;
-                if (i->n_maps > 0)
-                        ioas_abandon(i);
-                else
-                        ioas_free(i);
-        }
+        /* the devices while the context is open, then what the kernel kept, in the walk's order */
+        session_drop_kind(s, SESSION_DEVICE);
+        s->ctx = context_free(s->ctx);
+        for (SessionKind k = 0; k < _SESSION_KIND_MAX; k++)
+                session_drop_kind(s, k);
         if (s->registered) {
                 s->host->n_sessions--;
                 if (s->host->on_session_free)
@@ -452,51 +517,16 @@ Session *session_free(Session *s) {
         return NULL;
 }
 
-Ioas *session_find_ioas(Session *s, uint32_t id) {
-        for (Ioas *i = s->ioases; i; i = i->next)
-                if (i->id == id)
-                        return i;
+void *session_find_kind(Session *s, SessionKind kind, uint32_t id) {
+        LIST_FOREACH_LINK(l, &s->objects[kind]) {
+                char *o = kind_object(kind, l);
+
+                if (*(const uint32_t *) (o + session_kinds[kind].id) == id)
+                        return o;
+        }
         return NULL;
 }
 
-void session_add_ioas(Session *s, Ioas *ioas) {
-        ioas->next = s->ioases;
-        s->ioases = ioas;
-}
-
-void session_remove_ioas(Session *s, Ioas *ioas) {
-        for (Ioas **p = &s->ioases; *p; p = &(*p)->next)
-                if (*p == ioas) {
-                        *p = ioas->next;
-                        ioas->next = NULL;
-                        return;
-                }
-}
-
-Device *session_find_device(Session *s, uint32_t dev_id) {
-        for (Device *d = s->devices; d; d = d->next)
-                if (d->dev_id == dev_id)
-                        return d;
-        return NULL;
-}
-
-Hwpt *session_find_hwpt(Session *s, uint32_t id) {
-        for (Hwpt *h = s->hwpts; h; h = h->next)
-                if (h->id == id)
-                        return h;
-        return NULL;
-}
-
-FaultQueue *session_find_fault(Session *s, uint32_t id) {
-        for (FaultQueue *f = s->faults; f; f = f->next)
-                if (f->id == id)
-                        return f;
-        return NULL;
-}
-
-Viommu *session_find_viommu(Session *s, uint32_t id) {
-        for (Viommu *v = s->viommus; v; v = v->next)
-                if (v->id == id)
-                        return v;
-        return NULL;
+void session_add_kind(Session *s, SessionKind kind, ListLink *link) {
+        list_link_front(&s->objects[kind], link);
 }

@@ -4,13 +4,18 @@
  *
  * Owns: the peer's identity as the kernel gave it at accept (SO_PEERCRED, a
  * pidfd where SO_PEERPIDFD exists), the session's own iommufd context (never
- * shared with another session), its objects and its account, and the
- * teardown that empties its kernel context, verified, when the client goes.
+ * shared with another session), its objects (one list per SessionKind,
+ * found by session_find(); each object's free unlinks it) and its account,
+ * and the teardown that empties its kernel context, verified, when the
+ * client goes (one walk over the kinds in the order of SessionKind).
  * Decides the fate of bad input at the session boundary: every malformed or
  * refused request gets an error reply and the session goes on.
+ * Must never: touch an object's list links (util/list.h and the objects'
+ * destructors do), or call a backend (the objects do).
  */
 #pragma once
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -25,6 +30,7 @@
 #include "object/pasid.h"
 #include "object/tenant.h"
 #include "object/viommu.h"
+#include "util/list.h"
 #include "policy/peer.h"
 #include "policy/policy.h"
 #include "wire/transport.h"
@@ -52,6 +58,34 @@ typedef struct SessionAdmission {
 
 /* Fills the fields left 0 with the defaults above. */
 void session_admission_complete(SessionAdmission *a);
+
+/*
+ * The kinds of objects a session holds, in the order teardown lets them go
+ * (the Teardown comment in session.c): a vDEVICE before its vIOMMU, both
+ * before the devices and HWPTs they hang on, devices detached before the
+ * HWPTs they use, HWPTs before the fault queues and IOASes they use.
+ */
+typedef enum SessionKind {
+        SESSION_VDEVICE,
+        SESSION_VIOMMU,
+        SESSION_DEVICE,
+        SESSION_HWPT,
+        SESSION_FAULT_QUEUE,
+        SESSION_IOAS,
+        _SESSION_KIND_MAX,
+        _SESSION_KIND_INVALID = -EINVAL,
+} SessionKind;
+
+/* The kind of an object pointer, and of an object type: SESSION_KIND(Ioas) is SESSION_IOAS. */
+#define SESSION_KIND_OF(o)                                      \
+        _Generic((o),                                           \
+                 Vdevice *: SESSION_VDEVICE,                    \
+                 Viommu *: SESSION_VIOMMU,                      \
+                 Device *: SESSION_DEVICE,                      \
+                 Hwpt *: SESSION_HWPT,                          \
+                 FaultQueue *: SESSION_FAULT_QUEUE,             \
+                 Ioas *: SESSION_IOAS)
+#define SESSION_KIND(type) SESSION_KIND_OF((type *) NULL)
 
 /* Connections of one uid (SessionHost.uids). */
 typedef struct SessionUid {
@@ -107,12 +141,7 @@ struct Session {
         Account account;
         Charge charge_session;          /* ACCOUNT_SESSIONS */
         Charge charge_fds;              /* ACCOUNT_FDS: its socket and pidfd */
-        Ioas *ioases;
-        Hwpt *hwpts;
-        Device *devices;
-        FaultQueue *faults;
-        Viommu *viommus;
-        Vdevice *vdevices;
+        ListLink objects[_SESSION_KIND_MAX];    /* what it made, newest first: the link member of each */
         uint64_t n_requests;
 };
 
@@ -126,22 +155,25 @@ int session_new(Session **ret, SessionHost *host, uint64_t id, int fd);
 Session *session_free(Session *s);
 /* Hello succeeded: the connection is no longer pending, its deadline is off. */
 void session_hello_done(Session *s);
-/* Lets go of one open device (already unlinked): quarantined and audited if its fd is held outside. */
+/* Lets go of one open device (unlinked by its free): quarantined and audited if its fd is held outside. */
 void session_release_device(Session *s, Device *d);
 /* Frees quarantined devices a bind now succeeds for (audited); how many. */
 size_t session_host_probe_devices(SessionHost *host);
 /* Rescans the devices, then probes the quarantined ones. */
 int session_host_refresh_devices(SessionHost *host);
 
-/* The session's IOAS with that id, or NULL. */
-Ioas *session_find_ioas(Session *s, uint32_t id);
-void session_add_ioas(Session *s, Ioas *ioas);
-/* Unlinks ioas from the session's list (does not free it). */
-void session_remove_ioas(Session *s, Ioas *ioas);
-
-Device *session_find_device(Session *s, uint32_t dev_id);
-Hwpt *session_find_hwpt(Session *s, uint32_t id);
-FaultQueue *session_find_fault(Session *s, uint32_t id);
-Viommu *session_find_viommu(Session *s, uint32_t id);
+/*
+ * The session's object of a type with that id (a device: its dev_id), or
+ * NULL: Hwpt *h = session_find(s, Hwpt, id).
+ */
+#define session_find(s, type, id) ((type *) session_find_kind((s), SESSION_KIND(type), (id)))
+void *session_find_kind(Session *s, SessionKind kind, uint32_t id);
+/* Links a new object into the session: session_add(s, TAKE_PTR(ioas)).  Its free unlinks it. */
+#define session_add(s, o) session_add_kind((s), SESSION_KIND_OF(o), &(o)->link)
+void session_add_kind(Session *s, SessionKind kind, ListLink *link);
+/* The live objects of a kind: LIST_FOREACH(d, session_objects(s, SESSION_DEVICE), link). */
+static inline const ListLink *session_objects(const Session *s, SessionKind kind) {
+        return &s->objects[kind];
+}
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(Session *, session_free);

@@ -19,7 +19,7 @@
 #include "core/verbs.h"
 
 Device *call_find_device(Call *c, uint32_t dev_id, int *ret) {
-        Device *d = session_find_device(c->session, dev_id);
+        Device *d = session_find(c->session, Device, dev_id);
 
         if (!d)
                 *ret = call_fail(c, ENOENT, "no open device %" PRIu32 " in this session", dev_id);
@@ -139,8 +139,7 @@ int verb_device_open(Call *c) {
         reply->dev_id = d->dev_id;
         c->reply_fds[0] = d->fd;
         c->n_reply_fds = 1;
-        d->next = s->devices;
-        s->devices = TAKE_PTR(d);
+        session_add(s, TAKE_PTR(d));
         c->reply->result_case = IB__V1__REPLY__RESULT_DEVICE_OPEN;
         c->reply->device_open = reply;
         return 0;
@@ -151,14 +150,14 @@ int verb_device_open(Call *c) {
  * none), and whether any table on the way promises coherent DMA.
  */
 static Ioas *pt_ioas(Session *s, uint32_t pt_id, bool *ret_enforce_snoop) {
-        Ioas *ioas = session_find_ioas(s, pt_id);
-        Hwpt *h = ioas ? NULL : session_find_hwpt(s, pt_id);
+        Ioas *ioas = session_find(s, Ioas, pt_id);
+        Hwpt *h = ioas ? NULL : session_find(s, Hwpt, pt_id);
         bool snoop = false;
 
         while (h) {
                 snoop = snoop || h->enforce_snoop;
-                ioas = session_find_ioas(s, h->pt_id);
-                h = ioas ? NULL : session_find_hwpt(s, h->pt_id);
+                ioas = session_find(s, Ioas, h->pt_id);
+                h = ioas ? NULL : session_find(s, Hwpt, h->pt_id);
         }
         *ret_enforce_snoop = snoop || (ioas && ioas->enforce_snoop);
         return ioas;
@@ -218,7 +217,7 @@ int verb_device_attach(Call *c) {
         if (r == -EADDRINUSE)
                 return call_fail(c, r, "a mapping of %" PRIu32 " lies in a reserved region of device '%s'", req->pt_id,
                                  d->name);
-        if (r == -EINVAL && d->pasids)
+        if (r == -EINVAL && !pasid_table_is_empty(&d->pasids))
                 return call_fail(c, r,
                                  "device '%s' has PASIDs attached: it can only move to a HWPT allocated with pasid=true",
                                  d->name);
@@ -274,11 +273,6 @@ int verb_device_close(Call *c) {
         if (r < 0)
                 return call_fail(c, r, "cannot detach device '%s' before closing it: %s; it stays open", d->name,
                                  strerror(-r));
-        for (Device **i = &c->session->devices; *i; i = &(*i)->next)
-                if (*i == d) {
-                        *i = d->next;
-                        break;
-                }
         session_release_device(c->session, d);
         ib__v1__device_close_reply__init(reply);
         c->reply->result_case = IB__V1__REPLY__RESULT_DEVICE_CLOSE;

@@ -21,7 +21,7 @@
 
 /* The session's HWPT id, or NULL with *ret = call_fail(ENOENT, ...). */
 static Hwpt *call_find_hwpt(Call *c, uint32_t id, int *ret) {
-        Hwpt *h = session_find_hwpt(c->session, id);
+        Hwpt *h = session_find(c->session, Hwpt, id);
 
         if (!h)
                 *ret = call_fail(c, ENOENT, "no HWPT %" PRIu32 " allocated in this session", id);
@@ -85,16 +85,16 @@ int verb_hwpt_alloc(Call *c) {
         if (req->has_data && req->data.len > HWPT_DATA_MAX)
                 return call_fail(c, E2BIG, "stage-1 data of %zu bytes: the limit is %u", req->data.len, HWPT_DATA_MAX);
         if (req->data_type != IB__V1__HWPT_DATA_TYPE__HWPT_DATA_NONE) {
-                parent = session_find_hwpt(s, req->pt_id);
+                parent = session_find(s, Hwpt, req->pt_id);
                 if (!parent)
-                        return call_fail(c, session_find_ioas(s, req->pt_id) ? EINVAL : ENOENT,
+                        return call_fail(c, session_find(s, Ioas, req->pt_id) ? EINVAL : ENOENT,
                                          "a nested HWPT needs a nesting-parent HWPT as pt_id; %" PRIu32 " is none",
                                          req->pt_id);
                 if (!(parent->flags & BACKEND_HWPT_NEST_PARENT))
                         return call_fail(c, EINVAL, "HWPT %" PRIu32 " was not allocated as a nesting parent",
                                          req->pt_id);
-        } else if (!session_find_ioas(s, req->pt_id))
-                return call_fail(c, session_find_hwpt(s, req->pt_id) ? EINVAL : ENOENT,
+        } else if (!session_find(s, Ioas, req->pt_id))
+                return call_fail(c, session_find(s, Hwpt, req->pt_id) ? EINVAL : ENOENT,
                                  "a paging HWPT needs an IOAS as pt_id; %" PRIu32 " is none", req->pt_id);
 
         limits = tenancy_limits(s);
@@ -104,7 +104,7 @@ int verb_hwpt_alloc(Call *c) {
                 return call_fail(c, EPERM, "tenant '%s' may not use dirty tracking (DirtyTracking=no)", s->tenant->name);
         if (limits && !limits->allow_pasid && req->pasid)
                 return call_fail(c, EPERM, "tenant '%s' may not use PASIDs (PASID=no)", s->tenant->name);
-        if (req->has_fault_id && !session_find_fault(s, req->fault_id))
+        if (req->has_fault_id && !session_find(s, FaultQueue, req->fault_id))
                 return call_fail(c, ENOENT, "no fault queue %" PRIu32 " allocated in this session", req->fault_id);
 
         flags = (req->nest_parent ? BACKEND_HWPT_NEST_PARENT : 0) |
@@ -118,7 +118,7 @@ int verb_hwpt_alloc(Call *c) {
                         .data_len = req->has_data ? req->data.len : 0,
                         .fault_id = req->has_fault_id ? req->fault_id : 0, .over = &over,
                 };
-                Ioas *ioas = parent ? NULL : session_find_ioas(s, req->pt_id);
+                Ioas *ioas = parent ? NULL : session_find(s, Ioas, req->pt_id);
 
                 r = ioas ? ioas_with_reserved_regions(ioas, do_hwpt_new, undo_hwpt_new, &args) : do_hwpt_new(&args);
                 if (r == -EADDRNOTAVAIL && ioas)
@@ -141,8 +141,7 @@ int verb_hwpt_alloc(Call *c) {
         h->enforce_snoop = req->enforce_snoop;
         ib__v1__hwpt_alloc_reply__init(reply);
         reply->hwpt_id = h->id;
-        h->next = s->hwpts;
-        s->hwpts = TAKE_PTR(h);
+        session_add(s, TAKE_PTR(h));
         c->reply->result_case = IB__V1__REPLY__RESULT_HWPT_ALLOC;
         c->reply->hwpt_alloc = reply;
         return 0;
@@ -150,29 +149,22 @@ int verb_hwpt_alloc(Call *c) {
 
 int verb_hwpt_free(Call *c) {
         const Ib__V1__HwptFreeRequest *req = c->request->hwpt_free;
-        Session *s = c->session;
         Ib__V1__HwptFreeReply *reply;
-        Hwpt **i;
+        Hwpt *h;
         int r;
 
         reply = call_alloc(c, sizeof(*reply));
         if (!reply)
                 return -ENOMEM;
-        for (i = &s->hwpts; *i && (*i)->id != req->hwpt_id; i = &(*i)->next)
-                ;
-        if (!*i)
-                return call_fail(c, ENOENT, "no HWPT %" PRIu32 " allocated in this session", req->hwpt_id);
-        {
-                Hwpt *h = *i, *next = h->next;
-
-                r = hwpt_destroy(h);
-                if (r == -EBUSY)
-                        return call_fail(c, r, "HWPT %" PRIu32 " is in use: detach devices and nested HWPTs first",
-                                         req->hwpt_id);
-                if (r < 0)
-                        return call_fail(c, r, "cannot free HWPT %" PRIu32 ": %s", req->hwpt_id, strerror(-r));
-                *i = next;
-        }
+        h = call_find_hwpt(c, req->hwpt_id, &r);
+        if (!h)
+                return r;
+        r = hwpt_destroy(h);
+        if (r == -EBUSY)
+                return call_fail(c, r, "HWPT %" PRIu32 " is in use: detach devices and nested HWPTs first",
+                                 req->hwpt_id);
+        if (r < 0)
+                return call_fail(c, r, "cannot free HWPT %" PRIu32 ": %s", req->hwpt_id, strerror(-r));
         ib__v1__hwpt_free_reply__init(reply);
         c->reply->result_case = IB__V1__REPLY__RESULT_HWPT_FREE;
         c->reply->hwpt_free = reply;
@@ -240,7 +232,7 @@ int verb_hwpt_get_dirty_bitmap(Call *c) {
                 return call_fail(c, EINVAL, "a bitmap of %" PRIu64 " bytes exceeds the limit of %" PRIu64
                                  " bytes: ask for a shorter range or larger pages", size, HWPT_DIRTY_BITMAP_MAX);
 
-        r = hwpt_get_dirty_bitmap(h, h->data_type == 0 ? session_find_ioas(c->session, h->pt_id) : NULL,
+        r = hwpt_get_dirty_bitmap(h, h->data_type == 0 ? session_find(c->session, Ioas, h->pt_id) : NULL,
                                   req->iova, req->length, page_size,
                                   req->no_clear ? BACKEND_DIRTY_NO_CLEAR : 0, &fd, &dirty);
         if (r == -ENOENT)
@@ -269,13 +261,19 @@ int verb_hwpt_invalidate(Call *c) {
         Session *s = c->session;
         Ib__V1__HwptInvalidateReply *reply;
         size_t len = req->has_entries ? req->entries.len : 0;
+        const void *entries = len > 0 ? req->entries.data : NULL;
         uint32_t n = 0;
+        Viommu *v = NULL;
+        Hwpt *h;
         int r;
 
         reply = call_alloc(c, sizeof(*reply));
         if (!reply)
                 return -ENOMEM;
-        if (!session_find_hwpt(s, req->pt_id) && !session_find_viommu(s, req->pt_id))
+        h = session_find(s, Hwpt, req->pt_id);
+        if (!h)
+                v = session_find(s, Viommu, req->pt_id);
+        if (!h && !v)
                 return call_fail(c, ENOENT, "no HWPT or vIOMMU %" PRIu32 " allocated in this session", req->pt_id);
         if (len > 0 && (req->entry_len == 0 || len % req->entry_len != 0))
                 return call_fail(c, EINVAL, "%zu bytes of entries are no whole number of %" PRIu32 "-byte entries",
@@ -283,10 +281,11 @@ int verb_hwpt_invalidate(Call *c) {
         if (len > 0)
                 n = (uint32_t) (len / req->entry_len);
 
-        r = s->ctx->backend->ops->hwpt_invalidate(s->ctx, req->pt_id, (uint32_t) req->data_type,
-                                                  len > 0 ? req->entries.data : NULL, req->entry_len, &n);
-        if (r == -EINVAL && n == 0 && session_find_hwpt(s, req->pt_id) &&
-            session_find_hwpt(s, req->pt_id)->data_type == 0)
+        if (h)
+                r = hwpt_invalidate(h, (uint32_t) req->data_type, entries, req->entry_len, &n);
+        else
+                r = viommu_invalidate(v, (uint32_t) req->data_type, entries, req->entry_len, &n);
+        if (r == -EINVAL && n == 0 && h && h->data_type == 0)
                 return call_fail(c, r, "%" PRIu32 " is a paging HWPT: only a nested HWPT or a vIOMMU has caches "
                                  "to invalidate", req->pt_id);
         if (r == -EOPNOTSUPP)
@@ -325,8 +324,7 @@ int verb_fault_queue_alloc(Call *c) {
         c->n_reply_fds = 1;
         ib__v1__fault_queue_alloc_reply__init(reply);
         reply->fault_id = f->id;
-        f->next = s->faults;
-        s->faults = TAKE_PTR(f);
+        session_add(s, TAKE_PTR(f));
         c->reply->result_case = IB__V1__REPLY__RESULT_FAULT_QUEUE_ALLOC;
         c->reply->fault_queue_alloc = reply;
         return 0;
@@ -367,8 +365,7 @@ int verb_viommu_alloc(Call *c) {
 
         ib__v1__viommu_alloc_reply__init(reply);
         reply->viommu_id = v->id;
-        v->next = s->viommus;
-        s->viommus = TAKE_PTR(v);
+        session_add(s, TAKE_PTR(v));
         c->reply->result_case = IB__V1__REPLY__RESULT_VIOMMU_ALLOC;
         c->reply->viommu_alloc = reply;
         return 0;
@@ -383,7 +380,7 @@ int verb_vdevice_alloc(Call *c) {
         Device *d;
         int r;
 
-        if (!session_find_viommu(s, req->viommu_id))
+        if (!session_find(s, Viommu, req->viommu_id))
                 return call_fail(c, ENOENT, "no vIOMMU %" PRIu32 " allocated in this session", req->viommu_id);
         d = call_find_device(c, req->dev_id, &r);
         if (!d)
@@ -405,8 +402,7 @@ int verb_vdevice_alloc(Call *c) {
 
         ib__v1__vdevice_alloc_reply__init(reply);
         reply->vdevice_id = v->id;
-        v->next = s->vdevices;
-        s->vdevices = TAKE_PTR(v);
+        session_add(s, TAKE_PTR(v));
         c->reply->result_case = IB__V1__REPLY__RESULT_VDEVICE_ALLOC;
         c->reply->vdevice_alloc = reply;
         return 0;

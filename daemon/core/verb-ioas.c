@@ -21,7 +21,7 @@
 #define IOVA_32BIT_LAST UINT64_C(0xffffffff)
 
 Ioas *call_find_ioas(Call *c, uint32_t id, int *ret) {
-        Ioas *ioas = session_find_ioas(c->session, id);
+        Ioas *ioas = session_find(c->session, Ioas, id);
 
         if (!ioas)
                 *ret = call_fail(c, ENOENT, "no IOAS %" PRIu32 " in this session", id);
@@ -161,7 +161,7 @@ int verb_ioas_alloc(Call *c) {
                 return r;
         }
         reply->n_window = ioas->n_window;
-        session_add_ioas(s, TAKE_PTR(ioas));
+        session_add(s, TAKE_PTR(ioas));
         c->reply->result_case = IB__V1__REPLY__RESULT_IOAS_ALLOC;
         c->reply->ioas_alloc = reply;
         return 0;
@@ -179,10 +179,8 @@ int verb_ioas_free(Call *c) {
         reply = call_alloc(c, sizeof(*reply));
         if (!reply)
                 return -ENOMEM;
-        session_remove_ioas(c->session, ioas);
         r = ioas_destroy(ioas);
         if (r < 0) {
-                session_add_ioas(c->session, ioas);
                 if (r == -EBUSY)
                         return call_fail(c, r, "IOAS %" PRIu32 " is in use: detach what uses it first", req->ioas);
                 return call_fail(c, r, "cannot free IOAS %" PRIu32 ": %s", req->ioas, strerror(-r));
@@ -242,8 +240,7 @@ int verb_allow_iovas(Call *c) {
                 if (ranges[i].last < ranges[i].start)
                         return call_fail(c, EINVAL, "range 0x%" PRIx64 "-0x%" PRIx64 " ends before it starts",
                                          ranges[i].start, ranges[i].last);
-                if (ioas->n_window > 0 &&
-                    !iova_ranges_contain(ioas->window, ioas->n_window, ranges[i].start, ranges[i].last))
+                if (!ioas_window_contains(ioas, ranges[i].start, ranges[i].last))
                         return call_fail(c, ERANGE, "range 0x%" PRIx64 "-0x%" PRIx64 " lies outside the window of IOAS %" PRIu32,
                                          ranges[i].start, ranges[i].last, req->ioas);
         }

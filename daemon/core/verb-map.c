@@ -5,9 +5,10 @@
  * Owns: the checks on a tenant's memfd before the kernel sees it (it must be a
  * memfd; a writable mapping needs an fd opened for writing and no write seal,
  * which some kernels do not check themselves; the range must lie inside the
- * file), page alignment, the IOAS window, and the sentences that explain the
- * kernel's errnos for these verbs.  Batch runs Map/Unmap in order with one
- * result per operation.
+ * file), page alignment, the order in which a request hears of its faults
+ * (the IOAS's window, its own check, first), and the sentences that explain
+ * the errnos of these verbs.  Batch runs Map/Unmap in order with one result
+ * per operation.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -87,7 +88,7 @@ static uint32_t map_flags(bool readable, bool writeable, bool fixed) {
                (fixed ? BACKEND_MAP_FIXED_IOVA : 0);
 }
 
-/* The sentence for a kernel errno of a map or copy into ioas. */
+/* The sentence for an errno of a map or copy into ioas: the window's (ioas_map()) or the kernel's. */
 static int fail_map(Call *c, int r, uint32_t ioas, bool fixed, uint64_t iova, uint64_t length) {
         uint64_t last = iova + (length - 1);
 
@@ -104,6 +105,9 @@ static int fail_map(Call *c, int r, uint32_t ioas, bool fixed, uint64_t iova, ui
         case EOVERFLOW:
                 return call_fail(c, r, "IOVA 0x%" PRIx64 " + length 0x%" PRIx64 " passes the end of the address space",
                                  iova, length);
+        case ERANGE:
+                return call_fail(c, r, "IOVA 0x%" PRIx64 "-0x%" PRIx64 " lies outside the window of IOAS %" PRIu32,
+                                 iova, last, ioas);
         case EINVAL:
                 if (fixed)
                         return call_fail(c, r, "the IOMMU refused IOVA 0x%" PRIx64 " length 0x%" PRIx64
@@ -114,19 +118,8 @@ static int fail_map(Call *c, int r, uint32_t ioas, bool fixed, uint64_t iova, ui
         }
 }
 
-static int check_window(Call *c, Ioas *ioas, bool fixed, uint64_t iova, uint64_t length) {
-        uint64_t last;
-
-        if (iova_last(iova, length, &last) < 0)
-                return call_fail(c, EOVERFLOW, "IOVA 0x%" PRIx64 " + length 0x%" PRIx64
-                                 " passes the end of the address space", iova, length);
-        if (fixed && !ioas_window_allows(ioas, iova, length))
-                return call_fail(c, ERANGE, "IOVA 0x%" PRIx64 "-0x%" PRIx64 " lies outside the window of IOAS %" PRIu32,
-                                 iova, last, ioas->id);
-        return 0;
-}
-
 static int do_map(Call *c, const Ib__V1__MapRequest *m, uint64_t *ret_iova) {
+        uint32_t flags = map_flags(m->readable, m->writeable, m->has_iova);
         const Account *over = NULL;
         uint64_t iova = m->has_iova ? m->iova : 0;
         Ioas *ioas;
@@ -144,14 +137,15 @@ static int do_map(Call *c, const Ib__V1__MapRequest *m, uint64_t *ret_iova) {
                 return call_fail(c, EINVAL, "a mapping must be readable, writeable or both");
         if (!page_aligned(m->offset) || !page_aligned(m->length) || (m->has_iova && !page_aligned(iova)))
                 return call_fail(c, EINVAL, "offset, length and IOVA must be multiples of 4 KiB");
-        r = check_window(c, ioas, m->has_iova, iova, m->length);
+        /* the window before the memfd: the protocol's order of checks */
+        r = ioas_check_range(ioas, flags, iova, m->length);
         if (r < 0)
-                return r;
+                return fail_map(c, r, m->ioas, m->has_iova, iova, m->length);
         r = check_memfd(c, fd, m->offset, m->length, m->readable, m->writeable);
         if (r < 0)
                 return r;
 
-        r = ioas_map(ioas, fd, m->offset, m->length, map_flags(m->readable, m->writeable, m->has_iova), &iova, &over);
+        r = ioas_map(ioas, fd, m->offset, m->length, flags, &iova, &over);
         if (r == -EDQUOT)
                 return call_fail_quota(c, over);
         if (r < 0)
@@ -218,6 +212,7 @@ int verb_unmap(Call *c) {
 
 int verb_copy(Call *c) {
         const Ib__V1__CopyRequest *req = c->request->copy;
+        uint32_t flags = map_flags(req->readable, req->writeable, req->has_dst_iova);
         const Account *over = NULL;
         Ib__V1__CopyReply *reply;
         uint64_t iova = req->has_dst_iova ? req->dst_iova : 0, last;
@@ -236,9 +231,9 @@ int verb_copy(Call *c) {
                 return call_fail(c, EINVAL, "a mapping must be readable, writeable or both");
         if (!page_aligned(req->src_iova) || !page_aligned(req->length) || (req->has_dst_iova && !page_aligned(iova)))
                 return call_fail(c, EINVAL, "IOVAs and length must be multiples of 4 KiB");
-        r = check_window(c, dst, req->has_dst_iova, iova, req->length);
+        r = ioas_check_range(dst, flags, iova, req->length);
         if (r < 0)
-                return r;
+                return fail_map(c, r, req->dst_ioas, req->has_dst_iova, iova, req->length);
         reply = call_alloc(c, sizeof(*reply));
         if (!reply)
                 return -ENOMEM;
@@ -246,8 +241,7 @@ int verb_copy(Call *c) {
         if (iova_last(req->src_iova, req->length, &last) < 0)
                 return call_fail(c, EOVERFLOW, "source IOVA 0x%" PRIx64 " + length 0x%" PRIx64
                                  " passes the end of the address space", req->src_iova, req->length);
-        r = ioas_copy(dst, src, req->src_iova, req->length, map_flags(req->readable, req->writeable, req->has_dst_iova),
-                      &iova, &over);
+        r = ioas_copy(dst, src, req->src_iova, req->length, flags, &iova, &over);
         if (r == -EDQUOT)
                 return call_fail_quota(c, over);
         if (r == -ENOENT)

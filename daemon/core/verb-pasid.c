@@ -36,12 +36,12 @@ int verb_pasid_attach(Call *c) {
         if (limits && req->vpasid != 0 && !policy_limits_vpasid_allowed(limits, req->vpasid))
                 return call_fail(c, EPERM, "vPASID %" PRIu32 " is outside tenant '%s''s VPASIDRange %" PRIu32 "-%" PRIu32,
                                  req->vpasid, s->tenant->name, limits->vpasid_min, limits->vpasid_max);
-        p = pasid_lookup(d, req->vpasid);
+        p = pasid_table_lookup(&d->pasids, req->vpasid);
         if (p) {
-                r = pasid_replace(d, req->vpasid, req->pt_id);
+                r = device_replace_pasid(d, req->vpasid, req->pt_id);
                 pasid = p->pasid;
         } else
-                r = pasid_attach(d, &s->host->pasids, req->vpasid, req->pt_id, &s->account, &pasid, &over);
+                r = device_attach_pasid(d, &s->host->pasids, req->vpasid, req->pt_id, &s->account, &pasid, &over);
         if (r == -EDQUOT)
                 return call_fail_quota(c, over);
         if (r == -ERANGE)
@@ -80,7 +80,7 @@ int verb_pasid_detach(Call *c) {
         reply = call_alloc(c, sizeof(*reply));
         if (!reply)
                 return -ENOMEM;
-        r = pasid_detach(d, req->vpasid);
+        r = device_detach_pasid(d, req->vpasid);
         if (r == -ENOENT)
                 return call_fail(c, r, "vPASID %" PRIu32 " of device '%s' is not attached", req->vpasid, d->name);
         if (r < 0)
@@ -101,7 +101,7 @@ int verb_pasid_lookup(Call *c) {
         d = call_find_device(c, req->dev_id, &r);
         if (!d)
                 return r;
-        p = pasid_lookup(d, req->vpasid);
+        p = pasid_table_lookup(&d->pasids, req->vpasid);
         if (!p)
                 return call_fail(c, ENOENT, "vPASID %" PRIu32 " of device '%s' is not attached", req->vpasid, d->name);
         reply = call_alloc(c, sizeof(*reply));

@@ -170,11 +170,8 @@ static int property_get_usage(sd_bus *bus, const char *path, const char *interfa
 /* ---------------------------------------------------------------- methods */
 
 static int append_session(sd_bus_message *reply, const Session *s) {
-        uint32_t n_ioas = 0;
+        uint32_t n_ioas = (uint32_t) list_count(session_objects(s, SESSION_IOAS));
         int r;
-
-        for (const Ioas *i = s->ioases; i; i = i->next)
-                n_ioas++;
 
         r = sd_bus_message_open_container(reply, 'a', "{sv}");
         if (r < 0)
@@ -391,9 +388,13 @@ static int method_list_pasids(sd_bus_message *m, void *userdata, sd_bus_error *e
         r = sd_bus_message_open_container(reply, 'a', "a{sv}");
         if (r < 0)
                 return r;
-        for (const Session *s = broker_first_session(a->broker); s; s = s->next)
-                for (const Device *d = s->devices; d; d = d->next)
-                        for (const PasidEntry *e = d->pasids; e; e = e->next) {
+        for (const Session *s = broker_first_session(a->broker); s; s = s->next) {
+                const Device *d;
+
+                LIST_FOREACH(d, session_objects(s, SESSION_DEVICE), link) {
+                        const PasidEntry *e;
+
+                        LIST_FOREACH(e, &d->pasids.entries, link) {
                                 PolicyPasidMode mode = e->space ? POLICY_PASID_MODE_GLOBAL
                                                                 : POLICY_PASID_MODE_PER_DEVICE;
 
@@ -412,6 +413,8 @@ static int method_list_pasids(sd_bus_message *m, void *userdata, sd_bus_error *e
                                 if (r < 0)
                                         return r;
                         }
+                }
+        }
         r = sd_bus_message_close_container(reply);
         if (r < 0)
                 return r;

@@ -3,10 +3,11 @@
  * account.h - what objects cost, counted as charges held inside them.
  *
  * Owns: Account (usage and limits per resource, chained to a parent: session
- * -> tenant -> broker) and Charge, the receipt an
- * object holds for what it costs.  A charge is taken before the kernel call
- * and released in the object's destructor, so usage returns to zero by
- * construction when the objects die.
+ * -> tenant -> broker; a refused connection has no tenant, its session
+ * account hangs below the broker's) and Charge, the receipt an object holds
+ * for what it costs.  A charge is taken before the kernel call and released
+ * in the object's destructor, so usage returns to zero by construction when
+ * the objects die.
  * Must never: log, or know what the resources are used for.
  */
 #pragma once
@@ -17,7 +18,7 @@
 typedef enum AccountResource {
         ACCOUNT_MAPPED_BYTES,   /* bytes of guest memory mapped for DMA (what may get pinned) */
         ACCOUNT_MAPPINGS,       /* live Map/Copy mappings */
-        ACCOUNT_OBJECTS,        /* IOASes, devices, HWPTs: kernel objects */
+        ACCOUNT_OBJECTS,        /* kernel objects: IOASes, devices, HWPTs, fault queues, vIOMMUs, vDEVICEs */
         ACCOUNT_PASIDS,         /* PASIDs attached */
         ACCOUNT_IOAS,           /* IOASes */
         ACCOUNT_HWPT,           /* explicitly allocated HWPTs */

@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "object/device.h"
-#include "object/pasid.h"
 
 /* struct iommu_hw_info_vtd: u32 flags, u32 reserved, u64 cap_reg, u64 ecap_reg. */
 #define VTD_ECAP_OFFSET 16
@@ -27,7 +26,7 @@ int device_table_refresh(DeviceTable *t, Backend *b) {
         size_t n = 0;
         int r;
 
-        r = b->ops->device_list(b, &list, &n);
+        r = backend_device_list(b, &list, &n);
         if (r < 0)
                 return r;
         slots = calloc(n ? n : 1, sizeof(*slots));
@@ -83,7 +82,7 @@ size_t device_table_probe(DeviceTable *t, Backend *b, void (*released)(const Dev
         for (size_t i = 0; i < t->n_slots; i++) {
                 DeviceSlot *slot = &t->slots[i];
 
-                if (!device_slot_quarantined(slot) || b->ops->device_probe(b, &slot->info) < 0)
+                if (!device_slot_quarantined(slot) || backend_device_probe(b, &slot->info) < 0)
                         continue;
                 if (released)
                         released(slot, userdata);
@@ -154,11 +153,11 @@ int device_open(Device **ret, DeviceTable *t, BackendCtx *ctx, Account *account,
         r = charge_take(&d->charge_fd, account, ACCOUNT_FDS, 1, ret_over);
         if (r < 0)
                 return r;
-        r = ctx->backend->ops->device_bind(ctx, &slot->info, &d->fd, &d->dev_id);
+        r = backend_device_bind(ctx, &slot->info, &d->fd, &d->dev_id);
         if (r < 0)
                 return r;
         slot->owner = session;
-        r = ctx->backend->ops->hw_info(ctx, d->dev_id, &d->hw);
+        r = backend_hw_info(ctx, d->dev_id, &d->hw);
         if (r < 0)
                 return r;
         if (d->hw.max_pasid_log2 > 0 && d->hw.max_pasid_log2 < d->pasid_width)
@@ -168,20 +167,17 @@ int device_open(Device **ret, DeviceTable *t, BackendCtx *ctx, Account *account,
 }
 
 int device_detach_all(Device *d) {
+        PasidEntry *p;
         int r = 0, q;
 
-        for (PasidEntry **i = &d->pasids; *i;) {
-                PasidEntry *p = *i;
-
+        LIST_FOREACH_SAFE(p, &d->pasids.entries, link) {
                 /* an entry whose detach failed stays: the kernel still has it, a later round retries */
-                q = d->ctx->backend->ops->device_detach(d->ctx, d->fd, d->dev_id, p->pasid);
+                q = backend_device_detach(d->ctx, d->fd, d->dev_id, p->pasid);
                 if (q < 0 && q != -ENOENT) {
                         if (r == 0)
                                 r = q;
-                        i = &p->next;
                         continue;
                 }
-                *i = p->next;
                 pasid_entry_free(p);
         }
         if (d->pt_id) {
@@ -198,9 +194,10 @@ Device *device_free(Device *d) {
 
         if (!d)
                 return NULL;
+        list_unlink(&d->link);
         if (d->fd >= 0) {
                 (void) device_detach_all(d);
-                (void) d->ctx->backend->ops->device_unbind(d->ctx, d->fd, d->dev_id);
+                (void) backend_device_unbind(d->ctx, d->fd, d->dev_id);
                 d->fd = safe_close(d->fd);
                 bound = true;
         }
@@ -211,18 +208,13 @@ Device *device_free(Device *d) {
                  * The kernel unbinds at the last close: a copy outside the broker
                  * keeps it bound.  Fail closed: free only if a probe bind succeeds.
                  */
-                if (bound && d->ctx->backend->ops->device_probe(d->ctx->backend, &slot->info) < 0) {
+                if (bound && backend_device_probe(d->ctx->backend, &slot->info) < 0) {
                         slot->held_by = d->peer_pid > 0 ? d->peer_pid : -1;
                         slot->held_uid = d->peer_uid;
                         slot->held_session = d->session;
                 }
         }
-        while (d->pasids) {
-                PasidEntry *p = d->pasids;
-
-                d->pasids = p->next;
-                pasid_entry_free(p);
-        }
+        pasid_table_clear(&d->pasids);
         charge_release(&d->charge_object);
         charge_release(&d->charge_fd);
         free(d);
@@ -233,7 +225,7 @@ int device_attach(Device *d, uint32_t pt_id) {
         uint32_t hwpt = 0;
         int r;
 
-        r = d->ctx->backend->ops->device_attach(d->ctx, d->fd, d->dev_id, BACKEND_NO_PASID, pt_id, &hwpt);
+        r = backend_device_attach(d->ctx, d->fd, d->dev_id, BACKEND_NO_PASID, pt_id, &hwpt);
         if (r < 0)
                 return r;
         d->pt_id = pt_id;
@@ -244,10 +236,55 @@ int device_attach(Device *d, uint32_t pt_id) {
 int device_detach(Device *d) {
         int r;
 
-        r = d->ctx->backend->ops->device_detach(d->ctx, d->fd, d->dev_id, BACKEND_NO_PASID);
+        r = backend_device_detach(d->ctx, d->fd, d->dev_id, BACKEND_NO_PASID);
         if (r < 0)
                 return r;
         d->pt_id = 0;
         d->hwpt_id = 0;
+        return 0;
+}
+
+int device_attach_pasid(Device *d, PasidSpace *global, uint32_t vpasid, uint32_t pt_id, Account *account,
+                        uint32_t *ret_pasid, const Account **ret_over) {
+        _cleanup_(pasid_entry_freep) PasidEntry *p = NULL;
+        uint32_t hwpt = 0;
+        int r;
+
+        r = pasid_entry_new(&p, &d->pasids, d->global_pasid ? global : NULL, d->pasid_width, vpasid, pt_id, account,
+                            ret_over);
+        if (r < 0)
+                return r;
+        r = backend_device_attach(d->ctx, d->fd, d->dev_id, p->pasid, pt_id, &hwpt);
+        if (r < 0)
+                return r;
+        *ret_pasid = p->pasid;
+        pasid_table_add(&d->pasids, TAKE_PTR(p));
+        return 0;
+}
+
+int device_replace_pasid(Device *d, uint32_t vpasid, uint32_t pt_id) {
+        PasidEntry *p = pasid_table_lookup(&d->pasids, vpasid);
+        uint32_t hwpt = 0;
+        int r;
+
+        if (!p)
+                return -ENOENT;
+        r = backend_device_attach(d->ctx, d->fd, d->dev_id, p->pasid, pt_id, &hwpt);
+        if (r < 0)
+                return r;
+        p->pt_id = pt_id;
+        return 0;
+}
+
+int device_detach_pasid(Device *d, uint32_t vpasid) {
+        PasidEntry *p = pasid_table_lookup(&d->pasids, vpasid);
+        int r;
+
+        if (!p)
+                return -ENOENT;
+        r = backend_device_detach(d->ctx, d->fd, d->dev_id, p->pasid);
+        if (r < 0)
+                return r;
+        pasid_entry_free(p);
         return 0;
 }

@@ -5,9 +5,12 @@
  * Owns: DeviceTable, the broker's inventory of devices (refreshed from the
  * backend) with the one rule that matters host-wide: a device is open in at
  * most one session at a time; Device, one device open in one session (its
- * VFIO fd bound to the session's iommufd, what it is attached to, its PASID
- * table, its charge).
- * Must never: log above debug, or decide who may open what (policy/ does).
+ * VFIO fd bound to the session's iommufd, what it and each of its PASIDs are
+ * attached to, its charges, its link in the session's list, which its free
+ * unlinks).  The PASID table itself is pasid.h's; telling the IOMMU about
+ * its entries is done here.
+ * Must never: log above debug, decide who may open what (policy/ does), or
+ * call a backend other than through its wrappers.
  */
 #pragma once
 
@@ -19,6 +22,8 @@
 #include "backend/backend.h"
 #include "common/macro.h"
 #include "object/account.h"
+#include "object/pasid.h"
+#include "util/list.h"
 
 /*
  * A device is free, open in one session (owner), or quarantined: the broker
@@ -53,20 +58,9 @@ size_t device_table_probe(DeviceTable *t, Backend *b, void (*released)(const Dev
 DeviceSlot *device_table_find(DeviceTable *t, const char *name);
 void device_table_clear(DeviceTable *t);
 
-typedef struct PasidSpace PasidSpace;
-typedef struct PasidEntry PasidEntry;
-struct PasidEntry {
-        PasidEntry *next;
-        uint32_t vpasid;                /* the guest's */
-        uint32_t pasid;                 /* the device's */
-        uint32_t pt_id;
-        PasidSpace *space;              /* the host-wide allocator it came from, or NULL */
-        Charge charge;
-};
-
 typedef struct Device Device;
 struct Device {
-        Device *next;                   /* in the session's list */
+        ListLink link;                  /* in the session's list */
         BackendCtx *ctx;
         DeviceTable *table;
         char name[32];
@@ -80,7 +74,7 @@ struct Device {
         BackendHwInfo hw;
         uint8_t pasid_width;
         bool global_pasid;              /* its PASIDs come from the host-wide space */
-        PasidEntry *pasids;
+        PasidTable pasids;              /* the PASIDs attached through the broker */
         Charge charge_object;
         Charge charge_fd;               /* ACCOUNT_FDS: the broker's copy of its fd */
 };
@@ -93,10 +87,10 @@ struct Device {
 int device_open(Device **ret, DeviceTable *t, BackendCtx *ctx, Account *account, uint64_t session, pid_t pid,
                 uid_t uid, const char *name, const Account **ret_over);
 /*
- * Detaches its PASIDs and itself through the broker's fd, closes that fd and
- * gives up the claim.  If the kernel keeps the device bound (the client
- * still holds its copy of the fd), the slot is quarantined, held by the
- * peer's pid (device_quarantined() tells).
+ * Unlinks it, detaches its PASIDs and itself through the broker's fd, closes
+ * that fd and gives up the claim.  If the kernel keeps the device bound (the
+ * client still holds its copy of the fd), the slot is quarantined, held by
+ * the peer's pid (device_slot_quarantined() tells).
  */
 Device *device_free(Device *d);
 /* Whether the slot of a device that was let go is quarantined. */
@@ -111,6 +105,18 @@ int device_detach(Device *d);
  * not be detached stays on record.
  */
 int device_detach_all(Device *d);
+
+/*
+ * Attaches vpasid of d to pt_id and records it in d's table (see
+ * pasid_entry_new() for the errnos before the kernel is asked); global is
+ * the host-wide space, used if d->global_pasid.  *ret_pasid: the PASID.
+ */
+int device_attach_pasid(Device *d, PasidSpace *global, uint32_t vpasid, uint32_t pt_id, Account *account,
+                        uint32_t *ret_pasid, const Account **ret_over);
+/* Moves an attached vpasid to another page table without a gap; ENOENT if not attached. */
+int device_replace_pasid(Device *d, uint32_t vpasid, uint32_t pt_id);
+/* Detaches vpasid and forgets it; ENOENT if not attached. */
+int device_detach_pasid(Device *d, uint32_t vpasid);
 
 /* True if the device's IOMMU can enforce cache-coherent DMA (VT-d snoop control). */
 bool device_enforces_snoop(const Device *d);

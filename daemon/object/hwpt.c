@@ -32,7 +32,7 @@ int hwpt_new(Hwpt **ret, BackendCtx *ctx, Account *account, uint32_t dev_id, uin
         r = charge_take(&h->charge_object, account, ACCOUNT_OBJECTS, 1, ret_over);
         if (r < 0)
                 return r;
-        r = ctx->backend->ops->hwpt_alloc(ctx, dev_id, pt_id, flags, data_type, data, data_len, fault_id, &h->id);
+        r = backend_hwpt_alloc(ctx, dev_id, pt_id, flags, data_type, data, data_len, fault_id, &h->id);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(h);
@@ -42,6 +42,7 @@ int hwpt_new(Hwpt **ret, BackendCtx *ctx, Account *account, uint32_t dev_id, uin
 Hwpt *hwpt_free(Hwpt *h) {
         if (!h)
                 return NULL;
+        list_unlink(&h->link);
         charge_release(&h->charge_object);
         charge_release(&h->charge_hwpt);
         free(h);
@@ -49,7 +50,7 @@ Hwpt *hwpt_free(Hwpt *h) {
 }
 
 int hwpt_destroy(Hwpt *h) {
-        int r = h->ctx->backend->ops->destroy(h->ctx, h->id);
+        int r = backend_destroy(h->ctx, h->id);
 
         if (r < 0)
                 return r;
@@ -58,7 +59,11 @@ int hwpt_destroy(Hwpt *h) {
 }
 
 int hwpt_set_dirty_tracking(Hwpt *h, bool enable) {
-        return h->ctx->backend->ops->hwpt_set_dirty_tracking(h->ctx, h->id, enable);
+        return backend_hwpt_set_dirty_tracking(h->ctx, h->id, enable);
+}
+
+int hwpt_invalidate(Hwpt *h, uint32_t data_type, const void *entries, uint32_t entry_len, uint32_t *entry_num) {
+        return backend_hwpt_invalidate(h->ctx, h->id, data_type, entries, entry_len, entry_num);
 }
 
 /* One read of the dirty bits, for the words of the bitmap a mapped run covers. */
@@ -77,8 +82,8 @@ static int dirty_read_range(DirtyRead *d, uint64_t off, uint64_t end) {
         uint64_t word0 = off / d->page_size / 64, words = ((end - off) / d->page_size + 63) / 64;
         int r;
 
-        r = d->h->ctx->backend->ops->hwpt_get_dirty_bitmap(d->h->ctx, d->h->id, d->iova + off, end - off,
-                                                             d->page_size, d->flags, d->bitmap + word0);
+        r = backend_hwpt_get_dirty_bitmap(d->h->ctx, d->h->id, d->iova + off, end - off, d->page_size, d->flags,
+                                          d->bitmap + word0);
         if (r < 0)
                 return r;
         for (uint64_t i = word0; i < word0 + words; i++)

@@ -4,9 +4,11 @@
  *
  * Owns: the record of one HWPT (paging on an IOAS, possibly a nesting parent,
  * or nested on a parent with the guest's stage-1 table): its id, what it
- * hangs on, its flags and its charge.  HWPTs the kernel makes by itself for
- * an IOAS attach are the kernel's and not recorded here.
- * Must never: log above debug.
+ * hangs on, its flags, its charge and its link in the session's list, which
+ * its free unlinks.  HWPTs the kernel makes by itself for an IOAS attach are
+ * the kernel's and not recorded here.
+ * Must never: log above debug, or call a backend other than through its
+ * wrappers.
  */
 #pragma once
 
@@ -18,10 +20,11 @@
 #include "common/macro.h"
 #include "object/account.h"
 #include "object/ioas.h"
+#include "util/list.h"
 
 typedef struct Hwpt Hwpt;
 struct Hwpt {
-        Hwpt *next;
+        ListLink link;                  /* in the session's list */
         BackendCtx *ctx;
         uint32_t id;
         uint32_t pt_id;                 /* the IOAS (paging) or parent HWPT (nested) */
@@ -60,7 +63,12 @@ int hwpt_set_dirty_tracking(Hwpt *h, bool enable);
  */
 int hwpt_get_dirty_bitmap(Hwpt *h, const Ioas *ioas, uint64_t iova, uint64_t length, uint64_t page_size,
                           uint32_t flags, int *ret_fd, uint64_t *ret_dirty);
-/* Frees the record only (teardown after the context closed). */
+/*
+ * IOMMU_HWPT_INVALIDATE of a nested HWPT's caches: *entry_num entries of
+ * entry_len bytes, set to the number handled, also on failure.
+ */
+int hwpt_invalidate(Hwpt *h, uint32_t data_type, const void *entries, uint32_t entry_len, uint32_t *entry_num);
+/* Frees the record only (unlinked, its charges released): teardown after the context closed. */
 Hwpt *hwpt_free(Hwpt *h);
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(Hwpt *, hwpt_free);

@@ -151,7 +151,7 @@ int ioas_new(Ioas **ret, BackendCtx *ctx, Account *account, const Account **ret_
         r = charge_take(&ioas->charge_object, account, ACCOUNT_OBJECTS, 1, ret_over);
         if (r < 0)
                 return r;
-        r = ctx->backend->ops->ioas_alloc(ctx, &ioas->id);
+        r = backend_ioas_alloc(ctx, &ioas->id);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(ioas);
@@ -163,7 +163,7 @@ int ioas_set_window(Ioas *ioas, const IovaRange *window, size_t n_window) {
 
         if (n_window == 0 || n_window > IOAS_MAX_WINDOW)
                 return -EINVAL;
-        r = ioas->ctx->backend->ops->allow_iovas(ioas->ctx, ioas->id, window, n_window);
+        r = backend_allow_iovas(ioas->ctx, ioas->id, window, n_window);
         if (r < 0)
                 return r;
         memcpy(ioas->window, window, n_window * sizeof(*window));
@@ -182,7 +182,7 @@ int ioas_allow_iovas(Ioas *ioas, const IovaRange *ranges, size_t n) {
         }
         if (n > IOAS_MAX_WINDOW)
                 return -E2BIG;
-        r = ioas->ctx->backend->ops->allow_iovas(ioas->ctx, ioas->id, ranges, n);
+        r = backend_allow_iovas(ioas->ctx, ioas->id, ranges, n);
         if (r < 0)
                 return r;
         memmove(ioas->allowed, ranges, n * sizeof(*ranges));
@@ -191,7 +191,6 @@ int ioas_allow_iovas(Ioas *ioas, const IovaRange *ranges, size_t n) {
 }
 
 int ioas_with_reserved_regions(Ioas *ioas, int (*op)(void *userdata), void (*undo)(void *userdata), void *userdata) {
-        const BackendOps *ops = ioas->ctx->backend->ops;
         IovaRange offered[IOAS_MAX_WINDOW], cut[IOAS_MAX_WINDOW];
         size_t n_offered = ELEMENTSOF(offered);
         uint64_t alignment;
@@ -199,7 +198,7 @@ int ioas_with_reserved_regions(Ioas *ioas, int (*op)(void *userdata), void (*und
 
         if (ioas->n_allowed == 0)
                 return op(userdata);
-        r = ops->allow_iovas(ioas->ctx, ioas->id, NULL, 0);
+        r = backend_allow_iovas(ioas->ctx, ioas->id, NULL, 0);
         if (r < 0)
                 return r;
         r = op(userdata);
@@ -211,17 +210,17 @@ int ioas_with_reserved_regions(Ioas *ioas, int (*op)(void *userdata), void (*und
          * list set again; an IOAS never stays without its restriction because
          * of an attach.
          */
-        q = ops->iova_ranges(ioas->ctx, ioas->id, offered, &n_offered, &alignment);
+        q = backend_iova_ranges(ioas->ctx, ioas->id, offered, &n_offered, &alignment);
         if (q >= 0) {
                 n = iova_ranges_intersect(ioas->allowed, ioas->n_allowed, offered, n_offered, cut, ELEMENTSOF(cut));
-                q = n < 0 ? -E2BIG : n == 0 ? -EADDRNOTAVAIL : ops->allow_iovas(ioas->ctx, ioas->id, cut, (size_t) n);
+                q = n < 0 ? -E2BIG : n == 0 ? -EADDRNOTAVAIL : backend_allow_iovas(ioas->ctx, ioas->id, cut, (size_t) n);
         }
         if (q >= 0)
                 return r;
         if (r >= 0 && undo)
                 undo(userdata);
         /* should even this fail, ioas_map() and ioas_copy() still check every IOVA the kernel chooses */
-        (void) ops->allow_iovas(ioas->ctx, ioas->id, ioas->allowed, ioas->n_allowed);
+        (void) backend_allow_iovas(ioas->ctx, ioas->id, ioas->allowed, ioas->n_allowed);
         return r < 0 ? r : q;
 }
 
@@ -233,7 +232,7 @@ int ioas_iova_ranges(Ioas *ioas, IovaRange *ranges, size_t *n_ranges, uint64_t *
         all = calloc(n ? n : 1, sizeof(*all));
         if (!all)
                 return -ENOMEM;
-        r = ioas->ctx->backend->ops->iova_ranges(ioas->ctx, ioas->id, all, &n, ret_alignment);
+        r = backend_iova_ranges(ioas->ctx, ioas->id, all, &n, ret_alignment);
         if (r < 0) {
                 *n_ranges = n;
                 return r;
@@ -253,6 +252,7 @@ int ioas_iova_ranges(Ioas *ioas, IovaRange *ranges, size_t *n_ranges, uint64_t *
 Ioas *ioas_free(Ioas *ioas) {
         if (!ioas)
                 return NULL;
+        list_unlink(&ioas->link);
         for (size_t i = 0; i < ioas->n_maps; i++)
                 mapping_free(ioas->maps[i]);
         free(ioas->maps);
@@ -267,7 +267,7 @@ int ioas_unmap_all(Ioas *ioas, uint64_t *ret_unmapped) {
         int r;
 
         /* iova 0, length 2^64 - 1: the kernel's iopt_unmap_all, which also succeeds on an empty IOAS */
-        r = ioas->ctx->backend->ops->unmap(ioas->ctx, ioas->id, 0, UINT64_MAX, &unmapped);
+        r = backend_unmap(ioas->ctx, ioas->id, 0, UINT64_MAX, &unmapped);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < ioas->n_maps; i++)
@@ -290,36 +290,42 @@ Ioas *ioas_abandon(Ioas *ioas) {
 int ioas_destroy(Ioas *ioas) {
         int r;
 
-        r = ioas->ctx->backend->ops->destroy(ioas->ctx, ioas->id);
+        r = backend_destroy(ioas->ctx, ioas->id);
         if (r < 0)
                 return r;
         ioas_free(ioas);
         return 0;
 }
 
-/* What the kernel was told to allow, and the window: an IOVA the kernel chose must lie in both. */
-static bool ioas_permits(const Ioas *ioas, uint64_t iova, uint64_t length) {
+bool ioas_window_contains(const Ioas *ioas, uint64_t start, uint64_t last) {
+        return ioas->n_window == 0 || iova_ranges_contain(ioas->window, ioas->n_window, start, last);
+}
+
+int ioas_check_range(const Ioas *ioas, uint32_t flags, uint64_t iova, uint64_t length) {
         uint64_t last;
 
-        if (!ioas_window_allows(ioas, iova, length))
-                return false;
-        if (ioas->n_allowed == 0)
-                return true;
-        return iova_last(iova, length, &last) >= 0 && iova_ranges_contain(ioas->allowed, ioas->n_allowed, iova, last);
+        if (!(flags & BACKEND_MAP_FIXED_IOVA))
+                return 0;
+        if (iova_last(iova, length, &last) < 0)
+                return -EOVERFLOW;
+        return ioas_window_contains(ioas, iova, last) ? 0 : -ERANGE;
 }
 
 /*
  * Checks an IOVA the kernel chose (no FIXED_IOVA) before anyone hears of it:
- * one outside what the IOAS permits is unmapped again and the call fails with
- * -ENOSPC, as if the kernel had found no room.  If even that unmap fails the
- * mapping is kept on record (charged, and torn down with the IOAS).
+ * it must lie in the window and in what the kernel was told to allow.  One
+ * outside is unmapped again and the call fails with -ENOSPC, as if the
+ * kernel had found no room.  If even that unmap fails the mapping is kept
+ * on record (charged, and torn down with the IOAS).
  */
 static int ioas_check_chosen(Ioas *ioas, Mapping **m, uint32_t flags) {
-        uint64_t unmapped = 0;
+        uint64_t unmapped = 0, last;
 
-        if ((flags & BACKEND_MAP_FIXED_IOVA) || ioas_permits(ioas, (*m)->iova, (*m)->length))
+        if ((flags & BACKEND_MAP_FIXED_IOVA) ||
+            (iova_last((*m)->iova, (*m)->length, &last) >= 0 && ioas_window_contains(ioas, (*m)->iova, last) &&
+             (ioas->n_allowed == 0 || iova_ranges_contain(ioas->allowed, ioas->n_allowed, (*m)->iova, last))))
                 return 0;
-        if (ioas->ctx->backend->ops->unmap(ioas->ctx, ioas->id, (*m)->iova, (*m)->length, &unmapped) < 0)
+        if (backend_unmap(ioas->ctx, ioas->id, (*m)->iova, (*m)->length, &unmapped) < 0)
                 ioas_insert(ioas, TAKE_PTR(*m));
         return -ENOSPC;
 }
@@ -334,16 +340,6 @@ int ioas_for_each_mapping(const Ioas *ioas, uint64_t iova, uint64_t last,
                         return r;
         }
         return 0;
-}
-
-bool ioas_window_allows(const Ioas *ioas, uint64_t iova, uint64_t length) {
-        uint64_t last;
-
-        if (ioas->n_window == 0)
-                return true;
-        if (iova_last(iova, length, &last) < 0)
-                return false;
-        return iova_ranges_contain(ioas->window, ioas->n_window, iova, last);
 }
 
 /*
@@ -406,11 +402,13 @@ static int ioas_seal_guard(Mapping *m, int memfd, uint64_t offset, uint64_t leng
 
 int ioas_map(Ioas *ioas, int memfd, uint64_t offset, uint64_t length, uint32_t flags, uint64_t *iova,
              const Account **ret_over) {
-        const BackendOps *ops = ioas->ctx->backend->ops;
         _cleanup_(mapping_freep) Mapping *m = NULL;
         uint64_t out = *iova;
         int r;
 
+        r = ioas_check_range(ioas, flags, out, length);
+        if (r < 0)
+                return r;
         r = mapping_new(&m, ioas->account, length, ret_over);
         if (r < 0)
                 return r;
@@ -424,7 +422,7 @@ int ioas_map(Ioas *ioas, int memfd, uint64_t offset, uint64_t length, uint32_t f
                         if (r < 0)
                                 return r;
                 }
-                r = ops->map_file(ioas->ctx, ioas->id, memfd, offset, length, flags, &out);
+                r = backend_map_file(ioas->ctx, ioas->id, memfd, offset, length, flags, &out);
         } else {
                 int prot = (flags & BACKEND_MAP_WRITEABLE ? PROT_WRITE : 0) | PROT_READ;
                 void *va;
@@ -432,7 +430,7 @@ int ioas_map(Ioas *ioas, int memfd, uint64_t offset, uint64_t length, uint32_t f
                 r = mapping_mmap(m, memfd, offset, length, prot, false, &va);
                 if (r < 0)
                         return r;
-                r = ops->map_user(ioas->ctx, ioas->id, va, length, flags, &out);
+                r = backend_map_user(ioas->ctx, ioas->id, va, length, flags, &out);
         }
         if (r < 0)
                 return r;
@@ -468,7 +466,7 @@ int ioas_unmap(Ioas *ioas, uint64_t iova, uint64_t length, uint64_t *ret_unmappe
                         return -ENOENT;
         }
 
-        r = ioas->ctx->backend->ops->unmap(ioas->ctx, ioas->id, iova, length, &unmapped);
+        r = backend_unmap(ioas->ctx, ioas->id, iova, length, &unmapped);
         if (r < 0)
                 return r;
 
@@ -488,6 +486,9 @@ int ioas_copy(Ioas *dst, Ioas *src, uint64_t src_iova, uint64_t length, uint32_t
         uint64_t out = *dst_iova, last;
         int r;
 
+        r = ioas_check_range(dst, flags, out, length);
+        if (r < 0)
+                return r;
         r = iova_last(src_iova, length, &last);
         if (r < 0)
                 return r;
@@ -505,7 +506,7 @@ int ioas_copy(Ioas *dst, Ioas *src, uint64_t src_iova, uint64_t length, uint32_t
                                 return r;
                 }
 
-        r = dst->ctx->backend->ops->copy(dst->ctx, dst->id, src->id, src_iova, length, flags, &out);
+        r = backend_copy(dst->ctx, dst->id, src->id, src_iova, length, flags, &out);
         if (r < 0)
                 return r;
         m->iova = out;

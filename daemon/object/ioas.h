@@ -3,11 +3,14 @@
  * ioas.h - an I/O address space of one session, and its DMA mappings.
  *
  * Owns: the broker's record of one kernel IOAS: its id in the session's
- * iommufd context, the IOVA window the broker enforces on it, the mappings it
- * holds (each with its charges and, on kernels without MAP_FILE, the broker's
- * own mmap of the memfd that backs it).  The kernel is the authority on what
- * is mapped; this record follows it after every successful call.
- * Must never: log above debug, check who may do what (core/ and policy/ do).
+ * iommufd context, the IOVA window the broker enforces on it (every map and
+ * copy is checked against it here), the mappings it holds (each with its
+ * charges and, on kernels without MAP_FILE, the broker's own mmap of the
+ * memfd that backs it), and its link in the session's list, which its free
+ * unlinks.  The kernel is the authority on what is mapped; this record
+ * follows it after every successful call.
+ * Must never: log above debug, check who may do what (core/ and policy/ do),
+ * or call a backend other than through its wrappers.
  */
 #pragma once
 
@@ -19,6 +22,7 @@
 #include "common/macro.h"
 #include "object/account.h"
 #include "util/interval.h"
+#include "util/list.h"
 
 typedef struct Ioas Ioas;
 typedef struct Mapping Mapping;
@@ -30,7 +34,7 @@ struct Ioas {
         BackendCtx *ctx;
         Account *account;
         uint32_t id;
-        Ioas *next;                     /* in the owner's list */
+        ListLink link;                  /* in the session's list */
         IovaRange window[IOAS_MAX_WINDOW];      /* the broker's limit on IOVAs; n_window 0: none */
         size_t n_window;
         IovaRange allowed[IOAS_MAX_WINDOW];     /* what the kernel was asked to allow; n_allowed 0: all */
@@ -80,7 +84,7 @@ int ioas_with_reserved_regions(Ioas *ioas, int (*op)(void *userdata), void (*und
 int ioas_iova_ranges(Ioas *ioas, IovaRange *ranges, size_t *n_ranges, uint64_t *ret_alignment);
 /* IOMMU_DESTROY, then frees the record; -EBUSY (and nothing freed) while in use. */
 int ioas_destroy(Ioas *ioas);
-/* Frees the record only: for teardown after the kernel confirmed the IOAS empty or gone. */
+/* Frees the record only (unlinked): for teardown after the kernel confirmed the IOAS empty or gone. */
 Ioas *ioas_free(Ioas *ioas);
 /*
  * Unmaps everything in the IOAS (IOMMU_IOAS_UNMAP of the whole space, which
@@ -104,12 +108,23 @@ Ioas *ioas_abandon(Ioas *ioas);
 int ioas_for_each_mapping(const Ioas *ioas, uint64_t iova, uint64_t last,
                           int (*fn)(uint64_t first, uint64_t last, void *userdata), void *userdata);
 
-/* True if [iova, iova + length) lies inside the window (or there is no window). */
-bool ioas_window_allows(const Ioas *ioas, uint64_t iova, uint64_t length);
+/* True if [start, last] lies inside the window (or there is no window). */
+bool ioas_window_contains(const Ioas *ioas, uint64_t start, uint64_t last);
+/*
+ * Whether a map or copy of length bytes at iova with flags (BACKEND_MAP_*)
+ * fits the IOAS before the kernel is asked: a fixed IOVA range must lie
+ * inside the window, -EOVERFLOW if it passes 2^64, -ERANGE outside.  (The
+ * allowed IOVAs rule only what the kernel chooses.)  ioas_map() and
+ * ioas_copy() check it themselves; a caller asks first only to refuse in
+ * an order of its own.
+ */
+int ioas_check_range(const Ioas *ioas, uint32_t flags, uint64_t iova, uint64_t length);
 
 /*
  * Maps [offset, offset + length) of memfd.  flags: BACKEND_MAP_*.  With
- * BACKEND_MAP_FIXED_IOVA *iova is the input; *iova is the IOVA used.
+ * BACKEND_MAP_FIXED_IOVA *iova is the input, and the range must lie inside
+ * the window before the kernel is asked: -EOVERFLOW if it passes 2^64,
+ * -ERANGE outside the window.  *iova is the IOVA used.
  * Uses IOMMU_IOAS_MAP_FILE where the backend has it (a writable mapping also
  * holds a shared writable mmap of the range, so that F_SEAL_WRITE cannot be
  * added while writable DMA to it may exist), else an mmap of the memfd in
@@ -124,7 +139,11 @@ int ioas_map(Ioas *ioas, int memfd, uint64_t offset, uint64_t length, uint32_t f
  * counts as one mapping here, even where the kernel made several).
  */
 int ioas_unmap(Ioas *ioas, uint64_t iova, uint64_t length, uint64_t *ret_unmapped);
-/* Copies [src_iova, src_iova + length) of src into dst, as ioas_map() for *dst_iova. */
+/*
+ * Copies [src_iova, src_iova + length) of src into dst, as ioas_map() for
+ * *dst_iova (a fixed one is checked against dst's window first); -EOVERFLOW
+ * also if the source range passes 2^64.
+ */
 int ioas_copy(Ioas *dst, Ioas *src, uint64_t src_iova, uint64_t length, uint32_t flags,
               uint64_t *dst_iova, const Account **ret_over);
 

@@ -37,33 +37,47 @@ static void pasid_space_put(PasidSpace *s, uint32_t p) {
         }
 }
 
-PasidEntry *pasid_lookup(Device *d, uint32_t vpasid) {
-        for (PasidEntry *p = d->pasids; p; p = p->next)
+PasidEntry *pasid_table_lookup(const PasidTable *t, uint32_t vpasid) {
+        PasidEntry *p;
+
+        LIST_FOREACH(p, &t->entries, link)
                 if (p->vpasid == vpasid)
                         return p;
         return NULL;
 }
 
-void pasid_entry_free(PasidEntry *p) {
+void pasid_table_add(PasidTable *t, PasidEntry *p) {
+        list_link_front(&t->entries, &p->link);
+}
+
+PasidEntry *pasid_entry_free(PasidEntry *p) {
         if (!p)
-                return;
+                return NULL;
+        list_unlink(&p->link);
         if (p->space)
                 pasid_space_put(p->space, p->pasid);
         charge_release(&p->charge);
         free(p);
+        return NULL;
 }
 
-int pasid_attach(Device *d, PasidSpace *global, uint32_t vpasid, uint32_t pt_id, Account *account,
-                 uint32_t *ret_pasid, const Account **ret_over) {
+void pasid_table_clear(PasidTable *t) {
         PasidEntry *p;
-        uint32_t hwpt = 0;
+
+        LIST_FOREACH_SAFE(p, &t->entries, link)
+                pasid_entry_free(p);
+}
+
+int pasid_entry_new(PasidEntry **ret, const PasidTable *t, PasidSpace *global, uint8_t width, uint32_t vpasid,
+                    uint32_t pt_id, Account *account, const Account **ret_over) {
+        _cleanup_(pasid_entry_freep) PasidEntry *p = NULL;
         int r;
 
         if (vpasid == 0)
                 return -EINVAL;
-        if (d->pasid_width == 0 || (d->pasid_width < 32 && vpasid >= (1U << d->pasid_width)))
+        if (width == 0 || (width < 32 && vpasid >= (1U << width)))
                 return -ERANGE;
-        if (pasid_lookup(d, vpasid))
+        if (pasid_table_lookup(t, vpasid))
                 return -EEXIST;
 
         p = calloc(1, sizeof(*p));
@@ -72,56 +86,15 @@ int pasid_attach(Device *d, PasidSpace *global, uint32_t vpasid, uint32_t pt_id,
         p->vpasid = vpasid;
         p->pt_id = pt_id;
         r = charge_take(&p->charge, account, ACCOUNT_PASIDS, 1, ret_over);
-        if (r < 0) {
-                free(p);
+        if (r < 0)
                 return r;
-        }
-        if (d->global_pasid) {
-                r = pasid_space_take(global, 1U << d->pasid_width, &p->pasid);
-                if (r < 0) {
-                        pasid_entry_free(p);
+        if (global) {
+                r = pasid_space_take(global, 1U << width, &p->pasid);
+                if (r < 0)
                         return r;
-                }
                 p->space = global;
         } else
                 p->pasid = vpasid;
-
-        r = d->ctx->backend->ops->device_attach(d->ctx, d->fd, d->dev_id, p->pasid, pt_id, &hwpt);
-        if (r < 0) {
-                pasid_entry_free(p);
-                return r;
-        }
-        p->next = d->pasids;
-        d->pasids = p;
-        *ret_pasid = p->pasid;
+        *ret = TAKE_PTR(p);
         return 0;
-}
-
-int pasid_replace(Device *d, uint32_t vpasid, uint32_t pt_id) {
-        PasidEntry *p = pasid_lookup(d, vpasid);
-        uint32_t hwpt = 0;
-        int r;
-
-        if (!p)
-                return -ENOENT;
-        r = d->ctx->backend->ops->device_attach(d->ctx, d->fd, d->dev_id, p->pasid, pt_id, &hwpt);
-        if (r < 0)
-                return r;
-        p->pt_id = pt_id;
-        return 0;
-}
-
-int pasid_detach(Device *d, uint32_t vpasid) {
-        for (PasidEntry **i = &d->pasids; *i; i = &(*i)->next)
-                if ((*i)->vpasid == vpasid) {
-                        PasidEntry *p = *i;
-                        int r = d->ctx->backend->ops->device_detach(d->ctx, d->fd, d->dev_id, p->pasid);
-
-                        if (r < 0)
-                                return r;
-                        *i = p->next;
-                        pasid_entry_free(p);
-                        return 0;
-                }
-        return -ENOENT;
 }

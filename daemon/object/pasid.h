@@ -4,40 +4,66 @@
  *
  * Owns: PasidSpace, the one host-wide space of PASIDs for devices that must
  * share it (shared work queues with ENQCMD: the CPU's PASID MSR names the same
- * PASID on every such device), and a device's table from the guest's vPASIDs
- * to the PASIDs programmed into the IOMMU.  By default a device's PASID equals
- * the vPASID (each device has its own space); a global device gets the lowest
- * free PASID of the host-wide space, never two tenants the same one.
- * Must never: log above debug.
+ * PASID on every such device); PasidTable, a device's table from the guest's
+ * vPASIDs to the PASIDs programmed into the IOMMU, and its entries with
+ * their charges.  By default a device's PASID equals the vPASID (each device
+ * has its own space); a global device gets the lowest free PASID of the
+ * host-wide space, never two tenants the same one.  Telling the IOMMU is the
+ * device's (device.c): an entry is added to its table once the kernel
+ * attached it, and freed once the kernel detached it.
+ * Must never: log above debug, or call a backend.
  */
 #pragma once
 
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/macro.h"
 #include "object/account.h"
-#include "object/device.h"
+#include "util/list.h"
 
 #define PASID_SPACE_BITS 20
 
-struct PasidSpace {
+typedef struct PasidSpace {
         uint8_t *used;                  /* one byte per PASID below 2^PASID_SPACE_BITS */
         uint32_t n_used;
-};
+} PasidSpace;
+
+typedef struct PasidEntry {
+        ListLink link;                  /* in its table; pasid_entry_free() unlinks it */
+        uint32_t vpasid;                /* the guest's */
+        uint32_t pasid;                 /* the device's */
+        uint32_t pt_id;                 /* the page table it is attached to */
+        PasidSpace *space;              /* the host-wide allocator it came from, or NULL */
+        Charge charge;                  /* ACCOUNT_PASIDS */
+} PasidEntry;
+
+typedef struct PasidTable {
+        ListLink entries;               /* PasidEntry.link, newest first */
+} PasidTable;
 
 int pasid_space_init(PasidSpace *s);
 void pasid_space_deinit(PasidSpace *s);
 
 /*
- * Attaches vpasid of d to pt_id: EINVAL for PASID 0 (the device itself),
- * ERANGE beyond the device's PASID width, EEXIST if vpasid is attached already
- * (use pasid_replace), ENOSPC when the host-wide space is full.
+ * A new entry for vpasid of a device with width bits of PASID, not yet in t:
+ * EINVAL for PASID 0 (the device itself), ERANGE beyond the width, EEXIST if
+ * t has vpasid already, EDQUOT past the PASID limit (*ret_over names the
+ * account).  Its PASID is the lowest free one of global (ENOSPC when the
+ * space is full) or, global NULL, the vPASID itself.
  */
-int pasid_attach(Device *d, PasidSpace *global, uint32_t vpasid, uint32_t pt_id, Account *account,
-                 uint32_t *ret_pasid, const Account **ret_over);
-/* Moves an attached vpasid to another page table without a gap; ENOENT if not attached. */
-int pasid_replace(Device *d, uint32_t vpasid, uint32_t pt_id);
-int pasid_detach(Device *d, uint32_t vpasid);
-PasidEntry *pasid_lookup(Device *d, uint32_t vpasid);
-/* Frees an entry already detached from the IOMMU: returns a global PASID and the charge. */
-void pasid_entry_free(PasidEntry *p);
+int pasid_entry_new(PasidEntry **ret, const PasidTable *t, PasidSpace *global, uint8_t width, uint32_t vpasid,
+                    uint32_t pt_id, Account *account, const Account **ret_over);
+/* Unlinks the entry, returns a global PASID and the charge. */
+PasidEntry *pasid_entry_free(PasidEntry *p);
+
+/* Adds an entry pasid_entry_new() made, once the kernel attached it. */
+void pasid_table_add(PasidTable *t, PasidEntry *p);
+PasidEntry *pasid_table_lookup(const PasidTable *t, uint32_t vpasid);
+static inline bool pasid_table_is_empty(const PasidTable *t) {
+        return list_is_empty(&t->entries);
+}
+/* Frees every entry (what the kernel still has is the caller's to know). */
+void pasid_table_clear(PasidTable *t);
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(PasidEntry *, pasid_entry_free);

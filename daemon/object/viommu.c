@@ -22,7 +22,7 @@ int fault_queue_new(FaultQueue **ret, BackendCtx *ctx, Account *account, int *re
         r = charge_take(&f->charge_fd, account, ACCOUNT_FDS, 1, ret_over);
         if (r < 0)
                 return r;
-        r = ctx->backend->ops->fault_alloc(ctx, &f->id, ret_fd);
+        r = backend_fault_alloc(ctx, &f->id, ret_fd);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(f);
@@ -32,6 +32,7 @@ int fault_queue_new(FaultQueue **ret, BackendCtx *ctx, Account *account, int *re
 FaultQueue *fault_queue_free(FaultQueue *f) {
         if (!f)
                 return NULL;
+        list_unlink(&f->link);
         charge_release(&f->charge_object);
         charge_release(&f->charge_fd);
         free(f);
@@ -39,7 +40,7 @@ FaultQueue *fault_queue_free(FaultQueue *f) {
 }
 
 int fault_queue_destroy(FaultQueue *f) {
-        int r = f->ctx->backend->ops->destroy(f->ctx, f->id);
+        int r = backend_destroy(f->ctx, f->id);
 
         if (r < 0)
                 return r;
@@ -61,7 +62,7 @@ int viommu_new(Viommu **ret, BackendCtx *ctx, Account *account, uint32_t dev_id,
         r = charge_take(&v->charge_object, account, ACCOUNT_OBJECTS, 1, ret_over);
         if (r < 0)
                 return r;
-        r = ctx->backend->ops->viommu_alloc(ctx, dev_id, hwpt_id, type, &v->id);
+        r = backend_viommu_alloc(ctx, dev_id, hwpt_id, type, &v->id);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(v);
@@ -71,18 +72,23 @@ int viommu_new(Viommu **ret, BackendCtx *ctx, Account *account, uint32_t dev_id,
 Viommu *viommu_free(Viommu *v) {
         if (!v)
                 return NULL;
+        list_unlink(&v->link);
         charge_release(&v->charge_object);
         free(v);
         return NULL;
 }
 
 int viommu_destroy(Viommu *v) {
-        int r = v->ctx->backend->ops->destroy(v->ctx, v->id);
+        int r = backend_destroy(v->ctx, v->id);
 
         if (r < 0)
                 return r;
         viommu_free(v);
         return 0;
+}
+
+int viommu_invalidate(Viommu *v, uint32_t data_type, const void *entries, uint32_t entry_len, uint32_t *entry_num) {
+        return backend_hwpt_invalidate(v->ctx, v->id, data_type, entries, entry_len, entry_num);
 }
 
 int vdevice_new(Vdevice **ret, BackendCtx *ctx, Account *account, uint32_t viommu_id, uint32_t dev_id,
@@ -99,7 +105,7 @@ int vdevice_new(Vdevice **ret, BackendCtx *ctx, Account *account, uint32_t viomm
         r = charge_take(&v->charge_object, account, ACCOUNT_OBJECTS, 1, ret_over);
         if (r < 0)
                 return r;
-        r = ctx->backend->ops->vdevice_alloc(ctx, viommu_id, dev_id, virt_id, &v->id);
+        r = backend_vdevice_alloc(ctx, viommu_id, dev_id, virt_id, &v->id);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(v);
@@ -109,13 +115,14 @@ int vdevice_new(Vdevice **ret, BackendCtx *ctx, Account *account, uint32_t viomm
 Vdevice *vdevice_free(Vdevice *v) {
         if (!v)
                 return NULL;
+        list_unlink(&v->link);
         charge_release(&v->charge_object);
         free(v);
         return NULL;
 }
 
 int vdevice_destroy(Vdevice *v) {
-        int r = v->ctx->backend->ops->destroy(v->ctx, v->id);
+        int r = backend_destroy(v->ctx, v->id);
 
         if (r < 0)
                 return r;

@@ -2,12 +2,14 @@
 /*
  * viommu.h - fault queues, vIOMMUs and vDEVICEs a session allocated.
  *
- * Owns: the record of each (its id, what it hangs on, its charge).  A fault
- * queue's fd goes to the client; the broker keeps no copy.  A vIOMMU hangs on
- * a nesting-parent HWPT and a device's IOMMU; a vDEVICE on a vIOMMU and a
+ * Owns: the record of each (its id, what it hangs on, its charge, its link
+ * in the session's list, which its free unlinks).  A fault queue's fd goes
+ * to the client; the broker keeps no copy.  A vIOMMU hangs on a
+ * nesting-parent HWPT and a device's IOMMU; a vDEVICE on a vIOMMU and a
  * device, which must not be closed before it (session.c tears them down
  * first).
- * Must never: log above debug.
+ * Must never: log above debug, or call a backend other than through its
+ * wrappers.
  */
 #pragma once
 
@@ -16,10 +18,11 @@
 #include "backend/backend.h"
 #include "common/macro.h"
 #include "object/account.h"
+#include "util/list.h"
 
 typedef struct FaultQueue FaultQueue;
 struct FaultQueue {
-        FaultQueue *next;
+        ListLink link;                  /* in the session's list */
         BackendCtx *ctx;
         uint32_t id;
         Charge charge_object;
@@ -28,7 +31,7 @@ struct FaultQueue {
 
 typedef struct Viommu Viommu;
 struct Viommu {
-        Viommu *next;
+        ListLink link;                  /* in the session's list */
         BackendCtx *ctx;
         uint32_t id;
         uint32_t dev_id;
@@ -38,7 +41,7 @@ struct Viommu {
 
 typedef struct Vdevice Vdevice;
 struct Vdevice {
-        Vdevice *next;
+        ListLink link;                  /* in the session's list */
         BackendCtx *ctx;
         uint32_t id;
         uint32_t viommu_id;
@@ -48,11 +51,17 @@ struct Vdevice {
 
 /* IOMMU_FAULT_QUEUE_ALLOC; *ret_fd (the queue's fd) is the caller's. */
 int fault_queue_new(FaultQueue **ret, BackendCtx *ctx, Account *account, int *ret_fd, const Account **ret_over);
+/* Frees the record only (unlinked, its charges released): teardown after the context closed. */
 FaultQueue *fault_queue_free(FaultQueue *f);
 
 int viommu_new(Viommu **ret, BackendCtx *ctx, Account *account, uint32_t dev_id, uint32_t hwpt_id, uint32_t type,
                const Account **ret_over);
 Viommu *viommu_free(Viommu *v);
+/*
+ * IOMMU_HWPT_INVALIDATE of the vIOMMU's caches: *entry_num entries of
+ * entry_len bytes, set to the number handled, also on failure.
+ */
+int viommu_invalidate(Viommu *v, uint32_t data_type, const void *entries, uint32_t entry_len, uint32_t *entry_num);
 
 int vdevice_new(Vdevice **ret, BackendCtx *ctx, Account *account, uint32_t viommu_id, uint32_t dev_id,
                 uint64_t virt_id, const Account **ret_over);
