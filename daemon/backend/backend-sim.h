@@ -4,9 +4,10 @@
  *
  * Owns: the fail-nth fault hook, the dirty-page hook, the device-fd protocol
  * through which a test plays a client's VFIO ioctls and the state counters of
- * backend-sim.c, and the constants of the IOMMU it models.  The ops themselves
- * are backend_sim_ops, declared in backend.h.
- * Must never: be included by anything but backend-sim.c and tests.
+ * the sim (backend-sim.c and its sim-*.c files), and the constants of the
+ * IOMMU it models.  The ops themselves are backend_sim_ops, declared in
+ * backend.h.
+ * Must never: be included by anything but the sim's files and tests.
  */
 #pragma once
 
@@ -81,7 +82,7 @@ int backend_sim_mark_dirty(BackendCtx *ctx, uint32_t hwpt, uint64_t iova, uint64
 /*
  * The device ioctls a client can issue on its VFIO device fd, played by a
  * test.  A sim device fd is one end of a SOCK_SEQPACKET socketpair whose other
- * end the sim keeps (see the Theory of Operation in backend-sim.c); whoever
+ * end the sim keeps (see the Theory of Operation in sim-ctx.c); whoever
  * holds a copy of the device fd (the broker's client, in the daemon) writes one
  * BackendSimDeviceOp datagram to it, and the sim performs it exactly as the
  * kernel's VFIO_DEVICE_ATTACH_IOMMUFD_PT (op ATTACH: pasid BACKEND_NO_PASID

@@ -3,7 +3,7 @@
  * test-sim.c - unit tests of the simulated IOMMU backend, through backend_sim_ops only.
  *
  * Owns: one TEST per kernel rule the sim models (the errno and where the
- * kernel has it are in backend-sim.c), plus context independence, teardown
+ * kernel has it are in sim-*.c), plus context independence, teardown
  * (run under ASan to see leaks), the fail-nth hook and a 10k-mapping scale
  * check.  Device, HWPT and PASID rules run against test_devices, five
  * configured devices that differ in the features the sim models; bind_dev()

@@ -1,0 +1,496 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * sim-iopt.c - the I/O page table of a sim IOAS (io_pagetable.c): areas, reservations, domains.
+ *
+ * Owns: an IOAS's sorted array of areas and its edits; its reserved ranges
+ * (the MSI window, everything above a domain's aperture) and the counts that
+ * decide them; the domains in its table and the IOVA alignment they impose;
+ * the IOVA allocator; and placing pieces of memory as new areas, with the
+ * checks the kernel's io_pagetable.c makes on the way.
+ * Must never: look an object up by id, know about devices or contexts but
+ * as counts, or touch the memory behind an area.
+ *
+ * DOC: Theory of Operation
+ *
+ * An IOAS keeps its areas in an array sorted by IOVA; areas never overlap,
+ * so their last IOVAs are sorted too and every lookup is a binary search.
+ * The array has room at both ends and an edit moves its shorter side, so
+ * mapping or unmapping in IOVA order, either way, costs O(1) amortized;
+ * finding an automatic IOVA walks the areas from the bottom, O(n), as the
+ * kernel's iopt_alloc_iova does.  An area remembers the address its first
+ * byte came from (the user VA for map_user, the file offset for map_file)
+ * because the kernel derives the alignment of an automatic IOVA, also for a
+ * copy, from that address.  Why two counts decide an IOAS's reserved ranges
+ * is told with the VT-d unit, in sim-vtd.c.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1                   /* reallocarray() */
+#endif
+
+#include <assert.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend-sim.h"
+#include "backend/sim-iopt.h"
+#include "common/macro.h"
+#include "util/interval.h"
+
+/* HPAGE_SIZE (the PMD size) of x86-64: caps the automatic IOVA alignment with THP. */
+#define SIM_HPAGE_SIZE (2ULL << 20)
+/*
+ * The range above the 48-bit aperture of a second-stage domain that
+ * iopt_table_add_domain reserves for it (generic_pt iommu_pt.h
+ * pt_iommu_init_domain: aperture_end is the top of the table's VA range).
+ */
+#define SIM_APERTURE_LAST BACKEND_SIM_APERTURE_LAST
+/* The pgsize_bitmap of a second-stage domain starts at 4 KiB: the IOVA alignment with a domain. */
+#define SIM_DOMAIN_ALIGNMENT SIM_PAGE_SIZE
+
+/* roundup_pow_of_two() for 1 <= x < 2^63. */
+static uint64_t roundup_pow2(uint64_t x) {
+        if (x <= 1)
+                return 1;
+        return 1ULL << (64 - __builtin_clzll(x - 1));
+}
+
+/* --- areas ----------------------------------------------------------------------------------- */
+
+/* Index of the first area whose last IOVA is >= iova (n_areas if none). */
+size_t sim_areas_lower(const SimIoas *ioas, uint64_t iova) {
+        size_t lo = 0, hi = ioas->n_areas;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+
+                if (ioas->areas[mid].last < iova)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return lo;
+}
+
+static bool sim_areas_intersect(const SimIoas *ioas, uint64_t start, uint64_t last) {
+        size_t i = sim_areas_lower(ioas, start);
+
+        return i < ioas->n_areas && ioas->areas[i].iova <= last;
+}
+
+/*
+ * The area array is double-ended: areas[] sits inside buf[] with room on both
+ * sides, and an insert or a removal moves the shorter side.  So edits at
+ * either end (ascending maps, auto maps, descending maps, unmaps from the
+ * bottom or the top, unmap-all) are amortized O(1), and one in the middle
+ * costs at most half the array.
+ */
+
+/*
+ * Inserts n areas, adjacent and in order, into a hole that is known to be
+ * free; -ENOMEM leaves the IOAS untouched.
+ */
+static int sim_areas_insert(SimIoas *ioas, const SimArea *new, size_t n) {
+        const size_t sz = sizeof(*ioas->areas);
+        size_t i, head, tail;
+
+        i = sim_areas_lower(ioas, new[0].iova);
+        head = ioas->buf ? (size_t) (ioas->areas - ioas->buf) : 0;
+        tail = ioas->size_buf - head - ioas->n_areas;
+
+        if (i < ioas->n_areas - i && head >= n) {
+                memmove(ioas->areas - n, ioas->areas, i * sz);
+                ioas->areas -= n;
+        } else if (i >= ioas->n_areas - i && tail >= n) {
+                memmove(ioas->areas + i + n, ioas->areas + i, (ioas->n_areas - i) * sz);
+        } else {
+                /* No room on the cheap side: recenter in a buffer twice the new size. */
+                size_t size = 2 * (ioas->n_areas + n), at;
+                SimArea *buf;
+
+                if (size < 16)
+                        size = 16;
+                buf = reallocarray(NULL, size, sz);
+                if (!buf)
+                        return -ENOMEM;
+                at = (size - ioas->n_areas - n) / 2;
+                if (ioas->n_areas > 0) {
+                        memcpy(buf + at, ioas->areas, i * sz);
+                        memcpy(buf + at + i + n, ioas->areas + i, (ioas->n_areas - i) * sz);
+                }
+                free(ioas->buf);
+                ioas->buf = buf;
+                ioas->size_buf = size;
+                ioas->areas = buf + at;
+        }
+        memcpy(ioas->areas + i, new, n * sz);
+        ioas->n_areas += n;
+        return 0;
+}
+
+/* Removes areas[from, to). */
+void sim_areas_remove(SimIoas *ioas, size_t from, size_t to) {
+        const size_t sz = sizeof(*ioas->areas);
+
+        if (from == to)
+                return;
+        if (from < ioas->n_areas - to) {
+                memmove(ioas->areas + (to - from), ioas->areas, from * sz);
+                ioas->areas += to - from;
+        } else
+                memmove(ioas->areas + from, ioas->areas + to, (ioas->n_areas - to) * sz);
+        ioas->n_areas -= to - from;
+        if (ioas->n_areas == 0)
+                ioas->areas = ioas->buf + ioas->size_buf / 2;
+}
+
+/* --- reserved ranges and domains ------------------------------------------------------------ */
+
+/*
+ * The reserved ranges of an IOAS (iopt->reserved_itree) merged, sorted:
+ * the MSI window while a device's RID is attached through it, everything
+ * above the aperture while it has a domain.  Fills ret[0..2), returns the count.
+ */
+size_t sim_ioas_reserved(const SimIoas *ioas, IovaRange *ret) {
+        size_t n = 0;
+
+        if (ioas->n_msi_owners > 0)
+                ret[n++] = (IovaRange) { .start = BACKEND_SIM_MSI_START, .last = BACKEND_SIM_MSI_LAST };
+        if (ioas->n_domains > 0)
+                ret[n++] = (IovaRange) { .start = SIM_APERTURE_LAST + 1, .last = UINT64_MAX };
+        return n;
+}
+
+bool sim_ioas_reserved_intersect(const SimIoas *ioas, uint64_t start, uint64_t last) {
+        IovaRange resv[2];
+        size_t n = sim_ioas_reserved(ioas, resv);
+
+        for (size_t i = 0; i < n; i++)
+                if (iova_overlaps(resv[i].start, resv[i].last, start, last))
+                        return true;
+        return false;
+}
+
+static bool sim_ioas_allowed_intersect(const SimIoas *ioas, uint64_t start, uint64_t last) {
+        for (size_t i = 0; i < ioas->n_allowed; i++)
+                if (iova_overlaps(ioas->allowed[i].start, ioas->allowed[i].last, start, last))
+                        return true;
+        return false;
+}
+
+/* iopt->iova_alignment: 4 KiB while a domain is in the table, else 1 (io_pagetable.c iopt_init_table). */
+uint64_t sim_ioas_alignment(const SimIoas *ioas) {
+        return ioas->n_domains > 0 ? SIM_DOMAIN_ALIGNMENT : 1;
+}
+
+/* io_pagetable.c iopt_reserve_iova: a range that meets an area or an allowed range is EADDRINUSE. */
+static int sim_ioas_check_reserve(const SimIoas *ioas, uint64_t start, uint64_t last) {
+        if (sim_areas_intersect(ioas, start, last) || sim_ioas_allowed_intersect(ioas, start, last))
+                return -EADDRINUSE;
+        return 0;
+}
+
+/**
+ * sim_ioas_reserve_msi() - reserve the MSI window for @n devices.
+ * @ioas: the IOAS the devices' RIDs attach through
+ * @n: how many devices
+ *
+ * io_pagetable.c iopt_table_enforce_dev_resv_regions, for each device:
+ * intel_iommu_get_resv_regions gives the IOAPIC/MSI window (and no RMRR for
+ * a sim device), which iopt_reserve_iova reserves with the device as owner.
+ *
+ * Return: 0, or -EADDRINUSE if an area or an allowed range meets the window.
+ */
+int sim_ioas_reserve_msi(SimIoas *ioas, uint32_t n) {
+        int r;
+
+        r = sim_ioas_check_reserve(ioas, BACKEND_SIM_MSI_START, BACKEND_SIM_MSI_LAST);
+        if (r < 0)
+                return r;
+        ioas->n_msi_owners += n;
+        return 0;
+}
+
+/* io_pagetable.c iopt_remove_reserved_iova: the devices' reservations go. */
+void sim_ioas_unreserve_msi(SimIoas *ioas, uint32_t n) {
+        assert(ioas->n_msi_owners >= n);
+        ioas->n_msi_owners -= n;
+}
+
+/**
+ * sim_ioas_add_domain() - put a paging HWPT's domain in an IOAS's table.
+ * @ioas: the IOAS
+ * @nest_parent: the HWPT is a nesting parent
+ *
+ * io_pagetable.c iopt_table_add_domain: the first domain raises the IOVA
+ * alignment from 1 to 4 KiB (iopt_check_iova_alignment), each reserves
+ * [aperture_end + 1, ULONG_MAX] (iopt_reserve_iova), then every area is
+ * mapped into it (iopt_fill_domain), which a nesting parent refuses for a
+ * read-only area (generic_pt/fmt/vtdss.h vtdss_pt_iommu_set_prot,
+ * ERRATA_772415_SPR17: EINVAL).
+ *
+ * Return: 0; -EADDRINUSE if an area is not 4 KiB aligned in IOVA, length or
+ * page offset, or if an area or an allowed range lies above the aperture;
+ * -EINVAL for a nesting parent on an IOAS with a read-only area.
+ */
+int sim_ioas_add_domain(SimIoas *ioas, bool nest_parent) {
+        const uint64_t mask = SIM_DOMAIN_ALIGNMENT - 1;
+        int r;
+
+        if (ioas->n_domains == 0) {
+                for (size_t i = 0; i < ioas->n_areas; i++) {
+                        const SimArea *a = ioas->areas + i;
+
+                        if ((a->iova & mask) || ((a->last - a->iova + 1) & mask) || (a->addr & mask))
+                                return -EADDRINUSE;
+                }
+                /* Once one domain has reserved it, nothing can be above the aperture. */
+                r = sim_ioas_check_reserve(ioas, SIM_APERTURE_LAST + 1, UINT64_MAX);
+                if (r < 0)
+                        return r;
+        }
+        if (nest_parent)
+                for (size_t i = 0; i < ioas->n_areas; i++)
+                        if (!(ioas->areas[i].prot & BACKEND_MAP_WRITEABLE))
+                                return -EINVAL;
+        ioas->n_domains++;
+        if (nest_parent)
+                ioas->n_nest_parents++;
+        return 0;
+}
+
+/* io_pagetable.c iopt_table_remove_domain: its reservation goes; the last lowers the alignment to 1. */
+void sim_ioas_remove_domain(SimIoas *ioas, bool nest_parent) {
+        assert(ioas->n_domains > 0);
+        ioas->n_domains--;
+        if (nest_parent) {
+                assert(ioas->n_nest_parents > 0);
+                ioas->n_nest_parents--;
+        }
+}
+
+/* --- the IOVA allocator ---------------------------------------------------------------------- */
+
+/*
+ * io_pagetable.c __alloc_iova_check_range: rounds *start up to the alignment,
+ * ORs in the page offset, and accepts if length bytes fit before last (an
+ * aligned start equal to last is refused, even for length 1).
+ */
+static bool sim_alloc_check_range(uint64_t *start, uint64_t last, uint64_t length, uint64_t alignment,
+                                  uint64_t page_offset) {
+        uint64_t aligned;
+
+        if (__builtin_add_overflow(*start, alignment - 1, &aligned))
+                return false;
+        aligned &= ~(alignment - 1);
+        aligned |= page_offset;
+        if (aligned >= last || last - aligned < length - 1)
+                return false;
+        *start = aligned;
+        return true;
+}
+
+/* The holes between areas in [start, last], lowest first; the first that fits wins. */
+static bool sim_alloc_between_areas(const SimIoas *ioas, uint64_t start, uint64_t last, uint64_t length,
+                                    uint64_t alignment, uint64_t page_offset, uint64_t *ret) {
+        uint64_t cur = start;
+        size_t i;
+
+        for (i = sim_areas_lower(ioas, start); i < ioas->n_areas && ioas->areas[i].iova <= last; i++) {
+                const SimArea *a = ioas->areas + i;
+
+                if (a->iova > cur) {
+                        uint64_t hole = cur;
+
+                        if (sim_alloc_check_range(&hole, a->iova - 1, length, alignment, page_offset)) {
+                                *ret = hole;
+                                return true;
+                        }
+                }
+                if (a->last >= last)
+                        return false;
+                cur = a->last + 1;
+        }
+        if (sim_alloc_check_range(&cur, last, length, alignment, page_offset)) {
+                *ret = cur;
+                return true;
+        }
+        return false;
+}
+
+/*
+ * Looks for the first fit in the allowed span [start, last]: the span start
+ * is aligned first, then the holes that neither a reserved range nor an area
+ * covers are tried lowest first (io_pagetable.c iopt_alloc_iova, its
+ * double-span walk over the reserved and area trees).
+ */
+static bool sim_alloc_in_span(const SimIoas *ioas, uint64_t start, uint64_t last, uint64_t length,
+                              uint64_t alignment, uint64_t page_offset, uint64_t *ret) {
+        IovaRange resv[2];
+        size_t n_resv;
+
+        if (!sim_alloc_check_range(&start, last, length, alignment, page_offset))
+                return false;
+
+        n_resv = sim_ioas_reserved(ioas, resv);
+        for (size_t i = 0; i < n_resv; i++) {
+                if (resv[i].last < start)
+                        continue;
+                if (resv[i].start > last)
+                        break;
+                if (resv[i].start > start &&
+                    sim_alloc_between_areas(ioas, start, resv[i].start - 1, length, alignment, page_offset,
+                                            ret))
+                        return true;
+                if (resv[i].last >= last)
+                        return false;
+                start = resv[i].last + 1;
+        }
+        return sim_alloc_between_areas(ioas, start, last, length, alignment, page_offset, ret);
+}
+
+/**
+ * sim_alloc_iova() - choose an IOVA for length bytes coming from addr.
+ * @ioas: the IOAS
+ * @addr: VA or file offset of the first byte (its low bits steer the alignment)
+ * @length: bytes to place
+ * @ret: the IOVA chosen
+ *
+ * The rules of io_pagetable.c iopt_alloc_iova: the alignment is length rounded
+ * up to a power of two, lowered to the lowest set bit of a non-zero addr and
+ * capped at HPAGE_SIZE; the result keeps addr's offset in its page; the IOVA
+ * is never in the first or the last page nor in a reserved range; with
+ * allowed ranges set only they are searched, lowest first, each merged with
+ * its adjacent neighbours.
+ *
+ * Return: 0, -EOVERFLOW for length >= 2^63 - 1, -EINVAL for an alignment
+ * below the IOAS's, -ENOSPC if nothing fits.
+ */
+static int sim_alloc_iova(const SimIoas *ioas, uint64_t addr, uint64_t length, uint64_t *ret) {
+        const uint64_t window_start = SIM_PAGE_SIZE, window_last = UINT64_MAX - SIM_PAGE_SIZE;
+        uint64_t page_offset = addr % SIM_PAGE_SIZE, alignment;
+        size_t i;
+
+        /* iopt_alloc_iova: protects roundup_pow_of_two() with EOVERFLOW. */
+        if (length == 0 || length >= UINT64_MAX / 2)
+                return -EOVERFLOW;
+
+        alignment = roundup_pow2(length);
+        if (addr != 0 && (addr & -addr) < alignment)
+                alignment = addr & -addr;
+        if (alignment >= SIM_HPAGE_SIZE)
+                alignment = SIM_HPAGE_SIZE;
+        /* iopt_alloc_iova: an alignment below iopt->iova_alignment is EINVAL. */
+        if (alignment < sim_ioas_alignment(ioas))
+                return -EINVAL;
+
+        if (ioas->n_allowed == 0)
+                return sim_alloc_in_span(ioas, window_start, window_last, length, alignment, page_offset,
+                                         ret) ? 0 : -ENOSPC;
+
+        for (i = 0; i < ioas->n_allowed;) {
+                uint64_t start = ioas->allowed[i].start, last = ioas->allowed[i].last;
+
+                /* lib/interval_tree.c interval_tree_span_iter: adjacent ranges make one span. */
+                for (i++; i < ioas->n_allowed && last != UINT64_MAX &&
+                          ioas->allowed[i].start == last + 1; i++)
+                        last = ioas->allowed[i].last;
+
+                if (last < window_start || start > window_last)
+                        continue;
+                if (start < window_start)
+                        start = window_start;
+                if (last > window_last)
+                        last = window_last;
+                if (sim_alloc_in_span(ioas, start, last, length, alignment, page_offset, ret))
+                        return 0;
+        }
+        return -ENOSPC;
+}
+
+/**
+ * sim_map_pieces() - place pieces of memory, back to back, in an IOAS.
+ * @ioas: the destination
+ * @pieces: what to map, in order; n >= 1
+ * @n: number of pieces
+ * @length: their total length, not 0
+ * @flags: BACKEND_MAP_* (already validated)
+ * @iova: the IOVA with FIXED_IOVA; the chosen IOVA on success
+ *
+ * io_pagetable.c iopt_alloc_area_pages: checks the length against the IOVA
+ * alignment, picks (iopt_alloc_iova) or checks (iopt_check_iova) the IOVA,
+ * then inserts one area per piece (iopt_insert_area).  Nothing changes on
+ * failure.
+ *
+ * Return: 0, or -EINVAL, -EOVERFLOW, -ENOSPC, -EEXIST, -EPERM, -ENOMEM.
+ */
+int sim_map_pieces(SimIoas *ioas, const SimPiece *pieces, size_t n, uint64_t length,
+                   uint32_t flags, uint64_t *iova) {
+        _cleanup_free_ SimArea *areas = NULL;
+        const uint64_t mask = sim_ioas_alignment(ioas) - 1;
+        uint64_t start, last, off = 0;
+        int r;
+
+        assert(n >= 1 && length > 0);
+
+        /* iopt_alloc_area_pages: a length that is not a multiple of the alignment is EINVAL. */
+        if (length & mask)
+                return -EINVAL;
+
+        if (flags & BACKEND_MAP_FIXED_IOVA) {
+                start = *iova;
+                /* io_pagetable.c iopt_check_iova: an unaligned IOVA is EINVAL. */
+                if (start & mask)
+                        return -EINVAL;
+                /* iopt_check_iova: iova + length - 1 past 2^64 is EOVERFLOW. */
+                r = iova_last(start, length, &last);
+                if (r < 0)
+                        return r;
+                /* iopt_check_iova: a reserved range in the way is EINVAL (not EADDRINUSE). */
+                if (sim_ioas_reserved_intersect(ioas, start, last))
+                        return -EINVAL;
+                /* iopt_check_iova: any existing area in the range is EEXIST. */
+                if (sim_areas_intersect(ioas, start, last))
+                        return -EEXIST;
+        } else {
+                /* iopt_alloc_area_pages: the first piece's address steers the alignment. */
+                r = sim_alloc_iova(ioas, pieces[0].addr, length, &start);
+                if (r < 0)
+                        return r;
+        }
+
+        areas = calloc(n, sizeof(*areas));
+        if (!areas)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; off += pieces[i].length, i++) {
+                /* io_pagetable.c iopt_insert_area: WRITEABLE over memory taken read-only is EPERM. */
+                if ((flags & BACKEND_MAP_WRITEABLE) && !pieces[i].pages_writable)
+                        return -EPERM;
+                /* iopt_insert_area: a page offset of the memory that is not aligned is EINVAL. */
+                if ((pieces[i].addr % SIM_PAGE_SIZE) & mask)
+                        return -EINVAL;
+                areas[i] = (SimArea) {
+                        .iova = start + off,
+                        .last = start + off + pieces[i].length - 1,
+                        .addr = pieces[i].addr,
+                        .source = pieces[i].source,
+                        .prot = (uint8_t) (flags & SIM_MAP_PROT),
+                        .pages_writable = pieces[i].pages_writable,
+                };
+        }
+        /*
+         * io_pagetable.c iopt_map_pages then maps the new areas into every
+         * domain (iopt_fill_domains_pages), and a nesting parent refuses a
+         * read-only one (generic_pt/fmt/vtdss.h vtdss_pt_iommu_set_prot,
+         * ERRATA_772415_SPR17): EINVAL.
+         */
+        if (ioas->n_nest_parents > 0 && !(flags & BACKEND_MAP_WRITEABLE))
+                return -EINVAL;
+        r = sim_areas_insert(ioas, areas, n);
+        if (r < 0)
+                return r;
+        *iova = start;
+        return 0;
+}

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * sim-iopt.h - the I/O page table of a sim IOAS.
+ *
+ * Owns: the map flags the sim knows, SimPiece, and the declarations of
+ * sim-iopt.c.
+ * Must never: be included by anything but the sim's own files.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend/sim-internal.h"
+
+#define SIM_MAP_FLAGS (BACKEND_MAP_FIXED_IOVA | BACKEND_MAP_WRITEABLE | BACKEND_MAP_READABLE)
+#define SIM_MAP_PROT (BACKEND_MAP_WRITEABLE | BACKEND_MAP_READABLE)
+
+/* A run of one source area that a copy takes (an elm of iopt_get_pages). */
+typedef struct SimPiece {
+        uint64_t length;
+        uint64_t addr;
+        uint8_t source;
+        bool pages_writable;
+} SimPiece;
+
+/* areas */
+size_t sim_areas_lower(const SimIoas *ioas, uint64_t iova);
+void sim_areas_remove(SimIoas *ioas, size_t from, size_t to);
+
+/* reserved ranges and domains */
+size_t sim_ioas_reserved(const SimIoas *ioas, IovaRange *ret);
+bool sim_ioas_reserved_intersect(const SimIoas *ioas, uint64_t start, uint64_t last);
+uint64_t sim_ioas_alignment(const SimIoas *ioas);
+int sim_ioas_reserve_msi(SimIoas *ioas, uint32_t n);
+void sim_ioas_unreserve_msi(SimIoas *ioas, uint32_t n);
+int sim_ioas_add_domain(SimIoas *ioas, bool nest_parent);
+void sim_ioas_remove_domain(SimIoas *ioas, bool nest_parent);
+
+/* new areas */
+int sim_map_pieces(SimIoas *ioas, const SimPiece *pieces, size_t n, uint64_t length, uint32_t flags,
+                   uint64_t *iova);
