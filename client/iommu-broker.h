@@ -208,6 +208,8 @@ typedef struct ib_device_info {
         bool in_use;                    /* open in some session */
         bool quarantined;               /* a process outside the broker still holds its fd: nobody can open it */
         int held_by_pid;                /* quarantined: the process its fd went to; 0: not told (another uid's) */
+        bool delegated;                 /* handed to a VMM by ib_device_delegate() (in_use too) */
+        int delegated_to_pid;           /* delegated: the process; 0: not told (another uid's) */
 } ib_device_info;
 
 /* Fills ret[0..*n); -ENOBUFS (with *n the count) if the array is too small. */
@@ -223,6 +225,35 @@ int ib_device_attach(ib_client *c, uint32_t dev_id, uint32_t pt_id, uint32_t *re
 int ib_device_detach(ib_client *c, uint32_t dev_id);
 /* The broker lets go of the device; it is unbound once the caller closes its fd too. */
 int ib_device_close(ib_client *c, uint32_t dev_id);
+
+/*
+ * Delegated devices, for a VMM that binds and maps itself (stock QEMU's
+ * -object iommufd,fd=N -device vfio-pci,iommufd=ID,fd=M).  Needs
+ * DelegateDevices=yes in the tenant's policy section, and a calling process
+ * whose pinned memory the kernel will count: without CAP_IPC_LOCK and unable
+ * to gain it by an exec (call prctl(PR_SET_NO_NEW_PRIVS, 1) first).  The
+ * broker sets the caller's RLIMIT_MEMLOCK (soft and hard) to the tenant's
+ * PinnedMemoryMax and sends a fresh iommufd with per-process accounting plus
+ * one unbound cdev fd per device, in the order named; the devices stay the
+ * receiving process's (across exec) until it exits or an admin ends the
+ * delegation (iommu-brokerctl end-delegation, which kills the process).
+ * pidfd -1: the receiving process is the caller; else the process of that
+ * pidfd (pidfd_open()), for an agent that passes the fds on to a VMM it
+ * started (over QMP getfd, say): it must run as the caller's uid unless the
+ * caller is root, and the checks and the memory limit apply to it.
+ * -EPERM (not allowed, or CAP_IPC_LOCK), -EBUSY (a device is open,
+ * delegated or quarantined), -ENODEV.  On the sim backend the fds are
+ * stand-ins (memfds).
+ */
+#define IB_DELEGATE_MAX_DEVICES 8
+typedef struct ib_delegation {
+        uint64_t id;                    /* for iommu-brokerctl end-delegation */
+        int iommufd;                    /* owned by the caller */
+        int device_fds[IB_DELEGATE_MAX_DEVICES];        /* owned by the caller; unbound */
+        size_t n_devices;
+        uint64_t memlock_limit;         /* RLIMIT_MEMLOCK now set; 0: left as it was (no limit in the policy) */
+} ib_delegation;
+int ib_device_delegate(ib_client *c, int pidfd, const char *const *names, size_t n_names, ib_delegation *ret);
 
 enum {
         IB_IOMMU_TYPE_NONE = 0,

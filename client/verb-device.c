@@ -63,6 +63,8 @@ _public_ int ib_device_list(ib_client *c, ib_device_info *ret, size_t *n) {
                 ret[i].in_use = d->in_use;
                 ret[i].quarantined = d->has_quarantined && d->quarantined;
                 ret[i].held_by_pid = d->has_held_by_pid ? d->held_by_pid : 0;
+                ret[i].delegated = d->has_delegated && d->delegated;
+                ret[i].delegated_to_pid = d->has_delegated_to_pid ? d->delegated_to_pid : 0;
         }
         *n = l->n_devices;
         return 0;
@@ -89,6 +91,39 @@ _public_ int ib_device_open(ib_client *c, const char *name, uint32_t *ret_dev_id
         }
         *ret_dev_id = reply->device_open->dev_id;
         *ret_fd = fd;
+        return 0;
+}
+
+_public_ int ib_device_delegate(ib_client *c, int pidfd, const char *const *names, size_t n_names,
+                                ib_delegation *ret) {
+        Ib__V1__Request req = IB__V1__REQUEST__INIT;
+        Ib__V1__DeviceDelegateRequest dd = IB__V1__DEVICE_DELEGATE_REQUEST__INIT;
+        _cleanup_(reply_freep) Ib__V1__Reply *reply = NULL;
+        int fds[1 + IB_DELEGATE_MAX_DEVICES];
+        size_t n_fds = 0;
+        int r;
+
+        assert_return(c && names && ret && n_names > 0 && n_names <= IB_DELEGATE_MAX_DEVICES, -EINVAL);
+        dd.names = (char **) names;
+        dd.n_names = n_names;
+        req.verb_case = IB__V1__REQUEST__VERB_DEVICE_DELEGATE;
+        req.device_delegate = &dd;
+        r = client_call_fds(c, &req, pidfd >= 0 ? &pidfd : NULL, pidfd >= 0 ? 1 : 0, &reply, fds, 1 + n_names, &n_fds);
+        if (r < 0)
+                return r;
+        if (reply->result_case != IB__V1__REPLY__RESULT_DEVICE_DELEGATE || n_fds != 1 + n_names) {
+                for (size_t i = 0; i < n_fds; i++)
+                        safe_close(fds[i]);
+                return client_fail(c, EPROTO, "the broker's DeviceDelegate reply lacks its result or its %zu fds",
+                                   1 + n_names);
+        }
+        memset(ret, 0, sizeof(*ret));
+        ret->id = reply->device_delegate->delegation_id;
+        ret->memlock_limit = reply->device_delegate->has_memlock_limit ? reply->device_delegate->memlock_limit : 0;
+        ret->iommufd = fds[0];
+        for (size_t i = 0; i < n_names; i++)
+                ret->device_fds[i] = fds[1 + i];
+        ret->n_devices = n_names;
         return 0;
 }
 

@@ -15,5 +15,6 @@
 #define IB_MAX_REQUESTS_IN_FLIGHT 64U           /* unread replies before the broker stops reading */
 #define IB_MAX_BATCH_OPS 256U
 #define IB_MAX_IOVA_RANGES 64U
+#define IB_MAX_DELEGATE_DEVICES 8U              /* devices of one DeviceDelegate; its reply carries 1 + n fds */
 
 #define IB_DEFAULT_SOCKET "/run/iommu-broker/vmm.sock"

@@ -15,6 +15,7 @@
 
 #include "broker.h"
 #include "common/macro.h"
+#include "core/delegation.h"
 #include "core/session.h"
 #include "object/account.h"
 #include "util/log.h"
@@ -52,14 +53,16 @@ static size_t broker_n_quarantined(Broker *b) {
 }
 
 static void broker_status(Broker *b) {
-        size_t open = 0, held = broker_n_quarantined(b);
+        size_t open = 0, delegated = 0, held = broker_n_quarantined(b);
 
-        for (size_t i = 0; i < b->host.devices.n_slots; i++)
+        for (size_t i = 0; i < b->host.devices.n_slots; i++) {
                 open += b->host.devices.slots[i].owner != 0;
-        (void) sd_notifyf(false, "STATUS=%zu sessions, %zu of %zu devices open, %zu quarantined, %" PRIu64
-                          " objects, %" PRIu64 " bytes mapped",
-                          b->host.n_sessions, open, b->host.devices.n_slots, held, b->account.used[ACCOUNT_OBJECTS],
-                          b->account.used[ACCOUNT_MAPPED_BYTES]);
+                delegated += b->host.devices.slots[i].delegation != 0;
+        }
+        (void) sd_notifyf(false, "STATUS=%zu sessions, %zu of %zu devices open, %zu delegated, %zu quarantined, %"
+                          PRIu64 " objects, %" PRIu64 " bytes mapped",
+                          b->host.n_sessions, open, b->host.devices.n_slots, delegated, held,
+                          b->account.used[ACCOUNT_OBJECTS], b->account.used[ACCOUNT_MAPPED_BYTES]);
 }
 
 /*
@@ -109,6 +112,10 @@ static void broker_on_session_free(Session *s, void *userdata) {
 /* A device was quarantined: probe it again soon. */
 static void broker_on_device_quarantined(void *userdata) {
         broker_arm_reprobe(userdata, true);
+}
+
+static void broker_on_delegations_changed(void *userdata) {
+        broker_status(userdata);
 }
 
 static void broker_on_accept(int fd, void *userdata) {
@@ -355,6 +362,7 @@ int broker_new(Broker **ret, const BrokerConfig *config) {
                 .uid = geteuid(),
                 .on_session_free = broker_on_session_free,
                 .on_device_quarantined = broker_on_device_quarantined,
+                .on_delegations_changed = broker_on_delegations_changed,
                 .userdata = b,
                 .global_pasid = config->global_pasid,
                 .policy = loaded,
@@ -433,6 +441,7 @@ Broker *broker_free(Broker *b) {
                 return NULL;
         while (b->sessions)
                 session_free(b->sessions);      /* unlinks itself through broker_on_session_free() */
+        delegation_forget_all(&b->host);        /* the VMMs keep their devices; only the records go */
         session_host_done(&b->host);
         listener_free(b->listener);
         if (b->ev_sigterm)
@@ -498,6 +507,18 @@ Session *broker_find_session(Broker *b, uint64_t id) {
                 if (s->id == id)
                         return s;
         return NULL;
+}
+
+Delegation *broker_first_delegation(Broker *b) {
+        return b->host.delegations;
+}
+
+int broker_end_delegation(Broker *b, uint64_t id) {
+        Delegation *d = delegation_find(&b->host, id);
+
+        if (!d)
+                return -ENOENT;
+        return delegation_kill(d);
 }
 
 int broker_kill_session(Broker *b, uint64_t id) {

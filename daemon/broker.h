@@ -80,5 +80,10 @@ const char *broker_policy_path(Broker *b);
 DeviceTable *broker_devices(Broker *b);
 /* Rescans the inventory and frees quarantined devices whose last fd outside was closed. */
 int broker_refresh_devices(Broker *b);
+typedef struct Delegation Delegation;
+/* Devices handed to VMMs (core/delegation.h), newest first; iterate with d->next. */
+Delegation *broker_first_delegation(Broker *b);
+/* Ends a delegation by killing its process (SIGKILL); its end follows when the process is gone.  -ENOENT if none. */
+int broker_end_delegation(Broker *b, uint64_t id);
 /* Ends a session as if its client had hung up: every object is destroyed. -ENOENT if none. */
 int broker_kill_session(Broker *b, uint64_t id);

@@ -29,6 +29,9 @@ typedef struct DeviceRow {
         uint32_t held_by_pid;           /* quarantined: the process holding its fd; 0: not quarantined */
         uint32_t held_by_uid;
         uint64_t held_by_session;
+        uint64_t delegation;            /* delegated to a VMM: its id; 0: not delegated */
+        uint32_t delegated_to_pid;
+        uint32_t delegated_to_uid;
 } DeviceRow;
 
 static const ListField device_fields[] = {
@@ -44,6 +47,9 @@ static const ListField device_fields[] = {
         { "HeldByPid", 'u', offsetof(DeviceRow, held_by_pid) },
         { "HeldByUid", 'u', offsetof(DeviceRow, held_by_uid) },
         { "HeldBySession", 't', offsetof(DeviceRow, held_by_session) },
+        { "Delegation", 't', offsetof(DeviceRow, delegation) },
+        { "DelegatedToPid", 'u', offsetof(DeviceRow, delegated_to_pid) },
+        { "DelegatedToUid", 'u', offsetof(DeviceRow, delegated_to_uid) },
 };
 
 static int device_row_compare(const void *a, const void *b) {
@@ -71,7 +77,12 @@ static int devices_print_json(const List *l) {
                 if (d->iommu_group >= 0)
                         json_int(&j, "iommu_group", d->iommu_group);
                 json_uint(&j, "pasid_width", d->pasid_width);
-                json_bool(&j, "free", d->session == 0 && d->held_by_pid == 0);
+                json_bool(&j, "free", d->session == 0 && d->held_by_pid == 0 && d->delegation == 0);
+                if (d->delegation) {
+                        json_uint(&j, "delegation", d->delegation);
+                        json_uint(&j, "delegated_to_pid", d->delegated_to_pid);
+                        json_uint(&j, "delegated_to_uid", d->delegated_to_uid);
+                }
                 json_bool(&j, "quarantined", d->held_by_pid != 0);
                 if (d->held_by_pid) {
                         json_uint(&j, "held_by_pid", d->held_by_pid);
@@ -120,6 +131,17 @@ static int devices_print_table(const List *l) {
                 /* The PASID width in bits; "-" for a device without PASID capability. */
                 if (r >= 0)
                         r = d->pasid_width ? table_addf(t, "%" PRIu32, d->pasid_width) : table_add(t, NULL);
+                if (r >= 0 && d->delegation) {
+                        /* the UID and PID columns name the VMM it went to */
+                        r = table_addf(t, "delegated %" PRIu64, d->delegation);
+                        if (r >= 0)
+                                r = table_add(t, NULL);
+                        if (r >= 0)
+                                r = table_addf(t, "%" PRIu32, d->delegated_to_uid);
+                        if (r >= 0)
+                                r = table_addf(t, "%" PRIu32, d->delegated_to_pid);
+                        continue;
+                }
                 if (r >= 0 && d->session == 0 && d->held_by_pid) {
                         /* the UID and PID columns name the holder of the fd */
                         r = table_add(t, "quarantined");

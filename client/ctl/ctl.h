@@ -19,6 +19,7 @@
 #define CTL_OBJECT_PATH "/org/iommubroker/Broker1"
 #define CTL_INTERFACE "org.iommubroker.Broker1.Manager"
 #define CTL_ERROR_NO_SUCH_SESSION "org.iommubroker.Broker1.Error.NoSuchSession"
+#define CTL_ERROR_NO_SUCH_DELEGATION "org.iommubroker.Broker1.Error.NoSuchDelegation"
 #define CTL_ERROR_POLICY_REFUSED "org.iommubroker.Broker1.Error.PolicyRefused"
 
 /* Exit statuses (iommu-brokerctl(1), EXIT STATUS). */
@@ -51,6 +52,8 @@ int ctl_tenants(Ctl *ctl, int argc, char **argv);
 int ctl_devices(Ctl *ctl, int argc, char **argv);
 int ctl_pasids(Ctl *ctl, int argc, char **argv);
 int ctl_kill_session(Ctl *ctl, int argc, char **argv);
+int ctl_delegations(Ctl *ctl, int argc, char **argv);
+int ctl_end_delegation(Ctl *ctl, int argc, char **argv);
 int ctl_reload(Ctl *ctl, int argc, char **argv);
 int ctl_monitor(Ctl *ctl, int argc, char **argv);
 

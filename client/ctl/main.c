@@ -34,7 +34,9 @@ static const CtlCommand ctl_commands[] = {
         { "tenants", ctl_tenants, 0, 0, "", "list the policy's tenants: sessions, usage against limits, devices" },
         { "devices", ctl_devices, 0, 0, "", "list the devices and the session holding each" },
         { "pasids", ctl_pasids, 0, 0, "", "list the attached PASIDs: vPASID, PASID, page table" },
+        { "delegations", ctl_delegations, 0, 0, "", "list the devices delegated to VMMs and their processes" },
         { "kill-session", ctl_kill_session, 1, 1, "ID", "end a session and destroy its objects" },
+        { "end-delegation", ctl_end_delegation, 1, 1, "ID", "kill the VMM of a delegation; its devices return" },
         { "reload", ctl_reload, 0, 0, "", "re-read the policy files (as systemctl reload does)" },
         { "monitor", ctl_monitor, 0, 0, "", "follow sessions as they open and close" },
 };
@@ -64,7 +66,7 @@ static void ctl_help(void) {
                "  -h, --help         show this help\n"
                "  -V, --version      show the version\n"
                "\n"
-               "Listing is open to every user; kill-session and reload need root or the\n"
+               "Listing is open to every user; kill-session, end-delegation and reload need root or the\n"
                "broker's admin group.  Exit status: 0 success, 1 the operation failed, 2 usage error, 3 the\n"
                "bus or the broker cannot be reached, 4 permission denied.\n"
                "\n"

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "client/iommu-broker.h"
+#include "client/tool/delegate.h"
 #include "client/tool/json.h"
 #include "client/tool/parse.h"
 #include "client/tool/verbs.h"
@@ -38,6 +39,7 @@ static bool arg_confine = false;
 
 static void tool_help(void) {
         printf("Usage: %s [OPTION...] [REQUEST...]\n"
+               "       %s [OPTION...] delegate dev=PCI[,PCI...] -- COMMAND [ARGS...]\n"
                "\n"
                "Send requests to iommu-brokerd over one connection and print one JSON object\n"
                "per request on its own line.  Each REQUEST is one argument \"VERB key=value ...\";\n"
@@ -55,7 +57,7 @@ static void tool_help(void) {
                "  -V, --version      show the version\n"
                "\n"
                "Requests:\n",
-               program_invocation_short_name, IB_DEFAULT_SOCKET);
+               program_invocation_short_name, program_invocation_short_name, IB_DEFAULT_SOCKET);
         verbs_print_help(stdout);
         printf("\n"
                "Values:\n"
@@ -74,6 +76,12 @@ static void tool_help(void) {
                "  iova=         absent: the broker chooses the IOVA\n"
                "  op=           map or unmap, then that verb's keys, all separated by commas:\n"
                "                op=map,ioas=@a,memfd=ram,size=4K,iova=0x1000\n"
+               "\n"
+               "Delegate: asks the broker for the devices (DelegateDevices=yes in the policy),\n"
+               "  puts a fresh iommufd at fd 3 and the unbound device fds at 4, 5, ..., replaces\n"
+               "  {iommufd} and {dev0}, {dev1}, ... in ARGS by those numbers and execs COMMAND:\n"
+               "    delegate dev=0000:3b:02.0 -- qemu-system-x86_64 ... \\\n"
+               "      -object iommufd,id=i0,fd={iommufd} -device vfio-pci,iommufd=i0,fd={dev0}\n"
                "\n"
                "Output: {\"verb\":...,\"ok\":true,...} or {\"verb\":...,\"ok\":false,\"errno\":\"EEXIST\",\n"
                "\"error\":\"...\"}; addresses and lengths are \"0x...\" strings.\n"
@@ -260,9 +268,21 @@ int main(int argc, char *argv[]) {
                         return EXIT_USAGE;
                 }
         }
+        if (tool_delegate_wanted(argc - optind, argv + optind)) {
+                if (arg_confine) {
+                        fprintf(stderr, "%s: delegate: --confine-device-fds would keep the VMM from binding its "
+                                "devices\n", program_invocation_short_name);
+                        return EXIT_USAGE;
+                }
+                r = tool_delegate_check(argc - optind, argv + optind);
+                if (r != 0)
+                        return r;
+        }
         r = ib_client_connect_verbose(arg_socket, program_invocation_short_name, &client, why, sizeof(why));
         if (r < 0)
                 return report_connect_failure(r, why);
+        if (tool_delegate_wanted(argc - optind, argv + optind))
+                return tool_delegate_exec(&client, argc - optind, argv + optind);
         tool.client = client;
 
         if (optind < argc) {

@@ -166,6 +166,9 @@ int cmd_device_list_exec(Tool *tool, const Request *req, Json *result) {
                 json_bool(result, "quarantined", d->quarantined);
                 if (d->held_by_pid > 0)
                         json_int(result, "held_by_pid", d->held_by_pid);
+                json_bool(result, "delegated", d->delegated);
+                if (d->delegated_to_pid > 0)
+                        json_int(result, "delegated_to_pid", d->delegated_to_pid);
                 json_end_object(result);
         }
         json_end_array(result);

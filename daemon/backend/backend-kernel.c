@@ -20,12 +20,14 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <linux/capability.h>
 #include <linux/iommufd.h>
 #include <linux/vfio.h>
 
 #include "backend/backend-kernel-mock.h"
 #include "backend/backend.h"
 #include "common/macro.h"
+#include "util/caps.h"
 
 typedef struct KernelBackend {
         Backend backend;
@@ -455,6 +457,45 @@ static int kernel_device_probe(Backend *b, const BackendDeviceInfo *info) {
         return r == -EINVAL ? -EBUSY : 0;
 }
 
+static int kernel_delegate_iommufd(Backend *b, int *ret_fd) {
+        KernelBackend *k = (KernelBackend *) b;
+        struct iommu_option opt = {
+                .size = sizeof(opt),
+                .option_id = IOMMU_OPTION_RLIMIT_MODE,
+                .op = IOMMU_OPTION_OP_SET,
+                .val64 = 1,             /* per process: the mapping process's RLIMIT_MEMLOCK */
+        };
+        _cleanup_close_ int fd = -1;
+        int r;
+
+        fd = open(k->path, O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        /* iommufd_option_rlimit_mode(): capable(CAP_SYS_RESOURCE), and -EBUSY once the context has objects */
+        r = caps_raise(CAP_SYS_RESOURCE);
+        if (r < 0)
+                return r;
+        r = kioctl(fd, IOMMU_OPTION, &opt);
+        caps_lower(CAP_SYS_RESOURCE);
+        if (r < 0)
+                return r;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+static int kernel_delegate_device(Backend *b, const BackendDeviceInfo *info, int *ret_fd) {
+        int fd;
+
+        (void) b;
+        if (info->kernel_mock)
+                return -EOPNOTSUPP;     /* the test driver's object lives in the broker's context */
+        fd = open(info->cdev, O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        *ret_fd = fd;
+        return 0;
+}
+
 static int kernel_device_attach(BackendCtx *ctx, int dev_fd, uint32_t dev_id, uint32_t pasid, uint32_t pt_id,
                                 uint32_t *ret_hwpt) {
         struct vfio_device_attach_iommufd_pt cmd = { .argsz = sizeof(cmd), .pt_id = pt_id };
@@ -642,6 +683,8 @@ const BackendOps backend_kernel_ops = {
         .device_bind = kernel_device_bind,
         .device_unbind = kernel_device_unbind,
         .device_probe = kernel_device_probe,
+        .delegate_iommufd = kernel_delegate_iommufd,
+        .delegate_device = kernel_delegate_device,
         .device_attach = kernel_device_attach,
         .device_detach = kernel_device_detach,
         .hw_info = kernel_hw_info,

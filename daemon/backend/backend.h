@@ -179,6 +179,20 @@ struct BackendOps {
          */
         int (*device_probe)(Backend *b, const BackendDeviceInfo *info);
         /*
+         * Delegated devices (core/delegation.c): what a VMM that binds and maps
+         * itself is handed.  delegate_iommufd: a fresh iommufd, none of the
+         * broker's contexts, switched to per-process memlock accounting
+         * (IOMMU_OPTION_RLIMIT_MODE 1: pinned pages count against the mapping
+         * process's own RLIMIT_MEMLOCK; the kernel requires CAP_SYS_RESOURCE,
+         * raised for the call, and a context with no object yet); -EPERM
+         * without the capability.  delegate_device: the device's cdev opened
+         * but not bound (the VMM binds it: VFIO_DEVICE_BIND_IOMMUFD).  The sim
+         * hands out stand-ins (memfds) that nothing can bind or map through.
+         * *ret_fd is owned by the caller.
+         */
+        int (*delegate_iommufd)(Backend *b, int *ret_fd);
+        int (*delegate_device)(Backend *b, const BackendDeviceInfo *info, int *ret_fd);
+        /*
          * VFIO_DEVICE_ATTACH_IOMMUFD_PT of the device (pasid BACKEND_NO_PASID) or one
          * of its PASIDs to pt_id (an IOAS or a HWPT); attaching again replaces without
          * a gap.  *ret_hwpt: the HWPT now in use (an IOAS gets an automatic one).

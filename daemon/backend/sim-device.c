@@ -3,7 +3,8 @@
  * sim-device.c - the device ops of the simulated backend: list, bind, probe, attach, detach, hw_info.
  *
  * Owns: the ops device_list, device_bind, device_unbind, device_probe,
- * device_attach, device_detach and hw_info: which configured device a name
+ * device_attach, device_detach, hw_info, delegate_iommufd and
+ * delegate_device (stand-in fds for delegated devices): which configured device a name
  * is, the DEVICE object and the device fd a bind makes, who may bind a
  * device (one context per iommu_group), and what IOMMU_GET_HW_INFO reports.
  * Must never: close a device fd it handed out, or unbind a device in
@@ -18,8 +19,10 @@
 #include <errno.h>
 #include <linux/iommufd.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 
 #include "backend/sim-attach.h"
@@ -183,6 +186,50 @@ int sim_device_probe(Backend *b, const BackendDeviceInfo *info) {
          */
         if (slot->ctx)
                 return -EBUSY;
+        return 0;
+}
+
+/*
+ * Delegated devices: the kernel hands a VMM a fresh iommufd and the
+ * device's cdev unbound.  The sim has no such files; it hands out stand-ins,
+ * memfds named for what they stand for, through which nothing can be bound
+ * or mapped.  What the model keeps is the kernel's rule for the claim: an
+ * open cdev that is not bound is no hold on the device (vfio_df_open checks
+ * bound files only), so a probe after the VMM is gone finds it free.
+ */
+int sim_delegate_iommufd(Backend *b, int *ret_fd) {
+        int fd, r;
+
+        assert(sim_backend(b) && ret_fd);
+
+        r = sim_fault();
+        if (r < 0)
+                return r;
+        fd = memfd_create("ib-sim-iommufd (stand-in)", MFD_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        *ret_fd = fd;
+        return 0;
+}
+
+int sim_delegate_device(Backend *b, const BackendDeviceInfo *info, int *ret_fd) {
+        SimBackend *s = sim_backend(b);
+        char name[64];
+        int fd, r;
+
+        assert(s && info && ret_fd);
+
+        r = sim_fault();
+        if (r < 0)
+                return r;
+        /* vfio/device_cdev.c vfio_device_fops_cdev_open: a device that is not there is ENODEV. */
+        if (!sim_slot_find(s, info))
+                return -ENODEV;
+        (void) snprintf(name, sizeof(name), "ib-sim-vfio %s (stand-in)", info->name);
+        fd = memfd_create(name, MFD_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        *ret_fd = fd;
         return 0;
 }
 

@@ -20,3 +20,5 @@ int sim_device_attach(BackendCtx *ctx, int dev_fd, uint32_t dev_id, uint32_t pas
                       uint32_t *ret_hwpt);
 int sim_device_detach(BackendCtx *ctx, int dev_fd, uint32_t dev_id, uint32_t pasid);
 int sim_hw_info(BackendCtx *ctx, uint32_t dev_id, BackendHwInfo *ret);
+int sim_delegate_iommufd(Backend *b, int *ret_fd);
+int sim_delegate_device(Backend *b, const BackendDeviceInfo *info, int *ret_fd);

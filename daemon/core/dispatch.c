@@ -53,6 +53,7 @@ static const Verb verbs[] = {
         { IB__V1__REQUEST__VERB_DEVICE_DETACH, "DeviceDetach",  0, 0, 0, true,  verb_device_detach },
         { IB__V1__REQUEST__VERB_DEVICE_CLOSE,  "DeviceClose",   0, 0, 0, true,  verb_device_close },
         { IB__V1__REQUEST__VERB_HW_INFO,       "HwInfo",        0, 0, 0, true,  verb_hw_info },
+        { IB__V1__REQUEST__VERB_DEVICE_DELEGATE, "DeviceDelegate", 0, 1, 1 + IB_MAX_DELEGATE_DEVICES, true, verb_device_delegate },
         { IB__V1__REQUEST__VERB_HWPT_ALLOC,    "HwptAlloc",     0, 0, 0, true,  verb_hwpt_alloc },
         { IB__V1__REQUEST__VERB_HWPT_FREE,     "HwptFree",      0, 0, 0, true,  verb_hwpt_free },
         { IB__V1__REQUEST__VERB_HWPT_SET_DIRTY_TRACKING, "HwptSetDirtyTracking", 0, 0, 0, true, verb_hwpt_set_dirty_tracking },

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "common/macro.h"
+#include "common/protocol.h"
 #include "proto/broker.pb-c.h"
 #include "object/account.h"
 #include "wire/fdlist.h"
@@ -28,9 +29,9 @@ typedef struct Call {
         Ib__V1__Reply *reply;
         char error[256];
         CallArenaItem *arena;
-        int reply_fds[4];               /* sent with the reply (duplicated; still owned by their objects) */
+        int reply_fds[1 + IB_MAX_DELEGATE_DEVICES];     /* sent with the reply (duplicated; still owned by their objects) */
         size_t n_reply_fds;
-        int close_fds[2];               /* owned by the call: closed after the reply went (call_done) */
+        int close_fds[1 + IB_MAX_DELEGATE_DEVICES];     /* owned by the call: closed after the reply went (call_done) */
         size_t n_close_fds;
         Charge reply_fds_charge;        /* ACCOUNT_FDS for reply_fds, taken before the handler; the queued reply keeps it */
 } Call;

@@ -104,11 +104,15 @@ struct SessionHost {
         DeviceTable devices;            /* host-wide: who has which device open */
         PasidSpace pasids;              /* host-wide PASID space for global-PASID devices */
         bool global_pasid;              /* every device's PASIDs come from the host-wide space */
+        struct Delegation *delegations; /* devices handed to VMMs (core/delegation.h) */
+        size_t n_delegations;
+        uint64_t last_delegation_id;
         Policy *policy;                 /* the policy in force; NULL: no policy file (local admin only) */
         const char *policy_path;
         Tenant *tenants;                /* live tenants */
         void (*on_session_free)(Session *s, void *userdata);
         void (*on_device_quarantined)(void *userdata);  /* the broker probes it again later */
+        void (*on_delegations_changed)(void *userdata); /* a delegation began or ended */
         void *userdata;
         SessionAdmission admission;
         SessionUid *uids;               /* uids with connections, unordered */

@@ -58,7 +58,12 @@ int verb_device_list(Call *c) {
                 info->iommu_group = slot->info.iommu_group;
                 info->pasid_width = slot->info.pasid_width;
                 info->open_here = slot->owner == s->id;
-                info->in_use = slot->owner != 0;
+                info->in_use = slot->owner != 0 || slot->delegation != 0;
+                if (slot->delegation) {
+                        info->has_delegated = info->delegated = true;
+                        info->has_delegated_to_pid = slot->delegated_uid == s->cred.uid;
+                        info->delegated_to_pid = info->has_delegated_to_pid ? slot->delegated_to : 0;
+                }
                 if (device_slot_quarantined(slot)) {
                         info->has_quarantined = info->quarantined = true;
                         /* the pid only to the uid it went to */
@@ -112,6 +117,13 @@ int verb_device_open(Call *c) {
                 return call_fail(c, EALREADY, "device '%s' is open in this session already", req->name);
         if (slot && slot->owner != 0)
                 return call_fail(c, EBUSY, "device '%s' is open in another session", req->name);
+        if (slot && slot->delegation && slot->delegated_uid == s->cred.uid)
+                return call_fail(c, EBUSY, "device '%s' is delegated to a VMM (delegation %" PRIu64 ", pid %d); it "
+                                 "is free once that process exits", req->name, slot->delegation,
+                                 (int) slot->delegated_to);
+        if (slot && slot->delegation)
+                return call_fail(c, EBUSY, "device '%s' is delegated to a VMM of another user (delegation %" PRIu64
+                                 "); it is free once that process exits", req->name, slot->delegation);
         if (slot && device_slot_quarantined(slot))
                 return call_fail(c, EBUSY, "device '%s' is quarantined: the fd it had in session %" PRIu64
                                  " is still held by pid %d (or a process it passed it to); it is free once that closes",

@@ -33,6 +33,9 @@ int verb_device_detach(Call *c);
 int verb_device_close(Call *c);
 int verb_hw_info(Call *c);
 
+/* verb-delegate.c */
+int verb_device_delegate(Call *c);
+
 /* verb-hwpt.c */
 int verb_hwpt_alloc(Call *c);
 int verb_hwpt_free(Call *c);

@@ -5,7 +5,7 @@
  * Who may do what: every caller the bus lets through (its policy file allows
  * everyone to talk to us) may read the properties, introspect and list;
  * only root, the broker's own uid and, with --admin-group, members of that
- * group may call a mutating method (KillSession, Reload).  The caller's uid
+ * group may call a mutating method (KillSession, EndDelegation, Reload).  The caller's uid
  * is the one the bus daemon recorded when the caller connected
  * (GetConnectionCredentials via sd_bus_query_sender_creds() without
  * augmentation, so nothing is read from /proc); group membership is the
@@ -30,6 +30,7 @@
 
 #include "broker.h"
 #include "common/protocol.h"
+#include "core/delegation.h"
 #include "core/session.h"
 #include "core/tenancy.h"
 #include "host/admin-dbus.h"
@@ -47,6 +48,7 @@
 
 /* Audit verbs of the admin API (policy/audit.h records them). */
 #define ADMIN_AUDIT_KILL_SESSION "kill-session"
+#define ADMIN_AUDIT_END_DELEGATION "end-delegation"
 #define ADMIN_AUDIT_RELOAD AUDIT_VERB_RELOAD
 
 struct AdminBus {
@@ -362,6 +364,10 @@ static int method_list_devices(sd_bus_message *m, void *userdata, sd_bus_error *
                         r = append_holder(reply, owner);
                 else if (r >= 0 && slot->owner)
                         r = sd_bus_message_append(reply, "{sv}", "Session", "t", slot->owner);
+                if (r >= 0 && slot->delegation)
+                        r = sd_bus_message_append(reply, "{sv}{sv}{sv}", "Delegation", "t", slot->delegation,
+                                                  "DelegatedToPid", "u", (uint32_t) slot->delegated_to,
+                                                  "DelegatedToUid", "u", (uint32_t) slot->delegated_uid);
                 if (r >= 0 && device_slot_quarantined(slot))
                         r = sd_bus_message_append(reply, "{sv}{sv}{sv}", "HeldByPid", "u", (uint32_t) slot->held_by,
                                                   "HeldByUid", "u", (uint32_t) slot->held_uid, "HeldBySession", "t",
@@ -419,6 +425,77 @@ static int method_list_pasids(sd_bus_message *m, void *userdata, sd_bus_error *e
         if (r < 0)
                 return r;
         return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_list_delegations(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        AdminBus *a = userdata;
+        int r;
+
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "a{sv}");
+        if (r < 0)
+                return r;
+        for (const Delegation *d = broker_first_delegation(a->broker); d; d = d->next) {
+                r = sd_bus_message_open_container(reply, 'a', "{sv}");
+                if (r >= 0)
+                        r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}{sv}", "Id", "t", d->id,
+                                                  "Tenant", "s", d->tenant->name, "Pid", "u", (uint32_t) d->pid,
+                                                  "Uid", "u", (uint32_t) d->uid, "MemlockLimit", "t",
+                                                  d->memlock_limit, "Started", "t", d->started_usec);
+                if (r >= 0)
+                        r = sd_bus_message_open_container(reply, 'e', "sv");
+                if (r >= 0)
+                        r = sd_bus_message_append(reply, "s", "Devices");
+                if (r >= 0)
+                        r = sd_bus_message_open_container(reply, 'v', "as");
+                if (r >= 0)
+                        r = sd_bus_message_open_container(reply, 'a', "s");
+                for (size_t i = 0; r >= 0 && i < d->n_names; i++)
+                        r = sd_bus_message_append(reply, "s", d->names[i]);
+                for (int k = 0; r >= 0 && k < 4; k++)
+                        r = sd_bus_message_close_container(reply);      /* as, v, e, a{sv} */
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_end_delegation(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        AdminBus *a = userdata;
+        AuditRecord record;
+        const Delegation *d;
+        char object[160];
+        uid_t uid;
+        pid_t pid;
+        uint64_t id;
+        int r;
+
+        r = sd_bus_message_read(m, "t", &id);
+        if (r < 0)
+                return r;
+        (void) snprintf(object, sizeof(object), "delegation %" PRIu64, id);
+        r = admin_check_caller(a, m, "EndDelegation", ADMIN_AUDIT_END_DELEGATION, object, &uid, &pid, error);
+        if (r < 0)
+                return r;
+        for (d = broker_first_delegation(a->broker); d && d->id != id; d = d->next)
+                ;
+        if (!d)
+                return sd_bus_error_setf(error, ADMIN_ERROR_NO_SUCH_DELEGATION, "No delegation %" PRIu64 ".", id);
+        (void) snprintf(object, sizeof(object), "delegation %" PRIu64 " (tenant '%s', uid %u, pid %d)", id,
+                        d->tenant->name, (unsigned) d->uid, (int) d->pid);
+        r = broker_end_delegation(a->broker, id);
+        if (r < 0)
+                return r;
+        record = (AuditRecord) { .uid = uid, .pid = pid, .verb = ADMIN_AUDIT_END_DELEGATION, .object = object,
+                                 .result = AUDIT_GRANTED };
+        audit_log(&record);
+        return sd_bus_reply_method_return(m, NULL);
 }
 
 static int method_kill_session(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -511,7 +588,11 @@ static const sd_bus_vtable admin_vtable[] = {
                                 method_list_devices, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ListPasids", SD_BUS_NO_ARGS, SD_BUS_RESULT("aa{sv}", pasids),
                                 method_list_pasids, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListDelegations", SD_BUS_NO_ARGS, SD_BUS_RESULT("aa{sv}", delegations),
+                                method_list_delegations, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("KillSession", SD_BUS_ARGS("t", id), SD_BUS_NO_RESULT, method_kill_session,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("EndDelegation", SD_BUS_ARGS("t", id), SD_BUS_NO_RESULT, method_end_delegation,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reload,
                                 SD_BUS_VTABLE_UNPRIVILEGED),

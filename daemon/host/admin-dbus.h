@@ -25,6 +25,7 @@ typedef struct AdminBus AdminBus;
 #define ADMIN_OBJECT_PATH "/org/iommubroker/Broker1"
 #define ADMIN_INTERFACE "org.iommubroker.Broker1.Manager"
 #define ADMIN_ERROR_NO_SUCH_SESSION "org.iommubroker.Broker1.Error.NoSuchSession"
+#define ADMIN_ERROR_NO_SUCH_DELEGATION "org.iommubroker.Broker1.Error.NoSuchDelegation"
 #define ADMIN_ERROR_POLICY_REFUSED "org.iommubroker.Broker1.Error.PolicyRefused"
 
 typedef struct AdminBusConfig {

@@ -32,7 +32,17 @@
  *                 process has CAP_IPC_LOCK (iopt_alloc_pages() in the
  *                 kernel).  The broker maps for every session and counts
  *                 what each holds itself (object/account.h); its own memlock
- *                 limit must not cap all tenants together.
+ *                 limit must not cap all tenants together.  Effective.
+ *   CAP_SYS_RESOURCE  Delegated devices (core/delegation.c) only, and kept
+ *                 permitted but NOT effective: util/caps.h raises it for two
+ *                 calls and lowers it at once.  IOMMU_OPTION_RLIMIT_MODE
+ *                 (per-process accounting of a delegated iommufd) requires
+ *                 it (iommufd_option_rlimit_mode() checks capable()), and
+ *                 so does lowering the hard RLIMIT_MEMLOCK of a VMM of
+ *                 another uid with prlimit() (check_prlimit_permission()).
+ *                 Optional: a daemon started without it (a unit without it
+ *                 in CapabilityBoundingSet=) refuses DeviceDelegate with
+ *                 EPERM and says why; nothing else needs it.
  *
  * What is not kept, although one might expect it:
  *
@@ -43,8 +53,6 @@
  *                 uid 0 of a daemon started as root may open as their owner;
  *                 a dedicated user (--user) needs them group-accessible to a
  *                 group it is in (a udev rule), never an override.
- *   CAP_SYS_RESOURCE  Only IOMMU_OPTION_RLIMIT_MODE needs it; the broker
- *                 never changes an iommufd's accounting mode.
  *   CAP_SYS_RAWIO, CAP_SYS_ADMIN  No ioctl the broker issues on iommufd or
  *                 a VFIO device cdev checks them.
  *   CAP_SETPCAP, CAP_SETUID, CAP_SETGID  Used during stage 2 only.
@@ -77,9 +85,11 @@
 
 static const struct {
         unsigned cap;
+        bool effective;                 /* false: permitted only, raised for a call (util/caps.h) */
         const char *why;
 } kept_caps[] = {
-        { CAP_IPC_LOCK, "pinned guest pages are not charged to the broker's RLIMIT_MEMLOCK" },
+        { CAP_IPC_LOCK, true, "pinned guest pages are not charged to the broker's RLIMIT_MEMLOCK" },
+        { CAP_SYS_RESOURCE, false, "delegated iommufds get per-process accounting, VMMs a memlock cap" },
 };
 
 typedef struct CapSets {
@@ -95,6 +105,15 @@ uint64_t privilege_kept_mask(void) {
 
         for (size_t i = 0; i < ELEMENTSOF(kept_caps); i++)
                 m |= CAP_BIT(kept_caps[i].cap);
+        return m;
+}
+
+uint64_t privilege_effective_mask(void) {
+        uint64_t m = 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(kept_caps); i++)
+                if (kept_caps[i].effective)
+                        m |= CAP_BIT(kept_caps[i].cap);
         return m;
 }
 
@@ -146,15 +165,15 @@ static const char *caps_to_string(uint64_t mask, char *buf, size_t size) {
         return buf[0] ? buf : "none";
 }
 
-/* Nothing beyond the kept list anywhere, and effective == permitted. */
+/* Nothing beyond the kept list anywhere, and effective == the permitted ones kept effective. */
 static bool caps_minimal(const CapSets *s, uint64_t kept) {
-        return !(s->prm & ~kept) && s->eff == s->prm && !(s->inh & ~kept) && !(s->amb & ~kept) &&
-               !(s->bnd & ~kept);
+        return !(s->prm & ~kept) && s->eff == (s->prm & privilege_effective_mask()) && !(s->inh & ~kept) &&
+               !(s->amb & ~kept) && !(s->bnd & ~kept);
 }
 
 /* From now to the kept list in every set (see the Theory of Operation), then check with the kernel. */
 static int privilege_apply(const CapSets *now, uint64_t kept, const struct passwd *pw) {
-        char buf[2][512];
+        char buf[3][512];
         CapSets after;
         bool setpcap;
         int r;
@@ -167,7 +186,8 @@ static int privilege_apply(const CapSets *now, uint64_t kept, const struct passw
         for (unsigned c = 0; c < 64; c++) {
                 r = 0;
                 if (now->prm & kept & CAP_BIT(c))
-                        r = capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED, c);
+                        r = capng_update(CAPNG_ADD, (privilege_effective_mask() & CAP_BIT(c) ? CAPNG_EFFECTIVE : 0) |
+                                                    CAPNG_PERMITTED, c);
                 if (r >= 0 && (now->bnd & kept & CAP_BIT(c)))
                         r = capng_update(CAPNG_ADD, CAPNG_BOUNDING_SET, c);
                 if (r < 0)
@@ -200,7 +220,7 @@ static int privilege_apply(const CapSets *now, uint64_t kept, const struct passw
         r = caps_read(&after);
         if (r < 0)
                 return log_error_errno(r, "cannot read the capabilities of the process: %m");
-        if (after.eff != (now->prm & kept) || after.prm != (now->prm & kept) || after.inh != 0 || after.amb != 0 ||
+        if (after.eff != (now->prm & privilege_effective_mask()) || after.prm != (now->prm & kept) || after.inh != 0 || after.amb != 0 ||
             (setpcap && (after.bnd & ~kept)))
                 return log_error_errno(EPERM, "capabilities were not dropped as expected: effective %s, "
                                        "bounding %s",
@@ -209,7 +229,8 @@ static int privilege_apply(const CapSets *now, uint64_t kept, const struct passw
         if (pw)
                 log_info("running as user '%s' (uid %u gid %u)", pw->pw_name, (unsigned) getuid(),
                          (unsigned) getgid());
-        log_info("capabilities: %s (bounding set: %s)", caps_to_string(after.eff, buf[0], sizeof(buf[0])),
+        log_info("capabilities: %s, permitted %s (bounding set: %s)",
+                 caps_to_string(after.eff, buf[0], sizeof(buf[0])), caps_to_string(after.prm, buf[2], sizeof(buf[2])),
                  caps_to_string(after.bnd, buf[1], sizeof(buf[1])));
         return 0;
 }
@@ -232,7 +253,7 @@ static int count_threads(void) {
 int privilege_drop(const char *user) {
         uint64_t kept = privilege_kept_mask();
         struct passwd *pw = NULL;
-        char buf[2][512];
+        char buf[3][512];
         CapSets now;
         int r;
 
@@ -262,8 +283,9 @@ int privilege_drop(const char *user) {
                 if (now.prm == 0)
                         log_debug("started without capabilities: nothing to drop");
                 else
-                        log_info("capabilities: %s (bounding set: %s)",
+                        log_info("capabilities: %s, permitted %s (bounding set: %s)",
                                  caps_to_string(now.eff, buf[0], sizeof(buf[0])),
+                                 caps_to_string(now.prm, buf[2], sizeof(buf[2])),
                                  caps_to_string(now.bnd, buf[1], sizeof(buf[1])));
         } else {
                 r = privilege_apply(&now, kept, pw);

@@ -15,10 +15,12 @@
 
 /*
  * The capabilities that survive privilege_drop(), as a mask of
- * (1 << CAP_*): exactly what /proc/PID/status shows as CapEff and CapPrm
- * of a daemon started as root.
+ * (1 << CAP_*): exactly what /proc/PID/status shows as CapPrm of a daemon
+ * started as root.
  */
 uint64_t privilege_kept_mask(void);
+/* Of those, the ones effective (what CapEff shows); the others are raised for a call (util/caps.h). */
+uint64_t privilege_effective_mask(void);
 
 /**
  * privilege_drop() - drop every capability the daemon does not need.

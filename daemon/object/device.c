@@ -40,13 +40,13 @@ int device_table_refresh(DeviceTable *t, Backend *b) {
                 slots[i] = old ? *old : (DeviceSlot) {};
                 slots[i].info = list[i];
         }
-        /* A device that vanished while open or quarantined stays listed until it is let go. */
+        /* A device that vanished while open, delegated or quarantined stays listed until it is let go. */
         for (size_t i = 0; i < t->n_slots; i++) {
                 bool found = false;
 
                 for (size_t j = 0; j < n && !found; j++)
                         found = strcmp(t->slots[i].info.name, list[j].name) == 0;
-                if (!found && (t->slots[i].owner || device_slot_quarantined(&t->slots[i]))) {
+                if (!found && !device_slot_idle(&t->slots[i])) {
                         DeviceSlot *a = reallocarray(slots, n + 1, sizeof(*a));
 
                         if (!a) {
@@ -67,6 +67,10 @@ int device_table_refresh(DeviceTable *t, Backend *b) {
 
 bool device_slot_quarantined(const DeviceSlot *slot) {
         return slot->held_by != 0;
+}
+
+bool device_slot_idle(const DeviceSlot *slot) {
+        return slot->owner == 0 && slot->held_by == 0 && slot->delegation == 0;
 }
 
 static void slot_release(DeviceSlot *slot) {
@@ -133,7 +137,7 @@ int device_open(Device **ret, DeviceTable *t, BackendCtx *ctx, Account *account,
         slot = device_table_find(t, name);
         if (!slot)
                 return -ENODEV;
-        if (slot->owner != 0 || device_slot_quarantined(slot))
+        if (!device_slot_idle(slot))
                 return -EBUSY;
 
         d = calloc(1, sizeof(*d));

@@ -26,7 +26,8 @@
 #include "util/list.h"
 
 /*
- * A device is free, open in one session (owner), or quarantined: the broker
+ * A device is free, open in one session (owner), delegated to one process
+ * (core/delegation.c: its unbound cdev fd went to a VMM), or quarantined: the broker
  * let go of it (its session ended, or closed it), but a copy of the bound
  * fd it handed out is still open outside the broker, so the kernel keeps it
  * bound to the old, emptied context and nobody can bind it.  It is free
@@ -39,6 +40,9 @@ typedef struct DeviceSlot {
         pid_t held_by;                  /* quarantined: the pid its fd went to; 0: not quarantined */
         uid_t held_uid;
         uint64_t held_session;          /* the session that received the fd */
+        uint64_t delegation;            /* handed out by DeviceDelegate (core/delegation.c); 0: not */
+        pid_t delegated_to;             /* the process it went to */
+        uid_t delegated_uid;
 } DeviceSlot;
 
 typedef struct DeviceTable {
@@ -95,6 +99,8 @@ int device_open(Device **ret, DeviceTable *t, BackendCtx *ctx, Account *account,
 Device *device_free(Device *d);
 /* Whether the slot of a device that was let go is quarantined. */
 bool device_slot_quarantined(const DeviceSlot *slot);
+/* Whether nobody has it: not open in a session, not quarantined, not delegated. */
+bool device_slot_idle(const DeviceSlot *slot);
 
 int device_attach(Device *d, uint32_t pt_id);
 int device_detach(Device *d);

@@ -7,6 +7,7 @@
  * Must never: log, or use anything the client sent.
  */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +38,7 @@ static void peer_identity_donep(PeerIdentity *id) {
  * free for reuse yet), -ESRCH if it is gone.  EPERM only says that we may not
  * signal it, not that it is gone.
  */
-static int pidfd_check_alive(int pidfd) {
+int peer_alive(int pidfd) {
         if (syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0 && errno != EPERM)
                 return errno == ESRCH ? -ESRCH : negative_errno();
         return 0;
@@ -97,10 +98,22 @@ static int read_groups(pid_t pid, gid_t **ret, size_t *ret_n) {
         return ferror(f) ? -EIO : -EBADMSG;
 }
 
-int peer_seccomp_confined(pid_t pid, int pidfd, bool *ret) {
+/* The fields of /proc/PID/status the checks below read. */
+typedef struct PeerStatus {
+        bool seccomp_filter;            /* "Seccomp:\t2": SECCOMP_MODE_FILTER */
+        bool no_new_privs;              /* "NoNewPrivs:\t1" */
+        uint64_t cap_eff, cap_prm, cap_amb, cap_bnd;
+} PeerStatus;
+
+static uint64_t parse_cap_mask(const char *s) {
+        return strtoull(s + strspn(s, " \t"), NULL, 16);
+}
+
+/* Reads pid's status; with pidfd >= 0 the process is checked to be alive after the read. */
+static int peer_status(pid_t pid, int pidfd, PeerStatus *ret) {
         _cleanup_(fclosep) FILE *f = NULL;
         _cleanup_free_ char *line = NULL;
-        bool filter = false, nnp = false;
+        PeerStatus st = {};
         char path[64];
         size_t size = 0;
         int r;
@@ -112,20 +125,101 @@ int peer_seccomp_confined(pid_t pid, int pidfd, bool *ret) {
         if (!f)
                 return errno == ENOENT ? -ESRCH : negative_errno();
         while (getline(&line, &size, f) >= 0) {
-                /* "Seccomp:\t2" is SECCOMP_MODE_FILTER; "NoNewPrivs:\t1" */
                 if (strncmp(line, "Seccomp:", 8) == 0)
-                        filter = strtoul(line + 8, NULL, 10) == 2;
+                        st.seccomp_filter = strtoul(line + 8, NULL, 10) == 2;
                 else if (strncmp(line, "NoNewPrivs:", 11) == 0)
-                        nnp = strtoul(line + 11, NULL, 10) == 1;
+                        st.no_new_privs = strtoul(line + 11, NULL, 10) == 1;
+                else if (strncmp(line, "CapEff:", 7) == 0)
+                        st.cap_eff = parse_cap_mask(line + 7);
+                else if (strncmp(line, "CapPrm:", 7) == 0)
+                        st.cap_prm = parse_cap_mask(line + 7);
+                else if (strncmp(line, "CapAmb:", 7) == 0)
+                        st.cap_amb = parse_cap_mask(line + 7);
+                else if (strncmp(line, "CapBnd:", 7) == 0)
+                        st.cap_bnd = parse_cap_mask(line + 7);
         }
         if (ferror(f))
                 return -EIO;
         if (pidfd >= 0) {
-                r = pidfd_check_alive(pidfd);
+                r = peer_alive(pidfd);
                 if (r < 0)
                         return r;
         }
-        *ret = filter && nnp;
+        *ret = st;
+        return 0;
+}
+
+int peer_from_pidfd(int pidfd, pid_t *ret_pid, uid_t *ret_uid) {
+        _cleanup_(fclosep) FILE *f = NULL;
+        _cleanup_free_ char *line = NULL;
+        char path[64], link[64];
+        long pid = 0;
+        unsigned long uid = ULONG_MAX;
+        size_t size = 0;
+        ssize_t k;
+        int r;
+
+        /* "anon_inode:[pidfd]", or "pidfd:[N]" on pidfs (6.9) */
+        (void) snprintf(path, sizeof(path), "/proc/self/fd/%d", pidfd);
+        k = readlink(path, link, sizeof(link) - 1);
+        if (k < 0)
+                return -EBADF;
+        link[k] = '\0';
+        if (!strstr(link, "pidfd"))
+                return -EBADF;
+        (void) snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
+        f = fopen(path, "re");
+        if (!f)
+                return negative_errno();
+        while (getline(&line, &size, f) >= 0)
+                if (strncmp(line, "Pid:", 4) == 0)
+                        pid = strtol(line + 4, NULL, 10);
+        if (pid <= 0)
+                return -ESRCH;          /* -1: exited; 0: in a pid namespace we cannot see */
+        fclose(f);
+        (void) snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+        f = fopen(path, "re");
+        if (!f)
+                return errno == ENOENT ? -ESRCH : negative_errno();
+        while (getline(&line, &size, f) >= 0)
+                if (strncmp(line, "Uid:", 4) == 0)
+                        uid = strtoul(line + 4, NULL, 10);      /* the real uid comes first */
+        if (uid == ULONG_MAX)
+                return -EBADMSG;
+        /* the pid was the pidfd's process only if it is still there */
+        r = peer_alive(pidfd);
+        if (r < 0)
+                return r;
+        *ret_pid = (pid_t) pid;
+        *ret_uid = (uid_t) uid;
+        return 0;
+}
+
+int peer_seccomp_confined(pid_t pid, int pidfd, bool *ret) {
+        PeerStatus st;
+        int r;
+
+        r = peer_status(pid, pidfd, &st);
+        if (r < 0)
+                return r;
+        *ret = st.seccomp_filter && st.no_new_privs;
+        return 0;
+}
+
+int peer_capability(pid_t pid, int pidfd, unsigned cap, PeerCapability *ret) {
+        uint64_t bit = UINT64_C(1) << cap;
+        PeerStatus st;
+        int r;
+
+        r = peer_status(pid, pidfd, &st);
+        if (r < 0)
+                return r;
+        if ((st.cap_eff | st.cap_prm | st.cap_amb) & bit)
+                *ret = PEER_CAPABILITY_HELD;
+        else if ((st.cap_bnd & bit) && !st.no_new_privs)
+                *ret = PEER_CAPABILITY_GAINABLE;
+        else
+                *ret = PEER_CAPABILITY_NONE;
         return 0;
 }
 
@@ -169,7 +263,7 @@ int peer_identity_get(PeerIdentity *ret, const struct ucred *cred, int pidfd) {
 
         /* Only now: had the pid been reused meanwhile, the original would be gone. */
         if (pidfd >= 0) {
-                r = pidfd_check_alive(pidfd);
+                r = peer_alive(pidfd);
                 if (r < 0)
                         return r;
         }

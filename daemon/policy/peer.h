@@ -66,6 +66,31 @@ int peer_identity_get(PeerIdentity *ret, const struct ucred *cred, int pidfd);
  */
 int peer_seccomp_confined(pid_t pid, int pidfd, bool *ret);
 
+typedef enum PeerCapability {
+        PEER_CAPABILITY_NONE,           /* not held, and no exec can give it (no_new_privs, or not in the bounding set) */
+        PEER_CAPABILITY_HELD,           /* in its effective, permitted or ambient set */
+        PEER_CAPABILITY_GAINABLE,       /* in its bounding set without no_new_privs: an exec could give it */
+} PeerCapability;
+
+/**
+ * peer_capability() - whether a peer holds, or could gain, a capability
+ * @pid: the peer's pid
+ * @pidfd: its pidfd, or -1 (then checked to be alive after the read)
+ * @cap: CAP_*
+ * @ret: what /proc/PID/status says
+ *
+ * Return: 0, -ESRCH if the peer is gone, or another -errno from /proc.
+ */
+int peer_capability(pid_t pid, int pidfd, unsigned cap, PeerCapability *ret);
+/*
+ * The pid and real uid of the process behind a pidfd someone sent: -EBADF if
+ * it is no pidfd, -ESRCH if the process is gone or in a pid namespace we
+ * cannot see.
+ */
+int peer_from_pidfd(int pidfd, pid_t *ret_pid, uid_t *ret_uid);
+/* 0 if the process behind pidfd is still there (zombies count), -ESRCH if it is gone. */
+int peer_alive(int pidfd);
+
 /**
  * peer_identity_done() - free what an identity holds and reset it
  * @id: an identity filled by peer_identity_get() or initialized to

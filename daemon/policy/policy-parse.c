@@ -371,6 +371,8 @@ static bool *limit_flag(PolicyLimits *l, PolicyLimit f) {
                 return &l->allow_pasid;
         case POLICY_LIMIT_CONFINED_DEVICE_FDS:
                 return &l->confined_device_fds;
+        case POLICY_LIMIT_DELEGATE_DEVICES:
+                return &l->delegate_devices;
         case POLICY_LIMIT_PINNED_BYTES:
         case POLICY_LIMIT_IOAS:
         case POLICY_LIMIT_HWPT:
@@ -482,6 +484,7 @@ static const struct LimitKey {
         { "PASID", POLICY_LIMIT_PASID, limit_parse_flag },
         { "PASIDMode", POLICY_LIMIT_PASID_MODE, limit_parse_pasid_mode },
         { "ConfinedDeviceFds", POLICY_LIMIT_CONFINED_DEVICE_FDS, limit_parse_flag },
+        { "DelegateDevices", POLICY_LIMIT_DELEGATE_DEVICES, limit_parse_flag },
 };
 
 /* 1 if key is a limit key (handled), 0 if not, or -errno. */

@@ -128,6 +128,9 @@ static void limits_copy_field(PolicyLimits *dst, const PolicyLimits *src, Policy
         case POLICY_LIMIT_CONFINED_DEVICE_FDS:
                 dst->confined_device_fds = src->confined_device_fds;
                 break;
+        case POLICY_LIMIT_DELEGATE_DEVICES:
+                dst->delegate_devices = src->delegate_devices;
+                break;
         case POLICY_LIMIT_PINNED_BYTES:
         case POLICY_LIMIT_IOAS:
         case POLICY_LIMIT_HWPT:
@@ -457,6 +460,7 @@ static unsigned limits_losses(const PolicyLimits *o, const PolicyLimits *n) {
             (o->allow_dirty_tracking && !n->allow_dirty_tracking) ||
             (o->allow_pasid && !n->allow_pasid) || o->pasid_mode != n->pasid_mode ||
             (!o->confined_device_fds && n->confined_device_fds) ||
+            (o->delegate_devices && !n->delegate_devices) ||
             n->vpasid_min > o->vpasid_min || n->vpasid_max < o->vpasid_max)
                 loss |= POLICY_LOSS_FEATURES;
         for (size_t i = 0; i < o->n_iova_windows; i++)

@@ -59,6 +59,7 @@ typedef enum PolicyLimit {
         POLICY_LIMIT_PASID,             /* PASID= */
         POLICY_LIMIT_PASID_MODE,        /* PASIDMode= */
         POLICY_LIMIT_CONFINED_DEVICE_FDS,       /* ConfinedDeviceFds= */
+        POLICY_LIMIT_DELEGATE_DEVICES,  /* DelegateDevices= */
         POLICY_LIMIT_SESSIONS,          /* SessionsMax= */
         POLICY_LIMIT_FDS,               /* FileDescriptorsMax= */
         POLICY_LIMIT_REPLY_BYTES,       /* ReplyMemoryMax= */
@@ -91,6 +92,7 @@ typedef struct PolicyLimits {
         bool allow_pasid;
         PolicyPasidMode pasid_mode;
         bool confined_device_fds;       /* DeviceOpen only for a peer under a seccomp filter */
+        bool delegate_devices;          /* DeviceDelegate: unbound cdevs and an iommufd to the VMM itself */
         unsigned set;                   /* 1 << PolicyLimit: set by this section itself */
 } PolicyLimits;
 

@@ -68,8 +68,13 @@ if [ "$(id -u)" -eq 0 ]; then
         ib_pids="$ib_pids $pid"
         wait_for 10 test -S "$ib_tmp/vmm.sock"
         stop_pid "$pid"
-        kept=$(sed -n 's/.*capabilities: \(.*\) (bounding set: .*/\1/p' "$ib_tmp/daemon.log" | tr ' ' '\n' | sort |
-               tr '\n' ' ')
+        kept=$(sed -n 's/.*capabilities: .*, permitted \(.*\) (bounding set: .*/\1/p' "$ib_tmp/daemon.log" |
+               tr ' ' '\n' | sort | tr '\n' ' ')
+        # a machine whose own bounding set lacks one (some containers) cannot give it to the daemon
+        bnd=$(awk '$1 == "CapBnd:" { print $2 }' /proc/self/status)
+        if [ $(( 0x$bnd >> 24 & 1 )) = 0 ]; then
+                unit_caps=$(echo $unit_caps | tr ' ' '\n' | grep -vx cap_sys_resource | tr '\n' ' ')
+        fi
         echo "unit: $unit_caps; daemon keeps: $kept" | diag
         check "CapabilityBoundingSet= of the unit is exactly what the daemon keeps" [ -n "$kept" -a "$unit_caps" = "$kept" ]
 else
