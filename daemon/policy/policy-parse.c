@@ -33,7 +33,6 @@
 
 #include <ini.h>
 
-#include "policy/policy-internal.h"
 #include "policy/policy.h"
 
 #define SECTION_HEADER_MAX 49           /* inih keeps 50 bytes of a section name, NUL included */

@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "policy/policy-internal.h"
 #include "policy/policy.h"
 
 static const char *const pasid_mode_names[_POLICY_PASID_MODE_MAX] = {

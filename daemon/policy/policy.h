@@ -8,7 +8,9 @@
  * device grants and effective limits; and the decisions taken from it: which
  * tenant a peer is (first match in file order, none = deny), whether a tenant
  * may open a device, whether an IOVA range or vPASID is inside its limits,
- * and what a tenant lost when the policy was reloaded.
+ * and what a tenant lost when the policy was reloaded.  One interface for
+ * policy.c (the model and the decisions) and policy-parse.c (reading the
+ * files, with the constructors policy.c lends it at the end of this file).
  * Must never: log above debug, touch sessions, objects or the kernel, or use
  * anything but the kernel-given PeerIdentity to match a client.
  *
@@ -276,4 +278,22 @@ int policy_diff_tenant(const Policy *old, const Policy *new, const char *name);
 unsigned policy_session_losses(const PolicyTenant *old_t, const Policy *new, const PeerIdentity *id,
                                bool *ret_revoke);
 
+/*
+ * Building a Policy: what policy.c lends policy-parse.c (and the parser's
+ * tests); a loaded Policy is immutable, so nothing else calls these.
+ */
+/* A Policy with no tenants, [Global] at the built-in defaults, n_ref 1. */
+int policy_new(Policy **ret);
+int policy_tenant_new(PolicyTenant **ret, const char *name, const char *file, unsigned line);
+PolicyTenant *policy_tenant_free(PolicyTenant *t);
+/* Sets the fields of l not in l->set from defaults (which must be complete). */
+void policy_limits_inherit(PolicyLimits *l, const PolicyLimits *defaults);
+/* Fills every field of l not in l->set with the built-in default. */
+void policy_limits_complete(PolicyLimits *l);
+/* Clears one field back to "unset". */
+void policy_limits_unset(PolicyLimits *l, PolicyLimit field);
+/* True if s contains fnmatch() special characters. */
+bool policy_is_glob(const char *s);
+
 DEFINE_TRIVIAL_CLEANUP_FUNC(Policy *, policy_unref);
+DEFINE_TRIVIAL_CLEANUP_FUNC(PolicyTenant *, policy_tenant_free);
