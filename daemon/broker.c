@@ -16,6 +16,7 @@
 #include "broker.h"
 #include "common/macro.h"
 #include "core/delegation.h"
+#include "core/dispatch.h"
 #include "core/session.h"
 #include "object/account.h"
 #include "util/log.h"
@@ -201,8 +202,8 @@ int broker_reload_policy(Broker *b, char *error, size_t error_size) {
                 next = s->next;
                 if (!s->tenant)
                         continue;
-                if (tenancy_record(s) && new)
-                        losses = policy_session_losses(tenancy_record(s), new, &s->id_peer, &revoke);
+                if (tenancy_record(s->tenant) && new)
+                        losses = policy_session_losses(tenancy_record(s->tenant), new, &s->id_peer, &revoke);
                 else if (!s->tenant->record && !s->tenant->orphaned && !new)
                         losses = 0;
                 else
@@ -219,7 +220,7 @@ int broker_reload_policy(Broker *b, char *error, size_t error_size) {
                         session_free(s);
         }
 
-        tenancy_reload(&b->host, new);
+        tenancy_reload(b->host.tenants, new);
         b->host.policy = new;
         policy_unref(old);
         {
@@ -357,6 +358,7 @@ int broker_new(Broker **ret, const BrokerConfig *config) {
 
         b->host = (SessionHost) {
                 .base = b->base,
+                .server = &dispatch_server,
                 .backend = b->backend,
                 .account = &b->account,
                 .uid = geteuid(),

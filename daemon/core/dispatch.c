@@ -11,15 +11,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/errno-name.h"
-#include "common/error-sentence.h"
 #include "common/protocol.h"
+#include "core/call.h"
 #include "core/dispatch.h"
 #include "core/session.h"
 #include "core/verbs.h"
@@ -66,52 +65,6 @@ static const Verb verbs[] = {
         { IB__V1__REQUEST__VERB_VIOMMU_ALLOC,  "ViommuAlloc",   0, 0, 0, true,  verb_viommu_alloc },
         { IB__V1__REQUEST__VERB_VDEVICE_ALLOC, "VdeviceAlloc",  0, 0, 0, true,  verb_vdevice_alloc },
 };
-
-struct CallArenaItem {
-        CallArenaItem *next;
-        max_align_t data[];
-};
-
-void *call_alloc(Call *c, size_t size) {
-        CallArenaItem *i = calloc(1, sizeof(*i) + size);
-
-        if (!i)
-                return NULL;
-        i->next = c->arena;
-        c->arena = i;
-        return i->data;
-}
-
-char *call_strdup(Call *c, const char *s) {
-        size_t n = strlen(s) + 1;
-        char *d = call_alloc(c, n);
-
-        if (d)
-                memcpy(d, s, n);
-        return d;
-}
-
-int call_fail(Call *c, int err, const char *fmt, ...) {
-        va_list ap;
-        int r;
-
-        va_start(ap, fmt);
-        r = error_sentence_format(c->error, sizeof(c->error), err, fmt, ap);
-        va_end(ap);
-        return r;
-}
-
-void call_done(Call *c) {
-        for (size_t i = 0; i < c->n_close_fds; i++)
-                (void) safe_close(c->close_fds[i]);
-        c->n_close_fds = 0;
-        while (c->arena) {
-                CallArenaItem *i = c->arena;
-
-                c->arena = i->next;
-                free(i);
-        }
-}
 
 static const Verb *verb_find(Ib__V1__Request__VerbCase v) {
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
@@ -281,3 +234,9 @@ void dispatch_refuse(Session *s, const uint8_t *data, size_t size, FdList *fds_i
         }
         dispatch_send_error(s, id, s->deny_errno > 0 ? s->deny_errno : EACCES, reason);
 }
+
+const SessionServer dispatch_server = {
+        .message = dispatch_message,
+        .refuse = dispatch_refuse,
+        .send_error = dispatch_send_error,
+};

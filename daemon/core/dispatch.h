@@ -2,47 +2,20 @@
 /*
  * dispatch.h - one request's way from decoded message to reply.
  *
- * Owns: Call, the state of one request while its handler runs (the request,
- * its fds, the reply being built, the sentence explaining a failure, and an
- * arena for what the reply points to), and dispatch_message(), which checks
- * a request against the verb table (Hello first, fd counts) and runs the
- * handler.
+ * Owns: dispatch_message(), which checks a request against the verb table
+ * (Hello first, fd counts), runs the handler with its Call (core/call.h) and
+ * sends the one reply, and dispatch_server, the SessionServer the broker
+ * lends every session so that session.c reaches the table without
+ * including it.
  */
 #pragma once
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/macro.h"
-#include "common/protocol.h"
-#include "proto/broker.pb-c.h"
-#include "object/account.h"
+#include "core/session.h"
 #include "wire/fdlist.h"
 
-typedef struct Session Session;
-typedef struct CallArenaItem CallArenaItem;
-
-typedef struct Call {
-        Session *session;
-        const Ib__V1__Request *request;
-        FdList *fds;
-        Ib__V1__Reply *reply;
-        char error[256];
-        CallArenaItem *arena;
-        int reply_fds[1 + IB_MAX_DELEGATE_DEVICES];     /* sent with the reply (duplicated; still owned by their objects) */
-        size_t n_reply_fds;
-        int close_fds[1 + IB_MAX_DELEGATE_DEVICES];     /* owned by the call: closed after the reply went (call_done) */
-        size_t n_close_fds;
-        Charge reply_fds_charge;        /* ACCOUNT_FDS for reply_fds, taken before the handler; the queued reply keeps it */
-} Call;
-
-/* Zeroed memory that lives until the reply is sent; NULL on ENOMEM. */
-void *call_alloc(Call *c, size_t size);
-char *call_strdup(Call *c, const char *s);
-/* Sets the sentence of a failure; returns -abs(err). */
-int call_fail(Call *c, int err, const char *fmt, ...) _printf_(3, 4);
-/* Frees the arena and closes close_fds. */
-void call_done(Call *c);
 /* One error reply, not to a request (id 0) or to id: the session's end, a timeout. */
 void dispatch_send_error(Session *s, uint64_t id, int err, const char *message);
 
@@ -53,3 +26,6 @@ void dispatch_send_error(Session *s, uint64_t id, int err, const char *message);
 void dispatch_message(Session *s, const uint8_t *data, size_t size, FdList *fds, unsigned flags);
 /* Answers the request in data (id 0 if undecodable) with EACCES and reason: a refused connection. */
 void dispatch_refuse(Session *s, const uint8_t *data, size_t size, FdList *fds, const char *reason);
+
+/* The three above, for SessionHost.server. */
+extern const SessionServer dispatch_server;

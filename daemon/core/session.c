@@ -12,7 +12,6 @@
 #include <event2/event.h>
 
 #include "common/protocol.h"
-#include "core/dispatch.h"
 #include "core/session.h"
 #include "core/tenancy.h"
 #include "object/context.h"
@@ -36,6 +35,81 @@ void session_host_done(SessionHost *host) {
         free(host->uids);
         host->uids = NULL;
         host->n_uids = host->size_uids = 0;
+}
+
+#define SESSION_OUT_OF_FDS "the broker is out of file descriptors: connection refused, try again later"
+
+void session_audit(const Session *s, const char *verb, const char *object, const char *result, const char *reason) {
+        AuditRecord r = {
+                .tenant = s->tenant ? s->tenant->name : NULL,
+                .uid = s->cred.uid,
+                .pid = s->cred.pid,
+                .unit = s->id_peer.unit,
+                .verb = verb,
+                .object = object,
+                .result = result,
+                .reason = reason,
+        };
+
+        audit_log(&r);
+}
+
+/* Refuses the connection with err and reason (audited, logged); -ENOMEM only. */
+static int session_refuse(Session *s, int err, const char *reason) {
+        s->deny_reason = strdup(reason);
+        if (!s->deny_reason)
+                return -ENOMEM;
+        s->deny_errno = err;
+        session_audit(s, AUDIT_VERB_CONNECT, NULL, AUDIT_DENIED, reason);
+        log_notice("%s: %s", s->name, reason);
+        return 0;
+}
+
+/* The same for a limit the connection itself would pass (EDQUOT). */
+static int session_refuse_quota(Session *s, const Account *over) {
+        char reason[256];
+        size_t n;
+
+        tenancy_quota_sentence(over, reason, sizeof(reason));
+        n = strlen(reason);
+        (void) snprintf(reason + n, sizeof(reason) - n, ": connection refused");
+        return session_refuse(s, EDQUOT, reason);
+}
+
+/*
+ * Decides at accept which tenant the peer is (tenancy.h); on a refusal sets
+ * s->deny_reason and audits it.  -errno only on ENOMEM.
+ */
+static int session_admit(Session *s) {
+        SessionHost *host = s->host;
+        const PolicyTenant *pt = NULL;
+        const char *name = NULL;
+        char reason[256];
+        int r;
+
+        r = peer_identity_get(&s->id_peer, &s->cred, s->pidfd);
+        if (r == -ENOMEM)
+                return r;
+        if (r == -EMFILE || r == -ENFILE)
+                return session_refuse(s, EMFILE, SESSION_OUT_OF_FDS);
+        if (r < 0) {
+                (void) snprintf(reason, sizeof(reason), "cannot identify the peer (pid %d): %s", (int) s->cred.pid,
+                                strerror(-r));
+                return session_refuse(s, EACCES, reason);
+        }
+        r = tenancy_match(host->policy, host->policy_path, host->uid, &s->id_peer, &s->cred, &name, &pt, reason,
+                          sizeof(reason));
+        if (r < 0)
+                return session_refuse(s, EACCES, reason);
+
+        r = tenant_get(&host->tenants, name, host->account, &s->tenant);
+        if (r < 0)
+                return r;
+        s->tenant->record = pt;
+        s->tenant->orphaned = false;
+        tenancy_apply_limits(s->tenant, pt);
+        session_audit(s, AUDIT_VERB_CONNECT, NULL, AUDIT_GRANTED, NULL);
+        return 0;
 }
 
 static SessionUid *host_uid(SessionHost *host, uid_t uid, bool create) {
@@ -97,7 +171,7 @@ static int session_count_uid(Session *s) {
                                 u->pending - 1, a->max_pending_per_uid);
         else
                 return 0;
-        return tenancy_refuse(s, EUSERS, reason);
+        return session_refuse(s, EUSERS, reason);
 }
 
 static void session_on_hello_timeout(evutil_socket_t fd, short what, void *userdata) {
@@ -106,12 +180,12 @@ static void session_on_hello_timeout(evutil_socket_t fd, short what, void *userd
 
         /* a refused connection that never asked hears why it was refused */
         if (s->deny_reason)
-                dispatch_send_error(s, 0, s->deny_errno > 0 ? s->deny_errno : EACCES, s->deny_reason);
+                s->host->server->send_error(s, 0, s->deny_errno > 0 ? s->deny_errno : EACCES, s->deny_reason);
         else {
                 (void) snprintf(msg, sizeof(msg), "no Hello within %u s of connecting: the connection is closed",
                                 s->host->admission.hello_timeout_sec);
                 log_notice("%s: %s", s->name, msg);
-                dispatch_send_error(s, 0, ETIMEDOUT, msg);
+                s->host->server->send_error(s, 0, ETIMEDOUT, msg);
         }
         session_free(s);
 }
@@ -134,11 +208,11 @@ static int session_on_message(void *userdata, const uint8_t *data, size_t size, 
 
         s->n_requests++;
         if (s->deny_reason) {
-                dispatch_refuse(s, data, size, fds, s->deny_reason);
+                s->host->server->refuse(s, data, size, fds, s->deny_reason);
                 session_free(s);
                 return TRANSPORT_FREED;        /* careful: freed here */
         }
-        dispatch_message(s, data, size, fds, flags);
+        s->host->server->message(s, data, size, fds, flags);
         return 0;
 }
 
@@ -177,7 +251,7 @@ int session_new(Session **ret, SessionHost *host, uint64_t id, int fd) {
         if (r < 0)
                 return r;
         if (!s->deny_reason) {
-                r = tenancy_admit(s);
+                r = session_admit(s);
                 if (r < 0)
                         return r;
         }
@@ -190,15 +264,14 @@ int session_new(Session **ret, SessionHost *host, uint64_t id, int fd) {
                 if (r >= 0)
                         r = charge_take(&s->charge_fds, &s->account, ACCOUNT_FDS, s->pidfd >= 0 ? 2 : 1, &over);
                 if (r == -EDQUOT)
-                        r = tenancy_refuse_quota(s, over);
+                        r = session_refuse_quota(s, over);
                 if (r < 0)
                         return r;
         }
         if (!s->deny_reason) {
                 r = context_new(&s->ctx, host->backend);
                 if (r == -EMFILE || r == -ENFILE)
-                        r = tenancy_refuse(s, EMFILE, "the broker is out of file descriptors: connection refused, "
-                                           "try again later");
+                        r = session_refuse(s, EMFILE, SESSION_OUT_OF_FDS);
                 if (r < 0)
                         return r;
         }
@@ -430,7 +503,7 @@ void session_release_device(Session *s, Device *d) {
         (void) snprintf(reason, sizeof(reason), "held by pid %d", (int) slot->held_by);
         log_warning("%s: device %s is quarantined: a copy of its fd is still open (pid %d received it)", s->name,
                     name, (int) slot->held_by);
-        tenancy_audit(s, AUDIT_VERB_DEVICE_RELEASE, name, AUDIT_QUARANTINED, reason);
+        session_audit(s, AUDIT_VERB_DEVICE_RELEASE, name, AUDIT_QUARANTINED, reason);
         if (s->host->on_device_quarantined)
                 s->host->on_device_quarantined(s->host->userdata);
 }
@@ -499,7 +572,7 @@ Session *session_free(Session *s) {
 
                         (void) snprintf(reason, sizeof(reason), "%" PRIu64 " bytes unmapped, %u objects left",
                                         t.unmapped, t.left);
-                        tenancy_audit(s, AUDIT_VERB_TEARDOWN, s->name, t.left == 0 ? AUDIT_EMPTIED : AUDIT_INCOMPLETE,
+                        session_audit(s, AUDIT_VERB_TEARDOWN, s->name, t.left == 0 ? AUDIT_EMPTIED : AUDIT_INCOMPLETE,
                                       reason);
                 }
         }

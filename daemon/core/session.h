@@ -33,6 +33,7 @@
 #include "util/list.h"
 #include "policy/peer.h"
 #include "policy/policy.h"
+#include "wire/fdlist.h"
 #include "wire/transport.h"
 
 struct event_base;
@@ -94,9 +95,24 @@ typedef struct SessionUid {
         unsigned pending;               /* of them, before their Hello */
 } SessionUid;
 
+/*
+ * What answers a session's datagrams: the verb table (core/dispatch.c's
+ * dispatch_server), lent by the broker.  session.c sits below it and reaches
+ * it only through these.
+ */
+typedef struct SessionServer {
+        /* One datagram: decode, run its verb, reply (an error reply for bad input). */
+        void (*message)(Session *s, const uint8_t *data, size_t size, FdList *fds, unsigned flags);
+        /* The one reply of a refused connection to the request in data. */
+        void (*refuse)(Session *s, const uint8_t *data, size_t size, FdList *fds, const char *reason);
+        /* One error reply to no request (id 0) or to id. */
+        void (*send_error)(Session *s, uint64_t id, int err, const char *message);
+} SessionServer;
+
 /* What the broker lends every session; filled by broker.c. */
 struct SessionHost {
         struct event_base *base;
+        const SessionServer *server;
         Backend *backend;
         Account *account;               /* broker-wide usage, parent of every session's */
         uid_t uid;                      /* the broker's own uid */
@@ -159,6 +175,8 @@ int session_new(Session **ret, SessionHost *host, uint64_t id, int fd);
 Session *session_free(Session *s);
 /* Hello succeeded: the connection is no longer pending, its deadline is off. */
 void session_hello_done(Session *s);
+/* One audit record for s (verb: AUDIT_VERB_*; result: AUDIT_GRANTED, AUDIT_DENIED, ...). */
+void session_audit(const Session *s, const char *verb, const char *object, const char *result, const char *reason);
 /* Lets go of one open device (unlinked by its free): quarantined and audited if its fd is held outside. */
 void session_release_device(Session *s, Device *d);
 /* Frees quarantined devices a bind now succeeds for (audited); how many. */

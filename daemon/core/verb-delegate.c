@@ -43,7 +43,7 @@ static int delegate_deny(Call *c, int err, const char *fmt, ...) {
         va_end(ap);
         r = call_fail(c, err, "%s", sentence);
         for (size_t i = 0; i < req->n_names; i++)
-                tenancy_audit(c->session, AUDIT_VERB_DEVICE_DELEGATE, req->names[i], AUDIT_DENIED, c->error);
+                session_audit(c->session, AUDIT_VERB_DEVICE_DELEGATE, req->names[i], AUDIT_DENIED, c->error);
         return r;
 }
 
@@ -52,7 +52,7 @@ static int delegate_check_device(Call *c, const char *name) {
         Session *s = c->session;
         const DeviceSlot *slot = device_table_find(&s->host->devices, name);
 
-        if (!slot || !tenancy_may_open_device(s, name, slot->info.iommu_group))
+        if (!slot || !tenancy_may_open_device(s->tenant, name, slot->info.iommu_group))
                 /* one sentence for both: a tenant learns nothing of devices it is not granted */
                 return delegate_deny(c, slot ? EPERM : ENODEV, "device '%s' is not granted to tenant '%s'%s", name,
                                      s->tenant->name, slot ? "" : " (no such device)");
@@ -143,7 +143,7 @@ static int delegate_set_memlock(Call *c, const DelegationTarget *t, uint64_t lim
 int verb_device_delegate(Call *c) {
         const Ib__V1__DeviceDelegateRequest *req = c->request->device_delegate;
         Session *s = c->session;
-        const PolicyLimits *limits = tenancy_limits(s);
+        const PolicyLimits *limits = tenancy_limits(s->tenant);
         Backend *b = s->host->backend;
         Ib__V1__DeviceDelegateReply *reply;
         const Account *over = NULL;
@@ -216,7 +216,7 @@ int verb_device_delegate(Call *c) {
         }
 
         for (size_t i = 0; i < req->n_names; i++)
-                tenancy_audit(s, AUDIT_VERB_DEVICE_DELEGATE, req->names[i], AUDIT_GRANTED, NULL);
+                session_audit(s, AUDIT_VERB_DEVICE_DELEGATE, req->names[i], AUDIT_GRANTED, NULL);
         if (s->host->on_delegations_changed)
                 s->host->on_delegations_changed(s->host->userdata);
         log_info("%s: delegation %" PRIu64 " of %zu device%s to pid %d, memlock %s%" PRIu64, s->name, d->id,

@@ -48,7 +48,7 @@ int verb_device_list(Call *c) {
                 Ib__V1__DeviceInfo *info = &infos[reply->n_devices];
 
                 /* what this session may use, nothing else */
-                if (!tenancy_may_open_device(s, slot->info.name, slot->info.iommu_group))
+                if (!tenancy_may_open_device(s->tenant, slot->info.name, slot->info.iommu_group))
                         continue;
                 ib__v1__device_info__init(info);
                 info->name = (char *) slot->info.name;
@@ -81,6 +81,7 @@ int verb_device_list(Call *c) {
 int verb_device_open(Call *c) {
         const Ib__V1__DeviceOpenRequest *req = c->request->device_open;
         Session *s = c->session;
+        const PolicyLimits *limits = tenancy_limits(s->tenant);
         _cleanup_(device_freep) Device *d = NULL;
         Ib__V1__DeviceOpenReply *reply;
         const Account *over = NULL;
@@ -94,12 +95,12 @@ int verb_device_open(Call *c) {
         if (r < 0)
                 return call_fail(c, r, "cannot list devices: %s", strerror(-r));
         slot = device_table_find(&s->host->devices, req->name);
-        if (slot && !tenancy_may_open_device(s, slot->info.name, slot->info.iommu_group)) {
+        if (slot && !tenancy_may_open_device(s->tenant, slot->info.name, slot->info.iommu_group)) {
                 (void) call_fail(c, EPERM, "device '%s' is not granted to tenant '%s'", req->name, s->tenant->name);
-                tenancy_audit(s, AUDIT_VERB_DEVICE_OPEN, req->name, AUDIT_DENIED, c->error);
+                session_audit(s, AUDIT_VERB_DEVICE_OPEN, req->name, AUDIT_DENIED, c->error);
                 return -EPERM;
         }
-        if (slot && tenancy_limits(s) && tenancy_limits(s)->confined_device_fds) {
+        if (slot && limits && limits->confined_device_fds) {
                 bool confined = false;
 
                 r = peer_seccomp_confined(s->cred.pid, s->pidfd, &confined);
@@ -109,7 +110,7 @@ int verb_device_open(Call *c) {
                         (void) call_fail(c, EPERM, "tenant '%s' must confine its device fds first "
                                          "(ConfinedDeviceFds=yes: a seccomp filter with no_new_privs, as "
                                          "ib_confine_device_fds() installs)", s->tenant->name);
-                        tenancy_audit(s, AUDIT_VERB_DEVICE_OPEN, req->name, AUDIT_DENIED, c->error);
+                        session_audit(s, AUDIT_VERB_DEVICE_OPEN, req->name, AUDIT_DENIED, c->error);
                         return -EPERM;
                 }
         }
@@ -144,9 +145,8 @@ int verb_device_open(Call *c) {
         if (r < 0)
                 return call_fail(c, r, "cannot open device '%s': %s", req->name, strerror(-r));
 
-        d->global_pasid = s->host->global_pasid ||
-                          (tenancy_limits(s) && tenancy_limits(s)->pasid_mode == POLICY_PASID_MODE_GLOBAL);
-        tenancy_audit(s, AUDIT_VERB_DEVICE_OPEN, req->name, AUDIT_GRANTED, NULL);
+        d->global_pasid = s->host->global_pasid || (limits && limits->pasid_mode == POLICY_PASID_MODE_GLOBAL);
+        session_audit(s, AUDIT_VERB_DEVICE_OPEN, req->name, AUDIT_GRANTED, NULL);
         ib__v1__device_open_reply__init(reply);
         reply->dev_id = d->dev_id;
         c->reply_fds[0] = d->fd;

@@ -29,7 +29,7 @@ static Hwpt *call_find_hwpt(Call *c, uint32_t id, int *ret) {
 }
 
 static int check_dirty_allowed(Call *c) {
-        const PolicyLimits *limits = tenancy_limits(c->session);
+        const PolicyLimits *limits = tenancy_limits(c->session->tenant);
 
         if (limits && !limits->allow_dirty_tracking)
                 return call_fail(c, EPERM, "tenant '%s' may not use dirty tracking (DirtyTracking=no)",
@@ -97,7 +97,7 @@ int verb_hwpt_alloc(Call *c) {
                 return call_fail(c, session_find(s, Hwpt, req->pt_id) ? EINVAL : ENOENT,
                                  "a paging HWPT needs an IOAS as pt_id; %" PRIu32 " is none", req->pt_id);
 
-        limits = tenancy_limits(s);
+        limits = tenancy_limits(s->tenant);
         if (limits && !limits->allow_nesting && (req->nest_parent || parent))
                 return call_fail(c, EPERM, "tenant '%s' may not use nesting (Nesting=no)", s->tenant->name);
         if (limits && !limits->allow_dirty_tracking && req->dirty_tracking)
@@ -348,7 +348,7 @@ int verb_viommu_alloc(Call *c) {
         reply = call_alloc(c, sizeof(*reply));
         if (!reply)
                 return -ENOMEM;
-        limits = tenancy_limits(s);
+        limits = tenancy_limits(s->tenant);
         if (limits && !limits->allow_nesting)
                 return call_fail(c, EPERM, "tenant '%s' may not use nesting (Nesting=no)", s->tenant->name);
 

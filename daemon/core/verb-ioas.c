@@ -36,8 +36,8 @@ static void ioas_drop(Ioas *ioas) {
 
 int call_fail_quota(Call *c, const Account *over) {
         tenancy_quota_sentence(over, c->error, sizeof(c->error));
-        tenancy_audit(c->session, AUDIT_VERB_LIMIT, over ? tenancy_limit_key(over->refused) : NULL, AUDIT_DENIED,
-                      c->error);
+        session_audit(c->session, AUDIT_VERB_LIMIT, over ? tenancy_limit_key(over->refused) : NULL,
+                      AUDIT_DENIED, c->error);
         return -EDQUOT;
 }
 
@@ -99,7 +99,7 @@ int verb_ioas_alloc(Call *c) {
                 hinted = true;
         }
 
-        limits = tenancy_limits(s);
+        limits = tenancy_limits(s->tenant);
         if (limits && !(limits->n_iova_windows == 1 && limits->iova_windows[0].start == 0 &&
                         limits->iova_windows[0].last == UINT64_MAX)) {
                 IovaRange cut[IB_MAX_IOVA_RANGES];

@@ -30,7 +30,7 @@ int verb_pasid_attach(Call *c) {
         reply = call_alloc(c, sizeof(*reply));
         if (!reply)
                 return -ENOMEM;
-        limits = tenancy_limits(s);
+        limits = tenancy_limits(s->tenant);
         if (limits && !limits->allow_pasid)
                 return call_fail(c, EPERM, "tenant '%s' may not use PASIDs (PASID=no)", s->tenant->name);
         if (limits && req->vpasid != 0 && !policy_limits_vpasid_allowed(limits, req->vpasid))

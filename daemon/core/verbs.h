@@ -7,7 +7,7 @@
  */
 #pragma once
 
-#include "core/dispatch.h"
+#include "core/call.h"
 
 /* verb-hello.c */
 int verb_hello(Call *c);

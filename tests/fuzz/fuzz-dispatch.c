@@ -40,6 +40,7 @@
 
 #include "backend/backend-sim.h"
 #include "common/protocol.h"
+#include "core/dispatch.h"
 #include "core/session.h"
 #include "policy/audit.h"
 #include "policy/policy.h"
@@ -234,6 +235,7 @@ static void fuzz_setup(void) {
         account_init(&fuzz.account, "broker", NULL);
         fuzz.host = (SessionHost) {
                 .base = fuzz.base,
+                .server = &dispatch_server,
                 .backend = fuzz.backend,
                 .account = &fuzz.account,
                 .uid = geteuid(),

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * call.h - one request while its handler runs.
+ *
+ * Owns: Call, what a verb handler gets and fills (the request, its fds, the
+ * reply being built, the sentence explaining a failure, the fds the reply
+ * carries and an arena for what the reply points to).  Running the handler
+ * and sending the reply is dispatch.c's.
+ * Must never: know the verb table, or send anything.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/macro.h"
+#include "common/protocol.h"
+#include "object/account.h"
+#include "proto/broker.pb-c.h"
+#include "wire/fdlist.h"
+
+typedef struct Session Session;
+typedef struct CallArenaItem CallArenaItem;
+
+typedef struct Call {
+        Session *session;
+        const Ib__V1__Request *request;
+        FdList *fds;
+        Ib__V1__Reply *reply;
+        char error[256];
+        CallArenaItem *arena;
+        int reply_fds[1 + IB_MAX_DELEGATE_DEVICES];     /* sent with the reply (duplicated; still owned by their objects) */
+        size_t n_reply_fds;
+        int close_fds[1 + IB_MAX_DELEGATE_DEVICES];     /* owned by the call: closed after the reply went (call_done) */
+        size_t n_close_fds;
+        Charge reply_fds_charge;        /* ACCOUNT_FDS for reply_fds, taken before the handler; the queued reply keeps it */
+} Call;
+
+/* Zeroed memory that lives until the reply is sent; NULL on ENOMEM. */
+void *call_alloc(Call *c, size_t size);
+char *call_strdup(Call *c, const char *s);
+/* Sets the sentence of a failure; returns -abs(err). */
+int call_fail(Call *c, int err, const char *fmt, ...) _printf_(3, 4);
+/* Frees the arena and closes close_fds. */
+void call_done(Call *c);
