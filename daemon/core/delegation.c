@@ -25,7 +25,7 @@
  * VMM's own.
  *
  * An admin ends a delegation by killing its process (SIGKILL through the
- * pidfd): nothing else stops a VMM from using a device it has bound, since
+ * pidfd, with CAP_KILL raised for the call): nothing else stops a VMM from using a device it has bound, since
  * the kernel gives the broker no handle on an iommufd it did not open
  * objects in.  The end then follows the ordinary path above.
  *
@@ -44,12 +44,14 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/capability.h>
 
 #include <event2/event.h>
 
 #include "core/delegation.h"
 #include "core/session.h"
 #include "policy/audit.h"
+#include "util/caps.h"
 #include "util/log.h"
 
 static uint64_t now_usec(void) {
@@ -221,8 +223,16 @@ void delegation_end(Delegation *d, const char *reason) {
 }
 
 int delegation_kill(Delegation *d) {
-        if (syscall(SYS_pidfd_send_signal, d->pidfd, SIGKILL, NULL, 0) < 0)
-                return errno == ESRCH ? 0 : -errno;     /* gone already: its end is on its way */
+        int r;
+
+        /* another uid's process: CAP_KILL, permitted only, raised for this call (util/caps.h) */
+        r = caps_raise(CAP_KILL);
+        if (r < 0)
+                return r;
+        r = syscall(SYS_pidfd_send_signal, d->pidfd, SIGKILL, NULL, 0) < 0 ? -errno : 0;
+        caps_lower(CAP_KILL);
+        if (r < 0)
+                return r == -ESRCH ? 0 : r;     /* gone already: its end is on its way */
         d->killed = true;
         log_notice("delegation %" PRIu64 " of tenant '%s': pid %d killed by an admin", d->id, d->tenant->name,
                    (int) d->pid);

@@ -68,7 +68,10 @@ void delegation_abort(Delegation *d);
  * per device; d is freed.
  */
 void delegation_end(Delegation *d, const char *reason);
-/* An admin's end: SIGKILL to the process through its pidfd (the end follows when it is gone). */
+/*
+ * An admin's end: SIGKILL to the process through its pidfd (the end follows
+ * when it is gone).  -EPERM if the broker lacks CAP_KILL.
+ */
 int delegation_kill(Delegation *d);
 Delegation *delegation_find(SessionHost *host, uint64_t id);
 /* At broker shutdown: lets go of the records, leaves the processes and their devices alone. */

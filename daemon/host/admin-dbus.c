@@ -490,6 +490,9 @@ static int method_end_delegation(sd_bus_message *m, void *userdata, sd_bus_error
         (void) snprintf(object, sizeof(object), "delegation %" PRIu64 " (tenant '%s', uid %u, pid %d)", id,
                         d->tenant->name, (unsigned) d->uid, (int) d->pid);
         r = broker_end_delegation(a->broker, id);
+        if (r == -EPERM)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "The broker cannot kill pid %d: it lacks "
+                                         "CAP_KILL (its unit's CapabilityBoundingSet=).", (int) d->pid);
         if (r < 0)
                 return r;
         record = (AuditRecord) { .uid = uid, .pid = pid, .verb = ADMIN_AUDIT_END_DELEGATION, .object = object,

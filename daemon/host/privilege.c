@@ -43,6 +43,10 @@
  *                 Optional: a daemon started without it (a unit without it
  *                 in CapabilityBoundingSet=) refuses DeviceDelegate with
  *                 EPERM and says why; nothing else needs it.
+ *   CAP_KILL      Ending a delegation (EndDelegation) kills the VMM that
+ *                 holds the devices, a process of another uid.  Permitted
+ *                 only, raised for that one pidfd_send_signal().  Without it
+ *                 EndDelegation fails with EPERM and says why.
  *
  * What is not kept, although one might expect it:
  *
@@ -90,6 +94,7 @@ static const struct {
 } kept_caps[] = {
         { CAP_IPC_LOCK, true, "pinned guest pages are not charged to the broker's RLIMIT_MEMLOCK" },
         { CAP_SYS_RESOURCE, false, "delegated iommufds get per-process accounting, VMMs a memlock cap" },
+        { CAP_KILL, false, "an admin ends a delegation by killing its VMM" },
 };
 
 typedef struct CapSets {

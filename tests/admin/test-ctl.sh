@@ -13,7 +13,7 @@ set -u
 . "$IB_TOP_SRCDIR/tests/admin/lib.sh"
 need dbus-daemon jq setpriv busctl
 
-plan 52
+plan 59
 
 cat > "$ib_tmp/policy.conf" <<EOF
 [Global]
@@ -31,6 +31,7 @@ Device=0000:00:02.0
 [Tenant idle]
 User=nobody
 Device=0000:00:03.0 group:7
+DelegateDevices=yes
 EOF
 cp "$ib_tmp/policy.conf" "$ib_tmp/policy.good"
 # audited VERB RESULT UID: the audit file has such a record.
@@ -40,7 +41,9 @@ audited() {
 }
 
 check "a private bus starts with the shipped policy" bus_start
-if ! broker_start --policy="$ib_tmp/policy.conf"; then
+# nobody's VMM connects too (delegations)
+chmod 0755 "$ib_tmp"
+if ! broker_start --policy="$ib_tmp/policy.conf" --socket-mode=0666; then
         diag < "$ib_tmp/broker.log"
         notok "the broker owns org.iommubroker.Broker1 on the private bus"
         finish
@@ -155,12 +158,50 @@ check "kill-session of a malformed id: exit 2" [ $? -eq 2 ]
 "$IB_CTL" --help > "$ib_tmp/help" 2>&1
 rc=$?
 documented=yes
-for c in status sessions tenants devices pasids kill-session reload monitor; do
+for c in status sessions tenants devices pasids delegations kill-session end-delegation reload monitor; do
         grep -q "^  $c" "$ib_tmp/help" || documented="no: $c not in --help"
         grep -q "^\`\`$c" "$IB_TOP_SRCDIR/docs/man/iommu-brokerctl.1.rst" || documented="no: $c not in the man page"
 done
 echo "documented: $documented" | diag
 check "--help exits 0 and lists every command, each in the man page" [ $rc -eq 0 -a "$documented" = yes ]
+
+# ---- delegations: listed, ended by an admin (the VMM is killed), audited
+setpriv --reuid="$nobody_uid" --regid="$nobody_gid" --clear-groups -- \
+        "$IB_CLIENT" --socket "$ib_tmp/vmm.sock" delegate dev=0000:00:03.0 -- sleep 120 > "$ib_tmp/vmm.out" 2>&1 &
+vmm_pid=$!
+listed() { ctl --json delegations > "$ib_tmp/del.json" 2>/dev/null && jqe 'length == 1' "$ib_tmp/del.json"; }
+if wait_for 10 listed; then
+        diag < "$ib_tmp/del.json"
+        check "delegations --json: the VMM's pid and uid, the tenant, its device" \
+                jqe --argjson pid "$vmm_pid" --argjson uid "$nobody_uid" \
+                '.[0].id > 0 and .[0].pid == $pid and .[0].uid == $uid and .[0].tenant == "idle"
+                 and .[0].devices == ["0000:00:03.0"]' "$ib_tmp/del.json"
+else
+        diag < "$ib_tmp/vmm.out"
+        notok "delegations --json: the VMM's pid and uid, the tenant, its device"
+fi
+did=$(jq -r '.[0].id' "$ib_tmp/del.json" 2>/dev/null)
+check "devices --json shows the device delegated to that pid, not free" \
+        sh -c "'$IB_CTL' --bus='$BUS' --json devices | jq -e --argjson pid $vmm_pid '
+                .[] | select(.name == \"0000:00:03.0\") | .free == false and .delegated_to_pid == \$pid' >/dev/null"
+as_nobody "$IB_CTL" --bus="$BUS" end-delegation "$did" > "$ib_tmp/out" 2>&1
+rc=$?
+check "an unprivileged end-delegation is refused: exit 4, and the VMM lives" \
+        sh -c "[ $rc -eq 4 ] && kill -0 $vmm_pid"
+ctl end-delegation "$did" > "$ib_tmp/out" 2>&1
+rc=$?
+diag < "$ib_tmp/out"
+wait "$vmm_pid"
+vmm_rc=$?
+check "end-delegation as root: exit 0, and the VMM was killed (SIGKILL)" [ $rc -eq 0 -a $vmm_rc -eq 137 ]
+ended() { has_line "$ib_tmp/audit.jsonl" '.verb == "delegation-end" and .result == "released"
+                                          and (.reason | test("ended by an admin"))'; }
+check "the end of the delegation is audited as an admin's, the device released" wait_for 10 ended
+check "the admin's end-delegation is audited with the caller's uid" audited end-delegation granted "$(id -u)"
+ctl end-delegation "$did" > "$ib_tmp/out" 2>&1
+rc=$?
+check "end-delegation of an ended delegation: exit 1, 'no delegation'" \
+        sh -c "[ $rc -eq 1 ] && grep -q 'no delegation $did' '$ib_tmp/out'"
 
 # ---- reload
 ctl --json reload > "$ib_tmp/out" 2>&1

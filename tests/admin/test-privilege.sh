@@ -15,17 +15,18 @@ set -u
 need setpriv
 [ "$(id -u)" -eq 0 ] || skip_all "needs root"
 
-# CAP_IPC_LOCK is capability 14, CAP_SYS_RESOURCE 24.
+# CAP_KILL is capability 5, CAP_IPC_LOCK 14, CAP_SYS_RESOURCE 24.
 EFF=0000000000004000            # CAP_IPC_LOCK
 bnd=$(awk '$1 == "CapBnd:" { print $2 }' /proc/self/status)
 if [ $(( 0x$bnd >> 24 & 1 )) = 1 ]; then
-        KEPT=0000000001004000   # and CAP_SYS_RESOURCE, permitted only (delegated devices)
-        KEPT_NAMES="cap_ipc_lock cap_sys_resource"
-        UNIT_BOUNDING=-all,+ipc_lock,+sys_resource
+        # and CAP_KILL, CAP_SYS_RESOURCE, permitted only (delegated devices)
+        KEPT=0000000001004020
+        KEPT_NAMES="cap_kill cap_ipc_lock cap_sys_resource"
+        UNIT_BOUNDING=-all,+kill,+ipc_lock,+sys_resource
 else
-        KEPT=$EFF
-        KEPT_NAMES=cap_ipc_lock
-        UNIT_BOUNDING=-all,+ipc_lock
+        KEPT=0000000000004020
+        KEPT_NAMES="cap_kill cap_ipc_lock"
+        UNIT_BOUNDING=-all,+kill,+ipc_lock
 fi
 NONE=0000000000000000
 
