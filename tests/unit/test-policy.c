@@ -219,6 +219,33 @@ TEST(limits_inherit_global_defaults_then_builtins) {
         ASSERT_U64_EQ(p->defaults.mappings, POLICY_UNLIMITED);
 }
 
+TEST(delegate_devices_defaults_to_no_and_losing_it_is_a_feature_loss) {
+        _cleanup_(policy_unrefp) Policy *p = NULL, *q = NULL;
+        char path[PATH_MAX], error[1024];
+        FILE *f;
+
+        (void) snprintf(path, sizeof(path), "%s/delegate.conf", tmp_dir);
+        f = fopen(path, "we");
+        ASSERT_TRUE(f);
+        fputs("[Tenant legacy]\nUser=0\nDelegateDevices=yes\n\n[Tenant plain]\nUser=1\n", f);
+        ASSERT_EQ(fclose(f), 0);
+        ASSERT_OK(policy_load(path, NULL, &p, error, sizeof(error)));
+        ASSERT_TRUE(policy_find_tenant(p, "legacy")->limits.delegate_devices);
+        ASSERT_TRUE(!policy_find_tenant(p, "plain")->limits.delegate_devices);
+
+        f = fopen(path, "we");
+        ASSERT_TRUE(f);
+        fputs("[Global]\nDefaultDelegateDevices=yes\n\n[Tenant legacy]\nUser=0\nDelegateDevices=no\n\n"
+              "[Tenant plain]\nUser=1\n", f);
+        ASSERT_EQ(fclose(f), 0);
+        ASSERT_OK(policy_load(path, NULL, &q, error, sizeof(error)));
+        ASSERT_TRUE(!policy_find_tenant(q, "legacy")->limits.delegate_devices);
+        ASSERT_TRUE(policy_find_tenant(q, "plain")->limits.delegate_devices);
+        /* taking it away is a loss (RevokeOnReload weighs it); granting it is none */
+        ASSERT_EQ(policy_diff_tenant(p, q, "legacy"), POLICY_LOSS_FEATURES);
+        ASSERT_EQ(policy_diff_tenant(p, q, "plain"), 0);
+}
+
 TEST(limit_checks_use_the_effective_limits) {
         _cleanup_(policy_unrefp) Policy *p = NULL;
         char main_path[PATH_MAX], dir[PATH_MAX], error[1024];
