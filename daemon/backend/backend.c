@@ -98,6 +98,14 @@ int backend_device_probe(Backend *b, const BackendDeviceInfo *info) {
         return b->ops->device_probe(b, info);
 }
 
+int backend_delegate_iommufd(Backend *b, int *ret_fd) {
+        return b->ops->delegate_iommufd(b, ret_fd);
+}
+
+int backend_delegate_device(Backend *b, const BackendDeviceInfo *info, int *ret_fd) {
+        return b->ops->delegate_device(b, info, ret_fd);
+}
+
 int backend_device_attach(BackendCtx *ctx, int dev_fd, uint32_t dev_id, uint32_t pasid, uint32_t pt_id,
                           uint32_t *ret_hwpt) {
         return ctx_ops(ctx)->device_attach(ctx, dev_fd, dev_id, pasid, pt_id, ret_hwpt);

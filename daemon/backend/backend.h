@@ -283,6 +283,8 @@ int backend_device_list(Backend *b, BackendDeviceInfo **ret, size_t *ret_n);
 int backend_device_bind(BackendCtx *ctx, const BackendDeviceInfo *info, int *ret_fd, uint32_t *ret_dev_id);
 int backend_device_unbind(BackendCtx *ctx, int dev_fd, uint32_t dev_id);
 int backend_device_probe(Backend *b, const BackendDeviceInfo *info);
+int backend_delegate_iommufd(Backend *b, int *ret_fd);
+int backend_delegate_device(Backend *b, const BackendDeviceInfo *info, int *ret_fd);
 int backend_device_attach(BackendCtx *ctx, int dev_fd, uint32_t dev_id, uint32_t pasid, uint32_t pt_id,
                           uint32_t *ret_hwpt);
 int backend_device_detach(BackendCtx *ctx, int dev_fd, uint32_t dev_id, uint32_t pasid);

@@ -200,14 +200,7 @@ void delegation_end(Delegation *d, const char *reason) {
 
                 if (!slot)
                         continue;
-                slot->delegation = 0;
-                slot->delegated_to = 0;
-                slot->delegated_uid = 0;
-                /* the process is gone: a bind that fails now is a copy of the fd it passed on */
-                if (host->backend->ops->device_probe(host->backend, &slot->info) < 0) {
-                        slot->held_by = d->pid;
-                        slot->held_uid = d->uid;
-                        slot->held_session = 0;
+                if (device_slot_end_delegation(slot, host->backend)) {
                         rec.result = AUDIT_QUARANTINED;
                         quarantined = true;
                         log_warning("device %s of delegation %" PRIu64 " is quarantined: a copy of its fd is "

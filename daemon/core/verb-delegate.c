@@ -25,6 +25,7 @@
 #include "core/session.h"
 #include "core/tenancy.h"
 #include "core/verbs.h"
+#include "object/context.h"
 #include "policy/audit.h"
 #include "policy/peer.h"
 #include "util/caps.h"
@@ -189,7 +190,7 @@ int verb_device_delegate(Call *c) {
         if (r < 0)
                 return call_fail(c, r, "cannot claim the devices: %s", strerror(-r));
 
-        r = b->ops->delegate_iommufd(b, &fds[n_fds]);
+        r = context_delegate(b, &fds[n_fds]);
         if (r == -EPERM)
                 (void) delegate_deny(c, r, "the broker cannot set per-process memory accounting on an iommufd "
                                      "(it lacks CAP_SYS_RESOURCE: its unit's CapabilityBoundingSet=)");
@@ -200,7 +201,7 @@ int verb_device_delegate(Call *c) {
         for (size_t i = 0; r >= 0 && i < req->n_names; i++) {
                 const DeviceSlot *slot = device_table_find(&s->host->devices, req->names[i]);
 
-                r = b->ops->delegate_device(b, &slot->info, &fds[n_fds]);
+                r = device_slot_open_unbound(slot, b, &fds[n_fds]);
                 if (r < 0)
                         (void) call_fail(c, r, "cannot open device '%s': %s", req->names[i], strerror(-r));
                 else

@@ -11,3 +11,7 @@ int context_new(BackendCtx **ret, Backend *b) {
 BackendCtx *context_free(BackendCtx *ctx) {
         return backend_ctx_free(ctx);
 }
+
+int context_delegate(Backend *b, int *ret_fd) {
+        return backend_delegate_iommufd(b, ret_fd);
+}

@@ -73,6 +73,26 @@ bool device_slot_idle(const DeviceSlot *slot) {
         return slot->owner == 0 && slot->held_by == 0 && slot->delegation == 0;
 }
 
+int device_slot_open_unbound(const DeviceSlot *slot, Backend *b, int *ret_fd) {
+        return backend_delegate_device(b, &slot->info, ret_fd);
+}
+
+bool device_slot_end_delegation(DeviceSlot *slot, Backend *b) {
+        pid_t pid = slot->delegated_to;
+        uid_t uid = slot->delegated_uid;
+
+        slot->delegation = 0;
+        slot->delegated_to = 0;
+        slot->delegated_uid = 0;
+        /* the process is gone: a bind that fails now is a copy of the fd it passed on */
+        if (backend_device_probe(b, &slot->info) >= 0)
+                return false;
+        slot->held_by = pid;
+        slot->held_uid = uid;
+        slot->held_session = 0;
+        return true;
+}
+
 static void slot_release(DeviceSlot *slot) {
         slot->held_by = 0;
         slot->held_uid = 0;

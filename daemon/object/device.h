@@ -101,6 +101,14 @@ Device *device_free(Device *d);
 bool device_slot_quarantined(const DeviceSlot *slot);
 /* Whether nobody has it: not open in a session, not quarantined, not delegated. */
 bool device_slot_idle(const DeviceSlot *slot);
+/* Opens the device's cdev unbound, for the VMM it is delegated to (which binds it); *ret_fd is the caller's. */
+int device_slot_open_unbound(const DeviceSlot *slot, Backend *b, int *ret_fd);
+/*
+ * Ends the slot's delegation: the device is free again, or quarantined, held
+ * by the pid it was delegated to, if a bind fails now (a copy of its fd
+ * outlived that process).  True if quarantined.
+ */
+bool device_slot_end_delegation(DeviceSlot *slot, Backend *b);
 
 int device_attach(Device *d, uint32_t pt_id);
 int device_detach(Device *d);
