@@ -538,9 +538,11 @@ int session_host_refresh_devices(SessionHost *host) {
 Session *session_free(Session *s) {
         uint64_t bytes, mappings, objects;
         Teardown t = {};
+        bool had_ctx;
 
         if (!s)
                 return NULL;
+        had_ctx = s->ctx != NULL;
         bytes = s->account.used[ACCOUNT_MAPPED_BYTES];
         mappings = s->account.used[ACCOUNT_MAPPINGS];
         objects = s->account.used[ACCOUNT_OBJECTS];
@@ -567,7 +569,7 @@ Session *session_free(Session *s) {
                                     "the client holds keeps them; their memory stays reserved",
                                     s->name, (unsigned) s->cred.uid, (int) s->cred.pid, t.left,
                                     strerror(-t.error));
-                if (s->ctx) {
+                if (had_ctx) {
                         char reason[128];
 
                         (void) snprintf(reason, sizeof(reason), "%" PRIu64 " bytes unmapped, %u objects left",

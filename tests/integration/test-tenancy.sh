@@ -126,8 +126,9 @@ grep -q '"verb":"connect".*"result":"denied"' "$tmp/audit.jsonl" &&
 grep -q '"verb":"device-open".*"result":"denied"' "$tmp/audit.jsonl" &&
 grep -q '"verb":"limit".*"result":"denied"' "$tmp/audit.jsonl" &&
 grep -q '"verb":"reload".*"result":"denied"' "$tmp/audit.jsonl" &&
-grep -q '"tenant":"vm1".*"verb":"device-open".*"result":"granted"' "$tmp/audit.jsonl"
-check "the audit file records connects, device opens, limits and reloads" test $? -eq 0
+grep -q '"tenant":"vm1".*"verb":"device-open".*"result":"granted"' "$tmp/audit.jsonl" &&
+grep -q '"tenant":"vm1".*"verb":"teardown".*"result":"emptied"' "$tmp/audit.jsonl"
+check "the audit file records connects, device opens, limits, reloads and emptied contexts" test $? -eq 0
 
 # every other limit: refused with EDQUOT naming it, and the session goes on
 out=$(as 1004 'ioas-alloc as=a' 'ioas-alloc' 'map ioas=@a memfd=r size=4K iova=0x1000' \
