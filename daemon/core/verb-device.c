@@ -125,6 +125,14 @@ int verb_device_open(Call *c) {
         if (slot && slot->delegation)
                 return call_fail(c, EBUSY, "device '%s' is delegated to a VMM of another user (delegation %" PRIu64
                                  "); it is free once that process exits", req->name, slot->delegation);
+        /* the pid only to the uid it went to, as DeviceList tells it */
+        if (slot && device_slot_quarantined(slot) && slot->held_uid != s->cred.uid)
+                return call_fail(c, EBUSY, "device '%s' is quarantined: a process of another user still holds "
+                                 "an fd of it; it is free once that closes", req->name);
+        if (slot && device_slot_quarantined(slot) && slot->held_session == 0)
+                return call_fail(c, EBUSY, "device '%s' is quarantined: the fd of its delegation is still held "
+                                 "by pid %d (or a process it passed it to); it is free once that closes", req->name,
+                                 (int) slot->held_by);
         if (slot && device_slot_quarantined(slot))
                 return call_fail(c, EBUSY, "device '%s' is quarantined: the fd it had in session %" PRIu64
                                  " is still held by pid %d (or a process it passed it to); it is free once that closes",

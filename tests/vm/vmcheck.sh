@@ -21,6 +21,7 @@
 #                          default: build-kernel.sh's, from its build/source link)
 #   IB_VM_IOMMU=intel      intel | intel-sm (scalable mode) | virtio (virtio-iommu)
 #   IB_VM_APPEND="..."     extra guest kernel command line (see tests/vm/init)
+#   IB_VMBENCH="N,BYTES"   vmbench's iterations and big-map size (make vmbench)
 #   IB_VM_CACHE=DIR        cache for kernel/busybox (default /var/cache/iommu-broker/vm)
 #   VERBOSE=1              echo every guest line (as TAP comments) while it runs
 #   CC                     compiler for tests/vm/runas (default cc)
@@ -99,7 +100,7 @@ mkdir -p "$vmdir"
 read -ra tests_a <<<"${IB_VM_TESTS:-}" || true
 tests="${tests_a[*]}"
 mapfile -t expected < <(IB_VM_TESTS=$tests sh "$suite" --list)
-mapfile -t all_tests < <(IB_VM_TESTS='' sh "$suite" --list)
+mapfile -t all_tests < <(sh "$suite" --list-all)
 [ ${#all_tests[@]} -gt 0 ] || bail "sh $suite --list gives no tests"
 for t in $tests; do
         [[ " ${all_tests[*]} " == *" $t "* ]] ||
@@ -362,6 +363,7 @@ esac
 append="console=ttyS0 panic=-1 loglevel=4 $kiommu ib.test_timeout=$test_timeout"
 [ -z "$tests" ] || append+=" ib.tests=${tests// /,}"
 append+="${IB_VM_APPEND:+ $IB_VM_APPEND}"
+append+="${IB_VMBENCH:+ ib.vmbench=$IB_VMBENCH}"
 # shellcheck disable=SC2054
 qemu=(qemu-system-x86_64 -name ib-vm -machine q35,kernel-irqchip=split -accel tcg -cpu max
       -smp 2 -m 1G "${qiommu[@]}" -device edu -device edu -nographic -no-reboot -nic none

@@ -1,0 +1,564 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vmbench.c - the hot path in the QEMU guest, as ratios to the direct ioctl.
+ *
+ * Run by `make vmbench` (the guest suite's vmbench test) on the real kernel
+ * with edu attached, so that every mapped page is pinned; the suite pins
+ * this program and the broker to one vCPU (busybox taskset) so that TCG's
+ * scheduling stays out of the ratios.  Every figure is a ratio to a baseline
+ * measured in the same run:
+ *
+ *   direct    the same operation by ioctl on this program's own iommufd, with
+ *             edu bound to it and attached (IOMMU_IOAS_MAP of the same memfd
+ *             pages by address, IOMMU_IOAS_UNMAP)
+ *   bare      a SOCK_SEQPACKET round trip carrying one fd (SCM_RIGHTS) to a
+ *             process that answers, the least any broker must pay
+ *
+ * and then through the broker (session of this process, edu opened and
+ * attached there): a 4 KiB map and unmap one at a time, inside Batches of
+ * 64, 64 asynchronous maps in flight, one 256 MiB map, and another tenant's
+ * GetCapabilities latency while this one maps and unmaps 256 MiB.  Each row
+ * prints the figure, its ratio, the issue's target and "ok" or "MISS".  A
+ * benchmark, not a test: it exits 0 when every row was measured, whatever
+ * the ratios; 1 when a row could not be measured.
+ *
+ * Usage: vmbench --socket=PATH --cdev=/dev/vfio/devices/vfioN --device=BDF
+ *                [--iterations=N] [--big=BYTES]
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/iommufd.h>
+#include <linux/vfio.h>
+
+#include "client/iommu-broker.h"
+
+#define PAGE 4096U
+#define BATCH 64U
+#define IOVA_BASE 0x1000000ULL          /* above edu's BAR and the low MiB; below 4 GiB */
+
+static const char *arg_socket = "/run/ib.sock";
+static const char *arg_cdev;
+static const char *arg_device;
+static unsigned arg_iterations = 256;
+static uint64_t arg_big = 256ULL << 20;
+static bool failed;
+
+static double now(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+/* One row: the figure, its ratio to a baseline, and the target (0: none, a ratio shown for information). */
+static void row(const char *what, double us, double base_us, const char *base_name, double target) {
+        double ratio = us / base_us;
+
+        if (target <= 0)
+                printf("%-46s %10.1f us  %6.2fx %s\n", what, us, ratio, base_name);
+        else
+                printf("%-46s %10.1f us  %6.2fx %-8s target <= %.2fx  %s\n", what, us, ratio, base_name, target,
+                       ratio <= target ? "ok" : "MISS");
+}
+
+static void missing(const char *what, int r) {
+        printf("%-46s not measured: %s\n", what, strerror(r < 0 ? -r : r));
+        failed = true;
+}
+
+/* ------------------------------------------------------------------ direct */
+
+typedef struct Direct {
+        int iommufd;
+        int dev;
+        uint32_t ioas;
+} Direct;
+
+static int direct_open(Direct *d) {
+        struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
+        struct vfio_device_attach_iommufd_pt attach = { .argsz = sizeof(attach) };
+        struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
+
+        d->iommufd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
+        d->dev = open(arg_cdev, O_RDWR | O_CLOEXEC);
+        if (d->iommufd < 0 || d->dev < 0)
+                return -errno;
+        bind.iommufd = d->iommufd;
+        if (ioctl(d->dev, VFIO_DEVICE_BIND_IOMMUFD, &bind) < 0 || ioctl(d->iommufd, IOMMU_IOAS_ALLOC, &alloc) < 0)
+                return -errno;
+        d->ioas = alloc.out_ioas_id;
+        attach.pt_id = d->ioas;
+        if (ioctl(d->dev, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach) < 0)
+                return -errno;
+        return 0;
+}
+
+static void direct_close(Direct *d) {
+        close(d->dev);                  /* unbinds and detaches */
+        close(d->iommufd);
+}
+
+static int direct_map(Direct *d, void *va, uint64_t len, uint64_t iova) {
+        struct iommu_ioas_map m = {
+                .size = sizeof(m),
+                .flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE,
+                .ioas_id = d->ioas,
+                .user_va = (uintptr_t) va,
+                .length = len,
+                .iova = iova,
+        };
+
+        return ioctl(d->iommufd, IOMMU_IOAS_MAP, &m) < 0 ? -errno : 0;
+}
+
+static int direct_unmap(Direct *d, uint64_t iova, uint64_t len) {
+        struct iommu_ioas_unmap u = { .size = sizeof(u), .ioas_id = d->ioas, .iova = iova, .length = len };
+
+        return ioctl(d->iommufd, IOMMU_IOAS_UNMAP, &u) < 0 ? -errno : 0;
+}
+
+/* Per-op microseconds of n 4 KiB maps (*ret_map) and their unmaps (*ret_unmap). */
+static int direct_small(Direct *d, uint8_t *ram, unsigned n, double *ret_map, double *ret_unmap) {
+        double t0, t1, t2;
+        int r;
+
+        t0 = now();
+        for (unsigned i = 0; i < n; i++)
+                if ((r = direct_map(d, ram + (size_t) (i % BATCH) * PAGE, PAGE, IOVA_BASE + (uint64_t) i * PAGE)) < 0)
+                        return r;
+        t1 = now();
+        for (unsigned i = 0; i < n; i++)
+                if ((r = direct_unmap(d, IOVA_BASE + (uint64_t) i * PAGE, PAGE)) < 0)
+                        return r;
+        t2 = now();
+        *ret_map = (t1 - t0) * 1e6 / n;
+        *ret_unmap = (t2 - t1) * 1e6 / n;
+        return 0;
+}
+
+/* ------------------------------------------------------------------ bare round trip with an fd */
+
+static double bare_fd_roundtrip(int memfd, unsigned n) {
+        char buf[64] = "map", ctl[CMSG_SPACE(sizeof(int))];
+        int sv[2];
+        pid_t pid;
+        double t0, dt;
+
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+                return -1;
+        pid = fork();
+        if (pid == 0) {
+                char rctl[CMSG_SPACE(sizeof(int))];
+
+                close(sv[0]);
+                for (;;) {
+                        struct iovec iov = { buf, sizeof(buf) };
+                        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = rctl,
+                                             .msg_controllen = sizeof(rctl) };
+                        struct cmsghdr *cm;
+                        ssize_t k = recvmsg(sv[1], &mh, MSG_CMSG_CLOEXEC);
+
+                        if (k <= 0)
+                                _exit(0);
+                        cm = CMSG_FIRSTHDR(&mh);
+                        if (cm && cm->cmsg_type == SCM_RIGHTS) {
+                                int fd;
+
+                                memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
+                                close(fd);
+                        }
+                        if (send(sv[1], buf, 16, MSG_NOSIGNAL) < 0)
+                                _exit(0);
+                }
+        }
+        close(sv[1]);
+        t0 = now();
+        for (unsigned i = 0; i < n; i++) {
+                struct iovec iov = { buf, 32 };
+                struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl) };
+                struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+
+                cm->cmsg_level = SOL_SOCKET;
+                cm->cmsg_type = SCM_RIGHTS;
+                cm->cmsg_len = CMSG_LEN(sizeof(int));
+                memcpy(CMSG_DATA(cm), &memfd, sizeof(int));
+                if (sendmsg(sv[0], &mh, 0) < 0 || recv(sv[0], buf, sizeof(buf), 0) <= 0)
+                        return -1;
+        }
+        dt = now() - t0;
+        close(sv[0]);
+        (void) waitpid(pid, NULL, 0);
+        return dt * 1e6 / n;
+}
+
+/* ------------------------------------------------------------------ brokered */
+
+typedef struct Brokered {
+        ib_client *c;
+        uint32_t ioas;
+        uint32_t dev;
+        int dev_fd;
+} Brokered;
+
+static int brokered_open(Brokered *b) {
+        ib_ioas_alloc_args args = {};
+        int r;
+
+        r = ib_client_connect(arg_socket, "vmbench", &b->c);
+        if (r < 0)
+                return r;
+        r = ib_ioas_alloc(b->c, &args, &b->ioas);
+        if (r >= 0)
+                r = ib_device_open(b->c, arg_device, &b->dev, &b->dev_fd);
+        if (r >= 0)
+                r = ib_device_attach(b->c, b->dev, b->ioas, NULL);
+        if (r < 0)
+                fprintf(stderr, "vmbench: broker: %s\n", ib_client_error(b->c));
+        return r;
+}
+
+static void brokered_close(Brokered *b) {
+        close(b->dev_fd);
+        ib_client_free(b->c);
+}
+
+static int brokered_small(Brokered *b, int memfd, unsigned n, double *ret_map, double *ret_unmap) {
+        double t0, t1, t2;
+        int r;
+
+        t0 = now();
+        for (unsigned i = 0; i < n; i++) {
+                uint64_t iova = IOVA_BASE + (uint64_t) i * PAGE;
+
+                r = ib_map(b->c, b->ioas, memfd, (uint64_t) (i % BATCH) * PAGE, PAGE,
+                           IB_MAP_READABLE | IB_MAP_WRITEABLE | IB_MAP_FIXED_IOVA, &iova);
+                if (r < 0)
+                        return r;
+        }
+        t1 = now();
+        for (unsigned i = 0; i < n; i++)
+                if ((r = ib_unmap(b->c, b->ioas, IOVA_BASE + (uint64_t) i * PAGE, PAGE, NULL)) < 0)
+                        return r;
+        t2 = now();
+        *ret_map = (t1 - t0) * 1e6 / n;
+        *ret_unmap = (t2 - t1) * 1e6 / n;
+        return 0;
+}
+
+static int brokered_batch(Brokered *b, int memfd, unsigned n, double *ret_map, double *ret_unmap) {
+        double t_map = 0, t_unmap = 0;
+        int r = 0;
+
+        for (unsigned done = 0; done < n && r >= 0; done += BATCH) {
+                ib_batch *m = NULL, *u = NULL;
+                double t0, t1, t2;
+
+                r = ib_batch_new(&m);
+                if (r >= 0)
+                        r = ib_batch_new(&u);
+                for (unsigned i = 0; r >= 0 && i < BATCH; i++) {
+                        uint64_t iova = IOVA_BASE + (uint64_t) i * PAGE;
+
+                        r = ib_batch_add_map(m, b->ioas, memfd, (uint64_t) i * PAGE, PAGE,
+                                             IB_MAP_READABLE | IB_MAP_WRITEABLE | IB_MAP_FIXED_IOVA, iova);
+                        if (r >= 0)
+                                r = ib_batch_add_unmap(u, b->ioas, iova, PAGE);
+                }
+                t0 = now();
+                if (r >= 0)
+                        r = ib_batch_run(b->c, m, true);
+                t1 = now();
+                if (r >= 0)
+                        r = ib_batch_run(b->c, u, true);
+                t2 = now();
+                t_map += t1 - t0;
+                t_unmap += t2 - t1;
+                ib_batch_free(m);
+                ib_batch_free(u);
+        }
+        *ret_map = t_map * 1e6 / n;
+        *ret_unmap = t_unmap * 1e6 / n;
+        return r;
+}
+
+static unsigned async_left;
+static int async_error;
+
+static void async_done(ib_client *c, const ib_result *res, void *userdata) {
+        (void) c;
+        (void) userdata;
+        if (res->error < 0 && async_error == 0)
+                async_error = res->error;
+        async_left--;
+}
+
+static int brokered_async(Brokered *b, int memfd, unsigned n, double *ret_map) {
+        double t0, t = 0;
+        int r = 0;
+
+        for (unsigned done = 0; done < n && r >= 0; done += BATCH) {
+                async_left = BATCH;
+                async_error = 0;
+                t0 = now();
+                for (unsigned i = 0; r >= 0 && i < BATCH; i++)
+                        r = ib_map_async(b->c, b->ioas, memfd, (uint64_t) i * PAGE, PAGE,
+                                         IB_MAP_READABLE | IB_MAP_WRITEABLE | IB_MAP_FIXED_IOVA,
+                                         IOVA_BASE + (uint64_t) i * PAGE, async_done, NULL);
+                while (r >= 0 && async_left > 0)
+                        r = ib_client_process(b->c);
+                t += now() - t0;
+                if (r >= 0)
+                        r = async_error;
+                if (r >= 0)
+                        r = ib_unmap(b->c, b->ioas, IOVA_BASE, (uint64_t) BATCH * PAGE, NULL);
+        }
+        *ret_map = t * 1e6 / n;
+        return r;
+}
+
+/* ------------------------------------------------------------------ another tenant's latency */
+
+static int cmp_double(const void *a, const void *b) {
+        double x = *(const double *) a, y = *(const double *) b;
+
+        return x < y ? -1 : x > y;
+}
+
+/*
+ * In a child: GetCapabilities in a loop until SIGTERM, writing each
+ * latency (us) to fd.  Returns the child's pid.
+ */
+static pid_t bystander_start(int fd) {
+        pid_t pid = fork();
+
+        if (pid == 0) {
+                ib_client *c = NULL;
+                ib_caps caps;
+
+                if (ib_client_connect(arg_socket, "vmbench-bystander", &c) < 0)
+                        _exit(1);
+                for (;;) {
+                        double t0 = now(), us;
+
+                        if (ib_caps_get(c, &caps) < 0)
+                                _exit(1);
+                        us = (now() - t0) * 1e6;
+                        if (write(fd, &us, sizeof(us)) != sizeof(us))
+                                _exit(0);
+                        (void) usleep(2000);
+                }
+        }
+        return pid;
+}
+
+/* Reads what the bystander wrote; median and max into ret. */
+static size_t bystander_collect(int fd, double *ret_median, double *ret_max) {
+        static double v[100000];
+        size_t n = 0;
+        ssize_t k;
+
+        while (n < 100000 && (k = read(fd, &v[n], sizeof(double))) == sizeof(double))
+                n++;
+        if (n == 0)
+                return 0;
+        qsort(v, n, sizeof(double), cmp_double);
+        *ret_median = v[n / 2];
+        *ret_max = v[n - 1];
+        return n;
+}
+
+/* The bystander's latency while during() runs (or for idle_s seconds if during is NULL). */
+static size_t bystander_measure(int (*during)(void *), void *ud, double idle_s, double *ret_median, double *ret_max,
+                                int *ret_r) {
+        int p[2];
+        pid_t pid;
+        size_t n;
+
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return 0;
+        pid = bystander_start(p[1]);
+        close(p[1]);
+        (void) usleep(200 * 1000);
+        *ret_r = during ? during(ud) : (usleep((useconds_t) (idle_s * 1e6)), 0);
+        (void) kill(pid, SIGTERM);
+        (void) waitpid(pid, NULL, 0);
+        n = bystander_collect(p[0], ret_median, ret_max);
+        close(p[0]);
+        return n;
+}
+
+typedef struct BigJob {
+        Brokered *b;
+        int memfd;
+        unsigned rounds;
+        double us;                      /* per map, for the 256 MiB row */
+} BigJob;
+
+static int big_rounds(void *ud) {
+        BigJob *j = ud;
+        double t = 0;
+
+        for (unsigned i = 0; i < j->rounds; i++) {
+                uint64_t iova = IOVA_BASE;
+                double t0 = now();
+                int r = ib_map(j->b->c, j->b->ioas, j->memfd, 0, arg_big,
+                               IB_MAP_READABLE | IB_MAP_WRITEABLE | IB_MAP_FIXED_IOVA, &iova);
+
+                t += now() - t0;
+                if (r < 0)
+                        return r;
+                r = ib_unmap(j->b->c, j->b->ioas, IOVA_BASE, arg_big, NULL);
+                if (r < 0)
+                        return r;
+        }
+        j->us = t * 1e6 / j->rounds;
+        return 0;
+}
+
+/* ------------------------------------------------------------------ main */
+
+static int parse_argv(int argc, char **argv) {
+        static const struct option opts[] = {
+                { "socket", required_argument, NULL, 's' },
+                { "cdev", required_argument, NULL, 'c' },
+                { "device", required_argument, NULL, 'd' },
+                { "iterations", required_argument, NULL, 'n' },
+                { "big", required_argument, NULL, 'b' },
+                {}
+        };
+        int c;
+
+        while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0)
+                switch (c) {
+                case 's': arg_socket = optarg; break;
+                case 'c': arg_cdev = optarg; break;
+                case 'd': arg_device = optarg; break;
+                case 'n': arg_iterations = (unsigned) strtoul(optarg, NULL, 0); break;
+                case 'b': arg_big = strtoull(optarg, NULL, 0); break;
+                default: return -EINVAL;
+                }
+        if (!arg_cdev || !arg_device || arg_iterations < BATCH || arg_iterations % BATCH || arg_big % PAGE) {
+                fprintf(stderr, "usage: vmbench --socket=PATH --cdev=CDEV --device=BDF [--iterations=N (a multiple "
+                                "of 64)] [--big=BYTES]\n");
+                return -EINVAL;
+        }
+        return 0;
+}
+
+int main(int argc, char **argv) {
+        double d_map = 0, d_unmap = 0, b_map, b_unmap, bat_map = 0, bat_unmap, as_map, bare, d_big = 0;
+        double idle_med, idle_max;
+        double busy_med, busy_max;
+        Direct d = {};
+        Brokered b = {};
+        BigJob job;
+        uint8_t *ram, *big_ram;
+        int memfd, big_memfd, r;
+        size_t n;
+
+        if (parse_argv(argc, argv) < 0)
+                return 2;
+        memfd = memfd_create("vmbench-ram", MFD_CLOEXEC);
+        big_memfd = memfd_create("vmbench-big", MFD_CLOEXEC);
+        if (memfd < 0 || big_memfd < 0 || ftruncate(memfd, (off_t) BATCH * PAGE) < 0 ||
+            ftruncate(big_memfd, (off_t) arg_big) < 0)
+                return 1;
+        ram = mmap(NULL, (size_t) BATCH * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+        big_ram = mmap(NULL, arg_big, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, big_memfd, 0);
+        if (ram == MAP_FAILED || big_ram == MAP_FAILED)
+                return 1;
+        memset(ram, 1, (size_t) BATCH * PAGE);
+
+        printf("# vmbench: %u iterations, %" PRIu64 " MiB big map, edu %s attached (every page pinned)\n",
+               arg_iterations, arg_big >> 20, arg_device);
+
+        /* the baselines: direct ioctls on our own iommufd, then the bare round trip */
+        r = direct_open(&d);
+        if (r < 0) {
+                missing("direct: bind and attach edu", r);
+                return 1;
+        }
+        r = direct_small(&d, ram, arg_iterations, &d_map, &d_unmap);
+        if (r >= 0) {
+                double t0 = now();
+
+                r = direct_map(&d, big_ram, arg_big, IOVA_BASE);
+                d_big = (now() - t0) * 1e6;
+                if (r >= 0)
+                        r = direct_unmap(&d, IOVA_BASE, arg_big);
+        }
+        direct_close(&d);
+        if (r < 0) {
+                missing("direct: map and unmap", r);
+                return 1;
+        }
+        bare = bare_fd_roundtrip(memfd, arg_iterations);
+        printf("%-46s %10.1f us\n", "direct 4 KiB map (baseline)", d_map);
+        printf("%-46s %10.1f us\n", "direct 4 KiB unmap (baseline)", d_unmap);
+        printf("%-46s %10.1f us\n", "bare SEQPACKET round trip with an fd", bare);
+        printf("%-46s %10.1f us\n", "direct 256 MiB map (baseline)", d_big);
+
+        r = brokered_open(&b);
+        if (r < 0) {
+                missing("broker: open and attach edu", r);
+                return 1;
+        }
+        r = brokered_small(&b, memfd, arg_iterations, &b_map, &b_unmap);
+        if (r < 0)
+                missing("brokered 4 KiB map, one at a time", r);
+        else {
+                row("4 KiB map, one at a time", b_map, d_map, "direct", 0);
+                row("4 KiB map, one at a time", b_map, bare + d_map, "bare+dir", 1.3);
+                row("4 KiB unmap, one at a time", b_unmap, d_unmap, "direct", 0);
+                row("4 KiB unmap, one at a time", b_unmap, bare + d_unmap, "bare+dir", 1.3);
+        }
+        r = brokered_batch(&b, memfd, arg_iterations, &bat_map, &bat_unmap);
+        if (r < 0)
+                missing("4 KiB map in a Batch of 64", r);
+        else {
+                row("4 KiB map in a Batch of 64, per op", bat_map, d_map, "direct", 1.5);
+                row("4 KiB unmap in a Batch of 64, per op", bat_unmap, d_unmap, "direct", 1.5);
+        }
+        r = brokered_async(&b, memfd, arg_iterations, &as_map);
+        if (r < 0)
+                missing("4 KiB map, 64 async in flight", r);
+        else if (bat_map > 0)
+                row("4 KiB map, 64 async in flight, per op", as_map, bat_map, "batch", 1.2);
+
+        job = (BigJob) { .b = &b, .memfd = big_memfd, .rounds = 1 };
+        r = big_rounds(&job);
+        if (r < 0)
+                missing("one 256 MiB map", r);
+        else
+                row("one 256 MiB map (pins every page)", job.us, d_big, "direct", 1.05);
+
+        /* another tenant's cheap request, idle and while this one maps and unmaps big */
+        n = bystander_measure(NULL, NULL, 1.0, &idle_med, &idle_max, &r);
+        job.rounds = 3;
+        if (n == 0 || r < 0)
+                missing("another tenant, idle", r ? r : -EIO);
+        else if ((n = bystander_measure(big_rounds, &job, 0, &busy_med, &busy_max, &r)) == 0 || r < 0)
+                missing("another tenant during 256 MiB maps", r ? r : -EIO);
+        else {
+                printf("%-46s %10.1f us median, %.1f us max (%zu samples)\n", "another tenant's GetCapabilities, idle",
+                       idle_med, idle_max, n);
+                row("another tenant during 256 MiB maps, median", busy_med, idle_med, "idle", 2.0);
+                row("another tenant during 256 MiB maps, max", busy_max, idle_med, "idle", 10.0);
+        }
+        brokered_close(&b);
+        return failed ? 1 : 0;
+}
