@@ -18,11 +18,13 @@
 #include "core/delegation.h"
 #include "core/dispatch.h"
 #include "core/session.h"
-#include "object/account.h"
-#include "util/log.h"
 #include "core/tenancy.h"
+#include "object/account.h"
+#include "object/tenant.h"
 #include "policy/audit.h"
 #include "policy/policy.h"
+#include "util/list.h"
+#include "util/log.h"
 #include "wire/listener.h"
 
 struct Broker {
@@ -95,11 +97,251 @@ static void broker_on_reprobe(evutil_socket_t fd, short what, void *userdata) {
         broker_status(b);
 }
 
+/* ---------------------------------------------------------------- read-only views */
+
+static UsageView view_usage(const Account *a) {
+        return (UsageView) {
+                .objects = a->used[ACCOUNT_OBJECTS],
+                .mappings = a->used[ACCOUNT_MAPPINGS],
+                .mapped_bytes = a->used[ACCOUNT_MAPPED_BYTES],
+        };
+}
+
+static void view_session(const Session *s, SessionView *ret) {
+        *ret = (SessionView) {
+                .id = s->id,
+                .name = s->name,
+                .uid = s->cred.uid,
+                .gid = s->cred.gid,
+                .pid = s->cred.pid,
+                .unit = s->id_peer.unit,
+                .tenant = s->tenant ? s->tenant->name : NULL,
+                .client = s->client_name,
+                .n_ioas = (uint32_t) list_count(session_objects(s, SESSION_IOAS)),
+                .usage = view_usage(&s->account),
+                .requests = s->n_requests,
+        };
+}
+
+static void view_delegation(const Delegation *d, DelegationView *ret) {
+        *ret = (DelegationView) {
+                .id = d->id,
+                .tenant = d->tenant->name,
+                .pid = d->pid,
+                .uid = d->uid,
+                .memlock_limit = d->memlock_limit,
+                .started_usec = d->started_usec,
+                .n_devices = d->n_names,
+        };
+        for (size_t i = 0; i < d->n_names; i++)
+                ret->devices[i] = d->names[i];
+}
+
+static Session *broker_find_session(Broker *b, uint64_t id) {
+        for (Session *s = b->sessions; s; s = s->next)
+                if (s->id == id)
+                        return s;
+        return NULL;
+}
+
+void broker_usage(Broker *b, UsageView *ret) {
+        *ret = view_usage(&b->account);
+}
+
+int broker_foreach_session(Broker *b, int (*fn)(const SessionView *s, void *userdata), void *userdata) {
+        for (const Session *s = b->sessions; s; s = s->next) {
+                SessionView v;
+                int r;
+
+                view_session(s, &v);
+                r = fn(&v, userdata);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int broker_session_view(Broker *b, uint64_t id, SessionView *ret) {
+        const Session *s = broker_find_session(b, id);
+
+        if (!s)
+                return -ENOENT;
+        view_session(s, ret);
+        return 0;
+}
+
+/*
+ * One tenant: t its live state, NULL without sessions (usage 0, limits from
+ * pt); pt its section in the policy in force, NULL for the local admin of a
+ * broker without policy (no limits, every device) and for a tenant the
+ * policy lost.
+ */
+static int view_tenant(Broker *b, const char *name, const Tenant *t, const PolicyTenant *pt, bool in_policy,
+                       int (*fn)(const TenantView *t, void *userdata), void *userdata) {
+        _cleanup_free_ TenantCounterView *counters = NULL;
+        _cleanup_free_ const char **devices = NULL;
+        _cleanup_free_ char (*groups)[32] = NULL;
+        size_t n_grants = pt ? pt->n_devices : 0, n_devices = 0;
+        uint32_t n_sessions = 0;
+
+        if (t)
+                for (const Session *s = b->sessions; s; s = s->next)
+                        n_sessions += s->tenant == t;
+        counters = calloc(policy_n_counters, sizeof(*counters));
+        devices = calloc(n_grants + 1, sizeof(*devices));
+        groups = calloc(n_grants + 1, sizeof(*groups));
+        if (!counters || !devices || !groups)
+                return -ENOMEM;
+        for (size_t i = 0; i < policy_n_counters; i++) {
+                const PolicyCounter *c = &policy_counters[i];
+
+                counters[i] = (TenantCounterView) {
+                        .usage_key = c->bus_name,
+                        .limit_key = c->bus_limit,
+                        .used = t ? t->account.used[c->resource] : 0,
+                        .limit = t ? t->account.limit[c->resource] : pt ? policy_counter_get(&pt->limits, c)
+                                                                        : c->builtin,
+                };
+        }
+        if (!pt && !(t && t->orphaned))
+                devices[n_devices++] = "*";     /* the local admin; an orphaned tenant has none */
+        for (size_t i = 0; i < n_grants; i++) {
+                if (!pt->devices[i].pattern)
+                        (void) snprintf(groups[i], sizeof(groups[i]), "group:%d", pt->devices[i].iommu_group);
+                devices[n_devices++] = pt->devices[i].pattern ?: groups[i];
+        }
+        return fn(&(const TenantView) {
+                          .name = name,
+                          .n_sessions = n_sessions,
+                          .in_policy = in_policy,
+                          .counters = counters,
+                          .n_counters = policy_n_counters,
+                          .devices = devices,
+                          .n_devices = n_devices,
+                  }, userdata);
+}
+
+int broker_foreach_tenant(Broker *b, int (*fn)(const TenantView *t, void *userdata), void *userdata) {
+        const Policy *p = b->host.policy;
+        Tenant *live = b->host.tenants;
+        int r = 0;
+
+        if (p)
+                for (size_t i = 0; r >= 0 && i < p->n_tenants; i++) {
+                        const PolicyTenant *pt = p->tenants[i];
+
+                        r = view_tenant(b, pt->name, tenant_find(live, pt->name), pt, /* in_policy= */ true, fn,
+                                        userdata);
+                }
+        else
+                r = view_tenant(b, TENANCY_LOCAL_ADMIN, tenant_find(live, TENANCY_LOCAL_ADMIN), /* pt= */ NULL,
+                                /* in_policy= */ false, fn, userdata);
+
+        /* Then the live tenants the policy in force no longer has (sessions a reload let run on). */
+        for (const Tenant *t = live; r >= 0 && t; t = t->next) {
+                if (p ? !!policy_find_tenant(p, t->name) : strcmp(t->name, TENANCY_LOCAL_ADMIN) == 0)
+                        continue;
+                r = view_tenant(b, t->name, t, /* pt= */ NULL, /* in_policy= */ false, fn, userdata);
+        }
+        return r < 0 ? r : 0;
+}
+
+int broker_foreach_device(Broker *b, int (*fn)(const DeviceView *d, void *userdata), void *userdata) {
+        for (size_t i = 0; i < b->host.devices.n_slots; i++) {
+                const DeviceSlot *slot = &b->host.devices.slots[i];
+                const Session *owner = slot->owner ? broker_find_session(b, slot->owner) : NULL;
+                SessionView holder;
+                DeviceView v = {
+                        .name = slot->info.name,
+                        .vendor_id = slot->info.vendor_id,
+                        .device_id = slot->info.device_id,
+                        .pasid_width = slot->info.pasid_width,
+                        .iommu_group = slot->info.iommu_group,
+                        .session = slot->owner,
+                        .delegation = slot->delegation,
+                        .delegated_to = slot->delegated_to,
+                        .delegated_uid = slot->delegated_uid,
+                        .quarantined = device_slot_quarantined(slot),
+                        .held_by = slot->held_by,
+                        .held_uid = slot->held_uid,
+                        .held_session = slot->held_session,
+                };
+                int r;
+
+                if (owner) {
+                        view_session(owner, &holder);
+                        v.holder = &holder;
+                }
+                r = fn(&v, userdata);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int broker_foreach_pasid(Broker *b, int (*fn)(const PasidView *p, void *userdata), void *userdata) {
+        for (const Session *s = b->sessions; s; s = s->next) {
+                const Device *d;
+                SessionView holder;
+
+                view_session(s, &holder);
+                LIST_FOREACH(d, session_objects(s, SESSION_DEVICE), link) {
+                        const PasidEntry *e;
+
+                        LIST_FOREACH(e, &d->pasids.entries, link) {
+                                PolicyPasidMode mode = e->space ? POLICY_PASID_MODE_GLOBAL
+                                                                : POLICY_PASID_MODE_PER_DEVICE;
+                                int r;
+
+                                r = fn(&(const PasidView) {
+                                               .holder = &holder,
+                                               .device = d->name,
+                                               .vpasid = e->vpasid,
+                                               .pasid = e->pasid,
+                                               .pt_id = e->pt_id,
+                                               .mode = policy_pasid_mode_to_string(mode),
+                                       }, userdata);
+                                if (r < 0)
+                                        return r;
+                        }
+                }
+        }
+        return 0;
+}
+
+int broker_foreach_delegation(Broker *b, int (*fn)(const DelegationView *d, void *userdata), void *userdata) {
+        for (const Delegation *d = b->host.delegations; d; d = d->next) {
+                DelegationView v;
+                int r;
+
+                view_delegation(d, &v);
+                r = fn(&v, userdata);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int broker_delegation_view(Broker *b, uint64_t id, DelegationView *ret) {
+        const Delegation *d = delegation_find(&b->host, id);
+
+        if (!d)
+                return -ENOENT;
+        view_delegation(d, ret);
+        return 0;
+}
+
+/* ---------------------------------------------------------------- events */
+
 static void broker_on_session_free(Session *s, void *userdata) {
         Broker *b = userdata;
 
-        if (b->observer && b->observer->session_closed)
-                b->observer->session_closed(s, b->observer_userdata);
+        if (b->observer && b->observer->session_closed) {
+                SessionView v;
+
+                view_session(s, &v);
+                b->observer->session_closed(&v, b->observer_userdata);
+        }
         if (s->prev)
                 s->prev->next = s->next;
         else if (b->sessions == s)
@@ -136,8 +378,12 @@ static void broker_on_accept(int fd, void *userdata) {
         log_info("%s opened: uid %u gid %u pid %d%s", s->name, (unsigned) s->cred.uid, (unsigned) s->cred.gid,
                  (int) s->cred.pid, s->pidfd >= 0 ? " (pidfd)" : "");
         broker_status(b);
-        if (b->observer && b->observer->session_opened)
-                b->observer->session_opened(s, b->observer_userdata);
+        if (b->observer && b->observer->session_opened) {
+                SessionView v;
+
+                view_session(s, &v);
+                b->observer->session_opened(&v, b->observer_userdata);
+        }
 }
 
 static void broker_on_signal(evutil_socket_t sig, short what, void *userdata) {
@@ -492,27 +738,8 @@ const char *broker_backend_name(Broker *b) {
         return backend_name(b->backend);
 }
 
-const Account *broker_account(Broker *b) {
-        return &b->account;
-}
-
 size_t broker_n_sessions(Broker *b) {
         return b->host.n_sessions;
-}
-
-Session *broker_first_session(Broker *b) {
-        return b->sessions;
-}
-
-Session *broker_find_session(Broker *b, uint64_t id) {
-        for (Session *s = b->sessions; s; s = s->next)
-                if (s->id == id)
-                        return s;
-        return NULL;
-}
-
-Delegation *broker_first_delegation(Broker *b) {
-        return b->host.delegations;
 }
 
 int broker_end_delegation(Broker *b, uint64_t id) {
@@ -531,22 +758,6 @@ int broker_kill_session(Broker *b, uint64_t id) {
         log_notice("%s: ended by the administrator", s->name);
         session_free(s);
         return 0;
-}
-
-Tenant *broker_first_tenant(Broker *b) {
-        return b->host.tenants;
-}
-
-Policy *broker_policy(Broker *b) {
-        return b->host.policy;
-}
-
-const char *broker_policy_path(Broker *b) {
-        return b->policy_path;
-}
-
-DeviceTable *broker_devices(Broker *b) {
-        return &b->host.devices;
 }
 
 int broker_refresh_devices(Broker *b) {

@@ -3,8 +3,11 @@
  * broker.h - the broker: the wiring of one daemon instance.
  *
  * Owns: the event base, the backend, the listener, the registry of live
- * sessions with the broker-wide account, signal events, and the service
- * manager notifications (READY, STATUS, WATCHDOG).
+ * sessions with the broker-wide account, signal events, the service
+ * manager notifications (READY, STATUS, WATCHDOG), and the read-only views
+ * it lends the host room (which includes no other header of the daemon's
+ * state).  broker_new() builds it in stages, each undone by broker_free().
+ * Must never: hand the host room a pointer into a record.
  */
 #pragma once
 
@@ -13,6 +16,8 @@
 #include <sys/types.h>
 
 #include "backend/backend.h"
+#include "common/macro.h"
+#include "common/protocol.h"
 #include "core/session.h"
 
 typedef struct Broker Broker;
@@ -29,17 +34,104 @@ typedef struct BrokerConfig {
         SessionAdmission admission;     /* zeros: the defaults */
 } BrokerConfig;
 
-typedef struct Session Session;
-typedef struct Account Account;
+/* ---------------------------------------------------------------- read-only views
+ *
+ * What the host room reads of the broker: plain values, filled for one
+ * call (the strings live until the callback returns, or the view is used
+ * up).  Nothing here lets the host reach a session, tenant, device or
+ * policy record.  A foreach calls fn for each, stops at fn's first negative
+ * return and returns it.
+ */
+
+/* What objects cost, broker-wide or for one session. */
+typedef struct UsageView {
+        uint64_t objects;
+        uint64_t mappings;
+        uint64_t mapped_bytes;
+} UsageView;
+
+/* One live session: its peer as the kernel told at accept. */
+typedef struct SessionView {
+        uint64_t id;
+        const char *name;               /* "session 7", for logs */
+        uid_t uid;
+        gid_t gid;
+        pid_t pid;
+        const char *unit;               /* its systemd unit; NULL: none */
+        const char *tenant;             /* NULL while the connection is refused */
+        const char *client;             /* the name it gave in Hello; NULL: none */
+        uint32_t n_ioas;
+        UsageView usage;
+        uint64_t requests;
+} SessionView;
+
+/* One counted resource of a tenant: usage and limit, with their keys (the limit's is the policy's). */
+typedef struct TenantCounterView {
+        const char *usage_key;          /* "PinnedMemory" */
+        const char *limit_key;          /* "PinnedMemoryMax" */
+        uint64_t used;
+        uint64_t limit;
+} TenantCounterView;
+
+/* A tenant of the policy in force (with or without sessions), or a live one the policy lost. */
+typedef struct TenantView {
+        const char *name;
+        uint32_t n_sessions;
+        bool in_policy;
+        const TenantCounterView *counters;
+        size_t n_counters;
+        const char *const *devices;     /* its Device= values, "group:N" for a group; "*": every device */
+        size_t n_devices;
+} TenantView;
+
+/* One device of the inventory, and who has it. */
+typedef struct DeviceView {
+        const char *name;               /* its PCI address */
+        uint16_t vendor_id;
+        uint16_t device_id;
+        uint8_t pasid_width;
+        int iommu_group;                /* -1: unknown */
+        const SessionView *holder;      /* the live session that has it open; NULL: none */
+        uint64_t session;               /* the id of the session that has it open; 0: none */
+        uint64_t delegation;            /* 0: not delegated */
+        pid_t delegated_to;
+        uid_t delegated_uid;
+        bool quarantined;
+        pid_t held_by;                  /* quarantined: the pid its fd went to */
+        uid_t held_uid;
+        uint64_t held_session;
+} DeviceView;
+
+/* One PASID attached through the broker. */
+typedef struct PasidView {
+        const SessionView *holder;
+        const char *device;
+        uint32_t vpasid;
+        uint32_t pasid;
+        uint32_t pt_id;
+        const char *mode;               /* "per-device" or "global" (the host-wide space) */
+} PasidView;
+
+/* Devices handed to one VMM (core/delegation.h). */
+typedef struct DelegationView {
+        uint64_t id;
+        const char *tenant;
+        pid_t pid;
+        uid_t uid;
+        uint64_t memlock_limit;         /* 0: left as it was */
+        uint64_t started_usec;          /* CLOCK_REALTIME */
+        const char *devices[IB_MAX_DELEGATE_DEVICES];
+        size_t n_devices;
+} DelegationView;
 
 /*
  * What the host room (daemon/host/: admin bus, notifications) may watch.
- * Callbacks run from the event loop after the change; none may free the
- * session it is given.
+ * Callbacks run from the event loop after the change; none may end the
+ * session it is shown.
  */
 typedef struct BrokerObserver {
-        void (*session_opened)(Session *s, void *userdata);
-        void (*session_closed)(Session *s, void *userdata);    /* before it is freed */
+        void (*session_opened)(const SessionView *s, void *userdata);
+        void (*session_closed)(const SessionView *s, void *userdata);      /* before it is freed */
         /* after every reload, by SIGHUP or by request: r < 0 with the FILE:LINE error when refused */
         void (*policy_reloaded)(int r, const char *error, void *userdata);
 } BrokerObserver;
@@ -62,28 +154,31 @@ void broker_set_observer(Broker *b, const BrokerObserver *ops, void *userdata);
 
 struct event_base *broker_get_event_base(Broker *b);
 const char *broker_backend_name(Broker *b);
-/* Broker-wide usage: used[ACCOUNT_*] of every session together. */
-const Account *broker_account(Broker *b);
+/* Broker-wide usage: what every session holds together. */
+void broker_usage(Broker *b, UsageView *ret);
 size_t broker_n_sessions(Broker *b);
-/* The live sessions, newest first; iterate with s->next. */
-Session *broker_first_session(Broker *b);
-Session *broker_find_session(Broker *b, uint64_t id);
-typedef struct Tenant Tenant;
-typedef struct Policy Policy;
-typedef struct DeviceTable DeviceTable;
-/* Live tenants (those with a session); iterate with t->next. */
-Tenant *broker_first_tenant(Broker *b);
-/* The policy in force; NULL: no policy file (root and the broker's uid only). */
-Policy *broker_policy(Broker *b);
-const char *broker_policy_path(Broker *b);
-/* The device inventory: slots with their owner session id (0: not open) and quarantines. */
-DeviceTable *broker_devices(Broker *b);
+/* The live sessions, newest first. */
+int broker_foreach_session(Broker *b, int (*fn)(const SessionView *s, void *userdata), void *userdata);
+/* The live session with that id; -ENOENT if none. */
+int broker_session_view(Broker *b, uint64_t id, SessionView *ret);
+/*
+ * The tenants of the policy in force in file order (without a policy: the
+ * local admin), then the live tenants the policy no longer has.
+ */
+int broker_foreach_tenant(Broker *b, int (*fn)(const TenantView *t, void *userdata), void *userdata);
+/* The device inventory in its order. */
+int broker_foreach_device(Broker *b, int (*fn)(const DeviceView *d, void *userdata), void *userdata);
 /* Rescans the inventory and frees quarantined devices whose last fd outside was closed. */
 int broker_refresh_devices(Broker *b);
-typedef struct Delegation Delegation;
-/* Devices handed to VMMs (core/delegation.h), newest first; iterate with d->next. */
-Delegation *broker_first_delegation(Broker *b);
+/* The PASIDs of every session's devices. */
+int broker_foreach_pasid(Broker *b, int (*fn)(const PasidView *p, void *userdata), void *userdata);
+/* Devices handed to VMMs, newest first. */
+int broker_foreach_delegation(Broker *b, int (*fn)(const DelegationView *d, void *userdata), void *userdata);
+/* The delegation with that id; -ENOENT if none. */
+int broker_delegation_view(Broker *b, uint64_t id, DelegationView *ret);
 /* Ends a delegation by killing its process (SIGKILL); its end follows when the process is gone.  -ENOENT if none. */
 int broker_end_delegation(Broker *b, uint64_t id);
 /* Ends a session as if its client had hung up: every object is destroyed. -ENOENT if none. */
 int broker_kill_session(Broker *b, uint64_t id);
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(Broker *, broker_free);

@@ -30,16 +30,9 @@
 
 #include "broker.h"
 #include "common/protocol.h"
-#include "core/delegation.h"
-#include "core/session.h"
-#include "core/tenancy.h"
 #include "host/admin-dbus.h"
 #include "host/sdbus-event.h"
-#include "object/account.h"
-#include "object/device.h"
-#include "object/tenant.h"
 #include "policy/audit.h"
-#include "policy/policy.h"
 #include "util/log.h"
 
 #ifndef PACKAGE_VERSION
@@ -152,47 +145,81 @@ static int property_get_n_sessions(sd_bus *bus, const char *path, const char *in
 
 static int property_get_usage(sd_bus *bus, const char *path, const char *interface, const char *property,
                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        static const struct {
-                const char *property;
-                AccountResource resource;
-        } map[] = {
-                { "Objects", ACCOUNT_OBJECTS },
-                { "Mappings", ACCOUNT_MAPPINGS },
-                { "MappedBytes", ACCOUNT_MAPPED_BYTES },
-        };
         AdminBus *a = userdata;
-        const Account *acc = broker_account(a->broker);
+        UsageView u;
 
-        for (size_t i = 0; i < ELEMENTSOF(map); i++)
-                if (strcmp(property, map[i].property) == 0)
-                        return sd_bus_message_append(reply, "t", acc->used[map[i].resource]);
+        broker_usage(a->broker, &u);
+        if (strcmp(property, "Objects") == 0)
+                return sd_bus_message_append(reply, "t", u.objects);
+        if (strcmp(property, "Mappings") == 0)
+                return sd_bus_message_append(reply, "t", u.mappings);
+        if (strcmp(property, "MappedBytes") == 0)
+                return sd_bus_message_append(reply, "t", u.mapped_bytes);
         return -ENOENT;
 }
 
 /* ---------------------------------------------------------------- methods */
 
-static int append_session(sd_bus_message *reply, const Session *s) {
-        uint32_t n_ioas = (uint32_t) list_count(session_objects(s, SESSION_IOAS));
+/* The reply to m, with its "aa{sv}" opened: each listed item appends one "a{sv}". */
+static int list_open(sd_bus_message *m, sd_bus_message **ret) {
+        int r;
+
+        r = sd_bus_message_new_method_return(m, ret);
+        if (r < 0)
+                return r;
+        return sd_bus_message_open_container(*ret, 'a', "a{sv}");
+}
+
+/* Closes the list and sends the reply, unless r (of the listing) failed. */
+static int list_send(sd_bus_message *reply, int r) {
+        if (r < 0)
+                return r;
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+/* "key": an "as" of strv[0..n) as one dictionary entry. */
+static int append_strv_entry(sd_bus_message *reply, const char *key, const char *const *strv, size_t n) {
+        int r;
+
+        r = sd_bus_message_open_container(reply, 'e', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "s", key);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'v', "as");
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "s");
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = sd_bus_message_append(reply, "s", strv[i]);
+        for (unsigned k = 0; r >= 0 && k < 3; k++)
+                r = sd_bus_message_close_container(reply);      /* as, v, e */
+        return r;
+}
+
+static int append_session(const SessionView *s, void *userdata) {
+        sd_bus_message *reply = userdata;
         int r;
 
         r = sd_bus_message_open_container(reply, 'a', "{sv}");
         if (r < 0)
                 return r;
-        r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}", "Id", "t", s->id, "Uid", "u", (uint32_t) s->cred.uid,
-                                  "Gid", "u", (uint32_t) s->cred.gid, "Pid", "u", (uint32_t) s->cred.pid);
+        r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}", "Id", "t", s->id, "Uid", "u", (uint32_t) s->uid,
+                                  "Gid", "u", (uint32_t) s->gid, "Pid", "u", (uint32_t) s->pid);
         /* The unit as peer_identity_get() captured it at accept, checked through the pidfd. */
-        if (r >= 0 && s->id_peer.unit)
-                r = sd_bus_message_append(reply, "{sv}", "Unit", "s", s->id_peer.unit);
+        if (r >= 0 && s->unit)
+                r = sd_bus_message_append(reply, "{sv}", "Unit", "s", s->unit);
         if (r >= 0 && s->tenant)
-                r = sd_bus_message_append(reply, "{sv}", "Tenant", "s", s->tenant->name);
-        if (r >= 0 && s->client_name)
-                r = sd_bus_message_append(reply, "{sv}", "Client", "s", s->client_name);
+                r = sd_bus_message_append(reply, "{sv}", "Tenant", "s", s->tenant);
+        if (r >= 0 && s->client)
+                r = sd_bus_message_append(reply, "{sv}", "Client", "s", s->client);
         if (r >= 0)
-                r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}", "IoAddressSpaces", "u", n_ioas,
-                                          "Objects", "t", s->account.used[ACCOUNT_OBJECTS],
-                                          "Mappings", "t", s->account.used[ACCOUNT_MAPPINGS],
-                                          "MappedBytes", "t", s->account.used[ACCOUNT_MAPPED_BYTES],
-                                          "Requests", "t", s->n_requests);
+                r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}", "IoAddressSpaces", "u", s->n_ioas,
+                                          "Objects", "t", s->usage.objects,
+                                          "Mappings", "t", s->usage.mappings,
+                                          "MappedBytes", "t", s->usage.mapped_bytes,
+                                          "Requests", "t", s->requests);
         if (r < 0)
                 return r;
         return sd_bus_message_close_container(reply);
@@ -203,184 +230,114 @@ static int method_list_sessions(sd_bus_message *m, void *userdata, sd_bus_error 
         AdminBus *a = userdata;
         int r;
 
-        r = sd_bus_message_new_method_return(m, &reply);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(reply, 'a', "a{sv}");
-        if (r < 0)
-                return r;
-        for (const Session *s = broker_first_session(a->broker); s; s = s->next) {
-                r = append_session(reply, s);
-                if (r < 0)
-                        return r;
-        }
-        r = sd_bus_message_close_container(reply);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
+        r = list_open(m, &reply);
+        if (r >= 0)
+                r = broker_foreach_session(a->broker, append_session, reply);
+        return list_send(reply, r);
 }
 
 /*
- * The resources of ListTenants: the key of the usage and the key of its
- * limit, which is the policy's key (iommu-broker-policy(5)).
+ * One tenant of ListTenants: each resource with the key of its usage and the
+ * key of its limit, which is the policy's key (iommu-broker-policy(5)); its
+ * devices, the Device= values ("group:N" for a group).
  */
-/*
- * One tenant of ListTenants.  t: its live state, NULL without sessions (usage
- * 0, limits from pt); pt: its section in the policy it is listed from, NULL
- * for the local admin of a broker without policy (no limits, every device).
- */
-static int append_tenant(AdminBus *a, sd_bus_message *reply, const char *name, const Tenant *t,
-                         const PolicyTenant *pt, bool in_policy) {
-        uint32_t n_sessions = 0;
+static int append_tenant(const TenantView *t, void *userdata) {
+        sd_bus_message *reply = userdata;
         int r;
-
-        if (t)
-                for (const Session *s = broker_first_session(a->broker); s; s = s->next)
-                        if (s->tenant == t)
-                                n_sessions++;
 
         r = sd_bus_message_open_container(reply, 'a', "{sv}");
         if (r < 0)
                 return r;
-        r = sd_bus_message_append(reply, "{sv}{sv}{sv}", "Name", "s", name, "Sessions", "u", n_sessions,
-                                  "InPolicy", "b", in_policy);
-        for (size_t i = 0; r >= 0 && i < policy_n_counters; i++) {
-                const PolicyCounter *c = &policy_counters[i];
-                uint64_t limit = t ? t->account.limit[c->resource] : pt ? policy_counter_get(&pt->limits, c)
-                                                                        : c->builtin;
-                r = sd_bus_message_append(reply, "{sv}{sv}", c->bus_name, "t", t ? t->account.used[c->resource] : 0,
-                                          c->bus_limit, "t", limit);
-        }
-        if (r < 0)
-                return r;
-
-        /* Devices: "as", the Device= values; "group:N" for a group. */
-        r = sd_bus_message_open_container(reply, 'e', "sv");
+        r = sd_bus_message_append(reply, "{sv}{sv}{sv}", "Name", "s", t->name, "Sessions", "u", t->n_sessions,
+                                  "InPolicy", "b", t->in_policy);
+        for (size_t i = 0; r >= 0 && i < t->n_counters; i++)
+                r = sd_bus_message_append(reply, "{sv}{sv}", t->counters[i].usage_key, "t", t->counters[i].used,
+                                          t->counters[i].limit_key, "t", t->counters[i].limit);
         if (r >= 0)
-                r = sd_bus_message_append(reply, "s", "Devices");
-        if (r >= 0)
-                r = sd_bus_message_open_container(reply, 'v', "as");
-        if (r >= 0)
-                r = sd_bus_message_open_container(reply, 'a', "s");
-        if (r >= 0 && !pt && !(t && t->orphaned))
-                r = sd_bus_message_append(reply, "s", "*");     /* the local admin; an orphaned tenant has none */
-        for (size_t i = 0; r >= 0 && pt && i < pt->n_devices; i++) {
-                char group[32];
-
-                if (pt->devices[i].pattern)
-                        r = sd_bus_message_append(reply, "s", pt->devices[i].pattern);
-                else {
-                        (void) snprintf(group, sizeof(group), "group:%d", pt->devices[i].iommu_group);
-                        r = sd_bus_message_append(reply, "s", group);
-                }
-        }
-        for (unsigned k = 0; r >= 0 && k < 3; k++)
-                r = sd_bus_message_close_container(reply);
+                r = append_strv_entry(reply, "Devices", t->devices, t->n_devices);
         if (r < 0)
                 return r;
         return sd_bus_message_close_container(reply);
 }
 
-
 static int method_list_tenants(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         AdminBus *a = userdata;
-        const Policy *p = broker_policy(a->broker);
-        Tenant *live = broker_first_tenant(a->broker);
         int r;
 
-        r = sd_bus_message_new_method_return(m, &reply);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(reply, 'a', "a{sv}");
-        if (r < 0)
-                return r;
-
-        /* Every tenant of the policy in force, in file order; without one, the local admin. */
-        if (p)
-                for (size_t i = 0; r >= 0 && i < p->n_tenants; i++) {
-                        const PolicyTenant *pt = p->tenants[i];
-
-                        r = append_tenant(a, reply, pt->name, tenant_find(live, pt->name), pt,
-                                          /* in_policy= */ true);
-                }
-        else
-                r = append_tenant(a, reply, TENANCY_LOCAL_ADMIN, tenant_find(live, TENANCY_LOCAL_ADMIN),
-                                  /* pt= */ NULL, /* in_policy= */ false);
-
-        /* Then the live tenants the policy in force no longer has (sessions a reload let run on). */
-        for (const Tenant *t = live; r >= 0 && t; t = t->next) {
-                if (p ? !!policy_find_tenant(p, t->name) : strcmp(t->name, TENANCY_LOCAL_ADMIN) == 0)
-                        continue;
-                r = append_tenant(a, reply, t->name, t, /* pt= */ NULL, /* in_policy= */ false);
-        }
-        if (r < 0)
-                return r;
-        r = sd_bus_message_close_container(reply);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
+        r = list_open(m, &reply);
+        if (r >= 0)
+                r = broker_foreach_tenant(a->broker, append_tenant, reply);
+        return list_send(reply, r);
 }
 
 /* The session's tenant and uid as dictionary entries, or nothing while the connection is refused. */
-static int append_holder(sd_bus_message *reply, const Session *s) {
+static int append_holder(sd_bus_message *reply, const SessionView *s) {
         int r;
 
-        r = sd_bus_message_append(reply, "{sv}{sv}{sv}", "Session", "t", s->id, "Uid", "u", (uint32_t) s->cred.uid,
-                                  "Pid", "u", (uint32_t) s->cred.pid);
+        r = sd_bus_message_append(reply, "{sv}{sv}{sv}", "Session", "t", s->id, "Uid", "u", (uint32_t) s->uid,
+                                  "Pid", "u", (uint32_t) s->pid);
         if (r >= 0 && s->tenant)
-                r = sd_bus_message_append(reply, "{sv}", "Tenant", "s", s->tenant->name);
+                r = sd_bus_message_append(reply, "{sv}", "Tenant", "s", s->tenant);
         return r;
+}
+
+static int append_device(const DeviceView *d, void *userdata) {
+        sd_bus_message *reply = userdata;
+        int r;
+
+        r = sd_bus_message_open_container(reply, 'a', "{sv}");
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}", "Name", "s", d->name,
+                                          "VendorId", "q", d->vendor_id,
+                                          "DeviceId", "q", d->device_id,
+                                          "PasidWidth", "u", (uint32_t) d->pasid_width);
+        if (r >= 0 && d->iommu_group >= 0)
+                r = sd_bus_message_append(reply, "{sv}", "IommuGroup", "i", (int32_t) d->iommu_group);
+        if (r >= 0 && d->holder)
+                r = append_holder(reply, d->holder);
+        else if (r >= 0 && d->session)
+                r = sd_bus_message_append(reply, "{sv}", "Session", "t", d->session);
+        if (r >= 0 && d->delegation)
+                r = sd_bus_message_append(reply, "{sv}{sv}{sv}", "Delegation", "t", d->delegation,
+                                          "DelegatedToPid", "u", (uint32_t) d->delegated_to,
+                                          "DelegatedToUid", "u", (uint32_t) d->delegated_uid);
+        if (r >= 0 && d->quarantined)
+                r = sd_bus_message_append(reply, "{sv}{sv}{sv}", "HeldByPid", "u", (uint32_t) d->held_by,
+                                          "HeldByUid", "u", (uint32_t) d->held_uid, "HeldBySession", "t",
+                                          d->held_session);
+        if (r < 0)
+                return r;
+        return sd_bus_message_close_container(reply);
 }
 
 static int method_list_devices(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         AdminBus *a = userdata;
-        const DeviceTable *table = broker_devices(a->broker);
         int r;
 
         /* a quarantined device whose fd was closed meanwhile shows as free */
         (void) broker_refresh_devices(a->broker);
-        r = sd_bus_message_new_method_return(m, &reply);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(reply, 'a', "a{sv}");
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < table->n_slots; i++) {
-                const DeviceSlot *slot = &table->slots[i];
-                const Session *owner = slot->owner ? broker_find_session(a->broker, slot->owner) : NULL;
+        r = list_open(m, &reply);
+        if (r >= 0)
+                r = broker_foreach_device(a->broker, append_device, reply);
+        return list_send(reply, r);
+}
 
-                r = sd_bus_message_open_container(reply, 'a', "{sv}");
-                if (r >= 0)
-                        r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}", "Name", "s", slot->info.name,
-                                                  "VendorId", "q", slot->info.vendor_id,
-                                                  "DeviceId", "q", slot->info.device_id,
-                                                  "PasidWidth", "u", (uint32_t) slot->info.pasid_width);
-                if (r >= 0 && slot->info.iommu_group >= 0)
-                        r = sd_bus_message_append(reply, "{sv}", "IommuGroup", "i",
-                                                  (int32_t) slot->info.iommu_group);
-                if (r >= 0 && owner)
-                        r = append_holder(reply, owner);
-                else if (r >= 0 && slot->owner)
-                        r = sd_bus_message_append(reply, "{sv}", "Session", "t", slot->owner);
-                if (r >= 0 && slot->delegation)
-                        r = sd_bus_message_append(reply, "{sv}{sv}{sv}", "Delegation", "t", slot->delegation,
-                                                  "DelegatedToPid", "u", (uint32_t) slot->delegated_to,
-                                                  "DelegatedToUid", "u", (uint32_t) slot->delegated_uid);
-                if (r >= 0 && device_slot_quarantined(slot))
-                        r = sd_bus_message_append(reply, "{sv}{sv}{sv}", "HeldByPid", "u", (uint32_t) slot->held_by,
-                                                  "HeldByUid", "u", (uint32_t) slot->held_uid, "HeldBySession", "t",
-                                                  slot->held_session);
-                if (r >= 0)
-                        r = sd_bus_message_close_container(reply);
-                if (r < 0)
-                        return r;
-        }
-        r = sd_bus_message_close_container(reply);
+static int append_pasid(const PasidView *p, void *userdata) {
+        sd_bus_message *reply = userdata;
+        int r;
+
+        r = sd_bus_message_open_container(reply, 'a', "{sv}");
+        if (r >= 0)
+                r = append_holder(reply, p->holder);
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}", "Device", "s", p->device,
+                                          "VPasid", "u", p->vpasid, "Pasid", "u", p->pasid,
+                                          "PageTable", "u", p->pt_id, "Mode", "s", p->mode);
         if (r < 0)
                 return r;
-        return sd_bus_send(NULL, reply, NULL);
+        return sd_bus_message_close_container(reply);
 }
 
 static int method_list_pasids(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -388,43 +345,27 @@ static int method_list_pasids(sd_bus_message *m, void *userdata, sd_bus_error *e
         AdminBus *a = userdata;
         int r;
 
-        r = sd_bus_message_new_method_return(m, &reply);
+        r = list_open(m, &reply);
+        if (r >= 0)
+                r = broker_foreach_pasid(a->broker, append_pasid, reply);
+        return list_send(reply, r);
+}
+
+static int append_delegation(const DelegationView *d, void *userdata) {
+        sd_bus_message *reply = userdata;
+        int r;
+
+        r = sd_bus_message_open_container(reply, 'a', "{sv}");
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}{sv}", "Id", "t", d->id,
+                                          "Tenant", "s", d->tenant, "Pid", "u", (uint32_t) d->pid,
+                                          "Uid", "u", (uint32_t) d->uid, "MemlockLimit", "t",
+                                          d->memlock_limit, "Started", "t", d->started_usec);
+        if (r >= 0)
+                r = append_strv_entry(reply, "Devices", d->devices, d->n_devices);
         if (r < 0)
                 return r;
-        r = sd_bus_message_open_container(reply, 'a', "a{sv}");
-        if (r < 0)
-                return r;
-        for (const Session *s = broker_first_session(a->broker); s; s = s->next) {
-                const Device *d;
-
-                LIST_FOREACH(d, session_objects(s, SESSION_DEVICE), link) {
-                        const PasidEntry *e;
-
-                        LIST_FOREACH(e, &d->pasids.entries, link) {
-                                PolicyPasidMode mode = e->space ? POLICY_PASID_MODE_GLOBAL
-                                                                : POLICY_PASID_MODE_PER_DEVICE;
-
-                                r = sd_bus_message_open_container(reply, 'a', "{sv}");
-                                if (r >= 0)
-                                        r = append_holder(reply, s);
-                                if (r >= 0)
-                                        r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}",
-                                                                  "Device", "s", d->name,
-                                                                  "VPasid", "u", e->vpasid,
-                                                                  "Pasid", "u", e->pasid,
-                                                                  "PageTable", "u", e->pt_id,
-                                                                  "Mode", "s", policy_pasid_mode_to_string(mode));
-                                if (r >= 0)
-                                        r = sd_bus_message_close_container(reply);
-                                if (r < 0)
-                                        return r;
-                        }
-                }
-        }
-        r = sd_bus_message_close_container(reply);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
+        return sd_bus_message_close_container(reply);
 }
 
 static int method_list_delegations(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -432,44 +373,16 @@ static int method_list_delegations(sd_bus_message *m, void *userdata, sd_bus_err
         AdminBus *a = userdata;
         int r;
 
-        r = sd_bus_message_new_method_return(m, &reply);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(reply, 'a', "a{sv}");
-        if (r < 0)
-                return r;
-        for (const Delegation *d = broker_first_delegation(a->broker); d; d = d->next) {
-                r = sd_bus_message_open_container(reply, 'a', "{sv}");
-                if (r >= 0)
-                        r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}{sv}", "Id", "t", d->id,
-                                                  "Tenant", "s", d->tenant->name, "Pid", "u", (uint32_t) d->pid,
-                                                  "Uid", "u", (uint32_t) d->uid, "MemlockLimit", "t",
-                                                  d->memlock_limit, "Started", "t", d->started_usec);
-                if (r >= 0)
-                        r = sd_bus_message_open_container(reply, 'e', "sv");
-                if (r >= 0)
-                        r = sd_bus_message_append(reply, "s", "Devices");
-                if (r >= 0)
-                        r = sd_bus_message_open_container(reply, 'v', "as");
-                if (r >= 0)
-                        r = sd_bus_message_open_container(reply, 'a', "s");
-                for (size_t i = 0; r >= 0 && i < d->n_names; i++)
-                        r = sd_bus_message_append(reply, "s", d->names[i]);
-                for (int k = 0; r >= 0 && k < 4; k++)
-                        r = sd_bus_message_close_container(reply);      /* as, v, e, a{sv} */
-                if (r < 0)
-                        return r;
-        }
-        r = sd_bus_message_close_container(reply);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
+        r = list_open(m, &reply);
+        if (r >= 0)
+                r = broker_foreach_delegation(a->broker, append_delegation, reply);
+        return list_send(reply, r);
 }
 
 static int method_end_delegation(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         AdminBus *a = userdata;
         AuditRecord record;
-        const Delegation *d;
+        DelegationView d;
         char object[160];
         uid_t uid;
         pid_t pid;
@@ -483,16 +396,14 @@ static int method_end_delegation(sd_bus_message *m, void *userdata, sd_bus_error
         r = admin_check_caller(a, m, "EndDelegation", ADMIN_AUDIT_END_DELEGATION, object, &uid, &pid, error);
         if (r < 0)
                 return r;
-        for (d = broker_first_delegation(a->broker); d && d->id != id; d = d->next)
-                ;
-        if (!d)
+        if (broker_delegation_view(a->broker, id, &d) < 0)
                 return sd_bus_error_setf(error, ADMIN_ERROR_NO_SUCH_DELEGATION, "No delegation %" PRIu64 ".", id);
         (void) snprintf(object, sizeof(object), "delegation %" PRIu64 " (tenant '%s', uid %u, pid %d)", id,
-                        d->tenant->name, (unsigned) d->uid, (int) d->pid);
+                        d.tenant, (unsigned) d.uid, (int) d.pid);
         r = broker_end_delegation(a->broker, id);
         if (r == -EPERM)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "The broker cannot kill pid %d: it lacks "
-                                         "CAP_KILL (its unit's CapabilityBoundingSet=).", (int) d->pid);
+                                         "CAP_KILL (its unit's CapabilityBoundingSet=).", (int) d.pid);
         if (r < 0)
                 return r;
         record = (AuditRecord) { .uid = uid, .pid = pid, .verb = ADMIN_AUDIT_END_DELEGATION, .object = object,
@@ -505,9 +416,9 @@ static int method_kill_session(sd_bus_message *m, void *userdata, sd_bus_error *
         AdminBus *a = userdata;
         AuditRecord record;
         char object[160];
+        SessionView s;
         uid_t uid;
         pid_t pid;
-        Session *s;
         uint64_t id;
         int r;
 
@@ -519,11 +430,10 @@ static int method_kill_session(sd_bus_message *m, void *userdata, sd_bus_error *
         if (r < 0)
                 return r;
 
-        s = broker_find_session(a->broker, id);
-        if (!s)
+        if (broker_session_view(a->broker, id, &s) < 0)
                 return sd_bus_error_setf(error, ADMIN_ERROR_NO_SUCH_SESSION, "No session %" PRIu64 ".", id);
         (void) snprintf(object, sizeof(object), "session %" PRIu64 " (tenant '%s', uid %u, pid %d)", id,
-                        s->tenant ? s->tenant->name : "-", (unsigned) s->cred.uid, (int) s->cred.pid);
+                        s.tenant ?: "-", (unsigned) s.uid, (int) s.pid);
 
         a->killing = id;
         r = broker_kill_session(a->broker, id);
@@ -614,7 +524,7 @@ static void admin_emit_sessions_changed(AdminBus *a) {
         sdbus_event_kick(a->event);
 }
 
-static void admin_on_session_opened(Session *s, void *userdata) {
+static void admin_on_session_opened(const SessionView *s, void *userdata) {
         AdminBus *a = userdata;
         int r;
 
@@ -622,20 +532,20 @@ static void admin_on_session_opened(Session *s, void *userdata) {
         if (!a->event)
                 return;         /* the bus is gone */
         r = sd_bus_emit_signal(a->bus, ADMIN_OBJECT_PATH, ADMIN_INTERFACE, "SessionOpened", "tuus", s->id,
-                               (uint32_t) s->cred.uid, (uint32_t) s->cred.pid, s->id_peer.unit ?: "");
+                               (uint32_t) s->uid, (uint32_t) s->pid, s->unit ?: "");
         if (r < 0)
                 log_debug_errno(r, "cannot send SessionOpened for %s, ignoring: %m", s->name);
         admin_emit_sessions_changed(a);
 }
 
-static void admin_on_session_closed(Session *s, void *userdata) {
+static void admin_on_session_closed(const SessionView *s, void *userdata) {
         AdminBus *a = userdata;
         int r;
 
         if (!a->event)
                 return;
         r = sd_bus_emit_signal(a->bus, ADMIN_OBJECT_PATH, ADMIN_INTERFACE, "SessionClosed", "tuus", s->id,
-                               (uint32_t) s->cred.uid, (uint32_t) s->cred.pid,
+                               (uint32_t) s->uid, (uint32_t) s->pid,
                                a->killing == s->id ? "killed" : "closed");
         if (r < 0)
                 log_debug_errno(r, "cannot send SessionClosed for %s, ignoring: %m", s->name);

@@ -9,8 +9,10 @@
  * methods with its audit records, and the signals sent when sessions open and close (as the
  * broker's observer) and when a reload through the API ends.
  * Must never: block the loop except for the one bus round trip a caller
- * check takes, touch a session other than through the broker's functions,
- * or report data the broker does not have.
+ * check takes, read the broker's state other than through its views
+ * (broker.h: sessions, tenants, devices, PASIDs, delegations) or act on it
+ * other than through its functions, or report data the broker does not
+ * have.
  */
 #pragma once
 
