@@ -509,17 +509,15 @@ static const BackendDeviceInfo sim_default_devices[] = {
         { .name = "0000:00:03.0", .vendor_id = 0x1234, .device_id = 0x11e8, .iommu_group = 2 },
 };
 
-int broker_new(Broker **ret, const BrokerConfig *config) {
-        BackendConfig backend_config = config->backend_config;
-        const BackendOps *ops;
-        Broker *b;
-        uint64_t wd_usec = 0;
-        int r;
+/* ---------------------------------------------------------------- building the broker, in stages */
 
-        ops = backend_ops_by_name(config->backend);
+/* The backend config names, if it can serve this configuration. */
+static int broker_pick_backend(const BrokerConfig *config, const BackendOps **ret) {
+        const BackendOps *ops = backend_ops_by_name(config->backend);
+
         if (!ops)
                 return log_error_errno(EINVAL, "unknown backend '%s': use 'kernel' or 'sim'", config->backend);
-        if (backend_config.kernel_mock_devices > 0) {
+        if (config->backend_config.kernel_mock_devices > 0) {
                 if (ops != &backend_kernel_ops)
                         return log_error_errno(EINVAL, "--kernel-mock-devices is for the kernel backend only");
                 if (!backend_kernel_mock_built_in())
@@ -528,79 +526,78 @@ int broker_new(Broker **ret, const BrokerConfig *config) {
                                                "kernel's iommufd test driver mock devices (they are for tests only; "
                                                "configure --with-iommufd-selftest=DIR builds them in)");
         }
+        *ret = ops;
+        return 0;
+}
 
-        b = calloc(1, sizeof(*b));
-        if (!b)
-                return log_error_errno(ENOMEM, "out of memory");
-        account_init(&b->account, "broker", NULL);
-
-        b->base = event_base_new();
-        if (!b->base) {
-                r = log_error_errno(ENOMEM, "cannot create the event loop");
-                goto fail;
-        }
+/* Opens the backend (the sim with its default devices unless others are configured). */
+static int broker_open_backend(Broker *b, const BackendOps *ops, const BrokerConfig *config) {
+        BackendConfig backend_config = config->backend_config;
+        int r;
 
         if (!backend_config.sim_devices) {
                 backend_config.sim_devices = sim_default_devices;
                 backend_config.n_sim_devices = ELEMENTSOF(sim_default_devices);
         }
-        r = ops->open(&backend_config, &b->backend);
+        r = backend_open(ops, &backend_config, &b->backend);
         if (r == -ENODEV || r == -ENOENT) {
                 log_error("%s not found: this kernel has no iommufd support (CONFIG_IOMMUFD) or the iommufd "
                           "module is not loaded. To run without an IOMMU, for tests and demos only, "
                           "pass --backend=sim.",
                           config->backend_config.iommu_path ?: "/dev/iommu");
-                goto fail;
+                return r;
         }
         if (r == -EOPNOTSUPP && backend_config.kernel_mock_devices > 0) {
                 log_error("--kernel-mock-devices: this kernel has no iommufd test driver (CONFIG_IOMMUFD_TEST)");
-                goto fail;
+                return r;
         }
-        if (r < 0) {
-                log_error_errno(r, "cannot open the %s backend: %m", ops->name);
-                goto fail;
-        }
+        if (r < 0)
+                return log_error_errno(r, "cannot open the %s backend: %m", ops->name);
         if (config->no_map_file)
                 b->backend->features &= ~(uint64_t) BACKEND_FEATURE_MAP_FILE;
         log_info("memfds are mapped with %s",
                  backend_has(b->backend, BACKEND_FEATURE_MAP_FILE) ? "IOMMU_IOAS_MAP_FILE" : "a broker mmap and IOMMU_IOAS_MAP");
-        if (strcmp(ops->name, "sim") == 0)
+        if (strcmp(backend_name(b->backend), "sim") == 0)
                 log_notice("using the simulated IOMMU backend: no device DMA is translated (tests and demos only)");
+        return 0;
+}
 
-        {
-                const char *path = config->policy_path ?: POLICY_MAIN_PATH;
-                const char *slash = strrchr(path, '/');
-                char err[512] = "";
+/* Loads the policy and its drop-ins, and opens its audit file. */
+static int broker_open_policy(Broker *b, const BrokerConfig *config) {
+        const char *path = config->policy_path ?: POLICY_MAIN_PATH;
+        const char *slash = strrchr(path, '/');
+        char err[512] = "";
+        int r;
 
-                b->policy_path = strdup(path);
-                if (slash && asprintf(&b->policy_dropin, "%.*s/policy.d", (int) (slash - path), path) < 0)
-                        b->policy_dropin = NULL;
-                else if (!slash)
-                        b->policy_dropin = strdup("policy.d");
-                if (!b->policy_path || !b->policy_dropin) {
-                        r = log_error_errno(ENOMEM, "out of memory");
-                        goto fail;
-                }
-                r = broker_load_policy(b, &b->host.policy, err, sizeof(err));
-                if (r < 0) {
-                        log_error("cannot load the policy: %s", err);
-                        goto fail;
-                }
+        b->policy_path = strdup(path);
+        if (slash && asprintf(&b->policy_dropin, "%.*s/policy.d", (int) (slash - path), path) < 0)
+                b->policy_dropin = NULL;
+        else if (!slash)
+                b->policy_dropin = strdup("policy.d");
+        if (!b->policy_path || !b->policy_dropin)
+                return log_error_errno(ENOMEM, "out of memory");
+        r = broker_load_policy(b, &b->host.policy, err, sizeof(err));
+        if (r < 0) {
+                log_error("cannot load the policy: %s", err);
+                return r;
         }
-        if (b->host.policy) {
-                r = audit_open(b->host.policy->audit_file);
-                if (r < 0) {
-                        log_error_errno(r, "cannot open the audit file '%s': %m", b->host.policy->audit_file);
-                        goto fail;
-                }
-                log_info("policy %s: %zu tenant%s; everyone else is refused", b->policy_path,
-                         b->host.policy->n_tenants, b->host.policy->n_tenants == 1 ? "" : "s");
-        } else
+        if (!b->host.policy) {
                 log_notice("no policy file at %s: only root and uid %u may connect", b->policy_path,
                            (unsigned) geteuid());
+                return 0;
+        }
+        r = audit_open(b->host.policy->audit_file);
+        if (r < 0)
+                return log_error_errno(r, "cannot open the audit file '%s': %m", b->host.policy->audit_file);
+        log_info("policy %s: %zu tenant%s; everyone else is refused", b->policy_path, b->host.policy->n_tenants,
+                 b->host.policy->n_tenants == 1 ? "" : "s");
+        return 0;
+}
 
-        {
-                Policy *loaded = b->host.policy;
+/* What every session is lent: the loop, the verb table, the backend, the device inventory, ... */
+static int broker_setup_host(Broker *b, const BrokerConfig *config) {
+        Policy *policy = b->host.policy;        /* broker_open_policy() loaded it */
+        int r;
 
         b->host = (SessionHost) {
                 .base = b->base,
@@ -613,22 +610,25 @@ int broker_new(Broker **ret, const BrokerConfig *config) {
                 .on_delegations_changed = broker_on_delegations_changed,
                 .userdata = b,
                 .global_pasid = config->global_pasid,
-                .policy = loaded,
+                .policy = policy,
+                .policy_path = b->policy_path,
                 .admission = config->admission,
         };
         session_admission_complete(&b->host.admission);
-        b->host.policy_path = b->policy_path;
-        }
         r = pasid_space_init(&b->host.pasids);
-        if (r < 0) {
-                log_error_errno(r, "cannot set up the PASID space: %m");
-                goto fail;
-        }
+        if (r < 0)
+                return log_error_errno(r, "cannot set up the PASID space: %m");
         r = device_table_refresh(&b->host.devices, b->backend);
         if (r < 0)
                 log_warning_errno(r, "cannot list devices, continuing without: %m");
         else
                 log_info("%zu device%s available", b->host.devices.n_slots, b->host.devices.n_slots == 1 ? "" : "s");
+        return 0;
+}
+
+/* The VMM socket: the configured path, or the one the service manager passed. */
+static int broker_listen(Broker *b, const BrokerConfig *config) {
+        int r;
 
         if (config->socket_path)
                 r = listener_new_path(&b->listener, b->base, config->socket_path, config->socket_mode,
@@ -637,51 +637,77 @@ int broker_new(Broker **ret, const BrokerConfig *config) {
                 r = listener_new_activated(&b->listener, b->base, broker_on_accept, b);
                 if (r == -ENOENT) {
                         log_error("no socket: pass --socket PATH or start iommu-brokerd through its systemd socket unit");
-                        goto fail;
+                        return r;
                 }
         }
-        if (r < 0) {
-                log_error_errno(r, "cannot listen on %s: %m", config->socket_path ?: "the activated socket");
-                goto fail;
-        }
+        if (r < 0)
+                return log_error_errno(r, "cannot listen on %s: %m", config->socket_path ?: "the activated socket");
+        return 0;
+}
+
+/* Signals, the device probe timer and, if the service manager asks for it, the watchdog. */
+static int broker_add_events(Broker *b) {
+        uint64_t wd_usec = 0;
 
         b->ev_sigterm = evsignal_new(b->base, SIGTERM, broker_on_signal, b);
         b->ev_sigint = evsignal_new(b->base, SIGINT, broker_on_signal, b);
         b->ev_sighup = evsignal_new(b->base, SIGHUP, broker_on_sighup, b);
-        if (!b->ev_sighup || evsignal_add(b->ev_sighup, NULL) < 0) {
-                r = log_error_errno(ENOMEM, "cannot install the SIGHUP event");
-                goto fail;
-        }
+        if (!b->ev_sighup || evsignal_add(b->ev_sighup, NULL) < 0)
+                return log_error_errno(ENOMEM, "cannot install the SIGHUP event");
         if (!b->ev_sigterm || !b->ev_sigint || evsignal_add(b->ev_sigterm, NULL) < 0 ||
-            evsignal_add(b->ev_sigint, NULL) < 0) {
-                r = log_error_errno(ENOMEM, "cannot install signal events");
-                goto fail;
-        }
+            evsignal_add(b->ev_sigint, NULL) < 0)
+                return log_error_errno(ENOMEM, "cannot install signal events");
         (void) signal(SIGPIPE, SIG_IGN);
 
         b->ev_reprobe = evtimer_new(b->base, broker_on_reprobe, b);
-        if (!b->ev_reprobe) {
-                r = log_error_errno(ENOMEM, "cannot make the device probe timer");
-                goto fail;
-        }
+        if (!b->ev_reprobe)
+                return log_error_errno(ENOMEM, "cannot make the device probe timer");
 
         if (sd_watchdog_enabled(false, &wd_usec) > 0 && wd_usec > 0) {
                 struct timeval tv = { .tv_sec = (time_t) (wd_usec / 2 / 1000000),
                                       .tv_usec = (suseconds_t) (wd_usec / 2 % 1000000) };
 
                 b->ev_watchdog = event_new(b->base, -1, EV_PERSIST, broker_on_watchdog, b);
-                if (!b->ev_watchdog || event_add(b->ev_watchdog, &tv) < 0) {
-                        r = log_error_errno(ENOMEM, "cannot arm the watchdog timer");
-                        goto fail;
-                }
+                if (!b->ev_watchdog || event_add(b->ev_watchdog, &tv) < 0)
+                        return log_error_errno(ENOMEM, "cannot arm the watchdog timer");
         }
-
-        *ret = b;
         return 0;
+}
 
-fail:
-        broker_free(b);
-        return r < 0 ? r : -EIO;
+int broker_new(Broker **ret, const BrokerConfig *config) {
+        _cleanup_(broker_freep) Broker *b = NULL;
+        const BackendOps *ops = NULL;
+        int r;
+
+        r = broker_pick_backend(config, &ops);
+        if (r < 0)
+                return r;
+        b = calloc(1, sizeof(*b));
+        if (!b)
+                return log_error_errno(ENOMEM, "out of memory");
+        account_init(&b->account, "broker", NULL);
+        b->base = event_base_new();
+        if (!b->base)
+                return log_error_errno(ENOMEM, "cannot create the event loop");
+
+        r = broker_open_backend(b, ops, config);
+        if (r < 0)
+                return r;
+        r = broker_open_policy(b, config);
+        if (r < 0)
+                return r;
+        r = broker_setup_host(b, config);
+        if (r < 0)
+                return r;
+        r = broker_listen(b, config);
+        if (r < 0)
+                return r;
+        r = broker_add_events(b);
+        if (r < 0)
+                return r;
+
+        *ret = TAKE_PTR(b);
+        return 0;
 }
 
 Broker *broker_free(Broker *b) {
@@ -708,8 +734,7 @@ Broker *broker_free(Broker *b) {
                 event_free(b->ev_reprobe);
         device_table_clear(&b->host.devices);
         pasid_space_deinit(&b->host.pasids);
-        if (b->backend)
-                b->backend->ops->close(b->backend);
+        b->backend = backend_close(b->backend);
         if (b->base)
                 event_base_free(b->base);
         free(b);
