@@ -3,7 +3,8 @@
  * batch.c - many Map/Unmap operations in one round trip.
  *
  * Owns: ib_batch, its operations, the fds it sends (one per distinct memfd,
- * within the broker's per-message limit) and the per-operation results.
+ * within the broker's per-message limit; none for registered memory) and the
+ * per-operation results.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,8 +16,10 @@
 
 typedef struct BatchOp {
         bool is_map;
+        bool by_mem;                    /* registered memory: mem, no fd */
         uint32_t ioas;
         uint32_t fd_index;
+        uint32_t mem;
         uint64_t offset;
         uint64_t length;
         unsigned flags;
@@ -79,10 +82,19 @@ static BatchOp *batch_push(ib_batch *b) {
         return &a[b->n_ops++];
 }
 
+/* Appends op; its index or -errno. */
+static int batch_add(ib_batch *b, const BatchOp *op) {
+        BatchOp *o = batch_push(b);
+
+        if (!o)
+                return -ENOMEM;
+        *o = *op;
+        return (int) (b->n_ops - 1);
+}
+
 _public_ int ib_batch_add_map(ib_batch *b, uint32_t ioas, int memfd, uint64_t offset, uint64_t length,
                               unsigned flags, uint64_t iova) {
         size_t idx;
-        BatchOp *op;
 
         if (!b || memfd < 0)
                 return -EINVAL;
@@ -101,24 +113,22 @@ _public_ int ib_batch_add_map(ib_batch *b, uint32_t ioas, int memfd, uint64_t of
                 b->orig_fds[b->n_fds] = memfd;
                 b->n_fds++;
         }
-        op = batch_push(b);
-        if (!op)
-                return -ENOMEM;
-        *op = (BatchOp) { .is_map = true, .ioas = ioas, .fd_index = (uint32_t) idx, .offset = offset,
-                          .length = length, .flags = flags, .iova = iova };
-        return (int) (b->n_ops - 1);
+        return batch_add(b, &(BatchOp) { .is_map = true, .ioas = ioas, .fd_index = (uint32_t) idx, .offset = offset,
+                                         .length = length, .flags = flags, .iova = iova });
+}
+
+_public_ int ib_batch_add_map_mem(ib_batch *b, uint32_t ioas, uint32_t mem, uint64_t offset, uint64_t length,
+                                  unsigned flags, uint64_t iova) {
+        if (!b)
+                return -EINVAL;
+        return batch_add(b, &(BatchOp) { .is_map = true, .by_mem = true, .ioas = ioas, .mem = mem,
+                                         .offset = offset, .length = length, .flags = flags, .iova = iova });
 }
 
 _public_ int ib_batch_add_unmap(ib_batch *b, uint32_t ioas, uint64_t iova, uint64_t length) {
-        BatchOp *op;
-
         if (!b)
                 return -EINVAL;
-        op = batch_push(b);
-        if (!op)
-                return -ENOMEM;
-        *op = (BatchOp) { .is_map = false, .ioas = ioas, .iova = iova, .length = length };
-        return (int) (b->n_ops - 1);
+        return batch_add(b, &(BatchOp) { .is_map = false, .ioas = ioas, .iova = iova, .length = length });
 }
 
 _public_ size_t ib_batch_size(ib_batch *b) {
@@ -154,6 +164,8 @@ _public_ int ib_batch_run(ib_client *c, ib_batch *b, bool stop_on_error) {
                 ib__v1__batch_op__init(&ops[i]);
                 if (o->is_map) {
                         client_fill_map(&maps[i], o->ioas, o->fd_index, o->offset, o->length, o->flags, o->iova);
+                        maps[i].has_mem = o->by_mem;
+                        maps[i].mem = o->mem;
                         ops[i].op_case = IB__V1__BATCH_OP__OP_MAP;
                         ops[i].map = &maps[i];
                 } else {

@@ -3,7 +3,8 @@
  * conn.c - the connection to iommu-brokerd.
  *
  * Owns: connect and Hello, request ids, the pending list, sending with
- * SCM_RIGHTS (common/scm.h) within the broker's advertised in-flight limit,
+ * SCM_RIGHTS (common/scm.h) within the broker's advertised in-flight limit
+ * (the fds of queued requests held once per open file: ClientFd),
  * reading replies and completing the requests they answer, the synchronous
  * wait, and the hooks for a VMM's own event loop (get_fd, get_events,
  * process).
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include "client/internal.h"
@@ -34,11 +36,65 @@ int client_fail(ib_client *c, int err, const char *fmt, ...) {
         return r;
 }
 
-static ib_pending *pending_free(ib_pending *p) {
+/* A held duplicate of fd for one more queued request: shared by the same open regular file. */
+static int client_fd_hold(ib_client *c, int fd, ClientFd **ret) {
+        struct stat st;
+        ClientFd *h;
+        int fl;
+
+        if (fstat(fd, &st) < 0 || (fl = fcntl(fd, F_GETFL)) < 0)
+                return -errno;
+        if (S_ISREG(st.st_mode))
+                for (h = c->held_fds; h; h = h->next)
+                        if (h->shared && h->dev == st.st_dev && h->ino == st.st_ino &&
+                            h->accmode == (fl & O_ACCMODE)) {
+                                h->refs++;
+                                *ret = h;
+                                return 0;
+                        }
+        h = calloc(1, sizeof(*h));
+        if (!h)
+                return -ENOMEM;
+        h->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (h->fd < 0) {
+                int r = -errno;
+
+                free(h);
+                return r;
+        }
+        h->shared = S_ISREG(st.st_mode);
+        h->dev = st.st_dev;
+        h->ino = st.st_ino;
+        h->accmode = fl & O_ACCMODE;
+        h->refs = 1;
+        h->next = c->held_fds;
+        c->held_fds = h;
+        *ret = h;
+        return 0;
+}
+
+static void client_fd_release(ib_client *c, ClientFd *h) {
+        if (!h || --h->refs > 0)
+                return;
+        for (ClientFd **i = &c->held_fds; *i; i = &(*i)->next)
+                if (*i == h) {
+                        *i = h->next;
+                        break;
+                }
+        safe_close(h->fd);
+        free(h);
+}
+
+static void pending_release_fds(ib_client *c, ib_pending *p) {
+        for (size_t i = 0; i < p->n_fds; i++)
+                client_fd_release(c, p->fds[i]);
+        p->n_fds = 0;
+}
+
+static ib_pending *pending_free(ib_client *c, ib_pending *p) {
         if (!p)
                 return NULL;
-        for (size_t i = 0; i < p->n_fds; i++)
-                safe_close(p->fds[i]);
+        pending_release_fds(c, p);
         free(p->fds);
         free(p->buf);
         free(p);
@@ -53,25 +109,33 @@ static void pending_unlink(ib_client *c, ib_pending *p) {
                 }
 }
 
+static bool client_has_unsent(const ib_client *c) {
+        for (const ib_pending *p = c->pending; p; p = p->next)
+                if (!p->sent)
+                        return true;
+        return false;
+}
+
 /* Sends queued requests while the broker's in-flight limit allows; 0 or -errno. */
 static int client_flush(ib_client *c) {
         for (ib_pending *p = c->pending; p; p = p->next) {
+                int fds[IB_MAX_FDS_PER_MESSAGE];
                 ssize_t n;
 
                 if (p->sent)
                         continue;
                 if (c->n_sent >= c->limits.max_requests_in_flight)
                         return 0;
-                n = scm_send(c->fd, p->buf, p->size, p->fds, p->n_fds);
+                for (size_t i = 0; i < p->n_fds; i++)
+                        fds[i] = p->fds[i]->fd;
+                n = scm_send(c->fd, p->buf, p->size, fds, p->n_fds);
                 if (n == -EAGAIN || n == -EINTR)
                         return 0;
                 if (n < 0)
                         return client_fail(c, (int) n, "cannot send to the broker: %s", strerror((int) -n));
                 p->sent = true;
                 c->n_sent++;
-                for (size_t i = 0; i < p->n_fds; i++)
-                        p->fds[i] = safe_close(p->fds[i]);
-                p->n_fds = 0;
+                pending_release_fds(c, p);
                 free(p->buf);
                 p->buf = NULL;
         }
@@ -86,7 +150,7 @@ static void client_break(ib_client *c, int err) {
 
                 c->pending = p->next;
                 p->complete(c, p, NULL, err);
-                pending_free(p);
+                pending_free(c, p);
         }
         c->n_sent = 0;
 }
@@ -132,7 +196,7 @@ static int client_read_one(ib_client *c) {
                         pending_unlink(c, p);
                         c->n_sent--;
                         p->complete(c, p, reply, 0);    /* takes reply, may take fds */
-                        pending_free(p);
+                        pending_free(c, p);
                         client_close_rx_fds(c);
                         return 1;
                 }
@@ -183,7 +247,7 @@ int client_submit(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n_f
 
         if (c->broken)
                 return client_fail(c, ENOTCONN, "the connection to the broker is closed");
-        if (n_fds > c->limits.max_fds_per_message)
+        if (n_fds > c->limits.max_fds_per_message || n_fds > IB_MAX_FDS_PER_MESSAGE)
                 return client_fail(c, E2BIG, "%zu fds: the broker takes at most %u per message", n_fds,
                                    c->limits.max_fds_per_message);
         req->id = ++c->next_id;
@@ -201,19 +265,36 @@ int client_submit(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n_f
         p->userdata = userdata;
         p->data = data;
         p->buf = malloc(size ? size : 1);
-        p->fds = calloc(n_fds ? n_fds : 1, sizeof(int));
+        p->fds = calloc(n_fds ? n_fds : 1, sizeof(*p->fds));
         if (!p->buf || !p->fds) {
-                pending_free(p);
+                pending_free(c, p);
                 return -ENOMEM;
         }
         p->size = ib__v1__request__pack(req, p->buf);
-        for (size_t i = 0; i < n_fds; i++) {
-                p->fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
-                if (p->fds[i] < 0) {
-                        int r = client_fail(c, errno, "file descriptor %d: %s", fds[i], strerror(errno));
 
-                        p->n_fds = i;
-                        pending_free(p);
+        /*
+         * Nothing waits before it and the broker takes one more: sent now
+         * with the caller's own fds, which then need no duplicate.
+         */
+        if (!client_has_unsent(c) && c->n_sent < c->limits.max_requests_in_flight) {
+                ssize_t n = scm_send(c->fd, p->buf, p->size, fds, n_fds);
+
+                if (n >= 0) {
+                        p->sent = true;
+                        c->n_sent++;
+                        free(p->buf);
+                        p->buf = NULL;
+                } else if (n != -EAGAIN && n != -EINTR) {
+                        pending_free(c, p);
+                        return client_fail(c, (int) n, "cannot send to the broker: %s", strerror((int) -n));
+                }
+        }
+        for (size_t i = 0; !p->sent && i < n_fds; i++) {
+                int r = client_fd_hold(c, fds[i], &p->fds[i]);
+
+                if (r < 0) {
+                        r = client_fail(c, r, "file descriptor %d: %s", fds[i], strerror(-r));
+                        pending_free(c, p);
                         return r;
                 }
                 p->n_fds = i + 1;
@@ -404,7 +485,7 @@ _public_ ib_client *ib_client_free(ib_client *c) {
                 ib_pending *p = c->pending;
 
                 c->pending = p->next;
-                pending_free(p);
+                pending_free(c, p);
         }
         safe_close(c->fd);
         free(c->server_version);

@@ -10,12 +10,30 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "client/iommu-broker.h"
 #include "common/macro.h"
 #include "proto/broker.pb-c.h"
 
 typedef struct ib_pending ib_pending;
+typedef struct ClientFd ClientFd;
+
+/*
+ * A duplicate of a caller's fd that queued requests hold until they are
+ * sent, shared by all queued requests of the same open regular file (same
+ * device, inode and access mode: the broker sees nothing that tells them
+ * apart), so that queued maps of one memfd hold one fd, not one each.
+ */
+struct ClientFd {
+        ClientFd *next;
+        int fd;
+        bool shared;                    /* a regular file: found again by dev, ino, accmode */
+        dev_t dev;
+        ino_t ino;
+        int accmode;
+        unsigned refs;                  /* queued requests holding it */
+};
 
 /* Runs once with the reply (or reply NULL and err < 0 when the connection died). */
 typedef void (*pending_complete)(ib_client *c, ib_pending *p, Ib__V1__Reply *reply, int err);
@@ -26,7 +44,7 @@ struct ib_pending {
         bool sent;
         uint8_t *buf;
         size_t size;
-        int *fds;
+        ClientFd **fds;                 /* until sent: the fds it carries */
         size_t n_fds;
         pending_complete complete;
         ib_callback cb;
@@ -38,6 +56,7 @@ struct ib_client {
         int fd;
         uint64_t next_id;
         ib_pending *pending;            /* in submission order */
+        ClientFd *held_fds;             /* fds queued requests hold */
         size_t n_sent;                  /* sent, reply not yet read */
         ib_limits limits;
         uint32_t protocol_version;
@@ -61,8 +80,9 @@ struct ib_client {
 int client_fail(ib_client *c, int err, const char *fmt, ...) _printf_(3, 4);
 
 /*
- * Queues req (packed now) with fds (duplicated) and sends what may be sent.
- * complete runs when the reply arrives.
+ * Sends req with fds at once when nothing waits before it, else queues it
+ * (packed now) with its fds (duplicated, shared, see ClientFd) and sends
+ * what may be sent.  complete runs when the reply arrives.
  */
 int client_submit(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n_fds, pending_complete complete,
                   ib_callback cb, void *userdata, void *data);

@@ -3,7 +3,7 @@
  * verb-ioas.c - typed calls for GetCapabilities and the IOAS and map verbs.
  *
  * Owns: building each request, reading each reply, the synchronous and the
- * asynchronous form of each verb.  Mirrors daemon/core/verb-hello.c,
+ * asynchronous form of each verb (MemRegister and MemUnregister included).  Mirrors daemon/core/verb-hello.c,
  * verb-ioas.c and verb-map.c.
  */
 #include <errno.h>
@@ -88,6 +88,8 @@ typedef struct ReqBuf {
                 Ib__V1__MapRequest map;
                 Ib__V1__UnmapRequest unmap;
                 Ib__V1__CopyRequest copy;
+                Ib__V1__MemRegisterRequest mem_register;
+                Ib__V1__MemUnregisterRequest mem_unregister;
         } u;
 } ReqBuf;
 
@@ -153,6 +155,13 @@ static void build_map(ReqBuf *b, uint32_t ioas, uint64_t offset, uint64_t length
         client_fill_map(&b->u.map, ioas, 0, offset, length, flags, iova);
         b->req.verb_case = IB__V1__REQUEST__VERB_MAP;
         b->req.map = &b->u.map;
+}
+
+static void build_map_mem(ReqBuf *b, uint32_t ioas, uint32_t mem, uint64_t offset, uint64_t length, unsigned flags,
+                          uint64_t iova) {
+        build_map(b, ioas, offset, length, flags, iova);
+        b->u.map.has_mem = true;
+        b->u.map.mem = mem;
 }
 
 static void build_unmap(ReqBuf *b, uint32_t ioas, uint64_t iova, uint64_t length) {
@@ -268,22 +277,70 @@ _public_ int ib_allow_iovas(ib_client *c, uint32_t ioas, const ib_iova_range *ra
         return client_call(c, &req, NULL, 0, &reply);
 }
 
-_public_ int ib_map(ib_client *c, uint32_t ioas, int memfd, uint64_t offset, uint64_t length, unsigned flags,
-                    uint64_t *iova) {
+/* Sends a built Map with its fds (none by mem) and waits: *ret_iova is the IOVA used. */
+static int map_call(ib_client *c, ReqBuf *b, const int *fds, size_t n_fds, uint64_t *ret_iova) {
         _cleanup_(reply_freep) Ib__V1__Reply *reply = NULL;
-        ReqBuf b;
         int r;
 
-        assert_return(c && memfd >= 0 && iova, -EINVAL);
-        build_map(&b, ioas, offset, length, flags, *iova);
-        r = client_call(c, &b.req, &memfd, 1, &reply);
+        r = client_call(c, &b->req, fds, n_fds, &reply);
         if (r < 0)
                 return r;
         r = expect_result(c, reply, IB__V1__REPLY__RESULT_MAP);
         if (r < 0)
                 return r;
-        *iova = reply->map->iova;
+        *ret_iova = reply->map->iova;
         return 0;
+}
+
+_public_ int ib_map(ib_client *c, uint32_t ioas, int memfd, uint64_t offset, uint64_t length, unsigned flags,
+                    uint64_t *iova) {
+        ReqBuf b;
+
+        assert_return(c && memfd >= 0 && iova, -EINVAL);
+        build_map(&b, ioas, offset, length, flags, *iova);
+        return map_call(c, &b, &memfd, 1, iova);
+}
+
+_public_ int ib_mem_register(ib_client *c, int memfd, uint32_t *ret_mem) {
+        _cleanup_(reply_freep) Ib__V1__Reply *reply = NULL;
+        ReqBuf b;
+        int r;
+
+        assert_return(c && memfd >= 0 && ret_mem, -EINVAL);
+        ib__v1__request__init(&b.req);
+        ib__v1__mem_register_request__init(&b.u.mem_register);
+        b.req.verb_case = IB__V1__REQUEST__VERB_MEM_REGISTER;
+        b.req.mem_register = &b.u.mem_register;
+        r = client_call(c, &b.req, &memfd, 1, &reply);
+        if (r < 0)
+                return r;
+        r = expect_result(c, reply, IB__V1__REPLY__RESULT_MEM_REGISTER);
+        if (r < 0)
+                return r;
+        *ret_mem = reply->mem_register->mem;
+        return 0;
+}
+
+_public_ int ib_mem_unregister(ib_client *c, uint32_t mem) {
+        _cleanup_(reply_freep) Ib__V1__Reply *reply = NULL;
+        ReqBuf b;
+
+        assert_return(c, -EINVAL);
+        ib__v1__request__init(&b.req);
+        ib__v1__mem_unregister_request__init(&b.u.mem_unregister);
+        b.u.mem_unregister.mem = mem;
+        b.req.verb_case = IB__V1__REQUEST__VERB_MEM_UNREGISTER;
+        b.req.mem_unregister = &b.u.mem_unregister;
+        return client_call(c, &b.req, NULL, 0, &reply);
+}
+
+_public_ int ib_map_mem(ib_client *c, uint32_t ioas, uint32_t mem, uint64_t offset, uint64_t length, unsigned flags,
+                        uint64_t iova, uint64_t *ret_iova) {
+        ReqBuf b;
+
+        assert_return(c && ret_iova, -EINVAL);
+        build_map_mem(&b, ioas, mem, offset, length, flags, iova);
+        return map_call(c, &b, NULL, 0, ret_iova);
 }
 
 _public_ int ib_unmap(ib_client *c, uint32_t ioas, uint64_t iova, uint64_t length, uint64_t *ret_unmapped) {
@@ -380,6 +437,15 @@ _public_ int ib_map_async(ib_client *c, uint32_t ioas, int memfd, uint64_t offse
         assert_return(c && memfd >= 0, -EINVAL);
         build_map(&b, ioas, offset, length, flags, iova);
         return client_submit(c, &b.req, &memfd, 1, client_complete_async, cb, userdata, NULL);
+}
+
+_public_ int ib_map_mem_async(ib_client *c, uint32_t ioas, uint32_t mem, uint64_t offset, uint64_t length,
+                              unsigned flags, uint64_t iova, ib_callback cb, void *userdata) {
+        ReqBuf b;
+
+        assert_return(c, -EINVAL);
+        build_map_mem(&b, ioas, mem, offset, length, flags, iova);
+        return client_submit(c, &b.req, NULL, 0, client_complete_async, cb, userdata, NULL);
 }
 
 _public_ int ib_unmap_async(ib_client *c, uint32_t ioas, uint64_t iova, uint64_t length, ib_callback cb,

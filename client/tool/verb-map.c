@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * verb-map.c - the mapping verbs of iommu-broker-client: map, unmap, copy,
- * batch.
+ * verb-map.c - the mapping verbs of iommu-broker-client: mem-register,
+ * mem-unregister, map, unmap, copy, batch.
  *
  * Owns: the keys of map and unmap (parsed once, for the single verbs and for
- * a batch's op= alike), choosing the fd a map sends (the named memfd, or a
- * read-only re-open of it for access=ro), and the per-op results of a batch.
+ * a batch's op= alike), choosing the fd a map or mem-register sends (the
+ * named memfd, or a read-only re-open of it for access=ro; none for a map by
+ * mem=), and the per-op results of a batch.
  * Must never: print a line itself; the request loop does.
  */
 #ifndef _GNU_SOURCE
@@ -24,7 +25,8 @@
 
 typedef struct MapArgs {
         uint32_t ioas;
-        const char *memfd;              /* the name in the memfd table */
+        const char *memfd;              /* the name in the memfd table; NULL: by mem */
+        uint32_t mem;                   /* registered memory (mem-register), without memfd */
         uint64_t size;
         uint64_t offset;
         uint64_t iova;                  /* with IB_MAP_FIXED_IOVA in flags */
@@ -34,20 +36,56 @@ typedef struct MapArgs {
         const char *as;
 } MapArgs;
 
+/* memfd=NAME, required and not empty. */
+static int memfd_name_get(Tool *tool, const Request *req, const char **ret) {
+        int r;
+
+        r = tool_get_string(tool, req, "memfd", /* required= */ true, ret);
+        if (r < 0)
+                return r;
+        if ((*ret)[0] == '\0')
+                return tool_error(tool, -EINVAL, "key 'memfd': the name is empty");
+        return 0;
+}
+
+/* access=ro|rw (absent: rw): whether to send a read-only re-open of the memfd. */
+static int access_parse(Tool *tool, const Request *req, bool *ret_read_only) {
+        const char *access = NULL;
+        int r;
+
+        r = tool_get_string(tool, req, "access", /* required= */ false, &access);
+        if (r < 0)
+                return r;
+        if (access && strcmp(access, "ro") != 0 && strcmp(access, "rw") != 0)
+                return tool_error(tool, -EINVAL, "key 'access': '%s' is not ro or rw", access);
+        *ret_read_only = access && strcmp(access, "ro") == 0;
+        return 0;
+}
+
 static int map_args_parse(Tool *tool, const Request *req, MapArgs *ret) {
         MapArgs a = {};
-        const char *seal = NULL, *access = NULL;
+        const char *seal = NULL;
         unsigned prot = 0;
         int r;
 
         r = tool_get_u32(tool, req, "ioas", /* required= */ true, &a.ioas);
         if (r < 0)
                 return r;
-        r = tool_get_string(tool, req, "memfd", /* required= */ true, &a.memfd);
+        r = tool_get_u32(tool, req, "mem", /* required= */ false, &a.mem);
         if (r < 0)
                 return r;
-        if (a.memfd[0] == '\0')
-                return tool_error(tool, -EINVAL, "key 'memfd': the name is empty");
+        if (r > 0) {
+                static const char *const memfd_keys[] = { "memfd", "seal", "access" };
+
+                /* the memory was registered: what memfd=NAME would send or change is not here */
+                for (size_t i = 0; i < ELEMENTSOF(memfd_keys); i++)
+                        if (request_find(req, memfd_keys[i]))
+                                return tool_error(tool, -EINVAL, "key 'mem' excludes the key '%s'", memfd_keys[i]);
+        } else {
+                r = memfd_name_get(tool, req, &a.memfd);
+                if (r < 0)
+                        return r;
+        }
         r = tool_get_u64(tool, req, "size", /* required= */ true, &a.size);
         if (r < 0)
                 return r;
@@ -77,16 +115,9 @@ static int map_args_parse(Tool *tool, const Request *req, MapArgs *ret) {
                                           seal);
         }
 
-        r = tool_get_string(tool, req, "access", /* required= */ false, &access);
+        r = access_parse(tool, req, &a.read_only);
         if (r < 0)
                 return r;
-        if (access) {
-                if (strcmp(access, "ro") == 0)
-                        a.read_only = true;
-                else if (strcmp(access, "rw") != 0)
-                        return tool_error(tool, -EINVAL, "key 'access': '%s' is not ro or rw", access);
-        }
-
         r = tool_get_as(tool, req, &a.as);
         if (r < 0)
                 return r;
@@ -142,12 +173,15 @@ int cmd_map_exec(Tool *tool, const Request *req, Json *result) {
         r = map_args_parse(tool, req, &a);
         if (r < 0)
                 return r;
-        r = map_args_open(tool, &a, &fd);
-        if (r < 0)
-                return r;
-
         iova = a.iova;
-        r = ib_map(tool->client, a.ioas, fd, a.offset, a.size, a.flags, &iova);
+        if (!a.memfd)
+                r = ib_map_mem(tool->client, a.ioas, a.mem, a.offset, a.size, a.flags, a.iova, &iova);
+        else {
+                r = map_args_open(tool, &a, &fd);
+                if (r < 0)
+                        return r;
+                r = ib_map(tool->client, a.ioas, fd, a.offset, a.size, a.flags, &iova);
+        }
         if (r < 0)
                 return r;
 
@@ -157,6 +191,50 @@ int cmd_map_exec(Tool *tool, const Request *req, Json *result) {
                                   (unsigned long long) iova, a.as);
         json_hex(result, "iova", iova);
         return 0;
+}
+
+/* ------------------------------------------------------------------ mem-register, mem-unregister */
+
+int cmd_mem_register_exec(Tool *tool, const Request *req, Json *result) {
+        _cleanup_close_ int fd = -1;
+        MapArgs a = {};
+        uint32_t mem;
+        int r;
+
+        r = memfd_name_get(tool, req, &a.memfd);
+        if (r < 0)
+                return r;
+        r = tool_get_u64(tool, req, "size", /* required= */ false, &a.size);
+        if (r < 0)
+                return r;
+        r = access_parse(tool, req, &a.read_only);
+        if (r < 0)
+                return r;
+        r = tool_get_as(tool, req, &a.as);
+        if (r < 0)
+                return r;
+        r = map_args_open(tool, &a, &fd);
+        if (r < 0)
+                return r;
+
+        r = ib_mem_register(tool->client, fd, &mem);
+        if (r < 0)
+                return r;
+        r = tool_set_name(tool, a.as, mem);
+        if (r < 0)
+                return tool_error(tool, r, "registered as mem %u, but as=%s could not be stored", mem, a.as);
+        json_uint(result, "mem", mem);
+        return 0;
+}
+
+int cmd_mem_unregister_exec(Tool *tool, const Request *req, Json *result) {
+        uint32_t mem = 0;
+        int r;
+
+        r = tool_get_u32(tool, req, "mem", /* required= */ true, &mem);
+        if (r < 0)
+                return r;
+        return ib_mem_unregister(tool->client, mem);
 }
 
 /* ------------------------------------------------------------------ unmap */
@@ -303,11 +381,15 @@ static int batch_add_op(Tool *tool, ib_batch *batch, const char *text, BatchOp *
                 r = map_args_parse(tool, &op->req, &a);
                 if (r < 0)
                         return r;
-                r = map_args_open(tool, &a, &fd);
-                if (r < 0)
-                        return r;
-                /* the batch duplicates fd; ours closes on return */
-                r = ib_batch_add_map(batch, a.ioas, fd, a.offset, a.size, a.flags, a.iova);
+                if (!a.memfd)
+                        r = ib_batch_add_map_mem(batch, a.ioas, a.mem, a.offset, a.size, a.flags, a.iova);
+                else {
+                        r = map_args_open(tool, &a, &fd);
+                        if (r < 0)
+                                return r;
+                        /* the batch duplicates fd; ours closes on return */
+                        r = ib_batch_add_map(batch, a.ioas, fd, a.offset, a.size, a.flags, a.iova);
+                }
                 op->is_map = true;
                 op->as = a.as;
         } else {

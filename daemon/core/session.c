@@ -352,6 +352,7 @@ static const struct {
         [SESSION_HWPT] = { offsetof(Hwpt, link), offsetof(Hwpt, id), .repeat = true },
         [SESSION_FAULT_QUEUE] = { offsetof(FaultQueue, link), offsetof(FaultQueue, id) },
         [SESSION_IOAS] = { offsetof(Ioas, link), offsetof(Ioas, id) },
+        [SESSION_MEMREG] = { offsetof(MemReg, link), offsetof(MemReg, id) },
 };
 
 static void *kind_object(SessionKind kind, ListLink *link) {
@@ -388,6 +389,9 @@ static int teardown_object(SessionKind kind, void *o, unsigned round) {
                 return fault_queue_destroy(o);
         case SESSION_IOAS:
                 return ioas_destroy(o);
+        case SESSION_MEMREG:
+                memreg_free(o);         /* no kernel object: mappings hold their own reference */
+                return 0;
         case _SESSION_KIND_MAX:
         case _SESSION_KIND_INVALID:
                 break;
@@ -478,6 +482,9 @@ static void session_drop_object(Session *s, SessionKind kind, void *o) {
                         ioas_free(ioas);
                 return;
         }
+        case SESSION_MEMREG:
+                memreg_free(o);
+                return;
         case _SESSION_KIND_MAX:
         case _SESSION_KIND_INVALID:
                 break;

@@ -27,6 +27,7 @@
 #include "object/device.h"
 #include "object/hwpt.h"
 #include "object/ioas.h"
+#include "object/memreg.h"
 #include "object/pasid.h"
 #include "object/tenant.h"
 #include "object/viommu.h"
@@ -73,6 +74,7 @@ typedef enum SessionKind {
         SESSION_HWPT,
         SESSION_FAULT_QUEUE,
         SESSION_IOAS,
+        SESSION_MEMREG,
         _SESSION_KIND_MAX,
         _SESSION_KIND_INVALID = -EINVAL,
 } SessionKind;
@@ -85,7 +87,8 @@ typedef enum SessionKind {
                  Device *: SESSION_DEVICE,                      \
                  Hwpt *: SESSION_HWPT,                          \
                  FaultQueue *: SESSION_FAULT_QUEUE,             \
-                 Ioas *: SESSION_IOAS)
+                 Ioas *: SESSION_IOAS,                          \
+                 MemReg *: SESSION_MEMREG)
 #define SESSION_KIND(type) SESSION_KIND_OF((type *) NULL)
 
 /* Connections of one uid (SessionHost.uids). */
@@ -163,6 +166,7 @@ struct Session {
         Charge charge_fds;              /* ACCOUNT_FDS: its socket and pidfd */
         ListLink objects[_SESSION_KIND_MAX];    /* what it made, newest first: the link member of each */
         uint64_t n_requests;
+        uint32_t last_mem;              /* the last MemRegister handle: handles are never reused */
 };
 
 /* Takes fd.  The session starts serving at once. */

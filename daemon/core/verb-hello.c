@@ -21,6 +21,7 @@ static const Ib__V1__Feature features[] = {
         IB__V1__FEATURE__FEATURE_MAP_MEMFD,
         IB__V1__FEATURE__FEATURE_COPY,
         IB__V1__FEATURE__FEATURE_BATCH,
+        IB__V1__FEATURE__FEATURE_MEM_REGISTER,
 };
 
 static const struct {

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * verb-map.c - Map, Unmap, Copy and Batch.
+ * verb-map.c - MemRegister, MemUnregister, Map, Unmap, Copy and Batch.
  *
  * Owns: the checks on a tenant's memfd before the kernel sees it (it must be a
  * memfd; a writable mapping needs an fd opened for writing and no write seal,
  * which some kernels do not check themselves; the range must lie inside the
- * file), page alignment, the order in which a request hears of its faults
- * (the IOAS's window, its own check, first), and the sentences that explain
- * the errnos of these verbs.  Batch runs Map/Unmap in order with one result
+ * file), split for registered memory into what is checked once and what at
+ * every Map, page alignment, the order in which a request hears of its
+ * faults (the IOAS's window, its own check, first), and the sentences that
+ * explain the errnos of these verbs.  Batch runs Map/Unmap in order with one result
  * per operation.
  */
 #include <errno.h>
@@ -45,13 +46,21 @@ static bool page_aligned(uint64_t v) {
         return (v & (PAGE_SIZE_4K - 1)) == 0;
 }
 
-static int check_memfd(Call *c, int fd, uint64_t offset, uint64_t length, bool readable, bool writeable) {
+/*
+ * Memfd checks, split by what can change (docs/protocol.md, "Memfd checks"):
+ * the kind of file and its access mode belong to the open file and are
+ * checked once (MemRegister, or each Map by fd); seals and size belong to the
+ * inode the client keeps and are checked at every Map.  The errnos and
+ * sentences are the same on both paths.
+ */
+
+/* 1: a memfd.  *ret_accmode: its O_ACCMODE; *ret_size: its size now. */
+static int check_memfd_kind(Call *c, int fd, int *ret_accmode, uint64_t *ret_size) {
         char path[64], target[256];
         struct statfs sfs;
         struct stat st;
-        uint64_t end;
         ssize_t n;
-        int fl, seals;
+        int fl;
 
         if (fstat(fd, &st) < 0)
                 return call_fail(c, EBADF, "cannot inspect the file descriptor: %s", strerror(errno));
@@ -62,24 +71,78 @@ static int check_memfd(Call *c, int fd, uint64_t offset, uint64_t length, bool r
         if (n < 0 || strncmp(target, "/memfd:", 7) != 0 || fstatfs(fd, &sfs) < 0 ||
             (sfs.f_type != TMPFS_MAGIC && sfs.f_type != HUGETLBFS_MAGIC))
                 return call_fail(c, EBADF, "the file descriptor is a regular file, not a memfd");
-
         fl = fcntl(fd, F_GETFL);
         if (fl < 0)
                 return call_fail(c, EBADF, "cannot read the memfd's access mode: %s", strerror(errno));
-        if (writeable && (fl & O_ACCMODE) == O_RDONLY)
+        *ret_accmode = fl & O_ACCMODE;
+        *ret_size = (uint64_t) st.st_size;
+        return 0;
+}
+
+/* 2: the access mode of the open file allows the mapping's access. */
+static int check_memfd_access(Call *c, int accmode, bool readable, bool writeable) {
+        if (writeable && accmode == O_RDONLY)
                 return call_fail(c, EACCES, "a writeable mapping needs a memfd opened for writing; this one is read-only");
-        if (readable && (fl & O_ACCMODE) == O_WRONLY)
+        if (readable && accmode == O_WRONLY)
                 return call_fail(c, EACCES, "a readable mapping needs a memfd opened for reading; this one is write-only");
-        seals = fcntl(fd, F_GET_SEALS);
+        return 0;
+}
+
+/* 3: write seals; seals < 0 is the -errno of F_GET_SEALS. */
+static int check_memfd_seals(Call *c, int seals, bool writeable) {
         if (seals < 0)
-                return call_fail(c, EBADF, "cannot read the memfd's seals: %s", strerror(errno));
+                return call_fail(c, EBADF, "cannot read the memfd's seals: %s", strerror(-seals));
         if (writeable && (seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)))
                 return call_fail(c, EPERM, "a writeable mapping of a write-sealed memfd is refused");
+        return 0;
+}
 
-        if (__builtin_add_overflow(offset, length, &end) || end > (uint64_t) st.st_size)
-                return call_fail(c, EINVAL,
-                                 "range 0x%" PRIx64 "+0x%" PRIx64 " lies beyond the end of the memfd (0x%" PRIx64 " bytes)",
-                                 offset, length, (uint64_t) st.st_size);
+static int fail_memfd_range(Call *c, uint64_t offset, uint64_t length, uint64_t size) {
+        return call_fail(c, EINVAL,
+                         "range 0x%" PRIx64 "+0x%" PRIx64 " lies beyond the end of the memfd (0x%" PRIx64 " bytes)",
+                         offset, length, size);
+}
+
+/* All four, for a memfd that came with the request. */
+static int check_memfd(Call *c, int fd, uint64_t offset, uint64_t length, bool readable, bool writeable) {
+        uint64_t size, end;
+        int accmode, seals, r;
+
+        r = check_memfd_kind(c, fd, &accmode, &size);
+        if (r < 0)
+                return r;
+        r = check_memfd_access(c, accmode, readable, writeable);
+        if (r < 0)
+                return r;
+        seals = fcntl(fd, F_GET_SEALS);
+        r = check_memfd_seals(c, seals < 0 ? -errno : seals, writeable);
+        if (r < 0)
+                return r;
+        /* 4: the range, against the size at the time of the request */
+        if (__builtin_add_overflow(offset, length, &end) || end > size)
+                return fail_memfd_range(c, offset, length, size);
+        return 0;
+}
+
+/* 2 to 4 for a registered memfd: no readlink, no fstatfs, no dup; seals and size read again. */
+static int check_memreg(Call *c, MemReg *m, uint64_t offset, uint64_t length, bool readable, bool writeable) {
+        uint64_t size = 0, end;
+        int seals = 0, r;
+
+        r = check_memfd_access(c, m->accmode, readable, writeable);
+        if (r < 0)
+                return r;
+        r = memreg_seals(m, &seals);
+        r = check_memfd_seals(c, r < 0 ? r : seals, writeable);
+        if (r < 0)
+                return r;
+        if (__builtin_add_overflow(offset, length, &end))
+                end = UINT64_MAX;       /* never covered: the size is read for the sentence */
+        r = memreg_covers(m, seals, end, &size);
+        if (r < 0)
+                return call_fail(c, EBADF, "cannot inspect the file descriptor: %s", strerror(-r));
+        if (r == 0)
+                return fail_memfd_range(c, offset, length, size);
         return 0;
 }
 
@@ -118,19 +181,39 @@ static int fail_map(Call *c, int r, uint32_t ioas, bool fixed, uint64_t iova, ui
         }
 }
 
+/* The registration a Map names by mem, or NULL with *ret = call_fail(ENOENT, ...). */
+static MemReg *call_find_memreg(Call *c, uint32_t mem, int *ret) {
+        MemReg *m = session_find(c->session, MemReg, mem);
+
+        if (!m)
+                *ret = call_fail(c, ENOENT, "no registered memory %" PRIu32 " in this session", mem);
+        return m;
+}
+
 static int do_map(Call *c, const Ib__V1__MapRequest *m, uint64_t *ret_iova) {
         uint32_t flags = map_flags(m->readable, m->writeable, m->has_iova);
         const Account *over = NULL;
         uint64_t iova = m->has_iova ? m->iova : 0;
+        MemReg *mem = NULL;
         Ioas *ioas;
         int fd, r;
 
         ioas = call_find_ioas(c, m->ioas, &r);
         if (!ioas)
                 return r;
-        fd = fdlist_get(c->fds, m->fd_index);
-        if (fd < 0)
-                return call_fail(c, EBADF, "fd_index %" PRIu32 " names no file descriptor of this message", m->fd_index);
+        if (m->has_mem) {
+                if (m->has_fd_index)
+                        return call_fail(c, EINVAL, "a Map names its memory by fd_index or by mem, not both");
+                mem = call_find_memreg(c, m->mem, &r);
+                if (!mem)
+                        return r;
+                fd = mem->fd;
+        } else {
+                fd = fdlist_get(c->fds, m->fd_index);
+                if (fd < 0)
+                        return call_fail(c, EBADF, "fd_index %" PRIu32 " names no file descriptor of this message",
+                                         m->fd_index);
+        }
         if (m->length == 0)
                 return call_fail(c, EINVAL, "length 0: nothing to map");
         if (!m->readable && !m->writeable)
@@ -141,7 +224,10 @@ static int do_map(Call *c, const Ib__V1__MapRequest *m, uint64_t *ret_iova) {
         r = ioas_check_range(ioas, flags, iova, m->length);
         if (r < 0)
                 return fail_map(c, r, m->ioas, m->has_iova, iova, m->length);
-        r = check_memfd(c, fd, m->offset, m->length, m->readable, m->writeable);
+        if (mem)
+                r = check_memreg(c, mem, m->offset, m->length, m->readable, m->writeable);
+        else
+                r = check_memfd(c, fd, m->offset, m->length, m->readable, m->writeable);
         if (r < 0)
                 return r;
 
@@ -174,12 +260,68 @@ static int do_unmap(Call *c, const Ib__V1__UnmapRequest *u, uint64_t *ret_length
         return 0;
 }
 
+int verb_mem_register(Call *c) {
+        _cleanup_(memreg_freep) MemReg *m = NULL;
+        Ib__V1__MemRegisterReply *reply;
+        const Account *over = NULL;
+        Session *s = c->session;
+        uint64_t size;
+        int fd, accmode, r;
+
+        fd = fdlist_get(c->fds, 0);
+        r = check_memfd_kind(c, fd, &accmode, &size);
+        if (r < 0)
+                return r;
+        if (s->last_mem == UINT32_MAX)
+                return call_fail(c, ENOSPC, "this session has used up its %" PRIu32 " memory handles", UINT32_MAX);
+        reply = call_alloc(c, sizeof(*reply));
+        if (!reply)
+                return -ENOMEM;
+        r = memreg_new(&m, &s->account, s->last_mem + 1, fd, accmode, &over);
+        if (r == -EDQUOT)
+                return call_fail_quota(c, over);
+        if (r < 0)
+                return r;
+        (void) fdlist_take(c->fds, 0);  /* the record owns it now */
+        s->last_mem = m->id;
+        ib__v1__mem_register_reply__init(reply);
+        reply->mem = m->id;
+        session_add(s, TAKE_PTR(m));
+        c->reply->result_case = IB__V1__REPLY__RESULT_MEM_REGISTER;
+        c->reply->mem_register = reply;
+        return 0;
+}
+
+int verb_mem_unregister(Call *c) {
+        const Ib__V1__MemUnregisterRequest *req = c->request->mem_unregister;
+        Ib__V1__MemUnregisterReply *reply;
+        MemReg *m;
+        int r;
+
+        m = call_find_memreg(c, req->mem, &r);
+        if (!m)
+                return r;
+        reply = call_alloc(c, sizeof(*reply));
+        if (!reply)
+                return -ENOMEM;
+        /* the broker's reference only: mappings made from it keep their own */
+        memreg_free(m);
+        ib__v1__mem_unregister_reply__init(reply);
+        c->reply->result_case = IB__V1__REPLY__RESULT_MEM_UNREGISTER;
+        c->reply->mem_unregister = reply;
+        return 0;
+}
+
 int verb_map(Call *c) {
+        const Ib__V1__MapRequest *m = c->request->map;
         Ib__V1__MapReply *reply;
         uint64_t iova = 0;
         int r;
 
-        r = do_map(c, c->request->map, &iova);
+        /* the verb table lets 0 or 1 fd through: a Map by mem takes none */
+        if (m->has_mem && fdlist_count(c->fds) > 0)
+                return call_fail(c, EBADF, "Map by mem takes no file descriptor, got %zu", fdlist_count(c->fds));
+        r = do_map(c, m, &iova);
         if (r < 0)
                 return r;
         reply = call_alloc(c, sizeof(*reply));
@@ -278,6 +420,8 @@ int verb_batch(Call *c) {
         for (size_t i = 0; i < req->n_ops; i++) {
                 const Ib__V1__BatchOp *op = req->ops[i];
 
+                if (op->op_case == IB__V1__BATCH_OP__OP_MAP && op->map->has_mem)
+                        continue;       /* by handle: no fd; naming both is the operation's EINVAL */
                 if (op->op_case == IB__V1__BATCH_OP__OP_MAP) {
                         if (op->map->fd_index >= fdlist_count(c->fds))
                                 return call_fail(c, EBADF, "operation %zu: fd_index %" PRIu32 " names no file descriptor",
