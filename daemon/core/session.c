@@ -492,10 +492,8 @@ static void session_drop_object(Session *s, SessionKind kind, void *o) {
 }
 
 static void session_drop_kind(Session *s, SessionKind kind) {
-        ListLink *head = &s->objects[kind];
-
-        while (!list_is_empty(head))
-                session_drop_object(s, kind, kind_object(kind, head->next));
+        LIST_FOREACH_LINK(l, &s->objects[kind])
+                session_drop_object(s, kind, kind_object(kind, l));
 }
 
 void session_release_device(Session *s, Device *d) {
