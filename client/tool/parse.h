@@ -54,13 +54,6 @@ bool line_is_blank(const char *line);
  * -EINVAL if malformed, -ERANGE if it does not fit 64 bits.
  */
 int tool_parse_u64(const char *s, bool allow_max, uint64_t *ret);
-/*
- * The name it had when it was also a static helper's of the daemon's policy
- * parser; tests/fuzz/fuzz-tool-request.c still calls it so.  Goes once the
- * harness says tool_parse_u64().
- */
-#define parse_u64 tool_parse_u64
-
 /* yes/no, true/false, 1/0, on/off: 1 or 0; -EINVAL otherwise. */
 int parse_bool(const char *s);
 

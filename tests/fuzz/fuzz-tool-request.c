@@ -53,7 +53,7 @@ static void run_line(Tool *tool, const char *line) {
                         fuzz_fail("argument '%s' is not found by its key", a->key);
                 /* What the handlers apply to values, on every value. */
                 if (a->value) {
-                        (void) parse_u64(a->value, /* allow_max= */ true, &v);
+                        (void) tool_parse_u64(a->value, /* allow_max= */ true, &v);
                         (void) parse_bool(a->value);
                         (void) name_is_valid(a->value);
                 }
@@ -102,7 +102,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 n++;
         }
 
-        tool_close_device_fds(&tool);
+        tool_close_kept_fds(&tool);
         memfd_table_done(&tool.memfds);
         name_table_done(&tool.names);
         return 0;
