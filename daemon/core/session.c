@@ -476,7 +476,7 @@ static void session_drop_object(Session *s, SessionKind kind, void *o) {
         case SESSION_IOAS: {
                 Ioas *ioas = o;
 
-                if (ioas->n_maps > 0)
+                if (!itree_is_empty(&ioas->maps))
                         ioas_abandon(ioas);
                 else
                         ioas_free(ioas);

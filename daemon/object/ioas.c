@@ -8,7 +8,17 @@
  * charges for what each mapping costs.  An unmap that succeeded removed
  * exactly the mappings inside its range (the kernel refuses to split one), so
  * the records inside the range go too.
+ *
+ * The records of an IOAS's mappings sit in an interval tree (util/itree.h),
+ * as the kernel keeps its areas in one: a map or copy inserts one node, an
+ * unmap finds the first mapping of its range and removes the k it covers,
+ * and a lookup by IOVA descends once, so each costs O(log n) (plus k) however
+ * many mappings the IOAS holds; only the teardown and unmap-all walk them
+ * all.  A node is part of its Mapping: inserting one allocates nothing, so
+ * once the kernel has mapped, recording it cannot fail.  The kernel refuses
+ * overlapping mappings, so the tree never sees one.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,7 +85,6 @@ static int mapping_new(Mapping **ret, Account *account, uint64_t length, const A
         m = calloc(1, sizeof(*m));
         if (!m)
                 return -ENOMEM;
-        m->length = length;
         r = charge_take(&m->charge_count, account, ACCOUNT_MAPPINGS, 1, ret_over);
         if (r < 0)
                 return r;
@@ -96,44 +105,28 @@ static int mapping_add_mem(Mapping *m, MemRef *mem) {
         return 0;
 }
 
-/* Index of the first mapping whose last byte is >= iova. */
-static size_t ioas_lower_bound(const Ioas *ioas, uint64_t iova) {
-        size_t lo = 0, hi = ioas->n_maps;
-
-        while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
-                const Mapping *m = ioas->maps[mid];
-
-                if (m->iova + (m->length - 1) < iova)
-                        lo = mid + 1;
-                else
-                        hi = mid;
-        }
-        return lo;
+static Mapping *mapping_of(ITreeNode *n) {
+        return itree_entry(n, Mapping, node);
 }
 
-static int ioas_reserve(Ioas *ioas) {
-        size_t cap = ioas->cap_maps ? ioas->cap_maps * 2 : 16;
-        Mapping **a;
-
-        if (ioas->n_maps < ioas->cap_maps)
-                return 0;
-        a = reallocarray(ioas->maps, cap, sizeof(*a));
-        if (!a)
-                return -ENOMEM;
-        ioas->maps = a;
-        ioas->cap_maps = cap;
-        return 0;
+static void mapping_free_node(ITreeNode *n, void *userdata) {
+        mapping_free(mapping_of(n));
 }
 
-/* Inserts m; the room was reserved before the kernel call, so this cannot fail. */
+/* Sets m's IOVAs to [iova, iova + length - 1], cut at the top of the IOVA space. */
+static void mapping_place(Mapping *m, uint64_t iova, uint64_t length) {
+        m->node.start = iova;
+        if (iova_last(iova, length, &m->node.last) < 0)
+                m->node.last = IOVA_MAX;
+}
+
+/* Records m, placed; nothing to allocate, so this cannot fail. */
 static void ioas_insert(Ioas *ioas, Mapping *m) {
-        size_t i = ioas_lower_bound(ioas, m->iova);
+        int r;
 
-        if (i < ioas->n_maps)
-                memmove(ioas->maps + i + 1, ioas->maps + i, (ioas->n_maps - i) * sizeof(*ioas->maps));
-        ioas->maps[i] = m;
-        ioas->n_maps++;
+        r = itree_insert(&ioas->maps, &m->node);
+        assert(r == 0);         /* the kernel refuses overlapping mappings */
+        (void) r;
 }
 
 int ioas_new(Ioas **ret, BackendCtx *ctx, Account *account, const Account **ret_over) {
@@ -253,9 +246,7 @@ Ioas *ioas_free(Ioas *ioas) {
         if (!ioas)
                 return NULL;
         list_unlink(&ioas->link);
-        for (size_t i = 0; i < ioas->n_maps; i++)
-                mapping_free(ioas->maps[i]);
-        free(ioas->maps);
+        itree_clear(&ioas->maps, mapping_free_node, /* userdata= */ NULL);
         charge_release(&ioas->charge_object);
         charge_release(&ioas->charge_ioas);
         free(ioas);
@@ -270,20 +261,23 @@ int ioas_unmap_all(Ioas *ioas, uint64_t *ret_unmapped) {
         r = backend_unmap(ioas->ctx, ioas->id, 0, UINT64_MAX, &unmapped);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < ioas->n_maps; i++)
-                mapping_free(ioas->maps[i]);
-        ioas->n_maps = 0;
+        itree_clear(&ioas->maps, mapping_free_node, /* userdata= */ NULL);
         *ret_unmapped = unmapped;
         return 0;
 }
 
 Ioas *ioas_abandon(Ioas *ioas) {
+        ITreeNode *n;
+
         if (!ioas)
                 return NULL;
-        for (size_t i = 0; i < ioas->n_maps; i++)
-                for (size_t k = 0; k < ioas->maps[i]->n_mems; k++)
-                        if (!ioas->maps[i]->mems[k]->guard)
-                                ioas->maps[i]->mems[k]->reserve = true;
+        itree_for_each(n, &ioas->maps) {
+                Mapping *m = mapping_of(n);
+
+                for (size_t k = 0; k < m->n_mems; k++)
+                        if (!m->mems[k]->guard)
+                                m->mems[k]->reserve = true;
+        }
         return ioas_free(ioas);
 }
 
@@ -318,23 +312,22 @@ int ioas_check_range(const Ioas *ioas, uint32_t flags, uint64_t iova, uint64_t l
  * kernel had found no room.  If even that unmap fails the mapping is kept
  * on record (charged, and torn down with the IOAS).
  */
-static int ioas_check_chosen(Ioas *ioas, Mapping **m, uint32_t flags) {
-        uint64_t unmapped = 0, last;
+static int ioas_check_chosen(Ioas *ioas, Mapping **m, uint64_t length, uint32_t flags) {
+        uint64_t unmapped = 0, last, iova = (*m)->node.start;
 
         if ((flags & BACKEND_MAP_FIXED_IOVA) ||
-            (iova_last((*m)->iova, (*m)->length, &last) >= 0 && ioas_window_contains(ioas, (*m)->iova, last) &&
-             (ioas->n_allowed == 0 || iova_ranges_contain(ioas->allowed, ioas->n_allowed, (*m)->iova, last))))
+            (iova_last(iova, length, &last) >= 0 && ioas_window_contains(ioas, iova, last) &&
+             (ioas->n_allowed == 0 || iova_ranges_contain(ioas->allowed, ioas->n_allowed, iova, last))))
                 return 0;
-        if (backend_unmap(ioas->ctx, ioas->id, (*m)->iova, (*m)->length, &unmapped) < 0)
+        if (backend_unmap(ioas->ctx, ioas->id, iova, length, &unmapped) < 0)
                 ioas_insert(ioas, TAKE_PTR(*m));
         return -ENOSPC;
 }
 
 int ioas_for_each_mapping(const Ioas *ioas, uint64_t iova, uint64_t last,
                           int (*fn)(uint64_t first, uint64_t last, void *userdata), void *userdata) {
-        for (size_t i = ioas_lower_bound(ioas, iova); i < ioas->n_maps && ioas->maps[i]->iova <= last; i++) {
-                const Mapping *m = ioas->maps[i];
-                int r = fn(m->iova, m->iova + (m->length - 1), userdata);
+        for (ITreeNode *n = itree_first_in(&ioas->maps, iova, last); n && n->start <= last; n = itree_next(n)) {
+                int r = fn(n->start, n->last, userdata);
 
                 if (r < 0)
                         return r;
@@ -412,9 +405,6 @@ int ioas_map(Ioas *ioas, int memfd, uint64_t offset, uint64_t length, uint32_t f
         r = mapping_new(&m, ioas->account, length, ret_over);
         if (r < 0)
                 return r;
-        r = ioas_reserve(ioas);
-        if (r < 0)
-                return r;
 
         if (backend_has(ioas->ctx->backend, BACKEND_FEATURE_MAP_FILE)) {
                 if (flags & BACKEND_MAP_WRITEABLE) {
@@ -435,8 +425,8 @@ int ioas_map(Ioas *ioas, int memfd, uint64_t offset, uint64_t length, uint32_t f
         if (r < 0)
                 return r;
 
-        m->iova = out;
-        r = ioas_check_chosen(ioas, &m, flags);
+        mapping_place(m, out, length);
+        r = ioas_check_chosen(ioas, &m, length, flags);
         if (r < 0)
                 return r;
         ioas_insert(ioas, TAKE_PTR(m));
@@ -446,7 +436,7 @@ int ioas_map(Ioas *ioas, int memfd, uint64_t offset, uint64_t length, uint32_t f
 
 int ioas_unmap(Ioas *ioas, uint64_t iova, uint64_t length, uint64_t *ret_unmapped) {
         uint64_t unmapped = 0, last;
-        size_t i, j;
+        ITreeNode *first, *n;
         int r;
 
         /* iova 0 and length 2^64-1 is the kernel's "everything"; a range past 2^64 reaches the end. */
@@ -458,23 +448,22 @@ int ioas_unmap(Ioas *ioas, uint64_t iova, uint64_t length, uint64_t *ret_unmappe
          * only then fails with ENOENT (iopt_unmap_iova_range()): that would leave
          * our records behind.  Refuse a cutting range before the kernel sees it.
          */
-        i = ioas_lower_bound(ioas, iova);
-        for (j = i; j < ioas->n_maps && ioas->maps[j]->iova <= last; j++) {
-                const Mapping *m = ioas->maps[j];
-
-                if (m->iova < iova || m->iova + (m->length - 1) > last)
+        first = itree_first_in(&ioas->maps, iova, last);
+        for (n = first; n && n->start <= last; n = itree_next(n))
+                if (n->start < iova || n->last > last)
                         return -ENOENT;
-        }
 
         r = backend_unmap(ioas->ctx, ioas->id, iova, length, &unmapped);
         if (r < 0)
                 return r;
 
-        for (j = i; j < ioas->n_maps && ioas->maps[j]->iova <= last; j++)
-                mapping_free(ioas->maps[j]);
-        if (j < ioas->n_maps)
-                memmove(ioas->maps + i, ioas->maps + j, (ioas->n_maps - j) * sizeof(*ioas->maps));
-        ioas->n_maps -= j - i;
+        for (n = first; n && n->start <= last;) {
+                ITreeNode *next = itree_next(n);
+
+                itree_remove(&ioas->maps, n);
+                mapping_free(mapping_of(n));
+                n = next;
+        }
 
         *ret_unmapped = unmapped;
         return 0;
@@ -495,22 +484,22 @@ int ioas_copy(Ioas *dst, Ioas *src, uint64_t src_iova, uint64_t length, uint32_t
         r = mapping_new(&m, dst->account, length, ret_over);
         if (r < 0)
                 return r;
-        r = ioas_reserve(dst);
-        if (r < 0)
-                return r;
         /* The copy shares the source's pages: keep the broker mmaps behind them alive. */
-        for (size_t i = ioas_lower_bound(src, src_iova); i < src->n_maps && src->maps[i]->iova <= last; i++)
-                for (size_t k = 0; k < src->maps[i]->n_mems; k++) {
-                        r = mapping_add_mem(m, src->maps[i]->mems[k]);
+        for (ITreeNode *n = itree_first_in(&src->maps, src_iova, last); n && n->start <= last; n = itree_next(n)) {
+                const Mapping *s = mapping_of(n);
+
+                for (size_t k = 0; k < s->n_mems; k++) {
+                        r = mapping_add_mem(m, s->mems[k]);
                         if (r < 0)
                                 return r;
                 }
+        }
 
         r = backend_copy(dst->ctx, dst->id, src->id, src_iova, length, flags, &out);
         if (r < 0)
                 return r;
-        m->iova = out;
-        r = ioas_check_chosen(dst, &m, flags);
+        mapping_place(m, out, length);
+        r = ioas_check_chosen(dst, &m, length, flags);
         if (r < 0)
                 return r;
         ioas_insert(dst, TAKE_PTR(m));

@@ -22,6 +22,7 @@
 #include "common/macro.h"
 #include "object/account.h"
 #include "util/interval.h"
+#include "util/itree.h"
 #include "util/list.h"
 
 typedef struct Ioas Ioas;
@@ -39,17 +40,14 @@ struct Ioas {
         size_t n_window;
         IovaRange allowed[IOAS_MAX_WINDOW];     /* what the kernel was asked to allow; n_allowed 0: all */
         size_t n_allowed;
-        Mapping **maps;                 /* sorted by iova, disjoint */
-        size_t n_maps;
-        size_t cap_maps;
+        ITree maps;                     /* of Mapping.node: disjoint, by IOVA */
         bool enforce_snoop;             /* devices that cannot enforce coherent DMA are refused */
         Charge charge_object;
         Charge charge_ioas;
 };
 
 struct Mapping {
-        uint64_t iova;
-        uint64_t length;
+        ITreeNode node;                 /* its IOVAs [start, last], in Ioas.maps */
         MemRef **mems;                  /* broker mmaps this mapping needs alive */
         size_t n_mems;
         Charge charge_bytes;
