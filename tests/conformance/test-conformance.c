@@ -15,7 +15,10 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "client/iommu-broker.h"
@@ -663,6 +666,258 @@ TEST(thousand_map_unmap_cycles_leave_no_drift) {
         }
         close(fd);
         ib_client_free(c);
+}
+
+/* ------------------------------------------------------------------ registered memory */
+
+#define MAP_MEM_FIXED(c, ioas, mem, off, len, flags, at)                                                \
+        ({                                                                                              \
+                uint64_t _ret;                                                                          \
+                ib_map_mem((c), (ioas), (mem), (off), (len), (flags) | IB_MAP_FIXED_IOVA, (at), &_ret); \
+        })
+
+/* A map by handle is the map by fd: same range, same IOVA, same overlap; the client's fd may go. */
+TEST(map_by_mem_acts_as_map_by_fd) {
+        int fd = test_memfd("ram", 2 * MiB);
+        uint64_t iova = 0, len = 0;
+        uint32_t id, mem = 0, mem2 = 0;
+        CONNECT(c);
+
+        id = alloc_ioas(c, IB_IOVA_WINDOW_32BIT);
+        ASSERT_OK(ib_mem_register(c, fd, &mem));
+        ASSERT_TRUE(mem != 0);
+        ASSERT_OK(MAP_MEM_FIXED(c, id, mem, 0, 2 * MiB, RW, 0x100000));
+        ASSERT_ERRNO(EEXIST, MAP_FIXED(c, id, fd, 0, 4 * KiB, RW, 0x1ff000));
+        ASSERT_OK(MAP_FIXED(c, id, fd, 0, 4 * KiB, RW, 0x300000));
+        ASSERT_ERRNO(EEXIST, MAP_MEM_FIXED(c, id, mem, 0, 4 * KiB, RW, 0x300000));
+        /* the broker keeps its own reference: the client's fd may be closed */
+        close(fd);
+        ASSERT_OK(ib_map_mem(c, id, mem, 1 * MiB, 64 * KiB, IB_MAP_READABLE, 0, &iova));
+        ASSERT_TRUE(iova + 64 * KiB <= 4 * GiB);
+        ASSERT_OK(ib_unmap(c, id, 0x100000, 2 * MiB, &len));
+        ASSERT_U64_EQ(len, 2 * MiB);
+        /* the same checks as Map: alignment, zero length */
+        ASSERT_ERRNO(EINVAL, MAP_MEM_FIXED(c, id, mem, 1, 4 * KiB, RW, 0x100000));
+        ASSERT_ERRNO(EINVAL, MAP_MEM_FIXED(c, id, mem, 0, 0, RW, 0x100000));
+        /* a second registration of the same memory is a new handle */
+        fd = test_memfd("ram2", 4 * KiB);
+        ASSERT_OK(ib_mem_register(c, fd, &mem2));
+        ASSERT_TRUE(mem2 != mem);
+        close(fd);
+        ib_client_free(c);
+}
+
+/* Broker decision: seals are read again at every map, so one added after MemRegister counts. */
+TEST(map_by_mem_sees_write_seals_added_after_register) {
+        int fd = test_memfd("sealed", 64 * KiB);
+        uint32_t id, mem = 0;
+        CONNECT(c);
+
+        id = alloc_ioas(c, IB_IOVA_WINDOW_FULL);
+        ASSERT_OK(ib_mem_register(c, fd, &mem));
+        /* sealed after MemRegister, before any map (a broker mmap of it could keep the seal away) */
+        ASSERT_OK(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE));
+        ASSERT_OK(MAP_MEM_FIXED(c, id, mem, 0, 4 * KiB, IB_MAP_READABLE, 0x10000));
+        ASSERT_ERRNO(EPERM, MAP_MEM_FIXED(c, id, mem, 4 * KiB, 4 * KiB, RW, 0x20000));
+        ASSERT_TRUE(strstr(ib_client_error(c), "sealed") != NULL);
+        ASSERT_OK(MAP_MEM_FIXED(c, id, mem, 4 * KiB, 4 * KiB, IB_MAP_READABLE, 0x20000));
+        /* frozen seals (F_SEAL_SEAL) say the same */
+        ASSERT_OK(fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL));
+        ASSERT_ERRNO(EPERM, MAP_MEM_FIXED(c, id, mem, 8 * KiB, 4 * KiB, RW, 0x30000));
+        ASSERT_OK(MAP_MEM_FIXED(c, id, mem, 8 * KiB, 4 * KiB, IB_MAP_READABLE, 0x30000));
+        close(fd);
+
+        fd = test_memfd("future", 8 * KiB);
+        ASSERT_OK(ib_mem_register(c, fd, &mem));
+        ASSERT_OK(fcntl(fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE));
+        ASSERT_ERRNO(EPERM, MAP_MEM_FIXED(c, id, mem, 0, 8 * KiB, RW, 0x40000));
+        close(fd);
+        ib_client_free(c);
+}
+
+/* Broker decision: the size is read again at every map; the range must lie inside it then. */
+TEST(map_by_mem_sees_the_size_now) {
+        int fd = test_memfd("ram", 64 * KiB);
+        uint32_t id, mem = 0;
+        CONNECT(c);
+
+        id = alloc_ioas(c, IB_IOVA_WINDOW_FULL);
+        ASSERT_OK(ib_mem_register(c, fd, &mem));
+        ASSERT_OK(ftruncate(fd, 16 * KiB));
+        ASSERT_ERRNO(EINVAL, MAP_MEM_FIXED(c, id, mem, 16 * KiB, 16 * KiB, RW, 0x10000));
+        ASSERT_TRUE(strstr(ib_client_error(c), "beyond the end") != NULL);
+        ASSERT_ERRNO(EINVAL, MAP_MEM_FIXED(c, id, mem, 12 * KiB, 8 * KiB, RW, 0x10000));
+        ASSERT_OK(MAP_MEM_FIXED(c, id, mem, 0, 16 * KiB, RW, 0x10000));
+        /* grown again: the new end counts */
+        ASSERT_OK(ftruncate(fd, 128 * KiB));
+        ASSERT_OK(MAP_MEM_FIXED(c, id, mem, 64 * KiB, 64 * KiB, RW, 0x100000));
+        /* F_SEAL_SHRINK: the size can only grow, a map inside it needs no new look */
+        ASSERT_OK(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK));
+        ASSERT_OK(MAP_MEM_FIXED(c, id, mem, 16 * KiB, 16 * KiB, RW, 0x200000));
+        ASSERT_ERRNO(EINVAL, MAP_MEM_FIXED(c, id, mem, 128 * KiB, 4 * KiB, RW, 0x300000));
+        ASSERT_OK(ftruncate(fd, 256 * KiB));
+        ASSERT_OK(MAP_MEM_FIXED(c, id, mem, 128 * KiB, 4 * KiB, RW, 0x300000));
+        close(fd);
+        ib_client_free(c);
+}
+
+/* Broker decisions, checked once at MemRegister: a memfd, and its access mode for each map. */
+TEST(mem_register_checks_kind_once_and_access_mode_per_map) {
+        int sv[2], fd = test_memfd("ram", 8 * KiB), ro;
+        char path[64];
+        uint32_t id, mem = 0;
+        CONNECT(c);
+
+        ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+        ASSERT_ERRNO(EBADF, ib_mem_register(c, sv[0], &mem));
+        ASSERT_TRUE(strstr(ib_client_error(c), "not a memfd") != NULL);
+        close(sv[0]);
+        close(sv[1]);
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        ro = open(path, O_RDONLY | O_CLOEXEC);
+        ASSERT_TRUE(ro >= 0);
+        id = alloc_ioas(c, IB_IOVA_WINDOW_FULL);
+        ASSERT_OK(ib_mem_register(c, ro, &mem));
+        ASSERT_ERRNO(EACCES, MAP_MEM_FIXED(c, id, mem, 0, 8 * KiB, RW, 0x10000));
+        ASSERT_OK(MAP_MEM_FIXED(c, id, mem, 0, 8 * KiB, IB_MAP_READABLE, 0x10000));
+        close(ro);
+        close(fd);
+        ib_client_free(c);
+}
+
+/*
+ * Broker decision: MemUnregister drops the broker's reference and nothing
+ * else.  As with close() of a memfd after IOMMU_IOAS_MAP_FILE, mappings made
+ * from it keep their memory; the handle names nothing any more.
+ */
+TEST(mem_unregister_keeps_mappings_and_retires_the_handle) {
+        int fd = test_memfd("ram", 64 * KiB);
+        uint32_t id, mem = 0, again = 0;
+        uint64_t len = 0;
+        CONNECT(c);
+
+        id = alloc_ioas(c, IB_IOVA_WINDOW_FULL);
+        ASSERT_OK(ib_mem_register(c, fd, &mem));
+        ASSERT_OK(MAP_MEM_FIXED(c, id, mem, 0, 64 * KiB, RW, 0x100000));
+        ASSERT_OK(ib_mem_unregister(c, mem));
+        ASSERT_ERRNO(ENOENT, MAP_MEM_FIXED(c, id, mem, 0, 4 * KiB, RW, 0x200000));
+        ASSERT_ERRNO(ENOENT, ib_mem_unregister(c, mem));
+        /* the mapping made from it is still there, whole */
+        ASSERT_ERRNO(EEXIST, MAP_FIXED(c, id, fd, 0, 4 * KiB, RW, 0x100000));
+        ASSERT_OK(ib_unmap(c, id, 0x100000, 64 * KiB, &len));
+        ASSERT_U64_EQ(len, 64 * KiB);
+        /* handles are never handed out again in the session */
+        ASSERT_OK(ib_mem_register(c, fd, &again));
+        ASSERT_TRUE(again != mem);
+        close(fd);
+        ib_client_free(c);
+}
+
+TEST(mem_handles_mean_nothing_in_another_session) {
+        int fd = test_memfd("ram", 4 * KiB);
+        uint32_t ia, ib, mem = 0;
+        CONNECT(a);
+        CONNECT(b);
+
+        ia = alloc_ioas(a, IB_IOVA_WINDOW_FULL);
+        ib = alloc_ioas(b, IB_IOVA_WINDOW_FULL);
+        ASSERT_OK(ib_mem_register(a, fd, &mem));
+        ASSERT_ERRNO(ENOENT, MAP_MEM_FIXED(b, ib, mem, 0, 4 * KiB, RW, 0x10000));
+        ASSERT_ERRNO(ENOENT, ib_mem_unregister(b, mem));
+        ASSERT_OK(MAP_MEM_FIXED(a, ia, mem, 0, 4 * KiB, RW, 0x10000));
+        close(fd);
+        ib_client_free(a);
+        ib_client_free(b);
+}
+
+TEST(batch_maps_by_mem_carry_no_fd) {
+        int fd = test_memfd("ram", 1 * MiB);
+        ib_batch *bt = NULL;
+        uint64_t v = 0;
+        uint32_t id, mem = 0;
+        CONNECT(c);
+
+        id = alloc_ioas(c, IB_IOVA_WINDOW_FULL);
+        ASSERT_OK(ib_mem_register(c, fd, &mem));
+        close(fd);
+        ASSERT_OK(ib_batch_new(&bt));
+        for (int i = 0; i < 64; i++)
+                ASSERT_EQ(ib_batch_add_map_mem(bt, id, mem, (uint64_t) i * 4 * KiB, 4 * KiB, RW | IB_MAP_FIXED_IOVA,
+                                               0x100000 + (uint64_t) i * 4 * KiB), i);
+        ASSERT_EQ(ib_batch_add_map_mem(bt, id, mem + 1000, 0, 4 * KiB, RW, 0), 64);
+        ASSERT_OK(ib_batch_run(c, bt, false));
+        for (int i = 0; i < 64; i++) {
+                ASSERT_OK(ib_batch_result(bt, (size_t) i, &v, NULL));
+                ASSERT_U64_EQ(v, 0x100000 + (uint64_t) i * 4 * KiB);
+        }
+        ASSERT_ERRNO(ENOENT, ib_batch_result(bt, 64, NULL, NULL));
+        ib_batch_free(bt);
+        ib_client_free(c);
+}
+
+static void on_queued(ib_client *c, const ib_result *res, void *userdata) {
+        AsyncCount *a = userdata;
+
+        if (res->error < 0)
+                a->failed++;
+        a->done++;
+}
+
+/*
+ * Far more queued maps than the process has fds: by handle they hold none,
+ * by fd they share one duplicate of the memfd.  Bounded by the broker's
+ * in-flight limit on the wire and by memory in the queue.  In a child with
+ * RLIMIT_NOFILE lowered to 256.
+ */
+TEST(queued_maps_are_not_bounded_by_the_fd_limit) {
+        enum { N = 1500 };
+        pid_t pid;
+        int status = 0;
+
+        pid = fork();
+        ASSERT_TRUE(pid >= 0);
+        if (pid == 0) {
+                struct rlimit rl = { .rlim_cur = 256, .rlim_max = 256 };
+                AsyncCount a = {};
+                ib_client *c = NULL;
+                uint32_t id, mem = 0;
+                int fd, r = 0;
+
+                if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || !(c = connect_client()))
+                        _exit(2);
+                fd = test_memfd("ram", 4 * KiB);
+                id = alloc_ioas(c, IB_IOVA_WINDOW_FULL);
+                if (fd < 0 || id == 0 || ib_mem_register(c, fd, &mem) < 0)
+                        _exit(3);
+                for (int i = 0; i < N && r >= 0; i++)
+                        r = ib_map_mem_async(c, id, mem, 0, 4 * KiB, RW, 0, on_queued, &a);
+                for (int i = 0; i < N && r >= 0; i++)
+                        r = ib_map_async(c, id, fd, 0, 4 * KiB, RW, 0, on_queued, &a);
+                if (r < 0) {
+                        printf("# queueing failed: %s (%s)\n", strerror(-r), ib_client_error(c));
+                        _exit(4);
+                }
+                if (ib_client_pending(c) < N)
+                        _exit(5);
+                while (a.done < 2 * N && r >= 0) {
+                        struct pollfd p = { .fd = ib_client_get_fd(c), .events = (short) ib_client_get_events(c) };
+
+                        r = poll(&p, 1, 10000);
+                        if (r > 0)
+                                r = ib_client_process(c);
+                        else if (r == 0)
+                                r = -ETIMEDOUT;
+                }
+                if (a.failed > 0 || a.done != 2 * N) {
+                        printf("# %d of %d maps done, %d failed: %s\n", a.done, 2 * N, a.failed, ib_client_error(c));
+                        _exit(6);
+                }
+                ib_client_free(c);
+                _exit(0);
+        }
+        ASSERT_EQ(waitpid(pid, &status, 0), pid);
+        ASSERT_TRUE(WIFEXITED(status));
+        ASSERT_EQ(WEXITSTATUS(status), 0);
 }
 
 static int setup(void) {

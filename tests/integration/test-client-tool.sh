@@ -119,7 +119,7 @@ lines_are() {
 
 help_lists_verbs() {
         local v
-        for v in hello caps ioas-alloc ioas-free iova-ranges allow-iovas map unmap copy batch \
+        for v in hello caps ioas-alloc ioas-free iova-ranges allow-iovas mem-register mem-unregister map unmap copy batch \
                  device-list device-open attach detach device-close hw-info hwpt-alloc hwpt-free \
                  pasid-attach pasid-detach pasid-lookup; do
                 grep -Eq "^  $v( |$)" "$tmp/out" || return 1
@@ -225,6 +225,35 @@ check "memfd: a read-only fd mapped writeable is EACCES" \
         has 3 '.verb == "map" and .ok == false and .errno == "EACCES"'
 check "memfd: a read-only fd mapped read-only is fine" \
         has 4 '.verb == "map" and .ok == true and .iova == "0x4000"'
+
+# ---------------------------------------------------------------- registered memory
+
+client 'ioas-alloc as=a' \
+       'mem-register memfd=ram size=1M as=h' \
+       'map ioas=@a mem=@h size=64K iova=0x100000' \
+       'batch op=map,ioas=@a,mem=@h,size=4K,offset=64K,iova=0x200000 op=map,ioas=@a,mem=@h,size=4K,offset=1M' \
+       'mem-register memfd=seal size=8K as=s' \
+       'map ioas=@a memfd=seal size=4K seal=write prot=r iova=0x300000' \
+       'map ioas=@a mem=@s size=4K offset=4K' \
+       'map ioas=@a mem=@h memfd=ram size=4K' \
+       'mem-unregister mem=@h' \
+       'map ioas=@a mem=@h size=4K' \
+       'unmap ioas=@a iova=0x100000 length=64K'
+check "mem: exit 1" status_is 1
+check "mem: mem-register gives a handle, as= names it" has 2 '.verb == "mem-register" and .ok == true and .mem == 1'
+check "mem: map by mem=@H at a fixed IOVA" has 3 '.verb == "map" and .ok == true and .iova == "0x100000"'
+check "mem: batch maps by mem=, one beyond the end is EINVAL" \
+        has 4 '.results[0].ok == true and .results[0].iova == "0x200000" and .results[1].errno == "EINVAL"'
+check "mem: handles are not reused" has 5 '.verb == "mem-register" and .ok == true and .mem == 2'
+check "mem: a write seal added after mem-register (by a read-only map of the memfd)" has 6 '.ok == true'
+check "mem: then a writeable map by mem= is EPERM" has 7 '.verb == "map" and .ok == false and .errno == "EPERM"'
+check "mem: mem= and memfd= exclude each other (local EINVAL)" einval 8 memfd
+check "mem: mem-unregister" has 9 '.verb == "mem-unregister" and .ok == true'
+check "mem: a map by the old handle is ENOENT" has 10 '.verb == "map" and .ok == false and .errno == "ENOENT"'
+check "mem: the mapping made from it stays until unmapped" has 11 '.verb == "unmap" and .ok == true and .length == "0x10000"'
+client 'ioas-alloc as=a' 'map ioas=@a mem=1 size=4K'
+check "mem: a handle of another session (run) names nothing here" \
+        has 2 '.verb == "map" and .ok == false and .errno == "ENOENT"'
 
 # ---------------------------------------------------------------- batch
 
