@@ -122,11 +122,12 @@ void backend_sim_stats(Backend *b, BackendSimStats *ret) {
                         switch (o->type) {
                         case SIM_OBJECT_IOAS: {
                                 const SimIoas *ioas = (const SimIoas *) o;
+                                const ITreeNode *n;
 
                                 st.ioases++;
-                                st.areas += ioas->n_areas;
-                                for (size_t j = 0; j < ioas->n_areas; j++)
-                                        st.mapped_bytes += ioas->areas[j].last - ioas->areas[j].iova + 1;
+                                st.areas += itree_size(&ioas->areas);
+                                itree_for_each(n, &ioas->areas)
+                                        st.mapped_bytes += n->last - n->start + 1;
                                 break;
                         }
                         case SIM_OBJECT_HWPT_PAGING:

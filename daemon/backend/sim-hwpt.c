@@ -267,9 +267,9 @@ static int sim_hwpt_paging_get(SimCtx *c, uint32_t id, SimHwpt **ret) {
 
 /* Is the 4 KiB page at iova mapped writeable in ioas? */
 static bool sim_ioas_page_writeable(const SimIoas *ioas, uint64_t iova) {
-        size_t i = sim_areas_lower(ioas, iova);
+        const SimArea *a = sim_area_of(itree_find(&ioas->areas, iova));
 
-        return i < ioas->n_areas && ioas->areas[i].iova <= iova && (ioas->areas[i].prot & BACKEND_MAP_WRITEABLE);
+        return a && (a->prot & BACKEND_MAP_WRITEABLE);
 }
 
 /*
@@ -316,7 +316,6 @@ int sim_hwpt_get_dirty_bitmap(BackendCtx *ctx, uint32_t hwpt, uint64_t iova, uin
         SimCtx *c = sim_ctx(ctx);
         uint64_t last, align, end;
         SimHwpt *h;
-        size_t a;
         int r;
 
         assert(c && bitmap);
@@ -357,13 +356,11 @@ int sim_hwpt_get_dirty_bitmap(BackendCtx *ctx, uint32_t hwpt, uint64_t iova, uin
          */
         sim_hwpt_prune_dirty(h);
         end = iova;
-        for (a = sim_areas_lower(h->ioas, iova); a < h->ioas->n_areas; a++) {
-                const SimArea *area = &h->ioas->areas[a];
-
-                if (area->iova > end)
+        for (const SimArea *area = sim_area_lower(h->ioas, iova); area; area = sim_area_next(area)) {
+                if (area->node.start > end)
                         break;
-                end = area->last + 1;
-                if (area->last >= last) {
+                end = area->node.last + 1;
+                if (area->node.last >= last) {
                         end = last + 1;
                         break;
                 }

@@ -22,6 +22,7 @@
 #include "backend/backend.h"
 #include "common/macro.h"
 #include "util/interval.h"
+#include "util/itree.h"
 
 /* PAGE_SIZE of the modelled kernel (x86-64). */
 #define SIM_PAGE_SIZE PAGE_SIZE_4K
@@ -46,8 +47,7 @@ typedef struct SimObject {
 } SimObject;
 
 typedef struct SimArea {
-        uint64_t iova;
-        uint64_t last;                  /* inclusive */
+        ITreeNode node;                 /* its IOVAs [start, last], in SimIoas.areas */
         uint64_t addr;                  /* VA or file offset of the byte at iova */
         uint8_t source;                 /* SimSource */
         uint8_t prot;                   /* BACKEND_MAP_READABLE|WRITEABLE given for this area */
@@ -58,10 +58,7 @@ typedef struct SimIoas {
         SimObject object;
         IovaRange *allowed;             /* sorted, disjoint; none = no restriction */
         size_t n_allowed;
-        SimArea *areas;                 /* sorted by iova, disjoint; points into buf */
-        size_t n_areas;
-        SimArea *buf;                   /* areas[] with room on both sides */
-        size_t size_buf;
+        ITree areas;                    /* of SimArea.node (iopt->area_itree) */
         /*
          * Paging HWPTs whose domain is in this IOAS's table (iopt->domains):
          * each holds a user of the IOAS, reserves the range above its

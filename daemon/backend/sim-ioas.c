@@ -291,7 +291,7 @@ int sim_unmap(BackendCtx *ctx, uint32_t ioas_id, uint64_t iova, uint64_t length,
         SimCtx *c = sim_ctx(ctx);
         uint64_t last, unmapped = 0;
         SimIoas *ioas;
-        size_t i, j;
+        SimArea *a;
         int r;
 
         assert(c);
@@ -307,9 +307,9 @@ int sim_unmap(BackendCtx *ctx, uint32_t ioas_id, uint64_t iova, uint64_t length,
 
         /* iommufd_ioas_unmap: iova 0, length U64_MAX unmaps everything, and succeeds when empty. */
         if (iova == 0 && length == UINT64_MAX) {
-                for (i = 0; i < ioas->n_areas; i++)
-                        unmapped += ioas->areas[i].last - ioas->areas[i].iova + 1;
-                sim_areas_remove(ioas, 0, ioas->n_areas);
+                for (a = sim_area_lower(ioas, 0); a; a = sim_area_next(a))
+                        unmapped += sim_area_length(a);
+                sim_areas_clear(ioas);
                 if (ret_unmapped)
                         *ret_unmapped = unmapped;
                 return 0;
@@ -328,20 +328,15 @@ int sim_unmap(BackendCtx *ctx, uint32_t ioas_id, uint64_t iova, uint64_t length,
          * first; the first one that is not wholly inside [iova, last] stops
          * the walk with ENOENT, and the areas before it stay unmapped.
          */
-        r = 0;
-        i = sim_areas_lower(ioas, iova);
-        for (j = i; j < ioas->n_areas && ioas->areas[j].iova <= last; j++) {
-                const SimArea *a = ioas->areas + j;
+        for (a = sim_area_lower(ioas, iova); a && a->node.start <= last;) {
+                SimArea *next = sim_area_next(a);
 
-                if (a->iova < iova || a->last > last) {
-                        r = -ENOENT;
-                        break;
-                }
-                unmapped += a->last - a->iova + 1;
+                if (a->node.start < iova || a->node.last > last)
+                        return -ENOENT;
+                unmapped += sim_area_length(a);
+                sim_area_remove(ioas, a);
+                a = next;
         }
-        sim_areas_remove(ioas, i, j);
-        if (r < 0)
-                return r;
         /* iommufd_ioas_unmap: nothing unmapped is ENOENT. */
         if (unmapped == 0)
                 return -ENOENT;
@@ -354,9 +349,10 @@ int sim_copy(BackendCtx *ctx, uint32_t dst_ioas_id, uint32_t src_ioas_id, uint64
              uint64_t length, uint32_t flags, uint64_t *dst_iova) {
         _cleanup_free_ SimPiece *pieces = NULL;
         SimCtx *c = sim_ctx(ctx);
+        const SimArea *first, *a, *next;
         SimIoas *src, *dst;
         uint64_t last, cur;
-        size_t i, j, n;
+        size_t j, n;
         int r;
 
         assert(c && dst_iova);
@@ -387,24 +383,24 @@ int sim_copy(BackendCtx *ctx, uint32_t dst_ioas_id, uint32_t src_ioas_id, uint64
          * covered by areas that touch each other; it may start and end inside
          * an area.  Any gap is ENOENT.
          */
-        i = sim_areas_lower(src, src_iova);
-        if (i >= src->n_areas || src->areas[i].iova > src_iova)
+        first = sim_area_lower(src, src_iova);
+        if (!first || first->node.start > src_iova)
                 return -ENOENT;
-        for (j = i; src->areas[j].last < last; j++)
-                if (j + 1 >= src->n_areas || src->areas[j + 1].iova != src->areas[j].last + 1)
+        for (a = first, n = 1; a->node.last < last; a = next, n++) {
+                next = sim_area_next(a);
+                if (!next || next->node.start != a->node.last + 1)
                         return -ENOENT;
-        n = j - i + 1;
+        }
         pieces = calloc(n, sizeof(*pieces));
         if (!pieces)
                 return -ENOMEM;
-        for (cur = src_iova, j = 0; j < n; j++) {
-                const SimArea *a = src->areas + i + j;
-                uint64_t piece_last = a->last < last ? a->last : last;
+        for (cur = src_iova, a = first, j = 0; j < n; a = sim_area_next(a), j++) {
+                uint64_t piece_last = a->node.last < last ? a->node.last : last;
 
                 /* iopt_get_pages: each piece keeps its area's memory (iopt_area_start_byte). */
                 pieces[j] = (SimPiece) {
                         .length = piece_last - cur + 1,
-                        .addr = a->addr + (cur - a->iova),
+                        .addr = a->addr + (cur - a->node.start),
                         .source = a->source,
                         .pages_writable = a->pages_writable,
                 };

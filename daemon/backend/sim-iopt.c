@@ -2,7 +2,7 @@
 /*
  * sim-iopt.c - the I/O page table of a sim IOAS (io_pagetable.c): areas, reservations, domains.
  *
- * Owns: an IOAS's sorted array of areas and its edits; its reserved ranges
+ * Owns: an IOAS's tree of areas and its edits; its reserved ranges
  * (the MSI window, everything above a domain's aperture) and the counts that
  * decide them; the domains in its table and the IOVA alignment they impose;
  * the IOVA allocator; and placing pieces of memory as new areas, with the
@@ -12,12 +12,12 @@
  *
  * DOC: Theory of Operation
  *
- * An IOAS keeps its areas in an array sorted by IOVA; areas never overlap,
- * so their last IOVAs are sorted too and every lookup is a binary search.
- * The array has room at both ends and an edit moves its shorter side, so
- * mapping or unmapping in IOVA order, either way, costs O(1) amortized;
- * finding an automatic IOVA walks the areas from the bottom, O(n), as the
- * kernel's iopt_alloc_iova does.  An area remembers the address its first
+ * An IOAS keeps its areas in an interval tree (util/itree.h), as the
+ * kernel keeps them in iopt->area_itree: one area a node, allocated with
+ * it, so inserting or removing one, or finding the area at an IOVA, costs
+ * O(log n) wherever it lies, and a walk goes on from there in IOVA order.
+ * Finding an automatic IOVA walks the holes from the bottom of the span,
+ * O(n), as the kernel's iopt_alloc_iova does, and so picks the same IOVA.  An area remembers the address its first
  * byte came from (the user VA for map_user, the file offset for map_file)
  * because the kernel derives the alignment of an automatic IOVA, also for a
  * copy, from that address.  Why two counts decide an IOAS's reserved ranges
@@ -59,91 +59,23 @@ static uint64_t roundup_pow2(uint64_t x) {
 
 /* --- areas ----------------------------------------------------------------------------------- */
 
-/* Index of the first area whose last IOVA is >= iova (n_areas if none). */
-size_t sim_areas_lower(const SimIoas *ioas, uint64_t iova) {
-        size_t lo = 0, hi = ioas->n_areas;
-
-        while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
-
-                if (ioas->areas[mid].last < iova)
-                        lo = mid + 1;
-                else
-                        hi = mid;
-        }
-        return lo;
-}
-
 static bool sim_areas_intersect(const SimIoas *ioas, uint64_t start, uint64_t last) {
-        size_t i = sim_areas_lower(ioas, start);
-
-        return i < ioas->n_areas && ioas->areas[i].iova <= last;
+        return itree_first_in(&ioas->areas, start, last) != NULL;
 }
 
-/*
- * The area array is double-ended: areas[] sits inside buf[] with room on both
- * sides, and an insert or a removal moves the shorter side.  So edits at
- * either end (ascending maps, auto maps, descending maps, unmaps from the
- * bottom or the top, unmap-all) are amortized O(1), and one in the middle
- * costs at most half the array.
- */
-
-/*
- * Inserts n areas, adjacent and in order, into a hole that is known to be
- * free; -ENOMEM leaves the IOAS untouched.
- */
-static int sim_areas_insert(SimIoas *ioas, const SimArea *new, size_t n) {
-        const size_t sz = sizeof(*ioas->areas);
-        size_t i, head, tail;
-
-        i = sim_areas_lower(ioas, new[0].iova);
-        head = ioas->buf ? (size_t) (ioas->areas - ioas->buf) : 0;
-        tail = ioas->size_buf - head - ioas->n_areas;
-
-        if (i < ioas->n_areas - i && head >= n) {
-                memmove(ioas->areas - n, ioas->areas, i * sz);
-                ioas->areas -= n;
-        } else if (i >= ioas->n_areas - i && tail >= n) {
-                memmove(ioas->areas + i + n, ioas->areas + i, (ioas->n_areas - i) * sz);
-        } else {
-                /* No room on the cheap side: recenter in a buffer twice the new size. */
-                size_t size = 2 * (ioas->n_areas + n), at;
-                SimArea *buf;
-
-                if (size < 16)
-                        size = 16;
-                buf = reallocarray(NULL, size, sz);
-                if (!buf)
-                        return -ENOMEM;
-                at = (size - ioas->n_areas - n) / 2;
-                if (ioas->n_areas > 0) {
-                        memcpy(buf + at, ioas->areas, i * sz);
-                        memcpy(buf + at + i + n, ioas->areas + i, (ioas->n_areas - i) * sz);
-                }
-                free(ioas->buf);
-                ioas->buf = buf;
-                ioas->size_buf = size;
-                ioas->areas = buf + at;
-        }
-        memcpy(ioas->areas + i, new, n * sz);
-        ioas->n_areas += n;
-        return 0;
+/* Takes a out of the IOAS and frees it. */
+void sim_area_remove(SimIoas *ioas, SimArea *a) {
+        itree_remove(&ioas->areas, &a->node);
+        free(a);
 }
 
-/* Removes areas[from, to). */
-void sim_areas_remove(SimIoas *ioas, size_t from, size_t to) {
-        const size_t sz = sizeof(*ioas->areas);
+static void sim_area_free_node(ITreeNode *node, void *userdata) {
+        free(sim_area_of(node));
+}
 
-        if (from == to)
-                return;
-        if (from < ioas->n_areas - to) {
-                memmove(ioas->areas + (to - from), ioas->areas, from * sz);
-                ioas->areas += to - from;
-        } else
-                memmove(ioas->areas + from, ioas->areas + to, (ioas->n_areas - to) * sz);
-        ioas->n_areas -= to - from;
-        if (ioas->n_areas == 0)
-                ioas->areas = ioas->buf + ioas->size_buf / 2;
+/* Removes and frees every area. */
+void sim_areas_clear(SimIoas *ioas) {
+        itree_clear(&ioas->areas, sim_area_free_node, /* userdata= */ NULL);
 }
 
 /* --- reserved ranges and domains ------------------------------------------------------------ */
@@ -240,20 +172,17 @@ int sim_ioas_add_domain(SimIoas *ioas, bool nest_parent) {
         int r;
 
         if (ioas->n_domains == 0) {
-                for (size_t i = 0; i < ioas->n_areas; i++) {
-                        const SimArea *a = ioas->areas + i;
-
-                        if ((a->iova & mask) || ((a->last - a->iova + 1) & mask) || (a->addr & mask))
+                for (const SimArea *a = sim_area_lower(ioas, 0); a; a = sim_area_next(a))
+                        if ((a->node.start & mask) || (sim_area_length(a) & mask) || (a->addr & mask))
                                 return -EADDRINUSE;
-                }
                 /* Once one domain has reserved it, nothing can be above the aperture. */
                 r = sim_ioas_check_reserve(ioas, SIM_APERTURE_LAST + 1, UINT64_MAX);
                 if (r < 0)
                         return r;
         }
         if (nest_parent)
-                for (size_t i = 0; i < ioas->n_areas; i++)
-                        if (!(ioas->areas[i].prot & BACKEND_MAP_WRITEABLE))
+                for (const SimArea *a = sim_area_lower(ioas, 0); a; a = sim_area_next(a))
+                        if (!(a->prot & BACKEND_MAP_WRITEABLE))
                                 return -EINVAL;
         ioas->n_domains++;
         if (nest_parent)
@@ -296,22 +225,19 @@ static bool sim_alloc_check_range(uint64_t *start, uint64_t last, uint64_t lengt
 static bool sim_alloc_between_areas(const SimIoas *ioas, uint64_t start, uint64_t last, uint64_t length,
                                     uint64_t alignment, uint64_t page_offset, uint64_t *ret) {
         uint64_t cur = start;
-        size_t i;
 
-        for (i = sim_areas_lower(ioas, start); i < ioas->n_areas && ioas->areas[i].iova <= last; i++) {
-                const SimArea *a = ioas->areas + i;
-
-                if (a->iova > cur) {
+        for (const SimArea *a = sim_area_lower(ioas, start); a && a->node.start <= last; a = sim_area_next(a)) {
+                if (a->node.start > cur) {
                         uint64_t hole = cur;
 
-                        if (sim_alloc_check_range(&hole, a->iova - 1, length, alignment, page_offset)) {
+                        if (sim_alloc_check_range(&hole, a->node.start - 1, length, alignment, page_offset)) {
                                 *ret = hole;
                                 return true;
                         }
                 }
-                if (a->last >= last)
+                if (a->node.last >= last)
                         return false;
-                cur = a->last + 1;
+                cur = a->node.last + 1;
         }
         if (sim_alloc_check_range(&cur, last, length, alignment, page_offset)) {
                 *ret = cur;
@@ -410,6 +336,42 @@ static int sim_alloc_iova(const SimIoas *ioas, uint64_t addr, uint64_t length, u
         return -ENOSPC;
 }
 
+/*
+ * Inserts one area per piece, back to back from start, into a hole known to
+ * be free (so the tree refuses none); -ENOMEM leaves the IOAS untouched.
+ */
+static int sim_areas_insert(SimIoas *ioas, const SimPiece *pieces, size_t n, uint64_t start, uint32_t flags) {
+        _cleanup_free_ SimArea **new = NULL;
+        uint64_t off = 0;
+
+        new = calloc(n, sizeof(*new));
+        if (!new)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                new[i] = malloc(sizeof(*new[i]));
+                if (!new[i]) {
+                        while (i-- > 0)
+                                free(new[i]);
+                        return -ENOMEM;
+                }
+        }
+        for (size_t i = 0; i < n; off += pieces[i].length, i++) {
+                int r;
+
+                *new[i] = (SimArea) {
+                        .node = { .start = start + off, .last = start + off + pieces[i].length - 1 },
+                        .addr = pieces[i].addr,
+                        .source = pieces[i].source,
+                        .prot = (uint8_t) (flags & SIM_MAP_PROT),
+                        .pages_writable = pieces[i].pages_writable,
+                };
+                r = itree_insert(&ioas->areas, &new[i]->node);
+                assert(r == 0);
+                (void) r;
+        }
+        return 0;
+}
+
 /**
  * sim_map_pieces() - place pieces of memory, back to back, in an IOAS.
  * @ioas: the destination
@@ -428,9 +390,8 @@ static int sim_alloc_iova(const SimIoas *ioas, uint64_t addr, uint64_t length, u
  */
 int sim_map_pieces(SimIoas *ioas, const SimPiece *pieces, size_t n, uint64_t length,
                    uint32_t flags, uint64_t *iova) {
-        _cleanup_free_ SimArea *areas = NULL;
         const uint64_t mask = sim_ioas_alignment(ioas) - 1;
-        uint64_t start, last, off = 0;
+        uint64_t start, last;
         int r;
 
         assert(n >= 1 && length > 0);
@@ -461,24 +422,13 @@ int sim_map_pieces(SimIoas *ioas, const SimPiece *pieces, size_t n, uint64_t len
                         return r;
         }
 
-        areas = calloc(n, sizeof(*areas));
-        if (!areas)
-                return -ENOMEM;
-        for (size_t i = 0; i < n; off += pieces[i].length, i++) {
+        for (size_t i = 0; i < n; i++) {
                 /* io_pagetable.c iopt_insert_area: WRITEABLE over memory taken read-only is EPERM. */
                 if ((flags & BACKEND_MAP_WRITEABLE) && !pieces[i].pages_writable)
                         return -EPERM;
                 /* iopt_insert_area: a page offset of the memory that is not aligned is EINVAL. */
                 if ((pieces[i].addr % SIM_PAGE_SIZE) & mask)
                         return -EINVAL;
-                areas[i] = (SimArea) {
-                        .iova = start + off,
-                        .last = start + off + pieces[i].length - 1,
-                        .addr = pieces[i].addr,
-                        .source = pieces[i].source,
-                        .prot = (uint8_t) (flags & SIM_MAP_PROT),
-                        .pages_writable = pieces[i].pages_writable,
-                };
         }
         /*
          * io_pagetable.c iopt_map_pages then maps the new areas into every
@@ -488,7 +438,7 @@ int sim_map_pieces(SimIoas *ioas, const SimPiece *pieces, size_t n, uint64_t len
          */
         if (ioas->n_nest_parents > 0 && !(flags & BACKEND_MAP_WRITEABLE))
                 return -EINVAL;
-        r = sim_areas_insert(ioas, areas, n);
+        r = sim_areas_insert(ioas, pieces, n, start, flags);
         if (r < 0)
                 return r;
         *iova = start;

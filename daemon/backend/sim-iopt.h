@@ -2,8 +2,8 @@
 /*
  * sim-iopt.h - the I/O page table of a sim IOAS.
  *
- * Owns: the map flags the sim knows, SimPiece, and the declarations of
- * sim-iopt.c.
+ * Owns: the map flags the sim knows, SimPiece, the steps through an IOAS's
+ * areas in IOVA order, and the declarations of sim-iopt.c.
  * Must never: be included by anything but the sim's own files.
  */
 #pragma once
@@ -26,8 +26,26 @@ typedef struct SimPiece {
 } SimPiece;
 
 /* areas */
-size_t sim_areas_lower(const SimIoas *ioas, uint64_t iova);
-void sim_areas_remove(SimIoas *ioas, size_t from, size_t to);
+static inline SimArea *sim_area_of(ITreeNode *node) {
+        return itree_entry(node, SimArea, node);
+}
+
+/* The lowest area whose last IOVA is >= iova, or NULL. */
+static inline SimArea *sim_area_lower(const SimIoas *ioas, uint64_t iova) {
+        return sim_area_of(itree_lower(&ioas->areas, iova));
+}
+
+/* The area after a in IOVA order, or NULL. */
+static inline SimArea *sim_area_next(const SimArea *a) {
+        return sim_area_of(itree_next(&a->node));
+}
+
+static inline uint64_t sim_area_length(const SimArea *a) {
+        return a->node.last - a->node.start + 1;
+}
+
+void sim_area_remove(SimIoas *ioas, SimArea *a);
+void sim_areas_clear(SimIoas *ioas);
 
 /* reserved ranges and domains */
 size_t sim_ioas_reserved(const SimIoas *ioas, IovaRange *ret);

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "backend/sim-iopt.h"
 #include "backend/sim-object.h"
 
 /* Largest object id: xa_limit_31b. */
@@ -35,7 +36,7 @@ static void sim_ioas_free(SimIoas *ioas) {
         if (!ioas)
                 return;
         free(ioas->allowed);
-        free(ioas->buf);
+        sim_areas_clear(ioas);
         free(ioas);
 }
 
