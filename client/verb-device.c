@@ -354,6 +354,18 @@ _public_ int ib_fault_queue_alloc(ib_client *c, uint32_t *ret_fault_id, int *ret
         return 0;
 }
 
+_public_ int ib_fault_queue_free(ib_client *c, uint32_t fault_id) {
+        Ib__V1__Request req = IB__V1__REQUEST__INIT;
+        Ib__V1__FaultQueueFreeRequest f = IB__V1__FAULT_QUEUE_FREE_REQUEST__INIT;
+        _cleanup_(reply_freep) Ib__V1__Reply *reply = NULL;
+
+        assert_return(c, -EINVAL);
+        f.fault_id = fault_id;
+        req.verb_case = IB__V1__REQUEST__VERB_FAULT_QUEUE_FREE;
+        req.fault_queue_free = &f;
+        return call_expect(c, &req, IB__V1__REPLY__RESULT_FAULT_QUEUE_FREE, &reply);
+}
+
 _public_ int ib_viommu_alloc(ib_client *c, uint32_t dev_id, uint32_t hwpt, uint32_t type, uint32_t *ret_viommu) {
         Ib__V1__Request req = IB__V1__REQUEST__INIT;
         Ib__V1__ViommuAllocRequest v = IB__V1__VIOMMU_ALLOC_REQUEST__INIT;
@@ -371,6 +383,18 @@ _public_ int ib_viommu_alloc(ib_client *c, uint32_t dev_id, uint32_t hwpt, uint3
                 return r;
         *ret_viommu = reply->viommu_alloc->viommu_id;
         return 0;
+}
+
+_public_ int ib_viommu_free(ib_client *c, uint32_t viommu) {
+        Ib__V1__Request req = IB__V1__REQUEST__INIT;
+        Ib__V1__ViommuFreeRequest v = IB__V1__VIOMMU_FREE_REQUEST__INIT;
+        _cleanup_(reply_freep) Ib__V1__Reply *reply = NULL;
+
+        assert_return(c, -EINVAL);
+        v.viommu_id = viommu;
+        req.verb_case = IB__V1__REQUEST__VERB_VIOMMU_FREE;
+        req.viommu_free = &v;
+        return call_expect(c, &req, IB__V1__REPLY__RESULT_VIOMMU_FREE, &reply);
 }
 
 _public_ int ib_vdevice_alloc(ib_client *c, uint32_t viommu, uint32_t dev_id, uint64_t virt_id,
@@ -391,6 +415,18 @@ _public_ int ib_vdevice_alloc(ib_client *c, uint32_t viommu, uint32_t dev_id, ui
                 return r;
         *ret_vdevice = reply->vdevice_alloc->vdevice_id;
         return 0;
+}
+
+_public_ int ib_vdevice_free(ib_client *c, uint32_t vdevice) {
+        Ib__V1__Request req = IB__V1__REQUEST__INIT;
+        Ib__V1__VdeviceFreeRequest v = IB__V1__VDEVICE_FREE_REQUEST__INIT;
+        _cleanup_(reply_freep) Ib__V1__Reply *reply = NULL;
+
+        assert_return(c, -EINVAL);
+        v.vdevice_id = vdevice;
+        req.verb_case = IB__V1__REQUEST__VERB_VDEVICE_FREE;
+        req.vdevice_free = &v;
+        return call_expect(c, &req, IB__V1__REPLY__RESULT_VDEVICE_FREE, &reply);
 }
 
 _public_ int ib_pasid_attach(ib_client *c, uint32_t dev_id, uint32_t vpasid, uint32_t pt_id, uint32_t *ret_pasid) {

@@ -88,8 +88,13 @@ static int sim_destroy(BackendCtx *ctx, uint32_t id) {
                 /* device.c iommufd_device_bind: the VFIO driver holds one until it unbinds. */
                 return -EBUSY;
         case SIM_OBJECT_FAULT:
-                /* Every HWPT allocated with it holds one (hw_pagetable.c iommufd_hwpt_alloc). */
-                if (((SimFault *) o)->users > 0)
+                /*
+                 * Every HWPT allocated with it holds one (hw_pagetable.c
+                 * iommufd_hwpt_alloc), and so does its fd while a copy of it
+                 * is open (eventq.c iommufd_eventq_init).  No VIOMMU or
+                 * VDEVICE object exists: the VT-d unit of 7.3 makes none.
+                 */
+                if (((SimFault *) o)->users > 0 || sim_fault_fd_open((SimFault *) o))
                         return -EBUSY;
                 sim_object_remove(c, o);
                 return 0;

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/iommufd.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -527,6 +528,20 @@ int sim_fault_alloc(BackendCtx *ctx, uint32_t *ret_id, int *ret_fd) {
         *ret_id = f->object.id;
         *ret_fd = fds[0];
         return 0;
+}
+
+/*
+ * eventq.c iommufd_eventq_init: the queue's open file holds a user of the
+ * object until its last copy is closed (iommufd_eventq_fops_release).  The
+ * sim's fd is the read end of a pipe: once no copy of it is left, the write
+ * end the object keeps polls POLLERR (pipe_poll: no readers).
+ */
+bool sim_fault_fd_open(const SimFault *f) {
+        struct pollfd p = { .fd = f->write_fd, .events = POLLOUT };
+
+        if (f->write_fd < 0)
+                return false;
+        return poll(&p, 1, 0) >= 0 && !(p.revents & POLLERR);
 }
 
 int sim_viommu_alloc(BackendCtx *ctx, uint32_t dev_id, uint32_t hwpt, uint32_t type, uint32_t *ret_id) {

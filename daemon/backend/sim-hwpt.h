@@ -19,6 +19,8 @@ int sim_hwpt_paging_new(SimCtx *c, SimIoas *ioas, const BackendDeviceInfo *info,
                         SimHwpt **ret);
 void sim_hwpt_destroy(SimCtx *c, SimHwpt *h);
 void sim_hwpt_put(SimCtx *c, SimHwpt *h);
+/* FAULT objects, for IOMMU_DESTROY: whether a copy of the queue's fd is open anywhere */
+bool sim_fault_fd_open(const SimFault *f);
 
 /* ops */
 int sim_hwpt_alloc(BackendCtx *ctx, uint32_t dev_id, uint32_t pt_id, uint32_t flags, uint32_t data_type,

@@ -101,7 +101,8 @@ typedef struct SimHwpt {
  * A FAULT object (eventq.c iommufd_fault_alloc).  Its fd, handed to the
  * caller, is the read end of a pipe whose write end the object keeps: it is
  * never readable, as a fault queue of a device that never faults (the sim
- * has no PRI) never is.
+ * has no PRI) never is.  While a copy of it is open the object cannot be
+ * destroyed, as the kernel's file holds a user of it (sim_fault_fd_open).
  */
 typedef struct SimFault {
         SimObject object;

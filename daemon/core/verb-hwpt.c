@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * verb-hwpt.c - HwptAlloc, HwptFree, HwptSetDirtyTracking, HwptGetDirtyBitmap,
- * HwptInvalidate, FaultQueueAlloc, ViommuAlloc, VdeviceAlloc.
+ * HwptInvalidate, FaultQueueAlloc, FaultQueueFree, ViommuAlloc, ViommuFree,
+ * VdeviceAlloc, VdeviceFree.
  *
  * Owns: what a session may ask of a hardware page table (paging on an IOAS,
  * a nesting parent, dirty tracking, PASID use, nested with the guest's
@@ -330,6 +331,37 @@ int verb_fault_queue_alloc(Call *c) {
         return 0;
 }
 
+/*
+ * The free verbs of fault queues, vIOMMUs and vDEVICEs: IOMMU_DESTROY of the
+ * object (main.c iommufd_destroy), which the kernel refuses with EBUSY while
+ * another object, or an open file, holds a user of it; the record and its
+ * charges go only once the kernel destroyed it.
+ */
+int verb_fault_queue_free(Call *c) {
+        const Ib__V1__FaultQueueFreeRequest *req = c->request->fault_queue_free;
+        Ib__V1__FaultQueueFreeReply *reply;
+        FaultQueue *f;
+        int r;
+
+        reply = call_alloc(c, sizeof(*reply));
+        if (!reply)
+                return -ENOMEM;
+        f = session_find(c->session, FaultQueue, req->fault_id);
+        if (!f)
+                return call_fail(c, ENOENT, "no fault queue %" PRIu32 " allocated in this session", req->fault_id);
+        r = fault_queue_destroy(f);
+        /* hw_pagetable.c iommufd_hwpt_alloc, eventq.c iommufd_eventq_init: users */
+        if (r == -EBUSY)
+                return call_fail(c, r, "fault queue %" PRIu32 " is in use: free the HWPTs that report to it and "
+                                 "close every copy of its fd first", req->fault_id);
+        if (r < 0)
+                return call_fail(c, r, "cannot free fault queue %" PRIu32 ": %s", req->fault_id, strerror(-r));
+        ib__v1__fault_queue_free_reply__init(reply);
+        c->reply->result_case = IB__V1__REPLY__RESULT_FAULT_QUEUE_FREE;
+        c->reply->fault_queue_free = reply;
+        return 0;
+}
+
 int verb_viommu_alloc(Call *c) {
         const Ib__V1__ViommuAllocRequest *req = c->request->viommu_alloc;
         Session *s = c->session;
@@ -405,5 +437,53 @@ int verb_vdevice_alloc(Call *c) {
         session_add(s, TAKE_PTR(v));
         c->reply->result_case = IB__V1__REPLY__RESULT_VDEVICE_ALLOC;
         c->reply->vdevice_alloc = reply;
+        return 0;
+}
+
+int verb_viommu_free(Call *c) {
+        const Ib__V1__ViommuFreeRequest *req = c->request->viommu_free;
+        Ib__V1__ViommuFreeReply *reply;
+        Viommu *v;
+        int r;
+
+        reply = call_alloc(c, sizeof(*reply));
+        if (!reply)
+                return -ENOMEM;
+        v = session_find(c->session, Viommu, req->viommu_id);
+        if (!v)
+                return call_fail(c, ENOENT, "no vIOMMU %" PRIu32 " allocated in this session", req->viommu_id);
+        r = viommu_destroy(v);
+        /* viommu.c iommufd_vdevice_alloc_ioctl, hw_pagetable.c iommufd_viommu_alloc_hwpt_nested: users */
+        if (r == -EBUSY)
+                return call_fail(c, r, "vIOMMU %" PRIu32 " is in use: free its vDEVICEs and nested HWPTs first",
+                                 req->viommu_id);
+        if (r < 0)
+                return call_fail(c, r, "cannot free vIOMMU %" PRIu32 ": %s", req->viommu_id, strerror(-r));
+        ib__v1__viommu_free_reply__init(reply);
+        c->reply->result_case = IB__V1__REPLY__RESULT_VIOMMU_FREE;
+        c->reply->viommu_free = reply;
+        return 0;
+}
+
+int verb_vdevice_free(Call *c) {
+        const Ib__V1__VdeviceFreeRequest *req = c->request->vdevice_free;
+        Ib__V1__VdeviceFreeReply *reply;
+        Vdevice *v;
+        int r;
+
+        reply = call_alloc(c, sizeof(*reply));
+        if (!reply)
+                return -ENOMEM;
+        v = session_find(c->session, Vdevice, req->vdevice_id);
+        if (!v)
+                return call_fail(c, ENOENT, "no vDEVICE %" PRIu32 " allocated in this session", req->vdevice_id);
+        r = vdevice_destroy(v);
+        if (r == -EBUSY)
+                return call_fail(c, r, "vDEVICE %" PRIu32 " is in use", req->vdevice_id);
+        if (r < 0)
+                return call_fail(c, r, "cannot free vDEVICE %" PRIu32 ": %s", req->vdevice_id, strerror(-r));
+        ib__v1__vdevice_free_reply__init(reply);
+        c->reply->result_case = IB__V1__REPLY__RESULT_VDEVICE_FREE;
+        c->reply->vdevice_free = reply;
         return 0;
 }

@@ -43,6 +43,8 @@ static char device[32];
 #define MOCK_IOMMU_TYPE 0xfeedbeefU
 #define MOCK_HWPT_DATA 0xdeadU
 #define MOCK_IOTLB_DEFAULT 0xbadbeefU
+/* its vIOMMU type (IOMMU_VIOMMU_TYPE_SELFTEST), the only one its IOMMU offers */
+#define MOCK_VIOMMU_TYPE 0xdeadbeefU
 
 /* The nested data type and stage-1 data for the IOMMU of hw: VT-d's, or the test driver's. */
 static uint32_t nested_data(const ib_hw_info *hw, const void **ret_data, size_t *ret_len) {
@@ -731,6 +733,80 @@ TEST(fault_queue_and_vIOMMU) {
         ASSERT_ERRNO(EOPNOTSUPP, ib_viommu_alloc(c, dev, pt, IB_VIOMMU_TYPE_DEFAULT, &viommu));
         ASSERT_ERRNO(ENOENT, ib_viommu_alloc(c, dev, 999, IB_VIOMMU_TYPE_ARM_SMMUV3, &viommu));
         ASSERT_ERRNO(ENOENT, ib_vdevice_alloc(c, 999, dev, 1, &vdev));
+        close(fd);
+        ib_client_free(c);
+        ASSERT_TRUE(device_free_again());
+}
+
+TEST(a_fault_queue_frees_once_no_hwpt_reports_to_it_and_its_fd_is_closed) {
+        uint32_t ioas, fault = 0, hwpt = 0;
+        int qfd = -1, copy;
+        CONNECT(c);
+        CONNECT(other);
+        OPEN(c, dev, fd);
+
+        ioas = ioas_new(c);
+        ASSERT_OK(ib_fault_queue_alloc(c, &fault, &qfd));
+        ASSERT_OK(ib_hwpt_alloc_with_fault(c, dev, ioas, 0, IB_HWPT_DATA_NONE, NULL, 0, fault, &hwpt));
+        ASSERT_ERRNO(ENOENT, ib_fault_queue_free(other, fault));
+        ASSERT_ERRNO(ENOENT, ib_fault_queue_free(c, 999));
+        /* the HWPT holds it (hw_pagetable.c iommufd_hwpt_alloc) ... */
+        ASSERT_ERRNO(EBUSY, ib_fault_queue_free(c, fault));
+        ASSERT_OK(ib_hwpt_free(c, hwpt));
+        /* ... and so does every open copy of its fd (eventq.c iommufd_eventq_init) */
+        copy = fcntl(qfd, F_DUPFD_CLOEXEC, 3);
+        ASSERT_TRUE(copy >= 0);
+        close(qfd);
+        ASSERT_ERRNO(EBUSY, ib_fault_queue_free(c, fault));
+        close(copy);
+        ASSERT_OK(ib_fault_queue_free(c, fault));
+        ASSERT_ERRNO(ENOENT, ib_fault_queue_free(c, fault));
+        ASSERT_ERRNO(ENOENT, ib_hwpt_alloc_with_fault(c, dev, ioas, 0, IB_HWPT_DATA_NONE, NULL, 0, fault, &hwpt));
+        close(fd);
+        ib_client_free(c);
+        ib_client_free(other);
+        ASSERT_TRUE(device_free_again());
+}
+
+TEST(viommu_and_vdevice_free_in_order) {
+        ib_hw_info hw;
+        uint32_t ioas, parent = 0, viommu = 0, vdev = 0, hwpt = 0;
+        int r;
+        CONNECT(c);
+        OPEN(c, dev, fd);
+
+        ASSERT_ERRNO(ENOENT, ib_viommu_free(c, 999));
+        ASSERT_ERRNO(ENOENT, ib_vdevice_free(c, 999));
+        ASSERT_OK(ib_hw_info_get(c, dev, &hw));
+        ioas = ioas_new(c);
+        ASSERT_OK(ib_hwpt_alloc(c, dev, ioas, hw.nesting ? IB_HWPT_NEST_PARENT : 0, IB_HWPT_DATA_NONE, NULL, 0,
+                                &parent));
+        r = ib_viommu_alloc(c, dev, parent, MOCK_VIOMMU_TYPE, &viommu);
+        if (hw.iommu_type != MOCK_IOMMU_TYPE) {
+                /* VT-d (the sim's too) has no vIOMMU of any type in 7.3 */
+                ASSERT_ERRNO(EOPNOTSUPP, r);
+                close(fd);
+                ib_client_free(c);
+                ASSERT_TRUE(device_free_again());
+                tests_skip("the device's IOMMU offers no vIOMMU");
+                return;
+        }
+        ASSERT_OK(r);
+        ASSERT_OK(ib_vdevice_alloc(c, viommu, dev, 0x10, &vdev));
+        ASSERT_TRUE(viommu != parent && vdev != viommu);
+        /* the vDEVICE holds the vIOMMU (viommu.c iommufd_vdevice_alloc_ioctl), which holds its parent */
+        ASSERT_ERRNO(EBUSY, ib_viommu_free(c, viommu));
+        ASSERT_ERRNO(EBUSY, ib_hwpt_free(c, parent));
+        ASSERT_OK(ib_vdevice_free(c, vdev));
+        ASSERT_ERRNO(ENOENT, ib_vdevice_free(c, vdev));
+        ASSERT_OK(ib_viommu_free(c, viommu));
+        ASSERT_ERRNO(ENOENT, ib_viommu_free(c, viommu));
+        ASSERT_ERRNO(ENOENT, ib_vdevice_alloc(c, viommu, dev, 0x10, &vdev));
+        ASSERT_OK(ib_hwpt_free(c, parent));
+        /* the device may have a vDEVICE again, and the session ends with both alive */
+        ASSERT_OK(ib_hwpt_alloc(c, dev, ioas, IB_HWPT_NEST_PARENT, IB_HWPT_DATA_NONE, NULL, 0, &hwpt));
+        ASSERT_OK(ib_viommu_alloc(c, dev, hwpt, MOCK_VIOMMU_TYPE, &viommu));
+        ASSERT_OK(ib_vdevice_alloc(c, viommu, dev, 0x10, &vdev));
         close(fd);
         ib_client_free(c);
         ASSERT_TRUE(device_free_again());

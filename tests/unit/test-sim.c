@@ -3025,7 +3025,7 @@ TEST(fault_queue_is_an_object_hwpts_hold) {
         SIM_FIXTURE(b, ctx);
         struct iommu_hwpt_vtd_s1 s1 = { .pgtbl_addr = 0x1000000, .addr_width = 48 };
         uint32_t ioas, dev, fault, hwpt, parent, nested, id;
-        _cleanup_close_ int fd = -1;
+        _cleanup_close_ int fd = -1, copy = -1;
         char c;
 
         ASSERT_OK(sim_open_devices(&b, &ctx));
@@ -3049,6 +3049,13 @@ TEST(fault_queue_is_an_object_hwpts_hold) {
         ASSERT_ERRNO(ENODEV, attach(ctx, dev, nested, &id));
         ASSERT_OK(ops->destroy(ctx, hwpt));
         ASSERT_OK(ops->destroy(ctx, nested));
+        /* its open fd holds it too (eventq.c iommufd_eventq_init), a copy as much as the first */
+        ASSERT_ERRNO(EBUSY, ops->destroy(ctx, fault));
+        copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        ASSERT_TRUE(copy >= 0);
+        fd = safe_close(fd);
+        ASSERT_ERRNO(EBUSY, ops->destroy(ctx, fault));
+        copy = safe_close(copy);
         ASSERT_OK(ops->destroy(ctx, fault));
         ASSERT_ERRNO(ENOENT, ops->destroy(ctx, fault));
 }
