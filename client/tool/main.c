@@ -136,7 +136,7 @@ static int tool_parse_argv(int argc, char *argv[]) {
 }
 
 static void tool_done(Tool *tool) {
-        tool_close_device_fds(tool);
+        tool_close_kept_fds(tool);
         memfd_table_done(&tool->memfds);
         name_table_done(&tool->names);
 }

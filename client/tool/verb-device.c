@@ -3,17 +3,21 @@
  * verb-device.c - the device, HWPT and PASID verbs of iommu-broker-client:
  * device-list, device-open, attach, detach, device-close, hw-info,
  * hwpt-alloc, hwpt-free, hwpt-dirty, hwpt-dirty-bitmap, hwpt-invalidate,
- * fault-alloc, viommu-alloc, vdevice-alloc, pasid-attach, pasid-detach,
- * pasid-lookup.
+ * fault-alloc, fault-read, fault-free, viommu-alloc, viommu-free,
+ * vdevice-alloc, vdevice-free, pasid-attach, pasid-detach, pasid-lookup.
  *
  * Owns: turning their keys into library calls and their results into reply
  * members; the device fds device-open receives, kept open (as a VMM keeps
- * them to reach BARs) until device-close or the end of the run; building the
- * VT-d stage-1 data of a nested HWPT from its fields, and data=HEX.
+ * them to reach BARs) until device-close or the end of the run, and the
+ * fault queue fds fault-alloc receives, kept for fault-read until fault-free
+ * or the end of the run; building the VT-d stage-1 data of a nested HWPT
+ * from its fields, and data=HEX; reading fault records.
  * Must never: print a line itself (the request loop does); include kernel
- * headers (the stage-1 layout is written out below).
+ * headers (the stage-1 and fault record layouts are written out below);
+ * block on a fault queue.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,50 +27,54 @@
 
 #include "client/tool/verbs.h"
 
-/* ------------------------------------------------------------------ device fds */
+/* ------------------------------------------------------------------ kept fds */
 
-static DeviceFd *device_fds_find(Tool *tool, uint32_t dev_id) {
-        for (size_t i = 0; i < tool->n_device_fds; i++)
-                if (tool->device_fds[i].dev_id == dev_id)
-                        return &tool->device_fds[i];
+static KeptFd *kept_fd_find(KeptFdTable *t, uint32_t id) {
+        for (size_t i = 0; i < t->n_entries; i++)
+                if (t->entries[i].id == id)
+                        return &t->entries[i];
         return NULL;
 }
 
 /* Takes fd in any case; 0 or -ENOMEM (fd closed). */
-static int device_fds_add(Tool *tool, uint32_t dev_id, int fd) {
-        DeviceFd *e = device_fds_find(tool, dev_id), *a;
+static int kept_fd_add(KeptFdTable *t, uint32_t id, int fd) {
+        KeptFd *e = kept_fd_find(t, id), *a;
 
         if (e) {
-                /* the broker reuses an id only after device-close, which dropped our entry; be safe anyway */
+                /* the broker reuses an id only after its object ended, which dropped our entry */
                 (void) safe_close(e->fd);
                 e->fd = fd;
                 return 0;
         }
-        a = realloc(tool->device_fds, (tool->n_device_fds + 1) * sizeof(*a));
+        a = realloc(t->entries, (t->n_entries + 1) * sizeof(*a));
         if (!a) {
                 (void) safe_close(fd);
                 return -ENOMEM;
         }
-        tool->device_fds = a;
-        tool->device_fds[tool->n_device_fds++] = (DeviceFd) { .dev_id = dev_id, .fd = fd };
+        t->entries = a;
+        t->entries[t->n_entries++] = (KeptFd) { .id = id, .fd = fd };
         return 0;
 }
 
-static void device_fds_close(Tool *tool, uint32_t dev_id) {
-        DeviceFd *e = device_fds_find(tool, dev_id);
+static void kept_fd_close(KeptFdTable *t, uint32_t id) {
+        KeptFd *e = kept_fd_find(t, id);
 
         if (!e)
                 return;
         (void) safe_close(e->fd);
-        *e = tool->device_fds[--tool->n_device_fds];
+        *e = t->entries[--t->n_entries];
 }
 
-void tool_close_device_fds(Tool *tool) {
-        for (size_t i = 0; i < tool->n_device_fds; i++)
-                (void) safe_close(tool->device_fds[i].fd);
-        free(tool->device_fds);
-        tool->device_fds = NULL;
-        tool->n_device_fds = 0;
+static void kept_fd_table_done(KeptFdTable *t) {
+        for (size_t i = 0; i < t->n_entries; i++)
+                (void) safe_close(t->entries[i].fd);
+        free(t->entries);
+        *t = (KeptFdTable) KEPT_FD_TABLE_INIT;
+}
+
+void tool_close_kept_fds(Tool *tool) {
+        kept_fd_table_done(&tool->device_fds);
+        kept_fd_table_done(&tool->fault_fds);
 }
 
 /* ------------------------------------------------------------------ argument helpers */
@@ -194,7 +202,7 @@ int cmd_device_open_exec(Tool *tool, const Request *req, Json *result) {
                 return r;
 
         /* kept until device-close or exit, as a VMM keeps it for regions and interrupts */
-        r = device_fds_add(tool, dev_id, fd);
+        r = kept_fd_add(&tool->device_fds, dev_id, fd);
         if (r < 0)
                 return tool_error(tool, r, "device %u was opened, but its fd could not be kept", dev_id);
         r = tool_set_name(tool, as, dev_id);
@@ -248,7 +256,7 @@ int cmd_device_close_exec(Tool *tool, const Request *req, Json *result) {
                 return r;
 
         /* the device is unbound once our copy of its fd is gone too */
-        device_fds_close(tool, dev_id);
+        kept_fd_close(&tool->device_fds, dev_id);
         return 0;
 }
 
@@ -624,14 +632,105 @@ int cmd_fault_alloc_exec(Tool *tool, const Request *req, Json *result) {
         r = ib_fault_queue_alloc(tool->client, &fault, &fd);
         if (r < 0)
                 return r;
-        /* the tool reads no faults; the queue lives on in the broker's context */
-        (void) safe_close(fd);
+        /* kept for fault-read until fault-free or exit */
+        r = kept_fd_add(&tool->fault_fds, fault, fd);
+        if (r < 0)
+                return tool_error(tool, r, "fault queue %u was allocated, but its fd could not be kept", fault);
         r = tool_set_name(tool, as, fault);
         if (r < 0)
                 return tool_error(tool, r, "fault queue %u was allocated, but as=%s could not be stored", fault, as);
         json_uint(result, "fault", fault);
         json_bool(result, "fd", true);
         return 0;
+}
+
+/*
+ * struct iommu_hwpt_pgfault of linux/iommufd.h, 40 bytes in the host's byte
+ * order: u32 flags, dev_id, pasid, grpid, perm, __reserved; u64 addr; u32
+ * length, cookie.  A read takes whole records only (eventq.c
+ * iommufd_fault_fops_read: ESPIPE otherwise).
+ */
+#define PGFAULT_SIZE 40
+#define PGFAULT_PER_READ 64
+
+static uint32_t pgfault_u32(const uint8_t *rec, size_t offset) {
+        uint32_t v;
+
+        memcpy(&v, rec + offset, sizeof(v));
+        return v;
+}
+
+static void pgfault_json(Json *j, const uint8_t *rec) {
+        uint64_t addr;
+
+        memcpy(&addr, rec + 24, sizeof(addr));
+        json_begin_object(j, NULL);
+        json_uint(j, "flags", pgfault_u32(rec, 0));
+        json_uint(j, "dev_id", pgfault_u32(rec, 4));
+        json_uint(j, "pasid", pgfault_u32(rec, 8));
+        json_uint(j, "grpid", pgfault_u32(rec, 12));
+        json_uint(j, "perm", pgfault_u32(rec, 16));
+        json_hex(j, "addr", addr);
+        json_uint(j, "length", pgfault_u32(rec, 32));
+        json_uint(j, "cookie", pgfault_u32(rec, 36));
+        json_end_object(j);
+}
+
+int cmd_fault_read_exec(Tool *tool, const Request *req, Json *result) {
+        uint8_t buf[PGFAULT_SIZE * PGFAULT_PER_READ];
+        uint32_t fault = 0;
+        KeptFd *e;
+        int flags, r;
+
+        r = tool_get_u32(tool, req, "fault", /* required= */ true, &fault);
+        if (r < 0)
+                return r;
+        e = kept_fd_find(&tool->fault_fds, fault);
+        if (!e)
+                return tool_error(tool, -ENOENT, "this run holds no fd of fault queue %u (fault-alloc keeps it)",
+                                  fault);
+        /* the kernel's queue never blocks a read; the sim's (a pipe) would */
+        flags = fcntl(e->fd, F_GETFL);
+        if (flags < 0 || fcntl(e->fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+                r = -errno;
+                return tool_error(tool, r, "fault queue %u: cannot make its fd non-blocking: %s", fault,
+                                  strerror(-r));
+        }
+
+        json_begin_array(result, "faults");
+        for (;;) {
+                ssize_t n = read(e->fd, buf, sizeof(buf));
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        break;
+                if (n < 0) {
+                        r = -errno;
+                        return tool_error(tool, r, "fault queue %u: read failed: %s", fault, strerror(-r));
+                }
+                if (n == 0)
+                        break;
+                if (n % PGFAULT_SIZE != 0)
+                        return tool_error(tool, -EIO, "fault queue %u: a read of %zd bytes is no whole number of "
+                                          "%d-byte records", fault, n, PGFAULT_SIZE);
+                for (ssize_t i = 0; i < n; i += PGFAULT_SIZE)
+                        pgfault_json(result, buf + i);
+        }
+        json_end_array(result);
+        return 0;
+}
+
+int cmd_fault_free_exec(Tool *tool, const Request *req, Json *result) {
+        uint32_t fault = 0;
+        int r;
+
+        r = tool_get_u32(tool, req, "fault", /* required= */ true, &fault);
+        if (r < 0)
+                return r;
+        /* an open copy of the queue's fd holds it (EBUSY): ours goes first, whatever the broker answers */
+        kept_fd_close(&tool->fault_fds, fault);
+        return ib_fault_queue_free(tool->client, fault);
 }
 
 int cmd_viommu_alloc_exec(Tool *tool, const Request *req, Json *result) {
@@ -698,6 +797,26 @@ int cmd_vdevice_alloc_exec(Tool *tool, const Request *req, Json *result) {
                 return tool_error(tool, r, "vDEVICE %u was allocated, but as=%s could not be stored", vdev, as);
         json_uint(result, "vdevice", vdev);
         return 0;
+}
+
+int cmd_viommu_free_exec(Tool *tool, const Request *req, Json *result) {
+        uint32_t viommu = 0;
+        int r;
+
+        r = tool_get_u32(tool, req, "viommu", /* required= */ true, &viommu);
+        if (r < 0)
+                return r;
+        return ib_viommu_free(tool->client, viommu);
+}
+
+int cmd_vdevice_free_exec(Tool *tool, const Request *req, Json *result) {
+        uint32_t vdevice = 0;
+        int r;
+
+        r = tool_get_u32(tool, req, "vdevice", /* required= */ true, &vdevice);
+        if (r < 0)
+                return r;
+        return ib_vdevice_free(tool->client, vdevice);
 }
 
 /* ------------------------------------------------------------------ PASIDs */

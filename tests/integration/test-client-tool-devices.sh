@@ -535,6 +535,62 @@ bg A "hwpt-dirty hwpt=$hid enable=yes" "hwpt-dirty-bitmap hwpt=$hid iova=0 lengt
 check "dirty: while its own session still may" eval 'has 1 ".ok == true" && has 2 ".ok == true and .size == 8"'
 bg_stop A
 
+# ---------------------------------------------------------------- fault queues, vIOMMUs and vDEVICEs end before the session
+
+# The sim has no PRI, so its fault queues never carry a fault: fault-read reads [] at once.
+# A queue is held by every HWPT that reports to it and by every open copy of its fd, the
+# tool's too, which fault-free closes first (EBUSY all the same while a HWPT holds it).
+client "device-open dev=$DEV2 as=d" 'ioas-alloc as=a' 'fault-alloc as=f' \
+       'fault-read fault=@f' \
+       'hwpt-alloc dev=@d pt=@a fault=@f as=h' \
+       'fault-free fault=@f' \
+       'fault-read fault=@f' \
+       'hwpt-free hwpt=@h' \
+       'fault-free fault=@f' \
+       'fault-free fault=@f' \
+       'hwpt-alloc dev=@d pt=@a fault=@f' \
+       'fault-alloc as=g' 'fault-read fault=@g' 'fault-read fault=@g' \
+       'fault-read fault=999' \
+       'viommu-free viommu=999' \
+       'vdevice-free vdevice=999' \
+       'viommu-free' \
+       'fault-free fault=@g'
+check "fault-read: one line per request" lines_are 19
+check "fault-read: an empty queue reads [] without blocking" \
+        has 4 '.verb == "fault-read" and .ok == true and .faults == []'
+check "fault-free: a queue a HWPT reports to is EBUSY" fails 6 EBUSY "in use"
+check "fault-free: its fd went all the same: fault-read has none to read (ENOENT)" fails 7 ENOENT fd
+check "fault-free: once the HWPT is gone it frees, once (ENOENT after)" \
+        eval 'has 8 ".ok == true" && has 9 ".verb == \"fault-free\" and .ok == true" && fails 10 ENOENT'
+check "fault-free: a freed queue cannot be named by a HWPT (ENOENT)" fails 11 ENOENT fault
+check "fault-read: a second queue reads [] twice" \
+        eval 'has 13 ".faults == []" && has 14 ".faults == []"'
+check "fault-read: a queue the run holds no fd of is ENOENT" fails 15 ENOENT fd
+check "viommu-free: an unknown vIOMMU is ENOENT" fails 16 ENOENT vIOMMU
+check "vdevice-free: an unknown vDEVICE is ENOENT" fails 17 ENOENT vDEVICE
+check "viommu-free: needs viommu=" einval 18 viommu
+check "fault-free: a queue no HWPT holds frees with the tool's fd closed" has 19 '.ok == true'
+
+# the tool keeps the queue's fd from fault-alloc to fault-free
+rm -f "$tmp/in.A"
+bg_start A 5
+if [ -d "/proc/$A_pid/fd" ]; then
+        bg A 'hello'
+        fds_before=$(fds A)
+        bg A 'fault-alloc as=f'
+        fds_open=$(fds A)
+        check "fault fd: fault-alloc keeps one more fd open" \
+                eval 'has 1 ".ok == true and .fd == true" && [ "$fds_open" -eq $((fds_before + 1)) ]'
+        bg A 'fault-free fault=@f'
+        fds_closed=$(fds A)
+        check "fault fd: fault-free closes it" \
+                eval 'has 1 ".verb == \"fault-free\" and .ok == true" && [ "$fds_closed" -eq "$fds_before" ]'
+else
+        n=$((n + 1)); echo "ok $n # SKIP no /proc/PID/fd"
+        n=$((n + 1)); echo "ok $n # SKIP no /proc/PID/fd"
+fi
+bg_stop A
+
 # ---------------------------------------------------------------- bad input, locally
 
 client 'hwpt-alloc dev=1 pt=2 nest-parent=maybe' \
@@ -579,8 +635,8 @@ errfile="$tmp/err"
 help_lists_device_verbs() {
         local v
         for v in device-list device-open attach detach device-close hw-info hwpt-alloc hwpt-free \
-                 hwpt-dirty hwpt-dirty-bitmap hwpt-invalidate fault-alloc viommu-alloc vdevice-alloc \
-                 pasid-attach pasid-detach pasid-lookup; do
+                 hwpt-dirty hwpt-dirty-bitmap hwpt-invalidate fault-alloc fault-read fault-free \
+                 viommu-alloc viommu-free vdevice-alloc vdevice-free pasid-attach pasid-detach pasid-lookup; do
                 grep -Eq "^  $v( |$)" "$tmp/out" || return 1
         done
 }
