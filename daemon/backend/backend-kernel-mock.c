@@ -13,7 +13,10 @@
  * IOMMU_HW_INFO_TYPE_SELFTEST.  Its replace and PASID verbs go through the
  * test driver (IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE, IOMMU_TEST_OP_PASID_*);
  * everything else (HW info, HWPT allocation, dirty tracking) is the ordinary
- * iommufd ioctl with the device's id.
+ * iommufd ioctl with the device's id.  Dirty pages, which the mock IOMMU has
+ * no device to write, are marked by the test driver (IOMMU_TEST_OP_DIRTY):
+ * for a test of the backend directly, or, with IB_KERNEL_MOCK_DIRTY_EVERY in
+ * the environment, in a pattern whenever tracking starts (see the header).
  * Must never: log, or be used for anything but tests.
  */
 #ifndef _GNU_SOURCE
@@ -251,6 +254,32 @@ int kernel_mock_mark_dirty(int iommufd, uint32_t hwpt, uint64_t iova, uint64_t l
         if (r < 0)
                 return r;
         return (int) cmd.dirty.out_nr_dirty;
+}
+
+/* The environment variable of kernel_mock_dirty_tracking_enabled(): mark every Nth page. */
+#define MOCK_DIRTY_EVERY_ENV "IB_KERNEL_MOCK_DIRTY_EVERY"
+
+void kernel_mock_dirty_tracking_enabled(int iommufd, uint32_t hwpt) {
+        const uint64_t first = MOCK_APERTURE_START / 4096;
+        const uint64_t pages = (MOCK_APERTURE_LAST + 1 - MOCK_APERTURE_START) / 4096;
+        _cleanup_free_ uint64_t *bitmap = NULL;
+        const char *e = getenv(MOCK_DIRTY_EVERY_ENV);
+        unsigned long every;
+        char *end;
+
+        if (!e || !*e)
+                return;
+        errno = 0;
+        every = strtoul(e, &end, 10);
+        if (errno != 0 || *end || every == 0)
+                return;
+        bitmap = calloc((pages + 63) / 64, sizeof(uint64_t));
+        if (!bitmap)
+                return;
+        for (uint64_t p = (first + every - 1) / every * every; p < first + pages; p += every)
+                bitmap[(p - first) / 64] |= UINT64_C(1) << ((p - first) % 64);
+        /* a HWPT that is no mock page table is the test driver's ENOENT or EINVAL: nothing to mark */
+        (void) kernel_mock_mark_dirty(iommufd, hwpt, MOCK_APERTURE_START, pages * 4096, 4096, bitmap);
 }
 
 static void mock_dev_free(KernelMockDev *d) {

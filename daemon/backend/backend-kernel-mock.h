@@ -62,6 +62,21 @@ void kernel_mock_forget_all(KernelMockDev **devs);
 int kernel_mock_mark_dirty(int iommufd, uint32_t hwpt, uint64_t iova, uint64_t length, uint64_t page_size,
                            const void *bitmap);
 
+/*
+ * Called by the kernel backend once IOMMU_HWPT_SET_DIRTY_TRACKING turned
+ * tracking on for hwpt.  With IB_KERNEL_MOCK_DIRTY_EVERY=N (a number above
+ * 0) in the broker's environment it marks dirty, through
+ * kernel_mock_mark_dirty(), every 4 KiB page of the mock aperture whose IOVA
+ * / 4096 is a multiple of N, as if a device had written them the moment
+ * tracking began: a client's HwptGetDirtyBitmap then finds exactly those of
+ * its mapped pages (unmapped ones cannot be marked), and a second, clearing
+ * read none.  This is how the guest suite proves the bitmap's path through
+ * the socket on real kernel code.  Does nothing without the variable, on a
+ * HWPT that is no mock page table, or in a build without mock devices;
+ * failures are ignored (tracking is on all the same).
+ */
+void kernel_mock_dirty_tracking_enabled(int iommufd, uint32_t hwpt);
+
 /* Test hook for tests/vm/test-kernel-mock.c: kernel_mock_mark_dirty() in ctx (kernel backend only). */
 int backend_kernel_mock_mark_dirty(BackendCtx *ctx, uint32_t hwpt, uint64_t iova, uint64_t length,
                                    uint64_t page_size, const void *bitmap);

@@ -49,3 +49,6 @@ int kernel_mock_mark_dirty(int iommufd, uint32_t hwpt, uint64_t iova, uint64_t l
                            const void *bitmap) {
         return -EOPNOTSUPP;
 }
+
+void kernel_mock_dirty_tracking_enabled(int iommufd, uint32_t hwpt) {
+}

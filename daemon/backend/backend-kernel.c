@@ -574,8 +574,13 @@ static int kernel_hwpt_set_dirty_tracking(BackendCtx *ctx, uint32_t hwpt, bool e
                 .flags = enable ? IOMMU_HWPT_DIRTY_TRACKING_ENABLE : 0,
                 .hwpt_id = hwpt,
         };
+        int r;
 
-        return kioctl(kfd(ctx), IOMMU_HWPT_SET_DIRTY_TRACKING, &cmd);
+        r = kioctl(kfd(ctx), IOMMU_HWPT_SET_DIRTY_TRACKING, &cmd);
+        /* test builds only: the pattern of pages a test asked the mock IOMMU to see written */
+        if (r >= 0 && enable)
+                kernel_mock_dirty_tracking_enabled(kfd(ctx), hwpt);
+        return r;
 }
 
 static int kernel_hwpt_get_dirty_bitmap(BackendCtx *ctx, uint32_t hwpt, uint64_t iova, uint64_t length,

@@ -2,13 +2,15 @@
 /*
  * test-kernel-mock.c - the kernel backend's mock devices, in the QEMU guest.
  *
- * Owns: what the broker's protocol cannot reach: pages made dirty.  The
+ * Owns: the kernel backend's dirty bitmap reads, pattern by pattern.  The
  * kernel's iommufd test driver marks pages of a mock page table dirty
  * (IOMMU_TEST_OP_DIRTY, standing in for a device's DMA writes), but only on
- * the iommufd that holds it, which is the broker's; so this test drives
- * backend_kernel_ops directly, as the broker does, and checks that the dirty
- * bitmap it reads back is what was marked, cleared or kept as asked.  Runs as
- * root in the guest (/dev/iommu is root-only there); built only in a build
+ * the iommufd that holds it; this test drives backend_kernel_ops directly,
+ * as the broker does, marks what it likes and checks that the dirty bitmap
+ * it reads back is what was marked, cleared or kept as asked.  (The same
+ * bits through the broker's socket are the guest suite's dirty-bitmap-mock,
+ * with the fixed pattern of IB_KERNEL_MOCK_DIRTY_EVERY.)  Runs as root in
+ * the guest (/dev/iommu is root-only there); built only in a build
  * configured --with-iommufd-selftest (tests/vm/mock-build).
  * Must never: run outside a kernel with CONFIG_IOMMUFD_TEST.
  */
