@@ -162,8 +162,8 @@ int verb_hwpt_free(Call *c) {
                 return r;
         r = hwpt_destroy(h);
         if (r == -EBUSY)
-                return call_fail(c, r, "HWPT %" PRIu32 " is in use: detach devices and nested HWPTs first",
-                                 req->hwpt_id);
+                return call_fail(c, r, "HWPT %" PRIu32 " is in use: detach its devices and PASIDs, free the "
+                                 "nested HWPTs and vIOMMUs on it first", req->hwpt_id);
         if (r < 0)
                 return call_fail(c, r, "cannot free HWPT %" PRIu32 ": %s", req->hwpt_id, strerror(-r));
         ib__v1__hwpt_free_reply__init(reply);
