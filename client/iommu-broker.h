@@ -149,6 +149,22 @@ int ib_allow_iovas(ib_client *c, uint32_t ioas, const ib_iova_range *ranges, siz
  */
 int ib_map(ib_client *c, uint32_t ioas, int memfd, uint64_t offset, uint64_t length,
            unsigned flags, uint64_t *iova);
+/*
+ * Registered guest memory: the memfd is sent and checked once, the broker
+ * keeps its own reference, and maps name the handle (*ret_mem: per session,
+ * never reused in it) with no fd per request.  Seals and size are checked
+ * again at each map.  Unregistering drops the broker's reference only:
+ * mappings made from it stay until unmapped; the handle then names nothing
+ * (-ENOENT).  The caller keeps its own fd either way.
+ */
+int ib_mem_register(ib_client *c, int memfd, uint32_t *ret_mem);
+int ib_mem_unregister(ib_client *c, uint32_t mem);
+/*
+ * ib_map() of [offset, offset+length) of registered memory mem at iova
+ * (with IB_MAP_FIXED_IOVA) or where the IOMMU chooses; *ret_iova: the IOVA used.
+ */
+int ib_map_mem(ib_client *c, uint32_t ioas, uint32_t mem, uint64_t offset, uint64_t length, unsigned flags,
+               uint64_t iova, uint64_t *ret_iova);
 int ib_unmap(ib_client *c, uint32_t ioas, uint64_t iova, uint64_t length, uint64_t *ret_unmapped);
 int ib_copy(ib_client *c, uint32_t dst_ioas, uint32_t src_ioas, uint64_t src_iova, uint64_t length,
             unsigned flags, uint64_t *dst_iova);
@@ -161,6 +177,9 @@ ib_batch *ib_batch_free(ib_batch *b);
 /* Returns the index of the operation. memfd is duplicated into the batch. */
 int ib_batch_add_map(ib_batch *b, uint32_t ioas, int memfd, uint64_t offset, uint64_t length,
                      unsigned flags, uint64_t iova);
+/* ib_batch_add_map() of registered memory (ib_mem_register()): no fd goes with the batch for it. */
+int ib_batch_add_map_mem(ib_batch *b, uint32_t ioas, uint32_t mem, uint64_t offset, uint64_t length,
+                         unsigned flags, uint64_t iova);
 int ib_batch_add_unmap(ib_batch *b, uint32_t ioas, uint64_t iova, uint64_t length);
 size_t ib_batch_size(ib_batch *b);
 /*
@@ -342,6 +361,11 @@ int ib_hwpt_invalidate(ib_client *c, uint32_t pt_id, uint32_t data_type, const v
  * struct iommu_hwpt_pgfault records and takes struct iommu_hwpt_page_response.
  */
 int ib_fault_queue_alloc(ib_client *c, uint32_t *ret_fault_id, int *ret_fd);
+/*
+ * Frees a fault queue before the session ends.  -EBUSY while a HWPT
+ * allocated with it lives or any copy of its fd is open: close the fd first.
+ */
+int ib_fault_queue_free(ib_client *c, uint32_t fault_id);
 
 /* vIOMMU types of ib_viommu_alloc(): the kernel's IOMMU_VIOMMU_TYPE_*. */
 enum {
@@ -354,6 +378,10 @@ enum {
 int ib_viommu_alloc(ib_client *c, uint32_t dev_id, uint32_t hwpt, uint32_t type, uint32_t *ret_viommu);
 /* A vDEVICE: the device as the guest names it (virt_id) behind the vIOMMU. */
 int ib_vdevice_alloc(ib_client *c, uint32_t viommu, uint32_t dev_id, uint64_t virt_id, uint32_t *ret_vdevice);
+/* Frees a vIOMMU before the session ends; -EBUSY while a vDEVICE or a nested HWPT is on it. */
+int ib_viommu_free(ib_client *c, uint32_t viommu);
+/* Frees a vDEVICE before the session ends. */
+int ib_vdevice_free(ib_client *c, uint32_t vdevice);
 
 /*
  * Attaches the device's vPASID to HWPT pt_id (allocated with IB_HWPT_PASID), or
@@ -380,8 +408,16 @@ typedef void (*ib_callback)(ib_client *c, const ib_result *result, void *userdat
 
 int ib_ioas_alloc_async(ib_client *c, const ib_ioas_alloc_args *args, ib_callback cb, void *userdata);
 int ib_ioas_free_async(ib_client *c, uint32_t ioas, ib_callback cb, void *userdata);
+/*
+ * Until it is sent, a queued request holds a duplicate of its memfd, one
+ * shared by every queued request of the same open memfd (same file, same
+ * access mode); the caller may close its own fd at once.
+ */
 int ib_map_async(ib_client *c, uint32_t ioas, int memfd, uint64_t offset, uint64_t length,
                  unsigned flags, uint64_t iova, ib_callback cb, void *userdata);
+/* Holds no fd at all: as many may be queued as memory allows. */
+int ib_map_mem_async(ib_client *c, uint32_t ioas, uint32_t mem, uint64_t offset, uint64_t length,
+                     unsigned flags, uint64_t iova, ib_callback cb, void *userdata);
 int ib_unmap_async(ib_client *c, uint32_t ioas, uint64_t iova, uint64_t length, ib_callback cb,
                    void *userdata);
 int ib_copy_async(ib_client *c, uint32_t dst_ioas, uint32_t src_ioas, uint64_t src_iova,

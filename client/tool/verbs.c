@@ -56,11 +56,24 @@ static const Verb verbs[] = {
                 .summary = "Restrict the IOVAs the broker may choose; an empty ranges= clears.",
         },
         {
+                .name = "mem-register",
+                .fn = cmd_mem_register_exec,
+                .synopsis = "memfd=NAME [size=SIZE] [access=rw|ro] [as=NAME]",
+                .summary = "Register a memfd the tool creates (or grows) by NAME; as= names the handle for mem=.",
+        },
+        {
+                .name = "mem-unregister",
+                .fn = cmd_mem_unregister_exec,
+                .synopsis = "mem=ID",
+                .summary = "Drop the broker's reference to registered memory; its mappings stay.",
+        },
+        {
                 .name = "map",
                 .fn = cmd_map_exec,
-                .synopsis = "ioas=ID memfd=NAME size=SIZE [offset=SIZE] [iova=ADDR] [prot=r|w|rw] "
+                .synopsis = "ioas=ID {memfd=NAME | mem=ID} size=SIZE [offset=SIZE] [iova=ADDR] [prot=r|w|rw] "
                             "[seal=write|future-write] [access=rw|ro] [as=NAME]",
-                .summary = "Map part of a memfd the tool creates (or grows) by NAME; as= names the IOVA.",
+                .summary = "Map part of a memfd the tool creates (or grows) by NAME, or of registered memory "
+                           "(mem=); as= names the IOVA.",
         },
         {
                 .name = "unmap",
@@ -154,7 +167,19 @@ static const Verb verbs[] = {
                 .name = "fault-alloc",
                 .fn = cmd_fault_alloc_exec,
                 .synopsis = "[as=NAME]",
-                .summary = "Allocate a fault queue for hwpt-alloc fault=; as= names it.",
+                .summary = "Allocate a fault queue for hwpt-alloc fault=; its fd is kept for fault-read; as= names it.",
+        },
+        {
+                .name = "fault-read",
+                .fn = cmd_fault_read_exec,
+                .synopsis = "fault=ID",
+                .summary = "Read the fault records waiting in a fault queue, without blocking; [] if none.",
+        },
+        {
+                .name = "fault-free",
+                .fn = cmd_fault_free_exec,
+                .synopsis = "fault=ID",
+                .summary = "Close the tool's copy of a fault queue's fd, then free the queue.",
         },
         {
                 .name = "viommu-alloc",
@@ -163,10 +188,22 @@ static const Verb verbs[] = {
                 .summary = "Allocate a vIOMMU on a nesting-parent HWPT; as= names it.",
         },
         {
+                .name = "viommu-free",
+                .fn = cmd_viommu_free_exec,
+                .synopsis = "viommu=ID",
+                .summary = "Free a vIOMMU.",
+        },
+        {
                 .name = "vdevice-alloc",
                 .fn = cmd_vdevice_alloc_exec,
                 .synopsis = "viommu=ID dev=ID virt-id=N [as=NAME]",
                 .summary = "Allocate a vDEVICE: a device's id behind a vIOMMU; as= names it.",
+        },
+        {
+                .name = "vdevice-free",
+                .fn = cmd_vdevice_free_exec,
+                .synopsis = "vdevice=ID",
+                .summary = "Free a vDEVICE.",
         },
         {
                 .name = "pasid-attach",

@@ -2,10 +2,10 @@
 /*
  * verbs.h - the verbs of iommu-broker-client and what they share.
  *
- * Owns: the Tool state of one run (connection, names, memfds, the device fds
- * it holds, the last local error), the Verb type and its table (verbs.c is the index), the argument
- * helpers every verb uses, and the handler prototypes, which only verbs.c and
- * the verb-*.c files include.
+ * Owns: the Tool state of one run (connection, names, memfds, the device and
+ * fault queue fds it holds, the last local error), the Verb type and its
+ * table (verbs.c is the index), the argument helpers every verb uses, and
+ * the handler prototypes, which only verbs.c and the verb-*.c files include.
  * Must never: print; the request loop in main.c writes every line.
  */
 #pragma once
@@ -22,18 +22,25 @@
 DEFINE_TRIVIAL_CLEANUP_FUNC(ib_client *, ib_client_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(ib_batch *, ib_batch_free);
 
-/* A device fd device-open received, kept open until device-close or the end of the run. */
-typedef struct DeviceFd {
-        uint32_t dev_id;
+/* An fd a reply carried, kept under its object's id until the verb that ends the object or the end of the run. */
+typedef struct KeptFd {
+        uint32_t id;
         int fd;
-} DeviceFd;
+} KeptFd;
+
+typedef struct KeptFdTable {
+        KeptFd *entries;
+        size_t n_entries;
+} KeptFdTable;
+
+#define KEPT_FD_TABLE_INIT { .entries = NULL, .n_entries = 0 }
 
 typedef struct Tool {
         ib_client *client;
         NameTable names;
         MemfdTable memfds;
-        DeviceFd *device_fds;
-        size_t n_device_fds;
+        KeptFdTable device_fds;         /* device-open's, by dev id, until device-close */
+        KeptFdTable fault_fds;          /* fault-alloc's, by fault id, for fault-read, until fault-free */
         char error[512];                /* the sentence of a local failure; "" if none */
 } Tool;
 
@@ -42,8 +49,8 @@ typedef struct Tool {
                 .client = NULL,                         \
                 .names = NAME_TABLE_INIT,               \
                 .memfds = MEMFD_TABLE_INIT,             \
-                .device_fds = NULL,                     \
-                .n_device_fds = 0,                      \
+                .device_fds = KEPT_FD_TABLE_INIT,       \
+                .fault_fds = KEPT_FD_TABLE_INIT,        \
                 .error = "",                            \
         }
 
@@ -131,6 +138,8 @@ int cmd_iova_ranges_exec(Tool *tool, const Request *req, Json *result);
 int cmd_allow_iovas_exec(Tool *tool, const Request *req, Json *result);
 
 /* verb-map.c */
+int cmd_mem_register_exec(Tool *tool, const Request *req, Json *result);
+int cmd_mem_unregister_exec(Tool *tool, const Request *req, Json *result);
 int cmd_map_exec(Tool *tool, const Request *req, Json *result);
 int cmd_unmap_exec(Tool *tool, const Request *req, Json *result);
 int cmd_copy_exec(Tool *tool, const Request *req, Json *result);
@@ -149,10 +158,14 @@ int cmd_hwpt_dirty_exec(Tool *tool, const Request *req, Json *result);
 int cmd_hwpt_dirty_bitmap_exec(Tool *tool, const Request *req, Json *result);
 int cmd_hwpt_invalidate_exec(Tool *tool, const Request *req, Json *result);
 int cmd_fault_alloc_exec(Tool *tool, const Request *req, Json *result);
+int cmd_fault_read_exec(Tool *tool, const Request *req, Json *result);
+int cmd_fault_free_exec(Tool *tool, const Request *req, Json *result);
 int cmd_viommu_alloc_exec(Tool *tool, const Request *req, Json *result);
+int cmd_viommu_free_exec(Tool *tool, const Request *req, Json *result);
 int cmd_vdevice_alloc_exec(Tool *tool, const Request *req, Json *result);
+int cmd_vdevice_free_exec(Tool *tool, const Request *req, Json *result);
 int cmd_pasid_attach_exec(Tool *tool, const Request *req, Json *result);
 int cmd_pasid_detach_exec(Tool *tool, const Request *req, Json *result);
 int cmd_pasid_lookup_exec(Tool *tool, const Request *req, Json *result);
-/* Closes every device fd the run still holds (at exit). */
-void tool_close_device_fds(Tool *tool);
+/* Closes every device and fault queue fd the run still holds (at exit, before the session ends). */
+void tool_close_kept_fds(Tool *tool);

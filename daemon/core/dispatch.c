@@ -42,7 +42,9 @@ static const Verb verbs[] = {
         { IB__V1__REQUEST__VERB_IOAS_FREE,   "IoasFree",        0, 0, 0, true,  verb_ioas_free },
         { IB__V1__REQUEST__VERB_IOVA_RANGES, "IoasIovaRanges",  0, 0, 0, true,  verb_iova_ranges },
         { IB__V1__REQUEST__VERB_ALLOW_IOVAS, "IoasAllowIovas",  0, 0, 0, true,  verb_allow_iovas },
-        { IB__V1__REQUEST__VERB_MAP,         "Map",             1, 1, 0, true,  verb_map },
+        { IB__V1__REQUEST__VERB_MEM_REGISTER,   "MemRegister",   1, 1, 0, true,  verb_mem_register },
+        { IB__V1__REQUEST__VERB_MEM_UNREGISTER, "MemUnregister", 0, 0, 0, true,  verb_mem_unregister },
+        { IB__V1__REQUEST__VERB_MAP,         "Map",             0, 1, 0, true,  verb_map },     /* 1 fd, or mem */
         { IB__V1__REQUEST__VERB_UNMAP,       "Unmap",           0, 0, 0, true,  verb_unmap },
         { IB__V1__REQUEST__VERB_COPY,        "Copy",            0, 0, 0, true,  verb_copy },
         { IB__V1__REQUEST__VERB_BATCH,       "Batch",           0, IB_MAX_FDS_PER_MESSAGE, 0, true, verb_batch },
@@ -59,11 +61,14 @@ static const Verb verbs[] = {
         { IB__V1__REQUEST__VERB_HWPT_GET_DIRTY_BITMAP,   "HwptGetDirtyBitmap",   0, 0, 1, true, verb_hwpt_get_dirty_bitmap },
         { IB__V1__REQUEST__VERB_HWPT_INVALIDATE,         "HwptInvalidate",       0, 0, 0, true, verb_hwpt_invalidate },
         { IB__V1__REQUEST__VERB_FAULT_QUEUE_ALLOC,       "FaultQueueAlloc",      0, 0, 1, true, verb_fault_queue_alloc },
+        { IB__V1__REQUEST__VERB_FAULT_QUEUE_FREE,        "FaultQueueFree",       0, 0, 0, true, verb_fault_queue_free },
         { IB__V1__REQUEST__VERB_PASID_ATTACH,  "PasidAttach",   0, 0, 0, true,  verb_pasid_attach },
         { IB__V1__REQUEST__VERB_PASID_DETACH,  "PasidDetach",   0, 0, 0, true,  verb_pasid_detach },
         { IB__V1__REQUEST__VERB_PASID_LOOKUP,  "PasidLookup",   0, 0, 0, true,  verb_pasid_lookup },
         { IB__V1__REQUEST__VERB_VIOMMU_ALLOC,  "ViommuAlloc",   0, 0, 0, true,  verb_viommu_alloc },
         { IB__V1__REQUEST__VERB_VDEVICE_ALLOC, "VdeviceAlloc",  0, 0, 0, true,  verb_vdevice_alloc },
+        { IB__V1__REQUEST__VERB_VIOMMU_FREE,   "ViommuFree",    0, 0, 0, true,  verb_viommu_free },
+        { IB__V1__REQUEST__VERB_VDEVICE_FREE,  "VdeviceFree",   0, 0, 0, true,  verb_vdevice_free },
 };
 
 static const Verb *verb_find(Ib__V1__Request__VerbCase v) {

@@ -20,6 +20,8 @@ int verb_iova_ranges(Call *c);
 int verb_allow_iovas(Call *c);
 
 /* verb-map.c */
+int verb_mem_register(Call *c);
+int verb_mem_unregister(Call *c);
 int verb_map(Call *c);
 int verb_unmap(Call *c);
 int verb_copy(Call *c);
@@ -43,8 +45,11 @@ int verb_hwpt_set_dirty_tracking(Call *c);
 int verb_hwpt_get_dirty_bitmap(Call *c);
 int verb_hwpt_invalidate(Call *c);
 int verb_fault_queue_alloc(Call *c);
+int verb_fault_queue_free(Call *c);
 int verb_viommu_alloc(Call *c);
+int verb_viommu_free(Call *c);
 int verb_vdevice_alloc(Call *c);
+int verb_vdevice_free(Call *c);
 
 /* verb-pasid.c */
 int verb_pasid_attach(Call *c);
