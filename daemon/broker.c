@@ -25,6 +25,7 @@
 #include "policy/policy.h"
 #include "util/list.h"
 #include "util/log.h"
+#include "util/offload.h"
 #include "wire/listener.h"
 
 struct Broker {
@@ -35,6 +36,8 @@ struct Broker {
         SessionHost host;
         Session *sessions;
         uint64_t next_session_id;
+        unsigned workers;               /* threads for kernel calls off the loop, started by broker_run() */
+        bool offload_started;
         struct event *ev_sigterm;
         struct event *ev_sigint;
         struct event *ev_sighup;
@@ -613,7 +616,9 @@ static int broker_setup_host(Broker *b, const BrokerConfig *config) {
                 .policy = policy,
                 .policy_path = b->policy_path,
                 .admission = config->admission,
+                .offload_min_bytes = config->offload_min_bytes,
         };
+        b->workers = config->workers;
         session_admission_complete(&b->host.admission);
         r = pasid_space_init(&b->host.pasids);
         if (r < 0)
@@ -713,6 +718,9 @@ int broker_new(Broker **ret, const BrokerConfig *config) {
 Broker *broker_free(Broker *b) {
         if (!b)
                 return NULL;
+        /* requests waiting for kernel calls finish first: their sessions are freed only then */
+        if (b->offload_started)
+                offload_stop();
         while (b->sessions)
                 session_free(b->sessions);      /* unlinks itself through broker_on_session_free() */
         delegation_forget_all(&b->host);        /* the VMMs keep their devices; only the records go */
@@ -742,6 +750,16 @@ Broker *broker_free(Broker *b) {
 }
 
 int broker_run(Broker *b) {
+        int r;
+
+        /* after the privilege drop: the threads inherit the credentials (util/offload.h) */
+        r = offload_start(b->base, b->workers);
+        if (r < 0)
+                return log_error_errno(r, "cannot start the worker threads: %m");
+        b->offload_started = true;
+        if (b->host.offload_min_bytes > 0)
+                log_info("requests of %" PRIu64 " bytes or more wait for their kernel calls off the loop, "
+                         "on %u worker thread%s", b->host.offload_min_bytes, b->workers, b->workers == 1 ? "" : "s");
         log_info("serving with the %s backend", backend_name(b->backend));
         (void) sd_notify(false, "READY=1");
         broker_status(b);

@@ -32,6 +32,8 @@ typedef struct BrokerConfig {
         bool global_pasid;              /* devices share one host-wide PASID space */
         const char *policy_path;        /* NULL: /etc/iommu-broker/policy.conf */
         SessionAdmission admission;     /* zeros: the defaults */
+        unsigned workers;               /* threads for kernel calls off the loop (util/offload.h) */
+        uint64_t offload_min_bytes;     /* requests that may pin or unpin this much go off the loop; 0: none */
 } BrokerConfig;
 
 /* ---------------------------------------------------------------- read-only views

@@ -73,6 +73,12 @@ static void help(void) {
                "                          connections one uid may have open (default 1024)\n"
                "  --max-pending-per-uid=N connections one uid may have open before their\n"
                "                          Hello (default 64)\n"
+               "  --workers=N             threads for kernel calls that pin or unpin a lot\n"
+               "                          (default 2; 0: such calls run on the event loop)\n"
+               "  --offload-min-bytes=SIZE\n"
+               "                          a Map, Copy, Unmap or Batch of at least SIZE bytes (K,\n"
+               "                          M, G suffixes) waits for its kernel call off the event\n"
+               "                          loop (default 16M; 0: never)\n"
                "  --log-level=LEVEL       debug, info, notice, warning or err (default info)\n"
                "  -h --help               show this help\n"
                "  --version               show the version\n"
@@ -83,6 +89,8 @@ static void help(void) {
 
 /* A whole number in [min, max] for option name. */
 static unsigned arg_hello_timeout = SESSION_HELLO_TIMEOUT_SEC;
+static unsigned arg_workers = 2;
+static uint64_t arg_offload_min_bytes = 16ULL << 20;
 static unsigned arg_max_connections_per_uid = SESSION_MAX_CONNECTIONS_PER_UID;
 static unsigned arg_max_pending_per_uid = SESSION_MAX_PENDING_PER_UID;
 
@@ -116,6 +124,8 @@ static int parse_argv(int argc, char **argv) {
                 ARG_HELLO_TIMEOUT,
                 ARG_MAX_CONNECTIONS_PER_UID,
                 ARG_MAX_PENDING_PER_UID,
+                ARG_WORKERS,
+                ARG_OFFLOAD_MIN_BYTES,
         };
         static const struct option options[] = {
                 { "backend", required_argument, NULL, ARG_BACKEND },
@@ -135,6 +145,8 @@ static int parse_argv(int argc, char **argv) {
                 { "hello-timeout", required_argument, NULL, ARG_HELLO_TIMEOUT },
                 { "max-connections-per-uid", required_argument, NULL, ARG_MAX_CONNECTIONS_PER_UID },
                 { "max-pending-per-uid", required_argument, NULL, ARG_MAX_PENDING_PER_UID },
+                { "workers", required_argument, NULL, ARG_WORKERS },
+                { "offload-min-bytes", required_argument, NULL, ARG_OFFLOAD_MIN_BYTES },
                 {}
         };
         int c, r;
@@ -201,6 +213,27 @@ static int parse_argv(int argc, char **argv) {
                         if (r < 0)
                                 return r;
                         break;
+                case ARG_WORKERS:
+                        r = parse_count_arg("--workers", optarg, 0, 64, &arg_workers);
+                        if (r < 0)
+                                return r;
+                        break;
+                case ARG_OFFLOAD_MIN_BYTES: {
+                        char *end;
+                        unsigned long long n;
+                        unsigned shift = 0;
+
+                        errno = 0;
+                        n = strtoull(optarg, &end, 10);
+                        if (*end == 'K' || *end == 'M' || *end == 'G')
+                                shift = *end == 'K' ? 10 : *end == 'M' ? 20 : 30;
+                        if (*optarg < '0' || *optarg > '9' || errno != 0 || end[shift ? 1 : 0] != '\0' ||
+                            n > (UINT64_MAX >> shift))
+                                return log_error_errno(EINVAL, "invalid --offload-min-bytes '%s': a size such as "
+                                                       "16M, or 0", optarg);
+                        arg_offload_min_bytes = (uint64_t) n << shift;
+                        break;
+                }
                 case ARG_MAX_PENDING_PER_UID:
                         r = parse_count_arg("--max-pending-per-uid", optarg, 1, 1000000, &arg_max_pending_per_uid);
                         if (r < 0)
@@ -262,6 +295,8 @@ int main(int argc, char **argv) {
         config.socket_mode = arg_socket_mode;
         config.socket_gid = arg_socket_gid;
         config.policy_path = arg_policy;
+        config.workers = arg_workers;
+        config.offload_min_bytes = arg_offload_min_bytes;
         config.admission = (SessionAdmission) {
                 .hello_timeout_sec = arg_hello_timeout,
                 .max_connections_per_uid = arg_max_connections_per_uid,

@@ -89,6 +89,7 @@ static int kernel_open(const BackendConfig *config, Backend **ret) {
         if (!k)
                 return -ENOMEM;
         k->backend.ops = &backend_kernel_ops;
+        k->backend.thread_safe = true;  /* its pinning calls are ioctls on the context's own fd */
         k->n_mock_devices = config->kernel_mock_devices;
         k->path = strdup(path);
         k->vfio_sysfs = strdup(config->vfio_sysfs ?: "/sys/class/vfio-dev");

@@ -4,12 +4,16 @@
  *
  * Owns: the list of backends.  The choice is always explicit (--backend=);
  * nothing here falls back from one backend to another.  The wrappers only
- * find the ops of a context's backend: every rule is the backend's.
+ * find the ops of a context's backend: every rule is the backend's.  The
+ * four calls that pin or unpin (map_file, map_user, unmap, copy) go through
+ * offload_call(): inside a request running in a coroutine they run on a
+ * worker thread (util/offload.h), everywhere else at once.
  */
 #include <string.h>
 
 #include "backend/backend.h"
 #include "common/macro.h"
+#include "util/offload.h"
 
 static const BackendOps *const backends[] = {
         &backend_kernel_ops,
@@ -64,22 +68,67 @@ int backend_allow_iovas(BackendCtx *ctx, uint32_t ioas, const IovaRange *ranges,
         return ctx_ops(ctx)->allow_iovas(ctx, ioas, ranges, n);
 }
 
+/* The arguments of one call that may pin or unpin a lot, for offload_call(). */
+typedef struct PinCall {
+        BackendCtx *ctx;
+        uint32_t ioas, src_ioas;
+        int fd;
+        void *va;
+        uint64_t start, length, iova;
+        uint32_t flags;
+        uint64_t *ret;
+} PinCall;
+
+static int pin_map_file(void *arg) {
+        PinCall *p = arg;
+
+        return ctx_ops(p->ctx)->map_file(p->ctx, p->ioas, p->fd, p->start, p->length, p->flags, p->ret);
+}
+
+static int pin_map_user(void *arg) {
+        PinCall *p = arg;
+
+        return ctx_ops(p->ctx)->map_user(p->ctx, p->ioas, p->va, p->length, p->flags, p->ret);
+}
+
+static int pin_unmap(void *arg) {
+        PinCall *p = arg;
+
+        return ctx_ops(p->ctx)->unmap(p->ctx, p->ioas, p->iova, p->length, p->ret);
+}
+
+static int pin_copy(void *arg) {
+        PinCall *p = arg;
+
+        return ctx_ops(p->ctx)->copy(p->ctx, p->ioas, p->src_ioas, p->iova, p->length, p->flags, p->ret);
+}
+
 int backend_map_file(BackendCtx *ctx, uint32_t ioas, int fd, uint64_t start, uint64_t length, uint32_t flags,
                      uint64_t *iova) {
-        return ctx_ops(ctx)->map_file(ctx, ioas, fd, start, length, flags, iova);
+        PinCall p = { .ctx = ctx, .ioas = ioas, .fd = fd, .start = start, .length = length, .flags = flags,
+                      .ret = iova };
+
+        return offload_call(pin_map_file, &p, ctx->backend->thread_safe);
 }
 
 int backend_map_user(BackendCtx *ctx, uint32_t ioas, void *va, uint64_t length, uint32_t flags, uint64_t *iova) {
-        return ctx_ops(ctx)->map_user(ctx, ioas, va, length, flags, iova);
+        PinCall p = { .ctx = ctx, .ioas = ioas, .va = va, .length = length, .flags = flags, .ret = iova };
+
+        return offload_call(pin_map_user, &p, ctx->backend->thread_safe);
 }
 
 int backend_unmap(BackendCtx *ctx, uint32_t ioas, uint64_t iova, uint64_t length, uint64_t *ret_unmapped) {
-        return ctx_ops(ctx)->unmap(ctx, ioas, iova, length, ret_unmapped);
+        PinCall p = { .ctx = ctx, .ioas = ioas, .iova = iova, .length = length, .ret = ret_unmapped };
+
+        return offload_call(pin_unmap, &p, ctx->backend->thread_safe);
 }
 
 int backend_copy(BackendCtx *ctx, uint32_t dst_ioas, uint32_t src_ioas, uint64_t src_iova, uint64_t length,
                  uint32_t flags, uint64_t *dst_iova) {
-        return ctx_ops(ctx)->copy(ctx, dst_ioas, src_ioas, src_iova, length, flags, dst_iova);
+        PinCall p = { .ctx = ctx, .ioas = dst_ioas, .src_ioas = src_ioas, .iova = src_iova, .length = length,
+                      .flags = flags, .ret = dst_iova };
+
+        return offload_call(pin_copy, &p, ctx->backend->thread_safe);
 }
 
 int backend_device_list(Backend *b, BackendDeviceInfo **ret, size_t *ret_n) {

@@ -103,6 +103,12 @@ typedef struct BackendConfig {
 struct Backend {
         const BackendOps *ops;
         uint64_t features;              /* BACKEND_FEATURE_* */
+        /*
+         * map_file, map_user, unmap and copy may run on a worker thread while
+         * the loop calls other ops (util/offload.h): the kernel's are ioctls
+         * on the context's own fd; the sim's model is not, so false there.
+         */
+        bool thread_safe;
 };
 
 struct BackendCtx {

@@ -23,6 +23,7 @@
 #include "core/session.h"
 #include "core/verbs.h"
 #include "util/log.h"
+#include "util/offload.h"
 #include "wire/codec.h"
 
 typedef struct Verb {
@@ -154,30 +155,57 @@ void dispatch_send_error(Session *s, uint64_t id, int err, const char *message) 
         send_reply(s, &reply, NULL, 0, NULL);
 }
 
-void dispatch_message(Session *s, const uint8_t *data, size_t size, FdList *fds_in, unsigned flags) {
-        _cleanup_(fdlist_freep) FdList *fds = fds_in;
-        Ib__V1__Request *req = NULL;
+/* A decoded request on its way through its verb: on the loop's stack, or in a coroutine (util/offload.h). */
+typedef struct Dispatch {
+        Session *session;
+        Ib__V1__Request *req;
+        FdList *fds;
+        unsigned flags;
+} Dispatch;
+
+/* Saturating sum of the lengths: past UINT64_MAX it stays there. */
+static uint64_t add_sat(uint64_t a, uint64_t b) {
+        return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+/* How many bytes a request may pin or unpin in the kernel (a Map, Copy, Unmap or Batch of them). */
+static uint64_t request_pin_bytes(const Ib__V1__Request *req) {
+        uint64_t n = 0;
+
+        switch (req->verb_case) {
+        case IB__V1__REQUEST__VERB_MAP:
+                return req->map->length;
+        case IB__V1__REQUEST__VERB_COPY:
+                return req->copy->length;
+        case IB__V1__REQUEST__VERB_UNMAP:
+                return req->unmap->length;
+        case IB__V1__REQUEST__VERB_BATCH:
+                for (size_t i = 0; i < req->batch->n_ops; i++) {
+                        const Ib__V1__BatchOp *op = req->batch->ops[i];
+
+                        if (op->op_case == IB__V1__BATCH_OP__OP_MAP)
+                                n = add_sat(n, op->map->length);
+                        else if (op->op_case == IB__V1__BATCH_OP__OP_UNMAP)
+                                n = add_sat(n, op->unmap->length);
+                }
+                return n;
+        default:
+                return 0;
+        }
+}
+
+/* The verb, its checks, the handler and the one reply; frees the request and its fds. */
+static void dispatch_run(void *userdata) {
+        Dispatch *d = userdata;
+        Session *s = d->session;
+        _cleanup_(fdlist_freep) FdList *fds = d->fds;
+        Ib__V1__Request *req = d->req;
         Ib__V1__Reply reply = IB__V1__REPLY__INIT;
         Call call = { .session = s };
         const Account *over = NULL;
         int reserved[IB_MAX_FDS_PER_MESSAGE];
-        char msg[256];
         const Verb *v;
         int r;
-
-        if (flags & TRANSPORT_TRUNCATED) {
-                (void) snprintf(msg, sizeof(msg), "message of %zu bytes exceeds the limit of %u bytes",
-                                size, IB_MAX_MESSAGE_SIZE);
-                log_debug("%s: %s", s->name, msg);
-                dispatch_send_error(s, 0, EMSGSIZE, msg);
-                return;
-        }
-        r = codec_decode_request(data, size, &req);
-        if (r < 0) {
-                log_debug("%s: undecodable message of %zu bytes", s->name, size);
-                dispatch_send_error(s, 0, EBADMSG, "malformed message: not a protocol v1 Request");
-                return;
-        }
 
         reply.id = req->id;
         call.request = req;
@@ -191,9 +219,9 @@ void dispatch_message(Session *s, const uint8_t *data, size_t size, FdList *fds_
                                       req->base.unknown_fields[0].tag, IB_PROTOCOL_VERSION);
                 else
                         r = call_fail(&call, EBADMSG, "request names no verb");
-        } else if (flags & TRANSPORT_FDS_TRUNCATED)
+        } else if (d->flags & TRANSPORT_FDS_TRUNCATED)
                 r = call_fail(&call, EBADF, "more than %u file descriptors in one message", IB_MAX_FDS_PER_MESSAGE);
-        else if (flags & TRANSPORT_FOREIGN_CMSG)
+        else if (d->flags & TRANSPORT_FOREIGN_CMSG)
                 r = call_fail(&call, EBADMSG, "unexpected ancillary data: only SCM_RIGHTS is accepted");
         else if (v->needs_hello && !s->hello)
                 r = call_fail(&call, EPROTO, "%s before Hello: send Hello first", v->name);
@@ -222,10 +250,67 @@ void dispatch_message(Session *s, const uint8_t *data, size_t size, FdList *fds_
                 reply_error(&reply, r, call.error);
                 call.n_reply_fds = 0;
         }
-        send_reply(s, &reply, call.reply_fds, call.n_reply_fds, call.n_reply_fds > 0 ? &call.reply_fds_charge : NULL);
+        /* a session that ended while its request waited gets no reply: its connection is closed */
+        if (!s->free_pending)
+                send_reply(s, &reply, call.reply_fds, call.n_reply_fds,
+                           call.n_reply_fds > 0 ? &call.reply_fds_charge : NULL);
         charge_release(&call.reply_fds_charge);        /* unless the queued reply took it over */
         call_done(&call);
         codec_request_free(req);
+}
+
+/* A request that waited off the loop is done: its session reads again (or is freed, if it ended). */
+static void dispatch_waited(void *userdata) {
+        Dispatch *d = userdata;
+        Session *s = d->session;
+
+        free(d);
+        session_request_done(s);
+}
+
+void dispatch_message(Session *s, const uint8_t *data, size_t size, FdList *fds_in, unsigned flags) {
+        _cleanup_(fdlist_freep) FdList *fds = fds_in;
+        Ib__V1__Request *req = NULL;
+        Dispatch d, *waiting;
+        char msg[256];
+        int r;
+
+        if (flags & TRANSPORT_TRUNCATED) {
+                (void) snprintf(msg, sizeof(msg), "message of %zu bytes exceeds the limit of %u bytes",
+                                size, IB_MAX_MESSAGE_SIZE);
+                log_debug("%s: %s", s->name, msg);
+                dispatch_send_error(s, 0, EMSGSIZE, msg);
+                return;
+        }
+        r = codec_decode_request(data, size, &req);
+        if (r < 0) {
+                log_debug("%s: undecodable message of %zu bytes", s->name, size);
+                dispatch_send_error(s, 0, EBADMSG, "malformed message: not a protocol v1 Request");
+                return;
+        }
+        d = (Dispatch) { .session = s, .req = req, .fds = TAKE_PTR(fds), .flags = flags };
+
+        /*
+         * A request that may pin or unpin a lot runs in a coroutine: at its
+         * kernel call it waits off the loop, and the session reads nothing more
+         * until it is done (util/offload.h).  Everything else runs here.
+         */
+        if (s->host->offload_min_bytes > 0 && request_pin_bytes(req) >= s->host->offload_min_bytes) {
+                waiting = malloc(sizeof(*waiting));
+                if (waiting) {
+                        *waiting = d;
+                        r = offload_spawn(dispatch_run, dispatch_waited, waiting);
+                        if (r > 0)
+                                session_request_waits(s);
+                        if (r >= 0) {
+                                if (r == 0)
+                                        free(waiting);
+                                return;
+                        }
+                        free(waiting);  /* no coroutine: it runs here */
+                }
+        }
+        dispatch_run(&d);
 }
 
 void dispatch_refuse(Session *s, const uint8_t *data, size_t size, FdList *fds_in, const char *reason) {

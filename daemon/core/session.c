@@ -190,6 +190,19 @@ static void session_on_hello_timeout(evutil_socket_t fd, short what, void *userd
         session_free(s);
 }
 
+void session_request_waits(Session *s) {
+        s->waiting = true;
+        transport_pause(&s->transport, true);
+}
+
+void session_request_done(Session *s) {
+        s->waiting = false;
+        if (s->free_pending)
+                (void) session_free(s);
+        else
+                transport_pause(&s->transport, false);
+}
+
 void session_hello_done(Session *s) {
         SessionUid *u;
 
@@ -547,6 +560,12 @@ Session *session_free(Session *s) {
 
         if (!s)
                 return NULL;
+        if (s->waiting) {
+                /* its request's kernel call cannot be taken back: the rest once it returned */
+                s->free_pending = true;
+                transport_deinit(&s->transport);
+                return NULL;
+        }
         had_ctx = s->ctx != NULL;
         bytes = s->account.used[ACCOUNT_MAPPED_BYTES];
         mappings = s->account.used[ACCOUNT_MAPPINGS];

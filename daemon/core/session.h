@@ -134,6 +134,7 @@ struct SessionHost {
         void (*on_delegations_changed)(void *userdata); /* a delegation began or ended */
         void *userdata;
         SessionAdmission admission;
+        uint64_t offload_min_bytes;     /* a request that may pin or unpin this much waits off the loop (util/offload.h); 0: none */
         SessionUid *uids;               /* uids with connections, unordered */
         size_t n_uids;
         size_t size_uids;
@@ -166,6 +167,8 @@ struct Session {
         Charge charge_fds;              /* ACCOUNT_FDS: its socket and pidfd */
         ListLink objects[_SESSION_KIND_MAX];    /* what it made, newest first: the link member of each */
         uint64_t n_requests;
+        bool waiting;                   /* a request of it waits for a kernel call off the loop: it reads no more */
+        bool free_pending;              /* it ended meanwhile: freed once that request is done */
         uint32_t last_mem;              /* the last MemRegister handle: handles are never reused */
 };
 
@@ -174,11 +177,19 @@ int session_new(Session **ret, SessionHost *host, uint64_t id, int fd);
 /*
  * Closes the connection, then empties the session's iommufd context in the
  * kernel, verified (see the Teardown comment in session.c), releases its
- * devices and closes the context.
+ * devices and closes the context.  While a request of s waits off the loop
+ * only the connection closes; the rest follows when that request is done.
  */
 Session *session_free(Session *s);
 /* Hello succeeded: the connection is no longer pending, its deadline is off. */
 void session_hello_done(Session *s);
+/*
+ * A request of s waits for a kernel call off the loop (util/offload.h): s
+ * reads nothing more until session_request_done(), which frees s if it ended
+ * meanwhile (session_free() defers to it) or reads on.
+ */
+void session_request_waits(Session *s);
+void session_request_done(Session *s);
 /* One audit record for s (verb: AUDIT_VERB_*; result: AUDIT_GRANTED, AUDIT_DENIED, ...). */
 void session_audit(const Session *s, const char *verb, const char *object, const char *result, const char *reason);
 /* Lets go of one open device (unlinked by its free): quarantined and audited if its fd is held outside. */

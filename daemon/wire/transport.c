@@ -68,7 +68,7 @@ static TransportOut *out_free(TransportOut *o) {
 
 /* A client that leaves replies unread stalls itself, and only itself, once its tenant's queue is full. */
 static bool transport_may_read(const Transport *t) {
-        if (t->n_out >= t->max_queued)
+        if (t->paused || t->n_out >= t->max_queued)
                 return false;
         return t->n_out == 0 || !t->account || !account_over(t->account, ACCOUNT_REPLY_BYTES);
 }
@@ -202,6 +202,12 @@ int transport_init(Transport *t, struct event_base *base, int fd, size_t max_siz
         }
         transport_update_interest(t);
         return 0;
+}
+
+void transport_pause(Transport *t, bool paused) {
+        t->paused = paused;
+        if (t->ev_read)
+                transport_update_interest(t);
 }
 
 void transport_deinit(Transport *t) {

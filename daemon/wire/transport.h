@@ -67,6 +67,7 @@ struct Transport {
         void *userdata;
         Account *account;               /* charged for queued replies; NULL: nobody */
         bool has_rx;                    /* holds a reference on the shared receive buffer */
+        bool paused;                    /* the owner reads no more for now (a request of it waits) */
 };
 
 #define TRANSPORT_NULL { .fd = -1 }
@@ -76,6 +77,8 @@ int transport_init(Transport *t, struct event_base *base, int fd, size_t max_siz
                    size_t max_queued, Account *account, TransportOnMessage on_message,
                    TransportOnHangup on_hangup, void *userdata);
 void transport_deinit(Transport *t);
+/* Stops reading (paused), or reads again; replies are still written meanwhile. */
+void transport_pause(Transport *t, bool paused);
 
 /*
  * Queues one datagram (data is copied) with fds (duplicated; the caller keeps
