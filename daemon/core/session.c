@@ -350,6 +350,7 @@ int session_new(Session **ret, SessionHost *host, uint64_t id, int fd) {
 typedef struct Teardown {
         uint64_t unmapped;              /* bytes the kernel confirmed unmapped */
         unsigned left;                  /* objects the kernel did not confirm destroyed */
+        unsigned queues_held;           /* fault queues only the client's own fd keeps (none of them counts in left) */
         int error;                      /* the first error, for the record */
 } Teardown;
 
@@ -432,13 +433,27 @@ static void teardown_walk(Session *s, SessionKind from, SessionKind to, unsigned
                         ;
 }
 
-/* What the kernel still holds: every object but the devices, which session_free() releases. */
-static unsigned session_count_objects(const Session *s) {
+/*
+ * What the kernel still holds: every object but the devices, which
+ * session_free() releases.  A fault queue that no HWPT uses any more, and
+ * that IOMMU_DESTROY still refuses, is kept by the copy of its fd the client
+ * holds (iommufd_eventq_init takes a user reference that only the fd's
+ * release drops): it holds no memory and no page table, so it is counted
+ * apart, in *ret_queues_held.
+ */
+static unsigned session_count_objects(const Session *s, unsigned *ret_queues_held) {
+        bool hwpts = !list_is_empty(&s->objects[SESSION_HWPT]);
         unsigned n = 0;
 
-        for (SessionKind k = 0; k < _SESSION_KIND_MAX; k++)
-                if (k != SESSION_DEVICE)
+        *ret_queues_held = 0;
+        for (SessionKind k = 0; k < _SESSION_KIND_MAX; k++) {
+                if (k == SESSION_DEVICE)
+                        continue;
+                if (k == SESSION_FAULT_QUEUE && !hwpts)
+                        *ret_queues_held = (unsigned) list_count(&s->objects[k]);
+                else
                         n += (unsigned) list_count(&s->objects[k]);
+        }
         return n;
 }
 
@@ -458,7 +473,7 @@ static void session_empty_context(Session *s, Teardown *t) {
                 /* 3 and 4: the devices and the kinds after them; then 2 again */
                 teardown_walk(s, SESSION_DEVICE, _SESSION_KIND_MAX, round, t);
                 teardown_walk(s, 0, SESSION_DEVICE, round, t);
-                t->left = session_count_objects(s);
+                t->left = session_count_objects(s, &t->queues_held);
                 if (t->left == 0)
                         break;
         }
@@ -594,10 +609,15 @@ Session *session_free(Session *s) {
                                     s->name, (unsigned) s->cred.uid, (int) s->cred.pid, t.left,
                                     strerror(-t.error));
                 if (had_ctx) {
-                        char reason[128];
+                        char reason[192];
+                        int k;
 
-                        (void) snprintf(reason, sizeof(reason), "%" PRIu64 " bytes unmapped, %u objects left",
-                                        t.unmapped, t.left);
+                        k = snprintf(reason, sizeof(reason), "%" PRIu64 " bytes unmapped, %u objects left",
+                                     t.unmapped, t.left);
+                        if (t.queues_held > 0 && k > 0 && (size_t) k < sizeof(reason))
+                                (void) snprintf(reason + k, sizeof(reason) - (size_t) k, "; %u fault queue%s kept by "
+                                                "the client's own fd (no memory, no page table)", t.queues_held,
+                                                t.queues_held == 1 ? "" : "s");
                         session_audit(s, AUDIT_VERB_TEARDOWN, s->name, t.left == 0 ? AUDIT_EMPTIED : AUDIT_INCOMPLETE,
                                       reason);
                 }

@@ -387,4 +387,52 @@ TEST(a_reload_rules_the_decisions_of_sessions_open_across_it) {
         remove_policy(policy);
 }
 
+/* Whether the file has a line holding both a and b. */
+static bool file_has(const char *path, const char *a, const char *b) {
+        char line[2048];
+        bool found = false;
+        FILE *f = fopen(path, "re");
+
+        if (!f)
+                return false;
+        while (!found && fgets(line, sizeof(line), f))
+                found = strstr(line, a) && strstr(line, b);
+        fclose(f);
+        return found;
+}
+
+TEST(a_fault_queue_fd_kept_past_the_session_leaves_an_emptied_context) {
+        char policy[256], audit[300], args[600], body[512];
+        uint32_t fault;
+        ib_client *c = NULL;
+        TestBroker b;
+        int qfd, i;
+
+        write_policy(policy, sizeof(policy), "");
+        snprintf(audit, sizeof(audit), "%s", policy);
+        snprintf(strrchr(audit, '/'), sizeof(audit) - (size_t) (strrchr(audit, '/') - audit), "/audit.jsonl");
+        snprintf(body, sizeof(body), "[Global]\nAuditFile=%s\n\n[Tenant t]\nUser=%u\n", audit, (unsigned) getuid());
+        {
+                FILE *f = fopen(policy, "we");
+
+                ASSERT_TRUE(f != NULL);
+                fprintf(f, "%s", body);
+                fclose(f);
+        }
+        snprintf(args, sizeof(args), "--policy=%s", policy);
+        ASSERT_OK(test_broker_start(&b, args));
+        ASSERT_OK(ib_client_connect(b.socket, "vmm", &c));
+        ASSERT_OK(ib_fault_queue_alloc(c, &fault, &qfd));
+        /* the session ends; the client keeps the queue's fd, which keeps the queue (and nothing else) */
+        ib_client_free(c);
+        for (i = 0; i < 100 && !file_has(audit, "\"verb\":\"teardown\"", "fault queue"); i++)
+                (void) usleep(50 * 1000);
+        ASSERT_TRUE(file_has(audit, "\"result\":\"emptied\"", "1 fault queue kept by the client's own fd"));
+        ASSERT_TRUE(!file_has(audit, "\"verb\":\"teardown\"", "\"result\":\"incomplete\""));
+        close(qfd);
+        ASSERT_EQ(test_broker_stop(&b), 0);
+        (void) unlink(audit);
+        remove_policy(policy);
+}
+
 TESTS_MAIN(NULL, NULL)
