@@ -4,7 +4,7 @@
  *
  * Owns: the fail-nth fault hook, the dirty-page hook, the device-fd protocol
  * through which a test plays a client's VFIO ioctls and the state counters of
- * the sim (backend-sim.c and its sim-*.c files), and the constants of the
+ * the sim (sim-ops.c and its sim-*.c files), and the constants of the
  * IOMMU it models.  The ops themselves are backend_sim_ops, declared in
  * backend.h.
  * Must never: be included by anything but the sim's files and tests.

@@ -2,7 +2,7 @@
 /*
  * sim-device.h - the device ops of the simulated backend.
  *
- * Owns: the declarations of sim-device.c, the ops backend-sim.c puts in its table.
+ * Owns: the declarations of sim-device.c, the ops sim-ops.c puts in its table.
  * Must never: be included by anything but the sim's own files.
  */
 #pragma once

@@ -8,7 +8,7 @@
  * an IOAS's areas (SimArea) and a device's attachments (SimAttach); the page
  * size of the modelled kernel; the casts from the backend's handles.  What a
  * field means to the kernel is said beside it; the rules that change it are
- * in the sim-*.c file of its object (backend-sim.c lists them).
+ * in the sim-*.c file of its object (sim-ops.c lists them).
  * Must never: hold a function with more than a cast in it, or be included by
  * anything but the sim's own files.
  */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * backend-sim.c - the simulated IOMMU backend: an in-process model of iommufd.
+ * sim-ops.c - the simulated IOMMU backend: an in-process model of iommufd.
  *
  * Owns: the ops table backend_sim_ops, IOMMU_DESTROY (the one op that knows
  * every kind of object) and backend_sim_stats(); the rest of the model is in
@@ -31,7 +31,7 @@
  *   sim-attach.c    a device's attachments, automatic HWPTs, replace, detach
  *   sim-ctx.c       the backend, its contexts, device fds, release and reaping
  *   sim-device.c    the device ops: list, bind, probe, attach, detach, hw_info
- *   backend-sim.c   this table, which includes them all
+ *   sim-ops.c   this table, which includes them all
  *
  * The test hooks (fail-nth, dirty pages, device-op datagrams, stats) are
  * declared in backend-sim.h.
