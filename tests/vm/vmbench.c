@@ -221,7 +221,7 @@ static int bmap(Brokered *b, int memfd, uint64_t offset, uint64_t iova) {
         unsigned flags = IB_MAP_READABLE | IB_MAP_WRITEABLE | IB_MAP_FIXED_IOVA;
 
         if (b->mem)
-                return ib_map_mem(b->c, b->ioas, b->mem, offset, PAGE, flags, iova, NULL);
+                return ib_map_mem(b->c, b->ioas, b->mem, offset, PAGE, flags, iova, &iova);
         return ib_map(b->c, b->ioas, memfd, offset, PAGE, flags, &iova);
 }
 
