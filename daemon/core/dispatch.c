@@ -6,7 +6,11 @@
  * and the rule for bad input: every request that arrives gets exactly one
  * reply, an error reply if it is malformed, oversized, carries the wrong fds
  * or is refused; its fds are closed unless a handler took them; the session
- * goes on.  Adding a verb = a handler in core/verb-<family>.c + a line here.
+ * goes on.  Also which requests wait for their kernel calls off the loop
+ * (request_pin_bytes(): a Map, Copy, Unmap or Batch of at least the host's
+ * offload_min_bytes runs in a coroutine, util/offload.h); the one-reply rule
+ * holds for them too, and a session that ended meanwhile gets none.
+ * Adding a verb = a handler in core/verb-<family>.c + a line here.
  */
 #include <errno.h>
 #include <fcntl.h>
