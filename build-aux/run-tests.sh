@@ -3,7 +3,8 @@
 #
 #  1. build (build/) and run the unit and integration suites (`make check`);
 #  2. the same suites built with AddressSanitizer and UndefinedBehaviorSanitizer (build-asan/);
-#  3. the random-kill soak (tests/soak/test-soak.c) with 300 clients against the ASan daemon;
+#  3. the random-kill soak (tests/soak/test-soak.c) with 300 clients against the ASan daemon,
+#     as is and with every map waiting off the event loop (--offload-min-bytes=4K);
 #  4. the libFuzzer harnesses of tests/fuzz/ built with clang (build-fuzz/), each run for
 #     FUZZ_SECONDS (default 60) side by side on a copy of its seed corpus: one test each;
 #  5. `make distcheck` (the release tarball builds and passes its tests);
@@ -150,20 +151,24 @@ for s in $stages; do
                 if stage build-asan bash "$top/build-aux/build.sh" build-asan --enable-werror --enable-sanitizers >/dev/null &&
                    stage build-soak make -C "$top/build-asan" -j"$(nproc)" daemon/iommu-brokerd tests/soak/test-soak \
                         >"$top/build-asan/soak-build.out" 2>&1; then
-                        (cd "$top/build-asan" &&
-                         IB_DAEMON="$top/build-asan/daemon/iommu-brokerd" IB_SOAK_CLIENTS="${IB_SOAK_CLIENTS:-300}" \
-                         ASAN_OPTIONS='detect_leaks=1:abort_on_error=1' UBSAN_OPTIONS='print_stacktrace=1:halt_on_error=1' \
-                         timeout 600 tests/soak/test-soak) >"$top/build-asan/soak.out" 2>&1
-                        rc=$?
-                        grep -E '^# (seed|one client|[0-9]+ clients in|the kills|baseline holds:)' "$top/build-asan/soak.out" || true
-                        if [ "$rc" -eq 0 ] && ! grep -q '^not ok' "$top/build-asan/soak.out"; then
-                                echo "== soak: ok"
-                                passed=$((passed + 1))
-                        else
-                                tail -n 40 "$top/build-asan/soak.out"
-                                echo "== soak: FAILED"
-                                failed=$((failed + 1))
-                        fi
+                        # as is, then with every map waiting off the loop (util/offload.h)
+                        for variant in "" "--offload-min-bytes=4K"; do
+                                (cd "$top/build-asan" &&
+                                 IB_DAEMON="$top/build-asan/daemon/iommu-brokerd" IB_SOAK_CLIENTS="${IB_SOAK_CLIENTS:-300}" \
+                                 IB_SOAK_DAEMON_ARGS="$variant" \
+                                 ASAN_OPTIONS='detect_leaks=1:abort_on_error=1' UBSAN_OPTIONS='print_stacktrace=1:halt_on_error=1' \
+                                 timeout 600 tests/soak/test-soak) >"$top/build-asan/soak.out" 2>&1
+                                rc=$?
+                                grep -E '^# (seed|one client|[0-9]+ clients in|the kills|baseline holds:)' "$top/build-asan/soak.out" || true
+                                if [ "$rc" -eq 0 ] && ! grep -q '^not ok' "$top/build-asan/soak.out"; then
+                                        echo "== soak ${variant:-(default)}: ok"
+                                        passed=$((passed + 1))
+                                else
+                                        tail -n 40 "$top/build-asan/soak.out"
+                                        echo "== soak ${variant:-(default)}: FAILED"
+                                        failed=$((failed + 1))
+                                fi
+                        done
                 else
                         tail -n 40 "$top/build-asan/soak-build.out" 2>/dev/null
                         failed=$((failed + 1))

@@ -20,8 +20,10 @@
  * Environment: IB_SOAK_SEED (default 1; printed, replays the same choices
  * and delays), IB_SOAK_CLIENTS (default 100), IB_SOAK_PARALLEL (default 4),
  * IB_SOAK_MAX_SECONDS (default 90: no new client after that, the checks
- * still run).  build-aux/run-tests.sh's "soak" stage runs 300 clients
- * against the ASan build.
+ * still run), IB_SOAK_DAEMON_ARGS (more options for the daemon).
+ * build-aux/run-tests.sh's "soak" stage runs 300 clients against the ASan
+ * build, once as is and once with every map waiting off the loop
+ * (--offload-min-bytes=4K).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -320,7 +322,14 @@ static int setup(void) {
         if (p == MAP_FAILED)
                 return -errno;
         progress = p;
-        r = observer_start(&observer, "--admin-bus=none");
+        {
+                /* IB_SOAK_DAEMON_ARGS: more daemon options, e.g. --offload-min-bytes=4K (every map waits off the loop) */
+                const char *more = getenv("IB_SOAK_DAEMON_ARGS");
+                char args[512];
+
+                (void) snprintf(args, sizeof(args), "--admin-bus=none%s%s", more ? " " : "", more ?: "");
+                r = observer_start(&observer, args);
+        }
 
         if (r < 0)
                 observer_print_log_tail(&observer, 20);
