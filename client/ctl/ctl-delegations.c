@@ -3,14 +3,11 @@
  * ctl-delegations.c - iommu-brokerctl delegations, iommu-brokerctl end-delegation ID.
  *
  * Owns: ListDelegations' keys as this tool reads them and their table or
- * JSON; parsing a delegation id and calling EndDelegation, which kills the
- * VMM that holds the devices (the broker decides whether the caller may; a
- * refusal is exit status 4).
+ * JSON; end-delegation's words for ctl_end_by_id() (ctl-kill-session.c),
+ * whose EndDelegation kills the VMM that holds the devices.
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <time.h>
 
 #include "client/ctl/ctl.h"
@@ -136,37 +133,14 @@ int ctl_delegations(Ctl *ctl, int argc, char **argv) {
 }
 
 int ctl_end_delegation(Ctl *ctl, int argc, char **argv) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        uint64_t id;
-        char *end;
-        int r;
+        static const CtlEnd end = {
+                .command = "end-delegation",
+                .object = "delegation",
+                .listing = "delegations",
+                .method = "EndDelegation",
+                .no_such_error = CTL_ERROR_NO_SUCH_DELEGATION,
+                .done = "ended: its VMM was killed; its devices return once it is gone.",
+        };
 
-        errno = 0;
-        id = strtoull(argv[1], &end, 10);
-        if (argv[1][0] < '0' || argv[1][0] > '9' || *end != '\0' || errno != 0 || id == 0) {
-                fprintf(stderr, "iommu-brokerctl: end-delegation: invalid delegation id '%s' (a number from "
-                                "'iommu-brokerctl delegations')\n", argv[1]);
-                return CTL_EXIT_USAGE;
-        }
-        r = sd_bus_call_method(ctl->bus, CTL_BUS_NAME, CTL_OBJECT_PATH, CTL_INTERFACE, "EndDelegation", &error,
-                               NULL, "t", id);
-        if (r < 0) {
-                if (sd_bus_error_has_name(&error, CTL_ERROR_NO_SUCH_DELEGATION)) {
-                        fprintf(stderr, "iommu-brokerctl: end-delegation: no delegation %" PRIu64 "\n", id);
-                        return CTL_EXIT_FAILED;
-                }
-                return ctl_call_failed(ctl, "end-delegation", r, &error);
-        }
-        if (ctl->json) {
-                Json j = JSON_INIT;
-
-                json_begin_object(&j, NULL);
-                json_uint(&j, "id", id);
-                json_bool(&j, "killed", true);
-                json_end_object(&j);
-                puts(json_text(&j));
-                json_done(&j);
-        } else
-                printf("Delegation %" PRIu64 " ended: its VMM was killed; its devices return once it is gone.\n", id);
-        return CTL_EXIT_OK;
+        return ctl_end_by_id(ctl, &end, argv[1]);
 }

@@ -64,5 +64,17 @@ int ctl_monitor(Ctl *ctl, int argc, char **argv);
  */
 int ctl_call_failed(Ctl *ctl, const char *what, int r, const sd_bus_error *error);
 
+/* A command that ends one object by id through an admin method (kill-session, end-delegation). */
+typedef struct CtlEnd {
+        const char *command;            /* "kill-session" */
+        const char *object;             /* "session" */
+        const char *listing;            /* the command that lists the ids: "sessions" */
+        const char *method;             /* "KillSession" */
+        const char *no_such_error;      /* its D-Bus error for an unknown id */
+        const char *done;               /* after "Session 7 ": what happened */
+} CtlEnd;
+/* Parses arg as the id, calls the method and prints the outcome; the exit status. */
+int ctl_end_by_id(Ctl *ctl, const CtlEnd *end, const char *arg);
+
 /* "2.0M" for people: binary units, one decimal below 10. */
 const char *ctl_format_bytes(char *buf, size_t size, uint64_t bytes);
