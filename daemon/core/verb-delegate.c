@@ -220,9 +220,12 @@ int verb_device_delegate(Call *c) {
                 session_audit(s, AUDIT_VERB_DEVICE_DELEGATE, req->names[i], AUDIT_GRANTED, NULL);
         if (s->host->on_delegations_changed)
                 s->host->on_delegations_changed(s->host->userdata);
-        log_info("%s: delegation %" PRIu64 " of %zu device%s to pid %d, memlock %s%" PRIu64, s->name, d->id,
-                 req->n_names, req->n_names == 1 ? "" : "s", (int) target.pid, memlock ? "" : "unchanged ",
-                 memlock);
+        if (memlock > 0)
+                log_info("%s: delegation %" PRIu64 " of %zu device%s to pid %d, RLIMIT_MEMLOCK %" PRIu64 " bytes",
+                         s->name, d->id, req->n_names, req->n_names == 1 ? "" : "s", (int) target.pid, memlock);
+        else
+                log_info("%s: delegation %" PRIu64 " of %zu device%s to pid %d, RLIMIT_MEMLOCK left as it was",
+                         s->name, d->id, req->n_names, req->n_names == 1 ? "" : "s", (int) target.pid);
         ib__v1__device_delegate_reply__init(reply);
         reply->delegation_id = d->id;
         reply->has_memlock_limit = memlock > 0;
