@@ -161,9 +161,7 @@ int delegation_new(Delegation **ret, Session *s, const DelegationTarget *target,
                 DeviceSlot *slot = device_table_find(&host->devices, names[i]);
 
                 (void) strncpy(d->names[i], names[i], sizeof(d->names[i]) - 1);
-                slot->delegation = d->id;
-                slot->delegated_to = d->pid;
-                slot->delegated_uid = d->uid;
+                device_slot_set_delegation(slot, d->id, d->pid, d->uid);
         }
         d->n_names = n_names;
         *ret = d;
@@ -175,7 +173,7 @@ void delegation_abort(Delegation *d) {
                 DeviceSlot *slot = delegation_slot(d, i);
 
                 if (slot)
-                        slot->delegation = 0, slot->delegated_to = 0, slot->delegated_uid = 0;
+                        device_slot_set_delegation(slot, 0, 0, 0);
         }
         delegation_free(d);
 }

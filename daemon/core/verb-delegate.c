@@ -13,7 +13,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,18 +30,10 @@
 #include "util/caps.h"
 #include "util/log.h"
 
-/* Refuses with err and a sentence, audited for each device named (one reply). */
-static int delegate_deny(Call *c, int err, const char *fmt, ...) _printf_(3, 4);
-static int delegate_deny(Call *c, int err, const char *fmt, ...) {
+/* A refusal call_fail() just worded: audited for each device named; returns r. */
+static int delegate_denied(Call *c, int r) {
         const Ib__V1__DeviceDelegateRequest *req = c->request->device_delegate;
-        char sentence[sizeof(c->error)];
-        va_list ap;
-        int r;
 
-        va_start(ap, fmt);
-        (void) vsnprintf(sentence, sizeof(sentence), fmt, ap);
-        va_end(ap);
-        r = call_fail(c, err, "%s", sentence);
         for (size_t i = 0; i < req->n_names; i++)
                 session_audit(c->session, AUDIT_VERB_DEVICE_DELEGATE, req->names[i], AUDIT_DENIED, c->error);
         return r;
@@ -52,26 +43,16 @@ static int delegate_deny(Call *c, int err, const char *fmt, ...) {
 static int delegate_check_device(Call *c, const char *name) {
         Session *s = c->session;
         const DeviceSlot *slot = device_table_find(&s->host->devices, name);
+        int r;
 
         if (!slot || !tenancy_may_open_device(s->tenant, name, slot->info.iommu_group))
                 /* one sentence for both: a tenant learns nothing of devices it is not granted */
-                return delegate_deny(c, slot ? EPERM : ENODEV, "device '%s' is not granted to tenant '%s'%s", name,
-                                     s->tenant->name, slot ? "" : " (no such device)");
-        if (slot->owner)
-                return delegate_deny(c, EBUSY, "device '%s' is open in session %" PRIu64, name, slot->owner);
-        /* the pid only to the uid it went to */
-        if (slot->delegation && slot->delegated_uid == s->cred.uid)
-                return delegate_deny(c, EBUSY, "device '%s' is delegated to pid %d (delegation %" PRIu64 ")", name,
-                                     (int) slot->delegated_to, slot->delegation);
-        if (slot->delegation)
-                return delegate_deny(c, EBUSY, "device '%s' is delegated to a process of another user (delegation %"
-                                     PRIu64 ")", name, slot->delegation);
-        if (device_slot_quarantined(slot) && slot->held_uid == s->cred.uid)
-                return delegate_deny(c, EBUSY, "device '%s' is quarantined: an fd of it is still held by pid %d", name,
-                                     (int) slot->held_by);
-        if (device_slot_quarantined(slot))
-                return delegate_deny(c, EBUSY, "device '%s' is quarantined: an fd of it is still held by a process "
-                                     "of another user", name);
+                return delegate_denied(c, call_fail(c, slot ? EPERM : ENODEV,
+                                                    "device '%s' is not granted to tenant '%s'%s", name,
+                                                    s->tenant->name, slot ? "" : " (no such device)"));
+        r = call_fail_device_busy(c, slot);
+        if (r < 0)
+                return delegate_denied(c, r);
         return 0;
 }
 
@@ -86,20 +67,22 @@ static int delegate_target(Call *c, DelegationTarget *ret) {
 
         if (fdlist_count(c->fds) == 0) {
                 if (s->pidfd < 0)
-                        return delegate_deny(c, EOPNOTSUPP, "delegation needs the peer's pidfd (SO_PEERPIDFD, Linux 6.5)");
+                        return delegate_denied(c, call_fail(c, EOPNOTSUPP, "delegation needs the peer's pidfd "
+                                                            "(SO_PEERPIDFD, Linux 6.5)"));
                 *ret = (DelegationTarget) { .pid = s->cred.pid, .uid = s->cred.uid, .pidfd = s->pidfd };
                 return 0;
         }
         ret->pidfd = fdlist_get(c->fds, 0);
         r = peer_from_pidfd(ret->pidfd, &ret->pid, &ret->uid);
         if (r == -EBADF)
-                return delegate_deny(c, EBADF, "the fd sent with DeviceDelegate is not a pidfd");
+                return delegate_denied(c, call_fail(c, EBADF, "the fd sent with DeviceDelegate is not a pidfd"));
         if (r < 0)
-                return delegate_deny(c, r, "cannot tell the process of the pidfd sent: %s", strerror(-r));
+                return delegate_denied(c, call_fail(c, r, "cannot tell the process of the pidfd sent: %s",
+                                                    strerror(-r)));
         if (ret->uid != s->cred.uid && s->cred.uid != 0)
-                return delegate_deny(c, EPERM, "pid %d runs as uid %u: a delegation may go to a process of the "
-                                     "caller's own uid %u only", (int) ret->pid, (unsigned) ret->uid,
-                                     (unsigned) s->cred.uid);
+                return delegate_denied(c, call_fail(c, EPERM, "pid %d runs as uid %u: a delegation may go to a "
+                                                    "process of the caller's own uid %u only", (int) ret->pid,
+                                                    (unsigned) ret->uid, (unsigned) s->cred.uid));
         return 0;
 }
 
@@ -110,14 +93,17 @@ static int delegate_check_target(Call *c, const DelegationTarget *t) {
 
         r = peer_capability(t->pid, t->pidfd, CAP_IPC_LOCK, &cap);
         if (r < 0)
-                return delegate_deny(c, r, "cannot read the capabilities of pid %d: %s", (int) t->pid, strerror(-r));
+                return delegate_denied(c, call_fail(c, r, "cannot read the capabilities of pid %d: %s", (int) t->pid,
+                                                    strerror(-r)));
         if (cap == PEER_CAPABILITY_HELD)
-                return delegate_deny(c, EPERM, "pid %d holds CAP_IPC_LOCK: the kernel would not count the memory its "
-                                     "devices pin against any limit; drop it before asking", (int) t->pid);
+                return delegate_denied(c, call_fail(c, EPERM, "pid %d holds CAP_IPC_LOCK: the kernel would not count "
+                                                    "the memory its devices pin against any limit; drop it before "
+                                                    "asking", (int) t->pid));
         if (cap == PEER_CAPABILITY_GAINABLE)
-                return delegate_deny(c, EPERM, "pid %d could gain CAP_IPC_LOCK by an exec: set no_new_privs first "
-                                     "(prctl(PR_SET_NO_NEW_PRIVS), as iommu-broker-client delegate does) or drop "
-                                     "it from the bounding set", (int) t->pid);
+                return delegate_denied(c, call_fail(c, EPERM, "pid %d could gain CAP_IPC_LOCK by an exec: set "
+                                                    "no_new_privs first (prctl(PR_SET_NO_NEW_PRIVS), as "
+                                                    "iommu-broker-client delegate does) or drop it from the bounding "
+                                                    "set", (int) t->pid));
         return 0;
 }
 
@@ -129,15 +115,16 @@ static int delegate_set_memlock(Call *c, const DelegationTarget *t, uint64_t lim
         /* check_prlimit_permission(): another uid's limits, and raising a hard limit, need it */
         r = caps_raise(CAP_SYS_RESOURCE);
         if (r < 0)
-                return delegate_deny(c, EPERM, "the broker lacks CAP_SYS_RESOURCE to set the memory limit of a "
-                                     "delegated VMM (its unit's CapabilityBoundingSet=)");
+                return delegate_denied(c, call_fail(c, EPERM, "the broker lacks CAP_SYS_RESOURCE to set the memory "
+                                                    "limit of a delegated VMM (its unit's CapabilityBoundingSet=)"));
         r = prlimit(t->pid, RLIMIT_MEMLOCK, &rl, NULL) < 0 ? -errno : 0;
         caps_lower(CAP_SYS_RESOURCE);
         /* the pid named the target only if the target is still there */
         if (r == 0)
                 r = peer_alive(t->pidfd);
         if (r < 0)
-                return delegate_deny(c, r, "cannot set RLIMIT_MEMLOCK of pid %d: %s", (int) t->pid, strerror(-r));
+                return delegate_denied(c, call_fail(c, r, "cannot set RLIMIT_MEMLOCK of pid %d: %s", (int) t->pid,
+                                                    strerror(-r)));
         return 0;
 }
 
@@ -162,8 +149,8 @@ int verb_device_delegate(Call *c) {
                 return call_fail(c, EINVAL, "DeviceDelegate takes 1 to %u devices, got %zu", IB_MAX_DELEGATE_DEVICES,
                                  req->n_names);
         if (limits && !limits->delegate_devices)
-                return delegate_deny(c, EPERM, "tenant '%s' may not delegate devices (its policy section needs "
-                                     "DelegateDevices=yes)", s->tenant->name);
+                return delegate_denied(c, call_fail(c, EPERM, "tenant '%s' may not delegate devices (its policy "
+                                                    "section needs DelegateDevices=yes)", s->tenant->name));
         r = session_host_refresh_devices(s->host);
         if (r < 0)
                 return call_fail(c, r, "cannot list devices: %s", strerror(-r));
@@ -192,8 +179,9 @@ int verb_device_delegate(Call *c) {
 
         r = context_delegate(b, &fds[n_fds]);
         if (r == -EPERM)
-                (void) delegate_deny(c, r, "the broker cannot set per-process memory accounting on an iommufd "
-                                     "(it lacks CAP_SYS_RESOURCE: its unit's CapabilityBoundingSet=)");
+                (void) delegate_denied(c, call_fail(c, r, "the broker cannot set per-process memory accounting on "
+                                                    "an iommufd (it lacks CAP_SYS_RESOURCE: its unit's "
+                                                    "CapabilityBoundingSet=)"));
         else if (r < 0)
                 (void) call_fail(c, r, "cannot open an iommufd for the VMM: %s", strerror(-r));
         else

@@ -26,6 +26,33 @@ Device *call_find_device(Call *c, uint32_t dev_id, int *ret) {
         return d;
 }
 
+int call_fail_device_busy(Call *c, const DeviceSlot *slot) {
+        const Session *s = c->session;
+        const char *name = slot->info.name;
+
+        if (slot->owner != 0)
+                return call_fail(c, EBUSY, "device '%s' is open in another session", name);
+        /* a pid only to the uid it went to, as DeviceList tells it */
+        if (slot->delegation && slot->delegated_uid == s->cred.uid)
+                return call_fail(c, EBUSY, "device '%s' is delegated to a VMM (delegation %" PRIu64 ", pid %d); it "
+                                 "is free once that process exits", name, slot->delegation, (int) slot->delegated_to);
+        if (slot->delegation)
+                return call_fail(c, EBUSY, "device '%s' is delegated to a VMM of another user (delegation %" PRIu64
+                                 "); it is free once that process exits", name, slot->delegation);
+        if (device_slot_quarantined(slot) && slot->held_uid != s->cred.uid)
+                return call_fail(c, EBUSY, "device '%s' is quarantined: a process of another user still holds "
+                                 "an fd of it; it is free once that closes", name);
+        if (device_slot_quarantined(slot) && slot->held_session == 0)
+                return call_fail(c, EBUSY, "device '%s' is quarantined: the fd of its delegation is still held "
+                                 "by pid %d (or a process it passed it to); it is free once that closes", name,
+                                 (int) slot->held_by);
+        if (device_slot_quarantined(slot))
+                return call_fail(c, EBUSY, "device '%s' is quarantined: the fd it had in session %" PRIu64
+                                 " is still held by pid %d (or a process it passed it to); it is free once that closes",
+                                 name, slot->held_session, (int) slot->held_by);
+        return 0;
+}
+
 int verb_device_list(Call *c) {
         Session *s = c->session;
         DeviceTable *t = &s->host->devices;
@@ -116,27 +143,11 @@ int verb_device_open(Call *c) {
         }
         if (slot && slot->owner == s->id)
                 return call_fail(c, EALREADY, "device '%s' is open in this session already", req->name);
-        if (slot && slot->owner != 0)
-                return call_fail(c, EBUSY, "device '%s' is open in another session", req->name);
-        if (slot && slot->delegation && slot->delegated_uid == s->cred.uid)
-                return call_fail(c, EBUSY, "device '%s' is delegated to a VMM (delegation %" PRIu64 ", pid %d); it "
-                                 "is free once that process exits", req->name, slot->delegation,
-                                 (int) slot->delegated_to);
-        if (slot && slot->delegation)
-                return call_fail(c, EBUSY, "device '%s' is delegated to a VMM of another user (delegation %" PRIu64
-                                 "); it is free once that process exits", req->name, slot->delegation);
-        /* the pid only to the uid it went to, as DeviceList tells it */
-        if (slot && device_slot_quarantined(slot) && slot->held_uid != s->cred.uid)
-                return call_fail(c, EBUSY, "device '%s' is quarantined: a process of another user still holds "
-                                 "an fd of it; it is free once that closes", req->name);
-        if (slot && device_slot_quarantined(slot) && slot->held_session == 0)
-                return call_fail(c, EBUSY, "device '%s' is quarantined: the fd of its delegation is still held "
-                                 "by pid %d (or a process it passed it to); it is free once that closes", req->name,
-                                 (int) slot->held_by);
-        if (slot && device_slot_quarantined(slot))
-                return call_fail(c, EBUSY, "device '%s' is quarantined: the fd it had in session %" PRIu64
-                                 " is still held by pid %d (or a process it passed it to); it is free once that closes",
-                                 req->name, slot->held_session, (int) slot->held_by);
+        if (slot) {
+                r = call_fail_device_busy(c, slot);
+                if (r < 0)
+                        return r;
+        }
 
         r = device_open(&d, &s->host->devices, s->ctx, &s->account, s->id, s->cred.pid, s->cred.uid, req->name,
                         &over);

@@ -64,5 +64,12 @@ Ioas *call_find_ioas(Call *c, uint32_t id, int *ret);
 typedef struct Device Device;
 /* The session's open device dev_id, or NULL with *ret = call_fail(ENOENT, ...) (verb-device.c). */
 Device *call_find_device(Call *c, uint32_t dev_id, int *ret);
+typedef struct DeviceSlot DeviceSlot;
+/*
+ * Why the device is taken (open in a session, delegated, quarantined), as
+ * -EBUSY with the sentence, telling a pid only to the uid it went to; 0 if
+ * it is idle (verb-device.c: DeviceOpen and DeviceDelegate say it alike).
+ */
+int call_fail_device_busy(Call *c, const DeviceSlot *slot);
 /* -EDQUOT with a sentence naming the limit that was reached. */
 int call_fail_quota(Call *c, const Account *over);

@@ -178,6 +178,7 @@ static bool caps_minimal(const CapSets *s, uint64_t kept) {
 
 /* From now to the kept list in every set (see the Theory of Operation), then check with the kernel. */
 static int privilege_apply(const CapSets *now, uint64_t kept, const struct passwd *pw) {
+        uint64_t effective = privilege_effective_mask();
         char buf[3][512];
         CapSets after;
         bool setpcap;
@@ -191,8 +192,8 @@ static int privilege_apply(const CapSets *now, uint64_t kept, const struct passw
         for (unsigned c = 0; c < 64; c++) {
                 r = 0;
                 if (now->prm & kept & CAP_BIT(c))
-                        r = capng_update(CAPNG_ADD, (privilege_effective_mask() & CAP_BIT(c) ? CAPNG_EFFECTIVE : 0) |
-                                                    CAPNG_PERMITTED, c);
+                        r = capng_update(CAPNG_ADD, (effective & CAP_BIT(c) ? CAPNG_EFFECTIVE : 0) | CAPNG_PERMITTED,
+                                         c);
                 if (r >= 0 && (now->bnd & kept & CAP_BIT(c)))
                         r = capng_update(CAPNG_ADD, CAPNG_BOUNDING_SET, c);
                 if (r < 0)
@@ -225,7 +226,7 @@ static int privilege_apply(const CapSets *now, uint64_t kept, const struct passw
         r = caps_read(&after);
         if (r < 0)
                 return log_error_errno(r, "cannot read the capabilities of the process: %m");
-        if (after.eff != (now->prm & privilege_effective_mask()) || after.prm != (now->prm & kept) || after.inh != 0 || after.amb != 0 ||
+        if (after.eff != (now->prm & effective) || after.prm != (now->prm & kept) || after.inh != 0 || after.amb != 0 ||
             (setpcap && (after.bnd & ~kept)))
                 return log_error_errno(EPERM, "capabilities were not dropped as expected: effective %s, "
                                        "bounding %s",

@@ -77,13 +77,17 @@ int device_slot_open_unbound(const DeviceSlot *slot, Backend *b, int *ret_fd) {
         return backend_delegate_device(b, &slot->info, ret_fd);
 }
 
+void device_slot_set_delegation(DeviceSlot *slot, uint64_t id, pid_t pid, uid_t uid) {
+        slot->delegation = id;
+        slot->delegated_to = id ? pid : 0;
+        slot->delegated_uid = id ? uid : 0;
+}
+
 bool device_slot_end_delegation(DeviceSlot *slot, Backend *b) {
         pid_t pid = slot->delegated_to;
         uid_t uid = slot->delegated_uid;
 
-        slot->delegation = 0;
-        slot->delegated_to = 0;
-        slot->delegated_uid = 0;
+        device_slot_set_delegation(slot, 0, 0, 0);
         /* the process is gone: a bind that fails now is a copy of the fd it passed on */
         if (backend_device_probe(b, &slot->info) >= 0)
                 return false;

@@ -103,6 +103,8 @@ bool device_slot_quarantined(const DeviceSlot *slot);
 bool device_slot_idle(const DeviceSlot *slot);
 /* Opens the device's cdev unbound, for the VMM it is delegated to (which binds it); *ret_fd is the caller's. */
 int device_slot_open_unbound(const DeviceSlot *slot, Backend *b, int *ret_fd);
+/* Marks an idle slot delegated to pid (of uid) by delegation id; unmarks it (id 0) without a probe. */
+void device_slot_set_delegation(DeviceSlot *slot, uint64_t id, pid_t pid, uid_t uid);
 /*
  * Ends the slot's delegation: the device is free again, or quarantined, held
  * by the pid it was delegated to, if a bind fails now (a copy of its fd

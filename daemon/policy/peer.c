@@ -7,7 +7,6 @@
  * Must never: log, or use anything the client sent.
  */
 #include <errno.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,6 +102,7 @@ typedef struct PeerStatus {
         bool seccomp_filter;            /* "Seccomp:\t2": SECCOMP_MODE_FILTER */
         bool no_new_privs;              /* "NoNewPrivs:\t1" */
         uint64_t cap_eff, cap_prm, cap_amb, cap_bnd;
+        uid_t uid;                      /* "Uid:" real uid (the first of four); (uid_t) -1: not read */
 } PeerStatus;
 
 static uint64_t parse_cap_mask(const char *s) {
@@ -113,7 +113,7 @@ static uint64_t parse_cap_mask(const char *s) {
 static int peer_status(pid_t pid, int pidfd, PeerStatus *ret) {
         _cleanup_(fclosep) FILE *f = NULL;
         _cleanup_free_ char *line = NULL;
-        PeerStatus st = {};
+        PeerStatus st = { .uid = (uid_t) -1 };
         char path[64];
         size_t size = 0;
         int r;
@@ -137,6 +137,8 @@ static int peer_status(pid_t pid, int pidfd, PeerStatus *ret) {
                         st.cap_amb = parse_cap_mask(line + 7);
                 else if (strncmp(line, "CapBnd:", 7) == 0)
                         st.cap_bnd = parse_cap_mask(line + 7);
+                else if (strncmp(line, "Uid:", 4) == 0)
+                        st.uid = (uid_t) strtoul(line + 4, NULL, 10);
         }
         if (ferror(f))
                 return -EIO;
@@ -154,7 +156,7 @@ int peer_from_pidfd(int pidfd, pid_t *ret_pid, uid_t *ret_uid) {
         _cleanup_free_ char *line = NULL;
         char path[64], link[64];
         long pid = 0;
-        unsigned long uid = ULONG_MAX;
+        PeerStatus st;
         size_t size = 0;
         ssize_t k;
         int r;
@@ -176,22 +178,14 @@ int peer_from_pidfd(int pidfd, pid_t *ret_pid, uid_t *ret_uid) {
                         pid = strtol(line + 4, NULL, 10);
         if (pid <= 0)
                 return -ESRCH;          /* -1: exited; 0: in a pid namespace we cannot see */
-        fclose(f);
-        (void) snprintf(path, sizeof(path), "/proc/%ld/status", pid);
-        f = fopen(path, "re");
-        if (!f)
-                return errno == ENOENT ? -ESRCH : negative_errno();
-        while (getline(&line, &size, f) >= 0)
-                if (strncmp(line, "Uid:", 4) == 0)
-                        uid = strtoul(line + 4, NULL, 10);      /* the real uid comes first */
-        if (uid == ULONG_MAX)
-                return -EBADMSG;
-        /* the pid was the pidfd's process only if it is still there */
-        r = peer_alive(pidfd);
+        /* the pid names the pidfd's process only while that is there: peer_status() checks after reading */
+        r = peer_status((pid_t) pid, pidfd, &st);
         if (r < 0)
                 return r;
+        if (st.uid == (uid_t) -1)
+                return -EBADMSG;
         *ret_pid = (pid_t) pid;
-        *ret_uid = (uid_t) uid;
+        *ret_uid = st.uid;
         return 0;
 }
 
