@@ -318,6 +318,65 @@ TEST(missing_extra_and_stray_fds_get_ebadf) {
         close(s);
 }
 
+static int send_delegate(int sock, uint64_t id, const char *const *names, size_t n) {
+        Ib__V1__Request req = IB__V1__REQUEST__INIT;
+        Ib__V1__DeviceDelegateRequest d = IB__V1__DEVICE_DELEGATE_REQUEST__INIT;
+
+        req.id = id;
+        d.names = (char **) names;
+        d.n_names = n;
+        req.verb_case = IB__V1__REQUEST__VERB_DEVICE_DELEGATE;
+        req.device_delegate = &d;
+        return send_request(sock, &req, NULL, 0);
+}
+
+/* Map of registered memory mem, with fd_index too if with_index, carrying fds. */
+static int send_map_mem(int sock, uint64_t id, uint32_t mem, bool with_index, const int *fds, size_t n_fds) {
+        Ib__V1__Request req = IB__V1__REQUEST__INIT;
+        Ib__V1__MapRequest m = IB__V1__MAP_REQUEST__INIT;
+
+        req.id = id;
+        m.ioas = 1;
+        m.length = 4096;
+        m.has_iova = true;
+        m.iova = 0x10000;
+        m.has_mem = true;
+        m.mem = mem;
+        m.has_fd_index = with_index;
+        req.verb_case = IB__V1__REQUEST__VERB_MAP;
+        req.map = &m;
+        return send_request(sock, &req, fds, n_fds);
+}
+
+TEST(bad_delegations_and_maps_by_handle_get_one_clear_error_each) {
+        const char *nine[9] = { "0000:00:02.0", "a", "b", "c", "d", "e", "f", "g", "h" };
+        const char *twice[2] = { "0000:00:02.0", "0000:00:02.0" };
+        const char *unknown[1] = { "0000:00:09.0" };
+        int s = raw_connect(), fd = memfd();
+
+        ASSERT_OK(send_hello(s, 1, 1));
+        EXPECT_OK(s, 1);
+        ASSERT_OK(send_delegate(s, 2, NULL, 0));        /* no device */
+        EXPECT_ERROR(s, 2, "EINVAL");
+        ASSERT_OK(send_delegate(s, 3, nine, 9));        /* more than 8 */
+        EXPECT_ERROR(s, 3, "EINVAL");
+        ASSERT_OK(send_delegate(s, 4, twice, 2));       /* a device named twice */
+        EXPECT_ERROR(s, 4, "EINVAL");
+        ASSERT_OK(send_delegate(s, 5, unknown, 1));     /* no such device */
+        EXPECT_ERROR(s, 5, "ENODEV");
+        ASSERT_OK(send_ioas_alloc(s, 6));
+        EXPECT_OK(s, 6);
+        ASSERT_OK(send_map_mem(s, 7, 1, true, NULL, 0)); /* a handle and an fd index */
+        EXPECT_ERROR(s, 7, "EINVAL");
+        ASSERT_OK(send_map_mem(s, 8, 1, false, &fd, 1)); /* a handle, carrying an fd */
+        EXPECT_ERROR(s, 8, "EBADF");
+        ASSERT_OK(send_map_mem(s, 9, 99, false, NULL, 0)); /* a handle never registered */
+        EXPECT_ERROR(s, 9, "ENOENT");
+        ASSERT_TRUE(other_client_served());
+        close(fd);
+        close(s);
+}
+
 TEST(too_many_fds_get_ebadf_and_none_leak) {
         int fds[24], before, after, s;
 

@@ -2,7 +2,7 @@
 # test-daemon-cli.sh - iommu-brokerd's command line and start-up refusals (TAP).
 #
 # Needs $IB_DAEMON.  Checks: --help and --version, unknown options and
-# backends refused, and that without an iommufd node and without
+# backends refused, bad --offload-min-bytes and --workers values refused, and that without an iommufd node and without
 # --backend=sim the daemon refuses to start, naming the missing iommufd
 # support and the --backend=sim option (the sim backend is never chosen
 # silently).
@@ -14,7 +14,7 @@ notok() { n=$((n + 1)); fail=1; echo "not ok $n - $1"; }
 tmp=$(mktemp -d /tmp/ib-cli.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
-echo "1..7"
+echo "1..10"
 
 if "$IB_DAEMON" --help > "$tmp/out" 2>&1 && grep -q -- '--backend=kernel|sim' "$tmp/out"; then
         ok "--help exits 0 and lists --backend"
@@ -62,4 +62,14 @@ if "$IB_DAEMON" --backend=sim --socket "$tmp/s" unexpected > "$tmp/out" 2>&1; th
 else
         ok "a stray argument is refused"
 fi
+for bad in "--offload-min-bytes=16X" "--offload-min-bytes=-1" "--workers=65"; do
+        if "$IB_DAEMON" --backend=sim --socket "$tmp/s" "$bad" > "$tmp/out" 2>&1; then
+                notok "$bad is refused"
+        elif grep -q "invalid ${bad%%=*} '${bad#*=}'" "$tmp/out"; then
+                ok "$bad is refused, naming the option and the value"
+        else
+                sed 's/^/# /' "$tmp/out"
+                notok "$bad is refused, naming the option and the value"
+        fi
+done
 exit $fail
