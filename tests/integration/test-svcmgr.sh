@@ -6,7 +6,8 @@
 # crash (kill) and an exit 3 restart the daemon with the store kept, and so
 # does `restart` (SIGTERM, exit 0); a watched fd whose peer died is dropped,
 # an FDPOLL=0 one is kept; FDSTOREREMOVE drops a name; a message from a pid
-# other than the main pid is dropped with its fds; past --fdstore-max the fd
+# other than the main pid is dropped with its fds; an fd already stored, sent
+# again under another name, is closed and keeps its old name; past --fdstore-max the fd
 # is refused; `stop` and SIGTERM to the harness release the store, so a new
 # run starts with none.  Needs $IB_BUILDDIR (or IB_SVCMGR and IB_FDSTORE_PROBE).
 set -u
@@ -53,7 +54,7 @@ list() {
         ' "$tmp/status"
 }
 
-echo "1..15"
+echo "1..16"
 
 if "$svcmgr" --help | grep -q -- '--fdstore-max' && ! "$svcmgr" --restart sometimes -- true 2>/dev/null; then
         ok "--help lists the options, a bad --restart is refused"
@@ -90,6 +91,10 @@ check "FDSTOREREMOVE drops the name" \
 echo "foreign intruder" > "$tmp/cmd"
 check "a message from a pid not the main pid is dropped, its fd not stored" \
         "wait_for '$tmp/report' 'probe foreign pid=' && wait_for '$tmp/status' '^notify-dropped pid=[0-9]+ main=[0-9]+' && [ \"\$(list)\" = peer-poll,counter ]"
+
+echo "resend counter-2" > "$tmp/cmd"
+check "a stored fd sent again under a new name is a duplicate: closed, the old name kept" \
+        "wait_for '$tmp/status' '^fdstore-duplicate name=counter-2 kept=counter' && [ \"\$(list)\" = peer-poll,counter ]"
 
 echo "exit 3" > "$tmp/cmd"
 check "exit 3 is a failure: restarted, counter 4, the removed name stays gone" \

@@ -21,6 +21,7 @@
  *   remove NAME    FDSTOREREMOVE=1 FDNAME=NAME
  *   store NAME     a new memfd, FDSTORE=1 FDPOLL=0 FDNAME=NAME
  *   foreign NAME   a forked child (not the main pid) stores a memfd as NAME
+ *   resend NAME    stores the "counter" memfd again, as NAME (a duplicate)
  *   exit N         exit with status N
  * SIGTERM: report "probe stop pid=P" and exit 0.
  */
@@ -43,6 +44,7 @@
 #include <systemd/sd-daemon.h>
 
 static FILE *report;
+static int counter_fd = -1;
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...) {
@@ -104,6 +106,9 @@ static void command(char *l) {
                 if (pid > 0)
                         (void) waitpid(pid, NULL, 0);
                 say("probe foreign pid=%d name=%s", (int) pid, arg);
+        } else if (strcmp(l, "resend") == 0 && arg) {
+                (void) store(counter_fd, arg, 0);
+                say("probe resent name=%s", arg);
         } else if (strcmp(l, "exit") == 0 && arg) {
                 say("probe exit pid=%d status=%d", (int) getpid(), atoi(arg));
                 exit(atoi(arg));
@@ -119,7 +124,7 @@ int main(int argc, char **argv) {
         };
         const char *cmd_path = NULL, *report_path = NULL;
         char **names = NULL, joined[4096] = "", buf[1024];
-        int n, c, counter_fd = -1, cmd_fd, sig_fd;
+        int n, c, cmd_fd, sig_fd;
         int have_nopoll = 0, have_poll = 0;
         const char *listen = "none";
         uint64_t counter = 0;

@@ -516,6 +516,8 @@ static _Noreturn void child_exec(Manager *m, int *fds, char **names, unsigned n)
                 unsetenv("LISTEN_FDNAMES");
         }
         setenv("NOTIFY_SOCKET", m->notify_path, 1);
+        /* Nothing else is inherited (exec_child() closes every other fd). */
+        (void) syscall(SYS_close_range, 3 + n, ~0U, 0);
         execvp(m->argv[0], m->argv);
         fprintf(stderr, "ib-svcmgr: cannot execute %s: %s\n", m->argv[0], strerror(errno));
         _exit(203); /* EXIT_EXEC */
