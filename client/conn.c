@@ -5,9 +5,30 @@
  * Owns: connect and Hello, request ids, the pending list, sending with
  * SCM_RIGHTS (common/scm.h) within the broker's advertised in-flight limit
  * (the fds of queued requests held once per open file: ClientFd),
- * reading replies and completing the requests they answer, the synchronous
- * wait, and the hooks for a VMM's own event loop (get_fd, get_events,
- * process).
+ * reading replies and completing the requests they answer, what a broker
+ * restart means for the requests in flight (below), the synchronous wait,
+ * and the hooks for a VMM's own event loop (get_fd, get_events, process).
+ *
+ * Restarts (docs/protocol.md, "Restarts").  A broker that restarts keeps
+ * the session and this socket; requests in the socket wait there.  The new
+ * broker first answers the request the dead one had read last (an answer
+ * this library may have read already: a reply to an id no longer pending is
+ * a duplicate, dropped without a word), then sends a ResumedEvent (id 0)
+ * naming that request (last) and the first one still unread (next, 0:
+ * none).  What was sent after last and before next was read by the dead
+ * broker and never applied: it is lost.  "After" and "before" are in the
+ * order of sending, which is the order of ids (one more per request) until
+ * a restart has sent some again; each send is numbered (seq) so that a
+ * second restart is read right too.  A lost request is sent again, same id,
+ * same bytes (kept from submit to reply for this), ahead of those never
+ * sent; one that carried fds cannot be (the dead broker took the fds with
+ * it) and completes with ECANCELED.  A reply with not_applied (ECANCELED:
+ * the restart stopped the request before it changed anything) is the
+ * answer just before a ResumedEvent: the request goes again at that event,
+ * unless the event says a copy of it is still unread (a duplicate of an
+ * earlier not_applied, the copy sent again for it waiting in the socket);
+ * one that carried fds completes with the reply.  Every request completes
+ * once, and the synchronous wait simply goes on waiting.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -134,10 +155,9 @@ static int client_flush(ib_client *c) {
                 if (n < 0)
                         return client_fail(c, (int) n, "cannot send to the broker: %s", strerror((int) -n));
                 p->sent = true;
+                p->seq = ++c->n_sends;
                 c->n_sent++;
                 pending_release_fds(c, p);
-                free(p->buf);
-                p->buf = NULL;
         }
         return 0;
 }
@@ -159,6 +179,88 @@ static void client_close_rx_fds(ib_client *c) {
         for (size_t i = 0; i < c->n_rx_fds; i++)
                 safe_close(c->rx_fds[i]);
         c->n_rx_fds = 0;
+}
+
+/* ECANCELED with not_applied: a restart stopped the request before it changed anything. */
+static bool reply_not_applied(const Ib__V1__Reply *reply) {
+        int err;
+
+        if (!reply->has_not_applied || !reply->not_applied || !reply->has_errnum)
+                return false;
+        err = errno_from_name(reply->errno_name);
+        return (err ?: reply->errnum) == ECANCELED;
+}
+
+/*
+ * Whether a restarted broker's ResumedEvent ev leaves the sent request p
+ * unread in the socket: p went at or after the request ev names next (by
+ * send, see the Restarts comment at the top); without next in the pending
+ * list, by id.
+ */
+static bool pending_unread(const ib_pending *p, const Ib__V1__ResumedEvent *ev, const ib_pending *next) {
+        if (ev->next_request_id == 0)
+                return false;
+        if (next)
+                return p->seq >= next->seq;
+        return p->id >= ev->next_request_id;
+}
+
+/* Whether ev says the dead broker read p and lost it; p is sent and not unread. */
+static bool pending_lost(const ib_pending *p, const Ib__V1__ResumedEvent *ev, const ib_pending *next) {
+        /* last itself was answered before ev (a pending one is an answer still due, or not_applied) */
+        if (p->id == ev->last_request_id)
+                return false;
+        /* by send order: all that went before next but last; without next, by id */
+        if (ev->next_request_id == 0 || next)
+                return true;
+        return p->id > ev->last_request_id;
+}
+
+/*
+ * A restarted broker resumed this session: sends again, same id, what it
+ * lost or did not apply, and completes with ECANCELED what was lost with
+ * its fds.  Marks first, completes after: a completion that submits sees
+ * the copies to send again already queued ahead of its request.
+ */
+static void client_on_resumed(ib_client *c, const Ib__V1__ResumedEvent *ev) {
+        const ib_pending *next = NULL;
+
+        c->restarts++;
+        for (ib_pending *p = c->pending; ev->next_request_id != 0 && p; p = p->next)
+                if (p->sent && p->id == ev->next_request_id)
+                        next = p;
+        for (ib_pending *p = c->pending; p; p = p->next) {
+                if (!p->sent)
+                        continue;
+                if (pending_unread(p, ev, next)) {
+                        p->not_applied = false;         /* the copy sent again for it is the one in the socket */
+                        continue;
+                }
+                if (!p->not_applied && !pending_lost(p, ev, next))
+                        continue;
+                p->not_applied = false;
+                if (p->carried_fds)
+                        p->lost = true;
+                else {
+                        p->sent = false;                /* client_flush() sends it again, in list order */
+                        c->n_sent--;
+                }
+        }
+        for (;;) {
+                ib_pending *p = c->pending;
+
+                while (p && !p->lost)
+                        p = p->next;
+                if (!p)
+                        break;
+                pending_unlink(c, p);
+                c->n_sent--;
+                (void) client_fail(c, ECANCELED,
+                                   "the broker restarted after reading this request and before applying it; "
+                                   "it was not applied: send it again with its file descriptors");
+                p->complete(c, p, NULL, -ECANCELED);
+                pending_free(c, p);
+        }
 }
 
 /* Reads one reply: 1 if one was handled, 0 if none is there, -errno. */
@@ -191,21 +293,37 @@ static int client_read_one(ib_client *c) {
                 client_close_rx_fds(c);
                 return client_fail(c, EBADMSG, "the broker sent a reply this library cannot decode");
         }
-        for (ib_pending *p = c->pending; p; p = p->next)
-                if (p->sent && p->id == reply->id) {
-                        pending_unlink(c, p);
-                        c->n_sent--;
-                        p->complete(c, p, reply, 0);    /* takes reply, may take fds */
-                        pending_free(c, p);
-                        client_close_rx_fds(c);
-                        return 1;
+        if (reply->id == 0 && reply->result_case == IB__V1__REPLY__RESULT_RESUMED) {
+                client_on_resumed(c, reply->resumed);
+                ib__v1__reply__free_unpacked(reply, NULL);
+                client_close_rx_fds(c);
+                return 1;
+        }
+        for (ib_pending *p = c->pending; reply->id != 0 && p; p = p->next) {
+                if (p->id != reply->id)
+                        continue;
+                if (reply_not_applied(reply) && !p->carried_fds) {
+                        /* goes again at the ResumedEvent that follows; unsent, it goes anyway */
+                        p->not_applied = p->sent;
+                        break;
                 }
+                /* unsent: waiting to go again, yet answered after all; the answer stands */
+                pending_unlink(c, p);
+                if (p->sent)
+                        c->n_sent--;
+                p->complete(c, p, reply, 0);    /* takes reply, may take fds */
+                pending_free(c, p);
+                client_close_rx_fds(c);
+                return 1;
+        }
         /*
-         * A reply to nothing we sent: the broker could not read one of our
-         * messages, or it says why it closes the connection (refused at the
-         * door, no Hello in time): kept to explain the hang-up that follows.
+         * Id 0: the broker could not read one of our messages, or it says
+         * why it closes the connection (refused at the door, no Hello in
+         * time): kept to explain the hang-up that follows.  Any other id
+         * answers nothing pending: the duplicate a restarted broker sends of
+         * the last answer, or a not_applied handled above.
          */
-        {
+        if (reply->id == 0) {
                 int err = client_reply_error(c, reply);
 
                 if (err < 0) {
@@ -260,6 +378,7 @@ int client_submit(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n_f
         if (!p)
                 return -ENOMEM;
         p->id = req->id;
+        p->carried_fds = n_fds > 0;
         p->complete = complete;
         p->cb = cb;
         p->userdata = userdata;
@@ -281,9 +400,8 @@ int client_submit(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n_f
 
                 if (n >= 0) {
                         p->sent = true;
+                        p->seq = ++c->n_sends;
                         c->n_sent++;
-                        free(p->buf);
-                        p->buf = NULL;
                 } else if (n != -EAGAIN && n != -EINTR) {
                         pending_free(c, p);
                         return client_fail(c, (int) n, "cannot send to the broker: %s", strerror((int) -n));
@@ -326,6 +444,7 @@ int client_reply_error(ib_client *c, const Ib__V1__Reply *reply) {
 typedef struct SyncWait {
         bool done;
         int err;
+        char error[sizeof(((ib_client *) NULL)->error)];   /* with err: its sentence (later replies may overwrite c's) */
         Ib__V1__Reply *reply;
         int fds[16];
         size_t n_fds;
@@ -336,6 +455,8 @@ static void complete_sync(ib_client *c, ib_pending *p, Ib__V1__Reply *reply, int
 
         w->done = true;
         w->err = err;
+        if (err < 0)
+                memcpy(w->error, c->error, sizeof(w->error));
         w->reply = reply;
         memcpy(w->fds, c->rx_fds, c->n_rx_fds * sizeof(int));
         w->n_fds = c->n_rx_fds;
@@ -367,8 +488,10 @@ int client_call_fds(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n
                 if (r < 0 && !w.done)
                         return r;
         }
-        if (w.err < 0)
+        if (w.err < 0) {
+                memcpy(c->error, w.error, sizeof(c->error));
                 return w.err;
+        }
         r = client_reply_error(c, w.reply);
         if (r < 0) {
                 for (size_t i = 0; i < w.n_fds; i++)
@@ -522,6 +645,10 @@ _public_ uint64_t ib_client_session_id(ib_client *c) {
 _public_ void ib_client_get_limits(ib_client *c, ib_limits *ret) {
         if (c && ret)
                 *ret = c->limits;
+}
+
+_public_ uint64_t ib_client_restarts(ib_client *c) {
+        return c ? c->restarts : 0;
 }
 
 _public_ const char *ib_client_error(ib_client *c) {

@@ -4,7 +4,9 @@
  *
  * Owns: the ib_client structure, the pending-request list, and the call
  * primitives the verb files build on: client_submit() queues a request with
- * its fds and a completion, client_call() submits and waits.
+ * its fds and a completion, client_call() submits and waits.  A completion
+ * runs exactly once, also when a broker restart makes conn.c send the
+ * request again (its theory of operation, "Restarts").
  */
 #pragma once
 
@@ -41,8 +43,12 @@ typedef void (*pending_complete)(ib_client *c, ib_pending *p, Ib__V1__Reply *rep
 struct ib_pending {
         ib_pending *next;
         uint64_t id;
+        uint64_t seq;                   /* the send that put its latest copy in the socket (ib_client.n_sends) */
         bool sent;
-        uint8_t *buf;
+        bool carried_fds;               /* n_fds > 0 at submit: never sent again after a restart */
+        bool not_applied;               /* a restart stopped it: goes again at the ResumedEvent that follows */
+        bool lost;                      /* read by a broker that died (its fds with it): completes with ECANCELED */
+        uint8_t *buf;                   /* packed; kept until the reply, to send it again after a restart */
         size_t size;
         ClientFd **fds;                 /* until sent: the fds it carries */
         size_t n_fds;
@@ -54,7 +60,9 @@ struct ib_pending {
 
 struct ib_client {
         int fd;
-        uint64_t next_id;
+        uint64_t next_id;               /* one more per request: ids grow in the order requests are made */
+        uint64_t n_sends;               /* datagrams sent, copies sent again after a restart included */
+        uint64_t restarts;              /* ResumedEvents read */
         ib_pending *pending;            /* in submission order */
         ClientFd *held_fds;             /* fds queued requests hold */
         size_t n_sent;                  /* sent, reply not yet read */

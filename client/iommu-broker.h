@@ -121,6 +121,18 @@ uint64_t ib_client_session_id(ib_client *c);
 void ib_client_get_limits(ib_client *c, ib_limits *ret);
 
 /*
+ * How many times the broker restarted under this connection and kept the
+ * session (the ResumedEvents it sent).  Across a restart the library sends
+ * again, with the same id, each request the broker lost or did not apply:
+ * each request still completes exactly once, a synchronous call just waits
+ * longer.  A lost request that carried fds (ib_map(), ib_mem_register(),
+ * ...) is not sent again, since its fds went with the broker that lost it:
+ * it fails with -ECANCELED, and sending it again is safe.  See "Restarts"
+ * in docs/protocol.md.
+ */
+uint64_t ib_client_restarts(ib_client *c);
+
+/*
  * The broker's explanation of the last failure of this client ("IOVA range
  * 0x100000-0x1fffff overlaps an existing mapping"), or of a local failure; ""
  * if none.  Valid until the next call on c.

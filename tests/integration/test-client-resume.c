@@ -1,0 +1,619 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test-client-resume.c - the client library across a broker restart.
+ *
+ * A fake broker on a temporary SOCK_SEQPACKET socket (this process: a
+ * thread answers Hello, or runs the broker's side of a synchronous call)
+ * reads the library's requests and writes the replies a restarted broker
+ * writes: the answer to the last request it read (maybe a duplicate), a
+ * ResumedEvent naming it and the first request still unread, a not_applied
+ * ECANCELED answer.  The library must send again, same id, same bytes, what
+ * the restart lost or did not apply, complete with ECANCELED what was lost
+ * with its fds, drop duplicates without a word, run each callback exactly
+ * once, keep a synchronous call waiting, and count the restarts
+ * (docs/protocol.md, "Restarts").
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "client/iommu-broker.h"
+#include "common/macro.h"
+#include "common/scm.h"
+#include "proto/broker.pb-c.h"
+#include "tests/lib/tests.h"
+
+#define MAP_FLAGS (IB_MAP_READABLE | IB_MAP_WRITEABLE | IB_MAP_FIXED_IOVA)
+#define LOST_SENTENCE "the broker restarted after reading this request and before applying it"
+
+typedef struct Fake {
+        char dir[64];
+        char path[108];                 /* fits sun_path */
+        int listen_fd;
+        int fd;                         /* the broker's end of the connection */
+        ib_client *c;
+        pthread_t thread;
+        bool running;
+        void (*script)(struct Fake *f);
+        char script_error[256];         /* what a script found wrong; "" */
+        uint64_t got_iova;              /* a script's result, for the main thread */
+} Fake;
+
+#define FAKE_NULL { .listen_fd = -1, .fd = -1 }
+
+/* One request as the fake broker read it: decoded, its bytes, its fds. */
+typedef struct Got {
+        Ib__V1__Request *req;
+        uint8_t raw[4096];
+        size_t size;
+        int fds[4];
+        size_t n_fds;
+} Got;
+
+#define GOT_NULL { .fds = { -1, -1, -1, -1 } }
+
+static void got_clear(Got *g) {
+        if (g->req)
+                ib__v1__request__free_unpacked(g->req, NULL);
+        g->req = NULL;
+        for (size_t i = 0; i < g->n_fds; i++)
+                safe_close(g->fds[i]);
+        g->n_fds = 0;
+}
+
+/* Reads the next request within 5 s; 0 or -errno. */
+static int fake_read(Fake *f, Got *g) {
+        struct pollfd p = { .fd = f->fd, .events = POLLIN };
+        unsigned flags;
+        ssize_t n;
+
+        got_clear(g);
+        if (poll(&p, 1, 5000) <= 0)
+                return -ETIMEDOUT;
+        n = scm_recv(f->fd, g->raw, sizeof(g->raw), g->fds, ELEMENTSOF(g->fds), &g->n_fds, &flags);
+        if (n <= 0 || flags != 0)
+                return n < 0 ? (int) n : -EBADMSG;
+        g->size = (size_t) n;
+        g->req = ib__v1__request__unpack(NULL, g->size, g->raw);
+        return g->req ? 0 : -EBADMSG;
+}
+
+/* Whether the library sent nothing more within 100 ms. */
+static bool fake_quiet(Fake *f) {
+        struct pollfd p = { .fd = f->fd, .events = POLLIN };
+
+        return poll(&p, 1, 100) == 0;
+}
+
+static bool same_bytes(const Got *a, const Got *b) {
+        return a->size == b->size && memcmp(a->raw, b->raw, a->size) == 0;
+}
+
+static int fake_send(Fake *f, Ib__V1__Reply *reply) {
+        uint8_t buf[4096];
+        size_t n = ib__v1__reply__pack(reply, buf);
+
+        return scm_send(f->fd, buf, n, NULL, 0) < 0 ? -EIO : 0;
+}
+
+static int fake_answer_map(Fake *f, uint64_t id, uint64_t iova) {
+        Ib__V1__Reply reply = IB__V1__REPLY__INIT;
+        Ib__V1__MapReply map = IB__V1__MAP_REPLY__INIT;
+
+        reply.id = id;
+        map.iova = iova;
+        reply.result_case = IB__V1__REPLY__RESULT_MAP;
+        reply.map = &map;
+        return fake_send(f, &reply);
+}
+
+static int fake_fail(Fake *f, uint64_t id, int errnum, const char *name, const char *sentence, bool not_applied) {
+        Ib__V1__Reply reply = IB__V1__REPLY__INIT;
+
+        reply.id = id;
+        reply.has_errnum = true;
+        reply.errnum = errnum;
+        reply.errno_name = (char *) name;
+        reply.error = (char *) sentence;
+        reply.has_not_applied = not_applied;
+        reply.not_applied = not_applied;
+        return fake_send(f, &reply);
+}
+
+#define NOT_APPLIED_SENTENCE "the broker restarted before this request changed anything; it was not applied"
+
+static int fake_not_applied(Fake *f, uint64_t id) {
+        return fake_fail(f, id, ECANCELED, "ECANCELED", NOT_APPLIED_SENTENCE, true);
+}
+
+static int fake_resumed(Fake *f, uint64_t last, uint64_t next) {
+        Ib__V1__Reply reply = IB__V1__REPLY__INIT;
+        Ib__V1__ResumedEvent ev = IB__V1__RESUMED_EVENT__INIT;
+
+        ev.has_last_request_id = true;
+        ev.last_request_id = last;
+        ev.has_next_request_id = true;
+        ev.next_request_id = next;
+        reply.id = 0;
+        reply.result_case = IB__V1__REPLY__RESULT_RESUMED;
+        reply.resumed = &ev;
+        return fake_send(f, &reply);
+}
+
+static void *fake_accept_hello(void *userdata) {
+        Fake *f = userdata;
+        Ib__V1__Reply reply = IB__V1__REPLY__INIT;
+        Ib__V1__HelloReply hello = IB__V1__HELLO_REPLY__INIT;
+        Ib__V1__Limits limits = IB__V1__LIMITS__INIT;
+        Got g = GOT_NULL;
+
+        f->fd = accept4(f->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (f->fd < 0 || fake_read(f, &g) < 0 || g.req->verb_case != IB__V1__REQUEST__VERB_HELLO) {
+                got_clear(&g);
+                return NULL;
+        }
+        limits.max_message_size = 65536;
+        limits.max_fds_per_message = 16;
+        limits.max_requests_in_flight = 64;
+        limits.max_batch_ops = 256;
+        limits.max_iova_ranges = 64;
+        hello.protocol_version = 1;
+        hello.server_version = (char *) "fake";
+        hello.limits = &limits;
+        hello.session = 1;
+        reply.id = g.req->id;
+        reply.result_case = IB__V1__REPLY__RESULT_HELLO;
+        reply.hello = &hello;
+        (void) fake_send(f, &reply);
+        got_clear(&g);
+        return NULL;
+}
+
+static void fake_stop(Fake *f) {
+        if (f->running)
+                (void) pthread_join(f->thread, NULL);
+        f->running = false;
+        f->c = ib_client_free(f->c);
+        safe_close(f->fd);
+        safe_close(f->listen_fd);
+        f->fd = f->listen_fd = -1;
+        if (f->path[0])
+                (void) unlink(f->path);
+        if (f->dir[0])
+                (void) rmdir(f->dir);
+        f->path[0] = f->dir[0] = '\0';
+}
+
+/* A listening socket, a connected client, Hello answered (request id 1). */
+static int fake_start(Fake *f) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        pthread_t t;
+        int r;
+
+        snprintf(f->dir, sizeof(f->dir), "/tmp/ib-resume.XXXXXX");
+        if (!mkdtemp(f->dir))
+                return -errno;
+        snprintf(f->path, sizeof(f->path), "%s/vmm.sock", f->dir);
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", f->path);
+        f->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        if (f->listen_fd < 0 || bind(f->listen_fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 ||
+            listen(f->listen_fd, 1) < 0)
+                return -errno;
+        r = -pthread_create(&t, NULL, fake_accept_hello, f);
+        if (r < 0)
+                return r;
+        r = ib_client_connect(f->path, "test-client-resume", &f->c);
+        (void) pthread_join(t, NULL);
+        return r;
+}
+
+static void *fake_script_thread(void *userdata) {
+        Fake *f = userdata;
+
+        f->script(f);
+        return NULL;
+}
+
+/* Runs script as the broker while the caller makes a synchronous call; fake_join() waits for it. */
+static int fake_run(Fake *f, void (*script)(Fake *f)) {
+        f->script = script;
+        f->script_error[0] = '\0';
+        if (pthread_create(&f->thread, NULL, fake_script_thread, f) != 0)
+                return -EAGAIN;
+        f->running = true;
+        return 0;
+}
+
+static const char *fake_join(Fake *f) {
+        if (f->running)
+                (void) pthread_join(f->thread, NULL);
+        f->running = false;
+        return f->script_error;
+}
+
+#define SCRIPT_CHECK(f, expr)                                                                   \
+        do {                                                                                    \
+                if (!(expr)) {                                                                  \
+                        snprintf((f)->script_error, sizeof((f)->script_error), "%s:%d: %s",     \
+                                 __FILE__, __LINE__, #expr);                                    \
+                        return;                                                                 \
+                }                                                                               \
+        } while (0)
+
+/* What one async callback saw, and how often it ran. */
+typedef struct Done {
+        int calls;
+        int error;
+        uint64_t iova;
+        char message[256];
+} Done;
+
+static void on_done(ib_client *c, const ib_result *result, void *userdata) {
+        Done *d = userdata;
+
+        d->calls++;
+        d->error = result->error;
+        d->iova = result->iova;
+        snprintf(d->message, sizeof(d->message), "%s", result->message ?: "");
+}
+
+static int map_mem_async(Fake *f, uint64_t iova, Done *d) {
+        return ib_map_mem_async(f->c, /* ioas= */ 1, /* mem= */ 1, 0, 4096, MAP_FLAGS, iova, on_done, d);
+}
+
+static int new_memfd(void) {
+        int fd = memfd_create("test-client-resume", MFD_CLOEXEC);
+
+        if (fd < 0 || ftruncate(fd, 4096) < 0)
+                return -errno;
+        return fd;
+}
+
+static void fake_stopp(Fake *f) {
+        fake_stop(f);
+}
+
+static void got_clearp(Got *g) {
+        got_clear(g);
+}
+
+/* (a) Two maps in flight, the first answered, then the restart: the second goes again, same id, same bytes. */
+TEST(lost_request_without_fds_is_sent_again) {
+        _cleanup_(fake_stopp) Fake f = FAKE_NULL;
+        _cleanup_(got_clearp) Got g1 = GOT_NULL, g2 = GOT_NULL, g3 = GOT_NULL;
+        Done d1 = {}, d2 = {};
+
+        ASSERT_OK(fake_start(&f));
+        ASSERT_EQ(ib_client_restarts(f.c), 0);
+        ASSERT_OK(map_mem_async(&f, 0x10000, &d1));
+        ASSERT_OK(map_mem_async(&f, 0x20000, &d2));
+        ASSERT_OK(fake_read(&f, &g1));
+        ASSERT_OK(fake_read(&f, &g2));
+        ASSERT_U64_EQ(g2.req->id, g1.req->id + 1);
+
+        ASSERT_OK(fake_answer_map(&f, g1.req->id, 0x10000));
+        ASSERT_OK(fake_resumed(&f, g1.req->id, 0));
+        ASSERT_OK(ib_client_process(f.c));
+        ASSERT_EQ(d1.calls, 1);
+        ASSERT_EQ(d1.error, 0);
+        ASSERT_U64_EQ(d1.iova, 0x10000);
+        ASSERT_EQ(d2.calls, 0);
+        ASSERT_EQ(ib_client_restarts(f.c), 1);
+        ASSERT_EQ(ib_client_pending(f.c), 1);
+
+        ASSERT_OK(fake_read(&f, &g3));
+        ASSERT_U64_EQ(g3.req->id, g2.req->id);
+        ASSERT_TRUE(same_bytes(&g3, &g2));
+        ASSERT_TRUE(fake_quiet(&f));
+
+        ASSERT_OK(fake_answer_map(&f, g3.req->id, 0x20000));
+        ASSERT_OK(ib_client_process(f.c));
+        ASSERT_EQ(d1.calls, 1);
+        ASSERT_EQ(d2.calls, 1);
+        ASSERT_EQ(d2.error, 0);
+        ASSERT_U64_EQ(d2.iova, 0x20000);
+        ASSERT_EQ(ib_client_pending(f.c), 0);
+}
+
+/* (b) A lost request that carried an fd is never sent again: it completes with ECANCELED and says why. */
+TEST(lost_request_with_fds_completes_with_ecanceled) {
+        _cleanup_(fake_stopp) Fake f = FAKE_NULL;
+        _cleanup_(got_clearp) Got g1 = GOT_NULL, g2 = GOT_NULL;
+        _cleanup_close_ int memfd = new_memfd();
+        Done d1 = {}, d2 = {};
+
+        ASSERT_OK(memfd);
+        ASSERT_OK(fake_start(&f));
+        ASSERT_OK(map_mem_async(&f, 0x10000, &d1));
+        ASSERT_OK(ib_map_async(f.c, 1, memfd, 0, 4096, MAP_FLAGS, 0x20000, on_done, &d2));
+        ASSERT_OK(fake_read(&f, &g1));
+        ASSERT_OK(fake_read(&f, &g2));
+        ASSERT_EQ(g2.n_fds, 1);
+
+        ASSERT_OK(fake_answer_map(&f, g1.req->id, 0x10000));
+        ASSERT_OK(fake_resumed(&f, g1.req->id, 0));
+        ASSERT_OK(ib_client_process(f.c));
+        ASSERT_EQ(d1.calls, 1);
+        ASSERT_EQ(d1.error, 0);
+        ASSERT_EQ(d2.calls, 1);
+        ASSERT_ERRNO(ECANCELED, d2.error);
+        printf("# %s\n", d2.message);
+        ASSERT_TRUE(strstr(d2.message, LOST_SENTENCE) != NULL);
+        ASSERT_TRUE(strstr(d2.message, "send it again with its file descriptors") != NULL);
+        ASSERT_TRUE(fake_quiet(&f));
+        ASSERT_EQ(ib_client_pending(f.c), 0);
+}
+
+static void script_lost_with_fd(Fake *f) {
+        Got g = GOT_NULL;
+
+        SCRIPT_CHECK(f, fake_read(f, &g) == 0);
+        SCRIPT_CHECK(f, g.n_fds == 1);
+        /* the Hello (id 1) was the last request read; this one was lost */
+        SCRIPT_CHECK(f, fake_resumed(f, g.req->id - 1, 0) == 0);
+        SCRIPT_CHECK(f, fake_quiet(f));
+        got_clear(&g);
+}
+
+/* (b) The same through the synchronous ib_map(): -ECANCELED and the sentence in ib_client_error(). */
+TEST(sync_call_lost_with_fds_fails_with_ecanceled) {
+        _cleanup_(fake_stopp) Fake f = FAKE_NULL;
+        _cleanup_close_ int memfd = new_memfd();
+        uint64_t iova = 0x30000;
+
+        ASSERT_OK(memfd);
+        ASSERT_OK(fake_start(&f));
+        ASSERT_OK(fake_run(&f, script_lost_with_fd));
+        ASSERT_ERRNO(ECANCELED, ib_map(f.c, 1, memfd, 0, 4096, MAP_FLAGS, &iova));
+        ASSERT_TRUE(strstr(ib_client_error(f.c), LOST_SENTENCE) != NULL);
+        ASSERT_STREQ(fake_join(&f), "");
+        ASSERT_EQ(ib_client_restarts(f.c), 1);
+}
+
+/* (c) not_applied to a request without fds: sent again (at the ResumedEvent that follows), then answered. */
+TEST(not_applied_without_fds_is_sent_again) {
+        _cleanup_(fake_stopp) Fake f = FAKE_NULL;
+        _cleanup_(got_clearp) Got g1 = GOT_NULL, g2 = GOT_NULL;
+        Done d = {};
+
+        ASSERT_OK(fake_start(&f));
+        ASSERT_OK(map_mem_async(&f, 0x10000, &d));
+        ASSERT_OK(fake_read(&f, &g1));
+        ASSERT_OK(fake_not_applied(&f, g1.req->id));
+        ASSERT_OK(fake_resumed(&f, g1.req->id, 0));
+        ASSERT_OK(ib_client_process(f.c));
+        ASSERT_EQ(d.calls, 0);
+
+        ASSERT_OK(fake_read(&f, &g2));
+        ASSERT_U64_EQ(g2.req->id, g1.req->id);
+        ASSERT_TRUE(same_bytes(&g1, &g2));
+        ASSERT_TRUE(fake_quiet(&f));
+        ASSERT_OK(fake_answer_map(&f, g2.req->id, 0x10000));
+        ASSERT_OK(ib_client_process(f.c));
+        ASSERT_EQ(d.calls, 1);
+        ASSERT_EQ(d.error, 0);
+        ASSERT_U64_EQ(d.iova, 0x10000);
+        ASSERT_EQ(ib_client_pending(f.c), 0);
+}
+
+/* (c) not_applied to a request with fds: completes with ECANCELED and the broker's sentence, not sent again. */
+TEST(not_applied_with_fds_completes_with_the_reply) {
+        _cleanup_(fake_stopp) Fake f = FAKE_NULL;
+        _cleanup_(got_clearp) Got g = GOT_NULL;
+        _cleanup_close_ int memfd = new_memfd();
+        Done d = {};
+
+        ASSERT_OK(memfd);
+        ASSERT_OK(fake_start(&f));
+        ASSERT_OK(ib_map_async(f.c, 1, memfd, 0, 4096, MAP_FLAGS, 0x10000, on_done, &d));
+        ASSERT_OK(fake_read(&f, &g));
+        ASSERT_OK(fake_not_applied(&f, g.req->id));
+        ASSERT_OK(fake_resumed(&f, g.req->id, 0));
+        ASSERT_OK(ib_client_process(f.c));
+        ASSERT_EQ(d.calls, 1);
+        ASSERT_ERRNO(ECANCELED, d.error);
+        ASSERT_STREQ(d.message, NOT_APPLIED_SENTENCE);
+        ASSERT_TRUE(fake_quiet(&f));
+        ASSERT_EQ(ib_client_pending(f.c), 0);
+}
+
+static void script_not_applied(Fake *f) {
+        Got g1 = GOT_NULL, g2 = GOT_NULL;
+
+        SCRIPT_CHECK(f, fake_read(f, &g1) == 0);
+        SCRIPT_CHECK(f, fake_not_applied(f, g1.req->id) == 0);
+        SCRIPT_CHECK(f, fake_resumed(f, g1.req->id, 0) == 0);
+        SCRIPT_CHECK(f, fake_read(f, &g2) == 0);
+        SCRIPT_CHECK(f, g2.req->id == g1.req->id && same_bytes(&g1, &g2));
+        SCRIPT_CHECK(f, fake_answer_map(f, g2.req->id, 0x40000) == 0);
+        got_clear(&g1);
+        got_clear(&g2);
+}
+
+/* (c) A synchronous call keeps waiting across the restart and returns the answer to the copy sent again. */
+TEST(sync_call_waits_across_not_applied) {
+        _cleanup_(fake_stopp) Fake f = FAKE_NULL;
+        uint64_t iova = 0;
+
+        ASSERT_OK(fake_start(&f));
+        ASSERT_OK(fake_run(&f, script_not_applied));
+        ASSERT_OK(ib_map_mem(f.c, 1, 1, 0, 4096, MAP_FLAGS, 0x40000, &iova));
+        ASSERT_U64_EQ(iova, 0x40000);
+        ASSERT_STREQ(fake_join(&f), "");
+        ASSERT_EQ(ib_client_restarts(f.c), 1);
+        ASSERT_EQ(ib_client_pending(f.c), 0);
+}
+
+/* (d) The same id answered twice: the second is dropped, and not kept to explain a later hang-up. */
+TEST(duplicate_reply_is_ignored) {
+        _cleanup_(fake_stopp) Fake f = FAKE_NULL;
+        _cleanup_(got_clearp) Got g = GOT_NULL;
+        Done d = {};
+
+        ASSERT_OK(fake_start(&f));
+        ASSERT_OK(map_mem_async(&f, 0x10000, &d));
+        ASSERT_OK(fake_read(&f, &g));
+        ASSERT_OK(fake_answer_map(&f, g.req->id, 0x10000));
+        ASSERT_OK(fake_fail(&f, g.req->id, EEXIST, "EEXIST", "a duplicate that must not be seen", false));
+        ASSERT_OK(fake_answer_map(&f, g.req->id, 0x10000));
+        ASSERT_OK(ib_client_process(f.c));
+        ASSERT_EQ(d.calls, 1);
+        ASSERT_EQ(d.error, 0);
+        ASSERT_U64_EQ(d.iova, 0x10000);
+        ASSERT_TRUE(strstr(ib_client_error(f.c), "duplicate") == NULL);
+
+        safe_close(f.fd);
+        f.fd = -1;
+        ASSERT_ERRNO(ECONNRESET, ib_client_process(f.c));
+        ASSERT_STREQ(ib_client_error(f.c), "the broker closed the connection");
+}
+
+/* An error reply with id 0 still explains the hang-up that follows it. */
+TEST(id_zero_error_explains_the_hang_up) {
+        _cleanup_(fake_stopp) Fake f = FAKE_NULL;
+
+        ASSERT_OK(fake_start(&f));
+        ASSERT_OK(fake_fail(&f, 0, ETIMEDOUT, "ETIMEDOUT", "no Hello within 10 s of connecting", false));
+        safe_close(f.fd);
+        f.fd = -1;
+        ASSERT_ERRNO(ETIMEDOUT, ib_client_process(f.c));
+        ASSERT_STREQ(ib_client_error(f.c), "no Hello within 10 s of connecting");
+}
+
+/* (e) last < id < next was lost and goes again; the one at next is still in the socket and does not. */
+TEST(only_requests_between_last_and_next_are_sent_again) {
+        _cleanup_(fake_stopp) Fake f = FAKE_NULL;
+        _cleanup_(got_clearp) Got ga = GOT_NULL, gb = GOT_NULL, gc = GOT_NULL, g = GOT_NULL;
+        Done da = {}, db = {}, dc = {};
+
+        ASSERT_OK(fake_start(&f));
+        ASSERT_OK(map_mem_async(&f, 0x10000, &da));
+        ASSERT_OK(map_mem_async(&f, 0x20000, &db));
+        ASSERT_OK(map_mem_async(&f, 0x30000, &dc));
+        ASSERT_OK(fake_read(&f, &ga));
+        ASSERT_OK(fake_read(&f, &gb));
+        ASSERT_OK(fake_read(&f, &gc));
+
+        /* the broker answered A, read B and died; C is what the new one reads first */
+        ASSERT_OK(fake_answer_map(&f, ga.req->id, 0x10000));
+        ASSERT_OK(fake_resumed(&f, ga.req->id, gc.req->id));
+        ASSERT_OK(ib_client_process(f.c));
+        ASSERT_EQ(da.calls, 1);
+        ASSERT_OK(fake_read(&f, &g));
+        ASSERT_U64_EQ(g.req->id, gb.req->id);
+        ASSERT_TRUE(same_bytes(&g, &gb));
+        ASSERT_TRUE(fake_quiet(&f));
+
+        /* in socket order: C, then B's copy */
+        ASSERT_OK(fake_answer_map(&f, gc.req->id, 0x30000));
+        ASSERT_OK(fake_answer_map(&f, gb.req->id, 0x20000));
+        ASSERT_OK(ib_client_process(f.c));
+        ASSERT_EQ(da.calls, 1);
+        ASSERT_EQ(db.calls, 1);
+        ASSERT_EQ(dc.calls, 1);
+        ASSERT_U64_EQ(db.iova, 0x20000);
+        ASSERT_U64_EQ(dc.iova, 0x30000);
+        ASSERT_EQ(ib_client_pending(f.c), 0);
+}
+
+/*
+ * A second restart after (e): the socket held C, then B's copy; the broker
+ * answered C and lost B's copy.  The copy went after C: lost by the order
+ * of sending, although its id is below last.  It goes again.
+ */
+TEST(second_restart_follows_the_order_of_sending) {
+        _cleanup_(fake_stopp) Fake f = FAKE_NULL;
+        _cleanup_(got_clearp) Got ga = GOT_NULL, gb = GOT_NULL, gc = GOT_NULL, g = GOT_NULL;
+        Done da = {}, db = {}, dc = {};
+
+        ASSERT_OK(fake_start(&f));
+        ASSERT_OK(map_mem_async(&f, 0x10000, &da));
+        ASSERT_OK(map_mem_async(&f, 0x20000, &db));
+        ASSERT_OK(map_mem_async(&f, 0x30000, &dc));
+        ASSERT_OK(fake_read(&f, &ga));
+        ASSERT_OK(fake_read(&f, &gb));
+        ASSERT_OK(fake_read(&f, &gc));
+        ASSERT_OK(fake_answer_map(&f, ga.req->id, 0x10000));
+        ASSERT_OK(fake_resumed(&f, ga.req->id, gc.req->id));
+        ASSERT_OK(ib_client_process(f.c));
+        ASSERT_OK(fake_read(&f, &g));
+        ASSERT_U64_EQ(g.req->id, gb.req->id);
+
+        ASSERT_OK(fake_answer_map(&f, gc.req->id, 0x30000));
+        ASSERT_OK(fake_resumed(&f, gc.req->id, 0));
+        ASSERT_OK(ib_client_process(f.c));
+        ASSERT_EQ(dc.calls, 1);
+        ASSERT_EQ(db.calls, 0);
+        ASSERT_EQ(ib_client_restarts(f.c), 2);
+        ASSERT_OK(fake_read(&f, &g));
+        ASSERT_U64_EQ(g.req->id, gb.req->id);
+        ASSERT_TRUE(same_bytes(&g, &gb));
+        ASSERT_TRUE(fake_quiet(&f));
+        ASSERT_OK(fake_answer_map(&f, gb.req->id, 0x20000));
+        ASSERT_OK(ib_client_process(f.c));
+        ASSERT_EQ(da.calls, 1);
+        ASSERT_EQ(db.calls, 1);
+        ASSERT_EQ(dc.calls, 1);
+        ASSERT_EQ(db.error, 0);
+        ASSERT_EQ(ib_client_pending(f.c), 0);
+}
+
+/*
+ * not_applied, sent again; the broker restarts again before reading the
+ * copy and repeats its not_applied answer (a duplicate) with next naming the
+ * copy: the copy is still unread, so nothing goes a third time.
+ */
+TEST(repeated_not_applied_with_copy_unread_is_not_sent_again) {
+        _cleanup_(fake_stopp) Fake f = FAKE_NULL;
+        _cleanup_(got_clearp) Got g1 = GOT_NULL, g2 = GOT_NULL;
+        Done d = {};
+
+        ASSERT_OK(fake_start(&f));
+        ASSERT_OK(map_mem_async(&f, 0x10000, &d));
+        ASSERT_OK(fake_read(&f, &g1));
+        ASSERT_OK(fake_not_applied(&f, g1.req->id));
+        ASSERT_OK(fake_resumed(&f, g1.req->id, 0));
+        ASSERT_OK(ib_client_process(f.c));
+        ASSERT_OK(fake_read(&f, &g2));
+        ASSERT_U64_EQ(g2.req->id, g1.req->id);
+
+        ASSERT_OK(fake_not_applied(&f, g1.req->id));
+        ASSERT_OK(fake_resumed(&f, g1.req->id, g1.req->id));
+        ASSERT_OK(ib_client_process(f.c));
+        ASSERT_EQ(ib_client_restarts(f.c), 2);
+        ASSERT_TRUE(fake_quiet(&f));
+        ASSERT_EQ(d.calls, 0);
+
+        ASSERT_OK(fake_answer_map(&f, g1.req->id, 0x10000));
+        ASSERT_OK(ib_client_process(f.c));
+        ASSERT_EQ(d.calls, 1);
+        ASSERT_EQ(d.error, 0);
+        ASSERT_EQ(ib_client_pending(f.c), 0);
+}
+
+/* (f) ib_client_restarts() counts the ResumedEvents, with or without requests in flight. */
+TEST(restarts_are_counted) {
+        _cleanup_(fake_stopp) Fake f = FAKE_NULL;
+
+        ASSERT_EQ(ib_client_restarts(NULL), 0);
+        ASSERT_OK(fake_start(&f));
+        ASSERT_EQ(ib_client_restarts(f.c), 0);
+        ASSERT_OK(fake_resumed(&f, 1, 0));
+        ASSERT_EQ(ib_client_process(f.c), 1);
+        ASSERT_EQ(ib_client_restarts(f.c), 1);
+        ASSERT_OK(fake_resumed(&f, 1, 0));
+        ASSERT_OK(fake_resumed(&f, 1, 0));
+        ASSERT_EQ(ib_client_process(f.c), 2);
+        ASSERT_EQ(ib_client_restarts(f.c), 3);
+        ASSERT_TRUE(fake_quiet(&f));
+        ASSERT_EQ(ib_client_pending(f.c), 0);
+}
+
+TESTS_MAIN(NULL, NULL)
