@@ -182,7 +182,7 @@ static void client_close_rx_fds(ib_client *c) {
 }
 
 /* ECANCELED with not_applied: a restart stopped the request before it changed anything. */
-static bool reply_not_applied(const Ib__V1__Reply *reply) {
+static bool client_reply_not_applied(const Ib__V1__Reply *reply) {
         int err;
 
         if (!reply->has_not_applied || !reply->not_applied || !reply->has_errnum)
@@ -302,7 +302,7 @@ static int client_read_one(ib_client *c) {
         for (ib_pending *p = c->pending; reply->id != 0 && p; p = p->next) {
                 if (p->id != reply->id)
                         continue;
-                if (reply_not_applied(reply) && !p->carried_fds) {
+                if (client_reply_not_applied(reply) && !p->carried_fds) {
                         /* goes again at the ResumedEvent that follows; unsent, it goes anyway */
                         p->not_applied = p->sent;
                         break;
