@@ -10,25 +10,24 @@
  * and the hooks for a VMM's own event loop (get_fd, get_events, process).
  *
  * Restarts (docs/protocol.md, "Restarts").  A broker that restarts keeps
- * the session and this socket; requests in the socket wait there.  The new
- * broker first answers the request the dead one had read last (an answer
- * this library may have read already: a reply to an id no longer pending is
- * a duplicate, dropped without a word), then sends a ResumedEvent (id 0)
- * naming that request (last) and the first one still unread (next, 0:
- * none).  What was sent after last and before next was read by the dead
- * broker and never applied: it is lost.  "After" and "before" are in the
- * order of sending, which is the order of ids (one more per request) until
- * a restart has sent some again; each send is numbered (seq) so that a
- * second restart is read right too.  A lost request is sent again, same id,
- * same bytes (kept from submit to reply for this), ahead of those never
- * sent; one that carried fds cannot be (the dead broker took the fds with
- * it) and completes with ECANCELED.  A reply with not_applied (ECANCELED:
- * the restart stopped the request before it changed anything) is the
- * answer just before a ResumedEvent: the request goes again at that event,
- * unless the event says a copy of it is still unread (a duplicate of an
- * earlier not_applied, the copy sent again for it waiting in the socket);
- * one that carried fds completes with the reply.  Every request completes
- * once, and the synchronous wait simply goes on waiting.
+ * the session and this socket; requests in the socket wait there.  The
+ * broker loses no request it read: each copy it read gets exactly one
+ * answer, the new broker answering the one the dead broker was working on,
+ * before it sends a ResumedEvent (id 0).  The event's fields are
+ * information only; a request not answered yet is simply still pending.
+ * The one duplicate is an answer the new broker sends again (it may have
+ * been read already): a reply to an id no longer pending is dropped without
+ * a word.  A reply with not_applied (ECANCELED: the restart stopped the
+ * request before it changed anything) comes just before a ResumedEvent:
+ * the request goes again at that event, same id, same bytes (kept from
+ * submit to reply for this), ahead of those never sent, unless the event's
+ * next_request_id says a copy of it is still unread (the not_applied was a
+ * duplicate of an earlier one, and the copy sent again for it waits in the
+ * socket).  "Unread" is in the order of sending, which is not that of the
+ * ids once a copy went again: each send is numbered (seq).  One that
+ * carried fds is never sent again (the dead broker took the fds with it):
+ * it completes with the not_applied reply.  Every request completes once,
+ * and the synchronous wait simply goes on waiting.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -193,9 +192,9 @@ static bool client_reply_not_applied(const Ib__V1__Reply *reply) {
 
 /*
  * Whether a restarted broker's ResumedEvent ev leaves the sent request p
- * unread in the socket: p went at or after the request ev names next (by
- * send, see the Restarts comment at the top); without next in the pending
- * list, by id.
+ * unread in the socket: p's copy went at or after the request ev names next
+ * (by send, see the Restarts comment at the top); without next in the
+ * pending list, by id.
  */
 static bool pending_unread(const ib_pending *p, const Ib__V1__ResumedEvent *ev, const ib_pending *next) {
         if (ev->next_request_id == 0)
@@ -205,22 +204,9 @@ static bool pending_unread(const ib_pending *p, const Ib__V1__ResumedEvent *ev, 
         return p->id >= ev->next_request_id;
 }
 
-/* Whether ev says the dead broker read p and lost it; p is sent and not unread. */
-static bool pending_lost(const ib_pending *p, const Ib__V1__ResumedEvent *ev, const ib_pending *next) {
-        /* last itself was answered before ev (a pending one is an answer still due, or not_applied) */
-        if (p->id == ev->last_request_id)
-                return false;
-        /* by send order: all that went before next but last; without next, by id */
-        if (ev->next_request_id == 0 || next)
-                return true;
-        return p->id > ev->last_request_id;
-}
-
 /*
- * A restarted broker resumed this session: sends again, same id, what it
- * lost or did not apply, and completes with ECANCELED what was lost with
- * its fds.  Marks first, completes after: a completion that submits sees
- * the copies to send again already queued ahead of its request.
+ * A restarted broker resumed this session: the requests it answered
+ * not_applied go again, same id, unless their copy is still unread.
  */
 static void client_on_resumed(ib_client *c, const Ib__V1__ResumedEvent *ev) {
         const ib_pending *next = NULL;
@@ -230,36 +216,13 @@ static void client_on_resumed(ib_client *c, const Ib__V1__ResumedEvent *ev) {
                 if (p->sent && p->id == ev->next_request_id)
                         next = p;
         for (ib_pending *p = c->pending; p; p = p->next) {
-                if (!p->sent)
-                        continue;
-                if (pending_unread(p, ev, next)) {
-                        p->not_applied = false;         /* the copy sent again for it is the one in the socket */
-                        continue;
-                }
-                if (!p->not_applied && !pending_lost(p, ev, next))
+                if (!p->not_applied)
                         continue;
                 p->not_applied = false;
-                if (p->carried_fds)
-                        p->lost = true;
-                else {
-                        p->sent = false;                /* client_flush() sends it again, in list order */
-                        c->n_sent--;
-                }
-        }
-        for (;;) {
-                ib_pending *p = c->pending;
-
-                while (p && !p->lost)
-                        p = p->next;
-                if (!p)
-                        break;
-                pending_unlink(c, p);
+                if (pending_unread(p, ev, next))
+                        continue;               /* the copy sent again for it is the one in the socket */
+                p->sent = false;                /* client_flush() sends it again, in list order */
                 c->n_sent--;
-                (void) client_fail(c, ECANCELED,
-                                   "the broker restarted after reading this request and before applying it; "
-                                   "it was not applied: send it again with its file descriptors");
-                p->complete(c, p, NULL, -ECANCELED);
-                pending_free(c, p);
         }
 }
 
@@ -307,7 +270,7 @@ static int client_read_one(ib_client *c) {
                         p->not_applied = p->sent;
                         break;
                 }
-                /* unsent: waiting to go again, yet answered after all; the answer stands */
+                /* unsent: to go again after a not_applied, yet answered otherwise; the answer stands */
                 pending_unlink(c, p);
                 if (p->sent)
                         c->n_sent--;
@@ -320,8 +283,8 @@ static int client_read_one(ib_client *c) {
          * Id 0: the broker could not read one of our messages, or it says
          * why it closes the connection (refused at the door, no Hello in
          * time): kept to explain the hang-up that follows.  Any other id
-         * answers nothing pending: the duplicate a restarted broker sends of
-         * the last answer, or a not_applied handled above.
+         * answers nothing pending: the duplicate of an answer that a
+         * restarted broker sends again, or a not_applied handled above.
          */
         if (reply->id == 0) {
                 int err = client_reply_error(c, reply);

@@ -47,7 +47,6 @@ struct ib_pending {
         bool sent;
         bool carried_fds;               /* n_fds > 0 at submit: never sent again after a restart */
         bool not_applied;               /* a restart stopped it: goes again at the ResumedEvent that follows */
-        bool lost;                      /* read by a broker that died (its fds with it): completes with ECANCELED */
         uint8_t *buf;                   /* packed; kept until the reply, to send it again after a restart */
         size_t size;
         ClientFd **fds;                 /* until sent: the fds it carries */
