@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <linux/capability.h>
@@ -148,6 +149,34 @@ static void kernel_ctx_free(BackendCtx *ctx) {
         safe_close(c->fd);      /* the kernel destroys what is left once no bound device holds the context */
         kernel_mock_forget_all(&c->mock_devices);
         free(c);
+}
+
+static int kernel_ctx_fd(BackendCtx *ctx) {
+        return kfd(ctx);
+}
+
+/*
+ * The iommufd a previous process opened: the kernel kept every object in it.
+ * A file that is not the iommufd node's (another character device, or
+ * anything else) is EINVAL.  Mock devices bound in it are not known again.
+ */
+static int kernel_ctx_adopt(Backend *b, int fd, BackendCtx **ret) {
+        _cleanup_close_ int owned = fd;
+        KernelBackend *k = (KernelBackend *) b;
+        struct stat st, node;
+        KernelCtx *c;
+
+        if (fstat(owned, &st) < 0 || stat(k->path, &node) < 0)
+                return -errno;
+        if (!S_ISCHR(st.st_mode) || !S_ISCHR(node.st_mode) || st.st_rdev != node.st_rdev)
+                return -EINVAL;
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        c->ctx.backend = b;
+        c->fd = TAKE_FD(owned);
+        *ret = &c->ctx;
+        return 0;
 }
 
 static int kernel_ioas_alloc(BackendCtx *ctx, uint32_t *ret_id) {
@@ -677,6 +706,8 @@ const BackendOps backend_kernel_ops = {
         .close = kernel_close,
         .ctx_new = kernel_ctx_new,
         .ctx_free = kernel_ctx_free,
+        .ctx_fd = kernel_ctx_fd,
+        .ctx_adopt = kernel_ctx_adopt,
         .ioas_alloc = kernel_ioas_alloc,
         .destroy = kernel_destroy,
         .iova_ranges = kernel_iova_ranges,

@@ -32,7 +32,7 @@
 /*
  * backend_sim_fail_nth - fault injection for fail-nth tests.
  *
- * When > 0, every fallible call of the sim backend (all ops but close and
+ * When > 0, every fallible call of the sim backend (all ops but close, ctx_fd and
  * ctx_free; not the device-op datagrams below) decrements it, and the call that brings it to 0 fails with
  * -ENOMEM before it looks at its arguments or changes anything: 1 fails the
  * next call, 2 the one after.  0 (the default) or less disables the hook.
@@ -93,7 +93,7 @@ int backend_sim_mark_dirty(BackendCtx *ctx, uint32_t hwpt, uint64_t iova, uint64
  *
  * The kernel runs the ioctl when it is issued; the sim runs it when it next
  * reaps, which is at the start of device_list, device_bind, device_probe,
- * ctx_new and ctx_free, and in backend_sim_stats() (the daemon reaches that
+ * ctx_new, ctx_free and ctx_adopt, and in backend_sim_stats() (the daemon reaches that
  * through DeviceList, DeviceOpen, session start and session end).  A
  * datagram of the wrong size is answered -EINVAL, an unknown op -ENOTTY (as
  * an unknown ioctl is).  A reply the holder does not read is dropped once its
@@ -118,7 +118,7 @@ typedef struct BackendSimDeviceReply {
 /* What the model holds now, over every alive context of a backend. */
 typedef struct BackendSimStats {
         size_t contexts;                /* alive: open, or closed but held by a bound device */
-        size_t closed_contexts;         /* of them, those closed (ctx_free) and held */
+        size_t closed_contexts;         /* of them, those whose every fd copy is closed, held by a device */
         size_t objects;                 /* every object of every alive context */
         size_t ioases;
         size_t hwpts;                   /* paging and nested, automatic ones too */

@@ -51,6 +51,14 @@ BackendCtx *backend_ctx_free(BackendCtx *ctx) {
         return NULL;
 }
 
+int backend_ctx_fd(BackendCtx *ctx) {
+        return ctx_ops(ctx)->ctx_fd(ctx);
+}
+
+int backend_ctx_adopt(Backend *b, int fd, BackendCtx **ret) {
+        return b->ops->ctx_adopt(b, fd, ret);
+}
+
 int backend_ioas_alloc(BackendCtx *ctx, uint32_t *ret_id) {
         return ctx_ops(ctx)->ioas_alloc(ctx, ret_id);
 }

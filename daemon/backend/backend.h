@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/fdstore.h"
 #include "util/interval.h"
 
 typedef struct Backend Backend;
@@ -98,6 +99,14 @@ typedef struct BackendConfig {
         const BackendDeviceInfo *sim_devices;   /* sim: the devices it has */
         size_t n_sim_devices;
         unsigned kernel_mock_devices;   /* kernel: this many iommufd selftest mock devices (tests only) */
+        /*
+         * Where the backend keeps the fds that must outlive the process, and
+         * finds them at the next start; NULL: none.  It must outlive the
+         * backend.  The sim keeps its model there (as "sim.model", its own
+         * fds as "sim.*"), and open() given a store that passed one adopts
+         * it instead of starting empty; the kernel keeps nothing of its own.
+         */
+        FdStore *fdstore;
 } BackendConfig;
 
 struct Backend {
@@ -129,6 +138,22 @@ struct BackendOps {
          */
         int (*ctx_new)(Backend *b, BackendCtx **ret);
         void (*ctx_free)(BackendCtx *ctx);
+        /*
+         * The fd whose lifetime is the context's (kernel: the iommufd itself;
+         * sim: one end of a socketpair standing for it), owned by the
+         * context: the broker keeps a copy in the fd store.  Once every
+         * copy is closed (ctx_free closes the context's own) the context is
+         * released as ctx_free describes; while one is open it stays, with
+         * every object and mapping.
+         */
+        int (*ctx_fd)(BackendCtx *ctx);
+        /*
+         * A context a previous broker process opened, from a copy of its
+         * ctx_fd() that the fd store gave back; takes fd, also on failure.
+         * -EINVAL if fd is no iommufd of this IOMMU side (sim: of its
+         * restored model); sim: -EBUSY if the context has a handle already.
+         */
+        int (*ctx_adopt)(Backend *b, int fd, BackendCtx **ret);
 
         int (*ioas_alloc)(BackendCtx *ctx, uint32_t *ret_id);
         /* IOMMU_DESTROY of any object id; -EBUSY while something uses it. */
@@ -272,6 +297,8 @@ int backend_open(const BackendOps *ops, const BackendConfig *config, Backend **r
 Backend *backend_close(Backend *b);
 int backend_ctx_new(Backend *b, BackendCtx **ret);
 BackendCtx *backend_ctx_free(BackendCtx *ctx);
+int backend_ctx_fd(BackendCtx *ctx);
+int backend_ctx_adopt(Backend *b, int fd, BackendCtx **ret);
 
 int backend_ioas_alloc(BackendCtx *ctx, uint32_t *ret_id);
 int backend_destroy(BackendCtx *ctx, uint32_t id);

@@ -20,10 +20,6 @@
  * IOMMU_NO_PASID, the RID).  Devices that share an iommu_group share their
  * attachments, as an iommufd_group does.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE 1                   /* reallocarray() */
-#endif
-
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
@@ -32,6 +28,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "backend/sim-arena.h"
 #include "backend/sim-attach.h"
 #include "backend/sim-hwpt.h"
 #include "backend/sim-iopt.h"
@@ -53,7 +50,7 @@ static int sim_device_reserve_attach(SimDevice *d) {
         if (d->n_attaches < d->size_attaches)
                 return 0;
         size = d->size_attaches ? d->size_attaches * 2 : 4;
-        attaches = reallocarray(d->attaches, size, sizeof(*attaches));
+        attaches = sim_reallocarray(d, d->attaches, size, sizeof(*attaches));
         if (!attaches)
                 return -ENOMEM;
         d->attaches = attaches;

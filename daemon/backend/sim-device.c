@@ -25,11 +25,13 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 
+#include "backend/sim-arena.h"
 #include "backend/sim-attach.h"
 #include "backend/sim-ctx.h"
 #include "backend/sim-device.h"
 #include "backend/sim-fail-nth.h"
 #include "backend/sim-object.h"
+#include "backend/sim-store.h"
 #include "backend/sim-vtd.h"
 #include "common/macro.h"
 
@@ -110,7 +112,7 @@ int sim_device_bind(BackendCtx *ctx, const BackendDeviceInfo *info, int *ret_fd,
                 return -EINVAL;
 
         /* device.c iommufd_device_bind: the DEVICE object takes the lowest free id. */
-        d = calloc(1, sizeof(*d));
+        d = sim_calloc(c, 1, sizeof(*d));
         if (!d)
                 return -ENOMEM;
         d->object.type = SIM_OBJECT_DEVICE;
@@ -133,6 +135,8 @@ int sim_device_bind(BackendCtx *ctx, const BackendDeviceInfo *info, int *ret_fd,
 
         d->slot = slot;
         d->watch_fd = TAKE_FD(watch_fd);
+        /* The watch fd outlives the process with the model (sim-store.c). */
+        sim_store_keep(d, d->watch_fd, "dev", &d->watch_name);
         slot->ctx = c;
         slot->device = d;
         *ret_fd = TAKE_FD(fd);

@@ -12,7 +12,7 @@
  * that has users, or write to caller memory but the bitmap it asked for.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE 1                   /* pipe2(), reallocarray() */
+#define _GNU_SOURCE 1                   /* pipe2() */
 #endif
 
 #include <assert.h>
@@ -27,10 +27,12 @@
 #include <unistd.h>
 
 #include "backend/backend-sim.h"
+#include "backend/sim-arena.h"
 #include "backend/sim-fail-nth.h"
 #include "backend/sim-hwpt.h"
 #include "backend/sim-iopt.h"
 #include "backend/sim-object.h"
+#include "backend/sim-store.h"
 
 #define SIM_HWPT_PAGING_FLAGS                                                                  \
         (BACKEND_HWPT_NEST_PARENT | BACKEND_HWPT_DIRTY_TRACKING | BACKEND_HWPT_FAULT_ID_VALID | \
@@ -46,13 +48,13 @@ static int sim_hwpt_new(SimCtx *c, SimObjectType type, SimHwpt **ret) {
         SimHwpt *h;
         int r;
 
-        h = calloc(1, sizeof(*h));
+        h = sim_calloc(c, 1, sizeof(*h));
         if (!h)
                 return -ENOMEM;
         h->object.type = type;
         r = sim_object_add(c, &h->object);
         if (r < 0) {
-                free(h);
+                sim_free(h);
                 return r;
         }
         h->seq = ++c->hwpt_seq;
@@ -411,7 +413,7 @@ int backend_sim_mark_dirty(BackendCtx *ctx, uint32_t hwpt, uint64_t iova, uint64
                         continue;
                 if (h->n_dirty == h->size_dirty) {
                         size_t size = h->size_dirty ? h->size_dirty * 2 : 16;
-                        uint64_t *d = reallocarray(h->dirty, size, sizeof(*d));
+                        uint64_t *d = sim_reallocarray(h, h->dirty, size, sizeof(*d));
 
                         if (!d)
                                 return -ENOMEM;
@@ -507,24 +509,26 @@ int sim_fault_alloc(BackendCtx *ctx, uint32_t *ret_id, int *ret_fd) {
         if (r < 0)
                 return r;
 
-        f = calloc(1, sizeof(*f));
+        f = sim_calloc(c, 1, sizeof(*f));
         if (!f)
                 return -ENOMEM;
         f->object.type = SIM_OBJECT_FAULT;
         f->write_fd = -1;
         if (pipe2(fds, O_CLOEXEC) < 0) {
                 r = -errno;
-                free(f);
+                sim_free(f);
                 return r;
         }
         r = sim_object_add(c, &f->object);
         if (r < 0) {
                 (void) close(fds[0]);
                 (void) close(fds[1]);
-                free(f);
+                sim_free(f);
                 return r;
         }
         f->write_fd = fds[1];
+        /* The write end outlives the process with the model (sim-store.c). */
+        sim_store_keep(f, f->write_fd, "fault", &f->write_name);
         *ret_id = f->object.id;
         *ret_fd = fds[0];
         return 0;

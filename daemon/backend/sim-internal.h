@@ -5,8 +5,13 @@
  * Owns: the records the sim's files share: the backend (SimBackend) and its
  * configured devices (SimSlot), a context (SimCtx) and the objects of its
  * table (SimObject, embedded in the IOAS, HWPT, DEVICE and FAULT records),
- * an IOAS's areas (SimArea) and a device's attachments (SimAttach); the page
- * size of the modelled kernel; the casts from the backend's handles.  What a
+ * an IOAS's areas (SimArea) and a device's attachments (SimAttach), and the
+ * model's root (SimModel); the page size of the modelled kernel; the casts
+ * from the backend's handles.  Every record but SimBackend lives in the
+ * model's arena (sim-arena.c) and survives the process; its fields that are
+ * the process's own (fd numbers, the backend and the fd store it points to)
+ * say so, and a new process sets them again when it restores the model
+ * (sim-ctx.c).  What a
  * field means to the kernel is said beside it; the rules that change it are
  * in the sim-*.c file of its object (sim-ops.c lists them).
  * Must never: hold a function with more than a cast in it, or be included by
@@ -107,7 +112,8 @@ typedef struct SimHwpt {
 typedef struct SimFault {
         SimObject object;
         uint32_t users;                 /* HWPTs delivering to it */
-        int write_fd;
+        int write_fd;                   /* the process's */
+        uint64_t write_name;            /* write_fd in the fd store: sim.fault.N; 0: not kept */
 } SimFault;
 
 /* One iommufd attachment of a device: iommufd_group->pasid_attach[pasid] holds the device. */
@@ -127,7 +133,8 @@ typedef struct SimDevice {
         SimAttach *attaches;            /* unordered; one per kernel PASID */
         size_t n_attaches;
         size_t size_attaches;
-        int watch_fd;                   /* the sim's end of the device fd's socketpair */
+        int watch_fd;                   /* the sim's end of the device fd's socketpair; the process's */
+        uint64_t watch_name;            /* watch_fd in the fd store: sim.dev.N; 0: not kept */
 } SimDevice;
 
 /* A configured device and who has it. */
@@ -137,21 +144,48 @@ struct SimSlot {
         SimDevice *device;
 };
 
+typedef struct FdStore FdStore;
+
+/* The root of the model, in its arena: what the IOMMU side holds. */
+typedef struct SimModel {
+        SimSlot *slots;                 /* the configured devices */
+        size_t n_slots;
+        SimCtx *contexts;               /* alive contexts, open or closed and held */
+        size_t n_ctx;                   /* how many: they point into slots[] */
+        uint64_t last_name;             /* the last N of a sim.*.N name in the fd store: never reused */
+        FdStore *fdstore;               /* the process's: where the sim's fds are kept, or NULL */
+} SimModel;
+
+/* The process's handle on the model; not in the arena. */
 typedef struct SimBackend {
         Backend backend;
         bool no_map_file;
-        SimSlot *slots;
+        SimModel *model;
+        int model_fd;                   /* the arena's memfd */
+        bool persist;                   /* the fd store keeps the model: close leaves it in place */
+        SimSlot *slots;                 /* model->slots, model->n_slots */
         size_t n_slots;
-        struct pollfd *pollfds;         /* n_slots of them, for sim_reap */
-        SimCtx *contexts;               /* alive contexts, open or closed and held */
-        size_t n_ctx;                   /* how many: they point into slots[] */
+        struct pollfd *pollfds;         /* size_pollfds of them, for sim_reap */
+        SimCtx **reap_ctx;              /* the context of each pollfd past n_slots */
+        size_t size_pollfds;
         int32_t *fail_nth_shared;       /* $IB_SIM_FAIL_NTH_FILE mapped, or NULL */
 } SimBackend;
 
+/*
+ * A context's iommufd is one end of a SOCK_SEQPACKET socketpair (fd), whose
+ * other end (watch_fd) the sim keeps: when every copy of fd is closed - the
+ * broker's, the fd store's, any other - watch_fd polls POLLHUP and the
+ * context is released as the kernel releases an iommufd file.
+ */
 struct SimCtx {
-        BackendCtx ctx;
-        SimCtx *prev, *next;            /* in SimBackend.contexts */
-        bool closed;                    /* ctx_free ran: kept only for its bound devices */
+        BackendCtx ctx;                 /* .backend is the process's */
+        SimCtx *prev, *next;            /* in SimModel.contexts */
+        int fd;                         /* the iommufd the broker holds (ctx_fd), -1 after ctx_free; the process's */
+        int watch_fd;                   /* the sim's end; the process's */
+        uint64_t watch_name;            /* watch_fd in the fd store: sim.ctx.N; 0: not kept */
+        uint64_t ino;                   /* fd's inode (and device): how ctx_adopt knows a copy of it */
+        uint64_t dev;
+        bool closed;                    /* every copy of fd closed: kept only for its bound devices */
         SimObject **objects;            /* objects[i] has id i + 1, NULL if free */
         size_t n_objects;               /* slots up to the highest id in use */
         size_t size_objects;

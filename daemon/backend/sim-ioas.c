@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "backend/sim-arena.h"
 #include "backend/sim-fail-nth.h"
 #include "backend/sim-ioas.h"
 #include "backend/sim-iopt.h"
@@ -66,7 +67,7 @@ int sim_ioas_alloc(BackendCtx *ctx, uint32_t *ret_id) {
         if (r < 0)
                 return r;
 
-        ioas = calloc(1, sizeof(*ioas));
+        ioas = sim_calloc(c, 1, sizeof(*ioas));
         if (!ioas)
                 return -ENOMEM;
         ioas->object.type = SIM_OBJECT_IOAS;
@@ -129,7 +130,7 @@ int sim_iova_ranges(BackendCtx *ctx, uint32_t ioas_id, IovaRange *ranges, size_t
 }
 
 int sim_allow_iovas(BackendCtx *ctx, uint32_t ioas_id, const IovaRange *ranges, size_t n) {
-        _cleanup_free_ IovaRange *allowed = NULL;
+        _cleanup_(sim_freep) IovaRange *allowed = NULL;
         SimCtx *c = sim_ctx(ctx);
         SimIoas *ioas;
         int r;
@@ -147,7 +148,7 @@ int sim_allow_iovas(BackendCtx *ctx, uint32_t ioas_id, const IovaRange *ranges, 
                 return r;
 
         if (n > 0) {
-                allowed = reallocarray(NULL, n, sizeof(*allowed));
+                allowed = sim_reallocarray(ioas, NULL, n, sizeof(*allowed));
                 if (!allowed)
                         return -ENOMEM;
                 for (size_t i = 0; i < n; i++) {
@@ -171,7 +172,7 @@ int sim_allow_iovas(BackendCtx *ctx, uint32_t ioas_id, const IovaRange *ranges, 
         for (size_t i = 0; i < n; i++)
                 if (sim_ioas_reserved_intersect(ioas, allowed[i].start, allowed[i].last))
                         return -EADDRINUSE;
-        free(ioas->allowed);
+        sim_free(ioas->allowed);
         ioas->allowed = TAKE_PTR(allowed);
         ioas->n_allowed = n;
         return 0;

@@ -23,10 +23,6 @@
  * copy, from that address.  Why two counts decide an IOAS's reserved ranges
  * is told with the VT-d unit, in sim-vtd.c.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE 1                   /* reallocarray() */
-#endif
-
 #include <assert.h>
 #include <errno.h>
 #include <stdbool.h>
@@ -35,6 +31,7 @@
 #include <string.h>
 
 #include "backend/backend-sim.h"
+#include "backend/sim-arena.h"
 #include "backend/sim-iopt.h"
 #include "common/macro.h"
 #include "util/interval.h"
@@ -66,11 +63,11 @@ static bool sim_areas_intersect(const SimIoas *ioas, uint64_t start, uint64_t la
 /* Takes a out of the IOAS and frees it. */
 void sim_area_remove(SimIoas *ioas, SimArea *a) {
         itree_remove(&ioas->areas, &a->node);
-        free(a);
+        sim_free(a);
 }
 
 static void sim_area_free_node(ITreeNode *node, void *userdata) {
-        free(sim_area_of(node));
+        sim_free(sim_area_of(node));
 }
 
 /* Removes and frees every area. */
@@ -348,10 +345,10 @@ static int sim_areas_insert(SimIoas *ioas, const SimPiece *pieces, size_t n, uin
         if (!new)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
-                new[i] = malloc(sizeof(*new[i]));
+                new[i] = sim_malloc(ioas, sizeof(*new[i]));
                 if (!new[i]) {
                         while (i-- > 0)
-                                free(new[i]);
+                                sim_free(new[i]);
                         return -ENOMEM;
                 }
         }

@@ -7,7 +7,8 @@
  * errnos, and how an object of each kind is freed on its own.
  * Must never: undo the links between objects (users, domains, reservations):
  * whoever removes an object from a live context does; close a file
- * descriptor but those an object made itself.
+ * descriptor but those an object made itself (whose copy in the fd store it
+ * drops with it).
  *
  * DOC: Theory of Operation
  *
@@ -16,18 +17,16 @@
  * ids are reused after destroy (main.c _iommufd_object_alloc: xa_alloc on an
  * XA_FLAGS_ALLOC1 xarray).
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE 1                   /* reallocarray() */
-#endif
-
 #include <assert.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "backend/sim-arena.h"
 #include "backend/sim-iopt.h"
 #include "backend/sim-object.h"
+#include "backend/sim-store.h"
 
 /* Largest object id: xa_limit_31b. */
 #define SIM_ID_MAX 0x7fffffffU
@@ -35,9 +34,9 @@
 static void sim_ioas_free(SimIoas *ioas) {
         if (!ioas)
                 return;
-        free(ioas->allowed);
+        sim_free(ioas->allowed);
         sim_areas_clear(ioas);
-        free(ioas);
+        sim_free(ioas);
 }
 
 /*
@@ -53,8 +52,9 @@ static void sim_device_free(SimDevice *d) {
         }
         if (d->watch_fd >= 0)
                 (void) close(d->watch_fd);
-        free(d->attaches);
-        free(d);
+        sim_store_forget(d, "dev", d->watch_name);
+        sim_free(d->attaches);
+        sim_free(d);
 }
 
 /*
@@ -71,8 +71,8 @@ void sim_object_free(SimObject *o) {
                 return;
         case SIM_OBJECT_HWPT_PAGING:
         case SIM_OBJECT_HWPT_NESTED:
-                free(((SimHwpt *) o)->dirty);
-                free(o);
+                sim_free(((SimHwpt *) o)->dirty);
+                sim_free(o);
                 return;
         case SIM_OBJECT_DEVICE:
                 sim_device_free((SimDevice *) o);
@@ -80,7 +80,8 @@ void sim_object_free(SimObject *o) {
         case SIM_OBJECT_FAULT:
                 if (((SimFault *) o)->write_fd >= 0)
                         (void) close(((SimFault *) o)->write_fd);
-                free(o);
+                sim_store_forget(o, "fault", ((SimFault *) o)->write_name);
+                sim_free(o);
                 return;
         case _SIM_OBJECT_TYPE_MAX:
                 break;
@@ -107,7 +108,7 @@ int sim_object_add(SimCtx *c, SimObject *o) {
         if (i == c->n_objects) {
                 if (c->n_objects == c->size_objects) {
                         size_t size = c->size_objects ? c->size_objects * 2 : 16;
-                        SimObject **objects = reallocarray(c->objects, size, sizeof(*objects));
+                        SimObject **objects = sim_reallocarray(c, c->objects, size, sizeof(*objects));
 
                         if (!objects)
                                 return -ENOMEM;

@@ -21,7 +21,9 @@
  * The model is cut by kernel object, each file with the theory of its part;
  * a file includes the headers of only those listed above it:
  *
- *   sim-internal.h  the records every part shares: backend, context, objects
+ *   sim-internal.h  the records every part shares: backend, model, context, objects
+ *   sim-arena.c     the memory of the model, which outlives the process
+ *   sim-store.c     the sim's own fds in the service manager's fd store
  *   sim-fail-nth.c  the fail-nth hook every fallible op runs first
  *   sim-object.c    a context's object table: ids, lookups, freeing
  *   sim-iopt.c      an IOAS's areas, reserved ranges, domains, IOVA allocator
@@ -29,7 +31,7 @@
  *   sim-vtd.c       the VT-d unit: registers, PASIDs, iommu_groups
  *   sim-hwpt.c      HWPTs, dirty tracking, invalidation, fault queues, vIOMMUs
  *   sim-attach.c    a device's attachments, automatic HWPTs, replace, detach
- *   sim-ctx.c       the backend, its contexts, device fds, release and reaping
+ *   sim-ctx.c       the backend, its model, its contexts, their fds, release, reaping
  *   sim-device.c    the device ops: list, bind, probe, attach, detach, hw_info
  *   sim-ops.c   this table, which includes them all
  *
@@ -114,7 +116,7 @@ void backend_sim_stats(Backend *b, BackendSimStats *ret) {
         assert(s && ret);
 
         sim_reap(s);
-        for (SimCtx *c = s->contexts; c; c = c->next) {
+        for (SimCtx *c = s->model->contexts; c; c = c->next) {
                 st.contexts++;
                 if (c->closed)
                         st.closed_contexts++;
@@ -157,6 +159,8 @@ const BackendOps backend_sim_ops = {
         .close = sim_close,
         .ctx_new = sim_ctx_new,
         .ctx_free = sim_ctx_free,
+        .ctx_fd = sim_ctx_fd,
+        .ctx_adopt = sim_ctx_adopt,
         .ioas_alloc = sim_ioas_alloc,
         .destroy = sim_destroy,
         .iova_ranges = sim_iova_ranges,
