@@ -123,12 +123,12 @@ void ib_client_get_limits(ib_client *c, ib_limits *ret);
 /*
  * How many times the broker restarted under this connection and kept the
  * session (the ResumedEvents it sent).  Across a restart the library sends
- * again, with the same id, each request the broker lost or did not apply:
- * each request still completes exactly once, a synchronous call just waits
- * longer.  A lost request that carried fds (ib_map(), ib_mem_register(),
- * ...) is not sent again, since its fds went with the broker that lost it:
- * it fails with -ECANCELED, and sending it again is safe.  See "Restarts"
- * in docs/protocol.md.
+ * again, with the same id, each request the restart stopped before it
+ * changed anything (answered not_applied): each request still completes
+ * exactly once, a synchronous call just waits longer.  One that carried fds
+ * (ib_map(), ib_mem_register(), ...) is not sent again, since its fds went
+ * with the broker that read it: it fails with -ECANCELED, and sending it
+ * again is safe.  See "Restarts" in docs/protocol.md.
  */
 uint64_t ib_client_restarts(ib_client *c);
 
