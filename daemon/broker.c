@@ -17,6 +17,8 @@
 #include "common/macro.h"
 #include "core/delegation.h"
 #include "core/dispatch.h"
+#include "core/persist.h"
+#include "core/recover.h"
 #include "core/session.h"
 #include "core/tenancy.h"
 #include "object/account.h"
@@ -48,6 +50,12 @@ struct Broker {
         unsigned reprobe_ms;
         const BrokerObserver *observer;
         void *observer_userdata;
+        FdStore *store;                 /* the service manager's fd store */
+        Persist *persist;               /* the state a restart needs */
+        SessionJournal journal;
+        RecoverStats recovered;         /* what the start restored */
+        bool keep_sessions;             /* exit leaves every session to the next broker (SIGUSR2) */
+        struct event *ev_sigusr2;
 };
 
 static size_t broker_n_quarantined(Broker *b) {
@@ -364,6 +372,39 @@ static void broker_on_delegations_changed(void *userdata) {
         broker_status(userdata);
 }
 
+static void broker_add_session(Session *s, void *userdata) {
+        Broker *b = userdata;
+
+        s->next = b->sessions;
+        if (b->sessions)
+                b->sessions->prev = s;
+        b->sessions = s;
+        if (s->id > b->next_session_id)
+                b->next_session_id = s->id;
+}
+
+static Session *broker_first_session(void *userdata) {
+        Broker *b = userdata;
+
+        return b->sessions;
+}
+
+static void journal_begin(Session *s, void *userdata) {
+        (void) persist_session_begin(userdata, s);
+}
+
+static void journal_end(Session *s, void *userdata) {
+        persist_session_end(userdata, s);
+}
+
+static void journal_release_device(Session *s, uint32_t dev_id, void *userdata) {
+        persist_forget_fd(userdata, s, PERSIST_FD_DEVICE, dev_id);
+}
+
+static void journal_peek(Session *s, const uint8_t *head, size_t size, void *userdata) {
+        persist_request_peeked(userdata, s, head, size);
+}
+
 static void broker_on_accept(int fd, void *userdata) {
         Broker *b = userdata;
         Session *s;
@@ -387,6 +428,20 @@ static void broker_on_accept(int fd, void *userdata) {
                 view_session(s, &v);
                 b->observer->session_opened(&v, b->observer_userdata);
         }
+}
+
+#define EXIT_RESTART 75
+
+static void broker_on_sigusr2(evutil_socket_t sig, short what, void *userdata) {
+        Broker *b = userdata;
+
+        if (!persist_enabled(b->persist)) {
+                log_warning("SIGUSR2 asks for an exit that keeps the sessions, but there is no fd store: ignored");
+                return;
+        }
+        log_info("SIGUSR2 received: exiting for a restart (status %d), the sessions stay", EXIT_RESTART);
+        b->keep_sessions = true;
+        (void) event_base_loopbreak(b->base);
 }
 
 static void broker_on_signal(evutil_socket_t sig, short what, void *userdata) {
@@ -538,6 +593,7 @@ static int broker_open_backend(Broker *b, const BackendOps *ops, const BrokerCon
         BackendConfig backend_config = config->backend_config;
         int r;
 
+        backend_config.fdstore = b->store;
         if (!backend_config.sim_devices) {
                 backend_config.sim_devices = sim_default_devices;
                 backend_config.n_sim_devices = ELEMENTSOF(sim_default_devices);
@@ -631,6 +687,33 @@ static int broker_setup_host(Broker *b, const BrokerConfig *config) {
         return 0;
 }
 
+typedef struct SocketPick {
+        char name[FDSTORE_NAME_MAX + 1];
+        unsigned found;
+} SocketPick;
+
+/* The socket unit's fds: those passed that are none of the store's own (s*.?, state.*, sim.*). */
+static int pick_socket(FdStore *s, const char *name, int fd, void *userdata) {
+        SocketPick *p = userdata;
+
+        if (strncmp(name, "state.", 6) == 0 || strncmp(name, "sim.", 4) == 0 ||
+            (name[0] == 's' && name[1] >= '0' && name[1] <= '9'))
+                return 0;
+        if (p->found++ == 0)
+                (void) snprintf(p->name, sizeof(p->name), "%s", name);
+        return 0;
+}
+
+/* The one listening socket passed; -ENOENT for none, -EINVAL for more than one. */
+static int broker_take_socket(Broker *b) {
+        SocketPick p = {};
+
+        (void) fdstore_foreach(b->store, "", pick_socket, &p);
+        if (p.found > 1)
+                return -EINVAL;
+        return p.found ? fdstore_take(b->store, p.name) : -ENOENT;
+}
+
 /* The VMM socket: the configured path, or the one the service manager passed. */
 static int broker_listen(Broker *b, const BrokerConfig *config) {
         int r;
@@ -639,7 +722,7 @@ static int broker_listen(Broker *b, const BrokerConfig *config) {
                 r = listener_new_path(&b->listener, b->base, config->socket_path, config->socket_mode,
                                       config->socket_gid, broker_on_accept, b);
         else {
-                r = listener_new_activated(&b->listener, b->base, broker_on_accept, b);
+                r = listener_new_activated(&b->listener, b->base, broker_take_socket(b), broker_on_accept, b);
                 if (r == -ENOENT) {
                         log_error("no socket: pass --socket PATH or start iommu-brokerd through its systemd socket unit");
                         return r;
@@ -657,6 +740,9 @@ static int broker_add_events(Broker *b) {
         b->ev_sigterm = evsignal_new(b->base, SIGTERM, broker_on_signal, b);
         b->ev_sigint = evsignal_new(b->base, SIGINT, broker_on_signal, b);
         b->ev_sighup = evsignal_new(b->base, SIGHUP, broker_on_sighup, b);
+        b->ev_sigusr2 = evsignal_new(b->base, SIGUSR2, broker_on_sigusr2, b);
+        if (!b->ev_sigusr2 || evsignal_add(b->ev_sigusr2, NULL) < 0)
+                return log_error_errno(ENOMEM, "cannot install the SIGUSR2 event");
         if (!b->ev_sighup || evsignal_add(b->ev_sighup, NULL) < 0)
                 return log_error_errno(ENOMEM, "cannot install the SIGHUP event");
         if (!b->ev_sigterm || !b->ev_sigint || evsignal_add(b->ev_sigterm, NULL) < 0 ||
@@ -679,6 +765,62 @@ static int broker_add_events(Broker *b) {
         return 0;
 }
 
+/*
+ * The fd store and the state file (core/persist.h): before the listener,
+ * which takes its socket from the fds passed at start.
+ */
+static int broker_open_state(Broker *b) {
+        int r;
+
+        r = persist_new(&b->persist, b->store);
+        if (r < 0)
+                return log_error_errno(r, "cannot set up the state file: %m");
+        b->host.persist = b->persist;
+        if (persist_enabled(b->persist)) {
+                b->journal = (SessionJournal) {
+                        .begin = journal_begin,
+                        .end = journal_end,
+                        .release_device = journal_release_device,
+                        .peek = journal_peek,
+                        .one_reply_queued = true,
+                        .userdata = b->persist,
+                };
+                b->host.journal = &b->journal;
+                persist_set_sessions(b->persist, broker_first_session, b);
+                b->next_session_id = persist_last_session_id(b->persist);
+                log_info("sessions are kept in the service manager's fd store: a crash or restart of the broker "
+                         "does not end them");
+        } else
+                log_info("no service manager fd store (NOTIFY_SOCKET): a crash or restart of the broker ends every session");
+        return 0;
+}
+
+/* The sessions a previous broker process served, before anything else is served. */
+static int broker_recover(Broker *b) {
+        AuditRecord a = { .verb = AUDIT_VERB_RESTART, .result = AUDIT_GRANTED };
+        char reason[200];
+        int r;
+
+        if (!persist_restored(b->persist))
+                return 0;
+        r = recover_sessions(&b->host, b->persist, broker_add_session, b, &b->recovered);
+        if (r < 0)
+                return log_error_errno(r, "cannot restore the sessions of the previous broker: %m");
+        (void) snprintf(reason, sizeof(reason),
+                        "restart %" PRIu64 ": %" PRIu64 " sessions restored (%" PRIu64 " ended), %" PRIu64
+                        " objects, %" PRIu64 " mappings, %" PRIu64 " bytes, %" PRIu64 " interrupted requests "
+                        "settled, in %" PRIu64 " us",
+                        persist_restarts(b->persist), b->recovered.sessions, b->recovered.ended,
+                        b->recovered.objects, b->recovered.mappings, b->recovered.bytes, b->recovered.resolved,
+                        b->recovered.usec);
+        a.reason = reason;
+        a.uid = geteuid();
+        a.pid = getpid();
+        audit_log(&a);
+        log_notice("%s", reason);
+        return 0;
+}
+
 int broker_new(Broker **ret, const BrokerConfig *config) {
         _cleanup_(broker_freep) Broker *b = NULL;
         const BackendOps *ops = NULL;
@@ -691,6 +833,9 @@ int broker_new(Broker **ret, const BrokerConfig *config) {
         if (!b)
                 return log_error_errno(ENOMEM, "out of memory");
         account_init(&b->account, "broker", NULL);
+        r = fdstore_new(&b->store);
+        if (r < 0)
+                return log_error_errno(r, "cannot read the file descriptors passed at start: %m");
         b->base = event_base_new();
         if (!b->base)
                 return log_error_errno(ENOMEM, "cannot create the event loop");
@@ -704,10 +849,16 @@ int broker_new(Broker **ret, const BrokerConfig *config) {
         r = broker_setup_host(b, config);
         if (r < 0)
                 return r;
+        r = broker_open_state(b);
+        if (r < 0)
+                return r;
         r = broker_listen(b, config);
         if (r < 0)
                 return r;
         r = broker_add_events(b);
+        if (r < 0)
+                return r;
+        r = broker_recover(b);
         if (r < 0)
                 return r;
 
@@ -721,6 +872,12 @@ Broker *broker_free(Broker *b) {
         /* requests waiting for kernel calls finish first: their sessions are freed only then */
         if (b->offload_started)
                 offload_stop();
+        if (b->keep_sessions) {
+                /* an exit for a restart: the store and the state file keep every session as it is */
+                log_notice("exiting for a restart: %zu sessions stay with the service manager's fd store",
+                           b->host.n_sessions);
+                _exit(EXIT_RESTART);
+        }
         while (b->sessions)
                 session_free(b->sessions);      /* unlinks itself through broker_on_session_free() */
         delegation_forget_all(&b->host);        /* the VMMs keep their devices; only the records go */
@@ -743,6 +900,10 @@ Broker *broker_free(Broker *b) {
         device_table_clear(&b->host.devices);
         pasid_space_deinit(&b->host.pasids);
         b->backend = backend_close(b->backend);
+        if (b->ev_sigusr2)
+                event_free(b->ev_sigusr2);
+        persist_free(b->persist);
+        fdstore_free(b->store);
         if (b->base)
                 event_base_free(b->base);
         free(b);
@@ -779,6 +940,20 @@ struct event_base *broker_get_event_base(Broker *b) {
 
 const char *broker_backend_name(Broker *b) {
         return backend_name(b->backend);
+}
+
+void broker_restart_view(Broker *b, RestartView *ret) {
+        *ret = (RestartView) {
+                .fd_store = persist_enabled(b->persist),
+                .restarts = persist_restarts(b->persist),
+                .sessions = b->recovered.sessions,
+                .ended = b->recovered.ended,
+                .objects = b->recovered.objects,
+                .mappings = b->recovered.mappings,
+                .mapped_bytes = b->recovered.bytes,
+                .settled = b->recovered.resolved,
+                .usec = b->recovered.usec,
+        };
 }
 
 size_t broker_n_sessions(Broker *b) {

@@ -52,6 +52,19 @@ typedef struct UsageView {
         uint64_t mapped_bytes;
 } UsageView;
 
+/* Restarts: whether sessions survive one, and what the last start restored. */
+typedef struct RestartView {
+        bool fd_store;                  /* a service manager keeps the fds: sessions survive a restart */
+        uint64_t restarts;              /* starts that found a previous broker's state */
+        uint64_t sessions;              /* restored by this start, and serving */
+        uint64_t ended;                 /* found but ended (no tenant, fds lost, not restorable yet) */
+        uint64_t objects;
+        uint64_t mappings;
+        uint64_t mapped_bytes;
+        uint64_t settled;               /* interrupted requests answered */
+        uint64_t usec;                  /* from the start of recovery to serving */
+} RestartView;
+
 /* One live session: its peer as the kernel told at accept. */
 typedef struct SessionView {
         uint64_t id;
@@ -159,6 +172,7 @@ const char *broker_backend_name(Broker *b);
 /* Broker-wide usage: what every session holds together. */
 void broker_usage(Broker *b, UsageView *ret);
 size_t broker_n_sessions(Broker *b);
+void broker_restart_view(Broker *b, RestartView *ret);
 /* The live sessions, newest first. */
 int broker_foreach_session(Broker *b, int (*fn)(const SessionView *s, void *userdata), void *userdata);
 /* The live session with that id; -ENOENT if none. */

@@ -19,6 +19,7 @@
 #include "common/protocol.h"
 #include "host/admin-dbus.h"
 #include "host/privilege.h"
+#include "util/crashpoint.h"
 #include "util/log.h"
 
 static const char *arg_backend = "kernel";
@@ -286,6 +287,7 @@ int main(int argc, char **argv) {
         r = parse_argv(argc, argv);
         if (r <= 0)
                 return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        crash_points_init();
 
         config.backend = arg_backend;
         config.backend_config.iommu_path = arg_iommu_dev;

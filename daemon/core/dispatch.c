@@ -24,9 +24,11 @@
 #include "common/protocol.h"
 #include "core/call.h"
 #include "core/dispatch.h"
+#include "core/persist.h"
 #include "core/session.h"
 #include "core/verbs.h"
 #include "util/log.h"
+#include "util/crashpoint.h"
 #include "util/offload.h"
 #include "wire/codec.h"
 
@@ -38,42 +40,43 @@ typedef struct Verb {
         unsigned reply_fds;             /* fds its reply carries: reserved before the handler runs */
         bool needs_hello;
         int (*handler)(Call *c);
+        bool objects;                   /* on success its session's objects are written again (core/persist.h) */
 } Verb;
 
 static const Verb verbs[] = {
         { IB__V1__REQUEST__VERB_HELLO,       "Hello",           0, 0, 0, false, verb_hello },
         { IB__V1__REQUEST__VERB_CAPS,        "GetCapabilities", 0, 0, 0, true,  verb_caps },
-        { IB__V1__REQUEST__VERB_IOAS_ALLOC,  "IoasAlloc",       0, 0, 0, true,  verb_ioas_alloc },
-        { IB__V1__REQUEST__VERB_IOAS_FREE,   "IoasFree",        0, 0, 0, true,  verb_ioas_free },
+        { IB__V1__REQUEST__VERB_IOAS_ALLOC,  "IoasAlloc",       0, 0, 0, true,  verb_ioas_alloc, true },
+        { IB__V1__REQUEST__VERB_IOAS_FREE,   "IoasFree",        0, 0, 0, true,  verb_ioas_free, true },
         { IB__V1__REQUEST__VERB_IOVA_RANGES, "IoasIovaRanges",  0, 0, 0, true,  verb_iova_ranges },
-        { IB__V1__REQUEST__VERB_ALLOW_IOVAS, "IoasAllowIovas",  0, 0, 0, true,  verb_allow_iovas },
-        { IB__V1__REQUEST__VERB_MEM_REGISTER,   "MemRegister",   1, 1, 0, true,  verb_mem_register },
-        { IB__V1__REQUEST__VERB_MEM_UNREGISTER, "MemUnregister", 0, 0, 0, true,  verb_mem_unregister },
+        { IB__V1__REQUEST__VERB_ALLOW_IOVAS, "IoasAllowIovas",  0, 0, 0, true,  verb_allow_iovas, true },
+        { IB__V1__REQUEST__VERB_MEM_REGISTER,   "MemRegister",   1, 1, 0, true,  verb_mem_register, true },
+        { IB__V1__REQUEST__VERB_MEM_UNREGISTER, "MemUnregister", 0, 0, 0, true,  verb_mem_unregister, true },
         { IB__V1__REQUEST__VERB_MAP,         "Map",             0, 1, 0, true,  verb_map },     /* 1 fd, or mem */
         { IB__V1__REQUEST__VERB_UNMAP,       "Unmap",           0, 0, 0, true,  verb_unmap },
         { IB__V1__REQUEST__VERB_COPY,        "Copy",            0, 0, 0, true,  verb_copy },
         { IB__V1__REQUEST__VERB_BATCH,       "Batch",           0, IB_MAX_FDS_PER_MESSAGE, 0, true, verb_batch },
         { IB__V1__REQUEST__VERB_DEVICE_LIST,   "DeviceList",    0, 0, 0, true,  verb_device_list },
-        { IB__V1__REQUEST__VERB_DEVICE_OPEN,   "DeviceOpen",    0, 0, 1, true,  verb_device_open },
-        { IB__V1__REQUEST__VERB_DEVICE_ATTACH, "DeviceAttach",  0, 0, 0, true,  verb_device_attach },
-        { IB__V1__REQUEST__VERB_DEVICE_DETACH, "DeviceDetach",  0, 0, 0, true,  verb_device_detach },
-        { IB__V1__REQUEST__VERB_DEVICE_CLOSE,  "DeviceClose",   0, 0, 0, true,  verb_device_close },
+        { IB__V1__REQUEST__VERB_DEVICE_OPEN,   "DeviceOpen",    0, 0, 1, true,  verb_device_open, true },
+        { IB__V1__REQUEST__VERB_DEVICE_ATTACH, "DeviceAttach",  0, 0, 0, true,  verb_device_attach, true },
+        { IB__V1__REQUEST__VERB_DEVICE_DETACH, "DeviceDetach",  0, 0, 0, true,  verb_device_detach, true },
+        { IB__V1__REQUEST__VERB_DEVICE_CLOSE,  "DeviceClose",   0, 0, 0, true,  verb_device_close, true },
         { IB__V1__REQUEST__VERB_HW_INFO,       "HwInfo",        0, 0, 0, true,  verb_hw_info },
         { IB__V1__REQUEST__VERB_DEVICE_DELEGATE, "DeviceDelegate", 0, 1, 1 + IB_MAX_DELEGATE_DEVICES, true, verb_device_delegate },
-        { IB__V1__REQUEST__VERB_HWPT_ALLOC,    "HwptAlloc",     0, 0, 0, true,  verb_hwpt_alloc },
-        { IB__V1__REQUEST__VERB_HWPT_FREE,     "HwptFree",      0, 0, 0, true,  verb_hwpt_free },
+        { IB__V1__REQUEST__VERB_HWPT_ALLOC,    "HwptAlloc",     0, 0, 0, true,  verb_hwpt_alloc, true },
+        { IB__V1__REQUEST__VERB_HWPT_FREE,     "HwptFree",      0, 0, 0, true,  verb_hwpt_free, true },
         { IB__V1__REQUEST__VERB_HWPT_SET_DIRTY_TRACKING, "HwptSetDirtyTracking", 0, 0, 0, true, verb_hwpt_set_dirty_tracking },
         { IB__V1__REQUEST__VERB_HWPT_GET_DIRTY_BITMAP,   "HwptGetDirtyBitmap",   0, 0, 1, true, verb_hwpt_get_dirty_bitmap },
         { IB__V1__REQUEST__VERB_HWPT_INVALIDATE,         "HwptInvalidate",       0, 0, 0, true, verb_hwpt_invalidate },
-        { IB__V1__REQUEST__VERB_FAULT_QUEUE_ALLOC,       "FaultQueueAlloc",      0, 0, 1, true, verb_fault_queue_alloc },
-        { IB__V1__REQUEST__VERB_FAULT_QUEUE_FREE,        "FaultQueueFree",       0, 0, 0, true, verb_fault_queue_free },
-        { IB__V1__REQUEST__VERB_PASID_ATTACH,  "PasidAttach",   0, 0, 0, true,  verb_pasid_attach },
-        { IB__V1__REQUEST__VERB_PASID_DETACH,  "PasidDetach",   0, 0, 0, true,  verb_pasid_detach },
+        { IB__V1__REQUEST__VERB_FAULT_QUEUE_ALLOC,       "FaultQueueAlloc",      0, 0, 1, true, verb_fault_queue_alloc, true },
+        { IB__V1__REQUEST__VERB_FAULT_QUEUE_FREE,        "FaultQueueFree",       0, 0, 0, true, verb_fault_queue_free, true },
+        { IB__V1__REQUEST__VERB_PASID_ATTACH,  "PasidAttach",   0, 0, 0, true,  verb_pasid_attach, true },
+        { IB__V1__REQUEST__VERB_PASID_DETACH,  "PasidDetach",   0, 0, 0, true,  verb_pasid_detach, true },
         { IB__V1__REQUEST__VERB_PASID_LOOKUP,  "PasidLookup",   0, 0, 0, true,  verb_pasid_lookup },
-        { IB__V1__REQUEST__VERB_VIOMMU_ALLOC,  "ViommuAlloc",   0, 0, 0, true,  verb_viommu_alloc },
-        { IB__V1__REQUEST__VERB_VDEVICE_ALLOC, "VdeviceAlloc",  0, 0, 0, true,  verb_vdevice_alloc },
-        { IB__V1__REQUEST__VERB_VIOMMU_FREE,   "ViommuFree",    0, 0, 0, true,  verb_viommu_free },
-        { IB__V1__REQUEST__VERB_VDEVICE_FREE,  "VdeviceFree",   0, 0, 0, true,  verb_vdevice_free },
+        { IB__V1__REQUEST__VERB_VIOMMU_ALLOC,  "ViommuAlloc",   0, 0, 0, true,  verb_viommu_alloc, true },
+        { IB__V1__REQUEST__VERB_VDEVICE_ALLOC, "VdeviceAlloc",  0, 0, 0, true,  verb_vdevice_alloc, true },
+        { IB__V1__REQUEST__VERB_VIOMMU_FREE,   "ViommuFree",    0, 0, 0, true,  verb_viommu_free, true },
+        { IB__V1__REQUEST__VERB_VDEVICE_FREE,  "VdeviceFree",   0, 0, 0, true,  verb_vdevice_free, true },
 };
 
 static const Verb *verb_find(Ib__V1__Request__VerbCase v) {
@@ -101,6 +104,10 @@ static void send_reply(Session *s, const Ib__V1__Reply *reply, const int *fds, s
         }
         if (r >= 0)
                 r = transport_send(&s->transport, buf, size, fds, n_fds, fds_charge);
+        if (r >= 0)             /* a reply the socket did not take yet is the slot's, for a restart */
+                persist_request_replied(s->host->persist, s, transport_queued(&s->transport) > 0, buf, size,
+                                        n_fds);
+        crash_point("replied");
         if (r >= 0 || r == -EPIPE || r == -ECONNRESET)
                 return;         /* sent, or the peer is gone (its hang-up ends the session) */
         if (n_fds > 0) {
@@ -247,6 +254,10 @@ static void dispatch_run(void *userdata) {
                 if (r < 0 && call.error[0] == '\0')
                         (void) call_fail(&call, r, "%s failed: %s", v->name, strerror(-r));
                 release_fds(reserved, v->reply_fds);
+                /* before the reply: a restart after it finds what the reply says is there */
+                if (v->objects && !s->free_pending)
+                        persist_objects(s->host->persist, s);
+                crash_point("handled");
         }
 
         if (r < 0) {
@@ -293,6 +304,8 @@ void dispatch_message(Session *s, const uint8_t *data, size_t size, FdList *fds_
                 return;
         }
         d = (Dispatch) { .session = s, .req = req, .fds = TAKE_PTR(fds), .flags = flags };
+        persist_request_begin(s->host->persist, s, req->id, data, size);
+        crash_point("read");
 
         /*
          * A request that may pin or unpin a lot runs in a coroutine: at its

@@ -214,6 +214,9 @@ void session_hello_done(Session *s) {
         u = s->counted_uid ? host_uid(s->host, s->cred.uid, false) : NULL;
         if (u)
                 u->pending--;
+        /* from here on it survives a restart of the broker */
+        if (s->host->journal && s->host->journal->begin)
+                s->host->journal->begin(s, s->host->journal->userdata);
 }
 
 static int session_on_message(void *userdata, const uint8_t *data, size_t size, FdList *fds, unsigned flags) {
@@ -229,6 +232,12 @@ static int session_on_message(void *userdata, const uint8_t *data, size_t size, 
         return 0;
 }
 
+static void session_on_peek(void *userdata, const uint8_t *head, size_t size) {
+        Session *s = userdata;
+
+        s->host->journal->peek(s, head, size, s->host->journal->userdata);
+}
+
 static void session_on_hangup(void *userdata, int err) {
         Session *s = userdata;
 
@@ -236,6 +245,15 @@ static void session_on_hangup(void *userdata, int err) {
                 log_notice("%s: connection failed: %s", s->name, strerror(-err));
         session_free(s);
         /* careful: freed here */
+}
+
+/*
+ * Replies a session's transport queues before it stops reading: with a state
+ * file, one, so that the only reply a crash can take is the one the slot
+ * keeps (core/persist.c).
+ */
+static size_t session_max_queued(const SessionHost *host) {
+        return host->journal && host->journal->one_reply_queued ? 1 : IB_MAX_REQUESTS_IN_FLIGHT;
 }
 
 int session_new(Session **ret, SessionHost *host, uint64_t id, int fd) {
@@ -290,10 +308,12 @@ int session_new(Session **ret, SessionHost *host, uint64_t id, int fd) {
         }
 
         r = transport_init(&s->transport, host->base, TAKE_FD(sock), IB_MAX_MESSAGE_SIZE,
-                           IB_MAX_FDS_PER_MESSAGE, IB_MAX_REQUESTS_IN_FLIGHT, &s->account, session_on_message,
+                           IB_MAX_FDS_PER_MESSAGE, session_max_queued(host), &s->account, session_on_message,
                            session_on_hangup, s);
         if (r < 0)
                 return r;
+        if (host->journal && host->journal->peek)
+                s->transport.on_peek = session_on_peek;
 
         {
                 struct timeval tv = { .tv_sec = host->admission.hello_timeout_sec };
@@ -306,6 +326,72 @@ int session_new(Session **ret, SessionHost *host, uint64_t id, int fd) {
         s->registered = true;
         *ret = TAKE_PTR(s);
         return 0;
+}
+
+int session_restore(Session **ret, SessionHost *host, uint64_t id, int fd, BackendCtx *ctx, const char *client_name) {
+        _cleanup_close_ int sock = fd;
+        _cleanup_(session_freep) Session *s = NULL;
+        socklen_t len = sizeof(struct ucred);
+        int r;
+
+        s = calloc(1, sizeof(*s));
+        if (!s) {
+                backend_ctx_free(ctx);
+                return -ENOMEM;
+        }
+        s->transport = (Transport) TRANSPORT_NULL;
+        s->pidfd = -1;
+        s->host = host;
+        s->id = id;
+        s->ctx = ctx;
+        (void) snprintf(s->name, sizeof(s->name), "session %" PRIu64, id);
+        if (client_name && *client_name) {
+                s->client_name = strdup(client_name);
+                if (!s->client_name)
+                        return -ENOMEM;
+        }
+        /* the kernel's word on the peer, as at accept: the socket keeps it */
+        if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &s->cred, &len) < 0)
+                return -errno;
+        len = sizeof(int);
+        if (getsockopt(sock, SOL_SOCKET, SO_PEERPIDFD, &s->pidfd, &len) < 0)
+                s->pidfd = -1;
+        s->id_peer = (PeerIdentity) PEER_IDENTITY_NULL;
+        s->hello = true;
+        r = session_count_uid(s);
+        if (r < 0)
+                return r;
+        if (!s->deny_reason) {
+                r = session_admit(s);
+                if (r < 0)
+                        return r;
+        }
+        account_init(&s->account, s->name, s->tenant ? &s->tenant->account : host->account);
+        /* what it held before the restart is held still: charged whatever the limits now say */
+        charge_force(&s->charge_session, &s->account, ACCOUNT_SESSIONS, 1);
+        charge_force(&s->charge_fds, &s->account, ACCOUNT_FDS, s->pidfd >= 0 ? 2 : 1);
+        r = transport_init(&s->transport, host->base, TAKE_FD(sock), IB_MAX_MESSAGE_SIZE,
+                           IB_MAX_FDS_PER_MESSAGE, session_max_queued(host), &s->account, session_on_message,
+                           session_on_hangup, s);
+        if (r < 0)
+                return r;
+        if (host->journal && host->journal->peek)
+                s->transport.on_peek = session_on_peek;
+        transport_pause(&s->transport, true);
+        {
+                SessionUid *u = s->counted_uid ? host_uid(host, s->cred.uid, false) : NULL;
+
+                if (u)
+                        u->pending--;
+        }
+        host->n_sessions++;
+        s->registered = true;
+        *ret = TAKE_PTR(s);
+        return (*ret)->deny_reason ? -EACCES : 0;
+}
+
+void session_resume(Session *s) {
+        transport_pause(&s->transport, false);
 }
 
 /*
@@ -529,6 +615,8 @@ void session_release_device(Session *s, Device *d) {
         DeviceSlot *slot;
 
         memcpy(name, d->name, sizeof(name));
+        if (s->host->journal && s->host->journal->release_device)
+                s->host->journal->release_device(s, d->dev_id, s->host->journal->userdata);
         device_free(d);
         slot = device_table_find(&s->host->devices, name);
         if (!slot || !device_slot_quarantined(slot))
@@ -575,6 +663,9 @@ Session *session_free(Session *s) {
 
         if (!s)
                 return NULL;
+        /* the store's copies go first: the connection closes for the client, the devices can unbind */
+        if (s->host->journal && s->host->journal->end)
+                s->host->journal->end(s, s->host->journal->userdata);
         if (s->waiting) {
                 /* its request's kernel call cannot be taken back: the rest once it returned */
                 s->free_pending = true;
@@ -644,6 +735,10 @@ void *session_find_kind(Session *s, SessionKind kind, uint32_t id) {
                         return o;
         }
         return NULL;
+}
+
+uint32_t session_kind_id(SessionKind kind, ListLink *link) {
+        return *(const uint32_t *) ((char *) kind_object(kind, link) + session_kinds[kind].id);
 }
 
 void session_add_kind(Session *s, SessionKind kind, ListLink *link) {

@@ -112,6 +112,19 @@ typedef struct SessionServer {
         void (*send_error)(Session *s, uint64_t id, int err, const char *message);
 } SessionServer;
 
+/*
+ * What keeps a session's state for a restart of the broker (core/persist.c,
+ * above this file): lent by the broker, called at these moments.
+ */
+typedef struct SessionJournal {
+        void (*begin)(Session *s, void *userdata);              /* Hello done */
+        void (*end)(Session *s, void *userdata);                /* before the connection closes and teardown */
+        void (*release_device)(Session *s, uint32_t dev_id, void *userdata);   /* before its fd closes */
+        void (*peek)(Session *s, const uint8_t *head, size_t size, void *userdata);  /* a datagram is about to be read */
+        bool one_reply_queued;          /* a transport stops reading while one reply waits (persist.c) */
+        void *userdata;
+} SessionJournal;
+
 /* What the broker lends every session; filled by broker.c. */
 struct SessionHost {
         struct event_base *base;
@@ -135,6 +148,8 @@ struct SessionHost {
         void *userdata;
         SessionAdmission admission;
         uint64_t offload_min_bytes;     /* a request that may pin or unpin this much waits off the loop (util/offload.h); 0: none */
+        const SessionJournal *journal;  /* what keeps the state a restart needs (core/persist.h); NULL: none */
+        struct Persist *persist;        /* for the rooms above session.c: the state file */
         SessionUid *uids;               /* uids with connections, unordered */
         size_t n_uids;
         size_t size_uids;
@@ -170,10 +185,24 @@ struct Session {
         bool waiting;                   /* a request of it waits for a kernel call off the loop: it reads no more */
         bool free_pending;              /* it ended meanwhile: freed once that request is done */
         uint32_t last_mem;              /* the last MemRegister handle: handles are never reused */
+        uint32_t last_ioas_serial;      /* the last Ioas.serial handed out */
+        uint32_t persist_slot;          /* its slot in the state file + 1; 0: it would not survive a restart */
+        uint64_t restarts;              /* broker restarts this session lived through */
 };
 
 /* Takes fd.  The session starts serving at once. */
 int session_new(Session **ret, SessionHost *host, uint64_t id, int fd);
+/*
+ * A session a previous broker process served (core/recover.c): takes fd (its
+ * connection) and ctx; admitted again under the policy in force, counted
+ * as after Hello, not reading until session_resume().  -EACCES (with
+ * deny_reason set on the returned session) if no tenant takes it any more.
+ */
+int session_restore(Session **ret, SessionHost *host, uint64_t id, int fd, BackendCtx *ctx, const char *client_name);
+/* Reads again: a restored session is serving. */
+void session_resume(Session *s);
+/* The kernel id of an object of kind by its list link (a device's: its dev_id). */
+uint32_t session_kind_id(SessionKind kind, ListLink *link);
 /*
  * Closes the connection, then empties the session's iommufd context in the
  * kernel, verified (see the Teardown comment in session.c), releases its

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/persist.h"
 #include "core/session.h"
 #include "core/tenancy.h"
 #include "policy/audit.h"
@@ -170,6 +171,7 @@ int verb_device_open(Call *c) {
         reply->dev_id = d->dev_id;
         c->reply_fds[0] = d->fd;
         c->n_reply_fds = 1;
+        (void) persist_keep_fd(s->host->persist, s, PERSIST_FD_DEVICE, d->dev_id, d->fd);
         session_add(s, TAKE_PTR(d));
         c->reply->result_case = IB__V1__REPLY__RESULT_DEVICE_OPEN;
         c->reply->device_open = reply;

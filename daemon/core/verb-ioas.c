@@ -119,6 +119,7 @@ int verb_ioas_alloc(Call *c) {
                 return call_fail_quota(c, over);
         if (r < 0)
                 return call_fail(c, r, "cannot allocate an IOAS: %s", strerror(-r));
+        ioas->serial = ++s->last_ioas_serial;
 
         if (hinted || tenant_window) {
                 const IovaRange hint = { .start = lo, .last = hi };

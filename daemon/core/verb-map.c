@@ -23,8 +23,10 @@
 
 #include "common/errno-name.h"
 #include "common/protocol.h"
+#include "core/persist.h"
 #include "core/session.h"
 #include "core/verbs.h"
+#include "util/crashpoint.h"
 
 #ifndef F_SEAL_FUTURE_WRITE
 #define F_SEAL_FUTURE_WRITE 0x0010
@@ -236,6 +238,16 @@ static int do_map(Call *c, const Ib__V1__MapRequest *m, uint64_t *ret_iova) {
                 return call_fail_quota(c, over);
         if (r < 0)
                 return fail_map(c, r, m->ioas, m->has_iova, iova, m->length);
+        if (mem) {
+                Mapping *made = ioas_mapping_at(ioas, iova);
+
+                if (made)
+                        made->mem = mem->id;
+        }
+        crash_point("mapped");
+        persist_map(c->session->host->persist, c->session, ioas->id, ioas->serial, iova, m->length, flags,
+                    mem ? mem->id : 0, m->offset);
+        crash_point("map-recorded");
         *ret_iova = iova;
         return 0;
 }
@@ -248,6 +260,15 @@ static int do_unmap(Call *c, const Ib__V1__UnmapRequest *u, uint64_t *ret_length
         if (!ioas)
                 return r;
         r = ioas_unmap(ioas, u->iova, u->length, ret_length);
+        if (r >= 0) {
+                uint64_t last;
+
+                if ((u->iova == 0 && u->length == UINT64_MAX) || iova_last(u->iova, u->length, &last) < 0)
+                        last = IOVA_MAX;
+                crash_point("unmapped");
+                persist_unmap(c->session->host->persist, c->session, ioas->id, ioas->serial, u->iova, last);
+                crash_point("unmap-recorded");
+        }
         if (r == -ENOENT)
                 return call_fail(c, r, "0x%" PRIx64 "+0x%" PRIx64 " of IOAS %" PRIu32
                                  " does not cover whole mappings: an unmap cannot split a mapping, and must unmap something",
@@ -284,6 +305,7 @@ int verb_mem_register(Call *c) {
                 return r;
         (void) fdlist_take(c->fds, 0);  /* the record owns it now */
         s->last_mem = m->id;
+        (void) persist_keep_fd(s->host->persist, s, PERSIST_FD_MEMREG, m->id, m->fd);
         ib__v1__mem_register_reply__init(reply);
         reply->mem = m->id;
         session_add(s, TAKE_PTR(m));
@@ -305,6 +327,7 @@ int verb_mem_unregister(Call *c) {
         if (!reply)
                 return -ENOMEM;
         /* the broker's reference only: mappings made from it keep their own */
+        persist_forget_fd(c->session->host->persist, c->session, PERSIST_FD_MEMREG, m->id);
         memreg_free(m);
         ib__v1__mem_unregister_reply__init(reply);
         c->reply->result_case = IB__V1__REPLY__RESULT_MEM_UNREGISTER;
@@ -392,6 +415,7 @@ int verb_copy(Call *c) {
         if (r < 0)
                 return fail_map(c, r, req->dst_ioas, req->has_dst_iova, iova, req->length);
 
+        persist_map(c->session->host->persist, c->session, dst->id, dst->serial, iova, req->length, flags, 0, 0);
         ib__v1__copy_reply__init(reply);
         reply->dst_iova = iova;
         c->reply->result_case = IB__V1__REPLY__RESULT_COPY;
@@ -475,6 +499,7 @@ int verb_batch(Call *c) {
                         res[i].result_case = IB__V1__BATCH_RESULT__RESULT_UNMAP;
                         res[i].unmap = u;
                 }
+                persist_request_step(c->session->host->persist, c->session, (uint32_t) i, r < 0 ? r : 0, value);
                 if (r < 0) {
                         res[i].result_case = IB__V1__BATCH_RESULT__RESULT__NOT_SET;
                         r = batch_result_error(c, &res[i], r, sub.error[0] ? sub.error : strerror(-r));

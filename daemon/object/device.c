@@ -194,6 +194,45 @@ int device_open(Device **ret, DeviceTable *t, BackendCtx *ctx, Account *account,
         return 0;
 }
 
+int device_restore(Device **ret, DeviceTable *t, BackendCtx *ctx, Account *account, uint64_t session, pid_t pid,
+                   uid_t uid, const char *name, int fd, uint32_t dev_id, uint32_t pt_id, uint32_t hwpt_id) {
+        _cleanup_close_ int dfd = fd;
+        _cleanup_(device_freep) Device *d = NULL;
+        DeviceSlot *slot;
+        int r;
+
+        slot = device_table_find(t, name);
+        if (!slot)
+                return -ENODEV;
+        if (!device_slot_idle(slot))
+                return -EBUSY;
+        d = calloc(1, sizeof(*d));
+        if (!d)
+                return -ENOMEM;
+        d->fd = -1;
+        d->ctx = ctx;
+        d->table = t;
+        d->session = session;
+        d->peer_pid = pid;
+        d->peer_uid = uid;
+        memcpy(d->name, slot->info.name, sizeof(d->name));
+        d->pasid_width = slot->info.pasid_width;
+        charge_force(&d->charge_object, account, ACCOUNT_OBJECTS, 1);
+        charge_force(&d->charge_fd, account, ACCOUNT_FDS, 1);
+        d->fd = TAKE_FD(dfd);
+        d->dev_id = dev_id;
+        slot->owner = session;
+        r = backend_hw_info(ctx, d->dev_id, &d->hw);
+        if (r < 0)
+                return r;
+        if (d->hw.max_pasid_log2 > 0 && d->hw.max_pasid_log2 < d->pasid_width)
+                d->pasid_width = d->hw.max_pasid_log2;
+        d->pt_id = pt_id;
+        d->hwpt_id = hwpt_id;
+        *ret = TAKE_PTR(d);
+        return 0;
+}
+
 int device_detach_all(Device *d) {
         PasidEntry *p;
         int r = 0, q;

@@ -112,6 +112,15 @@ void device_slot_set_delegation(DeviceSlot *slot, uint64_t id, pid_t pid, uid_t 
  */
 bool device_slot_end_delegation(DeviceSlot *slot, Backend *b);
 
+/*
+ * The record of a device bound in ctx since before a restart of the broker
+ * (core/recover.c): takes fd (the bound device fd, from the fd store),
+ * claims its slot for session, reads its hardware info; attached to pt_id
+ * with hwpt_id as the kernel has it (0: not attached).  Charges are forced.
+ * -ENODEV for a device the broker no longer lists, -EBUSY for a claimed slot.
+ */
+int device_restore(Device **ret, DeviceTable *t, BackendCtx *ctx, Account *account, uint64_t session, pid_t pid,
+                   uid_t uid, const char *name, int fd, uint32_t dev_id, uint32_t pt_id, uint32_t hwpt_id);
 int device_attach(Device *d, uint32_t pt_id);
 int device_detach(Device *d);
 /*

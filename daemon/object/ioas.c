@@ -151,6 +151,72 @@ int ioas_new(Ioas **ret, BackendCtx *ctx, Account *account, const Account **ret_
         return 0;
 }
 
+int ioas_restore(Ioas **ret, BackendCtx *ctx, Account *account, uint32_t id) {
+        Ioas *ioas;
+
+        ioas = calloc(1, sizeof(*ioas));
+        if (!ioas)
+                return -ENOMEM;
+        ioas->ctx = ctx;
+        ioas->account = account;
+        ioas->id = id;
+        charge_force(&ioas->charge_ioas, account, ACCOUNT_IOAS, 1);
+        charge_force(&ioas->charge_object, account, ACCOUNT_OBJECTS, 1);
+        *ret = ioas;
+        return 0;
+}
+
+static int ioas_seal_guard(Mapping *m, int memfd, uint64_t offset, uint64_t length);
+
+int ioas_restore_mapping(Ioas *ioas, uint64_t iova, uint64_t length, uint32_t flags, uint32_t mem,
+                         uint64_t offset, int memfd) {
+        _cleanup_(mapping_freep) Mapping *m = NULL;
+        uint64_t last;
+
+        if (length == 0 || iova_last(iova, length, &last) < 0)
+                return -EINVAL;
+        if (itree_first_in(&ioas->maps, iova, last))
+                return -EEXIST;
+        m = calloc(1, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        charge_force(&m->charge_count, ioas->account, ACCOUNT_MAPPINGS, 1);
+        charge_force(&m->charge_bytes, ioas->account, ACCOUNT_MAPPED_BYTES, length);
+        m->offset = offset;
+        m->flags = flags & ~BACKEND_MAP_FIXED_IOVA;
+        m->mem = mem;
+        if (memfd >= 0 && (flags & BACKEND_MAP_WRITEABLE) && backend_has(ioas->ctx->backend, BACKEND_FEATURE_MAP_FILE)) {
+                int r = ioas_seal_guard(m, memfd, offset, length);
+
+                if (r < 0)
+                        return r;
+        }
+        mapping_place(m, iova, length);
+        ioas_insert(ioas, TAKE_PTR(m));
+        return 0;
+}
+
+void ioas_forget_mappings(Ioas *ioas, uint64_t iova, uint64_t last, uint64_t *ret_bytes) {
+        uint64_t bytes = 0;
+
+        for (ITreeNode *n = itree_first_in(&ioas->maps, iova, last), *next; n && n->start <= last; n = next) {
+                next = itree_next(n);
+                if (n->start < iova || n->last > last)
+                        continue;
+                bytes += n->last - n->start + 1;
+                itree_remove(&ioas->maps, n);
+                mapping_free(mapping_of(n));
+        }
+        if (ret_bytes)
+                *ret_bytes = bytes;
+}
+
+Mapping *ioas_mapping_at(Ioas *ioas, uint64_t iova) {
+        ITreeNode *n = itree_first_in(&ioas->maps, iova, iova);
+
+        return n && n->start == iova ? mapping_of(n) : NULL;
+}
+
 int ioas_set_window(Ioas *ioas, const IovaRange *window, size_t n_window) {
         int r;
 
@@ -426,6 +492,8 @@ int ioas_map(Ioas *ioas, int memfd, uint64_t offset, uint64_t length, uint32_t f
                 return r;
 
         mapping_place(m, out, length);
+        m->offset = offset;
+        m->flags = flags & ~BACKEND_MAP_FIXED_IOVA;
         r = ioas_check_chosen(ioas, &m, length, flags);
         if (r < 0)
                 return r;
@@ -499,6 +567,7 @@ int ioas_copy(Ioas *dst, Ioas *src, uint64_t src_iova, uint64_t length, uint32_t
         if (r < 0)
                 return r;
         mapping_place(m, out, length);
+        m->flags = flags & ~BACKEND_MAP_FIXED_IOVA;
         r = ioas_check_chosen(dst, &m, length, flags);
         if (r < 0)
                 return r;

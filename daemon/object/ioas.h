@@ -35,6 +35,7 @@ struct Ioas {
         BackendCtx *ctx;
         Account *account;
         uint32_t id;
+        uint32_t serial;                /* per session, never reused: tells it from an earlier IOAS of the same id */
         ListLink link;                  /* in the session's list */
         IovaRange window[IOAS_MAX_WINDOW];      /* the broker's limit on IOVAs; n_window 0: none */
         size_t n_window;
@@ -50,9 +51,33 @@ struct Mapping {
         ITreeNode node;                 /* its IOVAs [start, last], in Ioas.maps */
         MemRef **mems;                  /* broker mmaps this mapping needs alive */
         size_t n_mems;
+        uint64_t offset;                /* in the memfd it came from (a restart re-creates the seal guard) */
+        uint32_t flags;                 /* BACKEND_MAP_* */
+        uint32_t mem;                   /* the registration it came from (the caller sets it); 0: none */
         Charge charge_bytes;
         Charge charge_count;
 };
+
+/*
+ * The record of IOAS id that the kernel holds in ctx since before a restart
+ * of the broker (core/recover.c): no kernel call; its charges taken whatever
+ * the limits say now (it exists).
+ */
+int ioas_restore(Ioas **ret, BackendCtx *ctx, Account *account, uint32_t id);
+/*
+ * The record of a mapping the kernel holds since before a restart, charged
+ * like the IOAS.  memfd (-1: none) re-creates its seal guard (a writable
+ * mapping on the MAP_FILE path, see ioas_map()).
+ */
+int ioas_restore_mapping(Ioas *ioas, uint64_t iova, uint64_t length, uint32_t flags, uint32_t mem,
+                         uint64_t offset, int memfd);
+/*
+ * Forgets the records of the mappings that lie inside [iova, last] (no
+ * kernel call: recovery applies an unmap the kernel did); *ret_bytes: theirs.
+ */
+void ioas_forget_mappings(Ioas *ioas, uint64_t iova, uint64_t last, uint64_t *ret_bytes);
+/* The mapping that starts at iova, or NULL. */
+Mapping *ioas_mapping_at(Ioas *ioas, uint64_t iova);
 
 /* Allocates an IOAS in ctx.  *ret_over names the account whose limit a -EDQUOT passed. */
 int ioas_new(Ioas **ret, BackendCtx *ctx, Account *account, const Account **ret_over);

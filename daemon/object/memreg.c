@@ -41,6 +41,19 @@ int memreg_new(MemReg **ret, Account *account, uint32_t id, int fd, int accmode,
         return 0;
 }
 
+int memreg_restore(MemReg **ret, Account *account, uint32_t id, int fd, int accmode) {
+        MemReg *m = calloc(1, sizeof(*m));
+
+        if (!m)
+                return -ENOMEM;
+        m->id = id;
+        m->fd = fd;
+        m->accmode = accmode;
+        charge_force(&m->charge_fd, account, ACCOUNT_FDS, 1);
+        *ret = m;
+        return 0;
+}
+
 MemReg *memreg_free(MemReg *m) {
         if (!m)
                 return NULL;

@@ -40,6 +40,8 @@ struct MemReg {
  * limit.
  */
 int memreg_new(MemReg **ret, Account *account, uint32_t id, int fd, int accmode, const Account **ret_over);
+/* The record of a registration kept across a restart (the fd from the fd store); the charge is forced. */
+int memreg_restore(MemReg **ret, Account *account, uint32_t id, int fd, int accmode);
 /* Closes the fd and releases the charge; mappings made from it stay as they are. */
 MemReg *memreg_free(MemReg *m);
 

@@ -48,6 +48,8 @@
 #define AUDIT_VERB_LIMIT "limit"
 #define AUDIT_VERB_RELOAD "reload"
 #define AUDIT_VERB_TEARDOWN "teardown"          /* a session's end: its kernel context emptied */
+#define AUDIT_VERB_RESTART "restart"            /* the broker started again and restored what it kept */
+#define AUDIT_VERB_RESTORE "restore"            /* one session restored after a restart (or ended: denied) */
 #define AUDIT_VERB_DEVICE_RELEASE "device-release"      /* a device the broker let go of */
 #define AUDIT_VERB_DEVICE_DELEGATE "device-delegate"    /* a device handed to a VMM that binds it itself */
 #define AUDIT_VERB_DELEGATION_END "delegation-end"      /* its process exited (or was ended by an admin) */

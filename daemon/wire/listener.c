@@ -91,33 +91,33 @@ static int listener_start(Listener *l, struct event_base *base) {
         return 0;
 }
 
-int listener_new_activated(Listener **ret, struct event_base *base, ListenerOnAccept cb, void *userdata) {
+int listener_new_activated(Listener **ret, struct event_base *base, int fd, ListenerOnAccept cb, void *userdata) {
         Listener *l;
-        int n, r;
+        int r;
 
-        n = sd_listen_fds(true);
-        if (n < 0)
-                return n;
-        if (n == 0)
-                return -ENOENT;
-        if (n > 1)
-                return -EINVAL;
-        r = sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_SEQPACKET, 1, NULL, 0);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                return -EINVAL;
+        if (fd < 0)
+                return fd;
+        r = sd_is_socket_unix(fd, SOCK_SEQPACKET, 1, NULL, 0);
+        if (r <= 0) {
+                safe_close(fd);
+                return r < 0 ? r : -EINVAL;
+        }
 
         /* systemd may hand it over blocking: accept4() in a loop must not block the broker */
-        r = fcntl(SD_LISTEN_FDS_START, F_GETFL);
-        if (r < 0 || fcntl(SD_LISTEN_FDS_START, F_SETFL, r | O_NONBLOCK) < 0)
-                return -errno;
+        r = fcntl(fd, F_GETFL);
+        if (r < 0 || fcntl(fd, F_SETFL, r | O_NONBLOCK) < 0) {
+                r = -errno;
+                safe_close(fd);
+                return r;
+        }
 
         l = calloc(1, sizeof(*l));
-        if (!l)
+        if (!l) {
+                safe_close(fd);
                 return -ENOMEM;
+        }
         l->spare_fd = -1;
-        l->fd = SD_LISTEN_FDS_START;
+        l->fd = fd;
         l->on_accept = cb;
         l->userdata = userdata;
         r = listener_start(l, base);

@@ -35,8 +35,12 @@ struct Listener {
         void *userdata;
 };
 
-/* From systemd socket activation: -ENOENT if none was passed, -EINVAL if it is not usable. */
-int listener_new_activated(Listener **ret, struct event_base *base, ListenerOnAccept cb, void *userdata);
+/*
+ * On fd, the listening socket systemd's socket unit passed (taken, also on
+ * failure; fd < 0 is returned as it is: -ENOENT for none passed); -EINVAL
+ * if it is not a listening SOCK_SEQPACKET unix socket.
+ */
+int listener_new_activated(Listener **ret, struct event_base *base, int fd, ListenerOnAccept cb, void *userdata);
 /* Binds path (replacing a stale socket), chmod mode, chown to gid if gid != (gid_t) -1. */
 int listener_new_path(Listener **ret, struct event_base *base, const char *path, mode_t mode, gid_t gid,
                       ListenerOnAccept cb, void *userdata);

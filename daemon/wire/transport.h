@@ -68,6 +68,8 @@ struct Transport {
         Account *account;               /* charged for queued replies; NULL: nobody */
         bool has_rx;                    /* holds a reference on the shared receive buffer */
         bool paused;                    /* the owner reads no more for now (a request of it waits) */
+        /* Told the first bytes of each datagram before it is taken from the socket; NULL: nobody. */
+        void (*on_peek)(void *userdata, const uint8_t *head, size_t size);
 };
 
 #define TRANSPORT_NULL { .fd = -1 }

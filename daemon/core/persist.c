@@ -1,0 +1,840 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * persist.c - what a restarted broker needs, kept where a crash cannot take it.
+ *
+ * Theory of operation.  The kernel's objects outlive the broker only while an
+ * fd holds them: a session's iommufd, its bound device fds, the connection
+ * the client talks on.  Each is kept in the service manager's fd store the
+ * moment the broker holds it (persist_keep_fd()), and dropped from it before
+ * the broker lets go (persist_forget_fd()), so the store never holds a device
+ * bound that the broker released.
+ *
+ * What the broker knows about those objects lives in the state file, a memfd
+ * (also in the store) mapped shared into the broker: a store into it is in
+ * the file the moment it is made, so a SIGKILL loses nothing written before
+ * it.  It has three parts:
+ *   - a header (format version, generation, restarts, the highest session id);
+ *   - one slot per session (up to PERSIST_SLOTS): the request being worked on
+ *     (its bytes, copied when read), the results of the Batch operations done
+ *     so far, and a reply that could not be written to the socket yet - the
+ *     transport stops reading a session while one waits, so there is never
+ *     more than that one;
+ *   - a log of records, each written after the kernel call it reports and
+ *     published by one store of the log's end: SESSION, END, OBJECTS (every
+ *     IOAS, registration and device of the session, written whole after each
+ *     verb that changes one of them), MAP and UNMAP.
+ * A record is thus only ever missing for a kernel call that happened (the
+ * crash fell between the call and the record), never present for one that
+ * did not; recover.c relies on exactly that, and on the slot, to make the
+ * records and the kernel agree (its comment has the argument).
+ *
+ * The log is compacted when it has grown to PERSIST_COMPACT_FACTOR times what
+ * a fresh copy of the records would take: a new state file (generation + 1)
+ * gets the header, the slots in use and one SESSION, OBJECTS and the MAPs of
+ * every session; it goes into the store, then the old one is dropped.  A
+ * crash in between leaves both: recovery takes the newest complete one.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "core/persist.h"
+#include "core/session.h"
+#include "util/log.h"
+
+#define PERSIST_SLOTS 4096U
+#define PERSIST_STEPS_MAX 256U                          /* IB_MAX_BATCH_OPS */
+#define PERSIST_MSG_MAX (64U * 1024U)                   /* IB_MAX_MESSAGE_SIZE */
+#define PERSIST_LOG_CAPACITY (8ULL << 30)               /* sparse: only what is written costs memory */
+#define PERSIST_COMPACT_MIN (64ULL << 20)
+#define PERSIST_COMPACT_FACTOR 4
+
+typedef struct Header {
+        char magic[8];
+        uint32_t version;
+        uint32_t header_size;
+        uint64_t generation;
+        uint64_t restarts;
+        uint64_t last_session;
+        uint32_t n_slots;
+        uint32_t slot_size;
+        uint64_t slots_offset;
+        uint64_t log_offset;
+        uint64_t log_capacity;
+        _Atomic uint64_t log_end;       /* bytes of the log committed */
+} Header;
+
+typedef struct SlotHdr {
+        uint64_t session;
+        uint32_t phase;
+        uint32_t request_size;          /* 0: none, or it did not fit */
+        uint64_t request_id;
+        uint32_t steps;
+        uint32_t reply_size;
+        uint32_t reply_fds;
+        uint32_t pad;
+        uint64_t restarts;
+        uint64_t log_mark;              /* the log's end when the request was read: its records come after */
+} SlotHdr;
+
+typedef struct Slot {
+        SlotHdr h;
+        int32_t step_err[PERSIST_STEPS_MAX];
+        uint64_t step_value[PERSIST_STEPS_MAX];
+        uint8_t request[PERSIST_MSG_MAX];
+        uint8_t reply[PERSIST_MSG_MAX];
+} Slot;
+
+typedef struct RecHdr {
+        uint32_t type;
+        uint32_t size;
+        uint64_t session;
+} RecHdr;
+
+struct Persist {
+        FdStore *store;
+        bool enabled;
+        bool restored;
+        int fd;
+        uint8_t *base;
+        size_t mapped;
+        Header *hdr;
+        uint64_t compacted_size;        /* the log's size after the last compaction */
+        Session *(*first_session)(void *userdata);      /* the broker's registry, for compaction */
+        void *sessions_userdata;
+};
+
+#define SLOTS_OFFSET 4096ULL
+#define ALIGN8(x) (((x) + 7) & ~(size_t) 7)
+
+static uint64_t file_size(uint32_t n_slots) {
+        return SLOTS_OFFSET + (uint64_t) n_slots * sizeof(Slot) + PERSIST_LOG_CAPACITY;
+}
+
+static Slot *slot_at(Persist *p, uint32_t i) {
+        return (Slot *) (p->base + p->hdr->slots_offset + (uint64_t) i * p->hdr->slot_size);
+}
+
+static int file_map(Persist *p, int fd, bool create, uint64_t generation) {
+        uint64_t size = file_size(PERSIST_SLOTS);
+        void *base;
+
+        if (create && ftruncate(fd, (off_t) size) < 0)
+                return -errno;
+        if (!create) {
+                Header h;
+
+                if (pread(fd, &h, sizeof(h), 0) != (ssize_t) sizeof(h))
+                        return -EBADMSG;
+                if (memcmp(h.magic, PERSIST_MAGIC, 8) != 0)
+                        return -EBADMSG;
+                if (h.version == 0 || h.version > PERSIST_VERSION)
+                        return -EPROTONOSUPPORT;
+                if (h.slot_size != sizeof(Slot) || h.slots_offset != SLOTS_OFFSET)
+                        return -EBADMSG;
+                size = h.log_offset + h.log_capacity;
+        }
+        base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+        if (base == MAP_FAILED)
+                return -errno;
+        p->fd = fd;
+        p->base = base;
+        p->mapped = size;
+        p->hdr = base;
+        if (create) {
+                memcpy(p->hdr->magic, PERSIST_MAGIC, 8);
+                p->hdr->version = PERSIST_VERSION;
+                p->hdr->header_size = sizeof(Header);
+                p->hdr->generation = generation;
+                p->hdr->n_slots = PERSIST_SLOTS;
+                p->hdr->slot_size = sizeof(Slot);
+                p->hdr->slots_offset = SLOTS_OFFSET;
+                p->hdr->log_offset = SLOTS_OFFSET + (uint64_t) PERSIST_SLOTS * sizeof(Slot);
+                p->hdr->log_capacity = PERSIST_LOG_CAPACITY;
+                atomic_store(&p->hdr->log_end, 0);
+        }
+        return 0;
+}
+
+static void file_unmap(Persist *p) {
+        if (p->base)
+                (void) munmap(p->base, p->mapped);
+        p->base = NULL;
+        p->hdr = NULL;
+        p->fd = safe_close(p->fd);
+}
+
+static int new_memfd(void) {
+        return memfd_create("iommu-broker-state", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+}
+
+typedef struct Newest {
+        uint64_t generation;
+        char name[FDSTORE_NAME_MAX + 1];
+        bool found;
+} Newest;
+
+static int find_newest(FdStore *s, const char *name, int fd, void *userdata) {
+        Newest *n = userdata;
+        uint64_t g;
+        char *end;
+
+        g = strtoull(name + strlen("state."), &end, 10);
+        if (*end != '\0')
+                return 0;
+        if (!n->found || g > n->generation) {
+                n->found = true;
+                n->generation = g;
+                (void) snprintf(n->name, sizeof(n->name), "%s", name);
+        }
+        return 0;
+}
+
+static int drop_older(FdStore *s, const char *name, int fd, void *userdata) {
+        Persist *p = userdata;
+        char keep[32];
+        int f;
+
+        (void) snprintf(keep, sizeof(keep), "state.%" PRIu64, p->hdr->generation);
+        if (strcmp(name, keep) == 0)
+                return 0;
+        f = fdstore_take(s, name);
+        safe_close(f);
+        (void) fdstore_forget(s, name);
+        return 0;
+}
+
+int persist_new(Persist **ret, FdStore *store) {
+        Persist *p;
+        char name[32];
+        Newest n = {};
+        int fd, r;
+
+        p = calloc(1, sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        p->fd = -1;
+        p->store = store;
+        p->enabled = fdstore_enabled(store);
+        if (!p->enabled) {
+                *ret = p;
+                return 0;
+        }
+
+        (void) fdstore_foreach(store, "state.", find_newest, &n);
+        if (n.found) {
+                fd = fdstore_take(store, n.name);
+                r = fd < 0 ? fd : file_map(p, fd, false, 0);
+                if (r < 0) {
+                        log_error_errno(r, "the state file %s passed at start cannot be read: %m; "
+                                        "starting without the previous state", n.name);
+                        safe_close(fd);
+                        p->fd = -1;
+                } else {
+                        p->restored = true;
+                        (void) fdstore_foreach(store, "state.", drop_older, p);
+                }
+        }
+        if (!p->restored) {
+                fd = new_memfd();
+                if (fd < 0) {
+                        r = -errno;
+                        free(p);
+                        return r;
+                }
+                r = file_map(p, fd, true, 1);
+                if (r < 0) {
+                        safe_close(fd);
+                        free(p);
+                        return r;
+                }
+                (void) snprintf(name, sizeof(name), "state.%" PRIu64, p->hdr->generation);
+                r = fdstore_keep(store, p->fd, name);
+                if (r < 0) {
+                        file_unmap(p);
+                        free(p);
+                        return r;
+                }
+        }
+        p->compacted_size = atomic_load(&p->hdr->log_end);
+        *ret = p;
+        return 0;
+}
+
+Persist *persist_free(Persist *p) {
+        if (!p)
+                return NULL;
+        file_unmap(p);
+        free(p);
+        return NULL;
+}
+
+bool persist_enabled(const Persist *p) {
+        return p && p->enabled && p->hdr;
+}
+
+FdStore *persist_store(Persist *p) {
+        return p ? p->store : NULL;
+}
+
+bool persist_restored(const Persist *p) {
+        return p && p->restored;
+}
+
+uint64_t persist_restarts(const Persist *p) {
+        return persist_enabled(p) ? p->hdr->restarts : 0;
+}
+
+void persist_count_restart(Persist *p) {
+        if (persist_enabled(p))
+                p->hdr->restarts++;
+}
+
+uint64_t persist_last_session_id(const Persist *p) {
+        return persist_enabled(p) ? p->hdr->last_session : 0;
+}
+
+void persist_fd_name(char *buf, size_t size, uint64_t session, char kind, uint32_t id) {
+        if (kind == PERSIST_FD_CONNECTION || kind == PERSIST_FD_CONTEXT)
+                (void) snprintf(buf, size, "s%" PRIu64 ".%c", session, kind);
+        else
+                (void) snprintf(buf, size, "s%" PRIu64 ".%c%" PRIu32, session, kind, id);
+}
+
+int persist_keep_fd(Persist *p, const Session *s, char kind, uint32_t id, int fd) {
+        char name[FDSTORE_NAME_MAX + 1];
+        int r;
+
+        if (!persist_enabled(p) || s->persist_slot == 0)
+                return 0;
+        persist_fd_name(name, sizeof(name), s->id, kind, id);
+        r = fdstore_keep(p->store, fd, name);
+        if (r < 0)
+                log_warning_errno(r, "%s: cannot keep %s in the fd store: %m; a restart would lose it", s->name, name);
+        return r;
+}
+
+void persist_forget_fd(Persist *p, const Session *s, char kind, uint32_t id) {
+        char name[FDSTORE_NAME_MAX + 1];
+
+        if (!persist_enabled(p) || s->persist_slot == 0)
+                return;
+        persist_fd_name(name, sizeof(name), s->id, kind, id);
+        (void) fdstore_forget(p->store, name);
+}
+
+/* ----------------------------------------------------------------- the log */
+
+static void *log_reserve(Persist *p, size_t size) {
+        uint64_t end = atomic_load_explicit(&p->hdr->log_end, memory_order_relaxed);
+
+        if (end + sizeof(RecHdr) + ALIGN8(size) > p->hdr->log_capacity)
+                return NULL;
+        return p->base + p->hdr->log_offset + end;
+}
+
+/* Publishes the record written at the reserved place. */
+static void log_commit(Persist *p, uint32_t type, uint64_t session, size_t size) {
+        uint64_t end = atomic_load_explicit(&p->hdr->log_end, memory_order_relaxed);
+        RecHdr *h = (RecHdr *) (p->base + p->hdr->log_offset + end);
+
+        h->type = type;
+        h->size = (uint32_t) size;
+        h->session = session;
+        atomic_store_explicit(&p->hdr->log_end, end + sizeof(RecHdr) + ALIGN8(size), memory_order_release);
+}
+
+static void compact_maybe(Persist *p);
+
+static int log_append(Persist *p, uint32_t type, uint64_t session, const void *payload, size_t size) {
+        uint8_t *at = log_reserve(p, size);
+
+        if (!at) {
+                compact_maybe(p);
+                at = log_reserve(p, size);
+                if (!at) {
+                        log_error("the state file is full: records are lost and a restart would not restore them");
+                        return -ENOSPC;
+                }
+        }
+        memcpy(at + sizeof(RecHdr), payload, size);
+        log_commit(p, type, session, size);
+        return 0;
+}
+
+/* The OBJECTS payload of s: its size with buf NULL, else written into buf. */
+static size_t objects_payload(Session *s, uint8_t *buf) {
+        PersistObjectsHdr oh = { .last_mem = s->last_mem, .last_ioas_serial = s->last_ioas_serial };
+        size_t at = sizeof(oh);
+        Ioas *ioas;
+        MemReg *m;
+        Device *d;
+
+#define PUT(ptr, len) do { if (buf) memcpy(buf + at, (ptr), (len)); at += (len); } while (0)
+        LIST_FOREACH(ioas, &s->objects[SESSION_IOAS], link) {
+                PersistIoasRec r = {
+                        .id = ioas->id,
+                        .serial = ioas->serial,
+                        .n_window = (uint32_t) ioas->n_window,
+                        .n_allowed = (uint32_t) ioas->n_allowed,
+                        .enforce_snoop = ioas->enforce_snoop,
+                };
+
+                PUT(&r, sizeof(r));
+                PUT(ioas->window, sizeof(IovaRange) * ioas->n_window);
+                PUT(ioas->allowed, sizeof(IovaRange) * ioas->n_allowed);
+                oh.n_ioas++;
+        }
+        LIST_FOREACH(m, &s->objects[SESSION_MEMREG], link) {
+                PersistMemRegRec r = {
+                        .id = m->id,
+                        .accmode = m->accmode,
+                        .seals = m->seals,
+                        .sealed = m->sealed,
+                        .size_floor = m->size_floor,
+                };
+
+                PUT(&r, sizeof(r));
+                oh.n_memreg++;
+        }
+        LIST_FOREACH(d, &s->objects[SESSION_DEVICE], link) {
+                PersistDeviceRec r = {
+                        .dev_id = d->dev_id,
+                        .pt_id = d->pt_id,
+                        .hwpt_id = d->hwpt_id,
+                        .n_pasids = (uint32_t) list_count(&d->pasids.entries),
+                };
+
+                memcpy(r.name, d->name, sizeof(r.name));
+                PUT(&r, sizeof(r));
+                oh.n_device++;
+        }
+        for (SessionKind k = 0; k < _SESSION_KIND_MAX; k++) {
+                if (k == SESSION_IOAS || k == SESSION_MEMREG || k == SESSION_DEVICE)
+                        continue;
+                LIST_FOREACH_LINK(l, &s->objects[k]) {
+                        PersistOtherRec r = { .kind = k, .id = session_kind_id(k, l) };
+
+                        PUT(&r, sizeof(r));
+                        oh.n_other++;
+                }
+        }
+#undef PUT
+        if (buf)
+                memcpy(buf, &oh, sizeof(oh));
+        return at;
+}
+
+static int write_objects(Persist *p, Session *s) {
+        size_t size = objects_payload(s, NULL);
+        uint8_t *at = log_reserve(p, size);
+
+        if (!at) {
+                compact_maybe(p);
+                at = log_reserve(p, size);
+                if (!at) {
+                        log_error("the state file is full: records are lost and a restart would not restore them");
+                        return -ENOSPC;
+                }
+        }
+        (void) objects_payload(s, at + sizeof(RecHdr));
+        log_commit(p, PERSIST_REC_OBJECTS, s->id, size);
+        return 0;
+}
+
+static int write_session(Persist *p, Session *s) {
+        PersistSessionRec r = { .restarts = s->restarts };
+
+        (void) snprintf(r.client_name, sizeof(r.client_name), "%s", s->client_name ?: "");
+        return log_append(p, PERSIST_REC_SESSION, s->id, &r, sizeof(r));
+}
+
+static int write_maps(Persist *p, Session *s) {
+        Ioas *ioas;
+
+        LIST_FOREACH(ioas, &s->objects[SESSION_IOAS], link) {
+                ITreeNode *n;
+
+                itree_for_each(n, &ioas->maps) {
+                        const Mapping *m = itree_entry(n, Mapping, node);
+                        PersistMapRec r = {
+                                .ioas = ioas->id,
+                                .serial = ioas->serial,
+                                .iova = n->start,
+                                .length = n->last - n->start + 1,
+                                .offset = m->offset,
+                                .flags = m->flags,
+                                .mem = m->mem,
+                        };
+                        int q = log_append(p, PERSIST_REC_MAP, s->id, &r, sizeof(r));
+
+                        if (q < 0)
+                                return q;
+                }
+        }
+        return 0;
+}
+
+static bool session_persisted(const Persist *p, const Session *s) {
+        return persist_enabled(p) && s->persist_slot > 0;
+}
+
+/* ----------------------------------------------------------------- compaction */
+
+static int write_all(Persist *p) {
+        for (Session *s = p->first_session ? p->first_session(p->sessions_userdata) : NULL; s; s = s->next) {
+                int r;
+
+                if (!session_persisted(p, s))
+                        continue;
+                r = write_session(p, s);
+                if (r >= 0)
+                        r = write_objects(p, s);
+                if (r >= 0)
+                        r = write_maps(p, s);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static void copy_slot(Slot *to, const Slot *from) {
+        to->h = from->h;
+        memcpy(to->step_err, from->step_err, sizeof(int32_t) * from->h.steps);
+        memcpy(to->step_value, from->step_value, sizeof(uint64_t) * from->h.steps);
+        memcpy(to->request, from->request, from->h.request_size);
+        memcpy(to->reply, from->reply, from->h.reply_size);
+}
+
+static void compact(Persist *p) {
+        Persist old = *p;
+        char name[32], old_name[32];
+        int fd, r;
+
+        fd = new_memfd();
+        if (fd < 0) {
+                log_warning_errno(errno, "cannot compact the state file: %m");
+                return;
+        }
+        r = file_map(p, fd, true, old.hdr->generation + 1);
+        if (r < 0) {
+                safe_close(fd);
+                *p = old;
+                log_warning_errno(r, "cannot compact the state file: %m");
+                return;
+        }
+        p->hdr->restarts = old.hdr->restarts;
+        p->hdr->last_session = old.hdr->last_session;
+        for (uint32_t i = 0; i < old.hdr->n_slots; i++) {
+                Slot *from = (Slot *) (old.base + old.hdr->slots_offset + (uint64_t) i * old.hdr->slot_size);
+
+                if (from->h.phase != PERSIST_SLOT_FREE)
+                        copy_slot(slot_at(p, i), from);
+        }
+        r = write_all(p);
+        (void) snprintf(name, sizeof(name), "state.%" PRIu64, p->hdr->generation);
+        if (r >= 0)
+                r = fdstore_keep(p->store, p->fd, name);
+        if (r < 0) {
+                log_warning_errno(r, "cannot compact the state file: %m");
+                file_unmap(p);
+                *p = old;
+                return;
+        }
+        (void) snprintf(old_name, sizeof(old_name), "state.%" PRIu64, old.hdr->generation);
+        (void) fdstore_forget(p->store, old_name);
+        log_debug("state file compacted: %" PRIu64 " bytes of log, was %" PRIu64, atomic_load(&p->hdr->log_end),
+                  atomic_load(&old.hdr->log_end));
+        file_unmap(&old);
+        p->compacted_size = atomic_load(&p->hdr->log_end);
+}
+
+static void compact_maybe(Persist *p) {
+        uint64_t end = atomic_load(&p->hdr->log_end);
+
+        if (end < PERSIST_COMPACT_MIN && end + (1ULL << 20) < p->hdr->log_capacity)
+                return;
+        if (end < PERSIST_COMPACT_FACTOR * p->compacted_size && end + (1ULL << 20) < p->hdr->log_capacity)
+                return;
+        compact(p);
+}
+
+void persist_set_sessions(Persist *p, Session *(*first)(void *userdata), void *userdata) {
+        if (!p)
+                return;
+        p->first_session = first;
+        p->sessions_userdata = userdata;
+}
+
+/* ----------------------------------------------------------------- sessions */
+
+static int slot_claim(Persist *p, Session *s) {
+        for (uint32_t i = 0; i < p->hdr->n_slots; i++) {
+                Slot *slot = slot_at(p, i);
+
+                if (slot->h.phase != PERSIST_SLOT_FREE)
+                        continue;
+                memset(&slot->h, 0, sizeof(slot->h));
+                slot->h.session = s->id;
+                slot->h.restarts = s->restarts;
+                slot->h.phase = PERSIST_SLOT_IDLE;
+                s->persist_slot = i + 1;
+                return 0;
+        }
+        return -ENOSPC;
+}
+
+int persist_session_begin(Persist *p, Session *s) {
+        int r;
+
+        if (!persist_enabled(p) || s->persist_slot > 0)
+                return 0;
+        if (s->id > p->hdr->last_session)
+                p->hdr->last_session = s->id;
+        r = slot_claim(p, s);
+        if (r < 0) {
+                log_warning("%s: all %u slots of the state file are taken: this session would not survive a restart",
+                            s->name, p->hdr->n_slots);
+                return 0;
+        }
+        r = persist_keep_fd(p, s, PERSIST_FD_CONNECTION, 0, s->transport.fd);
+        if (r >= 0)
+                r = persist_keep_fd(p, s, PERSIST_FD_CONTEXT, 0, backend_ctx_fd(s->ctx));
+        if (r >= 0)
+                r = write_session(p, s);
+        if (r >= 0)
+                r = write_objects(p, s);
+        if (r < 0) {
+                persist_session_end(p, s);
+                return r;
+        }
+        return 0;
+}
+
+void persist_session_end(Persist *p, Session *s) {
+        Device *d;
+        MemReg *m;
+
+        if (!session_persisted(p, s))
+                return;
+        (void) log_append(p, PERSIST_REC_END, s->id, NULL, 0);
+        LIST_FOREACH(d, &s->objects[SESSION_DEVICE], link)
+                persist_forget_fd(p, s, PERSIST_FD_DEVICE, d->dev_id);
+        LIST_FOREACH(m, &s->objects[SESSION_MEMREG], link)
+                persist_forget_fd(p, s, PERSIST_FD_MEMREG, m->id);
+        persist_forget_fd(p, s, PERSIST_FD_CONNECTION, 0);
+        persist_forget_fd(p, s, PERSIST_FD_CONTEXT, 0);
+        slot_at(p, s->persist_slot - 1)->h.phase = PERSIST_SLOT_FREE;
+        s->persist_slot = 0;
+}
+
+void persist_objects(Persist *p, Session *s) {
+        if (session_persisted(p, s))
+                (void) write_objects(p, s);
+}
+
+void persist_map(Persist *p, Session *s, uint32_t ioas, uint32_t serial, uint64_t iova, uint64_t length,
+                 uint32_t flags, uint32_t mem, uint64_t offset) {
+        PersistMapRec r = {
+                .ioas = ioas, .serial = serial, .iova = iova, .length = length,
+                .offset = offset, .flags = flags, .mem = mem,
+        };
+
+        if (session_persisted(p, s))
+                (void) log_append(p, PERSIST_REC_MAP, s->id, &r, sizeof(r));
+}
+
+void persist_unmap(Persist *p, Session *s, uint32_t ioas, uint32_t serial, uint64_t iova, uint64_t last) {
+        PersistUnmapRec r = { .ioas = ioas, .serial = serial, .iova = iova, .last = last };
+
+        if (session_persisted(p, s))
+                (void) log_append(p, PERSIST_REC_UNMAP, s->id, &r, sizeof(r));
+}
+
+/* ----------------------------------------------------------------- the slot */
+
+/* The id of a Request from the first bytes of its datagram: field 1, a varint, comes first; 0 if not. */
+static uint64_t head_request_id(const uint8_t *head, size_t size) {
+        uint64_t id = 0;
+
+        if (size < 2 || head[0] != 0x08)
+                return 0;
+        for (size_t i = 1, shift = 0; i < size && shift < 64; i++, shift += 7) {
+                id |= (uint64_t) (head[i] & 0x7f) << shift;
+                if (!(head[i] & 0x80))
+                        return id;
+        }
+        return 0;
+}
+
+void persist_request_peeked(Persist *p, Session *s, const uint8_t *head, size_t size) {
+        Slot *slot;
+
+        if (!session_persisted(p, s))
+                return;
+        slot = slot_at(p, s->persist_slot - 1);
+        slot->h.phase = PERSIST_SLOT_IDLE;
+        atomic_signal_fence(memory_order_seq_cst);
+        slot->h.request_id = head_request_id(head, size);
+        slot->h.request_size = 0;
+        atomic_signal_fence(memory_order_seq_cst);
+        slot->h.phase = PERSIST_SLOT_RECEIVING;
+}
+
+void persist_request_begin(Persist *p, Session *s, uint64_t id, const uint8_t *data, size_t size) {
+        Slot *slot;
+
+        if (!session_persisted(p, s))
+                return;
+        slot = slot_at(p, s->persist_slot - 1);
+        slot->h.phase = PERSIST_SLOT_IDLE;      /* while the rest is rewritten */
+        atomic_signal_fence(memory_order_seq_cst);
+        slot->h.request_id = id;
+        slot->h.log_mark = atomic_load_explicit(&p->hdr->log_end, memory_order_relaxed);
+        slot->h.steps = 0;
+        slot->h.reply_size = 0;
+        slot->h.reply_fds = 0;
+        if (size <= sizeof(slot->request)) {
+                memcpy(slot->request, data, size);
+                slot->h.request_size = (uint32_t) size;
+        } else
+                slot->h.request_size = 0;
+        atomic_signal_fence(memory_order_seq_cst);
+        slot->h.phase = PERSIST_SLOT_STARTED;
+}
+
+void persist_request_step(Persist *p, Session *s, uint32_t op, int err, uint64_t value) {
+        Slot *slot;
+
+        if (!session_persisted(p, s) || op >= PERSIST_STEPS_MAX)
+                return;
+        slot = slot_at(p, s->persist_slot - 1);
+        slot->step_err[op] = err < 0 ? -err : err;
+        slot->step_value[op] = value;
+        atomic_signal_fence(memory_order_seq_cst);
+        slot->h.steps = op + 1;
+}
+
+void persist_request_replied(Persist *p, Session *s, bool queued, const uint8_t *reply, size_t size,
+                             size_t n_fds) {
+        Slot *slot;
+
+        if (!session_persisted(p, s))
+                return;
+        slot = slot_at(p, s->persist_slot - 1);
+        if (queued && size <= sizeof(slot->reply)) {
+                if (reply != slot->reply)
+                        memcpy(slot->reply, reply, size);
+                slot->h.reply_size = (uint32_t) size;
+                slot->h.reply_fds = (uint32_t) n_fds;
+                atomic_signal_fence(memory_order_seq_cst);
+                slot->h.phase = PERSIST_SLOT_QUEUED;
+        } else
+                slot->h.phase = PERSIST_SLOT_ANSWERED;
+        /* the log may be compacted between requests, never inside one */
+        if (atomic_load_explicit(&p->hdr->log_end, memory_order_relaxed) >= PERSIST_COMPACT_MIN)
+                compact_maybe(p);
+}
+
+/* ----------------------------------------------------------------- reading */
+
+int persist_foreach_record(Persist *p, int (*fn)(const PersistRecord *r, void *userdata), void *userdata) {
+        uint64_t end, at = 0;
+
+        if (!persist_enabled(p))
+                return 0;
+        end = atomic_load_explicit(&p->hdr->log_end, memory_order_acquire);
+        while (at + sizeof(RecHdr) <= end) {
+                const RecHdr *h = (const RecHdr *) (p->base + p->hdr->log_offset + at);
+                PersistRecord rec = {
+                        .pos = at,
+                        .type = h->type,
+                        .size = h->size,
+                        .session = h->session,
+                        .payload = h + 1,
+                };
+                int r;
+
+                if (at + sizeof(RecHdr) + ALIGN8(h->size) > end)
+                        return -EBADMSG;
+                r = fn(&rec, userdata);
+                if (r < 0)
+                        return r;
+                at += sizeof(RecHdr) + ALIGN8(h->size);
+        }
+        return 0;
+}
+
+static Slot *slot_of(Persist *p, uint64_t session) {
+        for (uint32_t i = 0; i < p->hdr->n_slots; i++) {
+                Slot *slot = slot_at(p, i);
+
+                if (slot->h.phase != PERSIST_SLOT_FREE && slot->h.session == session)
+                        return slot;
+        }
+        return NULL;
+}
+
+int persist_slot(Persist *p, uint64_t session, PersistSlotView *ret) {
+        Slot *slot;
+
+        if (!persist_enabled(p))
+                return -ENOENT;
+        slot = slot_of(p, session);
+        if (!slot)
+                return -ENOENT;
+        *ret = (PersistSlotView) {
+                .session = session,
+                .phase = slot->h.phase,
+                .request_id = slot->h.request_id,
+                .request = slot->h.request_size > 0 ? slot->request : NULL,
+                .request_size = slot->h.request_size,
+                .steps = slot->h.steps,
+                .step_err = slot->step_err,
+                .step_value = slot->step_value,
+                .reply = slot->h.phase == PERSIST_SLOT_QUEUED ? slot->reply : NULL,
+                .reply_size = slot->h.reply_size,
+                .reply_fds = slot->h.reply_fds,
+                .restarts = slot->h.restarts,
+                .log_mark = slot->h.log_mark,
+        };
+        return 0;
+}
+
+int persist_session_adopt(Persist *p, Session *s) {
+        Slot *slot;
+
+        if (!persist_enabled(p))
+                return -ENOENT;
+        slot = slot_of(p, s->id);
+        if (!slot)
+                return -ENOENT;
+        s->persist_slot = (uint32_t) ((((uint8_t *) slot) - (p->base + p->hdr->slots_offset)) / p->hdr->slot_size) + 1;
+        slot->h.restarts = s->restarts;
+        slot->h.phase = PERSIST_SLOT_IDLE;
+        return 0;
+}
+
+/* Frees the slots of sessions that were not restored. */
+void persist_release_unadopted(Persist *p, bool (*adopted)(uint64_t session, void *userdata), void *userdata) {
+        if (!persist_enabled(p))
+                return;
+        for (uint32_t i = 0; i < p->hdr->n_slots; i++) {
+                Slot *slot = slot_at(p, i);
+
+                if (slot->h.phase != PERSIST_SLOT_FREE && !adopted(slot->h.session, userdata))
+                        slot->h.phase = PERSIST_SLOT_FREE;
+        }
+}
+
+/* After recovery: one fresh log of what was restored (drops the records of sessions that ended). */
+void persist_rewrite(Persist *p) {
+        if (persist_enabled(p))
+                compact(p);
+}

@@ -1,0 +1,194 @@
+#!/bin/bash
+# test-restart.sh - sessions outlive a crash of the broker (sim backend, TAP).
+#
+# The broker runs under tests/lib/ib-svcmgr, which plays systemd's service
+# manager (socket unit, notify socket, fd store, Restart=on-failure).  One
+# client connection (iommu-broker-client reading requests from a pipe) lives
+# through every restart:
+#   - kill -9 between requests: the same connection goes on, its IOAS,
+#     registered memory and mappings are there with the same ids, an unmap
+#     returns the recorded length and a second one ENOENT, the counters
+#     (caps: mapped bytes) are exact, the restart is audited with what it
+#     restored, and the client library counted the ResumedEvent;
+#   - a crash at each step of a Map by handle and of an Unmap (IB_CRASH_AT:
+#     after the datagram was peeked, after it was read, after the kernel
+#     call, after its record, after the reply): the request gets exactly one
+#     outcome, the real one (the library sends a not_applied one again), and
+#     the mapped bytes afterwards are exactly what the requests say;
+#   - a Map by fd interrupted after its kernel call is answered ECANCELED
+#     (its fd is gone with the process) and nothing stays mapped.
+# Needs $IB_DAEMON, $IB_CLIENT, $IB_BUILDDIR and jq.
+set -u
+n=0
+failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+notok() { n=$((n + 1)); failed=1; echo "not ok $n - $1"; }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else notok "$what"; fi; }
+diag() { sed 's/^/# /'; }
+
+if [ -z "${IB_DAEMON:-}" ] || [ -z "${IB_CLIENT:-}" ] || [ -z "${IB_BUILDDIR:-}" ] || ! command -v jq >/dev/null; then
+        echo "1..0 # SKIP needs IB_DAEMON, IB_CLIENT, IB_BUILDDIR and jq"
+        exit 0
+fi
+svcmgr=${IB_SVCMGR:-$IB_BUILDDIR/tests/lib/ib-svcmgr}
+tmp=$(mktemp -d /tmp/ib-restart.XXXXXX)
+pol=$tmp/policy.conf
+audit=$tmp/audit.jsonl
+cat > "$pol" <<EOF
+[Global]
+AuditFile=$audit
+
+[Tenant local]
+User=$(id -u)
+EOF
+
+mgr=
+cleanup() {
+        exec 3>&- 2>/dev/null
+        [ -n "$mgr" ] && kill "$mgr" 2>/dev/null && wait "$mgr" 2>/dev/null
+        rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+wait_for() {
+        local i
+        for ((i = 0; i < 200; i++)); do
+                "$@" && return 0
+                sleep 0.05
+        done
+        return 1
+}
+ready_count() { grep -c '^ready ' "$tmp/status" 2>/dev/null || echo 0; }
+# lines of the client's output so far
+out_lines() { wc -l < "$tmp/out"; }
+more_than() { [ "$(out_lines)" -gt "$1" ]; }
+# sends one request and waits for its line of output
+req() {
+        local before
+        before=$(out_lines)
+        echo "$1" >&3
+        wait_for more_than "$before" || { echo "# no answer to: $1"; return 1; }
+        tail -n 1 "$tmp/out"
+}
+
+# start_broker [ENV=VALUE...]: a fresh harness, broker and client connection
+start_broker() {
+        rm -f "$tmp/status" "$tmp/out" "$tmp/in" "$tmp/ctl" "$tmp/vmm.sock"
+        env "$@" "$svcmgr" --socket "$tmp/vmm.sock" --control "$tmp/ctl" --status "$tmp/status" \
+                --start-limit-burst 0 -- "$IB_DAEMON" --backend=sim --admin-bus=none --policy="$pol" \
+                >> "$tmp/daemon.log" 2>&1 &
+        mgr=$!
+        wait_for grep -qs '^ready .*start=1' "$tmp/status" || { echo "# the broker did not start"; diag < "$tmp/daemon.log"; return 1; }
+        mkfifo "$tmp/in"
+        IOMMU_BROKER_SOCKET=$tmp/vmm.sock stdbuf -oL "$IB_CLIENT" < "$tmp/in" > "$tmp/out" 2>&1 &
+        exec 3> "$tmp/in"
+        req hello > /dev/null || { diag < "$tmp/daemon.log"; diag < "$tmp/out"; return 1; }
+}
+
+stop_broker() {
+        exec 3>&-
+        echo stop > "$tmp/ctl"
+        wait "$mgr" 2>/dev/null
+        mgr=
+}
+
+# ------------------------------------------------------------------ kill -9 between requests
+start_broker || exit 1
+req "ioas-alloc" > /dev/null
+req "mem-register memfd=m size=1M" > /dev/null
+a=$(req "map ioas=1 mem=1 size=64K iova=0x100000 prot=rw")
+b=$(req "map ioas=1 memfd=f size=32K iova=0x200000 prot=rw")
+check "maps before the crash" test "$(jq -r .ok <<< "$a$b" | sort -u)" = true
+echo kill > "$tmp/ctl"
+wait_for grep -q '^ready .*start=2' "$tmp/status"
+check "the service manager restarted the broker with the stored fds" grep -q '^ready .*start=2 fds=[1-9]' "$tmp/status"
+c=$(req caps)
+check "the same connection is served after kill -9" test "$(jq -r .ok <<< "$c")" = true
+check "the restored mapped bytes are exact (96 KiB)" test "$(jq -r .mapped_bytes <<< "$c")" = 0x18000
+u=$(req "unmap ioas=1 iova=0x100000 length=64K")
+check "an unmap of a mapping made before the crash returns its length" \
+        test "$(jq -r '.ok, .length' <<< "$u" | tr '\n' ' ')" = "true 0x10000 "
+u=$(req "unmap ioas=1 iova=0x100000 length=64K")
+check "a second unmap of it is ENOENT" test "$(jq -r .errno <<< "$u")" = ENOENT
+u=$(req "map ioas=1 mem=1 size=64K iova=0x100000 prot=rw")
+check "registered memory from before the crash maps again" test "$(jq -r .ok <<< "$u")" = true
+c=$(req caps)
+check "mapped bytes follow (96 KiB)" test "$(jq -r .mapped_bytes <<< "$c")" = 0x18000
+audited_restart() {
+        jq -s -e 'map(select(.verb == "restart" and (.reason | test("1 sessions restored.*2 mappings, 98304 bytes"))))|length>0' \
+                "$audit" > /dev/null
+}
+check "the restart is audited with what it restored" audited_restart
+stop_broker
+
+# ------------------------------------------------------------------ a crash in every window
+for point in peeked read mapped map-recorded replied; do
+        rm -f "$tmp/fired"
+        # requests: hello, ioas-alloc, mem-register, map, then the map the crash hits (its 5th pass, or 2nd map)
+        pass=5
+        [ "$point" = mapped ] || [ "$point" = map-recorded ] && pass=2
+        start_broker IB_CRASH_AT="$point:$pass:$tmp/fired" || exit 1
+        req "ioas-alloc" > /dev/null
+        req "mem-register memfd=m size=1M" > /dev/null
+        req "map ioas=1 mem=1 size=64K iova=0x100000 prot=rw" > /dev/null
+        m=$(req "map ioas=1 mem=1 size=16K offset=64K iova=0x300000 prot=rw")
+        check "map by handle, crash at '$point': one outcome, the real one" \
+                test "$(jq -r '.ok, .iova' <<< "$m" | tr '\n' ' ')" = "true 0x300000 "
+        check "map by handle, crash at '$point': the broker did die there" test -e "$tmp/fired"
+        c=$(req caps)
+        check "map by handle, crash at '$point': mapped bytes exact (80 KiB)" \
+                test "$(jq -r .mapped_bytes <<< "$c")" = 0x14000
+        u=$(req "unmap ioas=1 iova=0x300000 length=16K")
+        check "map by handle, crash at '$point': the mapping is there once" \
+                test "$(jq -r '.ok, .length' <<< "$u" | tr '\n' ' ')" = "true 0x4000 "
+        stop_broker
+done
+
+for point in read unmapped unmap-recorded replied; do
+        rm -f "$tmp/fired"
+        # requests: hello, ioas-alloc, mem-register, map, map, then the unmap the crash hits
+        n_pass=6
+        [ "$point" = unmapped ] || [ "$point" = unmap-recorded ] && n_pass=1
+        start_broker IB_CRASH_AT="$point:$n_pass:$tmp/fired" || exit 1
+        req "ioas-alloc" > /dev/null
+        req "mem-register memfd=m size=1M" > /dev/null
+        req "map ioas=1 mem=1 size=64K iova=0x100000 prot=rw" > /dev/null
+        req "map ioas=1 mem=1 size=16K offset=64K iova=0x300000 prot=rw" > /dev/null
+        u=$(req "unmap ioas=1 iova=0x300000 length=16K")
+        check "unmap, crash at '$point': one outcome, the real one" \
+                test "$(jq -r '.ok, .length' <<< "$u" | tr '\n' ' ')" = "true 0x4000 "
+        check "unmap, crash at '$point': the broker did die there" test -e "$tmp/fired"
+        c=$(req caps)
+        check "unmap, crash at '$point': mapped bytes exact (64 KiB)" test "$(jq -r .mapped_bytes <<< "$c")" = 0x10000
+        u=$(req "unmap ioas=1 iova=0x300000 length=16K")
+        check "unmap, crash at '$point': a second unmap is ENOENT" test "$(jq -r .errno <<< "$u")" = ENOENT
+        stop_broker
+done
+
+# A request that changes nothing, read and then lost with the process: not_applied, sent again by the library.
+rm -f "$tmp/fired"
+start_broker IB_CRASH_AT="read:3:$tmp/fired" || exit 1
+req "ioas-alloc" > /dev/null
+c=$(req "iova-ranges ioas=1")
+check "iova-ranges read and lost in a crash: answered once, for real" test "$(jq -r .ok <<< "$c")" = true
+check "iova-ranges read and lost in a crash: the broker did die there" test -e "$tmp/fired"
+stop_broker
+
+# A Map by fd interrupted after its kernel call: the fd died with the process.
+rm -f "$tmp/fired"
+start_broker IB_CRASH_AT="mapped:1:$tmp/fired" || exit 1
+req "ioas-alloc" > /dev/null
+m=$(req "map ioas=1 memfd=f size=16K iova=0x300000 prot=rw")
+check "map by fd, crash after the kernel call: ECANCELED, not applied" test "$(jq -r .errno <<< "$m")" = ECANCELED
+c=$(req caps)
+check "map by fd, crash after the kernel call: nothing stays mapped" test "$(jq -r .mapped_bytes <<< "$c")" = 0x0
+m=$(req "map ioas=1 memfd=f size=16K iova=0x300000 prot=rw")
+check "map by fd, crash after the kernel call: the IOVA is free again" test "$(jq -r .ok <<< "$m")" = true
+stop_broker
+
+if [ "$failed" != 0 ]; then
+        echo "# daemon log (tail):"
+        tail -n 60 "$tmp/daemon.log" | diag
+fi
+echo "1..$n"
+exit 0
