@@ -86,12 +86,11 @@ static const Verb *verb_find(Ib__V1__Request__VerbCase v) {
         return NULL;
 }
 
-static void send_reply(Session *s, const Ib__V1__Reply *reply, const int *fds, size_t n_fds, Charge *fds_charge) {
-        _cleanup_free_ uint8_t *buf = NULL;
-        size_t size;
+/* The reply's bytes (an EMSGSIZE error in its place if it would not fit a datagram). */
+static int encode_reply(const Ib__V1__Reply *reply, uint8_t **ret, size_t *ret_size) {
         int r;
 
-        r = codec_encode_reply(reply, &buf, &size);
+        r = codec_encode_reply(reply, ret, ret_size);
         if (r == -EMSGSIZE) {
                 Ib__V1__Reply err = IB__V1__REPLY__INIT;
 
@@ -100,8 +99,26 @@ static void send_reply(Session *s, const Ib__V1__Reply *reply, const int *fds, s
                 err.errnum = EMSGSIZE;
                 err.errno_name = (char *) "EMSGSIZE";
                 err.error = (char *) "the reply would exceed the message size limit";
-                r = codec_encode_reply(&err, &buf, &size);
+                r = codec_encode_reply(&err, ret, ret_size);
         }
+        return r;
+}
+
+/*
+ * Sends the reply; objects: its verb changed the session's objects, whose
+ * record (with the reply in it) is written before the reply leaves, so that
+ * a restart after it finds both (core/persist.h).
+ */
+static void send_reply_full(Session *s, const Ib__V1__Reply *reply, const int *fds, size_t n_fds, Charge *fds_charge,
+                            bool objects) {
+        _cleanup_free_ uint8_t *buf = NULL;
+        size_t size;
+        int r;
+
+        r = encode_reply(reply, &buf, &size);
+        if (objects)
+                persist_objects(s->host->persist, s, reply->id, r >= 0 ? buf : NULL, r >= 0 ? size : 0, n_fds);
+        crash_point("handled");
         if (r >= 0)
                 r = transport_send(&s->transport, buf, size, fds, n_fds, fds_charge);
         if (r >= 0)             /* a reply the socket did not take yet is the slot's, for a restart */
@@ -120,6 +137,10 @@ static void send_reply(Session *s, const Ib__V1__Reply *reply, const int *fds, s
                 return;
         }
         log_debug_errno(r, "%s: cannot send reply %" PRIu64 ": %m", s->name, reply->id);
+}
+
+static void send_reply(Session *s, const Ib__V1__Reply *reply, const int *fds, size_t n_fds, Charge *fds_charge) {
+        send_reply_full(s, reply, fds, n_fds, fds_charge, false);
 }
 
 /*
@@ -254,10 +275,6 @@ static void dispatch_run(void *userdata) {
                 if (r < 0 && call.error[0] == '\0')
                         (void) call_fail(&call, r, "%s failed: %s", v->name, strerror(-r));
                 release_fds(reserved, v->reply_fds);
-                /* before the reply: a restart after it finds what the reply says is there */
-                if (v->objects && !s->free_pending)
-                        persist_objects(s->host->persist, s);
-                crash_point("handled");
         }
 
         if (r < 0) {
@@ -267,8 +284,8 @@ static void dispatch_run(void *userdata) {
         }
         /* a session that ended while its request waited gets no reply: its connection is closed */
         if (!s->free_pending)
-                send_reply(s, &reply, call.reply_fds, call.n_reply_fds,
-                           call.n_reply_fds > 0 ? &call.reply_fds_charge : NULL);
+                send_reply_full(s, &reply, call.reply_fds, call.n_reply_fds,
+                                call.n_reply_fds > 0 ? &call.reply_fds_charge : NULL, v && v->objects);
         charge_release(&call.reply_fds_charge);        /* unless the queued reply took it over */
         call_done(&call);
         codec_request_free(req);

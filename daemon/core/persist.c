@@ -368,9 +368,22 @@ static int log_append(Persist *p, uint32_t type, uint64_t session, const void *p
         return 0;
 }
 
+typedef struct ObjectsReply {
+        uint64_t id;
+        const uint8_t *data;
+        size_t size;
+        size_t n_fds;
+} ObjectsReply;
+
 /* The OBJECTS payload of s: its size with buf NULL, else written into buf. */
-static size_t objects_payload(Session *s, uint8_t *buf) {
-        PersistObjectsHdr oh = { .last_mem = s->last_mem, .last_ioas_serial = s->last_ioas_serial };
+static size_t objects_payload(Session *s, const ObjectsReply *reply, uint8_t *buf) {
+        PersistObjectsHdr oh = {
+                .last_mem = s->last_mem,
+                .last_ioas_serial = s->last_ioas_serial,
+                .request_id = reply ? reply->id : 0,
+                .reply_size = reply && reply->data ? (uint32_t) reply->size : 0,
+                .reply_fds = reply ? (uint32_t) reply->n_fds : 0,
+        };
         size_t at = sizeof(oh);
         Ioas *ioas;
         MemReg *m;
@@ -425,14 +438,16 @@ static size_t objects_payload(Session *s, uint8_t *buf) {
                         oh.n_other++;
                 }
         }
+        if (oh.reply_size > 0)
+                PUT(reply->data, oh.reply_size);
 #undef PUT
         if (buf)
                 memcpy(buf, &oh, sizeof(oh));
         return at;
 }
 
-static int write_objects(Persist *p, Session *s) {
-        size_t size = objects_payload(s, NULL);
+static int write_objects(Persist *p, Session *s, const ObjectsReply *reply) {
+        size_t size = objects_payload(s, reply, NULL);
         uint8_t *at = log_reserve(p, size);
 
         if (!at) {
@@ -443,7 +458,7 @@ static int write_objects(Persist *p, Session *s) {
                         return -ENOSPC;
                 }
         }
-        (void) objects_payload(s, at + sizeof(RecHdr));
+        (void) objects_payload(s, reply, at + sizeof(RecHdr));
         log_commit(p, PERSIST_REC_OBJECTS, s->id, size);
         return 0;
 }
@@ -495,7 +510,7 @@ static int write_all(Persist *p) {
                         continue;
                 r = write_session(p, s);
                 if (r >= 0)
-                        r = write_objects(p, s);
+                        r = write_objects(p, s, NULL);
                 if (r >= 0)
                         r = write_maps(p, s);
                 if (r < 0)
@@ -609,7 +624,7 @@ int persist_session_begin(Persist *p, Session *s) {
         if (r >= 0)
                 r = write_session(p, s);
         if (r >= 0)
-                r = write_objects(p, s);
+                r = write_objects(p, s, NULL);
         if (r < 0) {
                 persist_session_end(p, s);
                 return r;
@@ -634,9 +649,12 @@ void persist_session_end(Persist *p, Session *s) {
         s->persist_slot = 0;
 }
 
-void persist_objects(Persist *p, Session *s) {
+void persist_objects(Persist *p, Session *s, uint64_t request_id, const uint8_t *reply, size_t reply_size,
+                     size_t reply_fds) {
+        ObjectsReply r = { .id = request_id, .data = reply, .size = reply_size, .n_fds = reply_fds };
+
         if (session_persisted(p, s))
-                (void) write_objects(p, s);
+                (void) write_objects(p, s, &r);
 }
 
 void persist_map(Persist *p, Session *s, uint32_t ioas, uint32_t serial, uint64_t iova, uint64_t length,

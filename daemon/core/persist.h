@@ -87,8 +87,14 @@ void persist_forget_fd(Persist *p, const Session *s, char kind, uint32_t id);
 int persist_session_begin(Persist *p, Session *s);
 /* Before its teardown: END record, slot freed, every fd it kept forgotten. */
 void persist_session_end(Persist *p, Session *s);
-/* Its objects (IOASes, registered memory, devices) after a verb changed them. */
-void persist_objects(Persist *p, Session *s);
+/*
+ * Its objects (IOASes, registered memory, devices) after request id changed
+ * them, with that request's reply (may be NULL) and how many fds the reply
+ * carries: one record, so that a restart finds the outcome together with the
+ * objects it made.
+ */
+void persist_objects(Persist *p, Session *s, uint64_t request_id, const uint8_t *reply, size_t reply_size,
+                     size_t reply_fds);
 /* A mapping the kernel made; an unmap the kernel did of [iova, last] of an IOAS. */
 void persist_map(Persist *p, Session *s, uint32_t ioas, uint32_t serial, uint64_t iova, uint64_t length,
                  uint32_t flags, uint32_t mem, uint64_t offset);
@@ -190,7 +196,10 @@ typedef struct PersistObjectsHdr {
         uint32_t n_other;
         uint32_t last_mem;
         uint32_t last_ioas_serial;
-        /* followed by the IOASes (each with its ranges), memregs, devices, others */
+        uint64_t request_id;            /* the request whose outcome this is; 0: none (Hello, compaction) */
+        uint32_t reply_size;            /* its reply's bytes, last in the record */
+        uint32_t reply_fds;             /* fds that reply carried */
+        /* followed by the IOASes (each with its ranges), memregs, devices, others, the reply */
 } PersistObjectsHdr;
 
 typedef struct PersistMapRec {

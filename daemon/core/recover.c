@@ -36,9 +36,21 @@
  *     done, the one after them is settled, the rest are answered not run.
  *   - a request that changes no kernel state: answered not_applied (the
  *     library sends it again).
- *   - any other request: the session is ended (its context emptied,
- *     verified, as at any teardown), with an error saying why.  (Settling
- *     each object verb is the next step; docs/restart.md says what is left.)
+ *   - a request that changes objects (IOAS, registration, device): its
+ *     OBJECTS record carries its reply, so if that record follows the mark
+ *     the request is done and the reply is sent again.  Otherwise the
+ *     kernel is brought back to the records: fds kept in the store but not
+ *     recorded are closed (a device bound in flight unbinds), each recorded
+ *     device is attached again as recorded (a replace to the same IOAS is
+ *     no change), and every kernel object id the records do not name is
+ *     destroyed (an IOAS or HWPT made in flight; the kernel gives ids from
+ *     the lowest free one, so they lie below the highest recorded id plus
+ *     the few one request makes).  A request that only takes away (IoasFree,
+ *     MemUnregister, DeviceDetach, DeviceClose) is carried to its end and
+ *     answered as done; any other is answered not_applied.
+ *   - a request of a kind a restart cannot settle (HWPT, fault queue,
+ *     vIOMMU, PASID verbs): the session is ended (its context emptied,
+ *     verified, as at any teardown), with an error saying why.
  * A reply that was waiting in the broker (QUEUED) is sent again; one that
  * reached the socket is not.  No pinned byte is counted twice: charges are
  * rebuilt from the records only, after they were made to agree.
@@ -74,6 +86,7 @@ typedef struct RecSession {
         const PersistSessionRec *session;
         const void *objects;            /* the latest OBJECTS payload */
         size_t objects_size;
+        uint64_t objects_pos;
         bool ended;
         Session *s;
         RecIoas *ioas;
@@ -161,6 +174,7 @@ static int pass_sessions(const PersistRecord *rec, void *userdata) {
                 if (r && rec->size >= sizeof(PersistObjectsHdr)) {
                         r->objects = rec->payload;
                         r->objects_size = rec->size;
+                        r->objects_pos = rec->pos;
                 }
                 return 0;
         default:
@@ -479,6 +493,201 @@ static void set_result_error(Ib__V1__BatchResult *res, const OpOutcome *o) {
         }
 }
 
+/* The ids of kernel objects the records name. */
+static bool recorded_id(Session *s, uint32_t id) {
+        Device *d;
+
+        if (session_find(s, Ioas, id))
+                return true;
+        LIST_FOREACH(d, &s->objects[SESSION_DEVICE], link)
+                if (d->dev_id == id || (d->pt_id && d->hwpt_id == id))
+                        return true;
+        return false;
+}
+
+static uint32_t max_u32(uint32_t a, uint32_t b) {
+        return a > b ? a : b;
+}
+
+static uint32_t highest_recorded_id(Session *s) {
+        uint32_t max = 0;
+        Ioas *ioas;
+        Device *d;
+
+        LIST_FOREACH(ioas, &s->objects[SESSION_IOAS], link)
+                max = max_u32(max, ioas->id);
+        LIST_FOREACH(d, &s->objects[SESSION_DEVICE], link)
+                max = max_u32(max, max_u32(d->dev_id, d->hwpt_id));
+        return max;
+}
+
+/* Brings the kernel back to the records after an object verb that left no record (see the top). */
+static void reconcile_objects(Session *s) {
+        uint32_t top;
+        Device *d;
+
+        LIST_FOREACH(d, &s->objects[SESSION_DEVICE], link) {
+                uint32_t hwpt = 0;
+
+                if (d->pt_id && backend_device_attach(s->ctx, d->fd, d->dev_id, BACKEND_NO_PASID, d->pt_id, &hwpt) >= 0)
+                        d->hwpt_id = hwpt;
+                else if (!d->pt_id)
+                        (void) backend_device_detach(s->ctx, d->fd, d->dev_id, BACKEND_NO_PASID);
+        }
+        /* one request makes at most a few objects (an IOAS and its automatic HWPT, a device) */
+        top = highest_recorded_id(s) + 8;
+        for (unsigned pass = 0; pass < 2; pass++)
+                for (uint32_t id = 1; id <= top; id++)
+                        if (!recorded_id(s, id))
+                                (void) backend_destroy(s->ctx, id);
+}
+
+/* Whether the kernel still has IOAS ioas. */
+static bool ioas_in_kernel(Session *s, Ioas *ioas) {
+        IovaRange ranges[1];
+        size_t n = ELEMENTSOF(ranges);
+        uint64_t alignment;
+        int q = backend_iova_ranges(s->ctx, ioas->id, ranges, &n, &alignment);
+
+        return q != -ENOENT;
+}
+
+static void reply_empty(Ib__V1__Reply *reply, Ib__V1__Reply__ResultCase rc, void *result) {
+        reply->result_case = rc;
+        switch (rc) {
+        case IB__V1__REPLY__RESULT_IOAS_FREE:
+                ib__v1__ioas_free_reply__init(result);
+                reply->ioas_free = result;
+                break;
+        case IB__V1__REPLY__RESULT_MEM_UNREGISTER:
+                ib__v1__mem_unregister_reply__init(result);
+                reply->mem_unregister = result;
+                break;
+        case IB__V1__REPLY__RESULT_DEVICE_DETACH:
+                ib__v1__device_detach_reply__init(result);
+                reply->device_detach = result;
+                break;
+        case IB__V1__REPLY__RESULT_DEVICE_CLOSE:
+                ib__v1__device_close_reply__init(result);
+                reply->device_close = result;
+                break;
+        default:
+                break;
+        }
+}
+
+/*
+ * An object verb in flight (see the top): its recorded outcome, or the
+ * kernel brought back to the records and the request answered.  -EPROTO
+ * for a verb a restart cannot settle.
+ */
+static int settle_objects(Recovery *rc, RecSession *r, const Ib__V1__Request *req, Ib__V1__Reply *reply) {
+        static union {
+                Ib__V1__IoasFreeReply ioas_free;
+                Ib__V1__MemUnregisterReply mem_unregister;
+                Ib__V1__DeviceDetachReply device_detach;
+                Ib__V1__DeviceCloseReply device_close;
+        } result;
+        Session *s = r->s;
+        Device *d;
+
+        switch (req->verb_case) {
+        case IB__V1__REQUEST__VERB_IOAS_ALLOC:
+        case IB__V1__REQUEST__VERB_IOAS_FREE:
+        case IB__V1__REQUEST__VERB_ALLOW_IOVAS:
+        case IB__V1__REQUEST__VERB_MEM_REGISTER:
+        case IB__V1__REQUEST__VERB_MEM_UNREGISTER:
+        case IB__V1__REQUEST__VERB_DEVICE_OPEN:
+        case IB__V1__REQUEST__VERB_DEVICE_ATTACH:
+        case IB__V1__REQUEST__VERB_DEVICE_DETACH:
+        case IB__V1__REQUEST__VERB_DEVICE_CLOSE:
+                break;
+        default:
+                return -EPROTO;
+        }
+
+        /* what only takes away is carried to its end */
+        switch (req->verb_case) {
+        case IB__V1__REQUEST__VERB_MEM_UNREGISTER: {
+                MemReg *m = session_find(s, MemReg, req->mem_unregister->mem);
+
+                if (m) {
+                        persist_forget_fd(s->host->persist, s, PERSIST_FD_MEMREG, m->id);
+                        memreg_free(m);
+                        reply_empty(reply, IB__V1__REPLY__RESULT_MEM_UNREGISTER, &result);
+                        return 0;
+                }
+                break;
+        }
+        case IB__V1__REQUEST__VERB_DEVICE_DETACH:
+                d = session_find(s, Device, req->device_detach->dev_id);
+                if (d) {
+                        (void) backend_device_detach(s->ctx, d->fd, d->dev_id, BACKEND_NO_PASID);
+                        d->pt_id = 0;
+                        d->hwpt_id = 0;
+                        reconcile_objects(s);
+                        reply_empty(reply, IB__V1__REPLY__RESULT_DEVICE_DETACH, &result);
+                        return 0;
+                }
+                break;
+        case IB__V1__REQUEST__VERB_DEVICE_CLOSE:
+                d = session_find(s, Device, req->device_close->dev_id);
+                if (d) {
+                        session_release_device(s, d);
+                        reconcile_objects(s);
+                        reply_empty(reply, IB__V1__REPLY__RESULT_DEVICE_CLOSE, &result);
+                        return 0;
+                }
+                break;
+        default:
+                break;
+        }
+
+        reconcile_objects(s);
+        if (req->verb_case == IB__V1__REQUEST__VERB_IOAS_FREE) {
+                Ioas *ioas = session_find(s, Ioas, req->ioas_free->ioas);
+
+                if (ioas && !ioas_in_kernel(s, ioas)) {
+                        ioas_free(ioas);
+                        reply_empty(reply, IB__V1__REPLY__RESULT_IOAS_FREE, &result);
+                        return 0;
+                }
+        }
+        if (req->verb_case == IB__V1__REQUEST__VERB_ALLOW_IOVAS) {
+                Ioas *ioas = session_find(s, Ioas, req->allow_iovas->ioas);
+
+                if (ioas)       /* what the records say the kernel was told */
+                        (void) backend_allow_iovas(s->ctx, ioas->id, ioas->n_allowed ? ioas->allowed : ioas->window,
+                                                   ioas->n_allowed ? ioas->n_allowed : ioas->n_window);
+        }
+        set_not_applied(reply, NOT_APPLIED);
+        return 0;
+}
+
+/* The reply an OBJECTS record kept, sent again (a DeviceOpen's with the device fd it names). */
+static int resend_objects_reply(RecSession *r, const PersistObjectsHdr *oh, const uint8_t *data) {
+        Ib__V1__Reply *reply = NULL;
+        Device *d = NULL;
+        int q;
+
+        if (oh->reply_fds == 0)
+                return send_bytes(r->s, data, oh->reply_size);
+        reply = ib__v1__reply__unpack(NULL, oh->reply_size, data);
+        if (reply && reply->result_case == IB__V1__REPLY__RESULT_DEVICE_OPEN)
+                d = session_find(r->s, Device, reply->device_open->dev_id);
+        if (reply)
+                ib__v1__reply__free_unpacked(reply, NULL);
+        if (!d) {
+                (void) snprintf(r->why, sizeof(r->why), "the file descriptor its last reply carried was lost");
+                return -EPROTO;
+        }
+        q = transport_send(&r->s->transport, data, oh->reply_size, &d->fd, 1, NULL);
+        if (q >= 0)
+                persist_request_replied(r->s->host->persist, r->s, transport_queued(&r->s->transport) > 0, data,
+                                        oh->reply_size, 1);
+        return q;
+}
+
 /*
  * Settles the request the slot says was being worked on and answers it.
  * Returns 0, or -EPROTO when the session must end (why set).
@@ -516,6 +725,18 @@ static int settle(Recovery *rc, RecSession *r) {
         if (v->phase != PERSIST_SLOT_STARTED)
                 return 0;
         rc->stats.resolved++;
+        if (r->objects && r->objects_pos >= r->mark) {
+                PersistObjectsHdr oh;
+
+                memcpy(&oh, r->objects, sizeof(oh));
+                if (oh.request_id == v->request_id && oh.reply_size > 0 && oh.reply_size <= r->objects_size) {
+                        /* done, its objects and its reply recorded together */
+                        int sent = resend_objects_reply(r, &oh, (const uint8_t *) r->objects + r->objects_size -
+                                                                        oh.reply_size);
+
+                        return sent == -EPROTO ? sent : 0;
+                }
+        }
         reply_init(&reply, v->request_id);
         if (!v->request || codec_decode_request(v->request, v->request_size, &req) < 0) {
                 (void) snprintf(r->why, sizeof(r->why), "the request it was working on could not be read back");
@@ -628,6 +849,9 @@ static int settle(Recovery *rc, RecSession *r) {
                 reply.batch = &batch;
                 (void) send_reply(r->s, &reply);
                 free(res), free(resp), free(maps), free(unmaps);
+        } else if (settle_objects(rc, r, req, &reply) >= 0) {
+                (void) send_reply(r->s, &reply);
+                persist_objects(r->s->host->persist, r->s, 0, NULL, 0, 0);
         } else {
                 (void) snprintf(r->why, sizeof(r->why),
                                 "it was interrupted in a request whose outcome a restart cannot settle yet");
@@ -734,6 +958,9 @@ static int restore_one(Recovery *rc, RecSession *r, void (*add)(Session *s, void
         q = restore_objects(rc, r);
         if (q < 0 && !r->why[0])
                 (void) snprintf(r->why, sizeof(r->why), "its records cannot be read: %s", strerror(-q));
+        /* kept in the store but never recorded (a DeviceOpen, a MemRegister in flight): let go */
+        (void) snprintf(prefix, sizeof(prefix), "s%" PRIu64 ".", r->id);
+        (void) fdstore_foreach(rc->store, prefix, close_and_forget, NULL);
         return q;
 
 drop:

@@ -40,6 +40,7 @@ AuditFile=$audit
 
 [Tenant local]
 User=$(id -u)
+Device=0000:00:03.0
 EOF
 
 mgr=
@@ -162,6 +163,50 @@ for point in read unmapped unmap-recorded replied; do
         check "unmap, crash at '$point': mapped bytes exact (64 KiB)" test "$(jq -r .mapped_bytes <<< "$c")" = 0x10000
         u=$(req "unmap ioas=1 iova=0x300000 length=16K")
         check "unmap, crash at '$point': a second unmap is ENOENT" test "$(jq -r .errno <<< "$u")" = ENOENT
+        stop_broker
+done
+
+# ------------------------------------------------------------------ object verbs in every window
+# ioas-alloc (request 2): read but not run, or run and recorded with its reply but not sent
+for point in read handled; do
+        rm -f "$tmp/fired"
+        start_broker IB_CRASH_AT="$point:2:$tmp/fired" || exit 1
+        a=$(req "ioas-alloc")
+        check "ioas-alloc, crash at '$point': one outcome, IOAS 1" test "$(jq -r '.ok, .ioas' <<< "$a" | tr '\n' ' ')" = "true 1 "
+        check "ioas-alloc, crash at '$point': the broker did die there" test -e "$tmp/fired"
+        a=$(req "ioas-alloc")
+        check "ioas-alloc, crash at '$point': the next IOAS is 2 (none made twice)" test "$(jq -r .ioas <<< "$a")" = 2
+        c=$(req caps)
+        check "ioas-alloc, crash at '$point': 2 objects counted" test "$(jq -r .objects <<< "$c")" = 2
+        stop_broker
+done
+
+# device-open (request 3), attach (4), detach (5), device-close (6), ioas-free (7): a crash in each
+for spec in "read:3" "handled:3" "read:4" "handled:4" "read:5" "read:6" "handled:6" "read:7"; do
+        point=${spec%%:*}
+        pass=${spec#*:}
+        rm -f "$tmp/fired"
+        start_broker IB_CRASH_AT="$point:$pass:$tmp/fired" || exit 1
+        req "ioas-alloc" > /dev/null
+        o=$(req "device-open dev=0000:00:03.0")
+        check "device verbs, crash at '$point' of request $pass: device-open answered once" \
+                test "$(jq -r .ok <<< "$o")" = true
+        dev=$(jq -r .dev <<< "$o")
+        l=$(req "attach dev=$dev pt=1")
+        check "device verbs, crash at '$point' of request $pass: attach answered once" test "$(jq -r .ok <<< "$l")" = true
+        l=$(req "detach dev=$dev")
+        check "device verbs, crash at '$point' of request $pass: detach answered once" test "$(jq -r .ok <<< "$l")" = true
+        l=$(req "device-close dev=$dev")
+        check "device verbs, crash at '$point' of request $pass: device-close answered once" \
+                test "$(jq -r .ok <<< "$l")" = true
+        l=$(req "ioas-free ioas=1")
+        check "device verbs, crash at '$point' of request $pass: ioas-free answered once" test "$(jq -r .ok <<< "$l")" = true
+        check "device verbs, crash at '$point' of request $pass: the broker did die there" test -e "$tmp/fired"
+        c=$(req caps)
+        check "device verbs, crash at '$point' of request $pass: nothing left counted" \
+                test "$(jq -r .objects <<< "$c")" = 0
+        o=$(req "device-open dev=0000:00:03.0")
+        check "device verbs, crash at '$point' of request $pass: the device opens again" test "$(jq -r .ok <<< "$o")" = true
         stop_broker
 done
 
