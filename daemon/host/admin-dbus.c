@@ -54,7 +54,7 @@ struct AdminBus {
         const char *backend;
         const char *admin_group;        /* "" if none */
         uint32_t protocol;
-        uint64_t total_sessions;        /* opened since the admin API started */
+        uint64_t total_sessions;        /* served by this process: restored at its start, then opened */
         gid_t admin_gid;
         uint64_t killing;               /* the session KillSession is ending, 0 otherwise */
         bool observing;                 /* installed as the broker's observer */
@@ -156,6 +156,38 @@ static int property_get_usage(sd_bus *bus, const char *path, const char *interfa
         if (strcmp(property, "MappedBytes") == 0)
                 return sd_bus_message_append(reply, "t", u.mapped_bytes);
         return -ENOENT;
+}
+
+/*
+ * Restarts: FdStore, Restarts and LastRestart.  They are fixed for the life of
+ * the process (the broker restores what a previous process left before the
+ * admin API starts), hence const.  LastRestart is empty when this start was no
+ * restart (Restarts is 0); otherwise every key is there, zeros included, so
+ * that "restarted and restored nothing" reads apart from "never restarted".
+ */
+static int property_get_restart(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        AdminBus *a = userdata;
+        RestartView v;
+        int r;
+
+        broker_restart_view(a->broker, &v);
+        if (strcmp(property, "FdStore") == 0)
+                return sd_bus_message_append(reply, "b", v.fd_store);
+        if (strcmp(property, "Restarts") == 0)
+                return sd_bus_message_append(reply, "t", v.restarts);
+        if (strcmp(property, "LastRestart") != 0)
+                return -ENOENT;
+
+        r = sd_bus_message_open_container(reply, 'a', "{sv}");
+        if (r >= 0 && v.restarts > 0)
+                r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}", "Sessions", "t", v.sessions,
+                                          "Ended", "t", v.ended, "Objects", "t", v.objects,
+                                          "Mappings", "t", v.mappings, "MappedBytes", "t", v.mapped_bytes,
+                                          "Settled", "t", v.settled, "Usec", "t", v.usec);
+        if (r < 0)
+                return r;
+        return sd_bus_message_close_container(reply);
 }
 
 /* ---------------------------------------------------------------- methods */
@@ -492,6 +524,9 @@ static const sd_bus_vtable admin_vtable[] = {
         SD_BUS_PROPERTY("Objects", "t", property_get_usage, 0, 0),
         SD_BUS_PROPERTY("Mappings", "t", property_get_usage, 0, 0),
         SD_BUS_PROPERTY("MappedBytes", "t", property_get_usage, 0, 0),
+        SD_BUS_PROPERTY("FdStore", "b", property_get_restart, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Restarts", "t", property_get_restart, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("LastRestart", "a{sv}", property_get_restart, 0, SD_BUS_VTABLE_PROPERTY_CONST),
 
         SD_BUS_METHOD_WITH_ARGS("ListSessions", SD_BUS_NO_ARGS, SD_BUS_RESULT("aa{sv}", sessions),
                                 method_list_sessions, SD_BUS_VTABLE_UNPRIVILEGED),
@@ -619,6 +654,8 @@ int admin_bus_new(AdminBus **ret, Broker *b, const AdminBusConfig *config) {
         a->protocol = IB_PROTOCOL_VERSION;
         a->admin_group = config->admin_group ?: "";
         a->admin_gid = config->admin_gid;
+        /* the sessions a restart restored are served by this process too */
+        a->total_sessions = broker_n_sessions(b);
 
         r = admin_connect(&a->bus, where);
         if (r < 0 && optional) {

@@ -9,11 +9,15 @@
 # session and frees its objects, reload (good and bad files), that an
 # unprivileged caller may list but not kill or reload (and is audited), the
 # admin group, and the errors when the broker or the bus are not there.
+# Restarts: without a service manager no session survives one (FdStore false,
+# Restarts 0); under tests/lib/ib-svcmgr (systemd's part: socket, fd store,
+# Restart=on-failure) a broker killed with SIGKILL comes back with Restarts 1
+# and LastRestart naming the session it restored, which lives on.
 set -u
 . "$IB_TOP_SRCDIR/tests/admin/lib.sh"
 need dbus-daemon jq setpriv busctl
 
-plan 59
+plan 70
 
 cat > "$ib_tmp/policy.conf" <<EOF
 [Global]
@@ -58,6 +62,17 @@ ctl --json status > "$ib_tmp/status.json"
 check "status --json parses; backend sim, 0 sessions, protocol 1" \
         jqe '.backend == "sim" and .sessions == 0 and .protocol == 1 and (.version | length > 0)' \
         "$ib_tmp/status.json"
+check "status --json without a service manager: no fd store, 0 restarts, no last_restart" \
+        jqe '.fd_store == false and .restarts == 0 and (has("last_restart") | not)' "$ib_tmp/status.json"
+check "status for people: 0 restarts, and sessions do not survive one" sh -c "
+        grep -q '^ *Restarts: 0\$' '$ib_tmp/out' &&
+        grep -q '^ *sessions survive a restart: no (no service manager fd store: a restart ends every session)\$' \
+                '$ib_tmp/out'"
+busctl --address="$BUS" get-property org.iommubroker.Broker1 /org/iommubroker/Broker1 \
+        org.iommubroker.Broker1.Manager FdStore Restarts LastRestart > "$ib_tmp/props" 2>&1
+diag < "$ib_tmp/props"
+check "the properties: FdStore false, Restarts 0, LastRestart empty" \
+        [ "$(cat "$ib_tmp/props")" = "$(printf 'b false\nt 0\na{sv} 0')" ]
 
 busctl --address="$BUS" introspect org.iommubroker.Broker1 /org/iommubroker/Broker1 > "$ib_tmp/introspect" 2>&1
 check "the object is introspectable: interface, methods, signals, properties" sh -c "
@@ -71,6 +86,10 @@ check "the object is introspectable: interface, methods, signals, properties" sh
         grep -q '^.SessionClosed *signal *tuus' '$ib_tmp/introspect' &&
         grep -q '^.MappedBytes *property *t' '$ib_tmp/introspect' &&
         grep -q '^.NSessions *property *u .*emits-change' '$ib_tmp/introspect'"
+check "the restart properties are introspectable and const" sh -c "
+        grep -q '^.FdStore *property *b .*const' '$ib_tmp/introspect' &&
+        grep -q '^.Restarts *property *t .*const' '$ib_tmp/introspect' &&
+        grep -q '^.LastRestart *property *a{sv} .*const' '$ib_tmp/introspect'"
 
 # ---- sessions, empty
 ctl sessions > "$ib_tmp/out" 2>&1
@@ -368,5 +387,64 @@ check "without a broker: exit 3, 'iommu-brokerd is not running'" \
 rc=$?
 diag < "$ib_tmp/out"
 check "without a bus: exit 3, 'cannot connect'" sh -c "[ $rc -eq 3 ] && grep -q 'cannot connect to the unix:path=' '$ib_tmp/out'"
+
+# ---- a restart under a service manager with an fd store
+# ib-svcmgr owns the VMM socket and the fd store; its control fifo takes "kill"
+# (SIGKILL, then Restart=on-failure after RestartSec=, systemd's 100 ms default,
+# by which time the bus has seen the old owner go).
+svcmgr=$IB_BUILDDIR/tests/lib/ib-svcmgr
+rm -f "$ib_tmp/svc.sock"
+: > "$ib_tmp/broker.log"
+spawn "$svcmgr" --socket "$ib_tmp/svc.sock" --control "$ib_tmp/svc.ctl" --status "$ib_tmp/svc.status" \
+        --restart-sec 0.1 --start-limit-burst 0 -- \
+        "$IB_DAEMON" --backend=sim --admin-bus="$BUS" --policy="$ib_tmp/policy.conf" 2>> "$ib_tmp/broker.log"
+svcmgr_pid=$spawned
+fd_store_on() { ctl --json status | jq -e '.fd_store == true and .restarts == 0' >/dev/null; }
+check "under a service manager: FdStore true, Restarts 0" wait_for 10 fd_store_on
+ctl status > "$ib_tmp/out" 2>&1
+diag < "$ib_tmp/out"
+check "status for people: sessions survive a restart: yes (fd store)" \
+        grep -q '^ *sessions survive a restart: yes (fd store)$' "$ib_tmp/out"
+
+rm -f "$ib_tmp/fifo.svc"
+mkfifo "$ib_tmp/fifo.svc"
+"$IB_CLIENT" --socket "$ib_tmp/svc.sock" < "$ib_tmp/fifo.svc" > "$ib_tmp/svc-client.out" 2>&1 &
+svc_client_pid=$!
+ib_pids="$ib_pids $svc_client_pid"
+exec 6> "$ib_tmp/fifo.svc"
+printf '%s\n' 'ioas-alloc as=a' 'map ioas=@a memfd=ram size=2M' >&6
+wait_for 10 has_mapping
+echo kill > "$ib_tmp/svc.ctl"
+restored() {
+        grep -q '^ready .*start=2' "$ib_tmp/svc.status" &&
+                ctl --json status > "$ib_tmp/status.json" && jqe '.restarts == 1' "$ib_tmp/status.json"
+}
+wait_for 10 restored
+diag < "$ib_tmp/svc.status"
+diag < "$ib_tmp/status.json"
+check "after kill -9 and the restart: Restarts 1, the session and its 2 MiB restored" \
+        jqe '.fd_store == true and .restarts == 1 and .sessions == 1 and .total_sessions == 1
+             and .mapped_bytes == 2097152
+             and .last_restart == {"sessions": 1, "ended": 0, "objects": 1, "mappings": 1,
+                                   "mapped_bytes": 2097152, "settled": 0, "usec": .last_restart.usec}
+             and .last_restart.usec > 0' "$ib_tmp/status.json"
+ctl status > "$ib_tmp/out" 2>&1
+diag < "$ib_tmp/out"
+check "status for people after the restart: what it restored, and sessions survive" sh -c "
+        grep -Eq '^ *Restarts: 1 \(last: 1 session restored, 0 ended, 1 object, 1 mapping, 2\.0M mapped, 0 interrupted requests settled, in [0-9.]+ (us|ms|s)\)\$' '$ib_tmp/out' &&
+        grep -q '^ *sessions survive a restart: yes (fd store)\$' '$ib_tmp/out'"
+busctl --address="$BUS" get-property org.iommubroker.Broker1 /org/iommubroker/Broker1 \
+        org.iommubroker.Broker1.Manager LastRestart > "$ib_tmp/props" 2>&1
+diag < "$ib_tmp/props"
+check "LastRestart on the bus: seven counters, Sessions 1" \
+        grep -q '^a{sv} 7 .*"Sessions" t 1 ' "$ib_tmp/props"
+echo 'ioas-alloc as=b' >&6
+served() { ctl --json status | jq -e '.sessions == 1 and .objects == 2' >/dev/null; }
+check "the restored session is served: a new IOAS in it counts" wait_for 10 served
+exec 6>&-
+wait "$svc_client_pid" 2>/dev/null
+echo stop > "$ib_tmp/svc.ctl"
+wait "$svcmgr_pid"
+check "the service manager stops the broker cleanly" [ $? -eq 0 ]
 
 finish
