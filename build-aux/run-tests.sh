@@ -4,7 +4,8 @@
 #  1. build (build/) and run the unit and integration suites (`make check`);
 #  2. the same suites built with AddressSanitizer and UndefinedBehaviorSanitizer (build-asan/);
 #  3. the random-kill soak (tests/soak/test-soak.c) with 300 clients against the ASan daemon,
-#     as is and with every map waiting off the event loop (--offload-min-bytes=4K);
+#     as is and with every map waiting off the event loop (--offload-min-bytes=4K), and the
+#     restart soak (tests/soak/test-restart-soak.c): the ASan broker SIGKILLed 200 times;
 #  4. the libFuzzer harnesses of tests/fuzz/ built with clang (build-fuzz/), each run for
 #     FUZZ_SECONDS (default 60) side by side on a copy of its seed corpus: one test each;
 #  5. `make distcheck` (the release tarball builds and passes its tests);
@@ -150,7 +151,7 @@ for s in $stages; do
                 # override) against the ASan build of the daemon: one test
                 if stage build-asan bash "$top/build-aux/build.sh" build-asan --enable-werror --enable-sanitizers >/dev/null &&
                    stage build-soak make -C "$top/build-asan" -j"$(nproc)" daemon/iommu-brokerd tests/soak/test-soak \
-                        >"$top/build-asan/soak-build.out" 2>&1; then
+                        tests/soak/test-restart-soak tests/lib/ib-svcmgr >"$top/build-asan/soak-build.out" 2>&1; then
                         # as is, then with every map waiting off the loop (util/offload.h)
                         for variant in "" "--offload-min-bytes=4K"; do
                                 (cd "$top/build-asan" &&
@@ -169,6 +170,24 @@ for s in $stages; do
                                         failed=$((failed + 1))
                                 fi
                         done
+                        # the broker SIGKILLed 200 times under busy clients (tests/soak/test-restart-soak.c),
+                        # IB_RESTART_SOAK_KILLS and IB_SOAK_SEED override; bounded to 3 minutes
+                        (cd "$top/build-asan" &&
+                         IB_DAEMON="$top/build-asan/daemon/iommu-brokerd" IB_BUILDDIR="$top/build-asan" \
+                         IB_RESTART_SOAK_KILLS="${IB_RESTART_SOAK_KILLS:-200}" IB_RESTART_SOAK_MAX_SECONDS=150 \
+                         ASAN_OPTIONS='detect_leaks=1:abort_on_error=1' UBSAN_OPTIONS='print_stacktrace=1:halt_on_error=1' \
+                         timeout 180 tests/soak/test-restart-soak) >"$top/build-asan/restart-soak.out" 2>&1
+                        rc=$?
+                        grep -E '^# (seed|set up|[0-9]+ random kills|requests|checked|restart to)' \
+                                "$top/build-asan/restart-soak.out" || true
+                        if [ "$rc" -eq 0 ] && ! grep -q '^not ok' "$top/build-asan/restart-soak.out"; then
+                                echo "== restart soak: ok"
+                                passed=$((passed + 1))
+                        else
+                                tail -n 40 "$top/build-asan/restart-soak.out"
+                                echo "== restart soak: FAILED"
+                                failed=$((failed + 1))
+                        fi
                 else
                         tail -n 40 "$top/build-asan/soak-build.out" 2>/dev/null
                         failed=$((failed + 1))

@@ -1,0 +1,958 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test-restart-soak.c - the broker SIGKILLed at random moments under busy clients.
+ *
+ * Owns: the restart soak.  A sim broker runs under tests/lib/ib-svcmgr (the
+ * stand-in for systemd's service manager: fd store, Restart=on-failure).
+ * Several client threads, each with its own libiommu-broker connection, an
+ * IOAS and a registered memfd (the first two also a sim device opened and
+ * attached to the IOAS, so restored devices are covered), keep mapping and
+ * unmapping fixed slots of their IOAS without pause: maps by registered
+ * memory and by memfd, synchronous and asynchronous, unmaps of mapped slots
+ * and of empty ones (ENOENT), Batches of maps and unmaps, queries (caps,
+ * IOVA ranges).  Meanwhile this process kills the broker through the
+ * harness's control FIFO, 2-100 ms after each READY=1, and waits for the
+ * next one.  Each client keeps its own truth (which slots are mapped, with
+ * what length) from the answers only.
+ *
+ * Every ROUND_KILLS kills a round ends and is checked, with no kill:
+ *  (1) every request got exactly one outcome: each client drains its
+ *      asynchronous requests and every callback ran exactly once (a second
+ *      one fails), every synchronous call returned, with an outcome the
+ *      model allows (ECANCELED only for a request that carried a memfd,
+ *      meaning not applied);
+ *  (2) the broker's records equal the clients' truth: the broker's mapped
+ *      bytes (caps) equal the sum of the clients'; its objects are as at the
+ *      start; one more kill with every client idle, whose audit record
+ *      "restart N: S sessions restored (0 ended), O objects, M mappings, B
+ *      bytes" must name every session and exactly the clients' mappings and
+ *      bytes; then each client unmaps a random half of its slots: a slot it
+ *      believes mapped returns exactly its length (and is mapped again), an
+ *      empty one ENOENT; each client counted every restart
+ *      (ib_client_restarts());
+ *  (3) at the end everything is unmapped the same way, the broker's mapped
+ *      bytes are 0, a last idle kill restores "0 mappings, 0 bytes", the
+ *      clients hang up, and the broker stops cleanly (no sanitizer report).
+ * Every random restart's audit record must also say no session was ended.
+ *
+ * Attach and detach of devices are not toggled: a crash inside an object
+ * verb still ends the session (docs/restart.md, "Not restored yet").
+ *
+ * Environment: IB_SOAK_SEED (default 1; printed), IB_RESTART_SOAK_KILLS
+ * (random kills, default 20: `make check`; the CI "soak" stage runs 200
+ * against the ASan build), IB_RESTART_SOAK_CLIENTS (default 6, at most
+ * 16), IB_RESTART_SOAK_MAX_SECONDS (default 150: no new round after that),
+ * IB_SOAK_DAEMON_ARGS (more daemon options), IB_SOAK_KEEP_LOG.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client/iommu-broker.h"
+#include "tests/lib/tests.h"
+#include "tests/lib/util-broker.h"
+#include "tests/soak/svcmgr-util.h"
+
+#define MAX_CLIENTS 16
+#define SLOTS 32
+#define SLOT_MAX (64U << 10)
+#define SLOT_STRIDE (1ULL << 20)
+#define SLOT_BASE (16ULL << 20)
+#define MEMFD_SIZE ((size_t) SLOTS * SLOT_MAX)
+#define MAX_ASYNC 8
+#define ROUND_KILLS 10
+#define DRAIN_TIMEOUT_MS 30000
+#define READY_TIMEOUT_MS 30000
+#define PAGE 4096U
+
+static const char *const device_names[] = { "0000:00:02.0", "0000:00:03.0" };
+
+typedef enum Phase {
+        PHASE_SETUP,
+        PHASE_RUN,
+        PHASE_DRAIN,            /* finish what is in flight, then idle */
+        PHASE_VERIFY,           /* unmap half the slots and check each answer */
+        PHASE_END,              /* unmap every slot and check, then idle */
+        PHASE_QUIT,             /* hang up */
+} Phase;
+
+typedef enum SlotState {
+        SLOT_FREE,
+        SLOT_MAPPED,
+        SLOT_BUSY,              /* an asynchronous request on it is in flight */
+} SlotState;
+
+typedef struct Slot {
+        SlotState state;
+        uint64_t length;        /* MAPPED, BUSY: the length mapped or being mapped */
+} Slot;
+
+typedef struct Stats {
+        uint64_t sync_calls, async_sent, callbacks, batches, batch_ops, canceled, enoent_probes, queries;
+        uint64_t verified_mapped, verified_free;
+} Stats;
+
+typedef struct Client Client;
+
+typedef struct AsyncReq {
+        Client *cl;
+        unsigned slot;
+        bool is_map;
+        bool has_fd;
+        unsigned calls;
+} AsyncReq;
+
+struct Client {
+        unsigned index;
+        pthread_t thread;
+        uint64_t rng;
+        ib_client *c;
+        uint32_t ioas, mem, dev;
+        int memfd, dev_fd;
+        Slot slots[SLOTS];
+        AsyncReq *reqs;                 /* this round's asynchronous requests */
+        size_t n_reqs, size_reqs;
+        unsigned outstanding;
+        Stats st;
+        /* published at the end of a phase, read by the main thread */
+        unsigned done_gen;
+        uint64_t mapped_bytes, mappings, restarts_seen;
+        char failure[384];
+};
+
+static Svcmgr mgr;
+static Client clients[MAX_CLIENTS];
+static unsigned n_clients;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static Phase phase = PHASE_SETUP;
+static unsigned phase_gen;
+static atomic_bool any_failure;
+static uint64_t expected_restarts;      /* for PHASE_VERIFY: every restart so far */
+
+static uint64_t env_u64(const char *name, uint64_t def) {
+        const char *e = getenv(name);
+        char *end;
+        unsigned long long v;
+
+        if (!e || !*e)
+                return def;
+        errno = 0;
+        v = strtoull(e, &end, 0);
+        if (errno != 0 || *end)
+                return def;
+        return v;
+}
+
+static uint64_t now_ms(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+static void sleep_us(uint64_t us) {
+        struct timespec ts = { .tv_sec = (time_t) (us / 1000000), .tv_nsec = (long) (us % 1000000) * 1000 };
+
+        (void) nanosleep(&ts, NULL);
+}
+
+/* splitmix64 */
+static uint64_t rng_next(uint64_t *state) {
+        uint64_t z = (*state += UINT64_C(0x9e3779b97f4a7c15));
+
+        z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+        z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+        return z ^ (z >> 31);
+}
+
+static uint64_t slot_iova(unsigned i) {
+        return SLOT_BASE + (uint64_t) i * SLOT_STRIDE;
+}
+
+static uint64_t slot_offset(unsigned i) {
+        return (uint64_t) i * SLOT_MAX;
+}
+
+/* The first failure of a client, with its context; the round's checks report it. */
+static void fail(Client *cl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail(Client *cl, const char *fmt, ...) {
+        va_list ap;
+
+        if (cl->failure[0])
+                return;
+        va_start(ap, fmt);
+        (void) vsnprintf(cl->failure, sizeof(cl->failure), fmt, ap);
+        va_end(ap);
+        atomic_store(&any_failure, true);
+}
+
+static const char *err_name(int r) {
+        return r == 0 ? "success" : ib_errno_name(r) ?: "?";
+}
+
+/* ---------------------------------------------------------------- the client's side */
+
+static AsyncReq *req_new(Client *cl, unsigned slot, bool is_map, bool has_fd) {
+        if (cl->n_reqs == cl->size_reqs) {
+                size_t n = cl->size_reqs ? cl->size_reqs * 2 : 256;
+                /* callbacks hold pointers into this array: grow it only between rounds (drained) */
+                AsyncReq *a;
+
+                if (cl->outstanding > 0)
+                        return NULL;
+                a = reallocarray(cl->reqs, n, sizeof(*a));
+                if (!a)
+                        return NULL;
+                cl->reqs = a;
+                cl->size_reqs = n;
+        }
+        cl->reqs[cl->n_reqs] = (AsyncReq) { .cl = cl, .slot = slot, .is_map = is_map, .has_fd = has_fd };
+        return &cl->reqs[cl->n_reqs++];
+}
+
+static void on_reply(ib_client *c, const ib_result *res, void *userdata) {
+        AsyncReq *q = userdata;
+        Client *cl = q->cl;
+        Slot *s = &cl->slots[q->slot];
+
+        cl->st.callbacks++;
+        if (++q->calls > 1) {
+                fail(cl, "an asynchronous %s of slot %u completed %u times", q->is_map ? "map" : "unmap", q->slot,
+                     q->calls);
+                return;
+        }
+        cl->outstanding--;
+        if (s->state != SLOT_BUSY) {
+                fail(cl, "slot %u: a reply for it while no request was in flight", q->slot);
+                return;
+        }
+        if (q->is_map) {
+                if (res->error == 0 && res->iova == slot_iova(q->slot))
+                        s->state = SLOT_MAPPED;
+                else if (res->error == -ECANCELED && q->has_fd) {
+                        cl->st.canceled++;
+                        s->state = SLOT_FREE;
+                } else {
+                        fail(cl, "async map of slot %u (%s): %s, iova 0x%" PRIx64 ": %s", q->slot,
+                             q->has_fd ? "memfd" : "registered", err_name(res->error), res->iova, res->message);
+                        s->state = SLOT_FREE;
+                }
+        } else {
+                if (res->error == 0 && res->length == s->length)
+                        s->state = SLOT_FREE;
+                else {
+                        fail(cl, "async unmap of mapped slot %u (0x%" PRIx64 " bytes): %s, length 0x%" PRIx64 ": %s",
+                             q->slot, s->length, err_name(res->error), res->length, res->message);
+                        s->state = SLOT_MAPPED;
+                }
+        }
+}
+
+static int pump(Client *cl, int timeout_ms) {
+        struct pollfd p = { .fd = ib_client_get_fd(cl->c), .events = (short) ib_client_get_events(cl->c) };
+        int r;
+
+        if (poll(&p, 1, timeout_ms) < 0 && errno != EINTR)
+                return -errno;
+        r = ib_client_process(cl->c);
+        if (r < 0)
+                fail(cl, "ib_client_process: %s", err_name(r));
+        return r;
+}
+
+/* Waits for every asynchronous request: each must complete exactly once. */
+static void drain(Client *cl) {
+        uint64_t t0 = now_ms();
+
+        while ((cl->outstanding > 0 || ib_client_pending(cl->c) > 0) && !cl->failure[0]) {
+                if (now_ms() - t0 > DRAIN_TIMEOUT_MS) {
+                        fail(cl, "%u asynchronous requests (%zu pending in the library) got no outcome in %d s",
+                             cl->outstanding, ib_client_pending(cl->c), DRAIN_TIMEOUT_MS / 1000);
+                        return;
+                }
+                (void) pump(cl, 50);
+        }
+        for (size_t i = 0; i < cl->n_reqs && !cl->failure[0]; i++)
+                if (cl->reqs[i].calls != 1)
+                        fail(cl, "asynchronous request %zu of the round completed %u times", i, cl->reqs[i].calls);
+        cl->n_reqs = 0;
+}
+
+static int pick_slot(Client *cl, SlotState want) {
+        unsigned start = (unsigned) (rng_next(&cl->rng) % SLOTS);
+
+        for (unsigned k = 0; k < SLOTS; k++) {
+                unsigned i = (start + k) % SLOTS;
+
+                if (cl->slots[i].state == want)
+                        return (int) i;
+        }
+        return -1;
+}
+
+static uint64_t pick_length(Client *cl) {
+        return (uint64_t) PAGE * (1 + rng_next(&cl->rng) % (SLOT_MAX / PAGE));
+}
+
+static void op_map(Client *cl, bool async, bool by_fd) {
+        int i = pick_slot(cl, SLOT_FREE);
+        uint64_t len, iova;
+        unsigned flags = IB_MAP_READABLE | IB_MAP_WRITEABLE | IB_MAP_FIXED_IOVA;
+        Slot *s;
+        int r;
+
+        if (i < 0)
+                return;
+        s = &cl->slots[i];
+        len = pick_length(cl);
+        if (async) {
+                AsyncReq *q = req_new(cl, (unsigned) i, true, by_fd);
+
+                if (!q)
+                        return;
+                r = by_fd ? ib_map_async(cl->c, cl->ioas, cl->memfd, slot_offset(i), len, flags, slot_iova(i), on_reply, q)
+                          : ib_map_mem_async(cl->c, cl->ioas, cl->mem, slot_offset(i), len, flags, slot_iova(i),
+                                             on_reply, q);
+                if (r < 0) {
+                        cl->n_reqs--;
+                        fail(cl, "queueing a map: %s", err_name(r));
+                        return;
+                }
+                s->state = SLOT_BUSY;
+                s->length = len;
+                cl->outstanding++;
+                cl->st.async_sent++;
+                (void) ib_client_process(cl->c);
+                return;
+        }
+        cl->st.sync_calls++;
+        iova = slot_iova(i);
+        r = by_fd ? ib_map(cl->c, cl->ioas, cl->memfd, slot_offset(i), len, flags, &iova)
+                  : ib_map_mem(cl->c, cl->ioas, cl->mem, slot_offset(i), len, flags, slot_iova(i), &iova);
+        if (r == 0 && iova == slot_iova(i)) {
+                s->state = SLOT_MAPPED;
+                s->length = len;
+        } else if (r == -ECANCELED && by_fd)
+                cl->st.canceled++;
+        else
+                fail(cl, "map of slot %d (%s): %s, iova 0x%" PRIx64 ": %s", i, by_fd ? "memfd" : "registered",
+                     err_name(r), iova, ib_client_error(cl->c));
+}
+
+static void op_unmap(Client *cl, bool async) {
+        int i = pick_slot(cl, SLOT_MAPPED);
+        uint64_t got = 0;
+        Slot *s;
+        int r;
+
+        if (i < 0)
+                return;
+        s = &cl->slots[i];
+        if (async) {
+                AsyncReq *q = req_new(cl, (unsigned) i, false, false);
+
+                if (!q)
+                        return;
+                r = ib_unmap_async(cl->c, cl->ioas, slot_iova(i), s->length, on_reply, q);
+                if (r < 0) {
+                        cl->n_reqs--;
+                        fail(cl, "queueing an unmap: %s", err_name(r));
+                        return;
+                }
+                s->state = SLOT_BUSY;
+                cl->outstanding++;
+                cl->st.async_sent++;
+                (void) ib_client_process(cl->c);
+                return;
+        }
+        cl->st.sync_calls++;
+        r = ib_unmap(cl->c, cl->ioas, slot_iova(i), s->length, &got);
+        if (r == 0 && got == s->length)
+                s->state = SLOT_FREE;
+        else
+                fail(cl, "unmap of mapped slot %d (0x%" PRIx64 " bytes): %s, 0x%" PRIx64 " unmapped: %s", i, s->length,
+                     err_name(r), got, ib_client_error(cl->c));
+}
+
+/* An unmap of a slot believed empty: ENOENT, or the broker holds what nobody asked for. */
+static void op_unmap_free(Client *cl) {
+        int i = pick_slot(cl, SLOT_FREE);
+        uint64_t got = 0;
+        int r;
+
+        if (i < 0)
+                return;
+        cl->st.sync_calls++;
+        cl->st.enoent_probes++;
+        r = ib_unmap(cl->c, cl->ioas, slot_iova(i), SLOT_MAX, &got);
+        if (r != -ENOENT)
+                fail(cl, "unmap of empty slot %d: %s (0x%" PRIx64 " unmapped), expected ENOENT: %s", i, err_name(r), got,
+                     ib_client_error(cl->c));
+}
+
+static void op_batch(Client *cl) {
+        unsigned n = 2 + (unsigned) (rng_next(&cl->rng) % 5), n_ops = 0;
+        unsigned idx[8];
+        bool is_map[8];
+        uint64_t len[8];
+        bool has_fd = false;
+        ib_batch *b = NULL;
+        int r;
+
+        if (ib_batch_new(&b) < 0)
+                return fail(cl, "ib_batch_new failed");
+        for (unsigned k = 0; k < n; k++) {
+                unsigned i = (unsigned) (rng_next(&cl->rng) % SLOTS);
+                bool dup = false;
+
+                for (unsigned j = 0; j < n_ops; j++)
+                        dup |= idx[j] == i;
+                if (dup || cl->slots[i].state == SLOT_BUSY)
+                        continue;
+                idx[n_ops] = i;
+                is_map[n_ops] = cl->slots[i].state == SLOT_FREE;
+                if (is_map[n_ops]) {
+                        unsigned flags = IB_MAP_READABLE | IB_MAP_WRITEABLE | IB_MAP_FIXED_IOVA;
+
+                        len[n_ops] = pick_length(cl);
+                        if (rng_next(&cl->rng) % 8 == 0) {
+                                has_fd = true;
+                                r = ib_batch_add_map(b, cl->ioas, cl->memfd, slot_offset(i), len[n_ops], flags,
+                                                     slot_iova(i));
+                        } else
+                                r = ib_batch_add_map_mem(b, cl->ioas, cl->mem, slot_offset(i), len[n_ops], flags,
+                                                         slot_iova(i));
+                } else {
+                        len[n_ops] = cl->slots[i].length;
+                        r = ib_batch_add_unmap(b, cl->ioas, slot_iova(i), len[n_ops]);
+                }
+                if (r < 0) {
+                        ib_batch_free(b);
+                        return fail(cl, "adding to a batch: %s", err_name(r));
+                }
+                n_ops++;
+        }
+        if (n_ops == 0) {
+                ib_batch_free(b);
+                return;
+        }
+        cl->st.sync_calls++;
+        cl->st.batches++;
+        cl->st.batch_ops += n_ops;
+        r = ib_batch_run(cl->c, b, /* stop_on_error= */ false);
+        if (r == -ECANCELED && has_fd) {
+                /* it carried a memfd and was stopped before it changed anything */
+                cl->st.canceled++;
+                ib_batch_free(b);
+                return;
+        }
+        if (r < 0) {
+                ib_batch_free(b);
+                return fail(cl, "batch of %u: %s: %s", n_ops, err_name(r), ib_client_error(cl->c));
+        }
+        for (unsigned k = 0; k < n_ops; k++) {
+                Slot *s = &cl->slots[idx[k]];
+                const char *why = NULL;
+                uint64_t v = 0;
+                int e = ib_batch_result(b, k, &v, &why);
+
+                if (e == -ECANCELED) {
+                        cl->st.canceled++;      /* not run: a restart stopped the batch before it */
+                        continue;
+                }
+                if (is_map[k] && e == 0 && v == slot_iova(idx[k])) {
+                        s->state = SLOT_MAPPED;
+                        s->length = len[k];
+                } else if (!is_map[k] && e == 0 && v == len[k])
+                        s->state = SLOT_FREE;
+                else
+                        fail(cl, "batch op %u (%s of slot %u, 0x%" PRIx64 " bytes): %s, value 0x%" PRIx64 ": %s", k,
+                             is_map[k] ? "map" : "unmap", idx[k], len[k], err_name(e), v, why ?: "");
+        }
+        ib_batch_free(b);
+}
+
+static void op_query(Client *cl) {
+        ib_iova_range ranges[16];
+        size_t n = 16;
+        uint64_t align = 0;
+        ib_caps caps;
+        int r;
+
+        cl->st.sync_calls++;
+        cl->st.queries++;
+        if (rng_next(&cl->rng) % 2)
+                r = ib_caps_get(cl->c, &caps);
+        else
+                r = ib_iova_ranges(cl->c, cl->ioas, ranges, &n, &align);
+        if (r < 0)
+                fail(cl, "a query: %s: %s", err_name(r), ib_client_error(cl->c));
+}
+
+static void run_one(Client *cl) {
+        unsigned w = (unsigned) (rng_next(&cl->rng) % 100);
+
+        while (cl->outstanding >= MAX_ASYNC && !cl->failure[0])
+                (void) pump(cl, 10);
+        if (w < 18)
+                op_map(cl, false, false);
+        else if (w < 36)
+                op_map(cl, true, false);
+        else if (w < 40)
+                op_map(cl, false, true);
+        else if (w < 44)
+                op_map(cl, true, true);
+        else if (w < 58)
+                op_unmap(cl, false);
+        else if (w < 72)
+                op_unmap(cl, true);
+        else if (w < 78)
+                op_unmap_free(cl);
+        else if (w < 92)
+                op_batch(cl);
+        else
+                op_query(cl);
+        if (cl->outstanding > 0)
+                (void) ib_client_process(cl->c);
+}
+
+/* Unmaps every slot (all) or a random half: a mapped one returns its length (half: mapped again), an empty one ENOENT. */
+static void verify_slots(Client *cl, bool all) {
+        for (unsigned i = 0; i < SLOTS && !cl->failure[0]; i++) {
+                Slot *s = &cl->slots[i];
+                uint64_t got = 0, iova = 0;
+                int r;
+
+                if (!all && rng_next(&cl->rng) % 2)
+                        continue;
+                if (s->state == SLOT_MAPPED) {
+                        r = ib_unmap(cl->c, cl->ioas, slot_iova(i), s->length, &got);
+                        if (r != 0 || got != s->length)
+                                return fail(cl, "check: unmap of mapped slot %u (0x%" PRIx64 " bytes): %s, 0x%" PRIx64
+                                            " unmapped: %s", i, s->length, err_name(r), got, ib_client_error(cl->c));
+                        cl->st.verified_mapped++;
+                        s->state = SLOT_FREE;
+                        if (all)
+                                continue;
+                        r = ib_map_mem(cl->c, cl->ioas, cl->mem, slot_offset(i), s->length,
+                                       IB_MAP_READABLE | IB_MAP_WRITEABLE | IB_MAP_FIXED_IOVA, slot_iova(i), &iova);
+                        if (r != 0)
+                                return fail(cl, "check: mapping slot %u again: %s: %s", i, err_name(r),
+                                            ib_client_error(cl->c));
+                        s->state = SLOT_MAPPED;
+                } else if (s->state == SLOT_FREE) {
+                        r = ib_unmap(cl->c, cl->ioas, slot_iova(i), SLOT_MAX, &got);
+                        if (r != -ENOENT)
+                                return fail(cl, "check: unmap of empty slot %u: %s (0x%" PRIx64 " unmapped), "
+                                            "expected ENOENT: %s", i, err_name(r), got, ib_client_error(cl->c));
+                        cl->st.verified_free++;
+                } else
+                        return fail(cl, "check: slot %u still has a request in flight", i);
+        }
+}
+
+static void publish(Client *cl, unsigned gen) {
+        uint64_t bytes = 0, n = 0;
+
+        for (unsigned i = 0; i < SLOTS; i++)
+                if (cl->slots[i].state == SLOT_MAPPED) {
+                        bytes += cl->slots[i].length;
+                        n++;
+                }
+        pthread_mutex_lock(&lock);
+        cl->mapped_bytes = bytes;
+        cl->mappings = n;
+        cl->restarts_seen = ib_client_restarts(cl->c);
+        cl->done_gen = gen;
+        pthread_cond_broadcast(&cond);
+        pthread_mutex_unlock(&lock);
+}
+
+static int client_setup(Client *cl) {
+        ib_ioas_alloc_args args = { .window = IB_IOVA_WINDOW_32BIT };
+        char name[32];
+        int r;
+
+        (void) snprintf(name, sizeof(name), "restart-soak-%u", cl->index);
+        cl->dev_fd = -1;
+        r = ib_client_connect(mgr.socket, name, &cl->c);
+        if (r < 0)
+                return fail(cl, "connect: %s", err_name(r)), r;
+        r = ib_ioas_alloc(cl->c, &args, &cl->ioas);
+        if (r < 0)
+                return fail(cl, "ioas-alloc: %s: %s", err_name(r), ib_client_error(cl->c)), r;
+        cl->memfd = test_memfd("restart-soak", MEMFD_SIZE);
+        if (cl->memfd < 0)
+                return fail(cl, "memfd: %s", strerror(-cl->memfd)), cl->memfd;
+        r = ib_mem_register(cl->c, cl->memfd, &cl->mem);
+        if (r < 0)
+                return fail(cl, "mem-register: %s: %s", err_name(r), ib_client_error(cl->c)), r;
+        if (cl->index < sizeof(device_names) / sizeof(device_names[0])) {
+                r = ib_device_open(cl->c, device_names[cl->index], &cl->dev, &cl->dev_fd);
+                if (r < 0)
+                        return fail(cl, "device-open %s: %s: %s", device_names[cl->index], err_name(r),
+                                    ib_client_error(cl->c)), r;
+                r = ib_device_attach(cl->c, cl->dev, cl->ioas, NULL);
+                if (r < 0)
+                        return fail(cl, "device-attach: %s: %s", err_name(r), ib_client_error(cl->c)), r;
+        }
+        return 0;
+}
+
+static void *client_main(void *arg) {
+        Client *cl = arg;
+        unsigned seen = 0;
+
+        (void) client_setup(cl);
+        publish(cl, 0);
+        for (;;) {
+                Phase p;
+                unsigned gen;
+
+                pthread_mutex_lock(&lock);
+                while (phase_gen == seen && phase != PHASE_RUN)
+                        pthread_cond_wait(&cond, &lock);
+                p = phase;
+                gen = phase_gen;
+                pthread_mutex_unlock(&lock);
+
+                if (p == PHASE_QUIT)
+                        break;
+                if (cl->failure[0] && p != PHASE_RUN) {
+                        /* failed: only say so, phase after phase */
+                        seen = gen;
+                        publish(cl, gen);
+                        continue;
+                }
+                switch (p) {
+                case PHASE_RUN:
+                        if (!cl->failure[0])
+                                run_one(cl);
+                        else
+                                sleep_us(1000);
+                        seen = gen;
+                        continue;
+                case PHASE_DRAIN:
+                        drain(cl);
+                        break;
+                case PHASE_VERIFY:
+                        verify_slots(cl, false);
+                        if (!cl->failure[0] && ib_client_restarts(cl->c) != expected_restarts)
+                                fail(cl, "the library counted %" PRIu64 " restarts, the broker restarted %" PRIu64
+                                     " times", ib_client_restarts(cl->c), expected_restarts);
+                        break;
+                case PHASE_END:
+                        drain(cl);
+                        verify_slots(cl, true);
+                        break;
+                default:
+                        break;
+                }
+                seen = gen;
+                publish(cl, gen);
+        }
+        if (cl->dev_fd >= 0) {
+                (void) ib_device_close(cl->c, cl->dev);
+                close(cl->dev_fd);
+        }
+        ib_client_free(cl->c);
+        if (cl->memfd >= 0)
+                close(cl->memfd);
+        free(cl->reqs);
+        return NULL;
+}
+
+/* ---------------------------------------------------------------- the main thread's side */
+
+/* Moves every client to phase p and waits until each has finished it. */
+static bool set_phase(Phase p, int timeout_ms) {
+        struct timespec until;
+        unsigned gen;
+        bool ok = true;
+
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += timeout_ms / 1000;
+        pthread_mutex_lock(&lock);
+        phase = p;
+        gen = ++phase_gen;
+        pthread_cond_broadcast(&cond);
+        if (p != PHASE_RUN && p != PHASE_QUIT)
+                for (unsigned i = 0; i < n_clients && ok; i++)
+                        while (clients[i].done_gen != gen && ok)
+                                ok = pthread_cond_timedwait(&cond, &lock, &until) == 0;
+        pthread_mutex_unlock(&lock);
+        return ok;
+}
+
+static bool report_failures(void) {
+        bool any = false;
+
+        for (unsigned i = 0; i < n_clients; i++)
+                if (clients[i].failure[0]) {
+                        printf("# client %u: %s\n", i, clients[i].failure);
+                        any = true;
+                }
+        return any;
+}
+
+static void sums(uint64_t *bytes, uint64_t *mappings) {
+        *bytes = *mappings = 0;
+        pthread_mutex_lock(&lock);
+        for (unsigned i = 0; i < n_clients; i++) {
+                *bytes += clients[i].mapped_bytes;
+                *mappings += clients[i].mappings;
+        }
+        pthread_mutex_unlock(&lock);
+}
+
+typedef struct Totals {
+        unsigned kills, idle_kills;
+        uint64_t restored_objects;      /* the first restart's "O objects": IOASes, registrations, devices */
+        uint64_t settled, restart_us_max, restart_us_sum, ready_ms_max, ready_ms_sum;
+} Totals;
+
+static Totals totals;
+
+/* Kills the broker and waits for its restart; checks the restart's audit record says no session ended. */
+static int kill_and_wait(RestartAudit *ret) {
+        unsigned next = mgr.starts + 1;
+        RestartAudit a;
+        int r;
+
+        r = svcmgr_kill(&mgr);
+        if (r < 0)
+                return printf("# cannot write to the harness's control FIFO: %s\n", strerror(-r)), r;
+        if (!svcmgr_wait_ready(&mgr, next, READY_TIMEOUT_MS))
+                return printf("# the broker did not come back (start %u) in %d s\n", next, READY_TIMEOUT_MS / 1000),
+                       -ETIMEDOUT;
+        r = svcmgr_restart_audit(&mgr, next - 1, &a);
+        if (r < 0)
+                return printf("# no audit record of restart %u\n", next - 1), r;
+        if (a.ended != 0 || a.sessions != n_clients + 1)
+                return printf("# restart %u: %" PRIu64 " sessions restored, %" PRIu64 " ended; expected %u and 0\n",
+                              next - 1, a.sessions, a.ended, n_clients + 1), -EPROTO;
+        if (totals.kills + totals.idle_kills == 0)
+                totals.restored_objects = a.objects;
+        else if (a.objects != totals.restored_objects)
+                return printf("# restart %u: %" PRIu64 " objects restored, the first restart restored %" PRIu64 "\n",
+                              next - 1, a.objects, totals.restored_objects), -EPROTO;
+        totals.settled += a.settled;
+        totals.restart_us_sum += a.usec;
+        if (a.usec > totals.restart_us_max)
+                totals.restart_us_max = a.usec;
+        totals.ready_ms_sum += mgr.ready_ms;
+        if (mgr.ready_ms > totals.ready_ms_max)
+                totals.ready_ms_max = mgr.ready_ms;
+        if (ret)
+                *ret = a;
+        return 0;
+}
+
+/* With every client idle: the broker's counters and records against the clients' truth. */
+static int check_records(ib_client *observer, uint64_t base_objects, const char *when) {
+        uint64_t bytes, mappings;
+        RestartAudit a;
+        ib_caps caps;
+        int r;
+
+        sums(&bytes, &mappings);
+        r = ib_caps_get(observer, &caps);
+        if (r < 0 || !caps.has_counters)
+                return printf("# %s: caps: %s%s\n", when, err_name(r), r == 0 ? " (no counters)" : ""), -EIO;
+        if (caps.mapped_bytes != bytes || caps.objects != base_objects)
+                return printf("# %s: the broker counts 0x%" PRIx64 " mapped bytes and %" PRIu64 " objects, the clients "
+                              "0x%" PRIx64 " bytes (%" PRIu64 " mappings) and %" PRIu64 " objects\n", when,
+                              caps.mapped_bytes, caps.objects, bytes, mappings, base_objects), -EPROTO;
+        /* an idle kill: the records the next broker restores are exactly the clients' */
+        r = kill_and_wait(&a);
+        if (r < 0)
+                return r;
+        totals.idle_kills++;
+        if (a.mappings != mappings || a.bytes != bytes)
+                return printf("# %s: the broker restored %" PRIu64 " mappings and 0x%" PRIx64 " bytes; the clients "
+                              "hold %" PRIu64 " mappings and 0x%" PRIx64 " bytes\n", when, a.mappings, a.bytes,
+                              mappings, bytes), -EPROTO;
+        r = ib_caps_get(observer, &caps);
+        if (r < 0 || caps.mapped_bytes != bytes || caps.objects != base_objects)
+                return printf("# %s: after the idle restart the broker counts 0x%" PRIx64 " bytes and %" PRIu64
+                              " objects (%s), the clients 0x%" PRIx64 "\n", when, caps.mapped_bytes, caps.objects,
+                              err_name(r), bytes), -EPROTO;
+        return 0;
+}
+
+static uint64_t kill_delay_us(uint64_t *rng) {
+        /* a few ms to ~100 ms after READY=1; half of them short */
+        if (rng_next(rng) % 2)
+                return 2000 + rng_next(rng) % 18000;
+        return 20000 + rng_next(rng) % 80000;
+}
+
+TEST(random_broker_kills_lose_no_request_and_no_record) {
+        uint64_t seed = env_u64("IB_SOAK_SEED", 1);
+        uint64_t kills = env_u64("IB_RESTART_SOAK_KILLS", 20);
+        uint64_t max_ms = env_u64("IB_RESTART_SOAK_MAX_SECONDS", 150) * 1000;
+        uint64_t rng = seed, t0, base_objects, bytes, mappings;
+        ib_client *observer = NULL;
+        unsigned round = 0;
+        ib_caps caps;
+        char why[96];
+        int r;
+
+        if (mgr.pid <= 0)
+                return tests_skip("needs IB_DAEMON and IB_BUILDDIR (or IB_SVCMGR)");
+        n_clients = (unsigned) env_u64("IB_RESTART_SOAK_CLIENTS", 6);
+        if (n_clients == 0 || n_clients > MAX_CLIENTS)
+                n_clients = 6;
+        printf("# seed %" PRIu64 " (IB_SOAK_SEED), %" PRIu64 " random kills (IB_RESTART_SOAK_KILLS), %u clients "
+               "(IB_RESTART_SOAK_CLIENTS), a check every %d kills\n", seed, kills, n_clients, ROUND_KILLS);
+
+        r = ib_client_connect(mgr.socket, "restart-soak-observer", &observer);
+        if (r < 0)
+                TEST_FAIL("observer connect: %s", err_name(r));
+        for (unsigned i = 0; i < n_clients; i++) {
+                clients[i] = (Client) { .index = i, .rng = seed ^ ((uint64_t) (i + 1) << 40), .memfd = -1,
+                                        .dev_fd = -1 };
+                if (pthread_create(&clients[i].thread, NULL, client_main, &clients[i]) != 0)
+                        TEST_FAIL("pthread_create failed");
+        }
+        if (!set_phase(PHASE_DRAIN, 30000) || report_failures()) {
+                set_phase(PHASE_QUIT, 0);
+                TEST_FAIL("the clients could not set up");
+        }
+        r = ib_caps_get(observer, &caps);
+        if (r < 0 || !caps.has_counters)
+                TEST_FAIL("caps: %s, counters %d", err_name(r), r == 0 && caps.has_counters);
+        base_objects = caps.objects;
+        printf("# set up: %u sessions, %" PRIu64 " objects (IOASes and the %zu devices attached), every client maps "
+               "%d slots of up to %u KiB\n", n_clients, base_objects,
+               n_clients < 2 ? (size_t) n_clients : (size_t) 2, SLOTS, SLOT_MAX >> 10);
+
+        t0 = now_ms();
+        while (totals.kills < kills && now_ms() - t0 < max_ms) {
+                set_phase(PHASE_RUN, 0);
+                for (unsigned k = 0; k < ROUND_KILLS && totals.kills < kills && !atomic_load(&any_failure); k++) {
+                        sleep_us(kill_delay_us(&rng));
+                        if (kill_and_wait(NULL) < 0) {
+                                atomic_store(&any_failure, true);
+                                break;
+                        }
+                        totals.kills++;
+                }
+                round++;
+                /* (1) every request gets its one outcome */
+                if (!set_phase(PHASE_DRAIN, DRAIN_TIMEOUT_MS + 10000))
+                        printf("# round %u: a client did not finish its requests\n", round);
+                if (report_failures() || atomic_load(&any_failure))
+                        break;
+                /* (2) the broker's records are the clients' truth */
+                (void) snprintf(why, sizeof(why), "round %u", round);
+                if (check_records(observer, base_objects, why) < 0) {
+                        atomic_store(&any_failure, true);
+                        break;
+                }
+                expected_restarts = mgr.starts - 1;
+                if (!set_phase(PHASE_VERIFY, 60000))
+                        printf("# round %u: a client did not finish its checks\n", round);
+                if (report_failures())
+                        break;
+                sums(&bytes, &mappings);
+                r = ib_caps_get(observer, &caps);
+                if (r < 0 || caps.mapped_bytes != bytes) {
+                        printf("# round %u: after the checks the broker counts 0x%" PRIx64 " bytes, the clients 0x%"
+                               PRIx64 "\n", round, caps.mapped_bytes, bytes);
+                        atomic_store(&any_failure, true);
+                        break;
+                }
+                printf("# round %u: %u kills so far; %" PRIu64 " mappings (0x%" PRIx64 " bytes) held, and as "
+                       "restored\n", round, totals.kills, mappings, bytes);
+        }
+        if (atomic_load(&any_failure)) {
+                (void) report_failures();
+                set_phase(PHASE_QUIT, 0);
+                for (unsigned i = 0; i < n_clients; i++)
+                        pthread_join(clients[i].thread, NULL);
+                ib_client_free(observer);
+                svcmgr_print_log_tail(&mgr, 30);
+                TEST_FAIL("after %u random kills (seed %" PRIu64 ")", totals.kills, seed);
+        }
+
+        /* (3) the end: everything unmapped, counters and records at zero */
+        if (!set_phase(PHASE_END, 60000) || report_failures())
+                tests_failed_now = true;
+        else if (check_records(observer, base_objects, "the end") < 0)
+                tests_failed_now = true;
+        set_phase(PHASE_QUIT, 0);
+        for (unsigned i = 0; i < n_clients; i++)
+                pthread_join(clients[i].thread, NULL);
+        if (tests_failed_now) {
+                ib_client_free(observer);
+                TEST_FAIL("at the end (seed %" PRIu64 ")", seed);
+        }
+        {
+                Stats s = {};
+
+                for (unsigned i = 0; i < n_clients; i++) {
+                        s.sync_calls += clients[i].st.sync_calls;
+                        s.async_sent += clients[i].st.async_sent;
+                        s.callbacks += clients[i].st.callbacks;
+                        s.batches += clients[i].st.batches;
+                        s.batch_ops += clients[i].st.batch_ops;
+                        s.canceled += clients[i].st.canceled;
+                        s.enoent_probes += clients[i].st.enoent_probes;
+                        s.queries += clients[i].st.queries;
+                        s.verified_mapped += clients[i].st.verified_mapped;
+                        s.verified_free += clients[i].st.verified_free;
+                }
+                printf("# %u random kills and %u idle ones in %.1f s%s: %" PRIu64 " interrupted requests settled by the "
+                       "broker\n", totals.kills, totals.idle_kills, (double) (now_ms() - t0) / 1000,
+                       totals.kills < kills ? " (time bound reached)" : "", totals.settled);
+                printf("# requests: %" PRIu64 " synchronous calls (%" PRIu64 " batches of %" PRIu64 " ops, %" PRIu64
+                       " queries, %" PRIu64 " ENOENT probes), %" PRIu64 " asynchronous with %" PRIu64 " callbacks, %"
+                       PRIu64 " ECANCELED (not applied)\n", s.sync_calls, s.batches, s.batch_ops, s.queries,
+                       s.enoent_probes, s.async_sent, s.callbacks, s.canceled);
+                printf("# checked by unmapping: %" PRIu64 " mapped slots returned their length, %" PRIu64 " empty ones "
+                       "ENOENT\n", s.verified_mapped, s.verified_free);
+                printf("# restart to READY=1: %.1f ms mean, %" PRIu64 " ms max; the broker's recovery %.0f us mean, %"
+                       PRIu64 " us max\n", (double) totals.ready_ms_sum / (totals.kills + totals.idle_kills),
+                       totals.ready_ms_max, (double) totals.restart_us_sum / (totals.kills + totals.idle_kills),
+                       totals.restart_us_max);
+                ASSERT_EQ(s.async_sent, s.callbacks);
+        }
+        r = ib_caps_get(observer, &caps);
+        ib_client_free(observer);
+        ASSERT_OK(r);
+        ASSERT_U64_EQ(caps.mapped_bytes, 0);
+        ASSERT_TRUE(totals.kills > 0);
+}
+
+TEST(the_broker_stops_cleanly) {
+        if (mgr.pid <= 0)
+                return tests_skip("needs IB_DAEMON and IB_BUILDDIR (or IB_SVCMGR)");
+        ASSERT_EQ(svcmgr_stop(&mgr), 0);
+}
+
+static int setup(void) {
+        const char *more = getenv("IB_SOAK_DAEMON_ARGS");
+        int r = svcmgr_start(&mgr, more, "Device=0000:00:02.0 0000:00:03.0\n");
+
+        if (r == -ENOENT)
+                return 0;       /* the tests say they skip */
+        return r;
+}
+
+static void teardown(void) {
+        if (mgr.pid > 0)
+                (void) svcmgr_stop(&mgr);
+}
+
+TESTS_MAIN(setup, teardown)
