@@ -54,7 +54,9 @@ struct Broker {
         Persist *persist;               /* the state a restart needs */
         SessionJournal journal;
         RecoverStats recovered;         /* what the start restored */
-        bool keep_sessions;             /* exit leaves every session to the next broker (SIGUSR2) */
+        bool keep_sessions;             /* exit leaves every session to the next broker (SIGUSR2, a restart) */
+        int exit_status;                /* with keep_sessions */
+        int (*restart_queued)(void);
         struct event *ev_sigusr2;
 };
 
@@ -441,11 +443,21 @@ static void broker_on_sigusr2(evutil_socket_t sig, short what, void *userdata) {
         }
         log_info("SIGUSR2 received: exiting for a restart (status %d), the sessions stay", EXIT_RESTART);
         b->keep_sessions = true;
+        b->exit_status = EXIT_RESTART;
         (void) event_base_loopbreak(b->base);
 }
 
 static void broker_on_signal(evutil_socket_t sig, short what, void *userdata) {
         Broker *b = userdata;
+
+        /* systemctl restart: the store is kept and the next broker restores every session */
+        if (sig == SIGTERM && persist_enabled(b->persist) && b->restart_queued && b->restart_queued() > 0) {
+                log_info("SIGTERM received with a restart queued: exiting, the sessions stay with the fd store");
+                b->keep_sessions = true;
+                b->exit_status = EXIT_SUCCESS;
+                (void) event_base_loopbreak(b->base);
+                return;
+        }
 
         log_info("%s received, stopping", strsignal((int) sig));
         (void) sd_notify(false, "STOPPING=1");
@@ -675,6 +687,7 @@ static int broker_setup_host(Broker *b, const BrokerConfig *config) {
                 .offload_min_bytes = config->offload_min_bytes,
         };
         b->workers = config->workers;
+        b->restart_queued = config->restart_queued;
         session_admission_complete(&b->host.admission);
         r = pasid_space_init(&b->host.pasids);
         if (r < 0)
@@ -876,7 +889,8 @@ Broker *broker_free(Broker *b) {
                 /* an exit for a restart: the store and the state file keep every session as it is */
                 log_notice("exiting for a restart: %zu sessions stay with the service manager's fd store",
                            b->host.n_sessions);
-                _exit(EXIT_RESTART);
+                (void) sd_notify(false, "STOPPING=1");
+                _exit(b->exit_status);
         }
         while (b->sessions)
                 session_free(b->sessions);      /* unlinks itself through broker_on_session_free() */

@@ -34,6 +34,12 @@ typedef struct BrokerConfig {
         SessionAdmission admission;     /* zeros: the defaults */
         unsigned workers;               /* threads for kernel calls off the loop (util/offload.h) */
         uint64_t offload_min_bytes;     /* requests that may pin or unpin this much go off the loop; 0: none */
+        /*
+         * At SIGTERM: > 0 if the service manager restarts the broker (the
+         * sessions then stay with the fd store), else it stops and every
+         * session ends.  NULL: always a stop.  Lent by the host room.
+         */
+        int (*restart_queued)(void);
 } BrokerConfig;
 
 /* ---------------------------------------------------------------- read-only views

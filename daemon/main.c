@@ -19,6 +19,7 @@
 #include "common/protocol.h"
 #include "host/admin-dbus.h"
 #include "host/privilege.h"
+#include "host/service-manager.h"
 #include "util/crashpoint.h"
 #include "util/log.h"
 
@@ -299,6 +300,7 @@ int main(int argc, char **argv) {
         config.policy_path = arg_policy;
         config.workers = arg_workers;
         config.offload_min_bytes = arg_offload_min_bytes;
+        config.restart_queued = service_manager_restart_queued;
         config.admission = (SessionAdmission) {
                 .hello_timeout_sec = arg_hello_timeout,
                 .max_connections_per_uid = arg_max_connections_per_uid,

@@ -16,7 +16,11 @@
 #     outcome, the real one (the library sends a not_applied one again), and
 #     the mapped bytes afterwards are exactly what the requests say;
 #   - a Map by fd interrupted after its kernel call is answered ECANCELED
-#     (its fd is gone with the process) and nothing stays mapped.
+#     (its fd is gone with the process) and nothing stays mapped;
+#   - SIGTERM: with a restart job queued at the service manager (systemctl
+#     restart; a stand-in for systemd's D-Bus API on a private bus says so)
+#     the sessions stay; with a stop job they end, emptied, and the client's
+#     connection closes; SIGUSR2 exits with 75 and keeps them.
 # Needs $IB_DAEMON, $IB_CLIENT, $IB_BUILDDIR and jq.
 set -u
 n=0
@@ -230,6 +234,68 @@ check "map by fd, crash after the kernel call: nothing stays mapped" test "$(jq 
 m=$(req "map ioas=1 memfd=f size=16K iova=0x300000 prot=rw")
 check "map by fd, crash after the kernel call: the IOVA is free again" test "$(jq -r .ok <<< "$m")" = true
 stop_broker
+
+# ------------------------------------------------------------------ SIGTERM: restart or stop
+fake=$IB_BUILDDIR/tests/lib/ib-fake-systemd1
+if command -v dbus-daemon > /dev/null && [ -x "$fake" ]; then
+        cat > "$tmp/bus.conf" <<EOF
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path=$tmp/bus</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_destination="*"/>
+    <allow receive_sender="*"/>
+  </policy>
+</busconfig>
+EOF
+        dbus-daemon --config-file="$tmp/bus.conf" --nofork --nopidfile > "$tmp/bus.log" 2>&1 &
+        bus_pid=$!
+        wait_for test -S "$tmp/bus"
+        export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$tmp/bus
+        : > "$tmp/job"
+        "$fake" "$tmp/job" > "$tmp/fake.out" 2>&1 &
+        fake_pid=$!
+        wait_for grep -q ready "$tmp/fake.out"
+
+        start_broker || exit 1
+        req "ioas-alloc" > /dev/null
+        req "mem-register memfd=m size=1M" > /dev/null
+        req "map ioas=1 mem=1 size=64K iova=0x100000 prot=rw" > /dev/null
+        echo restart > "$tmp/job"
+        echo restart > "$tmp/ctl"
+        wait_for grep -q '^ready .*start=2' "$tmp/status"
+        check "systemctl restart (SIGTERM, restart job): the broker exits cleanly" grep -q 'status=exited/0' "$tmp/status"
+        c=$(req caps)
+        check "systemctl restart: the session goes on with its mappings" test "$(jq -r .mapped_bytes <<< "$c")" = 0x10000
+        : > "$tmp/job"
+        kill -USR2 "$(sed -n 's/^ready pid=\([0-9]*\) start=2 .*/\1/p' "$tmp/status")"
+        wait_for grep -q '^ready .*start=3' "$tmp/status"
+        check "SIGUSR2: the broker exits with 75 for a restart" grep -q 'status=exited/75' "$tmp/status"
+        c=$(req caps)
+        check "SIGUSR2: the session goes on with its mappings" test "$(jq -r .mapped_bytes <<< "$c")" = 0x10000
+        echo stop > "$tmp/job"
+        echo restart > "$tmp/ctl"
+        wait_for grep -q '^ready .*start=4' "$tmp/status"
+        c=$(req caps)
+        check "systemctl stop (SIGTERM, stop job): the session ended, its connection closed" \
+                test "$(jq -r .ok <<< "$c")" = false
+        check "systemctl stop: the teardown emptied the context" \
+                sh -c "sed -n '/Terminated received, stopping/,\$p' '$tmp/daemon.log' | grep -q 'the kernel confirmed its context empty'"
+        last_restart() { jq -s -r 'map(select(.verb == "restart")) | last | .reason' "$audit"; }
+        check "systemctl stop: nothing was restored at the next start" \
+                sh -c "echo '$(last_restart)' | grep -q ': 0 sessions restored'"
+        stop_broker
+        kill "$fake_pid" "$bus_pid" 2>/dev/null
+        wait "$fake_pid" "$bus_pid" 2>/dev/null
+        unset DBUS_SYSTEM_BUS_ADDRESS
+else
+        echo "# no dbus-daemon: SIGTERM with a restart or a stop job not tested"
+fi
 
 if [ "$failed" != 0 ]; then
         echo "# daemon log (tail):"
