@@ -307,6 +307,17 @@ void persist_fd_name(char *buf, size_t size, uint64_t session, char kind, uint32
                 (void) snprintf(buf, size, "s%" PRIu64 ".%c%" PRIu32, session, kind, id);
 }
 
+int persist_own_file(const Persist *p, int fd, int accmode) {
+        char path[64];
+        int nfd;
+
+        if (!persist_enabled(p))
+                return fd;
+        (void) snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        nfd = open(path, accmode | O_CLOEXEC | O_NOCTTY);
+        return nfd < 0 ? -errno : nfd;
+}
+
 int persist_keep_fd(Persist *p, const Session *s, char kind, uint32_t id, int fd) {
         char name[FDSTORE_NAME_MAX + 1];
         int r;
@@ -363,7 +374,8 @@ static int log_append(Persist *p, uint32_t type, uint64_t session, const void *p
                         return -ENOSPC;
                 }
         }
-        memcpy(at + sizeof(RecHdr), payload, size);
+        if (size > 0)
+                memcpy(at + sizeof(RecHdr), payload, size);
         log_commit(p, type, session, size);
         return 0;
 }

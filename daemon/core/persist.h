@@ -75,6 +75,14 @@ uint64_t persist_last_session_id(const Persist *p);
 
 /* The fd-store name of one of s's fds. */
 void persist_fd_name(char *buf, size_t size, uint64_t session, char kind, uint32_t id);
+/*
+ * A file of the broker's own for fd, a memfd opened with accmode: the store
+ * keeps one copy of an open file only (systemd drops a second one, under any
+ * name), so a memfd a client registers twice, or in two sessions, is opened
+ * again through /proc/self/fd.  Returns fd itself without a store, else a
+ * new fd (the caller closes fd) or -errno.
+ */
+int persist_own_file(const Persist *p, int fd, int accmode);
 /* Keeps a copy of fd in the store under s's name for (kind, id); forgets it. */
 int persist_keep_fd(Persist *p, const Session *s, char kind, uint32_t id, int fd);
 void persist_forget_fd(Persist *p, const Session *s, char kind, uint32_t id);

@@ -129,13 +129,13 @@ static RecSession *rec_find(Recovery *rc, uint64_t id) {
         return NULL;
 }
 
+/* The session's entry, added in id order (a compacted log lists sessions in any order). */
 static RecSession *rec_add(Recovery *rc, uint64_t id) {
         RecSession *r = rec_find(rc, id);
+        size_t at;
 
         if (r)
                 return r;
-        if (rc->n_sessions > 0 && rc->sessions[rc->n_sessions - 1].id > id)
-                return NULL;    /* ids grow with the log; a record out of order is ignored */
         if (rc->n_sessions == rc->size_sessions) {
                 size_t n = rc->size_sessions ? rc->size_sessions * 2 : 64;
                 RecSession *a = reallocarray(rc->sessions, n, sizeof(*a));
@@ -145,7 +145,12 @@ static RecSession *rec_add(Recovery *rc, uint64_t id) {
                 rc->sessions = a;
                 rc->size_sessions = n;
         }
-        r = &rc->sessions[rc->n_sessions++];
+        at = rc->n_sessions;
+        while (at > 0 && rc->sessions[at - 1].id > id)
+                at--;
+        memmove(&rc->sessions[at + 1], &rc->sessions[at], (rc->n_sessions - at) * sizeof(RecSession));
+        rc->n_sessions++;
+        r = &rc->sessions[at];
         *r = (RecSession) { .id = id };
         return r;
 }

@@ -287,7 +287,7 @@ int verb_mem_register(Call *c) {
         const Account *over = NULL;
         Session *s = c->session;
         uint64_t size;
-        int fd, accmode, r;
+        int fd, own, accmode, r;
 
         fd = fdlist_get(c->fds, 0);
         r = check_memfd_kind(c, fd, &accmode, &size);
@@ -298,12 +298,20 @@ int verb_mem_register(Call *c) {
         reply = call_alloc(c, sizeof(*reply));
         if (!reply)
                 return -ENOMEM;
-        r = memreg_new(&m, &s->account, s->last_mem + 1, fd, accmode, &over);
+        /* an open file of the broker's own: the fd store keeps one copy of each (core/persist.h) */
+        own = persist_own_file(s->host->persist, fd, accmode);
+        if (own < 0)
+                return call_fail(c, own == -EMFILE || own == -ENFILE ? EMFILE : EBADF,
+                                 "cannot open the memfd again for the broker: %s", strerror(-own));
+        r = memreg_new(&m, &s->account, s->last_mem + 1, own, accmode, &over);
+        if (r < 0 && own != fd)
+                safe_close(own);
         if (r == -EDQUOT)
                 return call_fail_quota(c, over);
         if (r < 0)
                 return r;
-        (void) fdlist_take(c->fds, 0);  /* the record owns it now */
+        if (own == fd)
+                (void) fdlist_take(c->fds, 0);  /* the record owns it now */
         s->last_mem = m->id;
         (void) persist_keep_fd(s->host->persist, s, PERSIST_FD_MEMREG, m->id, m->fd);
         ib__v1__mem_register_reply__init(reply);

@@ -124,6 +124,20 @@ audited_restart() {
                 "$audit" > /dev/null
 }
 check "the restart is audited with what it restored" audited_restart
+# the same open memfd registered a second time (the store keeps one copy of an open file: the broker opens its own)
+req "mem-register memfd=m size=1M" > /dev/null
+req "map ioas=1 mem=2 size=16K offset=128K iova=0x400000 prot=r" > /dev/null
+echo kill > "$tmp/ctl"
+wait_for grep -q '^ready .*start=3' "$tmp/status"
+c=$(req caps)
+check "a second restart in a row restores it all again (112 KiB)" test "$(jq -r .mapped_bytes <<< "$c")" = 0x1c000
+u=$(req "map ioas=1 mem=2 size=16K offset=192K iova=0x500000 prot=r")
+check "a memfd registered twice survives two restarts under both handles" test "$(jq -r .ok <<< "$u")" = true
+second_restart() {
+        jq -s -e 'map(select(.verb == "restart")) | last | .reason | test("1 sessions restored \\(0 ended\\), 3 objects, 3 mappings")' \
+                "$audit" > /dev/null
+}
+check "the second restart restored every object (no session ended)" second_restart
 stop_broker
 
 # ------------------------------------------------------------------ a crash in every window
