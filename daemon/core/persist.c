@@ -110,11 +110,22 @@ struct Persist {
         void *sessions_userdata;
 };
 
-#define SLOTS_OFFSET 4096ULL
+/*
+ * After the header: the slot directory, one session id per slot (0: free),
+ * read where a slot is looked for, so that a scan touches 32 KiB and not
+ * every slot's page; then the slots.
+ */
+#define DIR_OFFSET 4096ULL
+#define DIR_SIZE(n) (((uint64_t) (n) * sizeof(uint64_t) + 4095) & ~4095ULL)
+#define SLOTS_OFFSET (DIR_OFFSET + DIR_SIZE(PERSIST_SLOTS))
 #define ALIGN8(x) (((x) + 7) & ~(size_t) 7)
 
 static uint64_t file_size(uint32_t n_slots) {
         return SLOTS_OFFSET + (uint64_t) n_slots * sizeof(Slot) + PERSIST_LOG_CAPACITY;
+}
+
+static uint64_t *slot_dir(Persist *p) {
+        return (uint64_t *) (p->base + DIR_OFFSET);
 }
 
 static Slot *slot_at(Persist *p, uint32_t i) {
@@ -561,8 +572,10 @@ static void compact(Persist *p) {
         for (uint32_t i = 0; i < old.hdr->n_slots; i++) {
                 Slot *from = (Slot *) (old.base + old.hdr->slots_offset + (uint64_t) i * old.hdr->slot_size);
 
-                if (from->h.phase != PERSIST_SLOT_FREE)
-                        copy_slot(slot_at(p, i), from);
+                if (slot_dir(&old)[i] == 0)
+                        continue;
+                copy_slot(slot_at(p, i), from);
+                slot_dir(p)[i] = slot_dir(&old)[i];
         }
         r = write_all(p);
         (void) snprintf(name, sizeof(name), "state.%" PRIu64, p->hdr->generation);
@@ -602,15 +615,20 @@ void persist_set_sessions(Persist *p, Session *(*first)(void *userdata), void *u
 /* ----------------------------------------------------------------- sessions */
 
 static int slot_claim(Persist *p, Session *s) {
-        for (uint32_t i = 0; i < p->hdr->n_slots; i++) {
-                Slot *slot = slot_at(p, i);
+        uint64_t *dir = slot_dir(p);
 
-                if (slot->h.phase != PERSIST_SLOT_FREE)
+        for (uint32_t i = 0; i < p->hdr->n_slots; i++) {
+                Slot *slot;
+
+                if (dir[i] != 0)
                         continue;
+                slot = slot_at(p, i);
                 memset(&slot->h, 0, sizeof(slot->h));
                 slot->h.session = s->id;
                 slot->h.restarts = s->restarts;
                 slot->h.phase = PERSIST_SLOT_IDLE;
+                atomic_signal_fence(memory_order_seq_cst);
+                dir[i] = s->id;
                 s->persist_slot = i + 1;
                 return 0;
         }
@@ -657,6 +675,7 @@ void persist_session_end(Persist *p, Session *s) {
                 persist_forget_fd(p, s, PERSIST_FD_MEMREG, m->id);
         persist_forget_fd(p, s, PERSIST_FD_CONNECTION, 0);
         persist_forget_fd(p, s, PERSIST_FD_CONTEXT, 0);
+        slot_dir(p)[s->persist_slot - 1] = 0;
         slot_at(p, s->persist_slot - 1)->h.phase = PERSIST_SLOT_FREE;
         s->persist_slot = 0;
 }
@@ -802,12 +821,11 @@ int persist_foreach_record(Persist *p, int (*fn)(const PersistRecord *r, void *u
 }
 
 static Slot *slot_of(Persist *p, uint64_t session) {
-        for (uint32_t i = 0; i < p->hdr->n_slots; i++) {
-                Slot *slot = slot_at(p, i);
+        const uint64_t *dir = slot_dir(p);
 
-                if (slot->h.phase != PERSIST_SLOT_FREE && slot->h.session == session)
-                        return slot;
-        }
+        for (uint32_t i = 0; i < p->hdr->n_slots; i++)
+                if (dir[i] == session)
+                        return slot_at(p, i);
         return NULL;
 }
 
@@ -856,10 +874,12 @@ void persist_release_unadopted(Persist *p, bool (*adopted)(uint64_t session, voi
         if (!persist_enabled(p))
                 return;
         for (uint32_t i = 0; i < p->hdr->n_slots; i++) {
-                Slot *slot = slot_at(p, i);
+                uint64_t *dir = slot_dir(p);
 
-                if (slot->h.phase != PERSIST_SLOT_FREE && !adopted(slot->h.session, userdata))
-                        slot->h.phase = PERSIST_SLOT_FREE;
+                if (dir[i] != 0 && !adopted(dir[i], userdata)) {
+                        dir[i] = 0;
+                        slot_at(p, i)->h.phase = PERSIST_SLOT_FREE;
+                }
         }
 }
 

@@ -610,8 +610,20 @@ static void session_drop_kind(Session *s, SessionKind kind) {
                 session_drop_object(s, kind, kind_object(kind, l));
 }
 
+/* Logs and audits a device quarantined as its session let go of it, and arms the probe that frees it. */
+static void session_report_quarantine(Session *s, const char *name, DeviceSlot *slot) {
+        char reason[96];
+
+        (void) snprintf(reason, sizeof(reason), "held by pid %d", (int) slot->held_by);
+        log_warning("%s: device %s is quarantined: a copy of its fd is still open (pid %d received it)", s->name,
+                    name, (int) slot->held_by);
+        session_audit(s, AUDIT_VERB_DEVICE_RELEASE, name, AUDIT_QUARANTINED, reason);
+        if (s->host->on_device_quarantined)
+                s->host->on_device_quarantined(s->host->userdata);
+}
+
 void session_release_device(Session *s, Device *d) {
-        char name[sizeof(d->name)], reason[96];
+        char name[sizeof(d->name)];
         DeviceSlot *slot;
 
         memcpy(name, d->name, sizeof(name));
@@ -621,12 +633,19 @@ void session_release_device(Session *s, Device *d) {
         slot = device_table_find(&s->host->devices, name);
         if (!slot || !device_slot_quarantined(slot))
                 return;
-        (void) snprintf(reason, sizeof(reason), "held by pid %d", (int) slot->held_by);
-        log_warning("%s: device %s is quarantined: a copy of its fd is still open (pid %d received it)", s->name,
-                    name, (int) slot->held_by);
-        session_audit(s, AUDIT_VERB_DEVICE_RELEASE, name, AUDIT_QUARANTINED, reason);
-        if (s->host->on_device_quarantined)
-                s->host->on_device_quarantined(s->host->userdata);
+        if (s->host->journal) {
+                /*
+                 * The fd store's copy of the broker's fd was dropped a moment
+                 * ago (FDSTOREREMOVE) and may not be closed yet: the next
+                 * probe decides, and only a device still bound then is
+                 * reported quarantined (session_host_probe_devices()).
+                 */
+                slot->store_pending = true;
+                if (s->host->on_device_quarantined)
+                        s->host->on_device_quarantined(s->host->userdata);
+                return;
+        }
+        session_report_quarantine(s, name, slot);
 }
 
 static void device_released(const DeviceSlot *slot, void *userdata) {
@@ -639,12 +658,41 @@ static void device_released(const DeviceSlot *slot, void *userdata) {
                 .reason = "its last fd outside the broker was closed",
         };
 
+        if (slot->store_pending) {      /* only the fd store's copy held it: never reported */
+                log_debug("device %s is free: the service manager closed its copy of the fd", slot->info.name);
+                return;
+        }
         log_info("device %s is free again: the fd held by pid %d was closed", slot->info.name, (int) slot->held_by);
         audit_log(&r);
 }
 
 size_t session_host_probe_devices(SessionHost *host) {
-        return device_table_probe(&host->devices, host->backend, device_released, NULL);
+        size_t n = device_table_probe(&host->devices, host->backend, device_released, NULL);
+
+        /* still bound after the service manager's copy had its time: held by the VMM, reported now */
+        for (size_t i = 0; i < host->devices.n_slots; i++) {
+                DeviceSlot *slot = &host->devices.slots[i];
+                AuditRecord a = {
+                        .uid = slot->held_uid,
+                        .pid = slot->held_by,
+                        .verb = AUDIT_VERB_DEVICE_RELEASE,
+                        .object = slot->info.name,
+                        .result = AUDIT_QUARANTINED,
+                };
+                char reason[96];
+
+                if (!slot->store_pending)
+                        continue;
+                slot->store_pending = false;
+                if (!device_slot_quarantined(slot))
+                        continue;
+                (void) snprintf(reason, sizeof(reason), "held by pid %d", (int) slot->held_by);
+                a.reason = reason;
+                log_warning("session %" PRIu64 ": device %s is quarantined: a copy of its fd is still open "
+                            "(pid %d received it)", slot->held_session, slot->info.name, (int) slot->held_by);
+                audit_log(&a);
+        }
+        return n;
 }
 
 int session_host_refresh_devices(SessionHost *host) {

@@ -41,6 +41,12 @@ typedef struct DeviceSlot {
         uid_t held_uid;
         uint64_t held_session;          /* the session that received the fd */
         uint64_t delegation;            /* handed out by DeviceDelegate (core/delegation.c); 0: not */
+        /*
+         * Quarantined, but maybe only by the service manager's copy of the
+         * broker's own fd, which it closes when it reads FDSTOREREMOVE: not
+         * reported until a probe after that still finds it bound.
+         */
+        bool store_pending;
         pid_t delegated_to;             /* the process it went to */
         uid_t delegated_uid;
 } DeviceSlot;

@@ -33,7 +33,34 @@ struct FdStore {
         Passed *passed;
         size_t n_passed;
         size_t n_left;
+        size_t *by_name;                /* indexes of passed, sorted by name, then as passed: a restart's thousands */
 };
+
+static const Passed *sort_base;
+
+static int cmp_passed(const void *a, const void *b) {
+        const Passed *x = &sort_base[*(const size_t *) a], *y = &sort_base[*(const size_t *) b];
+        int c = strcmp(x->name ?: "", y->name ?: "");
+
+        if (c != 0)
+                return c;
+        return *(const size_t *) a < *(const size_t *) b ? -1 : *(const size_t *) a > *(const size_t *) b;
+}
+
+/* The first position in by_name whose name is >= key (or starts with it). */
+static size_t lower_bound(const FdStore *s, const char *key) {
+        size_t lo = 0, hi = s->n_passed;
+
+        while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+
+                if (strcmp(s->passed[s->by_name[mid]].name ?: "", key) < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return lo;
+}
 
 bool fdstore_name_is_valid(const char *name) {
         size_t n = strlen(name);
@@ -78,6 +105,13 @@ int fdstore_new(FdStore **ret) {
                 }
                 free(names);    /* the strings are the Passed's now */
                 s->n_passed = s->n_left = n;
+                s->by_name = calloc(n, sizeof(size_t));
+                if (!s->by_name)
+                        return -ENOMEM;
+                for (int i = 0; i < n; i++)
+                        s->by_name[i] = i;
+                sort_base = s->passed;
+                qsort(s->by_name, n, sizeof(size_t), cmp_passed);
         }
         *ret = TAKE_PTR(s);
         return 0;
@@ -92,6 +126,7 @@ FdStore *fdstore_free(FdStore *s) {
                 free(s->passed[i].name);
         }
         free(s->passed);
+        free(s->by_name);
         free(s);
         return NULL;
 }
@@ -146,19 +181,21 @@ int fdstore_forget(FdStore *s, const char *name) {
 int fdstore_take(FdStore *s, const char *name) {
         ssize_t found = -1;
 
-        if (!s)
+        if (!s || s->n_passed == 0)
                 return -ENOENT;
-        for (size_t i = 0; i < s->n_passed; i++) {
-                Passed *p = &s->passed[i];
+        for (size_t k = lower_bound(s, name); k < s->n_passed; k++) {
+                Passed *p = &s->passed[s->by_name[k]];
 
-                if (p->fd < 0 || !p->name || strcmp(p->name, name) != 0)
+                if (!p->name || strcmp(p->name, name) != 0)
+                        break;
+                if (p->fd < 0)
                         continue;
                 if (found >= 0) {       /* an older copy of the same name */
                         close(s->passed[found].fd);
                         s->passed[found].fd = -1;
                         s->n_left--;
                 }
-                found = i;
+                found = (ssize_t) s->by_name[k];
         }
         if (found < 0)
                 return -ENOENT;
@@ -170,13 +207,15 @@ int fdstore_foreach(FdStore *s, const char *prefix, int (*fn)(FdStore *s, const 
                     void *userdata) {
         size_t n = strlen(prefix);
 
-        if (!s)
+        if (!s || s->n_passed == 0)
                 return 0;
-        for (size_t i = 0; i < s->n_passed; i++) {
-                Passed *p = &s->passed[i];
+        for (size_t k = lower_bound(s, prefix); k < s->n_passed; k++) {
+                Passed *p = &s->passed[s->by_name[k]];
                 int r;
 
-                if (p->fd < 0 || !p->name || strncmp(p->name, prefix, n) != 0)
+                if (!p->name || strncmp(p->name, prefix, n) != 0)
+                        break;
+                if (p->fd < 0)
                         continue;
                 r = fn(s, p->name, p->fd, userdata);
                 if (r < 0)

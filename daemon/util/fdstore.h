@@ -55,8 +55,9 @@ int fdstore_forget(FdStore *s, const char *name);
 int fdstore_take(FdStore *s, const char *name);
 /*
  * Calls fn for each passed fd not taken yet whose name starts with prefix,
- * in the order passed; fn may take it (fdstore_take()).  Stops at fn's first
- * negative return, which it returns.
+ * in the order of their names (one name: in the order passed); fn may take
+ * it (fdstore_take()).  Stops at fn's first negative return, which it
+ * returns.  A lookup costs O(log n): a restart passes thousands.
  */
 int fdstore_foreach(FdStore *s, const char *prefix, int (*fn)(FdStore *s, const char *name, int fd, void *userdata),
                     void *userdata);
