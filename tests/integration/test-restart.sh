@@ -85,7 +85,7 @@ start_broker() {
         mgr=$!
         wait_for grep -qs '^ready .*start=1' "$tmp/status" || { echo "# the broker did not start"; diag < "$tmp/daemon.log"; return 1; }
         mkfifo "$tmp/in"
-        IOMMU_BROKER_SOCKET=$tmp/vmm.sock stdbuf -oL "$IB_CLIENT" < "$tmp/in" > "$tmp/out" 2>&1 &
+        IOMMU_BROKER_SOCKET=$tmp/vmm.sock "$IB_CLIENT" < "$tmp/in" > "$tmp/out" 2>&1 &
         exec 3> "$tmp/in"
         req hello > /dev/null || { diag < "$tmp/daemon.log"; diag < "$tmp/out"; return 1; }
 }
