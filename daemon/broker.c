@@ -55,6 +55,7 @@ struct Broker {
         SessionJournal journal;
         RecoverStats recovered;         /* what the start restored */
         bool keep_sessions;             /* exit leaves every session to the next broker (SIGUSR2, a restart) */
+        struct event *ev_rewrite;       /* after a restart: a fresh state file, once serving */
         int exit_status;                /* with keep_sessions */
         int (*restart_queued)(void);
         struct event *ev_sigusr2;
@@ -808,6 +809,12 @@ static int broker_open_state(Broker *b) {
         return 0;
 }
 
+static void broker_on_rewrite(evutil_socket_t fd, short what, void *userdata) {
+        Broker *b = userdata;
+
+        persist_rewrite(b->persist);
+}
+
 /* The sessions a previous broker process served, before anything else is served. */
 static int broker_recover(Broker *b) {
         AuditRecord a = { .verb = AUDIT_VERB_RESTART, .result = AUDIT_GRANTED };
@@ -831,6 +838,14 @@ static int broker_recover(Broker *b) {
         a.pid = getpid();
         audit_log(&a);
         log_notice("%s", reason);
+        /* the fresh state file waits until the broker serves: a VMM waits for READY, not for it */
+        b->ev_rewrite = evtimer_new(b->base, broker_on_rewrite, b);
+        if (b->ev_rewrite) {
+                struct timeval tv = {};
+
+                (void) evtimer_add(b->ev_rewrite, &tv);
+        } else
+                persist_rewrite(b->persist);
         return 0;
 }
 
@@ -916,6 +931,8 @@ Broker *broker_free(Broker *b) {
         b->backend = backend_close(b->backend);
         if (b->ev_sigusr2)
                 event_free(b->ev_sigusr2);
+        if (b->ev_rewrite)
+                event_free(b->ev_rewrite);
         persist_free(b->persist);
         fdstore_free(b->store);
         if (b->base)

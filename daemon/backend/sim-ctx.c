@@ -645,7 +645,7 @@ int sim_ctx_adopt(Backend *b, int fd, BackendCtx **ret) {
         if (r < 0)
                 return r;
 
-        sim_reap(s);
+        /* no reap here: the restore reaped, and a restart adopts thousands of contexts in a row */
         if (fstat(owned, &st) < 0)
                 return negative_errno();
         /* A file that is no iommufd of this IOMMU side is EINVAL. */

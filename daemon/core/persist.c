@@ -108,6 +108,8 @@ struct Persist {
         uint64_t compacted_size;        /* the log's size after the last compaction */
         Session *(*first_session)(void *userdata);      /* the broker's registry, for compaction */
         void *sessions_userdata;
+        uint32_t *restored_slots;       /* recovery only: slots in use, sorted by session id */
+        size_t n_restored_slots;
 };
 
 /*
@@ -281,6 +283,7 @@ int persist_new(Persist **ret, FdStore *store) {
 Persist *persist_free(Persist *p) {
         if (!p)
                 return NULL;
+        free(p->restored_slots);
         file_unmap(p);
         free(p);
         return NULL;
@@ -486,11 +489,83 @@ static int write_objects(Persist *p, Session *s, const ObjectsReply *reply) {
         return 0;
 }
 
+static size_t str_len0(const char *s) {
+        size_t n = s ? strlen(s) + 1 : 0;
+
+        return n > UINT16_MAX ? 0 : n;
+}
+
 static int write_session(Persist *p, Session *s) {
-        PersistSessionRec r = { .restarts = s->restarts };
+        const PeerIdentity *id = &s->id_peer;
+        PersistSessionRec r = {
+                .restarts = s->restarts,
+                .pid = id->pid,
+                .uid = id->uid,
+                .gid = id->gid,
+                .n_groups = (uint32_t) id->n_groups,
+                .unit_len = (uint16_t) str_len0(id->unit),
+                .slice_len = (uint16_t) str_len0(id->slice),
+                .cgroup_len = (uint16_t) str_len0(id->cgroup),
+        };
+        size_t size = sizeof(r) + sizeof(gid_t) * id->n_groups + r.unit_len + r.slice_len + r.cgroup_len;
+        _cleanup_free_ uint8_t *buf = NULL;
+        size_t at = sizeof(r);
+        int q;
 
         (void) snprintf(r.client_name, sizeof(r.client_name), "%s", s->client_name ?: "");
-        return log_append(p, PERSIST_REC_SESSION, s->id, &r, sizeof(r));
+        buf = malloc(size);
+        if (!buf)
+                return -ENOMEM;
+        memcpy(buf, &r, sizeof(r));
+        if (id->n_groups > 0)
+                memcpy(buf + at, id->groups, sizeof(gid_t) * id->n_groups);
+        at += sizeof(gid_t) * id->n_groups;
+        if (r.unit_len)
+                memcpy(buf + at, id->unit, r.unit_len);
+        at += r.unit_len;
+        if (r.slice_len)
+                memcpy(buf + at, id->slice, r.slice_len);
+        at += r.slice_len;
+        if (r.cgroup_len)
+                memcpy(buf + at, id->cgroup, r.cgroup_len);
+        q = log_append(p, PERSIST_REC_SESSION, s->id, buf, size);
+        return q;
+}
+
+int persist_session_identity(const PersistSessionRec *r, size_t size, PeerIdentity *ret, gid_t *groups,
+                             size_t n_groups_max) {
+        const uint8_t *at = (const uint8_t *) (r + 1), *end = (const uint8_t *) r + size;
+        PeerIdentity id = PEER_IDENTITY_NULL;
+
+        if (size < sizeof(*r) || r->n_groups > n_groups_max ||
+            (size_t) (end - at) < sizeof(gid_t) * r->n_groups + r->unit_len + r->slice_len + r->cgroup_len)
+                return -EBADMSG;
+        id.pid = r->pid;
+        id.uid = r->uid;
+        id.gid = r->gid;
+        id.n_groups = r->n_groups;
+        memcpy(groups, at, sizeof(gid_t) * r->n_groups);
+        id.groups = r->n_groups > 0 ? groups : NULL;
+        at += sizeof(gid_t) * r->n_groups;
+        if (r->unit_len) {
+                if (at[r->unit_len - 1] != '\0')
+                        return -EBADMSG;
+                id.unit = (char *) at;
+        }
+        at += r->unit_len;
+        if (r->slice_len) {
+                if (at[r->slice_len - 1] != '\0')
+                        return -EBADMSG;
+                id.slice = (char *) at;
+        }
+        at += r->slice_len;
+        if (r->cgroup_len) {
+                if (at[r->cgroup_len - 1] != '\0')
+                        return -EBADMSG;
+                id.cgroup = (char *) at;
+        }
+        *ret = id;
+        return 0;
 }
 
 static int write_maps(Persist *p, Session *s) {
@@ -820,12 +895,41 @@ int persist_foreach_record(Persist *p, int (*fn)(const PersistRecord *r, void *u
         return 0;
 }
 
+static const uint64_t *sort_dir;
+
+static int cmp_slot(const void *a, const void *b) {
+        uint64_t x = sort_dir[*(const uint32_t *) a], y = sort_dir[*(const uint32_t *) b];
+
+        return x < y ? -1 : x > y;
+}
+
+/* The slot of session, found in a sorted index of the slots in use (built once: a restart looks up thousands). */
 static Slot *slot_of(Persist *p, uint64_t session) {
         const uint64_t *dir = slot_dir(p);
+        size_t lo = 0, hi;
 
-        for (uint32_t i = 0; i < p->hdr->n_slots; i++)
-                if (dir[i] == session)
-                        return slot_at(p, i);
+        if (!p->restored_slots) {
+                p->restored_slots = calloc(p->hdr->n_slots, sizeof(uint32_t));
+                if (!p->restored_slots)
+                        return NULL;
+                for (uint32_t i = 0; i < p->hdr->n_slots; i++)
+                        if (dir[i] != 0)
+                                p->restored_slots[p->n_restored_slots++] = i;
+                sort_dir = dir;
+                qsort(p->restored_slots, p->n_restored_slots, sizeof(uint32_t), cmp_slot);
+        }
+        hi = p->n_restored_slots;
+        while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                uint64_t id = dir[p->restored_slots[mid]];
+
+                if (id == session)
+                        return slot_at(p, p->restored_slots[mid]);
+                if (id < session)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
         return NULL;
 }
 
@@ -873,6 +977,10 @@ int persist_session_adopt(Persist *p, Session *s) {
 void persist_release_unadopted(Persist *p, bool (*adopted)(uint64_t session, void *userdata), void *userdata) {
         if (!persist_enabled(p))
                 return;
+        /* recovery is over: the index of its lookups goes */
+        free(p->restored_slots);
+        p->restored_slots = NULL;
+        p->n_restored_slots = 0;
         for (uint32_t i = 0; i < p->hdr->n_slots; i++) {
                 uint64_t *dir = slot_dir(p);
 

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "policy/peer.h"
 #include "util/fdstore.h"
 
 typedef struct Session Session;
@@ -162,7 +163,19 @@ void persist_rewrite(Persist *p);
 typedef struct PersistSessionRec {
         uint64_t restarts;
         char client_name[64];
+        /* the peer's identity as captured at accept (policy/peer.h) */
+        int32_t pid;
+        uint32_t uid;
+        uint32_t gid;
+        uint32_t n_groups;
+        uint16_t unit_len, slice_len, cgroup_len;       /* 0: NULL; else strlen + 1 */
+        uint16_t pad;
+        /* followed by n_groups gid_t, then unit, slice and cgroup with their NULs */
 } PersistSessionRec;
+
+/* The identity a SESSION record of size bytes holds: its strings point into it; -EBADMSG. */
+int persist_session_identity(const PersistSessionRec *r, size_t size, PeerIdentity *ret, gid_t *groups,
+                             size_t n_groups_max);
 
 typedef struct PersistIoasRec {
         uint32_t id;

@@ -75,6 +75,9 @@
 #include "util/log.h"
 #include "wire/codec.h"
 
+/* Supplementary groups an identity in the records may list (the kernel's NGROUPS_MAX). */
+#define NGROUPS_MAX_RESTORE 65536
+
 typedef struct RecIoas {
         uint32_t id;
         uint32_t serial;
@@ -84,6 +87,7 @@ typedef struct RecIoas {
 typedef struct RecSession {
         uint64_t id;
         const PersistSessionRec *session;
+        size_t session_size;
         const void *objects;            /* the latest OBJECTS payload */
         size_t objects_size;
         uint64_t objects_pos;
@@ -165,8 +169,10 @@ static int pass_sessions(const PersistRecord *rec, void *userdata) {
                 r = rec_add(rc, rec->session);
                 if (!r)
                         return -ENOMEM;
-                if (rec->size >= sizeof(PersistSessionRec))
+                if (rec->size >= sizeof(PersistSessionRec)) {
                         r->session = rec->payload;
+                        r->session_size = rec->size;
+                }
                 r->ended = false;
                 return 0;
         case PERSIST_REC_END:
@@ -947,7 +953,16 @@ static int restore_one(Recovery *rc, RecSession *r, void (*add)(Session *s, void
                 rc->stats.ended++;
                 goto drop;
         }
-        q = session_restore(&r->s, rc->host, r->id, conn, ctx, r->session ? r->session->client_name : NULL);
+        {
+                static gid_t groups[NGROUPS_MAX_RESTORE];
+                PeerIdentity known;
+                bool have = r->session &&
+                            persist_session_identity(r->session, r->session_size, &known, groups, ELEMENTSOF(groups)) >= 0;
+
+                /* without a readable identity in the records: read again from the kernel */
+                q = session_restore(&r->s, rc->host, r->id, conn, ctx, r->session ? r->session->client_name : NULL,
+                                    have ? &known : NULL);
+        }
         if (q < 0 && !r->s) {
                 log_warning_errno(q, "session %" PRIu64 ": cannot be restored: %m", r->id);
                 rc->stats.ended++;
@@ -1039,7 +1054,6 @@ int recover_sessions(SessionHost *host, Persist *p, void (*add)(Session *s, void
         /* fds of sessions the log had ended or never named: closed, so the kernel lets go */
         (void) fdstore_foreach(rc.store, "s", close_and_forget, NULL);
         persist_release_unadopted(p, is_adopted, &rc);
-        persist_rewrite(p);
         for (size_t i = 0; i < rc.n_sessions; i++) {
                 RecSession *r = &rc.sessions[i];
 

@@ -30,7 +30,9 @@ typedef struct RecoverStats {
 /*
  * Restores every session the state file holds whose connection and context
  * the store passed; add() registers each restored session with the broker
- * before it serves.  0 when there was nothing to restore.
+ * before it serves.  0 when there was nothing to restore.  The caller
+ * compacts the state file once it serves (persist_rewrite(): the records of
+ * the sessions that ended go; the log read here stays valid till then).
  */
 int recover_sessions(SessionHost *host, Persist *p, void (*add)(Session *s, void *userdata), void *userdata,
                      RecoverStats *ret);

@@ -80,14 +80,15 @@ static int session_refuse_quota(Session *s, const Account *over) {
  * Decides at accept which tenant the peer is (tenancy.h); on a refusal sets
  * s->deny_reason and audits it.  -errno only on ENOMEM.
  */
-static int session_admit(Session *s) {
+static int session_admit(Session *s, const PeerIdentity *known) {
         SessionHost *host = s->host;
         const PolicyTenant *pt = NULL;
         const char *name = NULL;
         char reason[256];
         int r;
 
-        r = peer_identity_get(&s->id_peer, &s->cred, s->pidfd);
+        /* a restored session is who it was at accept: the identity its records kept */
+        r = known ? peer_identity_copy(&s->id_peer, known) : peer_identity_get(&s->id_peer, &s->cred, s->pidfd);
         if (r == -ENOMEM)
                 return r;
         if (r == -EMFILE || r == -ENFILE)
@@ -108,7 +109,8 @@ static int session_admit(Session *s) {
         s->tenant->record = pt;
         s->tenant->orphaned = false;
         tenancy_apply_limits(s->tenant, pt);
-        session_audit(s, AUDIT_VERB_CONNECT, NULL, AUDIT_GRANTED, NULL);
+        if (!known)     /* a restored session's admission is audited as its restore (core/recover.c) */
+                session_audit(s, AUDIT_VERB_CONNECT, NULL, AUDIT_GRANTED, NULL);
         return 0;
 }
 
@@ -282,7 +284,7 @@ int session_new(Session **ret, SessionHost *host, uint64_t id, int fd) {
         if (r < 0)
                 return r;
         if (!s->deny_reason) {
-                r = session_admit(s);
+                r = session_admit(s, NULL);
                 if (r < 0)
                         return r;
         }
@@ -328,7 +330,8 @@ int session_new(Session **ret, SessionHost *host, uint64_t id, int fd) {
         return 0;
 }
 
-int session_restore(Session **ret, SessionHost *host, uint64_t id, int fd, BackendCtx *ctx, const char *client_name) {
+int session_restore(Session **ret, SessionHost *host, uint64_t id, int fd, BackendCtx *ctx, const char *client_name,
+                    const PeerIdentity *known) {
         _cleanup_close_ int sock = fd;
         _cleanup_(session_freep) Session *s = NULL;
         socklen_t len = sizeof(struct ucred);
@@ -362,7 +365,7 @@ int session_restore(Session **ret, SessionHost *host, uint64_t id, int fd, Backe
         if (r < 0)
                 return r;
         if (!s->deny_reason) {
-                r = session_admit(s);
+                r = session_admit(s, known);
                 if (r < 0)
                         return r;
         }

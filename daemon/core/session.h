@@ -194,11 +194,13 @@ struct Session {
 int session_new(Session **ret, SessionHost *host, uint64_t id, int fd);
 /*
  * A session a previous broker process served (core/recover.c): takes fd (its
- * connection) and ctx; admitted again under the policy in force, counted
- * as after Hello, not reading until session_resume().  -EACCES (with
+ * connection) and ctx; admitted again under the policy in force, with the
+ * identity captured at its accept (known; NULL: read again from the kernel),
+ * counted as after Hello, not reading until session_resume().  -EACCES (with
  * deny_reason set on the returned session) if no tenant takes it any more.
  */
-int session_restore(Session **ret, SessionHost *host, uint64_t id, int fd, BackendCtx *ctx, const char *client_name);
+int session_restore(Session **ret, SessionHost *host, uint64_t id, int fd, BackendCtx *ctx, const char *client_name,
+                    const PeerIdentity *known);
 /* Reads again: a restored session is serving. */
 void session_resume(Session *s);
 /* The kernel id of an object of kind by its list link (a device's: its dev_id). */

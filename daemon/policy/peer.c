@@ -28,6 +28,26 @@ void peer_identity_done(PeerIdentity *id) {
         *id = (PeerIdentity) PEER_IDENTITY_NULL;
 }
 
+int peer_identity_copy(PeerIdentity *ret, const PeerIdentity *src) {
+        PeerIdentity id = *src;
+
+        id.groups = NULL;
+        id.unit = id.slice = id.cgroup = NULL;
+        if (src->n_groups > 0) {
+                id.groups = calloc(src->n_groups, sizeof(gid_t));
+                if (!id.groups)
+                        return -ENOMEM;
+                memcpy(id.groups, src->groups, src->n_groups * sizeof(gid_t));
+        }
+        if ((src->unit && !(id.unit = strdup(src->unit))) || (src->slice && !(id.slice = strdup(src->slice))) ||
+            (src->cgroup && !(id.cgroup = strdup(src->cgroup)))) {
+                peer_identity_done(&id);
+                return -ENOMEM;
+        }
+        *ret = id;
+        return 0;
+}
+
 static void peer_identity_donep(PeerIdentity *id) {
         peer_identity_done(id);
 }

@@ -97,3 +97,12 @@ int peer_alive(int pidfd);
  *      PEER_IDENTITY_NULL; may be NULL
  */
 void peer_identity_done(PeerIdentity *id);
+
+/**
+ * peer_identity_copy() - a deep copy of an identity captured earlier
+ * @ret: filled on success (release with peer_identity_done())
+ * @src: the identity (a restarted broker's: the one captured at accept)
+ *
+ * Returns 0 or -ENOMEM.
+ */
+int peer_identity_copy(PeerIdentity *ret, const PeerIdentity *src);
