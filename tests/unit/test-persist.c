@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test-persist.c - the state file a restarted broker reads (core/persist.h, docs/restart.md).
+ *
+ * A state file written by hand to the documented version-1 layout (header,
+ * slot directory, slots, a log of records) is read back by persist_new()
+ * as a restarted broker gets it (LISTEN_FDS with the name "state.1"): its
+ * records in order, a slot by session, a torn last record ignored.  A file
+ * of a newer version, or without the magic, is refused and the broker
+ * starts with a fresh state file.  Each case runs in a child, since the fds
+ * passed at start are read from the environment once per process.
+ */
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/persist.h"
+#include "tests/lib/tests.h"
+
+/* For helpers that return a value: a failed setup is no test result, it stops the run. */
+#define CHECK(expr)                                                                     \
+        do {                                                                            \
+                if (!(expr)) {                                                          \
+                        fprintf(stderr, "%s:%d: setup failed: %s\n", __FILE__, __LINE__, #expr); \
+                        abort();                                                        \
+                }                                                                       \
+        } while (0)
+
+/* The documented layout, version 1 (docs/restart.md, "The state file"). */
+typedef struct Header {
+        char magic[8];
+        uint32_t version;
+        uint32_t header_size;
+        uint64_t generation;
+        uint64_t restarts;
+        uint64_t last_session;
+        uint32_t n_slots;
+        uint32_t slot_size;
+        uint64_t slots_offset;
+        uint64_t log_offset;
+        uint64_t log_capacity;
+        uint64_t log_end;
+} Header;
+
+#define N_SLOTS 4096ULL
+#define DIR_OFFSET 4096ULL
+#define SLOTS_OFFSET (DIR_OFFSET + N_SLOTS * 8)
+#define SLOT_SIZE (56ULL + 256 * 4 + 256 * 8 + 2 * 65536)
+#define LOG_OFFSET (SLOTS_OFFSET + N_SLOTS * SLOT_SIZE)
+#define LOG_CAPACITY (1ULL << 20)
+
+static void put_record(int fd, uint64_t *end, uint32_t type, uint64_t session, const void *payload, uint32_t size) {
+        struct { uint32_t type, size; uint64_t session; } h = { type, size, session };
+        uint8_t pad[8] = {};
+
+        CHECK(pwrite(fd, &h, sizeof(h), (off_t) (LOG_OFFSET + *end)) == (ssize_t) sizeof(h));
+        if (size > 0)
+                CHECK(pwrite(fd, payload, size, (off_t) (LOG_OFFSET + *end + sizeof(h))) == (ssize_t) size);
+        if (size % 8)
+                CHECK(pwrite(fd, pad, 8 - size % 8, (off_t) (LOG_OFFSET + *end + sizeof(h) + size)) > 0);
+        *end += sizeof(h) + ((size + 7) & ~7U);
+}
+
+/* A version-1 state file: one session (7) with a MAP and an UNMAP, a slot, and a torn record after the end. */
+static int make_state(uint32_t version, bool magic) {
+        int fd = memfd_create("state", MFD_CLOEXEC);
+        PersistSessionRec srec = { .restarts = 2, .uid = 1000, .gid = 1000 };
+        PersistMapRec map = { .ioas = 1, .serial = 1, .iova = 0x100000, .length = 0x4000, .flags = 6, .mem = 1 };
+        PersistUnmapRec unmap = { .ioas = 1, .serial = 1, .iova = 0x100000, .last = 0x103fff };
+        uint64_t end = 0, session = 7;
+        Header h = {
+                .version = version,
+                .header_size = sizeof(Header),
+                .generation = 1,
+                .restarts = 3,
+                .last_session = 7,
+                .n_slots = N_SLOTS,
+                .slot_size = SLOT_SIZE,
+                .slots_offset = SLOTS_OFFSET,
+                .log_offset = LOG_OFFSET,
+                .log_capacity = LOG_CAPACITY,
+        };
+        struct { uint64_t session; uint32_t phase, request_size; uint64_t request_id; } slot = { 7, 3, 0, 41 };
+
+        CHECK(fd >= 0);
+        CHECK(ftruncate(fd, (off_t) (LOG_OFFSET + LOG_CAPACITY)) == 0);
+        memcpy(h.magic, magic ? PERSIST_MAGIC : "NOTSTATE", 8);
+        (void) snprintf(srec.client_name, sizeof(srec.client_name), "qemu");
+        put_record(fd, &end, PERSIST_REC_SESSION, 7, &srec, sizeof(srec));
+        put_record(fd, &end, PERSIST_REC_MAP, 7, &map, sizeof(map));
+        put_record(fd, &end, PERSIST_REC_UNMAP, 7, &unmap, sizeof(unmap));
+        h.log_end = end;
+        /* a record written but never published: a crash before the log's end moved */
+        put_record(fd, &end, PERSIST_REC_END, 7, NULL, 0);
+        CHECK(pwrite(fd, &h, sizeof(h), 0) == (ssize_t) sizeof(h));
+        CHECK(pwrite(fd, &session, sizeof(session), (off_t) (DIR_OFFSET + 5 * 8)) == sizeof(session));
+        CHECK(pwrite(fd, &slot, sizeof(slot), (off_t) (SLOTS_OFFSET + 5 * SLOT_SIZE)) == sizeof(slot));
+        return fd;
+}
+
+typedef struct Seen {
+        unsigned n;
+        uint32_t types[8];
+        char client[64];
+        uint64_t map_iova;
+} Seen;
+
+static int note_record(const PersistRecord *r, void *userdata) {
+        Seen *s = userdata;
+
+        if (s->n < 8)
+                s->types[s->n] = r->type;
+        s->n++;
+        if (r->type == PERSIST_REC_SESSION)
+                memcpy(s->client, ((const PersistSessionRec *) r->payload)->client_name, 64);
+        if (r->type == PERSIST_REC_MAP)
+                s->map_iova = ((const PersistMapRec *) r->payload)->iova;
+        return 0;
+}
+
+/* In a child: fd at 3 as "state.1" in LISTEN_FDS, a notify socket; exit 0 restored, 1 not, 2 error. */
+static int open_as_restarted(int state_fd) {
+        char dir[] = "/tmp/ib-test-persist.XXXXXX", path[128];
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int status, sock;
+        pid_t pid;
+
+        CHECK(mkdtemp(dir) != NULL);
+        (void) snprintf(path, sizeof(path), "%s/notify", dir);
+        sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        strcpy(sa.sun_path, path);
+        CHECK(sock >= 0 && bind(sock, (struct sockaddr *) &sa, sizeof(sa)) == 0);
+        pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+                char buf[32];
+                FdStore *store = NULL;
+                Persist *p = NULL;
+                PersistSlotView v;
+                Seen seen = {};
+
+                if (dup2(state_fd, 3) < 0)
+                        _exit(2);
+                (void) snprintf(buf, sizeof(buf), "%d", (int) getpid());
+                setenv("LISTEN_PID", buf, 1);
+                setenv("LISTEN_FDS", "1", 1);
+                setenv("LISTEN_FDNAMES", "state.1", 1);
+                setenv("NOTIFY_SOCKET", path, 1);
+                if (fdstore_new(&store) < 0 || persist_new(&p, store) < 0)
+                        _exit(2);
+                if (!persist_restored(p))
+                        _exit(1);
+                if (persist_restarts(p) != 3 || persist_last_session_id(p) != 7)
+                        _exit(3);
+                if (persist_foreach_record(p, note_record, &seen) < 0 || seen.n != 3 ||
+                    seen.types[0] != PERSIST_REC_SESSION || seen.types[1] != PERSIST_REC_MAP ||
+                    seen.types[2] != PERSIST_REC_UNMAP || strcmp(seen.client, "qemu") != 0 || seen.map_iova != 0x100000)
+                        _exit(4);
+                if (persist_slot(p, 7, &v) < 0 || v.request_id != 41 || v.phase != PERSIST_SLOT_ANSWERED)
+                        _exit(5);
+                if (persist_slot(p, 8, &v) != -ENOENT)
+                        _exit(6);
+                persist_free(p);
+                fdstore_free(store);
+                _exit(0);
+        }
+        CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status));
+        close(sock);
+        (void) unlink(path);
+        (void) rmdir(dir);
+        return WEXITSTATUS(status);
+}
+
+TEST(a_version_1_state_file_is_read_back) {
+        int fd = make_state(1, true);
+
+        ASSERT_EQ(open_as_restarted(fd), 0);
+        close(fd);
+}
+
+TEST(a_newer_version_is_refused_and_a_fresh_file_made) {
+        int fd = make_state(PERSIST_VERSION + 1, true);
+
+        ASSERT_EQ(open_as_restarted(fd), 1);
+        close(fd);
+}
+
+TEST(a_file_without_the_magic_is_refused) {
+        int fd = make_state(1, false);
+
+        ASSERT_EQ(open_as_restarted(fd), 1);
+        close(fd);
+}
+
+TESTS_MAIN(NULL, NULL)
