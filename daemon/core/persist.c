@@ -377,17 +377,24 @@ static void log_commit(Persist *p, uint32_t type, uint64_t session, size_t size)
 
 static void compact_maybe(Persist *p);
 
-static int log_append(Persist *p, uint32_t type, uint64_t session, const void *payload, size_t size) {
+/* Room for a record of size bytes at the log's end (compacting first if the log is full); NULL: none. */
+static uint8_t *log_reserve_or_compact(Persist *p, size_t size) {
         uint8_t *at = log_reserve(p, size);
 
         if (!at) {
                 compact_maybe(p);
                 at = log_reserve(p, size);
-                if (!at) {
+                if (!at)
                         log_error("the state file is full: records are lost and a restart would not restore them");
-                        return -ENOSPC;
-                }
         }
+        return at;
+}
+
+static int log_append(Persist *p, uint32_t type, uint64_t session, const void *payload, size_t size) {
+        uint8_t *at = log_reserve_or_compact(p, size);
+
+        if (!at)
+                return -ENOSPC;
         if (size > 0)
                 memcpy(at + sizeof(RecHdr), payload, size);
         log_commit(p, type, session, size);
@@ -474,16 +481,10 @@ static size_t objects_payload(Session *s, const ObjectsReply *reply, uint8_t *bu
 
 static int write_objects(Persist *p, Session *s, const ObjectsReply *reply) {
         size_t size = objects_payload(s, reply, NULL);
-        uint8_t *at = log_reserve(p, size);
+        uint8_t *at = log_reserve_or_compact(p, size);
 
-        if (!at) {
-                compact_maybe(p);
-                at = log_reserve(p, size);
-                if (!at) {
-                        log_error("the state file is full: records are lost and a restart would not restore them");
-                        return -ENOSPC;
-                }
-        }
+        if (!at)
+                return -ENOSPC;
         (void) objects_payload(s, reply, at + sizeof(RecHdr));
         log_commit(p, PERSIST_REC_OBJECTS, s->id, size);
         return 0;

@@ -258,8 +258,12 @@ static size_t session_max_queued(const SessionHost *host) {
         return host->journal && host->journal->one_reply_queued ? 1 : IB_MAX_REQUESTS_IN_FLIGHT;
 }
 
-int session_new(Session **ret, SessionHost *host, uint64_t id, int fd) {
-        _cleanup_close_ int sock = fd;
+/*
+ * The start both a new and a restored session share: the peer as the kernel
+ * gave it (SO_PEERCRED, SO_PEERPIDFD: a socket keeps them), its uid's count,
+ * its admission (known: the identity captured at its accept), its account.
+ */
+static int session_alloc(Session **ret, SessionHost *host, uint64_t id, int sock, const PeerIdentity *known) {
         _cleanup_(session_freep) Session *s = NULL;
         socklen_t len = sizeof(struct ucred);
         int r;
@@ -284,11 +288,36 @@ int session_new(Session **ret, SessionHost *host, uint64_t id, int fd) {
         if (r < 0)
                 return r;
         if (!s->deny_reason) {
-                r = session_admit(s, NULL);
+                r = session_admit(s, known);
                 if (r < 0)
                         return r;
         }
         account_init(&s->account, s->name, s->tenant ? &s->tenant->account : host->account);
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+/* Serves sock (taken, also on failure) through the session's transport. */
+static int session_serve(Session *s, int sock) {
+        int r;
+
+        r = transport_init(&s->transport, s->host->base, sock, IB_MAX_MESSAGE_SIZE, IB_MAX_FDS_PER_MESSAGE,
+                           session_max_queued(s->host), &s->account, session_on_message, session_on_hangup, s);
+        if (r < 0)
+                return r;
+        if (s->host->journal && s->host->journal->peek)
+                s->transport.on_peek = session_on_peek;
+        return 0;
+}
+
+int session_new(Session **ret, SessionHost *host, uint64_t id, int fd) {
+        _cleanup_close_ int sock = fd;
+        _cleanup_(session_freep) Session *s = NULL;
+        int r;
+
+        r = session_alloc(&s, host, id, sock, NULL);
+        if (r < 0)
+                return r;
         if (!s->deny_reason) {
                 const Account *over = NULL;
 
@@ -309,13 +338,9 @@ int session_new(Session **ret, SessionHost *host, uint64_t id, int fd) {
                         return r;
         }
 
-        r = transport_init(&s->transport, host->base, TAKE_FD(sock), IB_MAX_MESSAGE_SIZE,
-                           IB_MAX_FDS_PER_MESSAGE, session_max_queued(host), &s->account, session_on_message,
-                           session_on_hangup, s);
+        r = session_serve(s, TAKE_FD(sock));
         if (r < 0)
                 return r;
-        if (host->journal && host->journal->peek)
-                s->transport.on_peek = session_on_peek;
 
         {
                 struct timeval tv = { .tv_sec = host->admission.hello_timeout_sec };
@@ -334,52 +359,26 @@ int session_restore(Session **ret, SessionHost *host, uint64_t id, int fd, Backe
                     const PeerIdentity *known) {
         _cleanup_close_ int sock = fd;
         _cleanup_(session_freep) Session *s = NULL;
-        socklen_t len = sizeof(struct ucred);
         int r;
 
-        s = calloc(1, sizeof(*s));
-        if (!s) {
+        r = session_alloc(&s, host, id, sock, known);
+        if (r < 0) {
                 backend_ctx_free(ctx);
-                return -ENOMEM;
+                return r;
         }
-        s->transport = (Transport) TRANSPORT_NULL;
-        s->pidfd = -1;
-        s->host = host;
-        s->id = id;
         s->ctx = ctx;
-        (void) snprintf(s->name, sizeof(s->name), "session %" PRIu64, id);
+        s->hello = true;
         if (client_name && *client_name) {
                 s->client_name = strdup(client_name);
                 if (!s->client_name)
                         return -ENOMEM;
         }
-        /* the kernel's word on the peer, as at accept: the socket keeps it */
-        if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &s->cred, &len) < 0)
-                return -errno;
-        len = sizeof(int);
-        if (getsockopt(sock, SOL_SOCKET, SO_PEERPIDFD, &s->pidfd, &len) < 0)
-                s->pidfd = -1;
-        s->id_peer = (PeerIdentity) PEER_IDENTITY_NULL;
-        s->hello = true;
-        r = session_count_uid(s);
-        if (r < 0)
-                return r;
-        if (!s->deny_reason) {
-                r = session_admit(s, known);
-                if (r < 0)
-                        return r;
-        }
-        account_init(&s->account, s->name, s->tenant ? &s->tenant->account : host->account);
         /* what it held before the restart is held still: charged whatever the limits now say */
         charge_force(&s->charge_session, &s->account, ACCOUNT_SESSIONS, 1);
         charge_force(&s->charge_fds, &s->account, ACCOUNT_FDS, s->pidfd >= 0 ? 2 : 1);
-        r = transport_init(&s->transport, host->base, TAKE_FD(sock), IB_MAX_MESSAGE_SIZE,
-                           IB_MAX_FDS_PER_MESSAGE, session_max_queued(host), &s->account, session_on_message,
-                           session_on_hangup, s);
+        r = session_serve(s, TAKE_FD(sock));
         if (r < 0)
                 return r;
-        if (host->journal && host->journal->peek)
-                s->transport.on_peek = session_on_peek;
         transport_pause(&s->transport, true);
         {
                 SessionUid *u = s->counted_uid ? host_uid(host, s->cred.uid, false) : NULL;

@@ -152,18 +152,17 @@ bool device_nesting(const Device *d) {
         return (vtd_ecap(d) & VTD_ECAP_NEST) != 0;
 }
 
-int device_open(Device **ret, DeviceTable *t, BackendCtx *ctx, Account *account, uint64_t session, pid_t pid,
-                uid_t uid, const char *name, const Account **ret_over) {
-        _cleanup_(device_freep) Device *d = NULL;
+/* A record for the idle device name, claimed by nobody yet: -ENODEV, -EBUSY. */
+static int device_alloc(Device **ret, DeviceSlot **ret_slot, DeviceTable *t, BackendCtx *ctx, uint64_t session,
+                        pid_t pid, uid_t uid, const char *name) {
         DeviceSlot *slot;
-        int r;
+        Device *d;
 
         slot = device_table_find(t, name);
         if (!slot)
                 return -ENODEV;
         if (!device_slot_idle(slot))
                 return -EBUSY;
-
         d = calloc(1, sizeof(*d));
         if (!d)
                 return -ENOMEM;
@@ -175,6 +174,33 @@ int device_open(Device **ret, DeviceTable *t, BackendCtx *ctx, Account *account,
         d->peer_uid = uid;
         memcpy(d->name, slot->info.name, sizeof(d->name));
         d->pasid_width = slot->info.pasid_width;
+        *ret = d;
+        *ret_slot = slot;
+        return 0;
+}
+
+/* The device is bound in its context as d->dev_id: the claim, and its IOMMU's hardware info. */
+static int device_claim(Device *d, DeviceSlot *slot) {
+        int r;
+
+        slot->owner = d->session;
+        r = backend_hw_info(d->ctx, d->dev_id, &d->hw);
+        if (r < 0)
+                return r;
+        if (d->hw.max_pasid_log2 > 0 && d->hw.max_pasid_log2 < d->pasid_width)
+                d->pasid_width = d->hw.max_pasid_log2;
+        return 0;
+}
+
+int device_open(Device **ret, DeviceTable *t, BackendCtx *ctx, Account *account, uint64_t session, pid_t pid,
+                uid_t uid, const char *name, const Account **ret_over) {
+        _cleanup_(device_freep) Device *d = NULL;
+        DeviceSlot *slot;
+        int r;
+
+        r = device_alloc(&d, &slot, t, ctx, session, pid, uid, name);
+        if (r < 0)
+                return r;
         r = charge_take(&d->charge_object, account, ACCOUNT_OBJECTS, 1, ret_over);
         if (r < 0)
                 return r;
@@ -184,12 +210,9 @@ int device_open(Device **ret, DeviceTable *t, BackendCtx *ctx, Account *account,
         r = backend_device_bind(ctx, &slot->info, &d->fd, &d->dev_id);
         if (r < 0)
                 return r;
-        slot->owner = session;
-        r = backend_hw_info(ctx, d->dev_id, &d->hw);
+        r = device_claim(d, slot);
         if (r < 0)
                 return r;
-        if (d->hw.max_pasid_log2 > 0 && d->hw.max_pasid_log2 < d->pasid_width)
-                d->pasid_width = d->hw.max_pasid_log2;
         *ret = TAKE_PTR(d);
         return 0;
 }
@@ -201,32 +224,16 @@ int device_restore(Device **ret, DeviceTable *t, BackendCtx *ctx, Account *accou
         DeviceSlot *slot;
         int r;
 
-        slot = device_table_find(t, name);
-        if (!slot)
-                return -ENODEV;
-        if (!device_slot_idle(slot))
-                return -EBUSY;
-        d = calloc(1, sizeof(*d));
-        if (!d)
-                return -ENOMEM;
-        d->fd = -1;
-        d->ctx = ctx;
-        d->table = t;
-        d->session = session;
-        d->peer_pid = pid;
-        d->peer_uid = uid;
-        memcpy(d->name, slot->info.name, sizeof(d->name));
-        d->pasid_width = slot->info.pasid_width;
+        r = device_alloc(&d, &slot, t, ctx, session, pid, uid, name);
+        if (r < 0)
+                return r;
         charge_force(&d->charge_object, account, ACCOUNT_OBJECTS, 1);
         charge_force(&d->charge_fd, account, ACCOUNT_FDS, 1);
         d->fd = TAKE_FD(dfd);
         d->dev_id = dev_id;
-        slot->owner = session;
-        r = backend_hw_info(ctx, d->dev_id, &d->hw);
+        r = device_claim(d, slot);
         if (r < 0)
                 return r;
-        if (d->hw.max_pasid_log2 > 0 && d->hw.max_pasid_log2 < d->pasid_width)
-                d->pasid_width = d->hw.max_pasid_log2;
         d->pt_id = pt_id;
         d->hwpt_id = hwpt_id;
         *ret = TAKE_PTR(d);
