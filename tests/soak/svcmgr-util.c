@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * svcmgr-util.c - a sim broker under tests/lib/ib-svcmgr (see svcmgr-util.h).
+ * svcmgr-util.c - a broker under tests/lib/ib-svcmgr (see svcmgr-util.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,8 +35,12 @@ static int write_policy(Svcmgr *m, const char *policy_extra) {
 }
 
 int svcmgr_start(Svcmgr *m, const char *extra_args, const char *policy_extra) {
+        return svcmgr_start_backend(m, "sim", extra_args, policy_extra);
+}
+
+int svcmgr_start_backend(Svcmgr *m, const char *backend, const char *extra_args, const char *policy_extra) {
         const char *daemon = getenv("IB_DAEMON"), *harness = getenv("IB_SVCMGR"), *builddir = getenv("IB_BUILDDIR");
-        char harness_path[256], policy_arg[160], words[512];
+        char harness_path[256], backend_arg[64], policy_arg[160], words[512];
         char *argv[MAX_ARGS];
         size_t n = 0;
         int r;
@@ -62,6 +66,7 @@ int svcmgr_start(Svcmgr *m, const char *extra_args, const char *policy_extra) {
         r = write_policy(m, policy_extra);
         if (r < 0)
                 return r;
+        (void) snprintf(backend_arg, sizeof(backend_arg), "--backend=%s", backend);
         (void) snprintf(policy_arg, sizeof(policy_arg), "--policy=%s", m->policy);
         argv[n++] = (char *) harness;
         argv[n++] = (char *) "--socket";
@@ -74,7 +79,7 @@ int svcmgr_start(Svcmgr *m, const char *extra_args, const char *policy_extra) {
         argv[n++] = (char *) "0";
         argv[n++] = (char *) "--";
         argv[n++] = (char *) daemon;
-        argv[n++] = (char *) "--backend=sim";
+        argv[n++] = backend_arg;
         argv[n++] = (char *) "--admin-bus=none";
         argv[n++] = policy_arg;
         (void) snprintf(words, sizeof(words), "%s", extra_args ?: "");

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * svcmgr-util.h - a sim broker under tests/lib/ib-svcmgr, for the restart soak and bench.
+ * svcmgr-util.h - a broker under tests/lib/ib-svcmgr, for the restart soak and bench.
  *
  * Owns: starting ib-svcmgr (the stand-in for systemd's service manager) with
- * $IB_DAEMON --backend=sim under it, a policy file with an audit file, the
+ * $IB_DAEMON --backend=sim (or =kernel: the restart soak in the guest) under it, a policy file with an audit file, the
  * daemon's stderr in a log; killing the broker through the harness's control
  * FIFO and waiting for its restart (the status file's "ready ... start=N
  * ms=T" line); reading the broker's "restart N: ..." audit record; stopping
@@ -52,6 +52,8 @@ typedef struct RestartAudit {
  * Waits up to 20 s for the first READY=1.  0 or -errno (a sentence on stdout).
  */
 int svcmgr_start(Svcmgr *m, const char *extra_args, const char *policy_extra);
+/* The same with --backend=BACKEND ("sim", "kernel") in place of --backend=sim. */
+int svcmgr_start_backend(Svcmgr *m, const char *backend, const char *extra_args, const char *policy_extra);
 /* kill -9 of the broker (the control FIFO's "kill"); the harness restarts it. */
 int svcmgr_kill(Svcmgr *m);
 /*

@@ -2,11 +2,13 @@
 /*
  * test-restart-soak.c - the broker SIGKILLed at random moments under busy clients.
  *
- * Owns: the restart soak.  A sim broker runs under tests/lib/ib-svcmgr (the
- * stand-in for systemd's service manager: fd store, Restart=on-failure).
+ * Owns: the restart soak.  A broker (the sim; or the kernel backend in the
+ * guest: tests/vm/guest-suite's restart-soak) runs under tests/lib/ib-svcmgr
+ * (the stand-in for systemd's service manager: fd store, Restart=on-failure).
  * Several client threads, each with its own libiommu-broker connection, an
- * IOAS and a registered memfd (the first two also a sim device opened and
- * attached to the IOAS, so restored devices are covered), keep mapping and
+ * IOAS and a registered memfd (the first ones also a device opened and
+ * attached to the IOAS, so restored devices are covered: two sim devices, or
+ * the guest's edus), keep mapping and
  * unmapping fixed slots of their IOAS without pause: maps by registered
  * memory and by memfd, synchronous and asynchronous, unmaps of mapped slots
  * and of empty ones (ENOENT), Batches of maps and unmaps, queries (caps,
@@ -38,11 +40,20 @@
  * Attach and detach of devices are not toggled: a crash inside an object
  * verb still ends the session (docs/restart.md, "Not restored yet").
  *
+ * On the kernel backend the same checks compare the broker's records with
+ * the kernel's truth: an unmap answers what the kernel's IOAS held (its
+ * exact length, or ENOENT), and a map at a fixed IOVA the kernel still held
+ * would fail.  The broker needs /dev/iommu: run it as root (the policy's
+ * tenant is the uid running the soak).
+ *
  * Environment: IB_SOAK_SEED (default 1; printed), IB_RESTART_SOAK_KILLS
  * (random kills, default 20: `make check`; the CI "soak" stage runs 200
  * against the ASan build), IB_RESTART_SOAK_CLIENTS (default 6, at most
  * 16), IB_RESTART_SOAK_MAX_SECONDS (default 150: no new round after that),
- * IB_SOAK_DAEMON_ARGS (more daemon options), IB_SOAK_KEEP_LOG.
+ * IB_SOAK_DAEMON_ARGS (more daemon options), IB_SOAK_KEEP_LOG,
+ * IB_RESTART_SOAK_BACKEND (sim, the default, or kernel), IB_RESTART_SOAK_DEVICES
+ * (the devices the first clients open and attach, space-separated, at most 2;
+ * default: the sim's 0000:00:02.0 and 0000:00:03.0, none on the kernel backend).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -74,7 +85,12 @@
 #define READY_TIMEOUT_MS 30000
 #define PAGE 4096U
 
-static const char *const device_names[] = { "0000:00:02.0", "0000:00:03.0" };
+#define MAX_DEVICES 2
+
+static char device_words[128];                  /* IB_RESTART_SOAK_DEVICES, cut into names */
+static char device_list[128];                   /* the policy's Device= line */
+static const char *device_names[MAX_DEVICES];
+static unsigned n_devices;
 
 typedef enum Phase {
         PHASE_SETUP,
@@ -278,10 +294,18 @@ static void drain(Client *cl) {
                 if (now_ms() - t0 > DRAIN_TIMEOUT_MS) {
                         fail(cl, "%u asynchronous requests (%zu pending in the library) got no outcome in %d s",
                              cl->outstanding, ib_client_pending(cl->c), DRAIN_TIMEOUT_MS / 1000);
-                        return;
+                        break;
                 }
                 (void) pump(cl, 50);
         }
+        /* which requests got nothing: their verb and slot, for the broker's log */
+        for (size_t i = 0; i < cl->n_reqs && cl->failure[0]; i++)
+                if (cl->reqs[i].calls == 0)
+                        printf("# client %u: no outcome for asynchronous request %zu of the round: %s of slot %u "
+                               "(IOVA 0x%" PRIx64 ", 0x%" PRIx64 " bytes%s)\n", cl->index, i,
+                               cl->reqs[i].is_map ? "map" : "unmap", cl->reqs[i].slot, slot_iova(cl->reqs[i].slot),
+                               cl->slots[cl->reqs[i].slot].length,
+                               cl->reqs[i].is_map ? cl->reqs[i].has_fd ? ", by memfd" : ", registered memory" : "");
         for (size_t i = 0; i < cl->n_reqs && !cl->failure[0]; i++)
                 if (cl->reqs[i].calls != 1)
                         fail(cl, "asynchronous request %zu of the round completed %u times", i, cl->reqs[i].calls);
@@ -597,7 +621,7 @@ static int client_setup(Client *cl) {
         r = ib_mem_register(cl->c, cl->memfd, &cl->mem);
         if (r < 0)
                 return fail(cl, "mem-register: %s: %s", err_name(r), ib_client_error(cl->c)), r;
-        if (cl->index < sizeof(device_names) / sizeof(device_names[0])) {
+        if (cl->index < n_devices) {
                 r = ib_device_open(cl->c, device_names[cl->index], &cl->dev, &cl->dev_fd);
                 if (r < 0)
                         return fail(cl, "device-open %s: %s: %s", device_names[cl->index], err_name(r),
@@ -833,9 +857,9 @@ TEST(random_broker_kills_lose_no_request_and_no_record) {
         if (r < 0 || !caps.has_counters)
                 TEST_FAIL("caps: %s, counters %d", err_name(r), r == 0 && caps.has_counters);
         base_objects = caps.objects;
-        printf("# set up: %u sessions, %" PRIu64 " objects (IOASes and the %zu devices attached), every client maps "
-               "%d slots of up to %u KiB\n", n_clients, base_objects,
-               n_clients < 2 ? (size_t) n_clients : (size_t) 2, SLOTS, SLOT_MAX >> 10);
+        printf("# set up: %u sessions, %" PRIu64 " objects (IOASes and the %u devices attached), every client maps "
+               "%d slots of up to %u KiB\n", n_clients, base_objects, n_clients < n_devices ? n_clients : n_devices,
+               SLOTS, SLOT_MAX >> 10);
 
         t0 = now_ms();
         while (totals.kills < kills && now_ms() - t0 < max_ms) {
@@ -942,9 +966,30 @@ TEST(the_broker_stops_cleanly) {
 }
 
 static int setup(void) {
-        const char *more = getenv("IB_SOAK_DAEMON_ARGS");
-        int r = svcmgr_start(&mgr, more, "Device=0000:00:02.0 0000:00:03.0\n");
+        const char *more = getenv("IB_SOAK_DAEMON_ARGS"), *backend = getenv("IB_RESTART_SOAK_BACKEND");
+        const char *devices = getenv("IB_RESTART_SOAK_DEVICES");
+        char policy_extra[sizeof(device_list) + 16] = "";
+        int r;
 
+        if (!backend || !*backend)
+                backend = "sim";
+        if (strcmp(backend, "sim") != 0 && strcmp(backend, "kernel") != 0)
+                return printf("# IB_RESTART_SOAK_BACKEND=%s: sim or kernel\n", backend), -EINVAL;
+        if (!devices)
+                devices = strcmp(backend, "sim") == 0 ? "0000:00:02.0 0000:00:03.0" : "";
+        (void) snprintf(device_words, sizeof(device_words), "%s", devices);
+        for (char *save = NULL, *w = strtok_r(device_words, " ", &save); w && n_devices < MAX_DEVICES;
+             w = strtok_r(NULL, " ", &save)) {
+                size_t len = strlen(device_list);
+
+                (void) snprintf(device_list + len, sizeof(device_list) - len, "%s%s", len ? " " : "", w);
+                device_names[n_devices++] = w;
+        }
+        if (n_devices > 0)
+                (void) snprintf(policy_extra, sizeof(policy_extra), "Device=%s\n", device_list);
+        printf("# backend %s (IB_RESTART_SOAK_BACKEND), devices: %s (IB_RESTART_SOAK_DEVICES)\n", backend,
+               n_devices ? device_list : "none");
+        r = svcmgr_start_backend(&mgr, backend, more, policy_extra);
         if (r == -ENOENT)
                 return 0;       /* the tests say they skip */
         return r;
