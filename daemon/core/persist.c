@@ -46,6 +46,7 @@
 
 #include "core/persist.h"
 #include "core/session.h"
+#include "util/crashpoint.h"
 #include "util/log.h"
 
 #define PERSIST_SLOTS 4096U
@@ -418,9 +419,13 @@ static size_t objects_payload(Session *s, const ObjectsReply *reply, uint8_t *bu
                 .reply_fds = reply ? (uint32_t) reply->n_fds : 0,
         };
         size_t at = sizeof(oh);
+        FaultQueue *f;
+        Vdevice *vd;
+        Viommu *vi;
         Ioas *ioas;
         MemReg *m;
         Device *d;
+        Hwpt *h;
 
 #define PUT(ptr, len) do { if (buf) memcpy(buf + at, (ptr), (len)); at += (len); } while (0)
         LIST_FOREACH(ioas, &s->objects[SESSION_IOAS], link) {
@@ -455,21 +460,45 @@ static size_t objects_payload(Session *s, const ObjectsReply *reply, uint8_t *bu
                         .pt_id = d->pt_id,
                         .hwpt_id = d->hwpt_id,
                         .n_pasids = (uint32_t) list_count(&d->pasids.entries),
+                        .global_pasid = d->global_pasid,
                 };
+                PasidEntry *e;
 
                 memcpy(r.name, d->name, sizeof(r.name));
                 PUT(&r, sizeof(r));
+                LIST_FOREACH(e, &d->pasids.entries, link) {
+                        PersistPasidRec pr = { .vpasid = e->vpasid, .pasid = e->pasid, .pt_id = e->pt_id };
+
+                        PUT(&pr, sizeof(pr));
+                }
                 oh.n_device++;
         }
-        for (SessionKind k = 0; k < _SESSION_KIND_MAX; k++) {
-                if (k == SESSION_IOAS || k == SESSION_MEMREG || k == SESSION_DEVICE)
-                        continue;
-                LIST_FOREACH_LINK(l, &s->objects[k]) {
-                        PersistOtherRec r = { .kind = k, .id = session_kind_id(k, l) };
+        LIST_FOREACH(h, &s->objects[SESSION_HWPT], link) {
+                PersistHwptRec r = {
+                        .id = h->id, .pt_id = h->pt_id, .flags = h->flags, .data_type = h->data_type,
+                        .enforce_snoop = h->enforce_snoop,
+                };
 
-                        PUT(&r, sizeof(r));
-                        oh.n_other++;
-                }
+                PUT(&r, sizeof(r));
+                oh.n_hwpt++;
+        }
+        LIST_FOREACH(f, &s->objects[SESSION_FAULT_QUEUE], link) {
+                PersistFaultRec r = { .id = f->id };
+
+                PUT(&r, sizeof(r));
+                oh.n_fault++;
+        }
+        LIST_FOREACH(vi, &s->objects[SESSION_VIOMMU], link) {
+                PersistViommuRec r = { .id = vi->id, .dev_id = vi->dev_id, .hwpt_id = vi->hwpt_id };
+
+                PUT(&r, sizeof(r));
+                oh.n_viommu++;
+        }
+        LIST_FOREACH(vd, &s->objects[SESSION_VDEVICE], link) {
+                PersistVdeviceRec r = { .id = vd->id, .viommu_id = vd->viommu_id, .dev_id = vd->dev_id };
+
+                PUT(&r, sizeof(r));
+                oh.n_vdevice++;
         }
         if (oh.reply_size > 0)
                 PUT(reply->data, oh.reply_size);
@@ -818,8 +847,14 @@ void persist_request_begin(Persist *p, Session *s, uint64_t id, const uint8_t *d
         if (!session_persisted(p, s))
                 return;
         slot = slot_at(p, s->persist_slot - 1);
-        slot->h.phase = PERSIST_SLOT_IDLE;      /* while the rest is rewritten */
+        /*
+         * The datagram has left the socket: while the slot is rewritten it
+         * says RECEIVING with the request's id (never IDLE, which would lose
+         * the request), so a restart answers it not applied.
+         */
+        slot->h.phase = PERSIST_SLOT_RECEIVING;
         atomic_signal_fence(memory_order_seq_cst);
+        crash_point("recording");
         slot->h.request_id = id;
         slot->h.log_mark = atomic_load_explicit(&p->hdr->log_end, memory_order_relaxed);
         slot->h.steps = 0;
@@ -970,7 +1005,7 @@ int persist_session_adopt(Persist *p, Session *s) {
                 return -ENOENT;
         s->persist_slot = (uint32_t) ((((uint8_t *) slot) - (p->base + p->hdr->slots_offset)) / p->hdr->slot_size) + 1;
         slot->h.restarts = s->restarts;
-        slot->h.phase = PERSIST_SLOT_IDLE;
+        /* its phase stays until the interrupted request is answered: a crash during recovery answers it then */
         return 0;
 }
 

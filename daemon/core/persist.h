@@ -201,26 +201,65 @@ typedef struct PersistDeviceRec {
         uint32_t dev_id;
         uint32_t pt_id;
         uint32_t hwpt_id;
-        uint32_t n_pasids;              /* attached PASIDs: then this session cannot be restored (yet) */
+        uint32_t n_pasids;              /* followed by this many PersistPasidRec */
+        uint8_t global_pasid;           /* its PASIDs come from the host-wide space */
+        uint8_t pad[7];
 } PersistDeviceRec;
 
-/* Kernel objects of kinds a restart does not restore yet: their ids, for the teardown. */
-typedef struct PersistOtherRec {
-        uint32_t kind;                  /* SessionKind */
+typedef struct PersistPasidRec {
+        uint32_t vpasid;
+        uint32_t pasid;
+        uint32_t pt_id;
+        uint32_t pad;
+} PersistPasidRec;
+
+typedef struct PersistHwptRec {
         uint32_t id;
-} PersistOtherRec;
+        uint32_t pt_id;
+        uint32_t flags;                 /* BACKEND_HWPT_* */
+        uint32_t data_type;
+        uint8_t enforce_snoop;
+        uint8_t pad[7];
+} PersistHwptRec;
+
+typedef struct PersistFaultRec {
+        uint32_t id;
+        uint32_t pad;
+} PersistFaultRec;
+
+typedef struct PersistViommuRec {
+        uint32_t id;
+        uint32_t dev_id;
+        uint32_t hwpt_id;
+        uint32_t pad;
+} PersistViommuRec;
+
+typedef struct PersistVdeviceRec {
+        uint32_t id;
+        uint32_t viommu_id;
+        uint32_t dev_id;
+        uint32_t pad;
+} PersistVdeviceRec;
 
 typedef struct PersistObjectsHdr {
         uint32_t n_ioas;
         uint32_t n_memreg;
         uint32_t n_device;
-        uint32_t n_other;
+        uint32_t n_hwpt;
+        uint32_t n_fault;
+        uint32_t n_viommu;
+        uint32_t n_vdevice;
         uint32_t last_mem;
         uint32_t last_ioas_serial;
+        uint32_t pad;
         uint64_t request_id;            /* the request whose outcome this is; 0: none (Hello, compaction) */
         uint32_t reply_size;            /* its reply's bytes, last in the record */
         uint32_t reply_fds;             /* fds that reply carried */
-        /* followed by the IOASes (each with its ranges), memregs, devices, others, the reply */
+        /*
+         * followed by the IOASes (each with its ranges), registrations,
+         * devices (each with its PASIDs), HWPTs, fault queues, vIOMMUs,
+         * vDEVICEs, the reply
+         */
 } PersistObjectsHdr;
 
 typedef struct PersistMapRec {

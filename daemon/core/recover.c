@@ -352,25 +352,80 @@ static int restore_objects(Recovery *rc, RecSession *r) {
                 }
                 session_add(s, d);
                 rc->stats.objects++;
-                if (dr.n_pasids > 0) {
-                        r->unrestorable = true;
-                        (void) snprintf(r->why, sizeof(r->why), "device %s has PASIDs attached", dname);
+                d->global_pasid = dr.global_pasid;
+                for (uint32_t k = 0; k < dr.n_pasids; k++) {
+                        PersistPasidRec pr;
+                        PasidEntry *e;
+
+                        if (at + sizeof(pr) > end)
+                                return -EBADMSG;
+                        memcpy(&pr, at, sizeof(pr));
+                        at += sizeof(pr);
+                        q = pasid_entry_restore(&e, d->global_pasid ? &s->host->pasids : NULL, pr.vpasid, pr.pasid,
+                                                pr.pt_id, &s->account);
+                        if (q < 0) {
+                                (void) snprintf(r->why, sizeof(r->why), "PASID %" PRIu32 " of device %s cannot be "
+                                                "restored: %s", pr.pasid, dname, strerror(-q));
+                                return q;
+                        }
+                        pasid_table_add(&d->pasids, e);
                 }
         }
-        if (oh.n_other > 0 && !r->unrestorable) {
-                r->unrestorable = true;
-                (void) snprintf(r->why, sizeof(r->why),
-                                "it holds %" PRIu32 " HWPTs, fault queues, vIOMMUs or vDEVICEs", oh.n_other);
-        }
-        /* the kernel ids of those, so that the teardown can destroy them */
-        for (uint32_t i = 0; i < oh.n_other; i++) {
-                PersistOtherRec orec;
+        for (uint32_t i = 0; i < oh.n_hwpt; i++) {
+                PersistHwptRec hr;
+                Hwpt *h;
 
-                if (at + sizeof(orec) > end)
+                if (at + sizeof(hr) > end)
                         return -EBADMSG;
-                memcpy(&orec, at, sizeof(orec));
-                at += sizeof(orec);
-                (void) backend_destroy(s->ctx, orec.id);
+                memcpy(&hr, at, sizeof(hr));
+                at += sizeof(hr);
+                q = hwpt_restore(&h, s->ctx, &s->account, hr.id, hr.pt_id, hr.flags, hr.data_type, hr.enforce_snoop);
+                if (q < 0)
+                        return q;
+                session_add(s, h);
+                rc->stats.objects++;
+        }
+        for (uint32_t i = 0; i < oh.n_fault; i++) {
+                PersistFaultRec fr;
+                FaultQueue *f;
+
+                if (at + sizeof(fr) > end)
+                        return -EBADMSG;
+                memcpy(&fr, at, sizeof(fr));
+                at += sizeof(fr);
+                q = fault_queue_restore(&f, s->ctx, &s->account, fr.id);
+                if (q < 0)
+                        return q;
+                session_add(s, f);
+                rc->stats.objects++;
+        }
+        for (uint32_t i = 0; i < oh.n_viommu; i++) {
+                PersistViommuRec vr;
+                Viommu *v;
+
+                if (at + sizeof(vr) > end)
+                        return -EBADMSG;
+                memcpy(&vr, at, sizeof(vr));
+                at += sizeof(vr);
+                q = viommu_restore(&v, s->ctx, &s->account, vr.id, vr.dev_id, vr.hwpt_id);
+                if (q < 0)
+                        return q;
+                session_add(s, v);
+                rc->stats.objects++;
+        }
+        for (uint32_t i = 0; i < oh.n_vdevice; i++) {
+                PersistVdeviceRec vr;
+                Vdevice *v;
+
+                if (at + sizeof(vr) > end)
+                        return -EBADMSG;
+                memcpy(&vr, at, sizeof(vr));
+                at += sizeof(vr);
+                q = vdevice_restore(&v, s->ctx, &s->account, vr.id, vr.viommu_id, vr.dev_id);
+                if (q < 0)
+                        return q;
+                session_add(s, v);
+                rc->stats.objects++;
         }
         return 0;
 }
@@ -504,11 +559,12 @@ static void set_result_error(Ib__V1__BatchResult *res, const OpOutcome *o) {
         }
 }
 
-/* The ids of kernel objects the records name. */
+/* The ids of kernel objects the records name (an automatic HWPT is named by the device attached to it). */
 static bool recorded_id(Session *s, uint32_t id) {
         Device *d;
 
-        if (session_find(s, Ioas, id))
+        if (session_find(s, Ioas, id) || session_find(s, Hwpt, id) || session_find(s, FaultQueue, id) ||
+            session_find(s, Viommu, id) || session_find(s, Vdevice, id))
                 return true;
         LIST_FOREACH(d, &s->objects[SESSION_DEVICE], link)
                 if (d->dev_id == id || (d->pt_id && d->hwpt_id == id))
@@ -529,6 +585,12 @@ static uint32_t highest_recorded_id(Session *s) {
                 max = max_u32(max, ioas->id);
         LIST_FOREACH(d, &s->objects[SESSION_DEVICE], link)
                 max = max_u32(max, max_u32(d->dev_id, d->hwpt_id));
+        for (SessionKind k = SESSION_VDEVICE; k <= SESSION_FAULT_QUEUE; k++) {
+                if (k == SESSION_DEVICE)
+                        continue;
+                LIST_FOREACH_LINK(l, &s->objects[k])
+                        max = max_u32(max, session_kind_id(k, l));
+        }
         return max;
 }
 
@@ -539,11 +601,14 @@ static void reconcile_objects(Session *s) {
 
         LIST_FOREACH(d, &s->objects[SESSION_DEVICE], link) {
                 uint32_t hwpt = 0;
+                PasidEntry *e;
 
                 if (d->pt_id && backend_device_attach(s->ctx, d->fd, d->dev_id, BACKEND_NO_PASID, d->pt_id, &hwpt) >= 0)
                         d->hwpt_id = hwpt;
                 else if (!d->pt_id)
                         (void) backend_device_detach(s->ctx, d->fd, d->dev_id, BACKEND_NO_PASID);
+                LIST_FOREACH(e, &d->pasids.entries, link)
+                        (void) backend_device_attach(s->ctx, d->fd, d->dev_id, e->pasid, e->pt_id, &hwpt);
         }
         /* one request makes at most a few objects (an IOAS and its automatic HWPT, a device) */
         top = highest_recorded_id(s) + 8;
@@ -582,6 +647,30 @@ static void reply_empty(Ib__V1__Reply *reply, Ib__V1__Reply__ResultCase rc, void
                 ib__v1__device_close_reply__init(result);
                 reply->device_close = result;
                 break;
+        case IB__V1__REPLY__RESULT_HWPT_FREE:
+                ib__v1__hwpt_free_reply__init(result);
+                reply->hwpt_free = result;
+                break;
+        case IB__V1__REPLY__RESULT_FAULT_QUEUE_FREE:
+                ib__v1__fault_queue_free_reply__init(result);
+                reply->fault_queue_free = result;
+                break;
+        case IB__V1__REPLY__RESULT_VIOMMU_FREE:
+                ib__v1__viommu_free_reply__init(result);
+                reply->viommu_free = result;
+                break;
+        case IB__V1__REPLY__RESULT_VDEVICE_FREE:
+                ib__v1__vdevice_free_reply__init(result);
+                reply->vdevice_free = result;
+                break;
+        case IB__V1__REPLY__RESULT_PASID_DETACH:
+                ib__v1__pasid_detach_reply__init(result);
+                reply->pasid_detach = result;
+                break;
+        case IB__V1__REPLY__RESULT_HWPT_SET_DIRTY_TRACKING:
+                ib__v1__hwpt_set_dirty_tracking_reply__init(result);
+                reply->hwpt_set_dirty_tracking = result;
+                break;
         default:
                 break;
         }
@@ -598,6 +687,12 @@ static int settle_objects(Recovery *rc, RecSession *r, const Ib__V1__Request *re
                 Ib__V1__MemUnregisterReply mem_unregister;
                 Ib__V1__DeviceDetachReply device_detach;
                 Ib__V1__DeviceCloseReply device_close;
+                Ib__V1__HwptFreeReply hwpt_free;
+                Ib__V1__FaultQueueFreeReply fault_queue_free;
+                Ib__V1__ViommuFreeReply viommu_free;
+                Ib__V1__VdeviceFreeReply vdevice_free;
+                Ib__V1__PasidDetachReply pasid_detach;
+                Ib__V1__HwptSetDirtyTrackingReply hwpt_set_dirty_tracking;
         } result;
         Session *s = r->s;
         Device *d;
@@ -612,6 +707,17 @@ static int settle_objects(Recovery *rc, RecSession *r, const Ib__V1__Request *re
         case IB__V1__REQUEST__VERB_DEVICE_ATTACH:
         case IB__V1__REQUEST__VERB_DEVICE_DETACH:
         case IB__V1__REQUEST__VERB_DEVICE_CLOSE:
+        case IB__V1__REQUEST__VERB_HWPT_ALLOC:
+        case IB__V1__REQUEST__VERB_HWPT_FREE:
+        case IB__V1__REQUEST__VERB_FAULT_QUEUE_ALLOC:
+        case IB__V1__REQUEST__VERB_FAULT_QUEUE_FREE:
+        case IB__V1__REQUEST__VERB_VIOMMU_ALLOC:
+        case IB__V1__REQUEST__VERB_VIOMMU_FREE:
+        case IB__V1__REQUEST__VERB_VDEVICE_ALLOC:
+        case IB__V1__REQUEST__VERB_VDEVICE_FREE:
+        case IB__V1__REQUEST__VERB_PASID_ATTACH:
+        case IB__V1__REQUEST__VERB_PASID_DETACH:
+        case IB__V1__REQUEST__VERB_HWPT_SET_DIRTY_TRACKING:
                 break;
         default:
                 return -EPROTO;
@@ -650,6 +756,92 @@ static int settle_objects(Recovery *rc, RecSession *r, const Ib__V1__Request *re
                         return 0;
                 }
                 break;
+        case IB__V1__REQUEST__VERB_HWPT_FREE: {
+                Hwpt *h = session_find(s, Hwpt, req->hwpt_free->hwpt_id);
+                int q = h ? backend_destroy(s->ctx, h->id) : -ENOENT;
+
+                if (h && (q >= 0 || q == -ENOENT)) {
+                        hwpt_free(h);
+                        reply_empty(reply, IB__V1__REPLY__RESULT_HWPT_FREE, &result);
+                        return 0;
+                }
+                break;
+        }
+        case IB__V1__REQUEST__VERB_FAULT_QUEUE_FREE: {
+                FaultQueue *f = session_find(s, FaultQueue, req->fault_queue_free->fault_id);
+                int q = f ? backend_destroy(s->ctx, f->id) : -ENOENT;
+
+                if (f && (q >= 0 || q == -ENOENT)) {
+                        fault_queue_free(f);
+                        reply_empty(reply, IB__V1__REPLY__RESULT_FAULT_QUEUE_FREE, &result);
+                        return 0;
+                }
+                break;
+        }
+        case IB__V1__REQUEST__VERB_VIOMMU_FREE: {
+                Viommu *v = session_find(s, Viommu, req->viommu_free->viommu_id);
+                int q = v ? backend_destroy(s->ctx, v->id) : -ENOENT;
+
+                if (v && (q >= 0 || q == -ENOENT)) {
+                        viommu_free(v);
+                        reply_empty(reply, IB__V1__REPLY__RESULT_VIOMMU_FREE, &result);
+                        return 0;
+                }
+                break;
+        }
+        case IB__V1__REQUEST__VERB_VDEVICE_FREE: {
+                Vdevice *v = session_find(s, Vdevice, req->vdevice_free->vdevice_id);
+                int q = v ? backend_destroy(s->ctx, v->id) : -ENOENT;
+
+                if (v && (q >= 0 || q == -ENOENT)) {
+                        vdevice_free(v);
+                        reply_empty(reply, IB__V1__REPLY__RESULT_VDEVICE_FREE, &result);
+                        return 0;
+                }
+                break;
+        }
+        case IB__V1__REQUEST__VERB_PASID_DETACH:
+                d = session_find(s, Device, req->pasid_detach->dev_id);
+                if (d) {
+                        PasidEntry *e = pasid_table_lookup(&d->pasids, req->pasid_detach->vpasid);
+                        int q = e ? backend_device_detach(s->ctx, d->fd, d->dev_id, e->pasid) : -ENOENT;
+
+                        if (e && (q >= 0 || q == -ENOENT)) {
+                                pasid_entry_free(e);
+                                reply_empty(reply, IB__V1__REPLY__RESULT_PASID_DETACH, &result);
+                                return 0;
+                        }
+                }
+                break;
+        case IB__V1__REQUEST__VERB_PASID_ATTACH:
+                /*
+                 * Not recorded, so not answered: the kernel may have attached
+                 * the PASID the broker chose, the vPASID itself or, from the
+                 * host-wide space, its lowest free one (nothing else took one
+                 * since: a PASID attach never waits off the loop).
+                 */
+                d = session_find(s, Device, req->pasid_attach->dev_id);
+                if (d && !pasid_table_lookup(&d->pasids, req->pasid_attach->vpasid)) {
+                        uint32_t pasid = req->pasid_attach->vpasid;
+
+                        if (d->global_pasid)
+                                pasid = pasid_space_lowest_free(&s->host->pasids);
+                        if (pasid != 0)
+                                (void) backend_device_detach(s->ctx, d->fd, d->dev_id, pasid);
+                }
+                break;
+        case IB__V1__REQUEST__VERB_HWPT_SET_DIRTY_TRACKING: {
+                /* the same again changes nothing more: carried to its end, answered with its result */
+                Hwpt *h = session_find(s, Hwpt, req->hwpt_set_dirty_tracking->hwpt_id);
+                int q = h ? backend_hwpt_set_dirty_tracking(s->ctx, h->id, req->hwpt_set_dirty_tracking->enable)
+                          : -ENOENT;
+
+                if (q >= 0) {
+                        reply_empty(reply, IB__V1__REPLY__RESULT_HWPT_SET_DIRTY_TRACKING, &result);
+                        return 0;
+                }
+                break;
+        }
         default:
                 break;
         }
@@ -860,6 +1052,33 @@ static int settle(Recovery *rc, RecSession *r) {
                 reply.batch = &batch;
                 (void) send_reply(r->s, &reply);
                 free(res), free(resp), free(maps), free(unmaps);
+        } else if (req->verb_case == IB__V1__REQUEST__VERB_HWPT_INVALIDATE) {
+                /* an invalidation done twice is done once: carried to its end, answered with its result */
+                const Ib__V1__HwptInvalidateRequest *inv = req->hwpt_invalidate;
+                Ib__V1__HwptInvalidateReply ir = IB__V1__HWPT_INVALIDATE_REPLY__INIT;
+                uint32_t n = inv->entry_len > 0 ? (uint32_t) (inv->entries.len / inv->entry_len) : 0;
+                int q2 = backend_hwpt_invalidate(r->s->ctx, inv->pt_id, inv->data_type, inv->entries.data,
+                                                 inv->entry_len, &n);
+
+                if (q2 < 0) {
+                        reply.has_errnum = true;
+                        reply.errnum = -q2;
+                        reply.errno_name = (char *) errno_to_name(-q2);
+                        reply.error = (char *) "the invalidation failed when the restarted broker carried it out";
+                } else {
+                        ir.entries_handled = n;
+                        reply.result_case = IB__V1__REPLY__RESULT_HWPT_INVALIDATE;
+                        reply.hwpt_invalidate = &ir;
+                }
+                (void) send_reply(r->s, &reply);
+        } else if (req->verb_case == IB__V1__REQUEST__VERB_HWPT_GET_DIRTY_BITMAP) {
+                /* the kernel may have cleared the bits already and the bitmap went with the process */
+                reply.has_errnum = true;
+                reply.errnum = ECANCELED;
+                reply.errno_name = (char *) "ECANCELED";
+                reply.error = (char *) "the broker restarted while it read this dirty bitmap: the kernel may have "
+                                       "cleared the range's dirty bits, so treat every page of the range as dirty";
+                (void) send_reply(r->s, &reply);
         } else if (settle_objects(rc, r, req, &reply) >= 0) {
                 (void) send_reply(r->s, &reply);
                 persist_objects(r->s->host->persist, r->s, 0, NULL, 0, 0);

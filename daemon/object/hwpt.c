@@ -39,6 +39,24 @@ int hwpt_new(Hwpt **ret, BackendCtx *ctx, Account *account, uint32_t dev_id, uin
         return 0;
 }
 
+int hwpt_restore(Hwpt **ret, BackendCtx *ctx, Account *account, uint32_t id, uint32_t pt_id, uint32_t flags,
+                 uint32_t data_type, bool enforce_snoop) {
+        Hwpt *h = calloc(1, sizeof(*h));
+
+        if (!h)
+                return -ENOMEM;
+        h->ctx = ctx;
+        h->id = id;
+        h->pt_id = pt_id;
+        h->flags = flags;
+        h->data_type = data_type;
+        h->enforce_snoop = enforce_snoop;
+        charge_force(&h->charge_hwpt, account, ACCOUNT_HWPT, 1);
+        charge_force(&h->charge_object, account, ACCOUNT_OBJECTS, 1);
+        *ret = h;
+        return 0;
+}
+
 Hwpt *hwpt_free(Hwpt *h) {
         if (!h)
                 return NULL;

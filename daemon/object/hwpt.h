@@ -40,6 +40,9 @@ int hwpt_new(Hwpt **ret, BackendCtx *ctx, Account *account, uint32_t dev_id, uin
              uint32_t data_type, const void *data, size_t data_len, uint32_t fault_id, const Account **ret_over);
 /* IOMMU_DESTROY, then frees the record; -EBUSY (nothing freed) while in use. */
 int hwpt_destroy(Hwpt *h);
+/* The record of HWPT id the kernel holds since before a restart (core/recover.c): no kernel call, charges forced. */
+int hwpt_restore(Hwpt **ret, BackendCtx *ctx, Account *account, uint32_t id, uint32_t pt_id, uint32_t flags,
+                 uint32_t data_type, bool enforce_snoop);
 /* The largest dirty bitmap the broker makes: 64 MiB, 2^29 pages (2 TiB of 4 KiB pages). */
 #define HWPT_DIRTY_BITMAP_MAX (UINT64_C(64) << 20)
 

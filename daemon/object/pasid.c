@@ -30,6 +30,13 @@ static int pasid_space_take(PasidSpace *s, uint32_t limit, uint32_t *ret) {
         return -ENOSPC;
 }
 
+uint32_t pasid_space_lowest_free(const PasidSpace *s) {
+        for (uint32_t p = 1; p < (1U << PASID_SPACE_BITS); p++)
+                if (!s->used[p])
+                        return p;
+        return 0;
+}
+
 static void pasid_space_put(PasidSpace *s, uint32_t p) {
         if (p < (1U << PASID_SPACE_BITS) && s->used[p]) {
                 s->used[p] = 0;
@@ -66,6 +73,30 @@ void pasid_table_clear(PasidTable *t) {
 
         LIST_FOREACH_SAFE(p, &t->entries, link)
                 pasid_entry_free(p);
+}
+
+int pasid_entry_restore(PasidEntry **ret, PasidSpace *global, uint32_t vpasid, uint32_t pasid, uint32_t pt_id,
+                        Account *account) {
+        PasidEntry *p;
+
+        if (global) {
+                if (pasid == 0 || pasid >= (1U << PASID_SPACE_BITS) || global->used[pasid])
+                        return -EBUSY;
+        }
+        p = calloc(1, sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        p->vpasid = vpasid;
+        p->pasid = pasid;
+        p->pt_id = pt_id;
+        if (global) {
+                global->used[pasid] = 1;
+                global->n_used++;
+                p->space = global;
+        }
+        charge_force(&p->charge, account, ACCOUNT_PASIDS, 1);
+        *ret = p;
+        return 0;
 }
 
 int pasid_entry_new(PasidEntry **ret, const PasidTable *t, PasidSpace *global, uint8_t width, uint32_t vpasid,

@@ -59,6 +59,15 @@ PasidEntry *pasid_entry_free(PasidEntry *p);
 
 /* Adds an entry pasid_entry_new() made, once the kernel attached it. */
 void pasid_table_add(PasidTable *t, PasidEntry *p);
+/* The PASID pasid_entry_new() would take from s next; 0 if none is free. */
+uint32_t pasid_space_lowest_free(const PasidSpace *s);
+/*
+ * The entry of a PASID the kernel has attached since before a restart
+ * (core/recover.c): global (may be NULL) gets pasid back as taken; -EBUSY if
+ * it is taken already.  The charge is forced.
+ */
+int pasid_entry_restore(PasidEntry **ret, PasidSpace *global, uint32_t vpasid, uint32_t pasid, uint32_t pt_id,
+                        Account *account);
 PasidEntry *pasid_table_lookup(const PasidTable *t, uint32_t vpasid);
 static inline bool pasid_table_is_empty(const PasidTable *t) {
         return list_is_empty(&t->entries);

@@ -39,6 +39,48 @@ FaultQueue *fault_queue_free(FaultQueue *f) {
         return NULL;
 }
 
+int fault_queue_restore(FaultQueue **ret, BackendCtx *ctx, Account *account, uint32_t id) {
+        FaultQueue *f = calloc(1, sizeof(*f));
+
+        if (!f)
+                return -ENOMEM;
+        f->ctx = ctx;
+        f->id = id;
+        charge_force(&f->charge_object, account, ACCOUNT_OBJECTS, 1);
+        charge_force(&f->charge_fd, account, ACCOUNT_FDS, 1);
+        *ret = f;
+        return 0;
+}
+
+int viommu_restore(Viommu **ret, BackendCtx *ctx, Account *account, uint32_t id, uint32_t dev_id, uint32_t hwpt_id) {
+        Viommu *v = calloc(1, sizeof(*v));
+
+        if (!v)
+                return -ENOMEM;
+        v->ctx = ctx;
+        v->id = id;
+        v->dev_id = dev_id;
+        v->hwpt_id = hwpt_id;
+        charge_force(&v->charge_object, account, ACCOUNT_OBJECTS, 1);
+        *ret = v;
+        return 0;
+}
+
+int vdevice_restore(Vdevice **ret, BackendCtx *ctx, Account *account, uint32_t id, uint32_t viommu_id,
+                    uint32_t dev_id) {
+        Vdevice *v = calloc(1, sizeof(*v));
+
+        if (!v)
+                return -ENOMEM;
+        v->ctx = ctx;
+        v->id = id;
+        v->viommu_id = viommu_id;
+        v->dev_id = dev_id;
+        charge_force(&v->charge_object, account, ACCOUNT_OBJECTS, 1);
+        *ret = v;
+        return 0;
+}
+
 int fault_queue_destroy(FaultQueue *f) {
         int r = backend_destroy(f->ctx, f->id);
 

@@ -68,6 +68,12 @@ int vdevice_new(Vdevice **ret, BackendCtx *ctx, Account *account, uint32_t viomm
 Vdevice *vdevice_free(Vdevice *v);
 
 /* IOMMU_DESTROY of the object, then frees the record; on failure nothing is freed. */
+/* Records of objects the kernel holds since before a restart (core/recover.c): no kernel call, charges forced. */
+int fault_queue_restore(FaultQueue **ret, BackendCtx *ctx, Account *account, uint32_t id);
+int viommu_restore(Viommu **ret, BackendCtx *ctx, Account *account, uint32_t id, uint32_t dev_id, uint32_t hwpt_id);
+int vdevice_restore(Vdevice **ret, BackendCtx *ctx, Account *account, uint32_t id, uint32_t viommu_id,
+                    uint32_t dev_id);
+
 int fault_queue_destroy(FaultQueue *f);
 int viommu_destroy(Viommu *v);
 int vdevice_destroy(Vdevice *v);

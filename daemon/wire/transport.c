@@ -149,6 +149,8 @@ static int transport_read_one(Transport *t) {
         n = scm_recv(t->fd, rx_buf, t->max_size, received, t->max_fds, &n_received, &flags);
         if (n == -EAGAIN || n == -EINTR)
                 return 0;
+        if (n > 0)
+                crash_point("received");
         if (n < 0)
                 return (int) n;
         r = fdlist_new(received, n_received, &fds);

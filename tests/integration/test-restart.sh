@@ -45,6 +45,7 @@ AuditFile=$audit
 [Tenant local]
 User=$(id -u)
 Device=0000:00:03.0
+Device=0000:00:02.0
 EOF
 
 mgr=
@@ -141,11 +142,12 @@ check "the second restart restored every object (no session ended)" second_resta
 stop_broker
 
 # ------------------------------------------------------------------ a crash in every window
-for point in peeked read mapped map-recorded replied; do
+for point in peeked received recording read mapped map-recorded replied; do
         rm -f "$tmp/fired"
         # requests: hello, ioas-alloc, mem-register, map, then the map the crash hits (its 5th pass, or 2nd map)
         pass=5
         [ "$point" = mapped ] || [ "$point" = map-recorded ] && pass=2
+        [ "$point" = recording ] && pass=4      # the slot is the session's from Hello on: Hello is not recorded
         start_broker IB_CRASH_AT="$point:$pass:$tmp/fired" || exit 1
         req "ioas-alloc" > /dev/null
         req "mem-register memfd=m size=1M" > /dev/null
@@ -225,6 +227,51 @@ for spec in "read:3" "handled:3" "read:4" "handled:4" "read:5" "read:6" "handled
                 test "$(jq -r .objects <<< "$c")" = 0
         o=$(req "device-open dev=0000:00:03.0")
         check "device verbs, crash at '$point' of request $pass: the device opens again" test "$(jq -r .ok <<< "$o")" = true
+        stop_broker
+done
+
+# ------------------------------------------------------------------ HWPTs, PASIDs, fault queues
+# requests: hello(1) ioas-alloc(2) device-open(3) hwpt-alloc(4) attach(5) hwpt-alloc(6) pasid-attach(7) fault-alloc(8)
+#           hwpt-dirty(9) kill; then pasid-lookup, pasid-detach, hwpt-free, fault-free, detach, hwpt-free, device-close
+# A crash in the request named, or (none) a kill between requests.
+for spec in "none:0" "read:6" "handled:6" "read:7" "handled:7" "read:9" "read:10" "read:11" "handled:12"; do
+        point=${spec%%:*}
+        pass=${spec#*:}
+        rm -f "$tmp/fired"
+        if [ "$point" = none ]; then
+                start_broker || exit 1
+        else
+                start_broker IB_CRASH_AT="$point:$pass:$tmp/fired" || exit 1
+        fi
+        what="HWPTs and PASIDs, crash at '$point' of request $pass"
+        req "ioas-alloc" > /dev/null
+        req "device-open dev=0000:00:02.0" > /dev/null
+        h=$(req "hwpt-alloc dev=2 pt=1 pasid=yes")
+        l=$(req "attach dev=2 pt=3")
+        h2=$(req "hwpt-alloc dev=2 pt=1 pasid=yes dirty=yes")
+        p=$(req "pasid-attach dev=2 vpasid=5 pt=4")
+        f=$(req "fault-alloc")
+        d=$(req "hwpt-dirty hwpt=4 enable=yes")
+        check "$what: each answered once, for real" \
+                test "$(jq -s -r 'map(.ok) | unique | join(",")' <<< "$h$l$h2$p$f$d")" = true
+        check "$what: the ids are the ones a run without a crash gives" \
+                test "$(jq -s -r 'map(.hwpt // .fault // empty) | join(",")' <<< "$h$l$h2$f")" = "3,3,4,5"
+        if [ "$point" = none ]; then
+                echo kill > "$tmp/ctl"
+                wait_for grep -q '^ready .*start=2' "$tmp/status"
+        fi
+        c=$(req caps)
+        check "$what: restored, 5 objects counted" test "$(jq -r .objects <<< "$c")" = 5
+        l=$(req "pasid-lookup dev=2 vpasid=5")
+        check "$what: the PASID is attached after the restart" test "$(jq -r .ok <<< "$l")" = true
+        for r in "pasid-detach dev=2 vpasid=5" "hwpt-free hwpt=4" "fault-free fault=5" "detach dev=2" "hwpt-free hwpt=3" \
+                 "device-close dev=2" "ioas-free ioas=1"; do
+                l=$(req "$r")
+                check "$what: $r after the restart" test "$(jq -r .ok <<< "$l")" = true
+        done
+        [ "$point" = none ] || check "$what: the broker did die there" test -e "$tmp/fired"
+        c=$(req caps)
+        check "$what: nothing left counted" test "$(jq -r .objects <<< "$c")" = 0
         stop_broker
 done
 
