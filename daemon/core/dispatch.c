@@ -321,6 +321,7 @@ void dispatch_message(Session *s, const uint8_t *data, size_t size, FdList *fds_
                 return;
         }
         d = (Dispatch) { .session = s, .req = req, .fds = TAKE_PTR(fds), .flags = flags };
+        s->last_request_id = req->id;
         persist_request_begin(s->host->persist, s, req->id, data, size);
         crash_point("read");
 

@@ -42,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/persist.h"
@@ -111,6 +112,12 @@ struct Persist {
         void *sessions_userdata;
         uint32_t *restored_slots;       /* recovery only: slots in use, sorted by session id */
         size_t n_restored_slots;
+        /*
+         * Requests between persist_request_begin() and their reply: their
+         * slots' log marks point into the log, so it is not compacted
+         * meanwhile (a request waiting off the loop lets others reply).
+         */
+        unsigned in_flight;
 };
 
 /*
@@ -150,8 +157,16 @@ static int file_map(Persist *p, int fd, bool create, uint64_t generation) {
                         return -EBADMSG;
                 if (h.version == 0 || h.version > PERSIST_VERSION)
                         return -EPROTONOSUPPORT;
-                if (h.slot_size != sizeof(Slot) || h.slots_offset != SLOTS_OFFSET)
+                if (h.slot_size != sizeof(Slot) || h.slots_offset != SLOTS_OFFSET || h.n_slots != PERSIST_SLOTS ||
+                    h.log_offset != SLOTS_OFFSET + (uint64_t) PERSIST_SLOTS * sizeof(Slot) ||
+                    h.log_capacity > PERSIST_LOG_CAPACITY || h.log_end > h.log_capacity)
                         return -EBADMSG;
+                {
+                        struct stat st;
+
+                        if (fstat(fd, &st) < 0 || (uint64_t) st.st_size < h.log_offset + h.log_capacity)
+                                return -EBADMSG;
+                }
                 size = h.log_offset + h.log_capacity;
         }
         base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
@@ -703,6 +718,9 @@ static void compact(Persist *p) {
 static void compact_maybe(Persist *p) {
         uint64_t end = atomic_load(&p->hdr->log_end);
 
+        if (p->in_flight > 0)
+                return;
+
         if (end < PERSIST_COMPACT_MIN && end + (1ULL << 20) < p->hdr->log_capacity)
                 return;
         if (end < PERSIST_COMPACT_FACTOR * p->compacted_size && end + (1ULL << 20) < p->hdr->log_capacity)
@@ -748,6 +766,18 @@ int persist_session_begin(Persist *p, Session *s) {
         if (s->id > p->hdr->last_session)
                 p->hdr->last_session = s->id;
         r = slot_claim(p, s);
+        if (r >= 0) {
+                /*
+                 * The Hello that claims the slot is answered after this: until
+                 * then a restart answers it not applied, and the library sends
+                 * it again (a Hello is idempotent).
+                 */
+                Slot *slot = slot_at(p, s->persist_slot - 1);
+
+                slot->h.request_id = s->last_request_id;
+                atomic_signal_fence(memory_order_seq_cst);
+                slot->h.phase = PERSIST_SLOT_RECEIVING;
+        }
         if (r < 0) {
                 log_warning("%s: all %u slots of the state file are taken: this session would not survive a restart",
                             s->name, p->hdr->n_slots);
@@ -771,6 +801,10 @@ void persist_session_end(Persist *p, Session *s) {
         Device *d;
         MemReg *m;
 
+        if (s->persist_in_flight) {
+                s->persist_in_flight = false;
+                p->in_flight--;
+        }
         if (!session_persisted(p, s))
                 return;
         (void) log_append(p, PERSIST_REC_END, s->id, NULL, 0);
@@ -785,12 +819,23 @@ void persist_session_end(Persist *p, Session *s) {
         s->persist_slot = 0;
 }
 
+/*
+ * A record of s could not be written: its state file no longer tells the
+ * truth, so it gives up surviving a restart (its fds leave the store: a
+ * restart then ends it, as without a store) rather than be restored wrong.
+ */
+static void record_lost(Persist *p, Session *s) {
+        log_warning("%s: a record of it could not be written to the state file: it would not survive a restart",
+                    s->name);
+        persist_session_end(p, s);
+}
+
 void persist_objects(Persist *p, Session *s, uint64_t request_id, const uint8_t *reply, size_t reply_size,
                      size_t reply_fds) {
         ObjectsReply r = { .id = request_id, .data = reply, .size = reply_size, .n_fds = reply_fds };
 
-        if (session_persisted(p, s))
-                (void) write_objects(p, s, &r);
+        if (session_persisted(p, s) && write_objects(p, s, &r) < 0)
+                record_lost(p, s);
 }
 
 void persist_map(Persist *p, Session *s, uint32_t ioas, uint32_t serial, uint64_t iova, uint64_t length,
@@ -800,15 +845,15 @@ void persist_map(Persist *p, Session *s, uint32_t ioas, uint32_t serial, uint64_
                 .offset = offset, .flags = flags, .mem = mem,
         };
 
-        if (session_persisted(p, s))
-                (void) log_append(p, PERSIST_REC_MAP, s->id, &r, sizeof(r));
+        if (session_persisted(p, s) && log_append(p, PERSIST_REC_MAP, s->id, &r, sizeof(r)) < 0)
+                record_lost(p, s);
 }
 
 void persist_unmap(Persist *p, Session *s, uint32_t ioas, uint32_t serial, uint64_t iova, uint64_t last) {
         PersistUnmapRec r = { .ioas = ioas, .serial = serial, .iova = iova, .last = last };
 
-        if (session_persisted(p, s))
-                (void) log_append(p, PERSIST_REC_UNMAP, s->id, &r, sizeof(r));
+        if (session_persisted(p, s) && log_append(p, PERSIST_REC_UNMAP, s->id, &r, sizeof(r)) < 0)
+                record_lost(p, s);
 }
 
 /* ----------------------------------------------------------------- the slot */
@@ -847,6 +892,10 @@ void persist_request_begin(Persist *p, Session *s, uint64_t id, const uint8_t *d
         if (!session_persisted(p, s))
                 return;
         slot = slot_at(p, s->persist_slot - 1);
+        if (!s->persist_in_flight) {
+                s->persist_in_flight = true;
+                p->in_flight++;
+        }
         /*
          * The datagram has left the socket: while the slot is rewritten it
          * says RECEIVING with the request's id (never IDLE, which would lose
@@ -885,6 +934,10 @@ void persist_request_replied(Persist *p, Session *s, bool queued, const uint8_t 
                              size_t n_fds) {
         Slot *slot;
 
+        if (s->persist_in_flight) {
+                s->persist_in_flight = false;
+                p->in_flight--;
+        }
         if (!session_persisted(p, s))
                 return;
         slot = slot_at(p, s->persist_slot - 1);
@@ -977,6 +1030,17 @@ int persist_slot(Persist *p, uint64_t session, PersistSlotView *ret) {
         slot = slot_of(p, session);
         if (!slot)
                 return -ENOENT;
+        /* the file is the broker's own, but a torn or foreign one must not send another slot's bytes */
+        if (slot->h.request_size > sizeof(slot->request))
+                slot->h.request_size = 0;
+        if (slot->h.reply_size > sizeof(slot->reply) || slot->h.reply_fds > 16) {
+                slot->h.reply_size = 0;
+                slot->h.reply_fds = 0;
+                if (slot->h.phase == PERSIST_SLOT_QUEUED)
+                        slot->h.phase = PERSIST_SLOT_ANSWERED;
+        }
+        if (slot->h.steps > PERSIST_STEPS_MAX)
+                slot->h.steps = PERSIST_STEPS_MAX;
         *ret = (PersistSlotView) {
                 .session = session,
                 .phase = slot->h.phase,
@@ -1028,7 +1092,11 @@ void persist_release_unadopted(Persist *p, bool (*adopted)(uint64_t session, voi
 }
 
 /* After recovery: one fresh log of what was restored (drops the records of sessions that ended). */
-void persist_rewrite(Persist *p) {
-        if (persist_enabled(p))
-                compact(p);
+bool persist_rewrite(Persist *p) {
+        if (!persist_enabled(p))
+                return true;
+        if (p->in_flight > 0)
+                return false;
+        compact(p);
+        return true;
 }

@@ -155,8 +155,11 @@ int persist_session_adopt(Persist *p, Session *s);
 
 /* Frees the slots of the sessions for which adopted() is false. */
 void persist_release_unadopted(Persist *p, bool (*adopted)(uint64_t session, void *userdata), void *userdata);
-/* A fresh state file of what is there now (after recovery: without the records of what ended). */
-void persist_rewrite(Persist *p);
+/*
+ * A fresh state file of what is there now (after recovery: without the
+ * records of what ended); false if a request is in flight (try again).
+ */
+bool persist_rewrite(Persist *p);
 
 /* ----------------------------------------------------------------- the payloads */
 

@@ -187,6 +187,8 @@ struct Session {
         uint32_t last_mem;              /* the last MemRegister handle: handles are never reused */
         uint32_t last_ioas_serial;      /* the last Ioas.serial handed out */
         uint32_t persist_slot;          /* its slot in the state file + 1; 0: it would not survive a restart */
+        bool persist_in_flight;         /* a request of it is between its record and its reply (core/persist.c) */
+        uint64_t last_request_id;       /* the id of the request being dispatched */
         uint64_t restarts;              /* broker restarts this session lived through */
 };
 

@@ -190,12 +190,12 @@ int fdstore_take(FdStore *s, const char *name) {
                         break;
                 if (p->fd < 0)
                         continue;
-                if (found >= 0) {       /* an older copy of the same name */
-                        close(s->passed[found].fd);
-                        s->passed[found].fd = -1;
-                        s->n_left--;
+                if (found < 0) {        /* the store passes the newest first */
+                        found = (ssize_t) s->by_name[k];
+                        continue;
                 }
-                found = (ssize_t) s->by_name[k];
+                p->fd = safe_close(p->fd);      /* an older copy of the same name */
+                s->n_left--;
         }
         if (found < 0)
                 return -ENOENT;
@@ -222,6 +222,41 @@ int fdstore_foreach(FdStore *s, const char *prefix, int (*fn)(FdStore *s, const 
                         return r;
         }
         return 0;
+}
+
+void fdstore_forget_passed(FdStore *s, const char *prefix) {
+        size_t n = strlen(prefix);
+
+        if (!s || s->n_passed == 0)
+                return;
+        for (size_t k = lower_bound(s, prefix); k < s->n_passed; k++) {
+                Passed *p = &s->passed[s->by_name[k]];
+
+                if (!p->name || strncmp(p->name, prefix, n) != 0)
+                        break;
+                if (p->fd >= 0) {
+                        p->fd = safe_close(p->fd);
+                        s->n_left--;
+                }
+                (void) fdstore_forget(s, p->name);
+        }
+}
+
+uint64_t fdstore_highest_session(const FdStore *s) {
+        uint64_t max = 0;
+
+        for (size_t i = 0; s && i < s->n_passed; i++) {
+                const char *name = s->passed[i].name;
+                char *end;
+                uint64_t id;
+
+                if (!name || name[0] != 's' || name[1] < '0' || name[1] > '9')
+                        continue;
+                id = strtoull(name + 1, &end, 10);
+                if (*end == '.' && id > max)
+                        max = id;
+        }
+        return max;
 }
 
 size_t fdstore_n_passed(const FdStore *s) {

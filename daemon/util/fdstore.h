@@ -49,8 +49,8 @@ int fdstore_forget(FdStore *s, const char *name);
 
 /*
  * The fd passed at start under name, now the caller's; -ENOENT if there is
- * none (or it was taken).  Of several of one name the last passed is taken
- * and the others closed.
+ * none (or it was taken).  Of several of one name the first passed is taken
+ * (the service manager passes its store newest first) and the others closed.
  */
 int fdstore_take(FdStore *s, const char *name);
 /*
@@ -61,6 +61,14 @@ int fdstore_take(FdStore *s, const char *name);
  */
 int fdstore_foreach(FdStore *s, const char *prefix, int (*fn)(FdStore *s, const char *name, int fd, void *userdata),
                     void *userdata);
+/*
+ * Drops from the store every fd passed at start whose name starts with
+ * prefix, taken or not (FDSTOREREMOVE=1 for each name), and closes those not
+ * taken: what a restart found but will not keep.
+ */
+void fdstore_forget_passed(FdStore *s, const char *prefix);
+/* The highest N of the passed names "sN.*" (a restarted broker's session ids go above it). */
+uint64_t fdstore_highest_session(const FdStore *s);
 /* How many fds were passed at start; how many of them are not taken yet. */
 size_t fdstore_n_passed(const FdStore *s);
 size_t fdstore_n_left(const FdStore *s);
