@@ -26,6 +26,7 @@
 #include "policy/audit.h"
 #include "policy/policy.h"
 #include "util/list.h"
+#include "util/crashpoint.h"
 #include "util/log.h"
 #include "util/offload.h"
 #include "wire/listener.h"
@@ -402,6 +403,7 @@ static void journal_end(Session *s, void *userdata) {
 
 static void journal_release_device(Session *s, uint32_t dev_id, void *userdata) {
         persist_forget_fd(userdata, s, PERSIST_FD_DEVICE, dev_id);
+        crash_point("released");
 }
 
 static void journal_peek(Session *s, const uint8_t *head, size_t size, void *userdata) {
@@ -820,8 +822,11 @@ static int broker_open_state(Broker *b) {
 
 static void broker_on_rewrite(evutil_socket_t fd, short what, void *userdata) {
         Broker *b = userdata;
+        struct timeval tv = { .tv_usec = 100000 };
 
-        persist_rewrite(b->persist);
+        /* not while a request is between its record and its reply: again a little later */
+        if (!persist_rewrite(b->persist))
+                (void) evtimer_add(b->ev_rewrite, &tv);
 }
 
 /* The sessions a previous broker process served, before anything else is served. */

@@ -336,6 +336,7 @@ int verb_mem_unregister(Call *c) {
                 return -ENOMEM;
         /* the broker's reference only: mappings made from it keep their own */
         persist_forget_fd(c->session->host->persist, c->session, PERSIST_FD_MEMREG, m->id);
+        crash_point("released");
         memreg_free(m);
         ib__v1__mem_unregister_reply__init(reply);
         c->reply->result_case = IB__V1__REPLY__RESULT_MEM_UNREGISTER;

@@ -202,7 +202,7 @@ for point in read handled; do
 done
 
 # device-open (request 3), attach (4), detach (5), device-close (6), ioas-free (7): a crash in each
-for spec in "read:3" "handled:3" "read:4" "handled:4" "read:5" "read:6" "handled:6" "read:7"; do
+for spec in "read:3" "handled:3" "read:4" "handled:4" "read:5" "read:6" "released:1" "handled:6" "read:7"; do
         point=${spec%%:*}
         pass=${spec#*:}
         rm -f "$tmp/fired"
@@ -274,6 +274,19 @@ for spec in "none:0" "read:6" "handled:6" "read:7" "handled:7" "read:9" "read:10
         check "$what: nothing left counted" test "$(jq -r .objects <<< "$c")" = 0
         stop_broker
 done
+
+# MemUnregister caught after its fd left the store and before its record: done, the memory no longer registered
+rm -f "$tmp/fired"
+start_broker IB_CRASH_AT="released:1:$tmp/fired" || exit 1
+req "ioas-alloc" > /dev/null
+req "mem-register memfd=m size=1M" > /dev/null
+u=$(req "mem-unregister mem=1")
+check "mem-unregister, crash after its fd left the store: answered done" test "$(jq -r .ok <<< "$u")" = true
+check "mem-unregister, crash after its fd left the store: the broker did die there" test -e "$tmp/fired"
+m=$(req "map ioas=1 mem=1 size=16K iova=0x300000 prot=rw")
+check "mem-unregister, crash after its fd left the store: the handle is gone (ENOENT)" \
+        test "$(jq -r .errno <<< "$m")" = ENOENT
+stop_broker
 
 # A request that changes nothing, read and then lost with the process: not_applied, sent again by the library.
 rm -f "$tmp/fired"
