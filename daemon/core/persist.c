@@ -47,6 +47,7 @@
 
 #include "core/persist.h"
 #include "core/session.h"
+#include "core/tenancy.h"
 #include "util/crashpoint.h"
 #include "util/log.h"
 
@@ -551,8 +552,11 @@ static int write_session(Persist *p, Session *s) {
                 .unit_len = (uint16_t) str_len0(id->unit),
                 .slice_len = (uint16_t) str_len0(id->slice),
                 .cgroup_len = (uint16_t) str_len0(id->cgroup),
+                .tenant_len = (uint16_t) str_len0(s->tenant ? s->tenant->name : NULL),
+                .revoke_on_reload = s->tenant && tenancy_record(s->tenant) && tenancy_record(s->tenant)->revoke_on_reload,
         };
-        size_t size = sizeof(r) + sizeof(gid_t) * id->n_groups + r.unit_len + r.slice_len + r.cgroup_len;
+        size_t size = sizeof(r) + sizeof(gid_t) * id->n_groups + r.unit_len + r.slice_len + r.cgroup_len +
+                      r.tenant_len;
         _cleanup_free_ uint8_t *buf = NULL;
         size_t at = sizeof(r);
         int q;
@@ -573,17 +577,21 @@ static int write_session(Persist *p, Session *s) {
         at += r.slice_len;
         if (r.cgroup_len)
                 memcpy(buf + at, id->cgroup, r.cgroup_len);
+        at += r.cgroup_len;
+        if (r.tenant_len)
+                memcpy(buf + at, s->tenant->name, r.tenant_len);
         q = log_append(p, PERSIST_REC_SESSION, s->id, buf, size);
         return q;
 }
 
 int persist_session_identity(const PersistSessionRec *r, size_t size, PeerIdentity *ret, gid_t *groups,
-                             size_t n_groups_max) {
+                             size_t n_groups_max, const char **ret_tenant) {
         const uint8_t *at = (const uint8_t *) (r + 1), *end = (const uint8_t *) r + size;
         PeerIdentity id = PEER_IDENTITY_NULL;
 
         if (size < sizeof(*r) || r->n_groups > n_groups_max ||
-            (size_t) (end - at) < sizeof(gid_t) * r->n_groups + r->unit_len + r->slice_len + r->cgroup_len)
+            (size_t) (end - at) < sizeof(gid_t) * r->n_groups + r->unit_len + r->slice_len + r->cgroup_len +
+                                  r->tenant_len)
                 return -EBADMSG;
         id.pid = r->pid;
         id.uid = r->uid;
@@ -608,6 +616,13 @@ int persist_session_identity(const PersistSessionRec *r, size_t size, PeerIdenti
                 if (at[r->cgroup_len - 1] != '\0')
                         return -EBADMSG;
                 id.cgroup = (char *) at;
+        }
+        at += r->cgroup_len;
+        *ret_tenant = NULL;
+        if (r->tenant_len) {
+                if (at[r->tenant_len - 1] != '\0')
+                        return -EBADMSG;
+                *ret_tenant = (const char *) at;
         }
         *ret = id;
         return 0;

@@ -172,13 +172,18 @@ typedef struct PersistSessionRec {
         uint32_t gid;
         uint32_t n_groups;
         uint16_t unit_len, slice_len, cgroup_len;       /* 0: NULL; else strlen + 1 */
-        uint16_t pad;
-        /* followed by n_groups gid_t, then unit, slice and cgroup with their NULs */
+        uint16_t tenant_len;            /* its tenant's name, strlen + 1 */
+        uint8_t revoke_on_reload;       /* its tenant's RevokeOnReload= when it was last written */
+        uint8_t pad[7];
+        /* followed by n_groups gid_t, then unit, slice, cgroup and the tenant's name with their NULs */
 } PersistSessionRec;
 
-/* The identity a SESSION record of size bytes holds: its strings point into it; -EBADMSG. */
+/*
+ * The identity a SESSION record of size bytes holds, and its tenant's name
+ * (NULL: none recorded): the strings point into it; -EBADMSG.
+ */
 int persist_session_identity(const PersistSessionRec *r, size_t size, PeerIdentity *ret, gid_t *groups,
-                             size_t n_groups_max);
+                             size_t n_groups_max, const char **ret_tenant);
 
 typedef struct PersistIoasRec {
         uint32_t id;

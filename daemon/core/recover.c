@@ -72,6 +72,7 @@
 #include "core/recover.h"
 #include "core/recover-internal.h"
 #include "core/settle.h"
+#include "core/tenancy.h"
 #include "object/context.h"
 #include "policy/audit.h"
 #include "util/log.h"
@@ -500,13 +501,24 @@ static int restore_one(Recovery *rc, RecSession *r, void (*add)(Session *s, void
         }
         {
                 static gid_t groups[NGROUPS_MAX_RESTORE];
+                char client[sizeof(((PersistSessionRec *) NULL)->client_name) + 1] = "";
+                SessionRestored restored = {};
+                const char *tenant = NULL;
                 PeerIdentity known;
-                bool have = r->session &&
-                            persist_session_identity(r->session, r->session_size, &known, groups, ELEMENTSOF(groups)) >= 0;
+                bool have = r->session && persist_session_identity(r->session, r->session_size, &known, groups,
+                                                                   ELEMENTSOF(groups), &tenant) >= 0;
 
-                /* without a readable identity in the records: read again from the kernel */
-                q = session_restore(&r->s, rc->host, r->id, conn, ctx, r->session ? r->session->client_name : NULL,
-                                    have ? &known : NULL);
+                /* without a readable identity in the records: read again from the kernel, matched again */
+                if (have)
+                        restored = (SessionRestored) {
+                                .identity = &known,
+                                .tenant = tenant,
+                                .revoke_on_reload = r->session->revoke_on_reload,
+                        };
+                if (r->session)
+                        (void) snprintf(client, sizeof(client), "%.*s", (int) sizeof(r->session->client_name),
+                                        r->session->client_name);
+                q = session_restore(&r->s, rc->host, r->id, conn, ctx, client, have ? &restored : NULL);
         }
         if (q < 0 && !r->s) {
                 log_warning_errno(q, "session %" PRIu64 ": cannot be restored: %m", r->id);
@@ -601,6 +613,8 @@ int recover_sessions(SessionHost *host, Persist *p, void (*add)(Session *s, void
         for (char d = '0'; d <= '9'; d++)
                 (void) fdstore_foreach(rc.store, (char[]) { 's', d, '\0' }, close_and_forget, NULL);
         persist_release_unadopted(p, is_adopted, &rc);
+        /* tenants kept only for restored sessions (gone from the policy): orphaned, nothing new */
+        tenancy_reload(host->tenants, host->policy);
         for (size_t i = 0; i < rc.n_sessions; i++) {
                 RecSession *r = &rc.sessions[i];
 

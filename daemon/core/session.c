@@ -80,7 +80,8 @@ static int session_refuse_quota(Session *s, const Account *over) {
  * Decides at accept which tenant the peer is (tenancy.h); on a refusal sets
  * s->deny_reason and audits it.  -errno only on ENOMEM.
  */
-static int session_admit(Session *s, const PeerIdentity *known) {
+static int session_admit(Session *s, const SessionRestored *restored) {
+        const PeerIdentity *known = restored ? restored->identity : NULL;
         SessionHost *host = s->host;
         const PolicyTenant *pt = NULL;
         const char *name = NULL;
@@ -97,6 +98,32 @@ static int session_admit(Session *s, const PeerIdentity *known) {
                 (void) snprintf(reason, sizeof(reason), "cannot identify the peer (pid %d): %s", (int) s->cred.pid,
                                 strerror(-r));
                 return session_refuse(s, EACCES, reason);
+        }
+        if (restored && restored->tenant) {
+                /*
+                 * A restored session keeps the tenant it was admitted as, as
+                 * across a reload: its section in the policy in force, or, if
+                 * that is gone, what RevokeOnReload= said of it (closed, or
+                 * running on with nothing new: an orphaned tenant).
+                 */
+                bool local = !host->policy && strcmp(restored->tenant, TENANCY_LOCAL_ADMIN) == 0;
+
+                name = restored->tenant;
+                pt = host->policy ? policy_find_tenant(host->policy, name) : NULL;
+                if (!pt && !local && restored->revoke_on_reload) {
+                        (void) snprintf(reason, sizeof(reason),
+                                        "tenant '%.64s' is gone from the policy and RevokeOnReload= closes its sessions",
+                                        name);
+                        return session_refuse(s, EACCES, reason);
+                }
+                r = tenant_get(&host->tenants, name, host->account, &s->tenant);
+                if (r < 0)
+                        return r;
+                s->tenant->record = pt;
+                s->tenant->orphaned = !pt && !local;
+                if (!s->tenant->orphaned)
+                        tenancy_apply_limits(s->tenant, pt);
+                return 0;
         }
         r = tenancy_match(host->policy, host->policy_path, host->uid, &s->id_peer, &s->cred, &name, &pt, reason,
                           sizeof(reason));
@@ -263,7 +290,7 @@ static size_t session_max_queued(const SessionHost *host) {
  * gave it (SO_PEERCRED, SO_PEERPIDFD: a socket keeps them), its uid's count,
  * its admission (known: the identity captured at its accept), its account.
  */
-static int session_alloc(Session **ret, SessionHost *host, uint64_t id, int sock, const PeerIdentity *known) {
+static int session_alloc(Session **ret, SessionHost *host, uint64_t id, int sock, const SessionRestored *restored) {
         _cleanup_(session_freep) Session *s = NULL;
         socklen_t len = sizeof(struct ucred);
         int r;
@@ -288,7 +315,7 @@ static int session_alloc(Session **ret, SessionHost *host, uint64_t id, int sock
         if (r < 0)
                 return r;
         if (!s->deny_reason) {
-                r = session_admit(s, known);
+                r = session_admit(s, restored);
                 if (r < 0)
                         return r;
         }
@@ -356,12 +383,12 @@ int session_new(Session **ret, SessionHost *host, uint64_t id, int fd) {
 }
 
 int session_restore(Session **ret, SessionHost *host, uint64_t id, int fd, BackendCtx *ctx, const char *client_name,
-                    const PeerIdentity *known) {
+                    const SessionRestored *restored) {
         _cleanup_close_ int sock = fd;
         _cleanup_(session_freep) Session *s = NULL;
         int r;
 
-        r = session_alloc(&s, host, id, sock, known);
+        r = session_alloc(&s, host, id, sock, restored);
         if (r < 0) {
                 backend_ctx_free(ctx);
                 return r;

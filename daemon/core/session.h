@@ -194,15 +194,24 @@ struct Session {
 
 /* Takes fd.  The session starts serving at once. */
 int session_new(Session **ret, SessionHost *host, uint64_t id, int fd);
+/* What the records of a restored session say of who it is. */
+typedef struct SessionRestored {
+        const PeerIdentity *identity;   /* captured at its accept; NULL: read again from the kernel */
+        const char *tenant;             /* the tenant it was admitted as; NULL: matched again */
+        bool revoke_on_reload;          /* that tenant's RevokeOnReload= */
+} SessionRestored;
+
 /*
  * A session a previous broker process served (core/recover.c): takes fd (its
- * connection) and ctx; admitted again under the policy in force, with the
- * identity captured at its accept (known; NULL: read again from the kernel),
- * counted as after Hello, not reading until session_resume().  -EACCES (with
- * deny_reason set on the returned session) if no tenant takes it any more.
+ * connection) and ctx; admitted again under the policy in force as its
+ * records say (restored; NULL: as a new connection would be), counted as
+ * after Hello, not reading until session_resume().  Its tenant is the one it
+ * was admitted as; one gone from the policy keeps it as an orphan (nothing
+ * new), or closes it if RevokeOnReload= said so: -EACCES, with deny_reason
+ * set on the returned session.
  */
 int session_restore(Session **ret, SessionHost *host, uint64_t id, int fd, BackendCtx *ctx, const char *client_name,
-                    const PeerIdentity *known);
+                    const SessionRestored *restored);
 /* Reads again: a restored session is serving. */
 void session_resume(Session *s);
 /* The kernel id of an object of kind by its list link (a device's: its dev_id). */

@@ -288,6 +288,40 @@ check "mem-unregister, crash after its fd left the store: the handle is gone (EN
         test "$(jq -r .errno <<< "$m")" = ENOENT
 stop_broker
 
+# ------------------------------------------------------------------ the policy in force at restart
+# A tenant gone from the policy: its session runs on with what it holds (nothing new), unless
+# RevokeOnReload= closed its sessions (as a reload does).
+for revoke in no yes; do
+        cp "$pol" "$tmp/policy.saved"
+        cat >> "$pol" <<EOF
+RevokeOnReload=$revoke
+EOF
+        start_broker || exit 1
+        req "ioas-alloc" > /dev/null
+        req "mem-register memfd=m size=1M" > /dev/null
+        req "map ioas=1 mem=1 size=64K iova=0x100000 prot=rw" > /dev/null
+        printf '[Global]\nAuditFile=%s\n\n[Tenant other]\nUser=4242\n' "$audit" > "$pol"
+        echo kill > "$tmp/ctl"
+        wait_for grep -q '^ready .*start=2' "$tmp/status"
+        c=$(req caps)
+        if [ "$revoke" = no ]; then
+                check "tenant gone at restart, RevokeOnReload=no: the session runs on with its mapping" \
+                        test "$(jq -r .mapped_bytes <<< "$c")" = 0x10000
+                a=$(req "ioas-alloc")
+                echo "# ioas-alloc of the orphaned session: $a"
+                check "tenant gone at restart, RevokeOnReload=no: nothing new is granted" test "$(jq -r .ok <<< "$a")" = false
+                u=$(req "unmap ioas=1 iova=0x100000 length=64K")
+                check "tenant gone at restart, RevokeOnReload=no: it may still let go of what it holds" \
+                        test "$(jq -r .ok <<< "$u")" = true
+        else
+                check "tenant gone at restart, RevokeOnReload=yes: the session is closed" test "$(jq -r .ok <<< "$c")" = false
+                check "tenant gone at restart, RevokeOnReload=yes: its context was emptied" \
+                        grep -q 'the kernel confirmed its context empty' "$tmp/daemon.log"
+        fi
+        cp "$tmp/policy.saved" "$pol"
+        stop_broker
+done
+
 # A request that changes nothing, read and then lost with the process: not_applied, sent again by the library.
 rm -f "$tmp/fired"
 start_broker IB_CRASH_AT="read:3:$tmp/fired" || exit 1
