@@ -86,7 +86,9 @@ start_broker() {
         mgr=$!
         wait_for grep -qs '^ready .*start=1' "$tmp/status" || { echo "# the broker did not start"; diag < "$tmp/daemon.log"; return 1; }
         mkfifo "$tmp/in"
-        IOMMU_BROKER_SOCKET=$tmp/vmm.sock "$IB_CLIENT" < "$tmp/in" > "$tmp/out" 2>&1 &
+        # the output file exists before the client opens it (it opens the pipe first, which waits for us)
+        : > "$tmp/out"
+        IOMMU_BROKER_SOCKET=$tmp/vmm.sock "$IB_CLIENT" < "$tmp/in" >> "$tmp/out" 2>&1 &
         exec 3> "$tmp/in"
         req hello > /dev/null || { diag < "$tmp/daemon.log"; diag < "$tmp/out"; return 1; }
 }
