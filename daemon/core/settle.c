@@ -328,7 +328,8 @@ static int settle_objects(Recovery *rc, RecSession *r, const Ib__V1__Request *re
         }
         case IB__V1__REQUEST__VERB_DEVICE_DETACH:
                 d = session_find(s, Device, req->device_detach->dev_id);
-                if (d) {
+                /* one the records say is detached: not applied, and sent again it hears ENOENT */
+                if (d && d->pt_id) {
                         (void) backend_device_detach(s->ctx, d->fd, d->dev_id, BACKEND_NO_PASID);
                         d->pt_id = 0;
                         d->hwpt_id = 0;

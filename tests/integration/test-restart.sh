@@ -277,6 +277,16 @@ for spec in "none:0" "read:6" "handled:6" "read:7" "handled:7" "read:9" "read:10
         stop_broker
 done
 
+# DeviceDetach of a device that is not attached, read and lost in a crash: its real answer, ENOENT
+rm -f "$tmp/fired"
+start_broker IB_CRASH_AT="read:3:$tmp/fired" || exit 1
+req "device-open dev=0000:00:03.0" > /dev/null
+l=$(req "detach dev=1")
+check "detach of a detached device, crash after it was read: ENOENT, as without the crash" \
+        test "$(jq -r .errno <<< "$l")" = ENOENT
+check "detach of a detached device, crash after it was read: the broker did die there" test -e "$tmp/fired"
+stop_broker
+
 # MemUnregister caught after its fd left the store and before its record: done, the memory no longer registered
 rm -f "$tmp/fired"
 start_broker IB_CRASH_AT="released:1:$tmp/fired" || exit 1
