@@ -786,6 +786,7 @@ static int broker_add_events(Broker *b) {
  * which takes its socket from the fds passed at start.
  */
 static int broker_open_state(Broker *b) {
+        uint64_t stored = fdstore_highest_session(b->store);
         int r;
 
         r = persist_new(&b->persist, b->store);
@@ -804,15 +805,15 @@ static int broker_open_state(Broker *b) {
                 b->host.journal = &b->journal;
                 persist_set_sessions(b->persist, broker_first_session, b);
                 b->next_session_id = persist_last_session_id(b->persist);
-                if (!persist_restored(b->persist) && fdstore_highest_session(b->store) > 0) {
+                if (!persist_restored(b->persist) && stored > 0) {
                         /* sessions' fds without a readable state file: nothing can restore them, so they go */
                         log_warning("the fd store passed sessions' fds but no state file that can be read: "
                                     "ending them (the kernel releases what they held)");
                         for (char d = '0'; d <= '9'; d++)
                                 fdstore_forget_passed(b->store, (char[]) { 's', d, '\0' });
                 }
-                if (fdstore_highest_session(b->store) > b->next_session_id)
-                        b->next_session_id = fdstore_highest_session(b->store);
+                if (stored > b->next_session_id)
+                        b->next_session_id = stored;
                 log_info("sessions are kept in the service manager's fd store: a crash or restart of the broker "
                          "does not end them");
         } else

@@ -18,23 +18,31 @@ void pasid_space_deinit(PasidSpace *s) {
         s->used = NULL;
 }
 
-static int pasid_space_take(PasidSpace *s, uint32_t limit, uint32_t *ret) {
-        /* PASID 0 is the device itself on every IOMMU: the space starts at 1. */
+/* The lowest free PASID below limit; 0 if none.  PASID 0 is the device itself on every IOMMU: the space starts at 1. */
+static uint32_t pasid_space_first_free(const PasidSpace *s, uint32_t limit) {
         for (uint32_t p = 1; p < limit && p < (1U << PASID_SPACE_BITS); p++)
-                if (!s->used[p]) {
-                        s->used[p] = 1;
-                        s->n_used++;
-                        *ret = p;
-                        return 0;
-                }
-        return -ENOSPC;
-}
-
-uint32_t pasid_space_lowest_free(const PasidSpace *s) {
-        for (uint32_t p = 1; p < (1U << PASID_SPACE_BITS); p++)
                 if (!s->used[p])
                         return p;
         return 0;
+}
+
+static void pasid_space_mark(PasidSpace *s, uint32_t p) {
+        s->used[p] = 1;
+        s->n_used++;
+}
+
+static int pasid_space_take(PasidSpace *s, uint32_t limit, uint32_t *ret) {
+        uint32_t p = pasid_space_first_free(s, limit);
+
+        if (p == 0)
+                return -ENOSPC;
+        pasid_space_mark(s, p);
+        *ret = p;
+        return 0;
+}
+
+uint32_t pasid_space_lowest_free(const PasidSpace *s) {
+        return pasid_space_first_free(s, 1U << PASID_SPACE_BITS);
 }
 
 static void pasid_space_put(PasidSpace *s, uint32_t p) {
@@ -90,8 +98,7 @@ int pasid_entry_restore(PasidEntry **ret, PasidSpace *global, uint32_t vpasid, u
         p->pasid = pasid;
         p->pt_id = pt_id;
         if (global) {
-                global->used[pasid] = 1;
-                global->n_used++;
+                pasid_space_mark(global, pasid);
                 p->space = global;
         }
         charge_force(&p->charge, account, ACCOUNT_PASIDS, 1);
