@@ -226,14 +226,19 @@ static void client_on_resumed(ib_client *c, const Ib__V1__ResumedEvent *ev) {
         }
 }
 
-/* Reads one reply: 1 if one was handled, 0 if none is there, -errno. */
-static int client_read_one(ib_client *c) {
+/*
+ * Reads one reply: 1 if one was handled, 0 if none is there (or a signal
+ * came), -errno.  wait: block until one is there (the socket blocks; every
+ * other read and send says MSG_DONTWAIT).
+ */
+static int client_read_one(ib_client *c, bool wait) {
         Ib__V1__Reply *reply;
         unsigned flags;
         size_t n_fds;
         ssize_t n;
 
-        n = scm_recv(c->fd, c->rbuf, c->rbuf_size, c->rx_fds, ELEMENTSOF(c->rx_fds), &n_fds, &flags);
+        n = (wait ? scm_recv_wait : scm_recv)(c->fd, c->rbuf, c->rbuf_size, c->rx_fds, ELEMENTSOF(c->rx_fds), &n_fds,
+                                              &flags);
         if (n == -EAGAIN || n == -EINTR)
                 return 0;
         if (n < 0)
@@ -299,16 +304,19 @@ static int client_read_one(ib_client *c) {
         return 1;
 }
 
-_public_ int ib_client_process(ib_client *c) {
+/*
+ * Sends what waits and reads what is there; the number of replies handled.
+ * wait: the first read blocks.  done (NULL: none): stop reading once it is
+ * true (a synchronous call's answer is in; what follows stays for later).
+ */
+static int client_process(ib_client *c, bool wait, const bool *done) {
         int r, n = 0;
 
-        if (!c)
-                return -EINVAL;
         if (c->broken)
                 return -ENOTCONN;
         r = client_flush(c);
-        while (r >= 0) {
-                r = client_read_one(c);
+        while (r >= 0 && !(done && *done)) {
+                r = client_read_one(c, wait && n == 0);
                 if (r <= 0)
                         break;
                 n++;
@@ -319,6 +327,12 @@ _public_ int ib_client_process(ib_client *c) {
                 return r;
         }
         return n;
+}
+
+_public_ int ib_client_process(ib_client *c) {
+        if (!c)
+                return -EINVAL;
+        return client_process(c, /* wait= */ false, /* done= */ NULL);
 }
 
 int client_submit(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n_fds, pending_complete complete,
@@ -441,13 +455,20 @@ int client_call_fds(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n
         while (!w.done) {
                 struct pollfd pfd = { .fd = c->fd, .events = (short) ib_client_get_events(c) };
 
+                /* nothing left to send and no deadline: wait in the read itself, one syscall less than poll */
+                if (c->timeout_ms < 0 && !client_has_unsent(c)) {
+                        r = client_process(c, /* wait= */ true, &w.done);
+                        if (r < 0 && !w.done)
+                                return r;
+                        continue;
+                }
                 r = poll(&pfd, 1, c->timeout_ms);
                 if (r < 0 && errno != EINTR)
                         return client_fail(c, errno, "poll: %s", strerror(errno));
                 if (r == 0)
                         return client_fail(c, ETIMEDOUT, "the broker did not answer within %d s",
                                            c->timeout_ms / 1000);
-                r = ib_client_process(c);
+                r = client_process(c, /* wait= */ false, &w.done);
                 if (r < 0 && !w.done)
                         return r;
         }
@@ -517,7 +538,8 @@ _public_ int ib_client_connect_verbose(const char *path, const char *client_name
                 ib_client_free(c);
                 return r;
         }
-        if (connect(c->fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+        /* connected without waiting (a full backlog is EAGAIN), then blocking for the synchronous calls' reads */
+        if (connect(c->fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || fcntl(c->fd, F_SETFL, 0) < 0) {
                 r = -errno;
                 if (error && error_size)
                         (void) snprintf(error, error_size, "cannot connect to '%s': %s", path, strerror(-r));

@@ -39,8 +39,8 @@ ssize_t scm_send(int fd, const void *data, size_t size, const int *fds, size_t n
         return n < 0 ? negative_errno() : n;
 }
 
-ssize_t scm_recv(int fd, void *buf, size_t size, int *fds, size_t max_fds, size_t *ret_n_fds,
-                 unsigned *ret_flags) {
+static ssize_t scm_recv_how(int fd, int how, void *buf, size_t size, int *fds, size_t max_fds, size_t *ret_n_fds,
+                            unsigned *ret_flags) {
         ScmControl control;
         struct iovec iov = { .iov_base = buf, .iov_len = size };
         struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf };
@@ -53,7 +53,7 @@ ssize_t scm_recv(int fd, void *buf, size_t size, int *fds, size_t max_fds, size_
         if (max_fds > SCM_FDS_MAX)
                 max_fds = SCM_FDS_MAX;
         mh.msg_controllen = CMSG_SPACE(sizeof(int) * max_fds);
-        n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC | MSG_TRUNC);
+        n = recvmsg(fd, &mh, how | MSG_CMSG_CLOEXEC | MSG_TRUNC);
         if (n < 0)
                 return negative_errno();
         for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
@@ -81,4 +81,14 @@ ssize_t scm_recv(int fd, void *buf, size_t size, int *fds, size_t max_fds, size_
         *ret_n_fds = n_fds;
         *ret_flags = flags;
         return n;
+}
+
+ssize_t scm_recv(int fd, void *buf, size_t size, int *fds, size_t max_fds, size_t *ret_n_fds,
+                 unsigned *ret_flags) {
+        return scm_recv_how(fd, MSG_DONTWAIT, buf, size, fds, max_fds, ret_n_fds, ret_flags);
+}
+
+ssize_t scm_recv_wait(int fd, void *buf, size_t size, int *fds, size_t max_fds, size_t *ret_n_fds,
+                      unsigned *ret_flags) {
+        return scm_recv_how(fd, 0, buf, size, fds, max_fds, ret_n_fds, ret_flags);
 }

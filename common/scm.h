@@ -46,3 +46,6 @@ ssize_t scm_send(int fd, const void *data, size_t size, const int *fds, size_t n
  */
 ssize_t scm_recv(int fd, void *buf, size_t size, int *fds, size_t max_fds, size_t *ret_n_fds,
                  unsigned *ret_flags);
+/* As scm_recv(), but waits for a datagram on a blocking socket (-EINTR: a signal came first). */
+ssize_t scm_recv_wait(int fd, void *buf, size_t size, int *fds, size_t max_fds, size_t *ret_n_fds,
+                      unsigned *ret_flags);

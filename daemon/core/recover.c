@@ -161,11 +161,6 @@ static Ioas *rec_ioas(RecSession *r, uint32_t id, uint32_t serial) {
         return NULL;
 }
 
-static int memreg_fd(Session *s, uint32_t mem) {
-        MemReg *m = mem ? session_find(s, MemReg, mem) : NULL;
-
-        return m ? m->fd : -1;
-}
 
 /* Pass 2: the mappings, in the order the kernel made and unmade them. */
 static int pass_mappings(const PersistRecord *rec, void *userdata) {
@@ -180,6 +175,7 @@ static int pass_mappings(const PersistRecord *rec, void *userdata) {
                 return 0;
         if (rec->type == PERSIST_REC_MAP) {
                 const PersistMapRec *m = rec->payload;
+                MemReg *reg;
                 int q;
 
                 if (rec->size < sizeof(*m))
@@ -191,8 +187,9 @@ static int pass_mappings(const PersistRecord *rec, void *userdata) {
                 ioas = rec_ioas(r, m->ioas, m->serial);
                 if (!ioas)
                         return 0;       /* an IOAS freed since */
-                q = ioas_restore_mapping(ioas, m->iova, m->length, m->flags, m->mem, m->offset,
-                                         memreg_fd(r->s, m->mem));
+                reg = m->mem ? session_find(r->s, MemReg, m->mem) : NULL;
+                q = ioas_restore_mapping(ioas, m->iova, m->length, m->flags, m->mem, m->offset, reg ? reg->fd : -1,
+                                         reg ? &reg->seal_guard : NULL);
                 if (q < 0)
                         log_warning_errno(q, "%s: cannot restore the mapping 0x%" PRIx64 "+0x%" PRIx64
                                           " of IOAS %" PRIu32 ": %m", r->s->name, m->iova, m->length, m->ioas);

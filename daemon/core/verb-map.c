@@ -233,7 +233,7 @@ static int do_map(Call *c, const Ib__V1__MapRequest *m, uint64_t *ret_iova) {
         if (r < 0)
                 return r;
 
-        r = ioas_map(ioas, fd, m->offset, m->length, flags, &iova, &over);
+        r = ioas_map(ioas, fd, mem ? &mem->seal_guard : NULL, m->offset, m->length, flags, &iova, &over);
         if (r == -EDQUOT)
                 return call_fail_quota(c, over);
         if (r < 0)

@@ -29,14 +29,17 @@
 
 /*
  * A broker mmap of a memfd: the memory IOMMU_IOAS_MAP points the kernel at
- * (mmap path), or a shared writable mapping that only makes F_SEAL_WRITE
- * fail while writable DMA to the range exists (MAP_FILE path; it costs
- * address space, never memory: nothing touches it).
+ * (mmap path), or a seal guard: a shared writable mapping of the file's
+ * first block that only makes F_SEAL_WRITE fail while writable DMA to the
+ * file exists (MAP_FILE path; it costs one block of address space, never
+ * memory: nothing touches it).  The writable mappings of one registration
+ * share one guard, found through the registration's slot.
  */
 struct MemRef {
         unsigned refs;
         bool guard;                     /* a seal guard (MAP_FILE path): the kernel never points at va */
         bool reserve;                   /* the kernel may still point at va: never let it back other memory */
+        MemRef **slot;                  /* the registration that shares this guard: cleared when it goes */
         void *va;
         size_t length;
 };
@@ -60,8 +63,16 @@ static MemRef *memref_unref(MemRef *m) {
         if (!m->reserve || mmap(m->va, m->length, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
                                 -1, 0) == MAP_FAILED)
                 (void) munmap(m->va, m->length);
+        if (m->slot)
+                *m->slot = NULL;
         free(m);
         return NULL;
+}
+
+void ioas_seal_guard_forget(MemRef **slot) {
+        if (*slot)
+                (*slot)->slot = NULL;
+        *slot = NULL;
 }
 
 static Mapping *mapping_free(Mapping *m) {
@@ -166,10 +177,10 @@ int ioas_restore(Ioas **ret, BackendCtx *ctx, Account *account, uint32_t id) {
         return 0;
 }
 
-static int ioas_seal_guard(Mapping *m, int memfd, uint64_t offset, uint64_t length);
+static int ioas_seal_guard(Mapping *m, int memfd, MemRef **shared);
 
 int ioas_restore_mapping(Ioas *ioas, uint64_t iova, uint64_t length, uint32_t flags, uint32_t mem,
-                         uint64_t offset, int memfd) {
+                         uint64_t offset, int memfd, MemRef **shared_guard) {
         _cleanup_(mapping_freep) Mapping *m = NULL;
         uint64_t last;
 
@@ -186,7 +197,7 @@ int ioas_restore_mapping(Ioas *ioas, uint64_t iova, uint64_t length, uint32_t fl
         m->flags = flags & ~BACKEND_MAP_FIXED_IOVA;
         m->mem = mem;
         if (memfd >= 0 && (flags & BACKEND_MAP_WRITEABLE) && backend_has(ioas->ctx->backend, BACKEND_FEATURE_MAP_FILE)) {
-                int r = ioas_seal_guard(m, memfd, offset, length);
+                int r = ioas_seal_guard(m, memfd, shared_guard);
 
                 if (r < 0)
                         return r;
@@ -437,30 +448,37 @@ static int mapping_mmap(Mapping *m, int memfd, uint64_t offset, uint64_t length,
  * MAP_FILE path: the kernel takes the memfd's pages by file, and only when a
  * domain needs them, so nothing of the broker's would stop the client from
  * adding F_SEAL_WRITE after a writable Map and before a device is attached
- * (or a writable Copy made).  A shared writable mapping of the range, held as
+ * (or a writable Copy made).  A shared writable mapping of the file, held as
  * long as the mapping (and every copy of it) lives, makes the kernel refuse
- * that seal with EBUSY (memfd_add_seals: mapping_deny_writable).  It is
- * never touched, so it costs address space only.  Hugetlbfs maps whole huge
- * pages: the range is widened to the file's block size.
+ * that seal with EBUSY: memfd_add_seals() asks mapping_deny_writable(),
+ * which counts the writable shared mappings of the whole file, so one block
+ * of it does (hugetlbfs maps whole huge pages: the file's block size).  It
+ * is never touched, so it costs address space only.  shared (NULL: an fd of
+ * the request) is the registration's slot: its writable mappings share one
+ * guard, made by the first, and a Map by handle makes no syscall for it.
  */
-static int ioas_seal_guard(Mapping *m, int memfd, uint64_t offset, uint64_t length) {
+static int ioas_seal_guard(Mapping *m, int memfd, MemRef **shared) {
         struct stat st;
-        uint64_t bs, start, end;
+        uint64_t bs;
         void *va;
+        int r;
 
+        if (shared && *shared)
+                return mapping_add_mem(m, *shared);
         if (fstat(memfd, &st) < 0)
                 return -errno;
         bs = st.st_blksize > 0 && ((uint64_t) st.st_blksize & ((uint64_t) st.st_blksize - 1)) == 0 ?
                 (uint64_t) st.st_blksize : PAGE_SIZE_4K;
-        start = offset & ~(bs - 1);
-        if (__builtin_add_overflow(offset, length, &end) || __builtin_add_overflow(end, bs - 1, &end))
-                return -EOVERFLOW;
-        end &= ~(bs - 1);
-        return mapping_mmap(m, memfd, start, end - start, PROT_READ | PROT_WRITE, true, &va);
+        r = mapping_mmap(m, memfd, 0, bs, PROT_READ | PROT_WRITE, true, &va);
+        if (r >= 0 && shared) {
+                *shared = m->mems[m->n_mems - 1];
+                (*shared)->slot = shared;
+        }
+        return r;
 }
 
-int ioas_map(Ioas *ioas, int memfd, uint64_t offset, uint64_t length, uint32_t flags, uint64_t *iova,
-             const Account **ret_over) {
+int ioas_map(Ioas *ioas, int memfd, MemRef **shared_guard, uint64_t offset, uint64_t length, uint32_t flags,
+             uint64_t *iova, const Account **ret_over) {
         _cleanup_(mapping_freep) Mapping *m = NULL;
         uint64_t out = *iova;
         int r;
@@ -474,7 +492,7 @@ int ioas_map(Ioas *ioas, int memfd, uint64_t offset, uint64_t length, uint32_t f
 
         if (backend_has(ioas->ctx->backend, BACKEND_FEATURE_MAP_FILE)) {
                 if (flags & BACKEND_MAP_WRITEABLE) {
-                        r = ioas_seal_guard(m, memfd, offset, length);
+                        r = ioas_seal_guard(m, memfd, shared_guard);
                         if (r < 0)
                                 return r;
                 }

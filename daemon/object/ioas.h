@@ -67,10 +67,10 @@ int ioas_restore(Ioas **ret, BackendCtx *ctx, Account *account, uint32_t id);
 /*
  * The record of a mapping the kernel holds since before a restart, charged
  * like the IOAS.  memfd (-1: none) re-creates its seal guard (a writable
- * mapping on the MAP_FILE path, see ioas_map()).
+ * mapping on the MAP_FILE path), shared_guard as for ioas_map().
  */
 int ioas_restore_mapping(Ioas *ioas, uint64_t iova, uint64_t length, uint32_t flags, uint32_t mem,
-                         uint64_t offset, int memfd);
+                         uint64_t offset, int memfd, MemRef **shared_guard);
 /*
  * Forgets the records of the mappings that lie inside [iova, last] (no
  * kernel call: recovery applies an unmap the kernel did); *ret_bytes: theirs.
@@ -149,13 +149,18 @@ int ioas_check_range(const Ioas *ioas, uint32_t flags, uint64_t iova, uint64_t l
  * the window before the kernel is asked: -EOVERFLOW if it passes 2^64,
  * -ERANGE outside the window.  *iova is the IOVA used.
  * Uses IOMMU_IOAS_MAP_FILE where the backend has it (a writable mapping also
- * holds a shared writable mmap of the range, so that F_SEAL_WRITE cannot be
- * added while writable DMA to it may exist), else an mmap of the memfd in
- * the broker and IOMMU_IOAS_MAP.  An IOVA the kernel chose that lies outside
+ * holds a seal guard, a shared writable mmap of the file, so that F_SEAL_WRITE
+ * cannot be added while writable DMA to it may exist), else an mmap of the
+ * memfd in the broker and IOMMU_IOAS_MAP.  shared_guard: the slot of the
+ * registration memfd belongs to, whose writable mappings share one guard
+ * (the slot holds no reference: it is cleared when the last of them goes);
+ * NULL for an fd of the request.  An IOVA the kernel chose that lies outside
  * the window or the allowed IOVAs is unmapped again: -ENOSPC.
  */
-int ioas_map(Ioas *ioas, int memfd, uint64_t offset, uint64_t length, uint32_t flags, uint64_t *iova,
-             const Account **ret_over);
+int ioas_map(Ioas *ioas, int memfd, MemRef **shared_guard, uint64_t offset, uint64_t length, uint32_t flags,
+             uint64_t *iova, const Account **ret_over);
+/* A registration goes: its slot no longer names the guard its mappings still share. */
+void ioas_seal_guard_forget(MemRef **slot);
 /*
  * Unmaps whole mappings in [iova, iova + length); *ret_unmapped: bytes.  A
  * range that cuts a mapping is -ENOENT before the kernel is asked (a Copy

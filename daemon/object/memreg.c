@@ -58,6 +58,7 @@ MemReg *memreg_free(MemReg *m) {
         if (!m)
                 return NULL;
         list_unlink(&m->link);
+        ioas_seal_guard_forget(&m->seal_guard);
         safe_close(m->fd);
         charge_release(&m->charge_fd);
         free(m);

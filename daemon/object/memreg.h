@@ -20,6 +20,7 @@
 
 #include "common/macro.h"
 #include "object/account.h"
+#include "object/ioas.h"
 #include "util/list.h"
 
 typedef struct MemReg MemReg;
@@ -31,6 +32,7 @@ struct MemReg {
         int seals;                      /* valid with sealed: F_SEAL_SEAL froze them */
         bool sealed;
         uint64_t size_floor;            /* with F_SEAL_SHRINK: the size can no more fall below it */
+        MemRef *seal_guard;             /* shared by its writable mappings while one lives (ioas_map()) */
         Charge charge_fd;               /* ACCOUNT_FDS */
 };
 

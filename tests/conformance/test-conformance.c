@@ -735,6 +735,43 @@ TEST(map_by_mem_sees_write_seals_added_after_register) {
         ib_client_free(c);
 }
 
+/*
+ * The writable mappings of one registration share one seal guard (made by
+ * the first, gone with the last): the seal stays away while any of them, a
+ * Copy of one, lives, even after MemUnregister, and comes back once the
+ * last is gone although the registration is still there.
+ */
+TEST(writable_maps_by_mem_keep_the_write_seal_away_until_the_last_goes) {
+        int fd = test_memfd("ram", 64 * KiB);
+        uint64_t dst = 0x800000;
+        uint32_t a, b, mem = 0;
+        CONNECT(c);
+
+        a = alloc_ioas(c, IB_IOVA_WINDOW_FULL);
+        b = alloc_ioas(c, IB_IOVA_WINDOW_FULL);
+        ASSERT_OK(ib_mem_register(c, fd, &mem));
+        ASSERT_OK(MAP_MEM_FIXED(c, a, mem, 0, 4 * KiB, RW, 0x10000));
+        ASSERT_OK(MAP_MEM_FIXED(c, a, mem, 32 * KiB, 4 * KiB, RW, 0x20000));
+        ASSERT_TRUE(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE) < 0 && errno == EBUSY);
+        ASSERT_OK(ib_unmap(c, a, 0x10000, 4 * KiB, NULL));
+        ASSERT_TRUE(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE) < 0 && errno == EBUSY);
+        /* gone and made again while the registration lives */
+        ASSERT_OK(ib_unmap(c, a, 0x20000, 4 * KiB, NULL));
+        ASSERT_OK(MAP_MEM_FIXED(c, a, mem, 0, 4 * KiB, IB_MAP_READABLE, 0x30000));
+        ASSERT_OK(MAP_MEM_FIXED(c, a, mem, 4 * KiB, 4 * KiB, RW, 0x10000));
+        ASSERT_TRUE(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE) < 0 && errno == EBUSY);
+        /* a copy keeps it past the unregistration and the unmap of its source */
+        ASSERT_OK(ib_copy(c, b, a, 0x10000, 4 * KiB, RW | IB_MAP_FIXED_IOVA, &dst));
+        ASSERT_OK(ib_mem_unregister(c, mem));
+        ASSERT_OK(ib_unmap(c, a, 0x10000, 4 * KiB, NULL));
+        ASSERT_TRUE(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE) < 0 && errno == EBUSY);
+        ASSERT_OK(ib_unmap(c, b, 0x800000, 4 * KiB, NULL));
+        ASSERT_OK(ib_unmap(c, a, 0x30000, 4 * KiB, NULL));
+        ASSERT_OK(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE));
+        close(fd);
+        ib_client_free(c);
+}
+
 /* Broker decision: the size is read again at every map; the range must lie inside it then. */
 TEST(map_by_mem_sees_the_size_now) {
         int fd = test_memfd("ram", 64 * KiB);

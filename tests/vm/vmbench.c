@@ -10,7 +10,8 @@
  *
  *   direct    the same operation by ioctl on this program's own iommufd, with
  *             edu bound to it and attached (IOMMU_IOAS_MAP of the same memfd
- *             pages by address, IOMMU_IOAS_UNMAP)
+ *             pages by address, IOMMU_IOAS_UNMAP); for the big map also
+ *             IOMMU_IOAS_MAP_FILE of the memfd, the ioctl the broker makes
  *   bare      a SOCK_SEQPACKET round trip carrying one fd (SCM_RIGHTS) to a
  *             process that answers, the least any broker must pay
  *
@@ -56,6 +57,7 @@ static const char *arg_socket = "/run/ib.sock";
 static const char *arg_cdev;
 static const char *arg_device;
 static unsigned arg_iterations = 256;
+static unsigned arg_rounds = 5;
 static uint64_t arg_big = 256ULL << 20;
 static bool failed;
 
@@ -66,15 +68,46 @@ static double now(void) {
         return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
 }
 
-/* One row: the figure, its ratio to a baseline, and the target (0: none, a ratio shown for information). */
-static void row(const char *what, double us, double base_us, const char *base_name, double target) {
+#define MAX_ROUNDS 32U
+
+static int cmp_double(const void *a, const void *b);
+
+static double median_of(const double *v, unsigned n) {
+        double s[MAX_ROUNDS];
+
+        memcpy(s, v, n * sizeof(*s));
+        qsort(s, n, sizeof(*s), cmp_double);
+        return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+/*
+ * One row: the median figure over the rounds, the median of the rounds'
+ * ratios to the baseline of the same round (with their range), and the
+ * target (0: none, a ratio shown for information).  A round measures the
+ * baselines and the brokered figures back to back, so that TCG's drift in
+ * speed over a boot divides out.
+ */
+static void row(const char *what, const double *us, const double *base_us, const char *base_name, double target) {
+        double ratio[MAX_ROUNDS], lo = 0, hi = 0, r;
+
+        for (unsigned i = 0; i < arg_rounds; i++) {
+                ratio[i] = us[i] / base_us[i];
+                lo = i == 0 || ratio[i] < lo ? ratio[i] : lo;
+                hi = i == 0 || ratio[i] > hi ? ratio[i] : hi;
+        }
+        r = median_of(ratio, arg_rounds);
+        printf("%-46s %10.1f us  %6.2fx %-8s (%.2f-%.2f)", what, median_of(us, arg_rounds), r, base_name, lo, hi);
+        if (target > 0)
+                printf("  target <= %.2fx  %s", target, r <= target ? "ok" : "MISS");
+        printf("\n");
+}
+
+/* A row measured once (the other tenant's latency). */
+static void single_row(const char *what, double us, double base_us, const char *base_name, double target) {
         double ratio = us / base_us;
 
-        if (target <= 0)
-                printf("%-46s %10.1f us  %6.2fx %s\n", what, us, ratio, base_name);
-        else
-                printf("%-46s %10.1f us  %6.2fx %-8s target <= %.2fx  %s\n", what, us, ratio, base_name, target,
-                       ratio <= target ? "ok" : "MISS");
+        printf("%-46s %10.1f us  %6.2fx %-8s target <= %.2fx  %s\n", what, us, ratio, base_name, target,
+               ratio <= target ? "ok" : "MISS");
 }
 
 static void missing(const char *what, int r) {
@@ -125,6 +158,21 @@ static int direct_map(Direct *d, void *va, uint64_t len, uint64_t iova) {
         };
 
         return ioctl(d->iommufd, IOMMU_IOAS_MAP, &m) < 0 ? -errno : 0;
+}
+
+/* The ioctl the broker uses for a memfd: IOMMU_IOAS_MAP_FILE, pages taken by file offset. */
+static int direct_map_file(Direct *d, int memfd, uint64_t offset, uint64_t len, uint64_t iova) {
+        struct iommu_ioas_map_file m = {
+                .size = sizeof(m),
+                .flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE,
+                .ioas_id = d->ioas,
+                .fd = memfd,
+                .start = offset,
+                .length = len,
+                .iova = iova,
+        };
+
+        return ioctl(d->iommufd, IOMMU_IOAS_MAP_FILE, &m) < 0 ? -errno : 0;
 }
 
 static int direct_unmap(Direct *d, uint64_t iova, uint64_t len) {
@@ -449,6 +497,7 @@ static int parse_argv(int argc, char **argv) {
                 { "cdev", required_argument, NULL, 'c' },
                 { "device", required_argument, NULL, 'd' },
                 { "iterations", required_argument, NULL, 'n' },
+                { "rounds", required_argument, NULL, 'r' },
                 { "big", required_argument, NULL, 'b' },
                 {}
         };
@@ -460,26 +509,116 @@ static int parse_argv(int argc, char **argv) {
                 case 'c': arg_cdev = optarg; break;
                 case 'd': arg_device = optarg; break;
                 case 'n': arg_iterations = (unsigned) strtoul(optarg, NULL, 0); break;
+                case 'r': arg_rounds = (unsigned) strtoul(optarg, NULL, 0); break;
                 case 'b': arg_big = strtoull(optarg, NULL, 0); break;
                 default: return -EINVAL;
                 }
-        if (!arg_cdev || !arg_device || arg_iterations < BATCH || arg_iterations % BATCH || arg_big % PAGE) {
+        if (!arg_cdev || !arg_device || arg_iterations < BATCH || arg_iterations % BATCH || arg_big % PAGE ||
+            arg_rounds < 1 || arg_rounds > MAX_ROUNDS) {
                 fprintf(stderr, "usage: vmbench --socket=PATH --cdev=CDEV --device=BDF [--iterations=N (a multiple "
-                                "of 64)] [--big=BYTES]\n");
+                                "of 64)] [--rounds=1-%u] [--big=BYTES]\n", MAX_ROUNDS);
                 return -EINVAL;
         }
         return 0;
 }
 
-int main(int argc, char **argv) {
-        double d_map = 0, d_unmap = 0, b_map, b_unmap, bat_map = 0, bat_unmap, as_map, bare, d_big = 0;
-        double idle_med, idle_max;
-        double busy_med, busy_max;
+/* What one round measures, in microseconds (per op, per map for the big one). */
+typedef struct Round {
+        double d_map, d_unmap, bare, bare_map, bare_unmap, d_big, d_big_file;
+        double fd_map, fd_batch, fd_async;
+        double h_map, h_unmap, h_batch, h_batch_unmap, h_async;
+        double big;
+} Round;
+
+/* The direct baselines: edu bound and attached to our own iommufd, then released again. */
+static int round_direct(Round *x, uint8_t *ram, uint8_t *big_ram, int big_memfd) {
         Direct d = {};
+        double t0;
+        int r;
+
+        /* the broker releases the device of the last round as its session's DeviceClose answers */
+        r = direct_open(&d);
+        if (r < 0) {
+                direct_close(&d);
+                missing("direct: bind and attach edu", r);
+                return r;
+        }
+        r = direct_small(&d, ram, arg_iterations, &x->d_map, &x->d_unmap);
+        if (r >= 0) {
+                t0 = now();
+                r = direct_map(&d, big_ram, arg_big, IOVA_BASE);
+                x->d_big = (now() - t0) * 1e6;
+                if (r >= 0)
+                        r = direct_unmap(&d, IOVA_BASE, arg_big);
+        }
+        if (r >= 0) {
+                t0 = now();
+                r = direct_map_file(&d, big_memfd, 0, arg_big, IOVA_BASE);
+                x->d_big_file = (now() - t0) * 1e6;
+                if (r >= 0)
+                        r = direct_unmap(&d, IOVA_BASE, arg_big);
+        }
+        direct_close(&d);
+        if (r < 0)
+                missing("direct: map and unmap", r);
+        return r;
+}
+
+/* Through the broker: by an fd per request, then by registered memory (the memfd sent once). */
+static int round_brokered(Round *x, int memfd, int big_memfd) {
         Brokered b = {};
         BigJob job;
+        double unused;
+        int r;
+
+        r = brokered_open(&b);
+        if (r < 0) {
+                missing("broker: open and attach edu", r);
+                return r;
+        }
+        r = brokered_small(&b, memfd, arg_iterations, &x->fd_map, &unused);
+        if (r >= 0)
+                r = brokered_batch(&b, memfd, arg_iterations, &x->fd_batch, &unused);
+        if (r >= 0)
+                r = brokered_async(&b, memfd, arg_iterations, &x->fd_async);
+        if (r < 0)
+                missing("4 KiB maps by fd", r);
+        if (r >= 0 && (r = ib_mem_register(b.c, memfd, &b.mem)) < 0)
+                missing("MemRegister", r);
+        if (r >= 0 && (r = brokered_small(&b, memfd, arg_iterations, &x->h_map, &x->h_unmap)) >= 0 &&
+            (r = brokered_batch(&b, memfd, arg_iterations, &x->h_batch, &x->h_batch_unmap)) >= 0)
+                r = brokered_async(&b, memfd, arg_iterations, &x->h_async);
+        if (r < 0)
+                missing("4 KiB maps by handle", r);
+        if (r >= 0) {
+                job = (BigJob) { .b = &b, .memfd = big_memfd, .rounds = 1 };
+                r = big_rounds(&job);
+                x->big = job.us;
+                if (r < 0)
+                        missing("one 256 MiB map", r);
+        }
+        if (r >= 0 && (r = ib_device_close(b.c, b.dev)) < 0)
+                missing("DeviceClose", r);
+        brokered_close(&b);
+        return r;
+}
+
+/* Round i's value of a field, for every round. */
+#define SERIES(rounds, field) ({                                        \
+        static double _v[MAX_ROUNDS];                                   \
+        for (unsigned _i = 0; _i < arg_rounds; _i++)                    \
+                _v[_i] = (rounds)[_i].field;                            \
+        _v;                                                             \
+})
+
+int main(int argc, char **argv) {
+        static Round x[MAX_ROUNDS];
+        double bare_map[MAX_ROUNDS], bare_unmap[MAX_ROUNDS];
+        double idle_med, idle_max, busy_med, busy_max;
         uint8_t *ram, *big_ram;
         int memfd, big_memfd, r;
+        Brokered b = {};
+        BigJob job;
         size_t n;
 
         if (parse_argv(argc, argv) < 0)
@@ -495,88 +634,50 @@ int main(int argc, char **argv) {
                 return 1;
         memset(ram, 1, (size_t) BATCH * PAGE);
 
-        printf("# vmbench: %u iterations, %" PRIu64 " MiB big map, edu %s attached (every page pinned)\n",
-               arg_iterations, arg_big >> 20, arg_device);
+        printf("# vmbench: %u rounds of %u iterations, %" PRIu64 " MiB big map, edu %s attached (every page pinned);"
+               " figures: median over the rounds, ratio: median of the rounds' ratios (range)\n",
+               arg_rounds, arg_iterations, arg_big >> 20, arg_device);
 
-        /* the baselines: direct ioctls on our own iommufd, then the bare round trip */
-        r = direct_open(&d);
-        if (r < 0) {
-                missing("direct: bind and attach edu", r);
-                return 1;
+        for (unsigned i = 0; i < arg_rounds; i++) {
+                if (round_direct(&x[i], ram, big_ram, big_memfd) < 0)
+                        return 1;
+                x[i].bare = bare_fd_roundtrip(memfd, arg_iterations);
+                if (x[i].bare < 0) {
+                        missing("bare SEQPACKET round trip", -EIO);
+                        return 1;
+                }
+                if (round_brokered(&x[i], memfd, big_memfd) < 0)
+                        return 1;
+                bare_map[i] = x[i].bare + x[i].d_map;
+                bare_unmap[i] = x[i].bare + x[i].d_unmap;
         }
-        r = direct_small(&d, ram, arg_iterations, &d_map, &d_unmap);
-        if (r >= 0) {
-                double t0 = now();
+        printf("%-46s %10.1f us\n", "direct 4 KiB map (baseline)", median_of(SERIES(x, d_map), arg_rounds));
+        printf("%-46s %10.1f us\n", "direct 4 KiB unmap (baseline)", median_of(SERIES(x, d_unmap), arg_rounds));
+        printf("%-46s %10.1f us\n", "bare SEQPACKET round trip with an fd", median_of(SERIES(x, bare), arg_rounds));
+        printf("%-46s %10.1f us\n", "direct 256 MiB map (baseline)", median_of(SERIES(x, d_big), arg_rounds));
+        printf("%-46s %10.1f us\n", "direct 256 MiB map by file (baseline)", median_of(SERIES(x, d_big_file), arg_rounds));
 
-                r = direct_map(&d, big_ram, arg_big, IOVA_BASE);
-                d_big = (now() - t0) * 1e6;
-                if (r >= 0)
-                        r = direct_unmap(&d, IOVA_BASE, arg_big);
-        }
-        direct_close(&d);
-        if (r < 0) {
-                missing("direct: map and unmap", r);
-                return 1;
-        }
-        bare = bare_fd_roundtrip(memfd, arg_iterations);
-        printf("%-46s %10.1f us\n", "direct 4 KiB map (baseline)", d_map);
-        printf("%-46s %10.1f us\n", "direct 4 KiB unmap (baseline)", d_unmap);
-        printf("%-46s %10.1f us\n", "bare SEQPACKET round trip with an fd", bare);
-        printf("%-46s %10.1f us\n", "direct 256 MiB map (baseline)", d_big);
+        row("4 KiB map by fd, one at a time", SERIES(x, fd_map), SERIES(x, d_map), "direct", 0);
+        row("4 KiB map by fd, one at a time", SERIES(x, fd_map), bare_map, "bare+dir", 0);
+        row("4 KiB map by fd in a Batch of 64, per op", SERIES(x, fd_batch), SERIES(x, d_map), "direct", 0);
+        row("4 KiB map by fd, 64 async, per op", SERIES(x, fd_async), SERIES(x, fd_batch), "batch", 0);
+        row("4 KiB map by handle, one at a time", SERIES(x, h_map), SERIES(x, d_map), "direct", 0);
+        row("4 KiB map by handle, one at a time", SERIES(x, h_map), bare_map, "bare+dir", 1.3);
+        row("4 KiB unmap, one at a time", SERIES(x, h_unmap), bare_unmap, "bare+dir", 1.3);
+        row("4 KiB map by handle in a Batch of 64, per op", SERIES(x, h_batch), SERIES(x, d_map), "direct", 1.5);
+        row("4 KiB unmap in a Batch of 64, per op", SERIES(x, h_batch_unmap), SERIES(x, d_unmap), "direct", 1.5);
+        row("4 KiB map by handle, 64 async, per op", SERIES(x, h_async), SERIES(x, h_batch), "batch", 1.2);
+        row("one 256 MiB map (pins every page)", SERIES(x, big), SERIES(x, d_big), "direct", 0);
+        row("one 256 MiB map (pins every page)", SERIES(x, big), SERIES(x, d_big_file), "by file", 1.05);
 
+        /* another tenant's cheap request, idle and while this one maps and unmaps big */
         r = brokered_open(&b);
         if (r < 0) {
                 missing("broker: open and attach edu", r);
                 return 1;
         }
-        /* the hot path by an fd per request, then by registered memory (the memfd sent once) */
-        for (int pass = 0; pass < 2; pass++) {
-                const char *how = pass ? "by handle" : "by fd";
-                char what[64];
-
-                if (pass == 1 && (r = ib_mem_register(b.c, memfd, &b.mem)) < 0) {
-                        missing("MemRegister", r);
-                        break;
-                }
-                r = brokered_small(&b, memfd, arg_iterations, &b_map, &b_unmap);
-                if (r < 0)
-                        missing("brokered 4 KiB map, one at a time", r);
-                else {
-                        snprintf(what, sizeof(what), "4 KiB map %s, one at a time", how);
-                        row(what, b_map, d_map, "direct", 0);
-                        row(what, b_map, bare + d_map, "bare+dir", pass ? 1.3 : 0);
-                        snprintf(what, sizeof(what), "4 KiB unmap, one at a time");
-                        if (pass)
-                                row(what, b_unmap, bare + d_unmap, "bare+dir", 1.3);
-                }
-                r = brokered_batch(&b, memfd, arg_iterations, &bat_map, &bat_unmap);
-                if (r < 0)
-                        missing("4 KiB map in a Batch of 64", r);
-                else {
-                        snprintf(what, sizeof(what), "4 KiB map %s in a Batch of 64, per op", how);
-                        row(what, bat_map, d_map, "direct", pass ? 1.5 : 0);
-                        if (pass)
-                                row("4 KiB unmap in a Batch of 64, per op", bat_unmap, d_unmap, "direct", 1.5);
-                }
-                r = brokered_async(&b, memfd, arg_iterations, &as_map);
-                if (r < 0)
-                        missing("4 KiB map, 64 async in flight", r);
-                else if (bat_map > 0) {
-                        snprintf(what, sizeof(what), "4 KiB map %s, 64 async, per op", how);
-                        row(what, as_map, bat_map, "batch", pass ? 1.2 : 0);
-                }
-        }
-
-        job = (BigJob) { .b = &b, .memfd = big_memfd, .rounds = 1 };
-        r = big_rounds(&job);
-        if (r < 0)
-                missing("one 256 MiB map", r);
-        else
-                row("one 256 MiB map (pins every page)", job.us, d_big, "direct", 1.05);
-
-        /* another tenant's cheap request, idle and while this one maps and unmaps big */
         n = bystander_measure(NULL, NULL, 1.0, &idle_med, &idle_max, &r);
-        job.rounds = 3;
+        job = (BigJob) { .b = &b, .memfd = big_memfd, .rounds = 3 };
         if (n == 0 || r < 0)
                 missing("another tenant, idle", r ? r : -EIO);
         else if ((n = bystander_measure(big_rounds, &job, 0, &busy_med, &busy_max, &r)) == 0 || r < 0)
@@ -584,8 +685,8 @@ int main(int argc, char **argv) {
         else {
                 printf("%-46s %10.1f us median, %.1f us max (%zu samples)\n", "another tenant's GetCapabilities, idle",
                        idle_med, idle_max, n);
-                row("another tenant during 256 MiB maps, median", busy_med, idle_med, "idle", 2.0);
-                row("another tenant during 256 MiB maps, max", busy_max, idle_med, "idle", 10.0);
+                single_row("another tenant during 256 MiB maps, median", busy_med, idle_med, "idle", 2.0);
+                single_row("another tenant during 256 MiB maps, max", busy_max, idle_med, "idle", 10.0);
         }
         brokered_close(&b);
         return failed ? 1 : 0;
