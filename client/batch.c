@@ -26,6 +26,7 @@ typedef struct BatchOp {
         uint64_t iova;
         /* result */
         int error;
+        bool not_applied;               /* a broker restart stopped the batch before it */
         uint64_t value;
         char *message;
 } BatchOp;
@@ -56,6 +57,7 @@ static void batch_clear_results(ib_batch *b) {
                 free(b->ops[i].message);
                 b->ops[i].message = NULL;
                 b->ops[i].error = 0;
+                b->ops[i].not_applied = false;
                 b->ops[i].value = 0;
         }
         b->ran = false;
@@ -135,56 +137,79 @@ _public_ size_t ib_batch_size(ib_batch *b) {
         return b ? b->n_ops : 0;
 }
 
-_public_ int ib_batch_run(ib_client *c, ib_batch *b, bool stop_on_error) {
-        Ib__V1__Request req = IB__V1__REQUEST__INIT;
-        Ib__V1__BatchRequest br = IB__V1__BATCH_REQUEST__INIT;
-        _cleanup_(reply_freep) Ib__V1__Reply *reply = NULL;
-        _cleanup_free_ Ib__V1__BatchOp *ops = NULL;
-        _cleanup_free_ Ib__V1__BatchOp **opp = NULL;
-        _cleanup_free_ Ib__V1__MapRequest *maps = NULL;
-        _cleanup_free_ Ib__V1__UnmapRequest *unmaps = NULL;
-        const Ib__V1__BatchReply *rep;
-        size_t n = b ? b->n_ops : 0;
-        int r;
+struct BatchWire {
+        Ib__V1__Request req;
+        Ib__V1__BatchRequest br;
+        Ib__V1__BatchOp *ops;
+        Ib__V1__BatchOp **opp;
+        Ib__V1__MapRequest *maps;
+        Ib__V1__UnmapRequest *unmaps;
+};
 
-        if (!c || !b)
-                return -EINVAL;
-        if (n > c->limits.max_batch_ops)
-                return client_fail(c, E2BIG, "%zu operations: the broker takes at most %u", n, c->limits.max_batch_ops);
-        batch_clear_results(b);
-        ops = calloc(n ? n : 1, sizeof(*ops));
-        opp = calloc(n ? n : 1, sizeof(*opp));
-        maps = calloc(n ? n : 1, sizeof(*maps));
-        unmaps = calloc(n ? n : 1, sizeof(*unmaps));
-        if (!ops || !opp || !maps || !unmaps)
+int batch_wire(const ib_batch *b, bool stop_on_error, BatchWire **ret) {
+        size_t n = b->n_ops;
+        BatchWire *w;
+
+        w = calloc(1, sizeof(*w));
+        if (!w)
                 return -ENOMEM;
+        w->ops = calloc(n ? n : 1, sizeof(*w->ops));
+        w->opp = calloc(n ? n : 1, sizeof(*w->opp));
+        w->maps = calloc(n ? n : 1, sizeof(*w->maps));
+        w->unmaps = calloc(n ? n : 1, sizeof(*w->unmaps));
+        if (!w->ops || !w->opp || !w->maps || !w->unmaps) {
+                batch_wire_free(w);
+                return -ENOMEM;
+        }
         for (size_t i = 0; i < n; i++) {
                 const BatchOp *o = &b->ops[i];
 
-                ib__v1__batch_op__init(&ops[i]);
+                ib__v1__batch_op__init(&w->ops[i]);
                 if (o->is_map) {
-                        client_fill_map(&maps[i], o->ioas, o->fd_index, o->offset, o->length, o->flags, o->iova);
-                        maps[i].has_mem = o->by_mem;
-                        maps[i].mem = o->mem;
-                        ops[i].op_case = IB__V1__BATCH_OP__OP_MAP;
-                        ops[i].map = &maps[i];
+                        client_fill_map(&w->maps[i], o->ioas, o->fd_index, o->offset, o->length, o->flags, o->iova);
+                        w->maps[i].has_mem = o->by_mem;
+                        w->maps[i].mem = o->mem;
+                        w->ops[i].op_case = IB__V1__BATCH_OP__OP_MAP;
+                        w->ops[i].map = &w->maps[i];
                 } else {
-                        client_fill_unmap(&unmaps[i], o->ioas, o->iova, o->length);
-                        ops[i].op_case = IB__V1__BATCH_OP__OP_UNMAP;
-                        ops[i].unmap = &unmaps[i];
+                        client_fill_unmap(&w->unmaps[i], o->ioas, o->iova, o->length);
+                        w->ops[i].op_case = IB__V1__BATCH_OP__OP_UNMAP;
+                        w->ops[i].unmap = &w->unmaps[i];
                 }
-                opp[i] = &ops[i];
+                w->opp[i] = &w->ops[i];
         }
-        br.n_ops = n;
-        br.ops = opp;
-        br.has_stop_on_error = true;
-        br.stop_on_error = stop_on_error;
-        req.verb_case = IB__V1__REQUEST__VERB_BATCH;
-        req.batch = &br;
+        ib__v1__request__init(&w->req);
+        ib__v1__batch_request__init(&w->br);
+        w->br.n_ops = n;
+        w->br.ops = w->opp;
+        w->br.has_stop_on_error = true;
+        w->br.stop_on_error = stop_on_error;
+        w->req.verb_case = IB__V1__REQUEST__VERB_BATCH;
+        w->req.batch = &w->br;
+        *ret = w;
+        return 0;
+}
 
-        r = client_call(c, &req, b->fds, b->n_fds, &reply);
-        if (r < 0)
-                return r;
+BatchWire *batch_wire_free(BatchWire *w) {
+        if (!w)
+                return NULL;
+        free(w->ops);
+        free(w->opp);
+        free(w->maps);
+        free(w->unmaps);
+        free(w);
+        return NULL;
+}
+
+Ib__V1__Request *batch_wire_request(BatchWire *w) {
+        return &w->req;
+}
+
+int batch_read_results(ib_client *c, ib_batch *b, const Ib__V1__Reply *reply) {
+        const Ib__V1__BatchReply *rep;
+        size_t n = b->n_ops;
+
+        batch_clear_results(b);
         if (reply->result_case != IB__V1__REPLY__RESULT_BATCH || reply->batch->n_results != n)
                 return client_fail(c, EPROTO, "the broker answered the batch with an unexpected result");
         rep = reply->batch;
@@ -201,6 +226,7 @@ _public_ int ib_batch_run(ib_client *c, ib_batch *b, bool stop_on_error) {
                         fake.error = res->error;
                         o->error = client_reply_error(c, &fake);
                         o->message = strdup(res->error ?: "");
+                        o->not_applied = res->has_not_applied && res->not_applied;
                 } else if (res->result_case == IB__V1__BATCH_RESULT__RESULT_MAP)
                         o->value = res->map->iova;
                 else if (res->result_case == IB__V1__BATCH_RESULT__RESULT_UNMAP)
@@ -209,6 +235,31 @@ _public_ int ib_batch_run(ib_client *c, ib_batch *b, bool stop_on_error) {
         c->error[0] = '\0';
         b->ran = true;
         return 0;
+}
+
+_public_ int ib_batch_run(ib_client *c, ib_batch *b, bool stop_on_error) {
+        _cleanup_(reply_freep) Ib__V1__Reply *reply = NULL;
+        BatchWire *w = NULL;
+        int r;
+
+        if (!c || !b)
+                return -EINVAL;
+        if (b->n_ops > c->limits.max_batch_ops)
+                return client_fail(c, E2BIG, "%zu operations: the broker takes at most %u", b->n_ops,
+                                   c->limits.max_batch_ops);
+        batch_clear_results(b);
+        r = batch_wire(b, stop_on_error, &w);
+        if (r < 0)
+                return r;
+        r = client_call(c, batch_wire_request(w), b->fds, b->n_fds, &reply);
+        batch_wire_free(w);
+        if (r < 0)
+                return r;
+        return batch_read_results(c, b, reply);
+}
+
+bool batch_op_not_applied(const ib_batch *b, size_t i) {
+        return i < b->n_ops && b->ran && b->ops[i].not_applied;
 }
 
 _public_ int ib_batch_result(ib_batch *b, size_t i, uint64_t *ret_value, const char **ret_error) {

@@ -115,6 +115,8 @@ static ib_pending *pending_free(ib_client *c, ib_pending *p) {
         if (!p)
                 return NULL;
         pending_release_fds(c, p);
+        if (p->free_data)
+                p->free_data(p->data);
         free(p->fds);
         free(p->buf);
         free(p);
@@ -130,6 +132,8 @@ static void pending_unlink(ib_client *c, ib_pending *p) {
 }
 
 static bool client_has_unsent(const ib_client *c) {
+        if (c->bundle)
+                return true;
         for (const ib_pending *p = c->pending; p; p = p->next)
                 if (!p->sent)
                         return true;
@@ -172,6 +176,8 @@ static void client_break(ib_client *c, int err) {
                 pending_free(c, p);
         }
         c->n_sent = 0;
+        /* the open bundle's operations came after: they fail too (not sent: the connection is closed) */
+        (void) client_bundle_close(c);
 }
 
 static void client_close_rx_fds(ib_client *c) {
@@ -314,7 +320,9 @@ static int client_process(ib_client *c, bool wait, const bool *done) {
 
         if (c->broken)
                 return -ENOTCONN;
-        r = client_flush(c);
+        r = client_bundle_close(c);
+        if (r >= 0)
+                r = client_flush(c);
         while (r >= 0 && !(done && *done)) {
                 r = client_read_one(c, wait && n == 0);
                 if (r <= 0)
@@ -335,8 +343,8 @@ _public_ int ib_client_process(ib_client *c) {
         return client_process(c, /* wait= */ false, /* done= */ NULL);
 }
 
-int client_submit(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n_fds, pending_complete complete,
-                  ib_callback cb, void *userdata, void *data) {
+static int submit(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n_fds, pending_complete complete,
+                  ib_callback cb, void *userdata, void *data, void (*free_data)(void *data), size_t n_ops) {
         ib_pending *p;
         size_t size;
 
@@ -360,6 +368,8 @@ int client_submit(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n_f
         p->cb = cb;
         p->userdata = userdata;
         p->data = data;
+        p->free_data = free_data;
+        p->n_ops = n_ops;
         p->buf = malloc(size ? size : 1);
         p->fds = calloc(n_fds ? n_fds : 1, sizeof(*p->fds));
         if (!p->buf || !p->fds) {
@@ -404,6 +414,21 @@ int client_submit(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n_f
                 *i = p;
         }
         return client_flush(c);
+}
+
+int client_submit(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n_fds, pending_complete complete,
+                  ib_callback cb, void *userdata, void *data) {
+        /* the operations of the open bundle were made before this request: they go first */
+        int r = client_bundle_close(c);
+
+        if (r < 0 && c->broken)
+                return r;
+        return submit(c, req, fds, n_fds, complete, cb, userdata, data, NULL, 1);
+}
+
+int client_submit_bundle(ib_client *c, Ib__V1__Request *req, pending_complete complete, void *data,
+                         void (*free_data)(void *data), size_t n_ops) {
+        return submit(c, req, NULL, 0, complete, NULL, NULL, data, free_data, n_ops);
 }
 
 int client_reply_error(ib_client *c, const Ib__V1__Reply *reply) {
@@ -595,6 +620,7 @@ _public_ ib_client *ib_client_free(ib_client *c) {
                 c->pending = p->next;
                 pending_free(c, p);
         }
+        client_bundle_free(c);
         safe_close(c->fd);
         free(c->server_version);
         free(c->rbuf);
@@ -609,6 +635,8 @@ _public_ int ib_client_get_fd(ib_client *c) {
 _public_ int ib_client_get_events(ib_client *c) {
         if (!c)
                 return -EINVAL;
+        if (c->bundle)
+                return POLLIN | POLLOUT;        /* ib_client_process() sends it */
         for (ib_pending *p = c->pending; p; p = p->next)
                 if (!p->sent && c->n_sent < c->limits.max_requests_in_flight)
                         return POLLIN | POLLOUT;
@@ -647,8 +675,10 @@ _public_ const char *ib_errno_name(int err) {
 _public_ size_t ib_client_pending(ib_client *c) {
         size_t n = 0;
 
-        if (c)
+        if (c) {
                 for (ib_pending *p = c->pending; p; p = p->next)
-                        n++;
+                        n += p->n_ops;
+                n += client_bundle_size(c);
+        }
         return n;
 }

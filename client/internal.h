@@ -55,6 +55,8 @@ struct ib_pending {
         ib_callback cb;
         void *userdata;
         void *data;                     /* the completion's own */
+        void (*free_data)(void *data);  /* NULL: the completion's caller owns data */
+        size_t n_ops;                   /* the operations it answers: 1, or a bundle's (coalesce.c) */
 };
 
 struct ib_client {
@@ -78,6 +80,8 @@ struct ib_client {
         int unsolicited_err;            /* an error reply to no request (a refusal, a timeout): why it ends */
         char unsolicited[256];
         int timeout_ms;                 /* of a synchronous call; -1: none */
+        bool no_coalescing;             /* ib_client_set_coalescing(c, false) */
+        struct Bundle *bundle;          /* the open bundle (coalesce.c), not yet a request */
 };
 
 /* How long ib_client_connect() waits for the answer to Hello. */
@@ -93,6 +97,9 @@ int client_fail(ib_client *c, int err, const char *fmt, ...) _printf_(3, 4);
  */
 int client_submit(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n_fds, pending_complete complete,
                   ib_callback cb, void *userdata, void *data);
+/* client_submit() of a bundle (coalesce.c): no fds; data freed by free_data with the pending; n_ops answered. */
+int client_submit_bundle(ib_client *c, Ib__V1__Request *req, pending_complete complete, void *data,
+                         void (*free_data)(void *data), size_t n_ops);
 
 /*
  * Submits req and waits for its reply.  Returns 0 with *ret the reply
@@ -114,6 +121,43 @@ static inline void reply_freep(Ib__V1__Reply **r) {
         if (*r)
                 ib__v1__reply__free_unpacked(*r, NULL);
 }
+
+/*
+ * The wire form of a batch (batch.c): a Batch request whose operations point
+ * into it, so it lives until the request is packed.  batch_read_results()
+ * stores the per-operation results of its reply in b (ib_batch_result()).
+ */
+typedef struct BatchWire BatchWire;
+int batch_wire(const ib_batch *b, bool stop_on_error, BatchWire **ret);
+BatchWire *batch_wire_free(BatchWire *w);
+Ib__V1__Request *batch_wire_request(BatchWire *w);
+int batch_read_results(ib_client *c, ib_batch *b, const Ib__V1__Reply *reply);
+/* After batch_read_results(): whether a broker restart stopped the batch before operation i (not_applied). */
+bool batch_op_not_applied(const ib_batch *b, size_t i);
+
+/*
+ * Coalescing (coalesce.c): a Map by registered memory or an Unmap made
+ * asynchronously while another request is in flight joins the open bundle
+ * instead of going alone.  client_coalesce() returns 1 when it took the
+ * operation, 0 when it goes alone, -errno.  client_bundle_close() queues
+ * the open bundle as one Batch request (before any later request, and
+ * before anything is sent); client_bundle_free() drops it unsent.
+ */
+typedef struct BundleOp {
+        bool is_map;
+        uint32_t ioas;
+        uint32_t mem;
+        uint64_t offset;
+        uint64_t length;
+        unsigned flags;
+        uint64_t iova;
+        ib_callback cb;
+        void *userdata;
+} BundleOp;
+int client_coalesce(ib_client *c, const BundleOp *op);
+int client_bundle_close(ib_client *c);
+void client_bundle_free(ib_client *c);
+size_t client_bundle_size(const ib_client *c);
 
 /* Request fillers shared with batch.c. */
 void client_fill_map(Ib__V1__MapRequest *m, uint32_t ioas, uint32_t fd_index, uint64_t offset, uint64_t length,

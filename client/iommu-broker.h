@@ -435,8 +435,16 @@ int ib_unmap_async(ib_client *c, uint32_t ioas, uint64_t iova, uint64_t length, 
 int ib_copy_async(ib_client *c, uint32_t dst_ioas, uint32_t src_ioas, uint64_t src_iova,
                   uint64_t length, unsigned flags, uint64_t dst_iova, ib_callback cb, void *userdata);
 
-/* Requests sent or queued whose reply has not arrived. */
+/* Requests sent or queued whose reply has not arrived (each operation of a coalesced Batch counts). */
 size_t ib_client_pending(ib_client *c);
+/*
+ * Coalescing (on by default): ib_map_mem_async() and ib_unmap_async() made
+ * while another request is in flight wait, and go together as one Batch
+ * (each operation still runs and is answered on its own, in order) at the
+ * next ib_client_process(), other request or max_batch_ops.  Off: every
+ * request goes alone at once.  Turning it off sends what waits.
+ */
+int ib_client_set_coalescing(ib_client *c, bool on);
 
 #ifdef __cplusplus
 }

@@ -442,8 +442,14 @@ _public_ int ib_map_async(ib_client *c, uint32_t ioas, int memfd, uint64_t offse
 _public_ int ib_map_mem_async(ib_client *c, uint32_t ioas, uint32_t mem, uint64_t offset, uint64_t length,
                               unsigned flags, uint64_t iova, ib_callback cb, void *userdata) {
         ReqBuf b;
+        int r;
 
         assert_return(c, -EINVAL);
+        r = client_coalesce(c, &(BundleOp) { .is_map = true, .ioas = ioas, .mem = mem, .offset = offset,
+                                             .length = length, .flags = flags, .iova = iova, .cb = cb,
+                                             .userdata = userdata });
+        if (r != 0)
+                return r < 0 ? r : 0;
         build_map_mem(&b, ioas, mem, offset, length, flags, iova);
         return client_submit(c, &b.req, NULL, 0, client_complete_async, cb, userdata, NULL);
 }
@@ -451,8 +457,13 @@ _public_ int ib_map_mem_async(ib_client *c, uint32_t ioas, uint32_t mem, uint64_
 _public_ int ib_unmap_async(ib_client *c, uint32_t ioas, uint64_t iova, uint64_t length, ib_callback cb,
                             void *userdata) {
         ReqBuf b;
+        int r;
 
         assert_return(c, -EINVAL);
+        r = client_coalesce(c, &(BundleOp) { .is_map = false, .ioas = ioas, .iova = iova, .length = length,
+                                             .cb = cb, .userdata = userdata });
+        if (r != 0)
+                return r < 0 ? r : 0;
         build_unmap(&b, ioas, iova, length);
         return client_submit(c, &b.req, NULL, 0, client_complete_async, cb, userdata, NULL);
 }

@@ -137,6 +137,8 @@ static void set_result_error(Ib__V1__BatchResult *res, const OpOutcome *o) {
                 res->errnum = ECANCELED;
                 res->errno_name = (char *) "ECANCELED";
                 res->error = (char *) NOT_APPLIED;
+                res->has_not_applied = true;
+                res->not_applied = true;
         } else {
                 res->errnum = o->err;
                 res->errno_name = (char *) errno_to_name(o->err);

@@ -14,6 +14,11 @@
  * (a request not answered yet is still pending), drop duplicates without a
  * word, run each callback exactly once, keep a synchronous call waiting,
  * and count the restarts (docs/protocol.md, "Restarts").
+ *
+ * And coalescing (client/coalesce.c): async maps by handle and unmaps made
+ * while a request is in flight go together as one Batch (stop_on_error
+ * false) once the caller processes, each callback answered from its own
+ * result; an operation a restart stopped the Batch before goes again.
  */
 #include <errno.h>
 #include <poll.h>
@@ -212,6 +217,9 @@ static int fake_start(Fake *f) {
                 return r;
         r = ib_client_connect(f->path, "test-client-resume", &f->c);
         (void) pthread_join(t, NULL);
+        /* most tests here follow single requests; the coalescing tests turn it on again */
+        if (r >= 0)
+                r = ib_client_set_coalescing(f->c, false);
         return r;
 }
 
@@ -641,6 +649,216 @@ TEST(restarts_are_counted) {
         ASSERT_EQ(ib_client_restarts(f.c), 3);
         ASSERT_TRUE(fake_quiet(&f));
         ASSERT_EQ(ib_client_pending(f.c), 0);
+}
+
+/* Processes until nothing is pending (the answers are in the socket already). */
+static int drain(Fake *f) {
+        while (ib_client_pending(f->c) > 0) {
+                int r = ib_client_process(f->c);
+
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+#define ASSERT_DONE_ONCE(d, err, at)                    \
+        do {                                            \
+                ASSERT_EQ((d).calls, 1);                \
+                ASSERT_EQ((d).error, (err));            \
+                ASSERT_U64_EQ((d).iova, (at));          \
+        } while (0)
+
+static int fake_answer_batch(Fake *f, const Got *g, const int *errs, const char *const *sentences,
+                             const bool *not_applied) {
+        Ib__V1__Reply reply = IB__V1__REPLY__INIT;
+        Ib__V1__BatchReply batch = IB__V1__BATCH_REPLY__INIT;
+        Ib__V1__BatchResult res[16], *resp[16];
+        Ib__V1__MapReply maps[16];
+        Ib__V1__UnmapReply unmaps[16];
+        size_t n = g->req->batch->n_ops;
+
+        if (n > 16)
+                return -E2BIG;
+        for (size_t i = 0; i < n; i++) {
+                const Ib__V1__BatchOp *op = g->req->batch->ops[i];
+
+                ib__v1__batch_result__init(&res[i]);
+                ib__v1__map_reply__init(&maps[i]);
+                ib__v1__unmap_reply__init(&unmaps[i]);
+                resp[i] = &res[i];
+                if (not_applied && not_applied[i]) {
+                        res[i].has_errnum = res[i].has_not_applied = res[i].not_applied = true;
+                        res[i].errnum = ECANCELED;
+                        res[i].errno_name = (char *) "ECANCELED";
+                        res[i].error = (char *) NOT_APPLIED_SENTENCE;
+                } else if (errs && errs[i]) {
+                        res[i].has_errnum = true;
+                        res[i].errnum = errs[i];
+                        res[i].errno_name = (char *) "EEXIST";
+                        res[i].error = (char *) sentences[i];
+                } else if (op->op_case == IB__V1__BATCH_OP__OP_MAP) {
+                        maps[i].iova = op->map->iova;
+                        res[i].result_case = IB__V1__BATCH_RESULT__RESULT_MAP;
+                        res[i].map = &maps[i];
+                } else {
+                        unmaps[i].length = op->unmap->length;
+                        res[i].result_case = IB__V1__BATCH_RESULT__RESULT_UNMAP;
+                        res[i].unmap = &unmaps[i];
+                }
+        }
+        batch.n_results = n;
+        batch.results = resp;
+        reply.id = g->req->id;
+        reply.result_case = IB__V1__REPLY__RESULT_BATCH;
+        reply.batch = &batch;
+        return fake_send(f, &reply);
+}
+
+/* A Batch as coalescing sends it: n ops, each a Map by handle at iovas[i] (0: an Unmap), none stopping the rest. */
+static bool is_bundle(const Got *g, size_t n, const uint64_t *iovas) {
+        const Ib__V1__BatchRequest *b = g->req->batch;
+
+        if (g->req->verb_case != IB__V1__REQUEST__VERB_BATCH || b->n_ops != n || g->n_fds != 0 ||
+            !b->has_stop_on_error || b->stop_on_error)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                const Ib__V1__BatchOp *op = b->ops[i];
+
+                if (iovas[i] == 0 ? op->op_case != IB__V1__BATCH_OP__OP_UNMAP
+                                  : op->op_case != IB__V1__BATCH_OP__OP_MAP || !op->map->has_mem ||
+                                            op->map->iova != iovas[i])
+                        return false;
+        }
+        return true;
+}
+
+/* fake_start() with coalescing on, then n async maps by handle at 0x10000, 0x20000, ... (d[i] theirs). */
+static int coalescing_start(Fake *f, Done *d, size_t n) {
+        int r = fake_start(f);
+
+        if (r >= 0)
+                r = ib_client_set_coalescing(f->c, true);
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = map_mem_async(f, 0x10000 * (i + 1), &d[i]);
+        return r;
+}
+
+/*
+ * The first async map goes alone at once; three more (two maps, an unmap)
+ * made while it is in flight wait (POLLOUT asks for ib_client_process()),
+ * then go as one Batch; each callback runs once with its own result, the
+ * failed one with the broker's sentence.
+ */
+TEST(async_ops_made_in_flight_go_as_one_batch) {
+        _cleanup_(fake_stopp) Fake f = FAKE_NULL;
+        _cleanup_(got_clearp) Got g1 = GOT_NULL, g2 = GOT_NULL;
+        static const uint64_t iovas[] = { 0x20000, 0x30000, 0 };
+        static const int errs[] = { 0, EEXIST, 0 };
+        static const char *const sentences[] = { NULL, "IOVA 0x30000-0x30fff overlaps an existing mapping", NULL };
+        Done d[4] = {};
+
+        ASSERT_OK(coalescing_start(&f, d, 3));
+        ASSERT_OK(ib_unmap_async(f.c, 1, 0x10000, 4096, on_done, &d[3]));
+        ASSERT_EQ(ib_client_pending(f.c), 4);
+        ASSERT_TRUE(ib_client_get_events(f.c) & POLLOUT);
+        ASSERT_OK(fake_read(&f, &g1));
+        ASSERT_EQ(g1.req->verb_case, IB__V1__REQUEST__VERB_MAP);
+        ASSERT_TRUE(fake_quiet(&f));
+
+        ASSERT_OK(ib_client_process(f.c));
+        ASSERT_TRUE(!(ib_client_get_events(f.c) & POLLOUT));
+        ASSERT_OK(fake_read(&f, &g2));
+        ASSERT_TRUE(is_bundle(&g2, 3, iovas));
+        ASSERT_U64_EQ(g2.req->id, g1.req->id + 1);
+        ASSERT_TRUE(fake_quiet(&f));
+
+        ASSERT_OK(fake_answer_map(&f, g1.req->id, 0x10000));
+        ASSERT_OK(fake_answer_batch(&f, &g2, errs, sentences, NULL));
+        ASSERT_OK(drain(&f));
+        ASSERT_EQ(d[0].calls, 1);
+        ASSERT_EQ(d[0].error, 0);
+        ASSERT_DONE_ONCE(d[1], 0, 0x20000);
+        ASSERT_EQ(d[2].calls, 1);
+        ASSERT_EQ(d[2].error, -EEXIST);
+        ASSERT_STREQ(d[2].message, sentences[1]);
+        ASSERT_EQ(d[3].calls, 1);
+        ASSERT_EQ(d[3].error, 0);
+        ASSERT_TRUE(fake_quiet(&f));
+}
+
+/* A request made after coalesced ones goes after their Batch: the order of making is the order of sending. */
+TEST(a_later_request_closes_the_batch_first) {
+        _cleanup_(fake_stopp) Fake f = FAKE_NULL;
+        _cleanup_(got_clearp) Got g1 = GOT_NULL, g2 = GOT_NULL, g3 = GOT_NULL;
+        static const uint64_t iovas[] = { 0x20000, 0x30000 };
+        Done d[4] = {};
+
+        ASSERT_OK(coalescing_start(&f, d, 3));
+        ASSERT_OK(ib_ioas_free_async(f.c, 7, on_done, &d[3]));
+        ASSERT_OK(fake_read(&f, &g1));
+        ASSERT_OK(fake_read(&f, &g2));
+        ASSERT_TRUE(is_bundle(&g2, 2, iovas));
+        ASSERT_OK(fake_read(&f, &g3));
+        ASSERT_EQ(g3.req->verb_case, IB__V1__REQUEST__VERB_IOAS_FREE);
+        ASSERT_TRUE(g1.req->id < g2.req->id && g2.req->id < g3.req->id);
+        ASSERT_EQ(ib_client_pending(f.c), 4);
+}
+
+/* Turned off, every request goes alone at once; turning it off sends what waits. */
+TEST(coalescing_off_sends_each_alone) {
+        _cleanup_(fake_stopp) Fake f = FAKE_NULL;
+        _cleanup_(got_clearp) Got g1 = GOT_NULL, g2 = GOT_NULL, g3 = GOT_NULL;
+        static const uint64_t iovas[] = { 0x20000 };
+        Done d[3] = {};
+
+        ASSERT_OK(coalescing_start(&f, d, 2));
+        ASSERT_OK(ib_client_set_coalescing(f.c, false));
+        ASSERT_OK(map_mem_async(&f, 0x30000, &d[2]));
+        ASSERT_OK(fake_read(&f, &g1));
+        ASSERT_OK(fake_read(&f, &g2));
+        ASSERT_TRUE(is_bundle(&g2, 1, iovas));
+        ASSERT_OK(fake_read(&f, &g3));
+        ASSERT_EQ(g3.req->verb_case, IB__V1__REQUEST__VERB_MAP);
+        ASSERT_U64_EQ(g3.req->map->iova, 0x30000);
+}
+
+/*
+ * A restart stopped the Batch after its first operation: that one is
+ * answered, the other two go again in a new Batch (no fds: as a request
+ * without fds goes again), and their callbacks run once, with its answer.
+ */
+TEST(batch_ops_not_applied_go_again) {
+        _cleanup_(fake_stopp) Fake f = FAKE_NULL;
+        _cleanup_(got_clearp) Got g1 = GOT_NULL, g2 = GOT_NULL, g3 = GOT_NULL;
+        static const uint64_t iovas[] = { 0x20000, 0x30000, 0x40000 }, again[] = { 0x30000, 0x40000 };
+        static const bool not_applied[] = { false, true, true };
+        Done d[4] = {};
+
+        ASSERT_OK(coalescing_start(&f, d, 4));
+        ASSERT_OK(ib_client_process(f.c));
+        ASSERT_OK(fake_read(&f, &g1));
+        ASSERT_OK(fake_read(&f, &g2));
+        ASSERT_TRUE(is_bundle(&g2, 3, iovas));
+
+        ASSERT_OK(fake_answer_map(&f, g1.req->id, 0x10000));
+        ASSERT_OK(fake_answer_batch(&f, &g2, NULL, NULL, not_applied));
+        ASSERT_OK(fake_resumed(&f, g2.req->id, 0));
+        while (ib_client_restarts(f.c) == 0)
+                ASSERT_TRUE(ib_client_process(f.c) >= 0);
+        ASSERT_EQ(d[1].calls, 1);
+        ASSERT_EQ(d[1].error, 0);
+        ASSERT_EQ(d[2].calls, 0);
+        ASSERT_EQ(d[3].calls, 0);
+        ASSERT_EQ(ib_client_pending(f.c), 2);
+        ASSERT_OK(fake_read(&f, &g3));
+        ASSERT_TRUE(is_bundle(&g3, 2, again));
+        ASSERT_OK(fake_answer_batch(&f, &g3, NULL, NULL, NULL));
+        ASSERT_OK(drain(&f));
+        ASSERT_DONE_ONCE(d[2], 0, 0x30000);
+        ASSERT_EQ(d[3].calls, 1);
+        ASSERT_U64_EQ(d[3].iova, 0x40000);
+        ASSERT_TRUE(fake_quiet(&f));
 }
 
 TESTS_MAIN(NULL, NULL)

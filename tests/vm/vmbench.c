@@ -17,8 +17,10 @@
  *
  * and then through the broker (session of this process, edu opened and
  * attached there): a 4 KiB map and unmap one at a time, inside Batches of
- * 64, 64 asynchronous maps in flight, each by registered memory (the memfd
- * sent once, MemRegister) and by an fd per request; one 256 MiB map; and
+ * 64, 64 asynchronous maps in flight (the library coalesces those made in
+ * flight; by handle also with coalescing off), each by registered memory
+ * (the memfd sent once, MemRegister) and by an fd per request; one 256 MiB
+ * map; and
  * another tenant's GetCapabilities latency while this one maps and unmaps
  * 256 MiB.  Each row
  * prints the figure, its ratio, the issue's target and "ok" or "MISS".  A
@@ -526,7 +528,7 @@ static int parse_argv(int argc, char **argv) {
 typedef struct Round {
         double d_map, d_unmap, bare, bare_map, bare_unmap, d_big, d_big_file;
         double fd_map, fd_batch, fd_async;
-        double h_map, h_unmap, h_batch, h_batch_unmap, h_async;
+        double h_map, h_unmap, h_batch, h_batch_unmap, h_async, h_async_alone;
         double big;
 } Round;
 
@@ -586,8 +588,11 @@ static int round_brokered(Round *x, int memfd, int big_memfd) {
         if (r >= 0 && (r = ib_mem_register(b.c, memfd, &b.mem)) < 0)
                 missing("MemRegister", r);
         if (r >= 0 && (r = brokered_small(&b, memfd, arg_iterations, &x->h_map, &x->h_unmap)) >= 0 &&
-            (r = brokered_batch(&b, memfd, arg_iterations, &x->h_batch, &x->h_batch_unmap)) >= 0)
-                r = brokered_async(&b, memfd, arg_iterations, &x->h_async);
+            (r = brokered_batch(&b, memfd, arg_iterations, &x->h_batch, &x->h_batch_unmap)) >= 0 &&
+            (r = brokered_async(&b, memfd, arg_iterations, &x->h_async)) >= 0 &&
+            (r = ib_client_set_coalescing(b.c, false)) >= 0 &&
+            (r = brokered_async(&b, memfd, arg_iterations, &x->h_async_alone)) >= 0)
+                r = ib_client_set_coalescing(b.c, true);
         if (r < 0)
                 missing("4 KiB maps by handle", r);
         if (r >= 0) {
@@ -667,6 +672,7 @@ int main(int argc, char **argv) {
         row("4 KiB map by handle in a Batch of 64, per op", SERIES(x, h_batch), SERIES(x, d_map), "direct", 1.5);
         row("4 KiB unmap in a Batch of 64, per op", SERIES(x, h_batch_unmap), SERIES(x, d_unmap), "direct", 1.5);
         row("4 KiB map by handle, 64 async, per op", SERIES(x, h_async), SERIES(x, h_batch), "batch", 1.2);
+        row("  the same, each request alone (no coalescing)", SERIES(x, h_async_alone), SERIES(x, h_batch), "batch", 0);
         row("one 256 MiB map (pins every page)", SERIES(x, big), SERIES(x, d_big), "direct", 0);
         row("one 256 MiB map (pins every page)", SERIES(x, big), SERIES(x, d_big_file), "by file", 1.05);
 
