@@ -126,7 +126,11 @@ static int check_memfd(Call *c, int fd, uint64_t offset, uint64_t length, bool r
         return 0;
 }
 
-/* 2 to 4 for a registered memfd: no readlink, no fstatfs, no dup; seals and size read again. */
+/*
+ * 2 to 4 for a registered memfd: no readlink, no fstatfs, no dup; seals and
+ * size read again, once per request (the session's request count names it:
+ * the session reads no other request while one runs).
+ */
 static int check_memreg(Call *c, MemReg *m, uint64_t offset, uint64_t length, bool readable, bool writeable) {
         uint64_t size = 0, end;
         int seals = 0, r;
@@ -134,13 +138,13 @@ static int check_memreg(Call *c, MemReg *m, uint64_t offset, uint64_t length, bo
         r = check_memfd_access(c, m->accmode, readable, writeable);
         if (r < 0)
                 return r;
-        r = memreg_seals(m, &seals);
+        r = memreg_seals(m, c->session->n_requests, &seals);
         r = check_memfd_seals(c, r < 0 ? r : seals, writeable);
         if (r < 0)
                 return r;
         if (__builtin_add_overflow(offset, length, &end))
                 end = UINT64_MAX;       /* never covered: the size is read for the sentence */
-        r = memreg_covers(m, seals, end, &size);
+        r = memreg_covers(m, c->session->n_requests, seals, end, &size);
         if (r < 0)
                 return call_fail(c, EBADF, "cannot inspect the file descriptor: %s", strerror(-r));
         if (r == 0)

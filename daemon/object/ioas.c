@@ -32,14 +32,13 @@
  * (mmap path), or a seal guard: a shared writable mapping of the file's
  * first block that only makes F_SEAL_WRITE fail while writable DMA to the
  * file exists (MAP_FILE path; it costs one block of address space, never
- * memory: nothing touches it).  The writable mappings of one registration
- * share one guard, found through the registration's slot.
+ * memory: nothing touches it).  A registration holds the guard its
+ * writable mappings share.
  */
 struct MemRef {
         unsigned refs;
         bool guard;                     /* a seal guard (MAP_FILE path): the kernel never points at va */
         bool reserve;                   /* the kernel may still point at va: never let it back other memory */
-        MemRef **slot;                  /* the registration that shares this guard: cleared when it goes */
         void *va;
         size_t length;
 };
@@ -63,16 +62,12 @@ static MemRef *memref_unref(MemRef *m) {
         if (!m->reserve || mmap(m->va, m->length, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
                                 -1, 0) == MAP_FAILED)
                 (void) munmap(m->va, m->length);
-        if (m->slot)
-                *m->slot = NULL;
         free(m);
         return NULL;
 }
 
-void ioas_seal_guard_forget(MemRef **slot) {
-        if (*slot)
-                (*slot)->slot = NULL;
-        *slot = NULL;
+void ioas_seal_guard_release(MemRef **guard) {
+        *guard = memref_unref(*guard);
 }
 
 static Mapping *mapping_free(Mapping *m) {
@@ -454,8 +449,9 @@ static int mapping_mmap(Mapping *m, int memfd, uint64_t offset, uint64_t length,
  * which counts the writable shared mappings of the whole file, so one block
  * of it does (hugetlbfs maps whole huge pages: the file's block size).  It
  * is never touched, so it costs address space only.  shared (NULL: an fd of
- * the request) is the registration's slot: its writable mappings share one
- * guard, made by the first, and a Map by handle makes no syscall for it.
+ * the request) is the registration's guard: made by its first writable
+ * mapping and held by the registration, so that later maps and unmaps by
+ * handle make no syscall for it.
  */
 static int ioas_seal_guard(Mapping *m, int memfd, MemRef **shared) {
         struct stat st;
@@ -470,10 +466,8 @@ static int ioas_seal_guard(Mapping *m, int memfd, MemRef **shared) {
         bs = st.st_blksize > 0 && ((uint64_t) st.st_blksize & ((uint64_t) st.st_blksize - 1)) == 0 ?
                 (uint64_t) st.st_blksize : PAGE_SIZE_4K;
         r = mapping_mmap(m, memfd, 0, bs, PROT_READ | PROT_WRITE, true, &va);
-        if (r >= 0 && shared) {
-                *shared = m->mems[m->n_mems - 1];
-                (*shared)->slot = shared;
-        }
+        if (r >= 0 && shared)
+                *shared = memref_ref(m->mems[m->n_mems - 1]);
         return r;
 }
 

@@ -151,16 +151,17 @@ int ioas_check_range(const Ioas *ioas, uint32_t flags, uint64_t iova, uint64_t l
  * Uses IOMMU_IOAS_MAP_FILE where the backend has it (a writable mapping also
  * holds a seal guard, a shared writable mmap of the file, so that F_SEAL_WRITE
  * cannot be added while writable DMA to it may exist), else an mmap of the
- * memfd in the broker and IOMMU_IOAS_MAP.  shared_guard: the slot of the
- * registration memfd belongs to, whose writable mappings share one guard
- * (the slot holds no reference: it is cleared when the last of them goes);
- * NULL for an fd of the request.  An IOVA the kernel chose that lies outside
- * the window or the allowed IOVAs is unmapped again: -ENOSPC.
+ * memfd in the broker and IOMMU_IOAS_MAP.  shared_guard: the guard of the
+ * registration memfd belongs to, which its writable mappings share and it
+ * holds a reference to (made at the first: release with
+ * ioas_seal_guard_release()); NULL for an fd of the request.  An IOVA the
+ * kernel chose that lies outside the window or the allowed IOVAs is
+ * unmapped again: -ENOSPC.
  */
 int ioas_map(Ioas *ioas, int memfd, MemRef **shared_guard, uint64_t offset, uint64_t length, uint32_t flags,
              uint64_t *iova, const Account **ret_over);
-/* A registration goes: its slot no longer names the guard its mappings still share. */
-void ioas_seal_guard_forget(MemRef **slot);
+/* A registration goes: drops its reference to the guard (its mappings keep theirs); NULL after. */
+void ioas_seal_guard_release(MemRef **guard);
 /*
  * Unmaps whole mappings in [iova, iova + length); *ret_unmapped: bytes.  A
  * range that cuts a mapping is -ENOENT before the kernel is asked (a Copy

@@ -10,6 +10,8 @@
  * added, and none once F_SEAL_SEAL is set; with F_SEAL_SHRINK the size only
  * grows.  Where a seal says a value can no longer change in the direction
  * that matters, the value read before is used and the syscall is saved.
+ * "At every Map" means at every request: the maps of one Batch see the
+ * values read for its first (the caller names the request by a stamp).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1                   /* F_GET_SEALS */
@@ -58,36 +60,41 @@ MemReg *memreg_free(MemReg *m) {
         if (!m)
                 return NULL;
         list_unlink(&m->link);
-        ioas_seal_guard_forget(&m->seal_guard);
+        ioas_seal_guard_release(&m->seal_guard);
         safe_close(m->fd);
         charge_release(&m->charge_fd);
         free(m);
         return NULL;
 }
 
-int memreg_seals(MemReg *m, int *ret_seals) {
+int memreg_seals(MemReg *m, uint64_t stamp, int *ret_seals) {
         int seals;
 
-        if (!m->sealed) {
+        if (!m->sealed && (stamp == 0 || stamp != m->seals_stamp)) {
                 seals = fcntl(m->fd, F_GET_SEALS);
                 if (seals < 0)
                         return -errno;
                 m->seals = seals;
                 m->sealed = (seals & F_SEAL_SEAL) != 0;
+                m->seals_stamp = stamp;
         }
         *ret_seals = m->seals;
         return 0;
 }
 
-int memreg_covers(MemReg *m, int seals, uint64_t end, uint64_t *ret_size) {
+int memreg_covers(MemReg *m, uint64_t stamp, int seals, uint64_t end, uint64_t *ret_size) {
         struct stat st;
 
         if ((seals & F_SEAL_SHRINK) && m->size_floor >= end)
+                return 1;
+        if (stamp != 0 && stamp == m->size_stamp && m->size_then >= end)
                 return 1;
         if (fstat(m->fd, &st) < 0)
                 return -errno;
         if (seals & F_SEAL_SHRINK)
                 m->size_floor = (uint64_t) st.st_size;
+        m->size_then = (uint64_t) st.st_size;
+        m->size_stamp = stamp;
         *ret_size = (uint64_t) st.st_size;
         return end <= (uint64_t) st.st_size;
 }

@@ -32,7 +32,10 @@ struct MemReg {
         int seals;                      /* valid with sealed: F_SEAL_SEAL froze them */
         bool sealed;
         uint64_t size_floor;            /* with F_SEAL_SHRINK: the size can no more fall below it */
-        MemRef *seal_guard;             /* shared by its writable mappings while one lives (ioas_map()) */
+        uint64_t seals_stamp;           /* the request seals were read for (0: none) */
+        uint64_t size_stamp;            /* the request size_then was read for (0: none) */
+        uint64_t size_then;
+        MemRef *seal_guard;             /* shared by its writable mappings, from the first on (ioas_map()) */
         Charge charge_fd;               /* ACCOUNT_FDS */
 };
 
@@ -47,14 +50,18 @@ int memreg_restore(MemReg **ret, Account *account, uint32_t id, int fd, int accm
 /* Closes the fd and releases the charge; mappings made from it stay as they are. */
 MemReg *memreg_free(MemReg *m);
 
-/* The seals now (F_GET_SEALS until F_SEAL_SEAL froze them); 0 or -errno. */
-int memreg_seals(MemReg *m, int *ret_seals);
+/*
+ * The seals at request stamp (F_GET_SEALS until F_SEAL_SEAL froze them;
+ * read once per stamp, 0: every time); 0 or -errno.
+ */
+int memreg_seals(MemReg *m, uint64_t stamp, int *ret_seals);
 /*
  * Whether the file reaches end (> 0: yes, 0: no) after memreg_seals():
  * without a syscall when F_SEAL_SHRINK makes a size read before a lower
- * bound that covers end, else by fstat.  *ret_size: the size read (valid
- * when 0 is returned); -errno if fstat failed.
+ * bound that covers end, or a size read for the same stamp covers it, else
+ * by fstat.  *ret_size: the size read (valid when 0 is returned); -errno if
+ * fstat failed.
  */
-int memreg_covers(MemReg *m, int seals, uint64_t end, uint64_t *ret_size);
+int memreg_covers(MemReg *m, uint64_t stamp, int seals, uint64_t end, uint64_t *ret_size);
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(MemReg *, memreg_free);
