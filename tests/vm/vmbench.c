@@ -533,7 +533,7 @@ static int parse_argv(int argc, char **argv) {
 typedef struct Round {
         double d_map, d_unmap, bare, bare_map, bare_unmap, d_big, d_big_file;
         double fd_map, fd_batch, fd_async;
-        double h_map, h_unmap, h_batch, h_batch_unmap, h_async, h_async_alone;
+        double h_map, h_unmap, h_batch, h_batch_unmap, h_async, h_async_alone, s_map;
         double big;
 } Round;
 
@@ -572,7 +572,7 @@ static int round_direct(Round *x, uint8_t *ram, uint8_t *big_ram, int big_memfd)
 }
 
 /* Through the broker: by an fd per request, then by registered memory (the memfd sent once). */
-static int round_brokered(Round *x, int memfd, int big_memfd) {
+static int round_brokered(Round *x, int memfd, int sealed_memfd, int big_memfd) {
         Brokered b = {};
         BigJob job;
         double unused;
@@ -600,6 +600,11 @@ static int round_brokered(Round *x, int memfd, int big_memfd) {
                 r = ib_client_set_coalescing(b.c, true);
         if (r < 0)
                 missing("4 KiB maps by handle", r);
+        /* a VMM that seals its guest RAM's size and seals spares the broker reading them at each Map */
+        if (r >= 0 && (r = ib_mem_register(b.c, sealed_memfd, &b.mem)) >= 0)
+                r = brokered_small(&b, sealed_memfd, arg_iterations, &x->s_map, &unused);
+        if (r < 0)
+                missing("4 KiB maps by handle of a sealed memfd", r);
         if (r >= 0) {
                 job = (BigJob) { .b = &b, .memfd = big_memfd, .rounds = 1 };
                 r = big_rounds(&job);
@@ -626,7 +631,7 @@ int main(int argc, char **argv) {
         double bare_map[MAX_ROUNDS], bare_unmap[MAX_ROUNDS];
         double idle_med, idle_max, busy_med, busy_max;
         uint8_t *ram, *big_ram;
-        int memfd, big_memfd, r;
+        int memfd, sealed_memfd, big_memfd, r;
         Brokered b = {};
         BigJob job;
         size_t n;
@@ -634,8 +639,11 @@ int main(int argc, char **argv) {
         if (parse_argv(argc, argv) < 0)
                 return 2;
         memfd = memfd_create("vmbench-ram", MFD_CLOEXEC);
+        sealed_memfd = memfd_create("vmbench-sealed", MFD_CLOEXEC | MFD_ALLOW_SEALING);
         big_memfd = memfd_create("vmbench-big", MFD_CLOEXEC);
-        if (memfd < 0 || big_memfd < 0 || ftruncate(memfd, (off_t) BATCH * PAGE) < 0 ||
+        if (memfd < 0 || sealed_memfd < 0 || big_memfd < 0 || ftruncate(memfd, (off_t) BATCH * PAGE) < 0 ||
+            ftruncate(sealed_memfd, (off_t) BATCH * PAGE) < 0 ||
+            fcntl(sealed_memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0 ||
             ftruncate(big_memfd, (off_t) arg_big) < 0)
                 return 1;
         ram = mmap(NULL, (size_t) BATCH * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
@@ -656,7 +664,7 @@ int main(int argc, char **argv) {
                         missing("bare SEQPACKET round trip", -EIO);
                         return 1;
                 }
-                if (round_brokered(&x[i], memfd, big_memfd) < 0)
+                if (round_brokered(&x[i], memfd, sealed_memfd, big_memfd) < 0)
                         return 1;
                 bare_map[i] = x[i].bare + x[i].d_map;
                 bare_unmap[i] = x[i].bare + x[i].d_unmap;
@@ -674,6 +682,7 @@ int main(int argc, char **argv) {
         row("4 KiB map by handle, one at a time", SERIES(x, h_map), SERIES(x, d_map), "direct", 0);
         row("4 KiB map by handle, one at a time", SERIES(x, h_map), bare_map, "bare+dir", 1.3);
         row("4 KiB unmap, one at a time", SERIES(x, h_unmap), bare_unmap, "bare+dir", 1.3);
+        row("  the map, of a sealed memfd (SHRINK|GROW|SEAL)", SERIES(x, s_map), bare_map, "bare+dir", 0);
         row("4 KiB map by handle in a Batch of 64, per op", SERIES(x, h_batch), SERIES(x, d_map), "direct", 1.5);
         row("4 KiB unmap in a Batch of 64, per op", SERIES(x, h_batch_unmap), SERIES(x, d_unmap), "direct", 1.5);
         row("4 KiB map by handle, 64 async, per op", SERIES(x, h_async), SERIES(x, h_batch), "batch", 1.2);
