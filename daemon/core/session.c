@@ -337,6 +337,11 @@ static int session_serve(Session *s, int sock) {
         return 0;
 }
 
+/* The fds the broker holds for a session itself: its socket, the peer's pidfd (where the kernel gives one), its iommufd. */
+static unsigned session_own_fds(const Session *s) {
+        return 1 + (s->pidfd >= 0) + 1;
+}
+
 int session_new(Session **ret, SessionHost *host, uint64_t id, int fd) {
         _cleanup_close_ int sock = fd;
         _cleanup_(session_freep) Session *s = NULL;
@@ -348,10 +353,10 @@ int session_new(Session **ret, SessionHost *host, uint64_t id, int fd) {
         if (!s->deny_reason) {
                 const Account *over = NULL;
 
-                /* the connection itself: one session, its socket and its pidfd */
+                /* the connection itself: one session, its socket, its pidfd and its iommufd */
                 r = charge_take(&s->charge_session, &s->account, ACCOUNT_SESSIONS, 1, &over);
                 if (r >= 0)
-                        r = charge_take(&s->charge_fds, &s->account, ACCOUNT_FDS, s->pidfd >= 0 ? 2 : 1, &over);
+                        r = charge_take(&s->charge_fds, &s->account, ACCOUNT_FDS, session_own_fds(s), &over);
                 if (r == -EDQUOT)
                         r = session_refuse_quota(s, over);
                 if (r < 0)
@@ -402,7 +407,7 @@ int session_restore(Session **ret, SessionHost *host, uint64_t id, int fd, Backe
         }
         /* what it held before the restart is held still: charged whatever the limits now say */
         charge_force(&s->charge_session, &s->account, ACCOUNT_SESSIONS, 1);
-        charge_force(&s->charge_fds, &s->account, ACCOUNT_FDS, s->pidfd >= 0 ? 2 : 1);
+        charge_force(&s->charge_fds, &s->account, ACCOUNT_FDS, session_own_fds(s));
         r = session_serve(s, TAKE_FD(sock));
         if (r < 0)
                 return r;

@@ -179,7 +179,7 @@ struct Session {
         BackendCtx *ctx;
         Account account;
         Charge charge_session;          /* ACCOUNT_SESSIONS */
-        Charge charge_fds;              /* ACCOUNT_FDS: its socket and pidfd */
+        Charge charge_fds;              /* ACCOUNT_FDS: its socket, pidfd and iommufd */
         ListLink objects[_SESSION_KIND_MAX];    /* what it made, newest first: the link member of each */
         uint64_t n_requests;
         bool waiting;                   /* a request of it waits for a kernel call off the loop: it reads no more */

@@ -24,6 +24,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77                 /* Linux 6.5; glibc headers before 2.39 lack it */
+#endif
+
 #include "client/iommu-broker.h"
 #include "proto/broker.pb-c.h"
 #include "tests/lib/tests.h"
@@ -178,8 +182,8 @@ TEST(a_tenant_is_charged_for_its_sessions_and_the_fds_the_broker_holds) {
         int fd, n = 0, r;
         TestBroker b;
 
-        /* 2 sessions x (socket + pidfd) = 4 fds; 4 more for fault queues, each 1 (+1 while its reply is queued) */
-        write_policy(policy, sizeof(policy), "SessionsMax=2\nFileDescriptorsMax=8\n");
+        /* 2 sessions x (socket + pidfd + iommufd) = 6 fds; 4 more for fault queues, each 1 (+1 while its reply is queued) */
+        write_policy(policy, sizeof(policy), "SessionsMax=2\nFileDescriptorsMax=10\n");
         snprintf(args, sizeof(args), "--policy=%s", policy);
         ASSERT_OK(test_broker_start(&b, args));
         ASSERT_OK(ib_client_connect(b.socket, "vmm", &c1));
@@ -206,6 +210,51 @@ TEST(a_tenant_is_charged_for_its_sessions_and_the_fds_the_broker_holds) {
         ASSERT_OK(ib_fault_queue_alloc(c2, &id, &fd));
         close(fd);
         ib_client_free(c2);
+        ASSERT_EQ(test_broker_stop(&b), 0);
+        remove_policy(policy);
+}
+
+/* Whether a connected socket tells its peer's pidfd (SO_PEERPIDFD, Linux 6.5). */
+static bool kernel_gives_pidfds(void) {
+        int sv[2], pidfd = -1;
+        socklen_t len = sizeof(pidfd);
+        bool yes;
+
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+                return false;
+        yes = getsockopt(sv[0], SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) == 0 && pidfd >= 0;
+        if (pidfd >= 0)
+                close(pidfd);
+        close(sv[0]);
+        close(sv[1]);
+        return yes;
+}
+
+/* A session's own fds are charged at the door: its socket, the peer's pidfd, its iommufd (3 with a pidfd). */
+TEST(a_session_is_charged_its_socket_pidfd_and_iommufd) {
+        char policy[256], args[300], why[256] = "";
+        ib_client *c1 = NULL, *c2 = NULL;
+        TestBroker b;
+        int r;
+
+        write_policy(policy, sizeof(policy), "FileDescriptorsMax=5\n");
+        snprintf(args, sizeof(args), "--policy=%s", policy);
+        ASSERT_OK(test_broker_start(&b, args));
+        /* the session test_broker_start() made to see the broker serve ends on its own time */
+        for (int i = 0; (r = ib_client_connect_verbose(b.socket, "vmm", &c1, why, sizeof(why))) == -EDQUOT && i < 50; i++)
+                usleep(20000);
+        ASSERT_OK(r);
+        /* 3 + 3 > 5 where the kernel gives pidfds (6.5 on); 2 + 2 <= 5 where it does not */
+        r = ib_client_connect_verbose(b.socket, "vmm", &c2, why, sizeof(why));
+        printf("# the second session: %s\n", r < 0 ? why : "served");
+        if (kernel_gives_pidfds()) {
+                ASSERT_EQ(r, -EDQUOT);
+                ASSERT_TRUE(strstr(why, "FileDescriptorsMax") != NULL);
+        } else {
+                ASSERT_OK(r);
+                ib_client_free(c2);
+        }
+        ib_client_free(c1);
         ASSERT_EQ(test_broker_stop(&b), 0);
         remove_policy(policy);
 }
