@@ -320,9 +320,9 @@ static int client_process(ib_client *c, bool wait, const bool *done) {
 
         if (c->broken)
                 return -ENOTCONN;
-        r = client_bundle_close(c);
-        if (r >= 0)
-                r = client_flush(c);
+        /* if the bundle cannot be queued, its callbacks have heard why: the connection goes on */
+        (void) client_bundle_close(c);
+        r = client_flush(c);
         while (r >= 0 && !(done && *done)) {
                 r = client_read_one(c, wait && n == 0);
                 if (r <= 0)
