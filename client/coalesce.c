@@ -24,7 +24,7 @@
  * "Restarts"); a Batch the restart stopped part way is answered operation
  * by operation, and the operations it says were not applied go again in a
  * new bundle (their callbacks wait for that answer).
- * ib_client_set_coalescing(c, false) sends every request alone.
+ * It is off until ib_client_set_coalescing(c, true): every request goes alone.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -172,7 +172,7 @@ size_t client_bundle_size(const ib_client *c) {
 int client_coalesce(ib_client *c, const BundleOp *op) {
         int r;
 
-        if (c->no_coalescing || c->broken || c->n_sent == 0 || c->limits.max_batch_ops < 2)
+        if (!c->coalescing || c->broken || c->n_sent == 0 || c->limits.max_batch_ops < 2)
                 return 0;
         r = bundle_add(&c->bundle, op);
         if (r < 0)
@@ -185,6 +185,6 @@ int client_coalesce(ib_client *c, const BundleOp *op) {
 _public_ int ib_client_set_coalescing(ib_client *c, bool on) {
         if (!c)
                 return -EINVAL;
-        c->no_coalescing = !on;
-        return c->no_coalescing ? client_bundle_close(c) : 0;
+        c->coalescing = on;
+        return on ? 0 : client_bundle_close(c);
 }
