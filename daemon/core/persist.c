@@ -799,7 +799,7 @@ int persist_session_begin(Persist *p, Session *s) {
                 return 0;
         }
         r = persist_keep_fd(p, s, PERSIST_FD_CONNECTION, 0, s->transport.fd);
-        if (r >= 0)
+        if (r >= 0 && s->ctx)   /* opened at the first verb that makes a kernel object (core/verb-ioas.c) */
                 r = persist_keep_fd(p, s, PERSIST_FD_CONTEXT, 0, backend_ctx_fd(s->ctx));
         if (r >= 0)
                 r = write_session(p, s);
@@ -828,7 +828,8 @@ void persist_session_end(Persist *p, Session *s) {
         LIST_FOREACH(m, &s->objects[SESSION_MEMREG], link)
                 persist_forget_fd(p, s, PERSIST_FD_MEMREG, m->id);
         persist_forget_fd(p, s, PERSIST_FD_CONNECTION, 0);
-        persist_forget_fd(p, s, PERSIST_FD_CONTEXT, 0);
+        if (s->ctx)
+                persist_forget_fd(p, s, PERSIST_FD_CONTEXT, 0);
         slot_dir(p)[s->persist_slot - 1] = 0;
         slot_at(p, s->persist_slot - 1)->h.phase = PERSIST_SLOT_FREE;
         s->persist_slot = 0;

@@ -243,6 +243,10 @@ static int restore_objects(Recovery *rc, RecSession *r) {
         }
         memcpy(&oh, at, sizeof(oh));
         at += sizeof(oh);
+        if (!s->ctx && oh.n_ioas + oh.n_device + oh.n_hwpt + oh.n_fault + oh.n_viommu + oh.n_vdevice > 0) {
+                (void) snprintf(r->why, sizeof(r->why), "its iommufd did not come back from the fd store");
+                return -EBADMSG;
+        }
         s->last_mem = oh.last_mem;
         s->last_ioas_serial = oh.last_ioas_serial;
         r->ioas = calloc(oh.n_ioas ? oh.n_ioas : 1, sizeof(RecIoas));
@@ -480,16 +484,15 @@ static int restore_one(Recovery *rc, RecSession *r, void (*add)(Session *s, void
         persist_fd_name(name, sizeof(name), r->id, PERSIST_FD_CONNECTION, 0);
         conn = fdstore_take(rc->store, name);
         persist_fd_name(name, sizeof(name), r->id, PERSIST_FD_CONTEXT, 0);
-        xfd = fdstore_take(rc->store, name);
-        if (conn < 0 || xfd < 0) {
-                log_warning("session %" PRIu64 ": its %s did not come back from the fd store: not restored",
-                            r->id, conn < 0 ? "connection" : "context");
-                safe_close(conn);
+        xfd = fdstore_take(rc->store, name);    /* none: it had made no kernel object yet (core/verb-ioas.c) */
+        if (conn < 0) {
+                log_warning("session %" PRIu64 ": its connection did not come back from the fd store: not restored",
+                            r->id);
                 safe_close(xfd);
                 rc->stats->ended++;
                 goto drop;
         }
-        q = backend_ctx_adopt(rc->host->backend, xfd, &ctx);
+        q = xfd >= 0 ? backend_ctx_adopt(rc->host->backend, xfd, &ctx) : 0;
         if (q < 0) {
                 log_warning_errno(q, "session %" PRIu64 ": its context cannot be adopted: %m; not restored", r->id);
                 safe_close(conn);

@@ -337,9 +337,31 @@ static int session_serve(Session *s, int sock) {
         return 0;
 }
 
-/* The fds the broker holds for a session itself: its socket, the peer's pidfd (where the kernel gives one), its iommufd. */
+/*
+ * The fds the broker holds for a session itself: its socket and the peer's
+ * pidfd (where the kernel gives one).  Its iommufd is opened at the first
+ * verb that makes a kernel object and charged then (session_context()): an
+ * idle session holds two.
+ */
 static unsigned session_own_fds(const Session *s) {
-        return 1 + (s->pidfd >= 0) + 1;
+        return 1 + (s->pidfd >= 0);
+}
+
+int session_context(Session *s, BackendCtx **ret, const Account **ret_over) {
+        int r;
+
+        if (!s->ctx) {
+                r = charge_take(&s->charge_ctx, &s->account, ACCOUNT_FDS, 1, ret_over);
+                if (r < 0)
+                        return r;
+                r = context_new(&s->ctx, s->host->backend);
+                if (r < 0) {
+                        charge_release(&s->charge_ctx);
+                        return r;
+                }
+        }
+        *ret = s->ctx;
+        return 0;
 }
 
 int session_new(Session **ret, SessionHost *host, uint64_t id, int fd) {
@@ -353,7 +375,7 @@ int session_new(Session **ret, SessionHost *host, uint64_t id, int fd) {
         if (!s->deny_reason) {
                 const Account *over = NULL;
 
-                /* the connection itself: one session, its socket, its pidfd and its iommufd */
+                /* the connection itself: one session, its socket and its pidfd */
                 r = charge_take(&s->charge_session, &s->account, ACCOUNT_SESSIONS, 1, &over);
                 if (r >= 0)
                         r = charge_take(&s->charge_fds, &s->account, ACCOUNT_FDS, session_own_fds(s), &over);
@@ -362,14 +384,6 @@ int session_new(Session **ret, SessionHost *host, uint64_t id, int fd) {
                 if (r < 0)
                         return r;
         }
-        if (!s->deny_reason) {
-                r = context_new(&s->ctx, host->backend);
-                if (r == -EMFILE || r == -ENFILE)
-                        r = session_refuse(s, EMFILE, SESSION_OUT_OF_FDS);
-                if (r < 0)
-                        return r;
-        }
-
         r = session_serve(s, TAKE_FD(sock));
         if (r < 0)
                 return r;
@@ -408,6 +422,8 @@ int session_restore(Session **ret, SessionHost *host, uint64_t id, int fd, Backe
         /* what it held before the restart is held still: charged whatever the limits now say */
         charge_force(&s->charge_session, &s->account, ACCOUNT_SESSIONS, 1);
         charge_force(&s->charge_fds, &s->account, ACCOUNT_FDS, session_own_fds(s));
+        if (ctx)
+                charge_force(&s->charge_ctx, &s->account, ACCOUNT_FDS, 1);
         r = session_serve(s, TAKE_FD(sock));
         if (r < 0)
                 return r;
@@ -797,6 +813,7 @@ Session *session_free(Session *s) {
         }
         charge_release(&s->charge_session);
         charge_release(&s->charge_fds);
+        charge_release(&s->charge_ctx);
         session_uncount_uid(s);
         if (s->hello_timer)
                 event_free(s->hello_timer);

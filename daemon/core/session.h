@@ -4,7 +4,8 @@
  *
  * Owns: the peer's identity as the kernel gave it at accept (SO_PEERCRED, a
  * pidfd where SO_PEERPIDFD exists), the session's own iommufd context (never
- * shared with another session), its objects (one list per SessionKind,
+ * shared with another session; opened at its first kernel object, so an idle
+ * session holds two fds: session_context()), its objects (one list per SessionKind,
  * found by session_find(); each object's free unlinks it) and its account,
  * and the teardown that empties its kernel context, verified, when the
  * client goes (one walk over the kinds in the order of SessionKind).
@@ -176,10 +177,11 @@ struct Session {
         bool registered;                /* counted in host->n_sessions */
         bool counted_uid;               /* counted in its SessionUid */
         struct event *hello_timer;      /* armed until Hello */
-        BackendCtx *ctx;
+        BackendCtx *ctx;                /* its iommufd: NULL until the first verb that makes a kernel object */
         Account account;
         Charge charge_session;          /* ACCOUNT_SESSIONS */
-        Charge charge_fds;              /* ACCOUNT_FDS: its socket, pidfd and iommufd */
+        Charge charge_fds;              /* ACCOUNT_FDS: its socket and pidfd */
+        Charge charge_ctx;              /* ACCOUNT_FDS: its iommufd, while it has one */
         ListLink objects[_SESSION_KIND_MAX];    /* what it made, newest first: the link member of each */
         uint64_t n_requests;
         bool waiting;                   /* a request of it waits for a kernel call off the loop: it reads no more */
@@ -194,6 +196,12 @@ struct Session {
 
 /* Takes fd.  The session starts serving at once. */
 int session_new(Session **ret, SessionHost *host, uint64_t id, int fd);
+/*
+ * The session's iommufd context, opened at the first call (charged one fd
+ * of ACCOUNT_FDS; *ret_over is the account over its limit on -EDQUOT);
+ * 0 or -errno.
+ */
+int session_context(Session *s, BackendCtx **ret, const Account **ret_over);
 /* What the records of a restored session say of who it is. */
 typedef struct SessionRestored {
         const PeerIdentity *identity;   /* captured at its accept; NULL: read again from the kernel */
@@ -203,7 +211,7 @@ typedef struct SessionRestored {
 
 /*
  * A session a previous broker process served (core/recover.c): takes fd (its
- * connection) and ctx; admitted again under the policy in force as its
+ * connection) and ctx (NULL: it had no iommufd yet); admitted again under the policy in force as its
  * records say (restored; NULL: as a new connection would be), counted as
  * after Hello, not reading until session_resume().  Its tenant is the one it
  * was admitted as; one gone from the policy keeps it as an orphan (nothing

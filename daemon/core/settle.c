@@ -199,7 +199,7 @@ static void reconcile_objects(Session *s) {
         }
         /* one request makes at most a few objects (an IOAS and its automatic HWPT, a device) */
         top = highest_recorded_id(s) + 8;
-        for (unsigned pass = 0; pass < 2; pass++)
+        for (unsigned pass = 0; s->ctx && pass < 2; pass++)
                 for (uint32_t id = 1; id <= top; id++)
                         if (!recorded_id(s, id))
                                 (void) backend_destroy(s->ctx, id);
@@ -648,8 +648,9 @@ int settle_request(Recovery *rc, RecSession *r) {
                 const Ib__V1__HwptInvalidateRequest *inv = req->hwpt_invalidate;
                 Ib__V1__HwptInvalidateReply ir = IB__V1__HWPT_INVALIDATE_REPLY__INIT;
                 uint32_t n = inv->entry_len > 0 ? (uint32_t) (inv->entries.len / inv->entry_len) : 0;
-                int q2 = backend_hwpt_invalidate(r->s->ctx, inv->pt_id, inv->data_type, inv->entries.data,
-                                                 inv->entry_len, &n);
+                int q2 = !r->s->ctx ? -ENOENT       /* no iommufd yet: no HWPT */
+                                    : backend_hwpt_invalidate(r->s->ctx, inv->pt_id, inv->data_type,
+                                                              inv->entries.data, inv->entry_len, &n);
 
                 if (q2 < 0) {
                         reply.has_errnum = true;

@@ -114,6 +114,7 @@ int verb_device_open(Call *c) {
         Ib__V1__DeviceOpenReply *reply;
         const Account *over = NULL;
         DeviceSlot *slot;
+        BackendCtx *ctx;
         int r;
 
         reply = call_alloc(c, sizeof(*reply));
@@ -150,7 +151,10 @@ int verb_device_open(Call *c) {
                         return r;
         }
 
-        r = device_open(&d, &s->host->devices, s->ctx, &s->account, s->id, s->cred.pid, s->cred.uid, req->name,
+        ctx = call_context(c, &r);
+        if (!ctx)
+                return r;
+        r = device_open(&d, &s->host->devices, ctx, &s->account, s->id, s->cred.pid, s->cred.uid, req->name,
                         &over);
         if (r == -ENODEV)
                 return call_fail(c, r, "no device '%s' (name it by PCI address, as DeviceList shows)", req->name);

@@ -307,13 +307,17 @@ int verb_fault_queue_alloc(Call *c) {
         Session *s = c->session;
         _cleanup_(fault_queue_freep) FaultQueue *f = NULL;
         Ib__V1__FaultQueueAllocReply *reply;
+        BackendCtx *ctx;
         const Account *over = NULL;
         int fd = -1, r;
 
         reply = call_alloc(c, sizeof(*reply));
         if (!reply)
                 return -ENOMEM;
-        r = fault_queue_new(&f, s->ctx, &s->account, &fd, &over);
+        ctx = call_context(c, &r);
+        if (!ctx)
+                return r;
+        r = fault_queue_new(&f, ctx, &s->account, &fd, &over);
         if (r == -EDQUOT)
                 return call_fail_quota(c, over);
         if (r < 0)

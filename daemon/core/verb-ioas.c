@@ -13,9 +13,11 @@
 #include <string.h>
 
 #include "common/protocol.h"
+#include "core/persist.h"
 #include "core/session.h"
 #include "core/tenancy.h"
 #include "policy/audit.h"
+#include "util/crashpoint.h"
 #include "core/verbs.h"
 
 #define IOVA_32BIT_LAST UINT64_C(0xffffffff)
@@ -32,6 +34,28 @@ Ioas *call_find_ioas(Call *c, uint32_t id, int *ret) {
 static void ioas_drop(Ioas *ioas) {
         if (ioas_destroy(ioas) < 0)
                 ioas_free(ioas);
+}
+
+BackendCtx *call_context(Call *c, int *ret) {
+        Session *s = c->session;
+        const Account *over = NULL;
+        BackendCtx *ctx = NULL;
+        bool had = s->ctx != NULL;
+        int r;
+
+        r = session_context(s, &ctx, &over);
+        if (r == -EDQUOT)
+                *ret = call_fail_quota(c, over);
+        else if (r == -EMFILE || r == -ENFILE)
+                *ret = call_fail(c, EMFILE, "the broker is out of file descriptors: cannot open this session's "
+                                 "iommufd, try again later");
+        else if (r < 0)
+                *ret = call_fail(c, r, "cannot open this session's iommufd: %s", strerror(-r));
+        else if (!had) {
+                (void) persist_keep_fd(s->host->persist, s, PERSIST_FD_CONTEXT, 0, backend_ctx_fd(ctx));
+                crash_point("opened");
+        }
+        return r < 0 ? NULL : ctx;
 }
 
 int call_fail_quota(Call *c, const Account *over) {
@@ -64,6 +88,7 @@ int verb_ioas_alloc(Call *c) {
         IovaRange offered[IB_MAX_IOVA_RANGES], window[IB_MAX_IOVA_RANGES];
         size_t n_offered = ELEMENTSOF(offered);
         const Account *over = NULL;
+        BackendCtx *ctx;
         Ib__V1__IoasAllocReply *reply;
         uint64_t lo = 0, hi = UINT64_MAX, alignment;
         const char *wname = "full";
@@ -114,7 +139,10 @@ int verb_ioas_alloc(Call *c) {
                 n_tenant_cut = (size_t) n;
                 memcpy(tenant_cut, cut, sizeof(IovaRange) * (size_t) n);
         }
-        r = ioas_new(&ioas, s->ctx, &s->account, &over);
+        ctx = call_context(c, &r);
+        if (!ctx)
+                return r;
+        r = ioas_new(&ioas, ctx, &s->account, &over);
         if (r == -EDQUOT)
                 return call_fail_quota(c, over);
         if (r < 0)

@@ -71,5 +71,12 @@ typedef struct DeviceSlot DeviceSlot;
  * it is idle (verb-device.c: DeviceOpen and DeviceDelegate say it alike).
  */
 int call_fail_device_busy(Call *c, const DeviceSlot *slot);
+typedef struct BackendCtx BackendCtx;
+/*
+ * The session's iommufd, opened at the first verb that makes a kernel
+ * object (charged to ACCOUNT_FDS, kept in the fd store), or NULL with
+ * *ret = call_fail(...) (verb-ioas.c).
+ */
+BackendCtx *call_context(Call *c, int *ret);
 /* -EDQUOT with a sentence naming the limit that was reached. */
 int call_fail_quota(Call *c, const Account *over);

@@ -189,10 +189,12 @@ for point in read unmapped unmap-recorded replied; do
 done
 
 # ------------------------------------------------------------------ object verbs in every window
-# ioas-alloc (request 2): read but not run, or run and recorded with its reply but not sent
-for point in read handled; do
+# ioas-alloc (request 2): read but not run, its iommufd opened (and kept) but no IOAS made yet,
+# or run and recorded with its reply but not sent
+for spec in read:2 opened:1 handled:2; do
+        point=${spec%%:*}
         rm -f "$tmp/fired"
-        start_broker IB_CRASH_AT="$point:2:$tmp/fired" || exit 1
+        start_broker IB_CRASH_AT="$spec:$tmp/fired" || exit 1
         a=$(req "ioas-alloc")
         check "ioas-alloc, crash at '$point': one outcome, IOAS 1" test "$(jq -r '.ok, .ioas' <<< "$a" | tr '\n' ' ')" = "true 1 "
         check "ioas-alloc, crash at '$point': the broker did die there" test -e "$tmp/fired"

@@ -182,7 +182,10 @@ TEST(a_tenant_is_charged_for_its_sessions_and_the_fds_the_broker_holds) {
         int fd, n = 0, r;
         TestBroker b;
 
-        /* 2 sessions x (socket + pidfd + iommufd) = 6 fds; 4 more for fault queues, each 1 (+1 while its reply is queued) */
+        /*
+         * 2 sessions x (socket + pidfd) = 4 fds; c1's iommufd at its first
+         * fault queue 1; 5 more for fault queues, each 1 (+1 while its reply is queued)
+         */
         write_policy(policy, sizeof(policy), "SessionsMax=2\nFileDescriptorsMax=10\n");
         snprintf(args, sizeof(args), "--policy=%s", policy);
         ASSERT_OK(test_broker_start(&b, args));
@@ -230,31 +233,48 @@ static bool kernel_gives_pidfds(void) {
         return yes;
 }
 
-/* A session's own fds are charged at the door: its socket, the peer's pidfd, its iommufd (3 with a pidfd). */
-TEST(a_session_is_charged_its_socket_pidfd_and_iommufd) {
-        char policy[256], args[300], why[256] = "";
-        ib_client *c1 = NULL, *c2 = NULL;
+/*
+ * A session's own fds are charged at the door (its socket, the peer's
+ * pidfd), its iommufd at its first kernel object: an idle session costs the
+ * tenant two fds, and a FileDescriptorsMax= that admits a session but not
+ * its iommufd refuses the IoasAlloc (EDQUOT, naming the limit), not the
+ * session, which goes on serving.
+ */
+TEST(a_session_is_charged_its_socket_and_pidfd_and_its_iommufd_at_first_use) {
+        int own = kernel_gives_pidfds() ? 2 : 1, r;
+        char policy[256], extra[64], args[300], why[256] = "";
+        ib_client *c1 = NULL, *c2 = NULL, *c3 = NULL;
+        uint32_t ioas1, ioas2;
+        ib_caps caps;
         TestBroker b;
-        int r;
 
-        write_policy(policy, sizeof(policy), "FileDescriptorsMax=5\n");
+        /* room for two idle sessions and one iommufd */
+        snprintf(extra, sizeof(extra), "FileDescriptorsMax=%d\n", 2 * own + 1);
+        write_policy(policy, sizeof(policy), extra);
         snprintf(args, sizeof(args), "--policy=%s", policy);
         ASSERT_OK(test_broker_start(&b, args));
         /* the session test_broker_start() made to see the broker serve ends on its own time */
         for (int i = 0; (r = ib_client_connect_verbose(b.socket, "vmm", &c1, why, sizeof(why))) == -EDQUOT && i < 50; i++)
                 usleep(20000);
         ASSERT_OK(r);
-        /* 3 + 3 > 5 where the kernel gives pidfds (6.5 on); 2 + 2 <= 5 where it does not */
-        r = ib_client_connect_verbose(b.socket, "vmm", &c2, why, sizeof(why));
-        printf("# the second session: %s\n", r < 0 ? why : "served");
-        if (kernel_gives_pidfds()) {
-                ASSERT_EQ(r, -EDQUOT);
-                ASSERT_TRUE(strstr(why, "FileDescriptorsMax") != NULL);
-        } else {
-                ASSERT_OK(r);
-                ib_client_free(c2);
-        }
+        ASSERT_OK(ib_ioas_alloc(c1, NULL, &ioas1));
+        ASSERT_OK(ib_client_connect_verbose(b.socket, "vmm", &c2, why, sizeof(why)));
+        r = ib_ioas_alloc(c2, NULL, &ioas2);
+        printf("# the second session's IoasAlloc: %s\n", r < 0 ? ib_client_error(c2) : "served");
+        ASSERT_EQ(r, -EDQUOT);
+        ASSERT_TRUE(strstr(ib_client_error(c2), "FileDescriptorsMax") != NULL);
+        ASSERT_OK(ib_caps_get(c2, &caps));
+        /* a third session does not fit at the door */
+        r = ib_client_connect_verbose(b.socket, "vmm", &c3, why, sizeof(why));
+        printf("# a third session: %s\n", r < 0 ? why : "served");
+        ASSERT_EQ(r, -EDQUOT);
+        ASSERT_TRUE(strstr(why, "FileDescriptorsMax") != NULL);
+        /* the first session's end gives its fds back: the second gets its iommufd */
         ib_client_free(c1);
+        for (int i = 0; (r = ib_ioas_alloc(c2, NULL, &ioas2)) == -EDQUOT && i < 50; i++)
+                usleep(20000);
+        ASSERT_OK(r);
+        ib_client_free(c2);
         ASSERT_EQ(test_broker_stop(&b), 0);
         remove_policy(policy);
 }
