@@ -7,13 +7,25 @@
  * find the ops of a context's backend: every rule is the backend's.  The
  * four calls that pin or unpin (map_file, map_user, unmap, copy) go through
  * offload_call(): inside a request running in a coroutine they run on a
- * worker thread (util/offload.h), everywhere else at once.
+ * worker thread (util/offload.h), everywhere else at once.  Every call
+ * that reaches a context is one BACKEND_CALL(): a test's deferred kill waits
+ * for its end (util/crashpoint.h), as a SIGKILL waits for a kernel's ioctl.
  */
 #include <string.h>
 
 #include "backend/backend.h"
 #include "common/macro.h"
+#include "util/crashpoint.h"
 #include "util/offload.h"
+
+#define BACKEND_CALL(call) ({                   \
+        int _r;                                 \
+                                                \
+        crash_defer_begin();                    \
+        _r = (call);                            \
+        crash_defer_end();                      \
+        _r;                                     \
+})
 
 static const BackendOps *const backends[] = {
         &backend_kernel_ops,
@@ -36,18 +48,24 @@ int backend_open(const BackendOps *ops, const BackendConfig *config, Backend **r
 }
 
 Backend *backend_close(Backend *b) {
-        if (b)
+        if (b) {
+                crash_defer_begin();
                 b->ops->close(b);
+                crash_defer_end();
+        }
         return NULL;
 }
 
 int backend_ctx_new(Backend *b, BackendCtx **ret) {
-        return b->ops->ctx_new(b, ret);
+        return BACKEND_CALL(b->ops->ctx_new(b, ret));
 }
 
 BackendCtx *backend_ctx_free(BackendCtx *ctx) {
-        if (ctx)
+        if (ctx) {
+                crash_defer_begin();
                 ctx_ops(ctx)->ctx_free(ctx);
+                crash_defer_end();
+        }
         return NULL;
 }
 
@@ -56,24 +74,24 @@ int backend_ctx_fd(BackendCtx *ctx) {
 }
 
 int backend_ctx_adopt(Backend *b, int fd, BackendCtx **ret) {
-        return b->ops->ctx_adopt(b, fd, ret);
+        return BACKEND_CALL(b->ops->ctx_adopt(b, fd, ret));
 }
 
 int backend_ioas_alloc(BackendCtx *ctx, uint32_t *ret_id) {
-        return ctx_ops(ctx)->ioas_alloc(ctx, ret_id);
+        return BACKEND_CALL(ctx_ops(ctx)->ioas_alloc(ctx, ret_id));
 }
 
 int backend_destroy(BackendCtx *ctx, uint32_t id) {
-        return ctx_ops(ctx)->destroy(ctx, id);
+        return BACKEND_CALL(ctx_ops(ctx)->destroy(ctx, id));
 }
 
 int backend_iova_ranges(BackendCtx *ctx, uint32_t ioas, IovaRange *ranges, size_t *n_ranges,
                         uint64_t *ret_alignment) {
-        return ctx_ops(ctx)->iova_ranges(ctx, ioas, ranges, n_ranges, ret_alignment);
+        return BACKEND_CALL(ctx_ops(ctx)->iova_ranges(ctx, ioas, ranges, n_ranges, ret_alignment));
 }
 
 int backend_allow_iovas(BackendCtx *ctx, uint32_t ioas, const IovaRange *ranges, size_t n) {
-        return ctx_ops(ctx)->allow_iovas(ctx, ioas, ranges, n);
+        return BACKEND_CALL(ctx_ops(ctx)->allow_iovas(ctx, ioas, ranges, n));
 }
 
 /* The arguments of one call that may pin or unpin a lot, for offload_call(). */
@@ -90,25 +108,25 @@ typedef struct PinCall {
 static int pin_map_file(void *arg) {
         PinCall *p = arg;
 
-        return ctx_ops(p->ctx)->map_file(p->ctx, p->ioas, p->fd, p->start, p->length, p->flags, p->ret);
+        return BACKEND_CALL(ctx_ops(p->ctx)->map_file(p->ctx, p->ioas, p->fd, p->start, p->length, p->flags, p->ret));
 }
 
 static int pin_map_user(void *arg) {
         PinCall *p = arg;
 
-        return ctx_ops(p->ctx)->map_user(p->ctx, p->ioas, p->va, p->length, p->flags, p->ret);
+        return BACKEND_CALL(ctx_ops(p->ctx)->map_user(p->ctx, p->ioas, p->va, p->length, p->flags, p->ret));
 }
 
 static int pin_unmap(void *arg) {
         PinCall *p = arg;
 
-        return ctx_ops(p->ctx)->unmap(p->ctx, p->ioas, p->iova, p->length, p->ret);
+        return BACKEND_CALL(ctx_ops(p->ctx)->unmap(p->ctx, p->ioas, p->iova, p->length, p->ret));
 }
 
 static int pin_copy(void *arg) {
         PinCall *p = arg;
 
-        return ctx_ops(p->ctx)->copy(p->ctx, p->ioas, p->src_ioas, p->iova, p->length, p->flags, p->ret);
+        return BACKEND_CALL(ctx_ops(p->ctx)->copy(p->ctx, p->ioas, p->src_ioas, p->iova, p->length, p->flags, p->ret));
 }
 
 int backend_map_file(BackendCtx *ctx, uint32_t ioas, int fd, uint64_t start, uint64_t length, uint32_t flags,
@@ -140,69 +158,69 @@ int backend_copy(BackendCtx *ctx, uint32_t dst_ioas, uint32_t src_ioas, uint64_t
 }
 
 int backend_device_list(Backend *b, BackendDeviceInfo **ret, size_t *ret_n) {
-        return b->ops->device_list(b, ret, ret_n);
+        return BACKEND_CALL(b->ops->device_list(b, ret, ret_n));
 }
 
 int backend_device_bind(BackendCtx *ctx, const BackendDeviceInfo *info, int *ret_fd, uint32_t *ret_dev_id) {
-        return ctx_ops(ctx)->device_bind(ctx, info, ret_fd, ret_dev_id);
+        return BACKEND_CALL(ctx_ops(ctx)->device_bind(ctx, info, ret_fd, ret_dev_id));
 }
 
 int backend_device_unbind(BackendCtx *ctx, int dev_fd, uint32_t dev_id) {
-        return ctx_ops(ctx)->device_unbind(ctx, dev_fd, dev_id);
+        return BACKEND_CALL(ctx_ops(ctx)->device_unbind(ctx, dev_fd, dev_id));
 }
 
 int backend_device_probe(Backend *b, const BackendDeviceInfo *info) {
-        return b->ops->device_probe(b, info);
+        return BACKEND_CALL(b->ops->device_probe(b, info));
 }
 
 int backend_delegate_iommufd(Backend *b, int *ret_fd) {
-        return b->ops->delegate_iommufd(b, ret_fd);
+        return BACKEND_CALL(b->ops->delegate_iommufd(b, ret_fd));
 }
 
 int backend_delegate_device(Backend *b, const BackendDeviceInfo *info, int *ret_fd) {
-        return b->ops->delegate_device(b, info, ret_fd);
+        return BACKEND_CALL(b->ops->delegate_device(b, info, ret_fd));
 }
 
 int backend_device_attach(BackendCtx *ctx, int dev_fd, uint32_t dev_id, uint32_t pasid, uint32_t pt_id,
                           uint32_t *ret_hwpt) {
-        return ctx_ops(ctx)->device_attach(ctx, dev_fd, dev_id, pasid, pt_id, ret_hwpt);
+        return BACKEND_CALL(ctx_ops(ctx)->device_attach(ctx, dev_fd, dev_id, pasid, pt_id, ret_hwpt));
 }
 
 int backend_device_detach(BackendCtx *ctx, int dev_fd, uint32_t dev_id, uint32_t pasid) {
-        return ctx_ops(ctx)->device_detach(ctx, dev_fd, dev_id, pasid);
+        return BACKEND_CALL(ctx_ops(ctx)->device_detach(ctx, dev_fd, dev_id, pasid));
 }
 
 int backend_hw_info(BackendCtx *ctx, uint32_t dev_id, BackendHwInfo *ret) {
-        return ctx_ops(ctx)->hw_info(ctx, dev_id, ret);
+        return BACKEND_CALL(ctx_ops(ctx)->hw_info(ctx, dev_id, ret));
 }
 
 int backend_hwpt_alloc(BackendCtx *ctx, uint32_t dev_id, uint32_t pt_id, uint32_t flags, uint32_t data_type,
                        const void *data, size_t data_len, uint32_t fault_id, uint32_t *ret_id) {
-        return ctx_ops(ctx)->hwpt_alloc(ctx, dev_id, pt_id, flags, data_type, data, data_len, fault_id, ret_id);
+        return BACKEND_CALL(ctx_ops(ctx)->hwpt_alloc(ctx, dev_id, pt_id, flags, data_type, data, data_len, fault_id, ret_id));
 }
 
 int backend_hwpt_set_dirty_tracking(BackendCtx *ctx, uint32_t hwpt, bool enable) {
-        return ctx_ops(ctx)->hwpt_set_dirty_tracking(ctx, hwpt, enable);
+        return BACKEND_CALL(ctx_ops(ctx)->hwpt_set_dirty_tracking(ctx, hwpt, enable));
 }
 
 int backend_hwpt_get_dirty_bitmap(BackendCtx *ctx, uint32_t hwpt, uint64_t iova, uint64_t length,
                                   uint64_t page_size, uint32_t flags, void *bitmap) {
-        return ctx_ops(ctx)->hwpt_get_dirty_bitmap(ctx, hwpt, iova, length, page_size, flags, bitmap);
+        return BACKEND_CALL(ctx_ops(ctx)->hwpt_get_dirty_bitmap(ctx, hwpt, iova, length, page_size, flags, bitmap));
 }
 
 int backend_hwpt_invalidate(BackendCtx *ctx, uint32_t pt_id, uint32_t data_type, const void *entries,
                             uint32_t entry_len, uint32_t *entry_num) {
-        return ctx_ops(ctx)->hwpt_invalidate(ctx, pt_id, data_type, entries, entry_len, entry_num);
+        return BACKEND_CALL(ctx_ops(ctx)->hwpt_invalidate(ctx, pt_id, data_type, entries, entry_len, entry_num));
 }
 
 int backend_fault_alloc(BackendCtx *ctx, uint32_t *ret_id, int *ret_fd) {
-        return ctx_ops(ctx)->fault_alloc(ctx, ret_id, ret_fd);
+        return BACKEND_CALL(ctx_ops(ctx)->fault_alloc(ctx, ret_id, ret_fd));
 }
 
 int backend_viommu_alloc(BackendCtx *ctx, uint32_t dev_id, uint32_t hwpt, uint32_t type, uint32_t *ret_id) {
-        return ctx_ops(ctx)->viommu_alloc(ctx, dev_id, hwpt, type, ret_id);
+        return BACKEND_CALL(ctx_ops(ctx)->viommu_alloc(ctx, dev_id, hwpt, type, ret_id));
 }
 
 int backend_vdevice_alloc(BackendCtx *ctx, uint32_t viommu, uint32_t dev_id, uint64_t virt_id, uint32_t *ret_id) {
-        return ctx_ops(ctx)->vdevice_alloc(ctx, viommu, dev_id, virt_id, ret_id);
+        return BACKEND_CALL(ctx_ops(ctx)->vdevice_alloc(ctx, viommu, dev_id, virt_id, ret_id));
 }

@@ -695,11 +695,12 @@ static void list_store(Manager *m) {
 }
 
 static void control_line(Manager *m, const char *l) {
-        if (strcmp(l, "kill") == 0) {
+        if (strcmp(l, "kill") == 0 || strcmp(l, "kill-between-calls") == 0) {
+                /* the second: SIGUSR1, which a broker with IB_CRASH_DEFER=1 turns into SIGKILL between backend calls */
                 if (m->main_pid > 0)
-                        (void) kill(m->main_pid, SIGKILL);
+                        (void) kill(m->main_pid, l[4] ? SIGUSR1 : SIGKILL);
                 else
-                        status(m, "error command=kill reason=not-running");
+                        status(m, "error command=%s reason=not-running", l);
         } else if (strcmp(l, "restart") == 0)
                 job_begin(m, JOB_RESTART);
         else if (strcmp(l, "stop") == 0)
@@ -885,7 +886,7 @@ static void help(void) {
                "  --timeout-stop-sec SEC     SIGKILL after SIGTERM (default 90)\n"
                "  --start-limit-burst N      StartLimitBurst= (default 5; 0: no limit)\n"
                "  --start-limit-interval SEC StartLimitIntervalSec= (default 10)\n"
-               "  --control PATH             create a FIFO taking lines: kill, restart, stop, list\n"
+               "  --control PATH             create a FIFO taking lines: kill, kill-between-calls, restart, stop, list\n"
                "  --status PATH              append status lines there (default stdout)\n"
                "  --help                     this text\n"
                "SIGTERM or SIGINT to ib-svcmgr is `stop`.  The header of tests/lib/ib-svcmgr.c\n"

@@ -109,14 +109,15 @@ int svcmgr_start_backend(Svcmgr *m, const char *backend, const char *extra_args,
 }
 
 int svcmgr_kill(Svcmgr *m) {
+        const char *line = m->kill_between_calls ? "kill-between-calls\n" : "kill\n";
         int fd = open(m->control, O_WRONLY | O_CLOEXEC);
         ssize_t k;
 
         if (fd < 0)
                 return -errno;
-        k = write(fd, "kill\n", 5);
+        k = write(fd, line, strlen(line));
         close(fd);
-        return k == 5 ? 0 : -EIO;
+        return k == (ssize_t) strlen(line) ? 0 : -EIO;
 }
 
 /* Reads the status lines written since the last call; false once the harness said "dead". */

@@ -30,6 +30,7 @@ typedef struct Svcmgr {
         unsigned starts;                /* the last "ready" line's start=N */
         uint64_t ready_ms;              /* its ms=T: from the fork to READY=1 */
         long status_off;                /* the status file read up to here */
+        bool kill_between_calls;        /* svcmgr_kill(): the broker dies between backend calls (IB_CRASH_DEFER) */
 } Svcmgr;
 
 /* The broker's audit record of one restart ("restart N: S sessions restored (E ended), ..."). */
@@ -54,7 +55,11 @@ typedef struct RestartAudit {
 int svcmgr_start(Svcmgr *m, const char *extra_args, const char *policy_extra);
 /* The same with --backend=BACKEND ("sim", "kernel") in place of --backend=sim. */
 int svcmgr_start_backend(Svcmgr *m, const char *backend, const char *extra_args, const char *policy_extra);
-/* kill -9 of the broker (the control FIFO's "kill"); the harness restarts it. */
+/*
+ * kill -9 of the broker (the control FIFO's "kill"; with kill_between_calls
+ * "kill-between-calls": a broker started with IB_CRASH_DEFER=1 dies at the
+ * end of the backend call it is in, if any); the harness restarts it.
+ */
 int svcmgr_kill(Svcmgr *m);
 /*
  * Waits up to timeout_ms for the "ready" line of start n (m->starts,

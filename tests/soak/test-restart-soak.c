@@ -60,6 +60,10 @@
  * a crash inside any verb, the object verbs too, is settled (docs/restart.md,
  * "Why records and kernel agree").
  *
+ * On the sim a kill lands between two backend calls, never inside one (the
+ * sim's model lives in the broker's memory, and a SIGKILL lands before or
+ * after a kernel's ioctl, never inside: IB_CRASH_DEFER, util/crashpoint.h);
+ * anywhere else in the broker it lands as it comes.
  * On the kernel backend the same checks compare the broker's records with
  * the kernel's truth: an unmap answers what the kernel's IOAS held (its
  * exact length, or ENOENT), and a map at a fixed IOVA the kernel still held
@@ -1404,6 +1408,7 @@ static int setup(void) {
         const char *more = getenv("IB_SOAK_DAEMON_ARGS"), *backend = getenv("IB_RESTART_SOAK_BACKEND");
         const char *devices = getenv("IB_RESTART_SOAK_DEVICES");
         char policy_extra[sizeof(device_list) + 16] = "";
+        bool between;
         int r;
 
         if (!backend || !*backend)
@@ -1426,7 +1431,17 @@ static int setup(void) {
                 (void) snprintf(policy_extra, sizeof(policy_extra), "Device=%s\n", device_list);
         printf("# backend %s (IB_RESTART_SOAK_BACKEND), devices: %s (IB_RESTART_SOAK_DEVICES)\n", backend,
                n_devices ? device_list : "none");
+        /*
+         * The sim's model is the broker's own memory, and a sim op cut in half
+         * would leave it half done, which no kernel ioctl does: on the sim the
+         * kills land between backend calls (IB_CRASH_DEFER, util/crashpoint.h),
+         * anywhere else in the broker as they come.
+         */
+        between = strcmp(backend, "sim") == 0;
+        if (between)
+                (void) setenv("IB_CRASH_DEFER", "1", 1);
         r = svcmgr_start_backend(&mgr, backend, more, policy_extra);
+        mgr.kill_between_calls = between;
         if (r == -ENOENT)
                 return 0;       /* the tests say they skip */
         return r;

@@ -10,8 +10,8 @@
  *
  *   direct    the same operation by ioctl on this program's own iommufd, with
  *             edu bound to it and attached (IOMMU_IOAS_MAP of the same memfd
- *             pages by address, IOMMU_IOAS_UNMAP); for the big map also
- *             IOMMU_IOAS_MAP_FILE of the memfd, the ioctl the broker makes
+ *             pages by address, IOMMU_IOAS_UNMAP); also IOMMU_IOAS_MAP_FILE
+ *             of the memfd, the ioctl the broker makes (4 KiB and big maps)
  *   bare      a SOCK_SEQPACKET round trip carrying one fd (SCM_RIGHTS) to a
  *             process that answers, the least any broker must pay
  *
@@ -196,8 +196,13 @@ static int direct_unmap(Direct *d, uint64_t iova, uint64_t len) {
         return ioctl(d->iommufd, IOMMU_IOAS_UNMAP, &u) < 0 ? -errno : 0;
 }
 
-/* Per-op microseconds of n 4 KiB maps (*ret_map) and their unmaps (*ret_unmap). */
-static int direct_small(Direct *d, uint8_t *ram, unsigned n, double *ret_map, double *ret_unmap) {
+/*
+ * Per-op microseconds of n 4 KiB maps (*ret_map) and their unmaps
+ * (*ret_unmap); then of n 4 KiB maps by file of memfd (*ret_map_file: the
+ * broker's own ioctl, a different path in the kernel), unmapped untimed.
+ */
+static int direct_small(Direct *d, uint8_t *ram, int memfd, unsigned n, double *ret_map, double *ret_unmap,
+                        double *ret_map_file) {
         double t0, t1, t2;
         int r;
 
@@ -212,6 +217,14 @@ static int direct_small(Direct *d, uint8_t *ram, unsigned n, double *ret_map, do
         t2 = now();
         *ret_map = (t1 - t0) * 1e6 / n;
         *ret_unmap = (t2 - t1) * 1e6 / n;
+        t0 = now();
+        for (unsigned i = 0; i < n; i++)
+                if ((r = direct_map_file(d, memfd, (uint64_t) (i % BATCH) * PAGE, PAGE, IOVA_BASE + (uint64_t) i * PAGE)) < 0)
+                        return r;
+        *ret_map_file = (now() - t0) * 1e6 / n;
+        for (unsigned i = 0; i < n; i++)
+                if ((r = direct_unmap(d, IOVA_BASE + (uint64_t) i * PAGE, PAGE)) < 0)
+                        return r;
         return 0;
 }
 
@@ -548,7 +561,7 @@ static int parse_argv(int argc, char **argv) {
 
 /* The direct baselines of one brokered measurement, in microseconds (per op; per map for the big one). */
 typedef struct Base {
-        double map, unmap, bare, big, big_file;
+        double map, unmap, map_file, bare, big, big_file;
 } Base;
 
 /* What one round measures. */
@@ -572,7 +585,7 @@ static int base_measure(Direct *d, Base *b, bool with_bare, bool with_big) {
         double t0;
         int r;
 
-        r = direct_small(d, g.ram, arg_iterations, &b->map, &b->unmap);
+        r = direct_small(d, g.ram, g.memfd, arg_iterations, &b->map, &b->unmap, &b->map_file);
         if (r >= 0 && with_big) {
                 cpu_set_t old, on;
 
@@ -745,6 +758,7 @@ int main(int argc, char **argv) {
                         return 1;
         printf("%-46s %10.1f us\n", "direct 4 KiB map (baseline)", median_of(SERIES(x, b_h_map.map), arg_rounds));
         printf("%-46s %10.1f us\n", "direct 4 KiB unmap (baseline)", median_of(SERIES(x, b_h_map.unmap), arg_rounds));
+        printf("%-46s %10.1f us\n", "direct 4 KiB map by file (baseline)", median_of(SERIES(x, b_h_map.map_file), arg_rounds));
         printf("%-46s %10.1f us\n", "bare SEQPACKET round trip with an fd", median_of(SERIES(x, b_h_map.bare), arg_rounds));
         printf("%-46s %10.1f us\n", "direct 256 MiB map (baseline)", median_of(SERIES(x, b_big.big), arg_rounds));
         printf("%-46s %10.1f us\n", "direct 256 MiB map by file (baseline)", median_of(SERIES(x, b_big.big_file), arg_rounds));
@@ -758,6 +772,9 @@ int main(int argc, char **argv) {
         row("4 KiB unmap, one at a time", SERIES(x, h_unmap), SERIES_SUM(x, b_h_map.bare, b_h_map.unmap), "bare+dir", 1.3);
         row("  the map, of a sealed memfd (SHRINK|GROW|SEAL)", SERIES(x, s_map), SERIES_SUM(x, b_s_map.bare, b_s_map.map), "bare+dir", 0);
         row("4 KiB map by handle in a Batch of 64, per op", SERIES(x, h_batch), SERIES(x, b_h_batch.map), "direct", 1.5);
+        row("  the same, vs direct 4 KiB maps by file", SERIES(x, h_batch), SERIES(x, b_h_batch.map_file), "by file", 0);
+        row("  direct 4 KiB map by file (the broker's ioctl)", SERIES(x, b_h_batch.map_file), SERIES(x, b_h_batch.map),
+            "direct", 0);
         row("4 KiB unmap in a Batch of 64, per op", SERIES(x, h_batch_unmap), SERIES(x, b_h_batch.unmap), "direct", 1.5);
         row("4 KiB map by handle, 64 async, coalesced, per op", SERIES(x, h_async), SERIES(x, h_batch), "batch", 1.2);
         row("  the same, each request alone (no coalescing)", SERIES(x, h_async_alone), SERIES(x, h_batch), "batch", 0);
