@@ -24,7 +24,8 @@
  * "Restarts"); a Batch the restart stopped part way is answered operation
  * by operation, and the operations it says were not applied go again in a
  * new bundle (their callbacks wait for that answer).
- * It is off until ib_client_set_coalescing(c, true): every request goes alone.
+ * It is on from connect; ib_client_set_coalescing(c, false) turns it off:
+ * every request goes alone.
  */
 #include <errno.h>
 #include <stdlib.h>

@@ -547,6 +547,7 @@ _public_ int ib_client_connect_verbose(const char *path, const char *client_name
         if (!c)
                 return -ENOMEM;
         c->timeout_ms = -1;
+        c->coalescing = true;           /* client/coalesce.c; ib_client_set_coalescing() */
         /* Until Hello says otherwise: the limits of protocol v1. */
         c->limits = (ib_limits) {
                 .max_message_size = IB_MAX_MESSAGE_SIZE,

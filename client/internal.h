@@ -80,7 +80,7 @@ struct ib_client {
         int unsolicited_err;            /* an error reply to no request (a refusal, a timeout): why it ends */
         char unsolicited[256];
         int timeout_ms;                 /* of a synchronous call; -1: none */
-        bool coalescing;                /* ib_client_set_coalescing(c, true) */
+        bool coalescing;                /* on unless ib_client_set_coalescing(c, false) */
         struct Bundle *bundle;          /* the open bundle (coalesce.c), not yet a request */
 };
 

@@ -438,7 +438,7 @@ int ib_copy_async(ib_client *c, uint32_t dst_ioas, uint32_t src_ioas, uint64_t s
 /* Requests sent or queued whose reply has not arrived (each operation of a coalesced Batch counts). */
 size_t ib_client_pending(ib_client *c);
 /*
- * Coalescing (off by default): on, ib_map_mem_async() and ib_unmap_async()
+ * Coalescing (on by default): ib_map_mem_async() and ib_unmap_async()
  * made while another request is in flight wait, and go together as one
  * Batch (each operation still runs and is answered on its own, in order) at
  * the next ib_client_process(), other request or max_batch_ops.  Off: every

@@ -38,7 +38,8 @@
  * process dies between two sim ops (the kernel's ioctls are atomic: a SIGKILL
  * lands before or after one) the next process finds the model exactly as the
  * last op left it.  A process killed inside an op may leave it half done: the
- * restart tests never do that.
+ * restart tests never do that (their kills wait for the backend call's end:
+ * IB_CRASH_DEFER, util/crashpoint.h).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1                   /* memfd_create(), MAP_FIXED_NOREPLACE */

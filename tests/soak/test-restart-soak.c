@@ -79,9 +79,8 @@
  * (the devices the first clients open and attach, space-separated, at most 2;
  * default: the sim's 0000:00:02.0 and 0000:00:03.0, none on the kernel backend),
  * IB_RESTART_SOAK_DEVICE_OPS (1, the default; 0: the devices stay attached to
- * the IOAS, no HWPT or PASID verbs), IB_RESTART_SOAK_COALESCE (0, the
- * default; 1: every client turns the library's coalescing on, see HACKING.md
- * "The hot path").
+ * the IOAS, no HWPT or PASID verbs), IB_RESTART_SOAK_COALESCE (1, the
+ * default, the library's own; 0: every client turns its coalescing off).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -991,8 +990,7 @@ static int client_setup(Client *cl) {
         r = ib_client_connect(mgr.socket, name, &cl->c);
         if (r < 0)
                 return fail(cl, "connect: %s", err_name(r)), r;
-        if (coalesce)
-                (void) ib_client_set_coalescing(cl->c, true);
+        (void) ib_client_set_coalescing(cl->c, coalesce);
         r = ib_ioas_alloc(cl->c, &args, &cl->ioas);
         if (r < 0)
                 return fail(cl, "ioas-alloc: %s: %s", err_name(r), ib_client_error(cl->c)), r;
@@ -1414,7 +1412,7 @@ static int setup(void) {
         if (!backend || !*backend)
                 backend = "sim";
         device_ops = env_u64("IB_RESTART_SOAK_DEVICE_OPS", 1) != 0;
-        coalesce = env_u64("IB_RESTART_SOAK_COALESCE", 0) != 0;
+        coalesce = env_u64("IB_RESTART_SOAK_COALESCE", 1) != 0;
         if (strcmp(backend, "sim") != 0 && strcmp(backend, "kernel") != 0)
                 return printf("# IB_RESTART_SOAK_BACKEND=%s: sim or kernel\n", backend), -EINVAL;
         if (!devices)
