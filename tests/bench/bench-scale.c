@@ -15,7 +15,12 @@
  * and the sim's model of the kernel's area together).
  *
  * `make bench` runs it; it is not a test and asserts nothing.  An argument
- * lowers the largest size (e.g. 100000) for a quick run.
+ * lowers the largest size (e.g. 100000) for a quick run.  With
+ * $IB_BENCH_SOCKET it uses a broker started elsewhere ($IB_BENCH_BACKEND
+ * names its backend in the output, $IB_BENCH_PID its process for the memory
+ * row): `make vmbench` runs it so against the kernel backend in the guest
+ * (tests/vm/guest-suite), with no device attached (the IOAS has no domain:
+ * what grows is the broker's records and the kernel's own IOVA tree).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -118,12 +123,19 @@ int main(int argc, char **argv) {
         ib_ioas_alloc_args args = { 0 };
         ib_client *c = NULL;
         long rss0, rss1;
+        const char *backend = "sim";
         TestBroker b;
         uint32_t ioas;
         size_t n = 0;
         int fd, r;
 
-        r = test_broker_start(&b, "--log-level=err");
+        if (getenv("IB_BENCH_SOCKET")) {
+                test_broker_attach(&b, getenv("IB_BENCH_SOCKET"));
+                b.pid = getenv("IB_BENCH_PID") ? (pid_t) atol(getenv("IB_BENCH_PID")) : 0;
+                backend = getenv("IB_BENCH_BACKEND") ?: "a broker started elsewhere";
+                r = 0;
+        } else
+                r = test_broker_start(&b, "--log-level=err");
         if (r < 0 || ib_client_connect(b.socket, "bench-scale", &c) < 0 || ib_ioas_alloc(c, &args, &ioas) < 0) {
                 fprintf(stderr, "cannot start or reach the broker: %s\n", strerror(-r));
                 return 1;
@@ -159,7 +171,7 @@ int main(int argc, char **argv) {
                 return 1;
         }
 
-        printf("Map cost as an IOAS fills (sim, 4 KiB maps at descending IOVAs, Batches of 64)\n");
+        printf("Map cost as an IOAS fills (%s, 4 KiB maps at descending IOVAs, Batches of 64)\n", backend);
         for (size_t i = 0; i < n; i++)
                 printf("  %8llu live mappings  %6.2f us per map  %5.2fx the 1k cost\n",
                        (unsigned long long) sizes[i], cost[i] * 1e6, cost[i] / cost[0]);

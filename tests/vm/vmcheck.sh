@@ -21,7 +21,8 @@
 #                          default: build-kernel.sh's, from its build/source link)
 #   IB_VM_IOMMU=intel      intel | intel-sm (scalable mode) | virtio (virtio-iommu)
 #   IB_VM_APPEND="..."     extra guest kernel command line (see tests/vm/init)
-#   IB_VMBENCH="N,BYTES[,ROUNDS]"   vmbench's iterations, big-map size and rounds (make vmbench)
+#   IB_VMBENCH="N,BYTES[,ROUNDS[,SCALE]]"   vmbench's iterations, big-map size and rounds, and
+#                                   bench-scale's largest number of live mappings (make vmbench)
 #   IB_VM_CACHE=DIR        cache for kernel/busybox (default /var/cache/iommu-broker/vm)
 #   VERBOSE=1              echo every guest line (as TAP comments) while it runs
 #   CC                     compiler for tests/vm/runas (default cc)
