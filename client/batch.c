@@ -34,6 +34,7 @@ typedef struct BatchOp {
 struct ib_batch {
         BatchOp *ops;
         size_t n_ops;
+        size_t allocated;               /* ops has room for this many */
         int fds[64];                    /* duplicated memfds, by fd_index */
         int orig_fds[64];               /* the caller's fd numbers, to share one index */
         size_t n_fds;
@@ -75,13 +76,17 @@ _public_ ib_batch *ib_batch_free(ib_batch *b) {
 }
 
 static BatchOp *batch_push(ib_batch *b) {
-        BatchOp *a = reallocarray(b->ops, b->n_ops + 1, sizeof(*a));
+        if (b->n_ops == b->allocated) {
+                size_t n = b->allocated ? 2 * b->allocated : 64;
+                BatchOp *a = reallocarray(b->ops, n, sizeof(*a));
 
-        if (!a)
-                return NULL;
-        b->ops = a;
-        memset(&a[b->n_ops], 0, sizeof(*a));
-        return &a[b->n_ops++];
+                if (!a)
+                        return NULL;
+                b->ops = a;
+                b->allocated = n;
+        }
+        memset(&b->ops[b->n_ops], 0, sizeof(*b->ops));
+        return &b->ops[b->n_ops++];
 }
 
 /* Appends op; its index or -errno. */
@@ -153,10 +158,11 @@ int batch_wire(const ib_batch *b, bool stop_on_error, BatchWire **ret) {
         w = calloc(1, sizeof(*w));
         if (!w)
                 return -ENOMEM;
-        w->ops = calloc(n ? n : 1, sizeof(*w->ops));
-        w->opp = calloc(n ? n : 1, sizeof(*w->opp));
-        w->maps = calloc(n ? n : 1, sizeof(*w->maps));
-        w->unmaps = calloc(n ? n : 1, sizeof(*w->unmaps));
+        /* not zeroed: each op initializes its entries, and the entries of the other kind are never read */
+        w->ops = reallocarray(NULL, n ? n : 1, sizeof(*w->ops));
+        w->opp = reallocarray(NULL, n ? n : 1, sizeof(*w->opp));
+        w->maps = reallocarray(NULL, n ? n : 1, sizeof(*w->maps));
+        w->unmaps = reallocarray(NULL, n ? n : 1, sizeof(*w->unmaps));
         if (!w->ops || !w->opp || !w->maps || !w->unmaps) {
                 batch_wire_free(w);
                 return -ENOMEM;

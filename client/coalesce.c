@@ -129,7 +129,7 @@ static void bundle_complete(ib_client *c, ib_pending *p, Ib__V1__Reply *reply, i
                         o->cb(c, &res, o->userdata);
         }
         if (reply)
-                ib__v1__reply__free_unpacked(reply, NULL);
+                reply_free(reply);
         if (again)
                 (void) bundle_send(c, again);
 }

@@ -262,14 +262,14 @@ static int client_read_one(ib_client *c, bool wait) {
                 return client_fail(c, EBADMSG, "a reply exceeded %zu bytes", c->rbuf_size);
         }
 
-        reply = ib__v1__reply__unpack(NULL, (size_t) n, c->rbuf);
+        reply = pb_arena_unpack(&ib__v1__reply__descriptor, (size_t) n, c->rbuf);
         if (!reply) {
                 client_close_rx_fds(c);
                 return client_fail(c, EBADMSG, "the broker sent a reply this library cannot decode");
         }
         if (reply->id == 0 && reply->result_case == IB__V1__REPLY__RESULT_RESUMED) {
                 client_on_resumed(c, reply->resumed);
-                ib__v1__reply__free_unpacked(reply, NULL);
+                reply_free(reply);
                 client_close_rx_fds(c);
                 return 1;
         }
@@ -305,7 +305,7 @@ static int client_read_one(ib_client *c, bool wait) {
                         (void) snprintf(c->unsolicited, sizeof(c->unsolicited), "%s", c->error);
                 }
         }
-        ib__v1__reply__free_unpacked(reply, NULL);
+        reply_free(reply);
         client_close_rx_fds(c);
         return 1;
 }
@@ -505,7 +505,7 @@ int client_call_fds(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n
         if (r < 0) {
                 for (size_t i = 0; i < w.n_fds; i++)
                         safe_close(w.fds[i]);
-                ib__v1__reply__free_unpacked(w.reply, NULL);
+                reply_free(w.reply);
                 return r;
         }
         for (size_t i = 0; i < w.n_fds; i++)

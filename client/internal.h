@@ -16,6 +16,7 @@
 
 #include "client/iommu-broker.h"
 #include "common/macro.h"
+#include "common/pb-arena.h"
 #include "proto/broker.pb-c.h"
 
 typedef struct ib_pending ib_pending;
@@ -103,7 +104,7 @@ int client_submit_bundle(ib_client *c, Ib__V1__Request *req, pending_complete co
 
 /*
  * Submits req and waits for its reply.  Returns 0 with *ret the reply
- * (free with ib__v1__reply__free_unpacked), or -errno: the broker's errno
+ * (free with reply_free()), or -errno: the broker's errno
  * (with its sentence in c->error) or a local one.
  */
 int client_call(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n_fds, Ib__V1__Reply **ret);
@@ -117,9 +118,13 @@ int client_reply_error(ib_client *c, const Ib__V1__Reply *reply);
 /* Completion for the *_async() verbs: decodes the reply into an ib_result for cb. */
 void client_complete_async(ib_client *c, ib_pending *p, Ib__V1__Reply *reply, int err);
 
+/* A reply as client_read_one() unpacked it (common/pb-arena.h): freed with this only. */
+static inline void reply_free(Ib__V1__Reply *r) {
+        pb_arena_free(r);
+}
+
 static inline void reply_freep(Ib__V1__Reply **r) {
-        if (*r)
-                ib__v1__reply__free_unpacked(*r, NULL);
+        reply_free(*r);
 }
 
 /*

@@ -25,7 +25,7 @@ static int call_expect(ib_client *c, Ib__V1__Request *req, Ib__V1__Reply__Result
         if (r < 0)
                 return r;
         if ((*ret)->result_case != want) {
-                ib__v1__reply__free_unpacked(*ret, NULL);
+                reply_free(*ret);
                 *ret = NULL;
                 return client_fail(c, EPROTO, "the broker answered with an unexpected result");
         }

@@ -410,7 +410,7 @@ void client_complete_async(ib_client *c, ib_pending *p, Ib__V1__Reply *reply, in
         if (p->cb)
                 p->cb(c, &res, p->userdata);
         if (reply)
-                ib__v1__reply__free_unpacked(reply, NULL);
+                reply_free(reply);
 }
 
 _public_ int ib_ioas_alloc_async(ib_client *c, const ib_ioas_alloc_args *args, ib_callback cb, void *userdata) {

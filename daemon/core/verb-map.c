@@ -448,6 +448,8 @@ int verb_batch(Call *c) {
         const Ib__V1__BatchRequest *req = c->request->batch;
         Ib__V1__BatchReply *reply;
         Ib__V1__BatchResult **results, *res;
+        Ib__V1__MapReply *maps;
+        Ib__V1__UnmapReply *unmaps;
         bool used[IB_MAX_FDS_PER_MESSAGE] = {};
         bool stopped = false;
         int r;
@@ -474,7 +476,9 @@ int verb_batch(Call *c) {
         reply = call_alloc(c, sizeof(*reply));
         results = call_alloc(c, sizeof(*results) * (req->n_ops ? req->n_ops : 1));
         res = call_alloc(c, sizeof(*res) * (req->n_ops ? req->n_ops : 1));
-        if (!reply || !results || !res)
+        maps = call_alloc(c, sizeof(*maps) * (req->n_ops ? req->n_ops : 1));
+        unmaps = call_alloc(c, sizeof(*unmaps) * (req->n_ops ? req->n_ops : 1));
+        if (!reply || !results || !res || !maps || !unmaps)
                 return -ENOMEM;
         ib__v1__batch_reply__init(reply);
 
@@ -492,20 +496,16 @@ int verb_batch(Call *c) {
                         continue;
                 }
                 if (op->op_case == IB__V1__BATCH_OP__OP_MAP) {
-                        Ib__V1__MapReply *m = call_alloc(c, sizeof(*m));
+                        Ib__V1__MapReply *m = &maps[i];
 
-                        if (!m)
-                                return -ENOMEM;
                         ib__v1__map_reply__init(m);
                         r = do_map(&sub, op->map, &value);
                         m->iova = value;
                         res[i].result_case = IB__V1__BATCH_RESULT__RESULT_MAP;
                         res[i].map = m;
                 } else {
-                        Ib__V1__UnmapReply *u = call_alloc(c, sizeof(*u));
+                        Ib__V1__UnmapReply *u = &unmaps[i];
 
-                        if (!u)
-                                return -ENOMEM;
                         ib__v1__unmap_reply__init(u);
                         r = do_unmap(&sub, op->unmap, &value);
                         u->length = value;

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "common/pb-arena.h"
 #include "common/protocol.h"
 #include "wire/codec.h"
 
@@ -13,7 +14,7 @@ int codec_decode_request(const uint8_t *data, size_t size, Ib__V1__Request **ret
 
         if (size > IB_MAX_MESSAGE_SIZE)
                 return -EMSGSIZE;
-        req = ib__v1__request__unpack(NULL, size, data);
+        req = pb_arena_unpack(&ib__v1__request__descriptor, size, data);
         if (!req)
                 return -EBADMSG;
         *ret = req;
@@ -21,8 +22,7 @@ int codec_decode_request(const uint8_t *data, size_t size, Ib__V1__Request **ret
 }
 
 void codec_request_free(Ib__V1__Request *req) {
-        if (req)
-                ib__v1__request__free_unpacked(req, NULL);
+        pb_arena_free(req);
 }
 
 int codec_encode_reply(const Ib__V1__Reply *reply, uint8_t **ret, size_t *ret_size) {

@@ -13,7 +13,11 @@
 
 #include "proto/broker.pb-c.h"
 
-/* -EMSGSIZE above the limit, -EBADMSG if it is not a Request.  A request may set no verb. */
+/*
+ * -EMSGSIZE above the limit, -EBADMSG if it is not a Request (or no memory).
+ * A request may set no verb.  Unpacked into one block (common/pb-arena.h):
+ * free it with codec_request_free() only.
+ */
 int codec_decode_request(const uint8_t *data, size_t size, Ib__V1__Request **ret);
 void codec_request_free(Ib__V1__Request *req);
 
