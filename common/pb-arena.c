@@ -5,8 +5,8 @@
  * Theory of operation: protobuf-c asks its allocator for every piece of a
  * message it unpacks (the message, each sub-message, each repeated array,
  * each string) and frees them one by one.  Here every piece is carved from
- * a chunk: the first one, sized from the wire size (a message unpacked
- * takes a few times its wire bytes), holds the arena's header; a piece that
+ * a chunk: the first one, sized from the wire size (a Batch of Maps by
+ * handle unpacked takes up to about 17 times its wire bytes; 24 are given), holds the arena's header; a piece that
  * does not fit gets a chunk of its own size or twice the last, whichever is
  * larger, linked to the first.  Each piece is preceded by a pointer to the
  * arena, so that the message, whichever piece protobuf-c allocated it in,
@@ -91,7 +91,7 @@ static void arena_free_all(PbArena *a) {
 }
 
 void *pb_arena_unpack(const ProtobufCMessageDescriptor *desc, size_t len, const uint8_t *data) {
-        size_t first = round_up(sizeof(PbArena)) + 512 + 8 * len;
+        size_t first = round_up(sizeof(PbArena)) + 1024 + 24 * len;
         ProtobufCAllocator allocator = { .alloc = arena_alloc, .free = arena_free_piece };
         ProtobufCMessage *m;
         PbChunk *c;
