@@ -1190,6 +1190,25 @@ static int kill_and_wait(uint64_t want_objects, RestartAudit *ret) {
         return 0;
 }
 
+/* The harness's "exit ... status=killed/SIG" lines with a SIG other than KILL (-errno if unreadable). */
+static int deaths_not_by_sigkill(void) {
+        char line[512];
+        int n = 0;
+        FILE *f;
+
+        f = fopen(mgr.status, "re");
+        if (!f)
+                return -errno;
+        while (fgets(line, sizeof(line), f))
+                if (strncmp(line, "exit ", 5) == 0 && strstr(line, "status=killed/") &&
+                    !strstr(line, "status=killed/KILL")) {
+                        printf("# the harness saw: %s", line);
+                        n++;
+                }
+        fclose(f);
+        return n;
+}
+
 /* With every client idle: the broker's counters and records against the clients' truth. */
 static int check_records(ib_client *observer, const char *when) {
         uint64_t bytes, mappings, objects;
@@ -1394,6 +1413,8 @@ TEST(random_broker_kills_lose_no_request_and_no_record) {
         ASSERT_OK(r);
         ASSERT_U64_EQ(caps.mapped_bytes, 0);
         ASSERT_TRUE(totals.kills > 0);
+        /* a kill-between-calls the broker did not turn into SIGKILL: IB_CRASH_DEFER was not armed */
+        ASSERT_EQ(deaths_not_by_sigkill(), 0);
 }
 
 TEST(the_broker_stops_cleanly) {
