@@ -6,9 +6,10 @@
  * message it unpacks (the message, each sub-message, each repeated array,
  * each string) and frees them one by one.  Here every piece is carved from
  * a chunk: the first one, sized from the wire size (a Batch of Maps by
- * handle unpacked takes up to about 17 times its wire bytes; 24 are given), holds the arena's header; a piece that
- * does not fit gets a chunk of its own size or twice the last, whichever is
- * larger, linked to the first.  Each piece is preceded by a pointer to the
+ * handle unpacked takes up to about 17 times its wire bytes; 24 are
+ * given), holds the arena's header; a piece that does not fit gets a chunk
+ * of its own size or twice the last, whichever is larger, linked to the
+ * first.  Each piece is preceded by a pointer to the
  * arena, so that the message, whichever piece protobuf-c allocated it in,
  * finds its arena; protobuf-c's own frees (its scratch space, the pieces of
  * a message that failed to unpack) do nothing, and pb_arena_free() frees
