@@ -42,6 +42,7 @@
 
 #include "client/internal.h"
 #include "common/errno-name.h"
+#include "common/pb-fast.h"
 #include "common/error-sentence.h"
 #include "common/protocol.h"
 #include "common/scm.h"
@@ -262,7 +263,9 @@ static int client_read_one(ib_client *c, bool wait) {
                 return client_fail(c, EBADMSG, "a reply exceeded %zu bytes", c->rbuf_size);
         }
 
-        reply = pb_arena_unpack(&ib__v1__reply__descriptor, (size_t) n, c->rbuf);
+        reply = pb_fast_reply_unpack(c->rbuf, (size_t) n);
+        if (!reply)
+                reply = pb_arena_unpack(&ib__v1__reply__descriptor, (size_t) n, c->rbuf);
         if (!reply) {
                 client_close_rx_fds(c);
                 return client_fail(c, EBADMSG, "the broker sent a reply this library cannot decode");
@@ -347,6 +350,7 @@ static int submit(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n_f
                   ib_callback cb, void *userdata, void *data, void (*free_data)(void *data), size_t n_ops) {
         ib_pending *p;
         size_t size;
+        bool fast;
 
         if (c->broken)
                 return client_fail(c, ENOTCONN, "the connection to the broker is closed");
@@ -354,7 +358,10 @@ static int submit(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n_f
                 return client_fail(c, E2BIG, "%zu fds: the broker takes at most %u per message", n_fds,
                                    c->limits.max_fds_per_message);
         req->id = ++c->next_id;
-        size = ib__v1__request__get_packed_size(req);
+        size = pb_fast_request_size(req);
+        fast = size > 0;
+        if (!fast)
+                size = ib__v1__request__get_packed_size(req);
         if (size > c->limits.max_message_size)
                 return client_fail(c, EMSGSIZE, "request of %zu bytes: the broker takes at most %u", size,
                                    c->limits.max_message_size);
@@ -376,7 +383,7 @@ static int submit(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n_f
                 pending_free(c, p);
                 return -ENOMEM;
         }
-        p->size = ib__v1__request__pack(req, p->buf);
+        p->size = fast ? pb_fast_request_pack(req, p->buf) : ib__v1__request__pack(req, p->buf);
 
         /*
          * Nothing waits before it and the broker takes one more: sent now

@@ -27,10 +27,10 @@ typedef struct PbChunk {
         max_align_t data[];
 } PbChunk;
 
-typedef struct PbArena {
+struct PbArena {
         PbChunk *chunks;                /* the current one first; the first chunk holds this header */
         size_t last_size;
-} PbArena;
+};
 
 #define PIECE_HEADER sizeof(max_align_t)        /* the arena pointer, keeping the piece aligned */
 
@@ -91,19 +91,41 @@ static void arena_free_all(PbArena *a) {
         free(first);
 }
 
-void *pb_arena_unpack(const ProtobufCMessageDescriptor *desc, size_t len, const uint8_t *data) {
-        size_t first = round_up(sizeof(PbArena)) + 1024 + 24 * len;
-        ProtobufCAllocator allocator = { .alloc = arena_alloc, .free = arena_free_piece };
-        ProtobufCMessage *m;
+PbArena *pb_arena_new(size_t size) {
+        size_t first = round_up(sizeof(PbArena)) + size;
         PbChunk *c;
         PbArena *a;
 
+        if (first < size)
+                return NULL;
         c = malloc(sizeof(*c) + first);
         if (!c)
                 return NULL;
         *c = (PbChunk) { .size = first, .used = round_up(sizeof(PbArena)) };
         a = (PbArena *) c->data;
         *a = (PbArena) { .chunks = c, .last_size = first };
+        return a;
+}
+
+void *pb_arena_alloc(PbArena *a, size_t size) {
+        return arena_alloc(a, size);
+}
+
+void pb_arena_discard(PbArena *a) {
+        if (a)
+                arena_free_all(a);
+}
+
+void *pb_arena_unpack(const ProtobufCMessageDescriptor *desc, size_t len, const uint8_t *data) {
+        ProtobufCAllocator allocator = { .alloc = arena_alloc, .free = arena_free_piece };
+        ProtobufCMessage *m;
+        PbArena *a;
+
+        if (len > (SIZE_MAX - 1024) / 24)
+                return NULL;
+        a = pb_arena_new(1024 + 24 * len);
+        if (!a)
+                return NULL;
         allocator.allocator_data = a;
         m = protobuf_c_message_unpack(desc, &allocator, len, data);
         if (!m) {

@@ -86,11 +86,11 @@ static const Verb *verb_find(Ib__V1__Request__VerbCase v) {
         return NULL;
 }
 
-/* The reply's bytes (an EMSGSIZE error in its place if it would not fit a datagram). */
-static int encode_reply(const Ib__V1__Reply *reply, uint8_t **ret, size_t *ret_size) {
+/* The reply's bytes, in buf if they fit (an EMSGSIZE error in their place if they would not fit a datagram). */
+static int encode_reply(const Ib__V1__Reply *reply, uint8_t *buf, size_t buf_size, uint8_t **ret, size_t *ret_size) {
         int r;
 
-        r = codec_encode_reply(reply, ret, ret_size);
+        r = codec_encode_reply_to(reply, buf, buf_size, ret, ret_size);
         if (r == -EMSGSIZE) {
                 Ib__V1__Reply err = IB__V1__REPLY__INIT;
 
@@ -99,10 +99,13 @@ static int encode_reply(const Ib__V1__Reply *reply, uint8_t **ret, size_t *ret_s
                 err.errnum = EMSGSIZE;
                 err.errno_name = (char *) "EMSGSIZE";
                 err.error = (char *) "the reply would exceed the message size limit";
-                r = codec_encode_reply(&err, ret, ret_size);
+                r = codec_encode_reply_to(&err, buf, buf_size, ret, ret_size);
         }
         return r;
 }
+
+/* A reply of up to this many bytes (any Map's or Unmap's, a Batch's of a few dozen ops) is packed on the stack. */
+#define REPLY_ON_STACK 2048
 
 /*
  * Sends the reply; objects: its verb changed the session's objects, whose
@@ -111,11 +114,14 @@ static int encode_reply(const Ib__V1__Reply *reply, uint8_t **ret, size_t *ret_s
  */
 static void send_reply_full(Session *s, const Ib__V1__Reply *reply, const int *fds, size_t n_fds, Charge *fds_charge,
                             bool objects) {
-        _cleanup_free_ uint8_t *buf = NULL;
+        uint8_t small[REPLY_ON_STACK], *buf = NULL;
+        _cleanup_free_ uint8_t *big = NULL;
         size_t size;
         int r;
 
-        r = encode_reply(reply, &buf, &size);
+        r = encode_reply(reply, small, sizeof(small), &buf, &size);
+        if (r >= 0 && buf != small)
+                big = buf;
         if (objects)
                 persist_objects(s->host->persist, s, reply->id, r >= 0 ? buf : NULL, r >= 0 ? size : 0, n_fds);
         crash_point("handled");

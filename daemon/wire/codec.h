@@ -2,8 +2,9 @@
 /*
  * codec.h - protocol v1 messages in and out of their wire form.
  *
- * Owns: protobuf-c unpacking of a Request and packing of a Reply, with the
- * size limit of common/protocol.h checked in one place, both ways.
+ * Owns: unpacking a Request and packing a Reply (the hot messages by hand,
+ * common/pb-fast.h, the rest and the odd ones by protobuf-c), with the size
+ * limit of common/protocol.h checked in one place, both ways.
  * Must never: look at what a request asks for, or log above debug.
  */
 #pragma once
@@ -23,3 +24,6 @@ void codec_request_free(Ib__V1__Request *req);
 
 /* Packs into a new buffer; -EMSGSIZE if the reply would exceed the limit. */
 int codec_encode_reply(const Ib__V1__Reply *reply, uint8_t **ret, size_t *ret_size);
+/* The same into buf when the reply fits its buf_size bytes (*ret == buf), else into a new buffer. */
+int codec_encode_reply_to(const Ib__V1__Reply *reply, uint8_t *buf, size_t buf_size, uint8_t **ret,
+                          size_t *ret_size);

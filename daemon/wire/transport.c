@@ -84,10 +84,13 @@ static void transport_update_interest(Transport *t) {
                         (void) event_del(t->ev_read);
                 t->reading = want_read;
         }
-        if (t->n_out > 0)
-                (void) event_add(t->ev_write, NULL);
-        else
-                (void) event_del(t->ev_write);
+        if ((t->n_out > 0) != t->writing) {
+                if (t->n_out > 0)
+                        (void) event_add(t->ev_write, NULL);
+                else
+                        (void) event_del(t->ev_write);
+                t->writing = t->n_out > 0;
+        }
 }
 
 /* Writes queued datagrams until the socket would block: 0, or -errno on a broken socket. */
@@ -250,6 +253,18 @@ int transport_send(Transport *t, const uint8_t *data, size_t size, const int *fd
         TransportOut *o;
         int r;
 
+        /* Nothing waits before it: straight to the socket, and copied only if the socket takes it later. */
+        if (!t->out_head) {
+                ssize_t n = scm_send(t->fd, data, size, fds, n_fds);
+
+                if (n >= 0) {
+                        if (fds_charge)
+                                charge_release(fds_charge);     /* the fds are the peer's now */
+                        return 0;
+                }
+                if (n != -EAGAIN && n != -EINTR)
+                        return (int) n;
+        }
         o = calloc(1, sizeof(*o) + size);
         if (!o)
                 return -ENOMEM;

@@ -62,6 +62,7 @@ struct Transport {
         size_t max_size;
         size_t max_fds;
         bool reading;
+        bool writing;                   /* ev_write is added: replies wait */
         TransportOnMessage on_message;
         TransportOnHangup on_hangup;
         void *userdata;
@@ -83,8 +84,9 @@ void transport_deinit(Transport *t);
 void transport_pause(Transport *t, bool paused);
 
 /*
- * Queues one datagram (data is copied) with fds (duplicated; the caller keeps
- * its own) and writes as much of the queue as the socket takes.  Its bytes
+ * Sends one datagram with fds (the caller keeps its own), or, when replies
+ * wait before it or the socket takes no more now, queues it (data copied,
+ * fds duplicated) and writes as much of the queue as the socket takes.  Its bytes
  * are charged to the transport's account (ACCOUNT_REPLY_BYTES, never
  * refused: reading stops instead); fds_charge (may be NULL), the caller's
  * charge for the fds, is taken over on success.
