@@ -119,8 +119,7 @@ static ib_pending *pending_free(ib_client *c, ib_pending *p) {
         if (p->free_data)
                 p->free_data(p->data);
         free(p->fds);
-        free(p->buf);
-        free(p);
+        free(p);                /* and its buf, inside it */
         return NULL;
 }
 
@@ -366,7 +365,7 @@ static int submit(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n_f
                 return client_fail(c, EMSGSIZE, "request of %zu bytes: the broker takes at most %u", size,
                                    c->limits.max_message_size);
 
-        p = calloc(1, sizeof(*p));
+        p = calloc(1, sizeof(*p) + size);       /* the request's bytes in the same block */
         if (!p)
                 return -ENOMEM;
         p->id = req->id;
@@ -377,13 +376,15 @@ static int submit(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n_f
         p->data = data;
         p->free_data = free_data;
         p->n_ops = n_ops;
-        p->buf = malloc(size ? size : 1);
-        p->fds = calloc(n_fds ? n_fds : 1, sizeof(*p->fds));
-        if (!p->buf || !p->fds) {
-                pending_free(c, p);
-                return -ENOMEM;
+        p->buf = p->bytes;
+        if (n_fds > 0) {
+                p->fds = calloc(n_fds, sizeof(*p->fds));
+                if (!p->fds) {
+                        pending_free(c, p);
+                        return -ENOMEM;
+                }
         }
-        p->size = fast ? pb_fast_request_pack(req, p->buf) : ib__v1__request__pack(req, p->buf);
+        p->size = fast ? pb_fast_request_pack(req, size, p->buf) : ib__v1__request__pack(req, p->buf);
 
         /*
          * Nothing waits before it and the broker takes one more: sent now
@@ -478,9 +479,15 @@ int client_call(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n_fds
 
 int client_call_fds(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n_fds, Ib__V1__Reply **ret,
                     int *ret_fds, size_t n_ret_fds, size_t *ret_n_fds) {
-        SyncWait w = {};
+        SyncWait w;
         int r;
 
+        /* not "= {}": its arrays need no zeroing, and a call is made per request */
+        w.done = false;
+        w.err = 0;
+        w.error[0] = '\0';
+        w.reply = NULL;
+        w.n_fds = 0;
         r = client_submit(c, req, fds, n_fds, complete_sync, NULL, NULL, &w);
         if (r < 0)
                 return r;

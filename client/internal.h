@@ -48,7 +48,7 @@ struct ib_pending {
         bool sent;
         bool carried_fds;               /* n_fds > 0 at submit: never sent again after a restart */
         bool not_applied;               /* a restart stopped it: goes again at the ResumedEvent that follows */
-        uint8_t *buf;                   /* packed; kept until the reply, to send it again after a restart */
+        uint8_t *buf;                   /* packed (bytes); kept until the reply, to send it again after a restart */
         size_t size;
         ClientFd **fds;                 /* until sent: the fds it carries */
         size_t n_fds;
@@ -58,6 +58,7 @@ struct ib_pending {
         void *data;                     /* the completion's own */
         void (*free_data)(void *data);  /* NULL: the completion's caller owns data */
         size_t n_ops;                   /* the operations it answers: 1, or a bundle's (coalesce.c) */
+        uint8_t bytes[];                /* buf: allocated with the pending request */
 };
 
 struct ib_client {

@@ -14,8 +14,9 @@
  * the message is not one this file packs (unknown fields kept in it, a
  * negative errnum, which protobuf-c packs as ten bytes, a oneof case with
  * no message); a *_put() writes it.  A sub-message's length prefix needs
- * its size, so sizes are computed again while writing: a few additions per
- * field, far less than protobuf-c's own second walk.
+ * its size, so sizes are computed again while writing, for each op or
+ * result (a few additions); the Batch, the last field of its message, takes
+ * its length from the message's size, which the caller has.
  *
  * Unpacking: a Reader walks the bytes; each message starts from its
  * generated INIT (so absent optional fields hold their defaults, as
@@ -212,6 +213,18 @@ static uint8_t *put_batch_request(uint8_t *p, const Ib__V1__BatchRequest *b) {
         return p;
 }
 
+/*
+ * The content's bytes of a LEN field that ends a message of size bytes,
+ * whose tag ends at head bytes: what is left once its length is put, so
+ * that a Batch, the last field of its message, needs no second walk.
+ */
+static size_t last_field_content(size_t size, size_t head) {
+        for (size_t k = 1; k < 10; k++)
+                if (varint_bytes(size - head - k) == k)
+                        return size - head - k;
+        return 0;       /* not reached: some k of 1 to 9 fits */
+}
+
 size_t pb_fast_request_size(const Ib__V1__Request *req) {
         size_t n = varint_field_bytes(1, req->id), sub;
         bool ok;
@@ -236,9 +249,8 @@ size_t pb_fast_request_size(const Ib__V1__Request *req) {
         return sub ? n + sub : 0;
 }
 
-size_t pb_fast_request_pack(const Ib__V1__Request *req, uint8_t *out) {
+size_t pb_fast_request_pack(const Ib__V1__Request *req, size_t size, uint8_t *out) {
         uint8_t *p = put_varint_field(out, 1, req->id);
-        bool ok;
 
         switch (req->verb_case) {
         case IB__V1__REQUEST__VERB_MAP:
@@ -248,7 +260,8 @@ size_t pb_fast_request_pack(const Ib__V1__Request *req, uint8_t *out) {
                 p = put_unmap_request(put_len_head(p, 31, unmap_request_bytes(req->unmap)), req->unmap);
                 break;
         default:
-                p = put_batch_request(put_len_head(p, 33, batch_request_bytes(req->batch, &ok)), req->batch);
+                p = put_len_head(p, 33, last_field_content(size, (size_t) (put_tag(p, 33, WIRE_LEN) - out)));
+                p = put_batch_request(p, req->batch);
                 break;
         }
         return (size_t) (p - out);
@@ -363,7 +376,7 @@ static size_t batch_reply_bytes(const Ib__V1__BatchReply *b, bool *ok) {
 static uint8_t *put_batch_reply(uint8_t *p, const Ib__V1__BatchReply *b) {
         bool ok;
 
-        for (size_t i = 0; i < b->n_results; i++)
+        for (size_t i = 0; i < b->n_results; i++)       /* each result's size once more: a few additions */
                 p = put_batch_result(put_len_head(p, 1, batch_result_bytes(b->results[i], &ok)), b->results[i]);
         return p;
 }
@@ -397,10 +410,9 @@ size_t pb_fast_reply_size(const Ib__V1__Reply *reply) {
         }
 }
 
-size_t pb_fast_reply_pack(const Ib__V1__Reply *reply, uint8_t *out) {
+size_t pb_fast_reply_pack(const Ib__V1__Reply *reply, size_t size, uint8_t *out) {
         Outcome o = OUTCOME_OF(reply);
         uint8_t *p = put_varint_field(out, 1, reply->id);
-        bool ok;
 
         p = put_outcome(p, &o, 2);
         switch (reply->result_case) {
@@ -413,7 +425,8 @@ size_t pb_fast_reply_pack(const Ib__V1__Reply *reply, uint8_t *out) {
                                      reply->unmap->length);
                 break;
         case IB__V1__REPLY__RESULT_BATCH:
-                p = put_batch_reply(put_len_head(p, 33, batch_reply_bytes(reply->batch, &ok)), reply->batch);
+                p = put_len_head(p, 33, last_field_content(size, (size_t) (put_tag(p, 33, WIRE_LEN) - out)));
+                p = put_batch_reply(p, reply->batch);
                 break;
         default:
                 break;

@@ -29,12 +29,12 @@
  * an Unmap or a Batch of them; else 0 (pack it with protobuf-c).
  */
 size_t pb_fast_request_size(const Ib__V1__Request *req);
-/* Packs req, which pb_fast_request_size() sized (not 0), into out; returns the bytes written. */
-size_t pb_fast_request_pack(const Ib__V1__Request *req, uint8_t *out);
+/* Packs req, of the size pb_fast_request_size() gave (not 0), into out; returns the bytes written (size). */
+size_t pb_fast_request_pack(const Ib__V1__Request *req, size_t size, uint8_t *out);
 
 /* The same for a Reply that is an error or carries a Map, an Unmap or a Batch result. */
 size_t pb_fast_reply_size(const Ib__V1__Reply *reply);
-size_t pb_fast_reply_pack(const Ib__V1__Reply *reply, uint8_t *out);
+size_t pb_fast_reply_pack(const Ib__V1__Reply *reply, size_t size, uint8_t *out);
 
 /*
  * The Request in data (len bytes) unpacked into one pb-arena block

@@ -26,7 +26,7 @@ ssize_t scm_send(int fd, const void *data, size_t size, const int *fds, size_t n
         if (n_fds > 0) {
                 struct cmsghdr *cmsg;
 
-                memset(&control, 0, sizeof(control));
+                memset(control.buf, 0, CMSG_SPACE(sizeof(int) * n_fds));
                 mh.msg_control = control.buf;
                 mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
                 cmsg = CMSG_FIRSTHDR(&mh);

@@ -15,6 +15,18 @@ struct CallArenaItem {
         max_align_t data[];
 };
 
+void call_init(Call *c, Session *s) {
+        c->session = s;
+        c->request = NULL;
+        c->fds = NULL;
+        c->reply = NULL;
+        c->error[0] = '\0';
+        c->arena = NULL;
+        c->n_reply_fds = 0;
+        c->n_close_fds = 0;
+        c->reply_fds_charge = (Charge) CHARGE_NULL;
+}
+
 void *call_alloc(Call *c, size_t size) {
         CallArenaItem *i = calloc(1, sizeof(*i) + size);
 

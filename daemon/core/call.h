@@ -36,6 +36,12 @@ typedef struct Call {
         Charge reply_fds_charge;        /* ACCOUNT_FDS for reply_fds, taken before the handler; the queued reply keeps it */
 } Call;
 
+/*
+ * An empty call of session s: no request, fds, reply, error, arena or reply
+ * fds yet.  Its arrays are left as they are (a Call is made per request and
+ * per Batch op: zeroing its kilobyte would cost more than the rest of the op).
+ */
+void call_init(Call *c, Session *s);
 /* Zeroed memory that lives until the reply is sent; NULL on ENOMEM. */
 void *call_alloc(Call *c, size_t size);
 char *call_strdup(Call *c, const char *s);

@@ -239,12 +239,13 @@ static void dispatch_run(void *userdata) {
         _cleanup_(fdlist_freep) FdList *fds = d->fds;
         Ib__V1__Request *req = d->req;
         Ib__V1__Reply reply = IB__V1__REPLY__INIT;
-        Call call = { .session = s };
+        Call call;
         const Account *over = NULL;
         int reserved[IB_MAX_FDS_PER_MESSAGE];
         const Verb *v;
         int r;
 
+        call_init(&call, s);
         reply.id = req->id;
         call.request = req;
         call.fds = fds;

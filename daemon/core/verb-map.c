@@ -452,8 +452,11 @@ int verb_batch(Call *c) {
         Ib__V1__UnmapReply *unmaps;
         bool used[IB_MAX_FDS_PER_MESSAGE] = {};
         bool stopped = false;
+        Call sub;
         int r;
 
+        call_init(&sub, c->session);
+        sub.fds = c->fds;
         if (req->n_ops > IB_MAX_BATCH_OPS)
                 return call_fail(c, E2BIG, "%zu operations: the limit is %u", req->n_ops, IB_MAX_BATCH_OPS);
         for (size_t i = 0; i < req->n_ops; i++) {
@@ -484,9 +487,9 @@ int verb_batch(Call *c) {
 
         for (size_t i = 0; i < req->n_ops; i++) {
                 const Ib__V1__BatchOp *op = req->ops[i];
-                Call sub = { .session = c->session, .fds = c->fds };
                 uint64_t value = 0;
 
+                sub.error[0] = '\0';   /* the one field an op sets (when it fails) */
                 ib__v1__batch_result__init(&res[i]);
                 results[i] = &res[i];
                 if (stopped) {

@@ -44,7 +44,7 @@ int codec_encode_reply_to(const Ib__V1__Reply *reply, uint8_t *buf, size_t buf_s
                 if (!out)
                         return -ENOMEM;
         }
-        *ret_size = fast ? pb_fast_reply_pack(reply, out) : ib__v1__reply__pack(reply, out);
+        *ret_size = fast ? pb_fast_reply_pack(reply, size, out) : ib__v1__reply__pack(reply, out);
         *ret = out;
         return 0;
 }

@@ -319,15 +319,15 @@ static Ib__V1__Reply *rnd_reply(void) {
 typedef struct Codec {
         const ProtobufCMessageDescriptor *desc;
         size_t (*size)(const void *m);
-        size_t (*pack)(const void *m, uint8_t *out);
+        size_t (*pack)(const void *m, size_t size, uint8_t *out);
         void *(*unpack)(const uint8_t *data, size_t len);
 } Codec;
 
 static size_t request_size(const void *m) { return pb_fast_request_size(m); }
-static size_t request_pack(const void *m, uint8_t *out) { return pb_fast_request_pack(m, out); }
+static size_t request_pack(const void *m, size_t size, uint8_t *out) { return pb_fast_request_pack(m, size, out); }
 static void *request_unpack(const uint8_t *data, size_t len) { return pb_fast_request_unpack(data, len); }
 static size_t reply_size(const void *m) { return pb_fast_reply_size(m); }
-static size_t reply_pack(const void *m, uint8_t *out) { return pb_fast_reply_pack(m, out); }
+static size_t reply_pack(const void *m, size_t size, uint8_t *out) { return pb_fast_reply_pack(m, size, out); }
 static void *reply_unpack(const uint8_t *data, size_t len) { return pb_fast_reply_unpack(data, len); }
 
 static const Codec request_codec = { &ib__v1__request__descriptor, request_size, request_pack, request_unpack };
@@ -367,7 +367,7 @@ static void check_one(const Codec *c, const ProtobufCMessage *m, Tally *t) {
                 abort();
         ASSERT_TRUE(size == pc_size);
         ASSERT_TRUE(protobuf_c_message_pack(m, pc_buf) == pc_size);
-        ASSERT_TRUE(c->pack(m, buf) == size);
+        ASSERT_TRUE(c->pack(m, size, buf) == size);
         ASSERT_TRUE(memcmp(buf, pc_buf, size) == 0);
         check_decode(c, buf, size, /* must_accept= */ true, t);
 
