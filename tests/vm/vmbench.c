@@ -131,6 +131,106 @@ static void missing(const char *what, int r) {
         failed = true;
 }
 
+/* ------------------------------------------------------------------ CPU time */
+
+/*
+ * Where a brokered op's time goes: the CPU time the broker (its pid from the
+ * socket's SO_PEERCRED, its user and system time from /proc, in clock ticks)
+ * and this program (getrusage) spend, summed over the rounds and divided by
+ * the ops, beside the wall time.  Ticks are coarse (10 ms): only sums over
+ * many ops mean anything.
+ */
+typedef struct Cpu {
+        double broker_user, broker_sys, self_user, self_sys, wall;      /* seconds */
+        double broker_faults, self_switches;    /* the broker's minor page faults, this one's context switches */
+        unsigned long ops;
+} Cpu;
+
+static Cpu cpu_small, cpu_batch;        /* by handle: one at a time, and in Batches */
+static Cpu cpu_direct;                  /* the direct 4 KiB maps and unmaps (no broker) */
+
+static pid_t broker_pid(ib_client *c) {
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+
+        if (getsockopt(ib_client_get_fd(c), SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+                return -1;
+        return cred.pid;
+}
+
+/*
+ * The CPU time so far of the broker behind c (NULL: none, zeros) and of this
+ * process; false when the broker's cannot be read.
+ */
+static bool cpu_now(ib_client *c, Cpu *ret) {
+        unsigned long long utime = 0, stime = 0, minflt = 0;
+        char path[64], buf[1024], *p;
+        struct rusage ru;
+        double tick = (double) sysconf(_SC_CLK_TCK);
+        FILE *f;
+        size_t n;
+
+        if (!c)
+                goto self;
+        (void) snprintf(path, sizeof(path), "/proc/%d/stat", (int) broker_pid(c));
+        f = fopen(path, "re");
+        if (!f)
+                return false;
+        n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        p = strrchr(buf, ')');          /* the name may hold anything; the fields follow its ')' */
+        if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %llu %*u %*u %*u %llu %llu", &minflt, &utime,
+                           &stime) != 3)
+                return false;
+self:
+        if (getrusage(RUSAGE_SELF, &ru) < 0)
+                return false;
+        *ret = (Cpu) {
+                .broker_user = (double) utime / tick,
+                .broker_sys = (double) stime / tick,
+                .self_user = (double) ru.ru_utime.tv_sec + (double) ru.ru_utime.tv_usec * 1e-6,
+                .self_sys = (double) ru.ru_stime.tv_sec + (double) ru.ru_stime.tv_usec * 1e-6,
+                .wall = now(),
+                .broker_faults = (double) minflt,
+                .self_switches = (double) (ru.ru_nvcsw + ru.ru_nivcsw),
+        };
+        return true;
+}
+
+/* Adds what was spent since before (from cpu_now()) on ops ops to sum. */
+static void cpu_add(ib_client *c, const Cpu *before, unsigned long ops, Cpu *sum) {
+        Cpu after;
+
+        if (!cpu_now(c, &after))
+                return;
+        sum->broker_user += after.broker_user - before->broker_user;
+        sum->broker_sys += after.broker_sys - before->broker_sys;
+        sum->self_user += after.self_user - before->self_user;
+        sum->self_sys += after.self_sys - before->self_sys;
+        sum->wall += after.wall - before->wall;
+        sum->broker_faults += after.broker_faults - before->broker_faults;
+        sum->self_switches += after.self_switches - before->self_switches;
+        sum->ops += ops;
+}
+
+static void cpu_row(const char *what, const Cpu *s) {
+        double k = s->ops ? 1e6 / (double) s->ops : 0;
+
+        if (!s->ops) {
+                printf("%-46s not measured\n", what);
+                return;
+        }
+        printf("%-46s %10.1f us wall:", what, s->wall * k);
+        if (s != &cpu_direct)
+                printf(" broker user %.1f sys %.1f,", s->broker_user * k, s->broker_sys * k);
+        printf(" vmbench user %.1f sys %.1f us (CPU ticks over %lu ops)", s->self_user * k, s->self_sys * k, s->ops);
+        if (s != &cpu_direct)
+                printf("; per op %.2f broker page faults, %.2f vmbench context switches",
+                       s->broker_faults / (double) s->ops, s->self_switches / (double) s->ops);
+        printf("\n");
+}
+
 /* ------------------------------------------------------------------ direct */
 
 typedef struct Direct {
@@ -205,8 +305,11 @@ static int direct_unmap(Direct *d, uint64_t iova, uint64_t len) {
 static int direct_small(Direct *d, uint8_t *ram, int memfd, unsigned n, double *ret_map, double *ret_unmap,
                         double *ret_map_file) {
         double t0, t1, t2;
+        bool cpu_ok;
+        Cpu cpu;
         int r;
 
+        cpu_ok = cpu_now(NULL, &cpu);
         t0 = now();
         for (unsigned i = 0; i < n; i++)
                 if ((r = direct_map(d, ram + (size_t) (i % BATCH) * PAGE, PAGE, IOVA_BASE + (uint64_t) i * PAGE)) < 0)
@@ -216,6 +319,8 @@ static int direct_small(Direct *d, uint8_t *ram, int memfd, unsigned n, double *
                 if ((r = direct_unmap(d, IOVA_BASE + (uint64_t) i * PAGE, PAGE)) < 0)
                         return r;
         t2 = now();
+        if (cpu_ok)
+                cpu_add(NULL, &cpu, 2UL * n, &cpu_direct);
         *ret_map = (t1 - t0) * 1e6 / n;
         *ret_unmap = (t2 - t1) * 1e6 / n;
         t0 = now();
@@ -282,94 +387,6 @@ static double bare_fd_roundtrip(int memfd, unsigned n) {
         close(sv[0]);
         (void) waitpid(pid, NULL, 0);
         return dt * 1e6 / n;
-}
-
-/* ------------------------------------------------------------------ CPU time */
-
-/*
- * Where a brokered op's time goes: the CPU time the broker (its pid from the
- * socket's SO_PEERCRED, its user and system time from /proc, in clock ticks)
- * and this program (getrusage) spend, summed over the rounds and divided by
- * the ops, beside the wall time.  Ticks are coarse (10 ms): only sums over
- * many ops mean anything.
- */
-typedef struct Cpu {
-        double broker_user, broker_sys, self_user, self_sys, wall;      /* seconds */
-        double broker_faults, self_switches;    /* the broker's minor page faults, this one's context switches */
-        unsigned long ops;
-} Cpu;
-
-static Cpu cpu_small, cpu_batch;        /* by handle: one at a time, and in Batches */
-
-static pid_t broker_pid(ib_client *c) {
-        struct ucred cred;
-        socklen_t len = sizeof(cred);
-
-        if (getsockopt(ib_client_get_fd(c), SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
-                return -1;
-        return cred.pid;
-}
-
-/* The CPU time so far of the broker behind c and of this process; false when the broker's cannot be read. */
-static bool cpu_now(ib_client *c, Cpu *ret) {
-        unsigned long long utime, stime, minflt;
-        char path[64], buf[1024], *p;
-        struct rusage ru;
-        double tick = (double) sysconf(_SC_CLK_TCK);
-        FILE *f;
-        size_t n;
-
-        (void) snprintf(path, sizeof(path), "/proc/%d/stat", (int) broker_pid(c));
-        f = fopen(path, "re");
-        if (!f)
-                return false;
-        n = fread(buf, 1, sizeof(buf) - 1, f);
-        fclose(f);
-        buf[n] = '\0';
-        p = strrchr(buf, ')');          /* the name may hold anything; the fields follow its ')' */
-        if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %llu %*u %*u %*u %llu %llu", &minflt, &utime,
-                           &stime) != 3 ||
-            getrusage(RUSAGE_SELF, &ru) < 0)
-                return false;
-        *ret = (Cpu) {
-                .broker_user = (double) utime / tick,
-                .broker_sys = (double) stime / tick,
-                .self_user = (double) ru.ru_utime.tv_sec + (double) ru.ru_utime.tv_usec * 1e-6,
-                .self_sys = (double) ru.ru_stime.tv_sec + (double) ru.ru_stime.tv_usec * 1e-6,
-                .wall = now(),
-                .broker_faults = (double) minflt,
-                .self_switches = (double) (ru.ru_nvcsw + ru.ru_nivcsw),
-        };
-        return true;
-}
-
-/* Adds what was spent since before (from cpu_now()) on ops ops to sum. */
-static void cpu_add(ib_client *c, const Cpu *before, unsigned long ops, Cpu *sum) {
-        Cpu after;
-
-        if (!cpu_now(c, &after))
-                return;
-        sum->broker_user += after.broker_user - before->broker_user;
-        sum->broker_sys += after.broker_sys - before->broker_sys;
-        sum->self_user += after.self_user - before->self_user;
-        sum->self_sys += after.self_sys - before->self_sys;
-        sum->wall += after.wall - before->wall;
-        sum->broker_faults += after.broker_faults - before->broker_faults;
-        sum->self_switches += after.self_switches - before->self_switches;
-        sum->ops += ops;
-}
-
-static void cpu_row(const char *what, const Cpu *s) {
-        double k = s->ops ? 1e6 / (double) s->ops : 0;
-
-        if (!s->ops) {
-                printf("%-46s not measured\n", what);
-                return;
-        }
-        printf("%-46s %10.1f us wall: broker user %.1f sys %.1f, vmbench user %.1f sys %.1f us"
-               " (CPU ticks over %lu ops); per op %.2f broker page faults, %.2f vmbench context switches\n",
-               what, s->wall * k, s->broker_user * k, s->broker_sys * k, s->self_user * k, s->self_sys * k,
-               s->ops, s->broker_faults / (double) s->ops, s->self_switches / (double) s->ops);
 }
 
 /* ------------------------------------------------------------------ brokered */
@@ -870,6 +887,7 @@ int main(int argc, char **argv) {
         row("4 KiB unmap in a Batch of 64, per op", SERIES(x, h_batch_unmap), SERIES(x, b_h_batch.unmap), "direct", 1.5);
         row("4 KiB map by handle, 64 async, coalesced, per op", SERIES(x, h_async), SERIES(x, h_batch), "batch", 1.2);
         row("  the same, each request alone (no coalescing)", SERIES(x, h_async_alone), SERIES(x, h_batch), "batch", 0);
+        cpu_row("where a direct 4 KiB map+unmap goes", &cpu_direct);
         cpu_row("where a 4 KiB map+unmap by handle goes, alone", &cpu_small);
         cpu_row("  the same, in Batches of 64", &cpu_batch);
         row("one 256 MiB map (pins every page)", SERIES(x, big), SERIES(x, b_big.big), "direct", 0);
