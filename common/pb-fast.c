@@ -517,11 +517,9 @@ static bool get_sub(Reader *r, unsigned wire, Reader *ret) {
 
 /* Field number f (up to 63) seen for the first time. */
 static bool first_time(uint64_t *seen, unsigned f) {
-        uint64_t bit = 1ULL << f;
-
-        if (f > 63 || (*seen & bit))
+        if (f > 63 || (*seen & (1ULL << f)))
                 return false;
-        *seen |= bit;
+        *seen |= 1ULL << f;
         return true;
 }
 

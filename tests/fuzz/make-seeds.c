@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * make-seeds.c - writes the seed corpus of fuzz-dispatch and fuzz-tool-request.
+ * make-seeds.c - writes the seed corpus of fuzz-dispatch, fuzz-tool-request and fuzz-pb-fast.
  *
  * Owns: the seeds, one per flow of the protocol tests: a valid session
  * walking every verb family (IOAS, Map with a memfd, Unmap, Copy, Batch,
@@ -8,12 +8,13 @@
  * the bad input of tests/integration/test-bad-input.c (garbage, oversize,
  * unknown verbs, wrong fds), the tenant limits, fault injection, and a
  * client that keeps its device fd; and the request lines of
- * tests/integration/test-client-tool*.sh.  `make fuzz-seeds` runs it into
+ * tests/integration/test-client-tool*.sh; and the hot messages, one of each
+ * shape common/pb-fast.c packs, for fuzz-pb-fast.  `make fuzz-seeds` runs it into
  * tests/fuzz/corpus/ (the policy seeds are copied from tests/unit/policy-data
  * by the make rule).  Output is deterministic: rerunning changes nothing.
  * Must never: write outside the directory it is given.
  *
- * Usage: make-seeds DIR   (writes DIR/fuzz-dispatch/ and DIR/fuzz-tool-request/)
+ * Usage: make-seeds DIR   (writes DIR/fuzz-dispatch/, DIR/fuzz-tool-request/ and DIR/fuzz-pb-fast/)
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -840,6 +841,106 @@ static void make_dir(const char *harness) {
         }
 }
 
+/* ---------------------------------------------------------------- fuzz-pb-fast */
+
+/* A fuzz-pb-fast input: its first byte says Request (0) or Reply (1), then m packed. */
+static void pb_fast_seed(const char *name, uint8_t kind, const ProtobufCMessage *m) {
+        Seed *s = calloc(1, sizeof(*s));
+
+        if (!s || protobuf_c_message_get_packed_size(m) + 1 > sizeof(s->buf)) {
+                fprintf(stderr, "make-seeds: cannot make %s\n", name);
+                exit(EXIT_FAILURE);
+        }
+        s->buf[0] = kind;
+        s->len = 1 + protobuf_c_message_pack(m, s->buf + 1);
+        seed_write(s, "fuzz-pb-fast", name);
+        free(s);
+}
+
+static void pb_fast_seeds(void) {
+        Ib__V1__Request req = IB__V1__REQUEST__INIT;
+        Ib__V1__MapRequest map = IB__V1__MAP_REQUEST__INIT;
+        Ib__V1__UnmapRequest unmap = IB__V1__UNMAP_REQUEST__INIT;
+        Ib__V1__BatchRequest batch = IB__V1__BATCH_REQUEST__INIT;
+        Ib__V1__BatchOp ops[2] = { IB__V1__BATCH_OP__INIT, IB__V1__BATCH_OP__INIT }, *opp[2] = { &ops[0], &ops[1] };
+        Ib__V1__CapsRequest caps = IB__V1__CAPS_REQUEST__INIT;
+        Ib__V1__Reply reply = IB__V1__REPLY__INIT;
+        Ib__V1__MapReply map_reply = IB__V1__MAP_REPLY__INIT;
+        Ib__V1__UnmapReply unmap_reply = IB__V1__UNMAP_REPLY__INIT;
+        Ib__V1__BatchReply batch_reply = IB__V1__BATCH_REPLY__INIT;
+        Ib__V1__BatchResult results[2] = { IB__V1__BATCH_RESULT__INIT, IB__V1__BATCH_RESULT__INIT };
+        Ib__V1__BatchResult *resp[2] = { &results[0], &results[1] };
+
+        map.ioas = 1;
+        map.has_mem = true;
+        map.mem = 1;
+        map.has_offset = true;
+        map.offset = 0x2000;
+        map.length = 0x1000;
+        map.has_iova = true;
+        map.iova = 0x100000000ULL;
+        unmap.ioas = 1;
+        unmap.iova = 0x100000000ULL;
+        unmap.length = 0x1000;
+        req.id = 7;
+        req.verb_case = IB__V1__REQUEST__VERB_MAP;
+        req.map = &map;
+        pb_fast_seed("map-by-handle", 0, &req.base);
+        map.has_mem = false;
+        map.has_fd_index = true;
+        map.has_readable = true;
+        map.readable = true;
+        map.has_writeable = true;
+        map.writeable = false;
+        pb_fast_seed("map-by-fd", 0, &req.base);
+        req.verb_case = IB__V1__REQUEST__VERB_UNMAP;
+        req.unmap = &unmap;
+        pb_fast_seed("unmap", 0, &req.base);
+        ops[0].op_case = IB__V1__BATCH_OP__OP_MAP;
+        ops[0].map = &map;
+        ops[1].op_case = IB__V1__BATCH_OP__OP_UNMAP;
+        ops[1].unmap = &unmap;
+        batch.n_ops = 2;
+        batch.ops = opp;
+        batch.has_stop_on_error = true;
+        batch.stop_on_error = true;
+        req.verb_case = IB__V1__REQUEST__VERB_BATCH;
+        req.batch = &batch;
+        pb_fast_seed("batch", 0, &req.base);
+        req.verb_case = IB__V1__REQUEST__VERB_CAPS;   /* another verb: protobuf-c's */
+        req.caps = &caps;
+        pb_fast_seed("caps", 0, &req.base);
+
+        reply.id = 7;
+        reply.result_case = IB__V1__REPLY__RESULT_MAP;
+        map_reply.iova = 0x100000000ULL;
+        reply.map = &map_reply;
+        pb_fast_seed("map-reply", 1, &reply.base);
+        reply.result_case = IB__V1__REPLY__RESULT_UNMAP;
+        unmap_reply.length = 0x1000;
+        reply.unmap = &unmap_reply;
+        pb_fast_seed("unmap-reply", 1, &reply.base);
+        results[0].result_case = IB__V1__BATCH_RESULT__RESULT_MAP;
+        results[0].map = &map_reply;
+        results[1].has_errnum = true;
+        results[1].errnum = 2;
+        results[1].errno_name = (char *) "ENOENT";
+        results[1].error = (char *) "no mapping at IOVA 0x100000000 in IOAS 1";
+        batch_reply.n_results = 2;
+        batch_reply.results = resp;
+        reply.result_case = IB__V1__REPLY__RESULT_BATCH;
+        reply.batch = &batch_reply;
+        pb_fast_seed("batch-reply", 1, &reply.base);
+        reply.result_case = IB__V1__REPLY__RESULT__NOT_SET;
+        reply.has_errnum = true;
+        reply.errnum = 125;
+        reply.errno_name = (char *) "ECANCELED";
+        reply.error = (char *) "a restart stopped it";
+        reply.has_not_applied = true;
+        reply.not_applied = true;
+        pb_fast_seed("error-reply", 1, &reply.base);
+}
+
 int main(int argc, char *argv[]) {
         if (argc != 2) {
                 fprintf(stderr, "usage: %s DIR\n", argv[0]);
@@ -849,7 +950,9 @@ int main(int argc, char *argv[]) {
         make_dir("fuzz-dispatch");
         make_dir("fuzz-policy");
         make_dir("fuzz-tool-request");
+        make_dir("fuzz-pb-fast");
         dispatch_seeds();
         tool_write_seeds();
+        pb_fast_seeds();
         return EXIT_SUCCESS;
 }

@@ -2,7 +2,7 @@
 # run-fuzzers.sh - runs the libFuzzer harnesses of a --enable-fuzzing build for a bounded time.
 #
 # Usage: tests/fuzz/run-fuzzers.sh BUILDDIR [HARNESS...]
-#   (default: fuzz-dispatch fuzz-policy fuzz-tool-request, run side by side)
+#   (default: fuzz-dispatch fuzz-policy fuzz-tool-request fuzz-pb-fast, run side by side)
 # Environment: FUZZ_SECONDS (default 60) per harness; FUZZ_RSS_MB (default 2048);
 #   FUZZ_WORKDIR to keep the run's files somewhere known (default: a new temporary directory,
 #   removed again when nothing was found).
@@ -19,7 +19,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 builddir=${1:?usage: run-fuzzers.sh BUILDDIR [HARNESS...]}
 shift
 harnesses=("$@")
-[ ${#harnesses[@]} -gt 0 ] || harnesses=(fuzz-dispatch fuzz-policy fuzz-tool-request)
+[ ${#harnesses[@]} -gt 0 ] || harnesses=(fuzz-dispatch fuzz-policy fuzz-tool-request fuzz-pb-fast)
 seconds=${FUZZ_SECONDS:-60}
 rss=${FUZZ_RSS_MB:-2048}
 keep=${FUZZ_WORKDIR:+yes}
