@@ -5,11 +5,16 @@
 # (the stand-in for systemd's service manager): its sessions are kept in the
 # fd store, every request's id is recorded before it is read and every
 # mapping is written to the state file (docs/restart.md).  Compare with the
-# plain run printed before it.  Needs IB_DAEMON and IB_BUILDDIR.
+# plain run printed before it.  Needs IB_DAEMON and IB_BUILDDIR.  The manager,
+# and so the broker, runs on the CPU bench-roundtrip pins itself to
+# (IB_BENCH_CPU, default 0; "none": anywhere).
 set -eu
 tmp=$(mktemp -d /tmp/ib-bench-fdstore.XXXXXX)
 trap 'echo stop > "$tmp/ctl" 2>/dev/null; wait; rm -rf "$tmp"' EXIT
-"$IB_BUILDDIR/tests/lib/ib-svcmgr" --socket "$tmp/vmm.sock" --control "$tmp/ctl" --status "$tmp/status" \
+cpu=${IB_BENCH_CPU:-0}
+pin=(taskset -c "$cpu")
+[ "$cpu" != none ] || pin=()
+"${pin[@]}" "$IB_BUILDDIR/tests/lib/ib-svcmgr" --socket "$tmp/vmm.sock" --control "$tmp/ctl" --status "$tmp/status" \
         -- "$IB_DAEMON" --backend=sim --admin-bus=none --log-level=err &
 for _ in $(seq 100); do
         grep -qs '^ready ' "$tmp/status" && break

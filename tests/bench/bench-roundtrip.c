@@ -2,19 +2,33 @@
 /*
  * bench-roundtrip.c - what a request through the broker costs, as ratios.
  *
- * Baseline, measured in the same run: a bare SOCK_SEQPACKET round trip of a
- * 32-byte message with an echo thread (what any broker must pay).  Then, with
- * a real iommu-brokerd --backend=sim on a temporary socket: GetCapabilities
- * (protocol and dispatch only), a Map + Unmap pair with a memfd (fd passing,
- * memfd checks, bookkeeping), and the same maps in Batches of 64; then a
- * Map alone (its Unmap not timed) by fd and by a MemRegister handle, and
- * maps by handle in Batches of 64.  Prints each as microseconds per
- * operation and as a multiple of the baseline, and which of the targets of
- * registered memory (Map alone by handle at most 1.3x, in a Batch of 64 at
- * most 0.1x) are met.
+ * Baseline: a bare SOCK_SEQPACKET round trip of a 32-byte message with an
+ * echo thread (what any broker must pay).  Then, with a real iommu-brokerd
+ * --backend=sim on a temporary socket: GetCapabilities (protocol and
+ * dispatch only), a Map + Unmap pair with a memfd (fd passing, memfd checks,
+ * bookkeeping), and the same maps in Batches of 64; then a Map alone (its
+ * Unmap not timed) by fd and by a MemRegister handle, and maps by handle in
+ * Batches of 64.  Everything runs on one CPU (IB_BENCH_CPU, default 0;
+ * "none": where the scheduler likes): this program, its echo thread and the
+ * broker (started here; one behind $IB_BENCH_SOCKET is pinned by its
+ * starter, or here when $IB_BENCH_PID names it), as the guest's vmbench
+ * pins them, so that every round trip
+ * pays the same switch on one CPU and none a wakeup on another, which on a
+ * small VM costs more than the whole request.  The machine's speed swings
+ * from one second to the next, so the run is cut in rounds (ROUNDS, 7 by
+ * default), and in each round
+ * every row is measured right after a bare round trip of its own: a row
+ * prints the median of its microseconds per operation, the median of its
+ * rounds' ratios to their baselines with their range, and its target where
+ * the issue set one (GetCapabilities at most 1.2x, a Map alone by handle at
+ * most 1.3x, in a Batch of 64 at most 0.1x), met or not by the median.
  * `make bench` runs it; it is not a test and asserts nothing.
+ *
+ * Usage: bench-roundtrip [ITERATIONS [ROUNDS]]   (default 14000 7: iterations per row, over all rounds)
  */
+#define _GNU_SOURCE 1                   /* sched_setaffinity() */
 #include <errno.h>
+#include <sched.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,66 +122,162 @@ static double map_batched(ib_client *c, uint32_t ioas, int fd, uint32_t mem, int
         return (now() - t0) / ((n / 64) * 64);
 }
 
-int main(int argc, char **argv) {
-        int n = argc > 1 ? atoi(argv[1]) : 20000;
-        TestBroker b;
-        ib_client *c = NULL;
-        ib_ioas_alloc_args args = { 0 };
-        ib_caps caps;
-        uint32_t ioas;
-        double base, t0, caps_us, map_us, batch_us, alone_fd, alone_mem, batch_mem;
-        uint32_t mem = 0;
-        int fd, r;
+enum {
+        ROW_CAPS,
+        ROW_MAP_FD_PAIR,
+        ROW_BATCH_FD,
+        ROW_ALONE_FD,
+        ROW_ALONE_MEM,
+        ROW_BATCH_MEM,
+        N_ROWS,
+};
 
-        base = bare_roundtrip(n);
+static const struct {
+        const char *name;
+        double target;          /* 0: none */
+} rows[N_ROWS] = {
+        [ROW_CAPS] = { "GetCapabilities", 1.2 },
+        [ROW_MAP_FD_PAIR] = { "Map or Unmap (memfd, sim)", 0 },
+        [ROW_BATCH_FD] = { "Map in a Batch of 64 (sim)", 0 },
+        [ROW_ALONE_FD] = { "Map alone, by fd (sim)", 0 },
+        [ROW_ALONE_MEM] = { "Map alone, by handle (sim)", 1.3 },
+        [ROW_BATCH_MEM] = { "Map in a Batch of 64, by handle", 0.1 },
+};
+
+#define MAX_ROUNDS 31
+
+typedef struct Bench {
+        ib_client *c;
+        uint32_t ioas, mem;
+        int fd;
+} Bench;
+
+/* Seconds per operation of row over n iterations; < 0 on failure. */
+static double measure(const Bench *x, int row, int n) {
+        ib_caps caps;
+        double t0;
+
+        switch (row) {
+        case ROW_CAPS:
+                t0 = now();
+                for (int i = 0; i < n; i++)
+                        if (ib_caps_get(x->c, &caps) < 0)
+                                return -1;
+                return (now() - t0) / n;
+        case ROW_MAP_FD_PAIR:
+                t0 = now();
+                for (int i = 0; i < n; i++) {
+                        uint64_t iova = 0x100000, len;
+
+                        if (ib_map(x->c, x->ioas, x->fd, 0, 4096, RW_FIXED, &iova) < 0 ||
+                            ib_unmap(x->c, x->ioas, iova, 4096, &len) < 0)
+                                return -1;
+                }
+                return (now() - t0) / n / 2;
+        case ROW_BATCH_FD:
+                return map_batched(x->c, x->ioas, x->fd, 0, n);
+        case ROW_ALONE_FD:
+                return map_alone(x->c, x->ioas, x->fd, 0, n);
+        case ROW_ALONE_MEM:
+                return map_alone(x->c, x->ioas, -1, x->mem, n);
+        default:
+                return map_batched(x->c, x->ioas, -1, x->mem, n);
+        }
+}
+
+/* Puts pid's thread (0: this one, before it starts any) on CPU cpu alone. */
+static int pin(pid_t pid, int cpu) {
+        cpu_set_t set;
+
+        CPU_ZERO(&set);
+        CPU_SET(cpu, &set);
+        return sched_setaffinity(pid, sizeof(set), &set);
+}
+
+static int cmp_double(const void *a, const void *b) {
+        double x = *(const double *) a, y = *(const double *) b;
+
+        return x < y ? -1 : x > y;
+}
+
+static double median(const double *v, int n, double *ret_min, double *ret_max) {
+        double s[MAX_ROUNDS * N_ROWS];
+
+        memcpy(s, v, sizeof(double) * (size_t) n);
+        qsort(s, (size_t) n, sizeof(double), cmp_double);
+        if (ret_min)
+                *ret_min = s[0];
+        if (ret_max)
+                *ret_max = s[n - 1];
+        return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+int main(int argc, char **argv) {
+        int n = argc > 1 ? atoi(argv[1]) : 14000, rounds = argc > 2 ? atoi(argv[2]) : 7, per;
+        double base[N_ROWS][MAX_ROUNDS], us[N_ROWS][MAX_ROUNDS], ratio[N_ROWS][MAX_ROUNDS], all_base[MAX_ROUNDS * N_ROWS];
+        ib_ioas_alloc_args args = { 0 };
+        Bench x = { .fd = -1 };
+        const char *cpu;
+        TestBroker b;
+        int r;
+
+        if (rounds < 1 || rounds > MAX_ROUNDS || n / rounds < 64) {
+                fprintf(stderr, "usage: bench-roundtrip [ITERATIONS [ROUNDS (1-%d)]], at least 64 iterations a round\n",
+                        MAX_ROUNDS);
+                return 1;
+        }
+        per = n / rounds / 64 * 64;     /* whole Batches */
+        cpu = getenv("IB_BENCH_CPU") ? getenv("IB_BENCH_CPU") : "0";
+        if (strcmp(cpu, "none") != 0 && pin(0, atoi(cpu)) < 0) {
+                fprintf(stderr, "cannot pin to CPU %s: %s\n", cpu, strerror(errno));
+                return 1;
+        }
         /* $IB_BENCH_SOCKET: a broker started elsewhere (bench-fdstore.sh: under the service-manager harness) */
         if (getenv("IB_BENCH_SOCKET")) {
                 test_broker_attach(&b, getenv("IB_BENCH_SOCKET"));
                 r = 0;
         } else
                 r = test_broker_start(&b, "--log-level=err");
-        if (r < 0 || ib_client_connect(b.socket, "bench", &c) < 0 || ib_ioas_alloc(c, &args, &ioas) < 0) {
+        if (r < 0 || ib_client_connect(b.socket, "bench", &x.c) < 0 || ib_ioas_alloc(x.c, &args, &x.ioas) < 0) {
                 fprintf(stderr, "cannot start or reach the broker: %s\n", strerror(-r));
                 return 1;
         }
-        fd = test_memfd("bench", 64 * 4096);
-
-        t0 = now();
-        for (int i = 0; i < n; i++)
-                if (ib_caps_get(c, &caps) < 0)
-                        return 1;
-        caps_us = (now() - t0) / n;
-
-        t0 = now();
-        for (int i = 0; i < n; i++) {
-                uint64_t iova = 0x100000, len;
-
-                if (ib_map(c, ioas, fd, 0, 4096, IB_MAP_READABLE | IB_MAP_WRITEABLE | IB_MAP_FIXED_IOVA, &iova) < 0 ||
-                    ib_unmap(c, ioas, iova, 4096, &len) < 0)
-                        return 1;
+        /* a broker started elsewhere: its pid from $IB_BENCH_PID (its starter may pin it instead) */
+        if (getenv("IB_BENCH_PID") && strcmp(cpu, "none") != 0 && pin(atoi(getenv("IB_BENCH_PID")), atoi(cpu)) < 0) {
+                fprintf(stderr, "cannot pin the broker to CPU %s: %s\n", cpu, strerror(errno));
+                return 1;
         }
-        map_us = (now() - t0) / n / 2;
-
-        batch_us = map_batched(c, ioas, fd, 0, n);
-        if (ib_mem_register(c, fd, &mem) < 0)
-                return 1;
-        alone_fd = map_alone(c, ioas, fd, 0, n);
-        alone_mem = map_alone(c, ioas, -1, mem, n);
-        batch_mem = map_batched(c, ioas, -1, mem, n);
-        if (batch_us < 0 || alone_fd < 0 || alone_mem < 0 || batch_mem < 0)
+        x.fd = test_memfd("bench", 64 * 4096);
+        if (ib_mem_register(x.c, x.fd, &x.mem) < 0)
                 return 1;
 
-        printf("bare SOCK_SEQPACKET round trip  %8.2f us  1.0x (baseline)\n", base * 1e6);
-        printf("GetCapabilities                 %8.2f us  %.1fx\n", caps_us * 1e6, caps_us / base);
-        printf("Map or Unmap (memfd, sim)       %8.2f us  %.1fx\n", map_us * 1e6, map_us / base);
-        printf("Map in a Batch of 64 (sim)      %8.2f us  %.2fx\n", batch_us * 1e6, batch_us / base);
-        printf("Map alone, by fd (sim)          %8.2f us  %.2fx\n", alone_fd * 1e6, alone_fd / base);
-        printf("Map alone, by handle (sim)      %8.2f us  %.2fx\n", alone_mem * 1e6, alone_mem / base);
-        printf("Map in a Batch of 64, by handle %8.2f us  %.3fx\n", batch_mem * 1e6, batch_mem / base);
-        printf("targets: Map alone by handle <= 1.3x %s; Map in a Batch of 64 by handle <= 0.1x %s\n",
-               alone_mem / base <= 1.3 ? "met" : "NOT met", batch_mem / base <= 0.1 ? "met" : "NOT met");
-        close(fd);
-        ib_client_free(c);
+        for (int k = 0; k < rounds; k++)
+                for (int row = 0; row < N_ROWS; row++) {
+                        base[row][k] = bare_roundtrip(per);
+                        us[row][k] = measure(&x, row, per);
+                        if (base[row][k] <= 0 || us[row][k] < 0) {
+                                fprintf(stderr, "%s: a measurement failed\n", rows[row].name);
+                                return 1;
+                        }
+                        ratio[row][k] = us[row][k] / base[row][k];
+                        all_base[k * N_ROWS + row] = base[row][k];
+                }
+
+        printf("# %d rounds of %d iterations a row, each row right after a bare round trip of its own, on CPU %s;"
+               " figures: medians over the rounds, ratio range in parentheses\n", rounds, per, cpu);
+        printf("%-32s %8.2f us  1.0x (baseline)\n", "bare SOCK_SEQPACKET round trip",
+               median(all_base, rounds * N_ROWS, NULL, NULL) * 1e6);
+        for (int row = 0; row < N_ROWS; row++) {
+                double lo, hi, m = median(ratio[row], rounds, &lo, &hi);
+
+                printf("%-32s %8.2f us  %.3fx (%.3f-%.3f)", rows[row].name, median(us[row], rounds, NULL, NULL) * 1e6,
+                       m, lo, hi);
+                if (rows[row].target > 0)
+                        printf("  target <= %.1fx: %s", rows[row].target, m <= rows[row].target ? "met" : "NOT met");
+                printf("\n");
+        }
+        close(x.fd);
+        ib_client_free(x.c);
         test_broker_stop(&b);
         return 0;
 }
