@@ -14,6 +14,10 @@
  * grown from the empty IOAS to 1M mappings, over 1M: the broker's record
  * and the sim's model of the kernel's area together).
  *
+ * The broker it starts and this program run on one CPU (IB_BENCH_CPU,
+ * default 0; "none": anywhere), as bench-roundtrip's do: a wakeup on another
+ * CPU of a small VM costs more than a Map.
+ *
  * `make bench` runs it; it is not a test and asserts nothing.  An argument
  * lowers the largest size (e.g. 100000) for a quick run.  With
  * $IB_BENCH_SOCKET it uses a broker started elsewhere ($IB_BENCH_BACKEND
@@ -22,7 +26,9 @@
  * (tests/vm/guest-suite), with no device attached (the IOAS has no domain:
  * what grows is the broker's records and the kernel's own IOVA tree).
  */
+#define _GNU_SOURCE 1                   /* sched_setaffinity() */
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,8 +140,18 @@ int main(int argc, char **argv) {
                 b.pid = getenv("IB_BENCH_PID") ? (pid_t) atol(getenv("IB_BENCH_PID")) : 0;
                 backend = getenv("IB_BENCH_BACKEND") ?: "a broker started elsewhere";
                 r = 0;
-        } else
-                r = test_broker_start(&b, "--log-level=err");
+        } else {
+                const char *cpu = getenv("IB_BENCH_CPU") ? getenv("IB_BENCH_CPU") : "0";
+                cpu_set_t set;
+
+                CPU_ZERO(&set);
+                CPU_SET(atoi(cpu), &set);
+                if (strcmp(cpu, "none") != 0 && sched_setaffinity(0, sizeof(set), &set) < 0) {
+                        fprintf(stderr, "cannot pin to CPU %s: %s\n", cpu, strerror(errno));
+                        return 1;
+                }
+                r = test_broker_start(&b, "--log-level=err");       /* on the same CPU: it inherits the mask */
+        }
         if (r < 0 || ib_client_connect(b.socket, "bench-scale", &c) < 0 || ib_ioas_alloc(c, &args, &ioas) < 0) {
                 fprintf(stderr, "cannot start or reach the broker: %s\n", strerror(-r));
                 return 1;
