@@ -523,6 +523,16 @@ static bool first_time(uint64_t *seen, unsigned f) {
         return true;
 }
 
+/*
+ * The arena for a message of len wire bytes: a typical Batch op unpacks to
+ * about 8 times its bytes, the smallest to about 23 (the arena then grows).
+ */
+static PbArena *arena_for(size_t len) {
+        if (len > (SIZE_MAX - 256) / 16)
+                return NULL;
+        return pb_arena_new(256 + 16 * len);
+}
+
 static char *get_string(Reader *r, unsigned wire, PbArena *a) {
         Reader s;
         char *str;
@@ -668,9 +678,7 @@ Ib__V1__Request *pb_fast_request_unpack(const uint8_t *data, size_t len) {
         unsigned f, w;
         PbArena *a;
 
-        if (len > SIZE_MAX / 16 - 256)
-                return NULL;
-        a = pb_arena_new(256 + 16 * len);
+        a = arena_for(len);
         if (!a)
                 return NULL;
         req = pb_arena_alloc(a, sizeof(*req));
@@ -831,9 +839,7 @@ Ib__V1__Reply *pb_fast_reply_unpack(const uint8_t *data, size_t len) {
         unsigned f, w;
         PbArena *a;
 
-        if (len > SIZE_MAX / 16 - 256)
-                return NULL;
-        a = pb_arena_new(256 + 16 * len);
+        a = arena_for(len);
         if (!a)
                 return NULL;
         reply = pb_arena_alloc(a, sizeof(*reply));
