@@ -23,6 +23,9 @@
 #   IB_VM_APPEND="..."     extra guest kernel command line (see tests/vm/init)
 #   IB_VMBENCH="N,BYTES[,ROUNDS[,SCALE]]"   vmbench's iterations, big-map size and rounds, and
 #                                   bench-scale's largest number of live mappings (make vmbench)
+#   IB_VMBENCH_PERF=1      pack the host's perf and profile the whole guest while vmbench
+#                          runs (perf record -a -g; the report, by process, library and
+#                          symbol for the broker and vmbench, goes to guest.log)
 #   IB_VM_CACHE=DIR        cache for kernel/busybox (default /var/cache/iommu-broker/vm)
 #   VERBOSE=1              echo every guest line (as TAP comments) while it runs
 #   CC                     compiler for tests/vm/runas (default cc)
@@ -293,6 +296,15 @@ while IFS= read -r line || [ -n "$line" ]; do
         fi
         pack "$src" "$to" || stage_err=1
 done < "$manifest"
+# IB_VMBENCH_PERF=1: the host's perf, for a profile of the guest during vmbench
+if [ -n "${IB_VMBENCH_PERF:-}" ]; then
+        perf_bin=$(command -v perf || true)
+        if [ -n "$perf_bin" ]; then
+                pack "$perf_bin" /ib/bin/perf || stage_err=1
+        else
+                echo "# vm: IB_VMBENCH_PERF is set but the host has no perf (Debian: linux-perf): no profile"
+        fi
+fi
 [ "$stage_err" = 0 ] || bail "staging the initramfs failed (see messages above)"
 # glibc dlopen()s libgcc_s for pthread_cancel/pthread_exit unwinding
 if [ ${#packed_lib[@]} -gt 0 ]; then
@@ -365,6 +377,7 @@ append="console=ttyS0 panic=-1 loglevel=4 $kiommu ib.test_timeout=$test_timeout"
 [ -z "$tests" ] || append+=" ib.tests=${tests// /,}"
 append+="${IB_VM_APPEND:+ $IB_VM_APPEND}"
 append+="${IB_VMBENCH:+ ib.vmbench=$IB_VMBENCH}"
+append+="${IB_VMBENCH_PERF:+ ib.vmbench_perf=1}"
 # shellcheck disable=SC2054
 qemu=(qemu-system-x86_64 -name ib-vm -machine q35,kernel-irqchip=split -accel tcg -cpu max
       -smp 2 -m 1G "${qiommu[@]}" -device edu -device edu -nographic -no-reboot -nic none
