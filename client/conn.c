@@ -42,8 +42,8 @@
 
 #include "client/internal.h"
 #include "common/errno-name.h"
-#include "common/pb-fast.h"
 #include "common/error-sentence.h"
+#include "common/pb-fast.h"
 #include "common/protocol.h"
 #include "common/scm.h"
 

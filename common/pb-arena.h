@@ -26,7 +26,6 @@ void *pb_arena_unpack(const ProtobufCMessageDescriptor *desc, size_t len, const 
 /* Frees a message pb_arena_unpack() returned, and everything it points to; NULL is nothing. */
 void pb_arena_free(void *message);
 
-
 /*
  * For a message built by hand (common/pb-fast.c): an empty arena whose
  * first block holds size bytes, or NULL; its pieces, from
