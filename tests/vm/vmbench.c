@@ -31,7 +31,10 @@
  * map; and
  * another tenant's GetCapabilities latency while this one maps and unmaps
  * 256 MiB.  Each row
- * prints the figure, its ratio, the issue's target and "ok" or "MISS".  A
+ * prints the figure, its ratio, the issue's target and "ok" or "MISS"; and
+ * where a 4 KiB op's time goes, directly and by handle (alone and in
+ * Batches): the CPU time, user and system, of the broker and of vmbench
+ * per op (see "CPU time" below).  A
  * benchmark, not a test: it exits 0 when every row was measured, whatever
  * the ratios; 1 when a row could not be measured.
  *
