@@ -671,6 +671,28 @@ static Ib__V1__BatchRequest *unpack_batch_request(Reader r, PbArena *a) {
         return b;
 }
 
+/*
+ * Whether the message's top-level fields are all among the varint fields
+ * and the LEN fields named (bit f: field f, f < 64): a look before any
+ * allocation, so that another verb or result is declined for nothing.
+ */
+static bool top_fields_among(const uint8_t *data, size_t len, uint64_t varints, uint64_t lens) {
+        Reader r = { data, data + len }, sub;
+        unsigned f, w;
+        uint64_t v;
+
+        while (r.p < r.end) {
+                if (!get_tag(&r, &f, &w) || f > 63)
+                        return false;
+                if (w == WIRE_VARINT ? !(varints & (1ULL << f)) || !get_varint(&r, 10, &v)
+                                     : !(lens & (1ULL << f)) || !get_sub(&r, w, &sub))
+                        return false;
+        }
+        return true;
+}
+
+#define BIT(f) (1ULL << (f))
+
 Ib__V1__Request *pb_fast_request_unpack(const uint8_t *data, size_t len) {
         Reader r = { data, data + len }, sub;
         Ib__V1__Request *req;
@@ -678,6 +700,8 @@ Ib__V1__Request *pb_fast_request_unpack(const uint8_t *data, size_t len) {
         unsigned f, w;
         PbArena *a;
 
+        if (!top_fields_among(data, len, BIT(1), BIT(30) | BIT(31) | BIT(33)))
+                return NULL;
         a = arena_for(len);
         if (!a)
                 return NULL;
@@ -839,6 +863,8 @@ Ib__V1__Reply *pb_fast_reply_unpack(const uint8_t *data, size_t len) {
         unsigned f, w;
         PbArena *a;
 
+        if (!top_fields_among(data, len, BIT(1) | BIT(2) | BIT(5), BIT(3) | BIT(4) | BIT(30) | BIT(31) | BIT(33)))
+                return NULL;
         a = arena_for(len);
         if (!a)
                 return NULL;
