@@ -14,7 +14,7 @@
  * the file the moment it is made, so a SIGKILL loses nothing written before
  * it.  It has three parts:
  *   - a header (format version, generation, restarts, the highest session id);
- *   - one slot per session (up to PERSIST_SLOTS): the request being worked on
+ *   - one slot per session (see PERSIST_SLOTS_MIN): the request being worked on
  *     (its bytes, copied when read), the results of the Batch operations done
  *     so far, and a reply that could not be written to the socket yet - the
  *     transport stops reading a session while one waits, so there is never
@@ -42,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -51,7 +52,17 @@
 #include "util/crashpoint.h"
 #include "util/log.h"
 
-#define PERSIST_SLOTS 4096U
+/*
+ * Slots in a new state file: one per file descriptor the broker may hold
+ * (RLIMIT_NOFILE: every session holds its socket at least), so that no
+ * tenant's sessions can take every slot and leave another's sessions
+ * unable to survive a restart; no fewer than PERSIST_SLOTS_MIN, no more than
+ * PERSIST_SLOTS_MAX (65,536 slots map 8.8 GB of a sparse file: a slot's
+ * pages cost memory only once its session uses them).  A file of any count
+ * in between is read back: the header says it.
+ */
+#define PERSIST_SLOTS_MIN 4096U
+#define PERSIST_SLOTS_MAX 65536U
 #define PERSIST_STEPS_MAX 256U                          /* IB_MAX_BATCH_OPS */
 #define PERSIST_MSG_MAX (64U * 1024U)                   /* IB_MAX_MESSAGE_SIZE */
 #define PERSIST_LOG_CAPACITY (8ULL << 30)               /* sparse: only what is written costs memory */
@@ -123,16 +134,32 @@ struct Persist {
 
 /*
  * After the header: the slot directory, one session id per slot (0: free),
- * read where a slot is looked for, so that a scan touches 32 KiB and not
- * every slot's page; then the slots.
+ * read where a slot is looked for, so that a scan touches 8 bytes a slot
+ * (32 KiB for 4,096 slots, 512 KiB for 65,536) and not every slot's page;
+ * then the slots.
  */
 #define DIR_OFFSET 4096ULL
 #define DIR_SIZE(n) (((uint64_t) (n) * sizeof(uint64_t) + 4095) & ~4095ULL)
-#define SLOTS_OFFSET (DIR_OFFSET + DIR_SIZE(PERSIST_SLOTS))
+#define SLOTS_OFFSET(n) (DIR_OFFSET + DIR_SIZE(n))
+#define LOG_OFFSET(n) (SLOTS_OFFSET(n) + (uint64_t) (n) * sizeof(Slot))
 #define ALIGN8(x) (((x) + 7) & ~(size_t) 7)
 
 static uint64_t file_size(uint32_t n_slots) {
-        return SLOTS_OFFSET + (uint64_t) n_slots * sizeof(Slot) + PERSIST_LOG_CAPACITY;
+        return LOG_OFFSET(n_slots) + PERSIST_LOG_CAPACITY;
+}
+
+/* The slots of a new state file (see PERSIST_SLOTS_MIN), at least at_least: a compaction keeps every slot. */
+static uint32_t slots_wanted(uint32_t at_least) {
+        struct rlimit rl;
+        uint64_t n = PERSIST_SLOTS_MIN;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+                n = rl.rlim_cur == RLIM_INFINITY ? PERSIST_SLOTS_MAX : rl.rlim_cur;
+        if (n < PERSIST_SLOTS_MIN)
+                n = PERSIST_SLOTS_MIN;
+        if (n > PERSIST_SLOTS_MAX)
+                n = PERSIST_SLOTS_MAX;
+        return n < at_least ? at_least : (uint32_t) n;
 }
 
 static uint64_t *slot_dir(Persist *p) {
@@ -143,8 +170,9 @@ static Slot *slot_at(Persist *p, uint32_t i) {
         return (Slot *) (p->base + p->hdr->slots_offset + (uint64_t) i * p->hdr->slot_size);
 }
 
-static int file_map(Persist *p, int fd, bool create, uint64_t generation) {
-        uint64_t size = file_size(PERSIST_SLOTS);
+/* Maps fd: a new state file of n_slots slots (create), or the one passed at start (its header's geometry). */
+static int file_map(Persist *p, int fd, bool create, uint64_t generation, uint32_t n_slots) {
+        uint64_t size = file_size(n_slots);
         void *base;
 
         if (create && ftruncate(fd, (off_t) size) < 0)
@@ -158,8 +186,8 @@ static int file_map(Persist *p, int fd, bool create, uint64_t generation) {
                         return -EBADMSG;
                 if (h.version == 0 || h.version > PERSIST_VERSION)
                         return -EPROTONOSUPPORT;
-                if (h.slot_size != sizeof(Slot) || h.slots_offset != SLOTS_OFFSET || h.n_slots != PERSIST_SLOTS ||
-                    h.log_offset != SLOTS_OFFSET + (uint64_t) PERSIST_SLOTS * sizeof(Slot) ||
+                if (h.slot_size != sizeof(Slot) || h.n_slots == 0 || h.n_slots > PERSIST_SLOTS_MAX ||
+                    h.slots_offset != SLOTS_OFFSET(h.n_slots) || h.log_offset != LOG_OFFSET(h.n_slots) ||
                     h.log_capacity > PERSIST_LOG_CAPACITY || h.log_end > h.log_capacity)
                         return -EBADMSG;
                 {
@@ -182,10 +210,10 @@ static int file_map(Persist *p, int fd, bool create, uint64_t generation) {
                 p->hdr->version = PERSIST_VERSION;
                 p->hdr->header_size = sizeof(Header);
                 p->hdr->generation = generation;
-                p->hdr->n_slots = PERSIST_SLOTS;
+                p->hdr->n_slots = n_slots;
                 p->hdr->slot_size = sizeof(Slot);
-                p->hdr->slots_offset = SLOTS_OFFSET;
-                p->hdr->log_offset = SLOTS_OFFSET + (uint64_t) PERSIST_SLOTS * sizeof(Slot);
+                p->hdr->slots_offset = SLOTS_OFFSET(n_slots);
+                p->hdr->log_offset = LOG_OFFSET(n_slots);
                 p->hdr->log_capacity = PERSIST_LOG_CAPACITY;
                 atomic_store(&p->hdr->log_end, 0);
         }
@@ -260,7 +288,7 @@ int persist_new(Persist **ret, FdStore *store) {
         (void) fdstore_foreach(store, "state.", find_newest, &n);
         if (n.found) {
                 fd = fdstore_take(store, n.name);
-                r = fd < 0 ? fd : file_map(p, fd, false, 0);
+                r = fd < 0 ? fd : file_map(p, fd, false, 0, 0);
                 if (r < 0) {
                         log_error_errno(r, "the state file %s passed at start cannot be read: %m; "
                                         "starting without the previous state", n.name);
@@ -278,7 +306,7 @@ int persist_new(Persist **ret, FdStore *store) {
                         free(p);
                         return r;
                 }
-                r = file_map(p, fd, true, 1);
+                r = file_map(p, fd, true, 1, slots_wanted(0));
                 if (r < 0) {
                         safe_close(fd);
                         free(p);
@@ -695,7 +723,7 @@ static void compact(Persist *p) {
                 log_warning_errno(errno, "cannot compact the state file: %m");
                 return;
         }
-        r = file_map(p, fd, true, old.hdr->generation + 1);
+        r = file_map(p, fd, true, old.hdr->generation + 1, slots_wanted(old.hdr->n_slots));
         if (r < 0) {
                 safe_close(fd);
                 *p = old;

@@ -7,15 +7,21 @@
  * as a restarted broker gets it (LISTEN_FDS with the name "state.1"): its
  * records in order, a slot by session, a torn last record ignored.  A file
  * of a newer version, or without the magic, is refused and the broker
- * starts with a fresh state file.  Each case runs in a child, since the fds
- * passed at start are read from the environment once per process.
+ * starts with a fresh state file.  A file of another slot count is read
+ * back as its header says; a fresh file has a slot per file descriptor the
+ * broker may hold (RLIMIT_NOFILE, from 4,096 to 65,536), read from the
+ * FDSTORE message that hands it to the service manager.  Each case runs in
+ * a child, since the fds passed at start are read from the environment once
+ * per process.
  */
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -49,12 +55,14 @@ typedef struct Header {
         uint64_t log_end;
 } Header;
 
-#define N_SLOTS 4096ULL
 #define DIR_OFFSET 4096ULL
-#define SLOTS_OFFSET (DIR_OFFSET + N_SLOTS * 8)
+#define SLOTS_OFFSET (DIR_OFFSET + ((n_slots * 8 + 4095) & ~4095ULL))
 #define SLOT_SIZE (56ULL + 256 * 4 + 256 * 8 + 2 * 65536)
-#define LOG_OFFSET (SLOTS_OFFSET + N_SLOTS * SLOT_SIZE)
+#define LOG_OFFSET (SLOTS_OFFSET + n_slots * SLOT_SIZE)
 #define LOG_CAPACITY (1ULL << 20)
+
+/* The slot count of the file make_state() writes (4,096: what every broker before wrote). */
+static uint64_t n_slots = 4096;
 
 static void put_record(int fd, uint64_t *end, uint32_t type, uint64_t session, const void *payload, uint32_t size) {
         struct { uint32_t type, size; uint64_t session; } h = { type, size, session };
@@ -81,7 +89,7 @@ static int make_state(uint32_t version, bool magic) {
                 .generation = 1,
                 .restarts = 3,
                 .last_session = 7,
-                .n_slots = N_SLOTS,
+                .n_slots = (uint32_t) n_slots,
                 .slot_size = SLOT_SIZE,
                 .slots_offset = SLOTS_OFFSET,
                 .log_offset = LOG_OFFSET,
@@ -185,6 +193,16 @@ TEST(a_version_1_state_file_is_read_back) {
         close(fd);
 }
 
+TEST(a_state_file_of_another_slot_count_is_read_back) {
+        int fd;
+
+        n_slots = 8192;
+        fd = make_state(1, true);
+        n_slots = 4096;
+        ASSERT_EQ(open_as_restarted(fd), 0);
+        close(fd);
+}
+
 TEST(a_newer_version_is_refused_and_a_fresh_file_made) {
         int fd = make_state(PERSIST_VERSION + 1, true);
 
@@ -196,6 +214,73 @@ TEST(a_file_without_the_magic_is_refused) {
         int fd = make_state(1, false);
 
         ASSERT_EQ(open_as_restarted(fd), 1);
+        close(fd);
+}
+
+/* The state file a FDSTORE message on sock carries (its FDNAME starts with "state."), or -1. */
+static int state_fd_from(int sock) {
+        char buf[256], control[CMSG_SPACE(sizeof(int) * 4)];
+        struct iovec iov = { buf, sizeof(buf) - 1 };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+                             .msg_controllen = sizeof(control) };
+        ssize_t n;
+
+        while ((n = recvmsg(sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC)) >= 0) {
+                struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+                int fd = -1;
+
+                buf[n] = '\0';
+                if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+                        memcpy(&fd, CMSG_DATA(c), sizeof(fd));
+                if (fd >= 0 && strstr(buf, "FDNAME=state."))
+                        return fd;
+                if (fd >= 0)
+                        close(fd);
+                mh.msg_controllen = sizeof(control);
+        }
+        return -1;
+}
+
+TEST(a_fresh_state_file_has_a_slot_per_fd_the_broker_may_hold) {
+        char dir[] = "/tmp/ib-test-persist.XXXXXX", path[128];
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct rlimit rl;
+        uint64_t want;
+        Header h;
+        int status, sock, fd;
+        pid_t pid;
+
+        CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0);
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > 12345 ? 12345 : rl.rlim_max;
+        want = rl.rlim_cur < 4096 ? 4096 : rl.rlim_cur;
+        CHECK(mkdtemp(dir) != NULL);
+        (void) snprintf(path, sizeof(path), "%s/notify", dir);
+        sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        strcpy(sa.sun_path, path);
+        CHECK(sock >= 0 && bind(sock, (struct sockaddr *) &sa, sizeof(sa)) == 0);
+        pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+                FdStore *store = NULL;
+                Persist *p = NULL;
+
+                setenv("NOTIFY_SOCKET", path, 1);
+                unsetenv("LISTEN_FDS");
+                if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || fdstore_new(&store) < 0 || persist_new(&p, store) < 0)
+                        _exit(2);
+                _exit(persist_restored(p) ? 1 : 0);
+        }
+        CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status));
+        ASSERT_EQ(WEXITSTATUS(status), 0);
+        fd = state_fd_from(sock);
+        close(sock);
+        (void) unlink(path);
+        (void) rmdir(dir);
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_EQ(pread(fd, &h, sizeof(h), 0), (ssize_t) sizeof(h));
+        ASSERT_EQ(h.n_slots, want);
+        ASSERT_U64_EQ(h.slots_offset, DIR_OFFSET + ((want * 8 + 4095) & ~4095ULL));
+        ASSERT_U64_EQ(h.log_offset, h.slots_offset + want * SLOT_SIZE);
         close(fd);
 }
 
