@@ -133,18 +133,27 @@ static int note_record(const PersistRecord *r, void *userdata) {
         return 0;
 }
 
+/* A datagram socket bound at path (size bytes), in a new directory made from the template dir. */
+static int notify_socket(char *dir, char *path, size_t size) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int sock;
+
+        CHECK(mkdtemp(dir) != NULL);
+        (void) snprintf(path, size, "%s/notify", dir);
+        sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        CHECK(strlen(path) < sizeof(sa.sun_path));
+        strcpy(sa.sun_path, path);
+        CHECK(sock >= 0 && bind(sock, (struct sockaddr *) &sa, sizeof(sa)) == 0);
+        return sock;
+}
+
 /* In a child: fd at 3 as "state.1" in LISTEN_FDS, a notify socket; exit 0 restored, 1 not, 2 error. */
 static int open_as_restarted(int state_fd) {
         char dir[] = "/tmp/ib-test-persist.XXXXXX", path[128];
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
         int status, sock;
         pid_t pid;
 
-        CHECK(mkdtemp(dir) != NULL);
-        (void) snprintf(path, sizeof(path), "%s/notify", dir);
-        sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        strcpy(sa.sun_path, path);
-        CHECK(sock >= 0 && bind(sock, (struct sockaddr *) &sa, sizeof(sa)) == 0);
+        sock = notify_socket(dir, path, sizeof(path));
         pid = fork();
         CHECK(pid >= 0);
         if (pid == 0) {
@@ -243,7 +252,6 @@ static int state_fd_from(int sock) {
 
 TEST(a_fresh_state_file_has_a_slot_per_fd_the_broker_may_hold) {
         char dir[] = "/tmp/ib-test-persist.XXXXXX", path[128];
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
         struct rlimit rl;
         uint64_t want;
         Header h;
@@ -253,11 +261,7 @@ TEST(a_fresh_state_file_has_a_slot_per_fd_the_broker_may_hold) {
         CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0);
         rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > 12345 ? 12345 : rl.rlim_max;
         want = rl.rlim_cur < 4096 ? 4096 : rl.rlim_cur;
-        CHECK(mkdtemp(dir) != NULL);
-        (void) snprintf(path, sizeof(path), "%s/notify", dir);
-        sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        strcpy(sa.sun_path, path);
-        CHECK(sock >= 0 && bind(sock, (struct sockaddr *) &sa, sizeof(sa)) == 0);
+        sock = notify_socket(dir, path, sizeof(path));
         pid = fork();
         CHECK(pid >= 0);
         if (pid == 0) {
