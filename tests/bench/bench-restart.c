@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "client/iommu-broker.h"
+#include "tests/bench/bench.h"
 #include "tests/lib/util-broker.h"
 #include "tests/soak/svcmgr-util.h"
 
@@ -49,13 +50,6 @@ typedef struct Row {
         uint64_t mappings;              /* over all sessions */
         bool target;
 } Row;
-
-static double now(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
 
 /* n read-only 4 KiB maps of mem at IOVA_BASE + k pages, in Batches of max_ops; -errno. */
 static int fill(ib_client *c, uint32_t ioas, uint32_t mem, uint64_t n, uint32_t max_ops) {
@@ -100,7 +94,7 @@ static int run_row(const Row *row) {
                 free(c);
                 return r;
         }
-        t0 = now();
+        t0 = bench_now();
         for (unsigned i = 0; i < row->sessions && r >= 0; i++) {
                 ib_ioas_alloc_args ioas_args = { 0 };
                 uint32_t ioas, mem;
@@ -129,7 +123,7 @@ static int run_row(const Row *row) {
                         fprintf(stderr, "bench-restart: session %u: %s (%s)\n", i, strerror(-r),
                                 ib_client_error(c[i]));
         }
-        build = now() - t0;
+        build = bench_now() - t0;
         if (r >= 0) {
                 unsigned next = m.starts + 1;
 

@@ -42,14 +42,8 @@
 #include <unistd.h>
 
 #include "client/iommu-broker.h"
+#include "tests/bench/bench.h"
 #include "tests/lib/util-broker.h"
-
-static double now(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
 
 static void *echo(void *arg) {
         int fd = *(int *) arg;
@@ -87,12 +81,12 @@ static double bare_roundtrip(int n, bool process) {
                 }
         } else if (pthread_create(&t, NULL, echo, &sv[1]) != 0)
                 return -1;
-        t0 = now();
+        t0 = bench_now();
         for (int i = 0; i < n; i++) {
                 if (send(sv[0], buf, sizeof(buf), 0) < 0 || recv(sv[0], buf, sizeof(buf), 0) <= 0)
                         return -1;
         }
-        dt = now() - t0;
+        dt = bench_now() - t0;
         close(sv[0]);
         if (process)
                 (void) waitpid(pid, NULL, 0);
@@ -110,11 +104,11 @@ static double map_alone(ib_client *c, uint32_t ioas, int fd, uint32_t mem, int n
 
         for (int i = 0; i < n; i++) {
                 uint64_t iova = 0x100000, len;
-                double t0 = now();
+                double t0 = bench_now();
                 int r = fd >= 0 ? ib_map(c, ioas, fd, 0, 4096, RW_FIXED, &iova)
                                 : ib_map_mem(c, ioas, mem, 0, 4096, RW_FIXED, 0x100000, &iova);
 
-                spent += now() - t0;
+                spent += bench_now() - t0;
                 if (r < 0 || ib_unmap(c, ioas, iova, 4096, &len) < 0)
                         return -1;
         }
@@ -123,7 +117,7 @@ static double map_alone(ib_client *c, uint32_t ioas, int fd, uint32_t mem, int n
 
 /* Seconds per map of Batches of 64 maps (by fd, or by mem with fd < 0) with an Unmap each; < 0 on failure. */
 static double map_batched(ib_client *c, uint32_t ioas, int fd, uint32_t mem, int n) {
-        double t0 = now();
+        double t0 = bench_now();
 
         for (int i = 0; i < n / 64; i++) {
                 ib_batch *bt = NULL;
@@ -142,7 +136,7 @@ static double map_batched(ib_client *c, uint32_t ioas, int fd, uint32_t mem, int
                         return -1;
                 ib_batch_free(bt);
         }
-        return (now() - t0) / ((n / 64) * 64);
+        return (bench_now() - t0) / ((n / 64) * 64);
 }
 
 enum {
@@ -182,13 +176,13 @@ static double measure(const Bench *x, int row, int n) {
 
         switch (row) {
         case ROW_CAPS:
-                t0 = now();
+                t0 = bench_now();
                 for (int i = 0; i < n; i++)
                         if (ib_caps_get(x->c, &caps) < 0)
                                 return -1;
-                return (now() - t0) / n;
+                return (bench_now() - t0) / n;
         case ROW_MAP_FD_PAIR:
-                t0 = now();
+                t0 = bench_now();
                 for (int i = 0; i < n; i++) {
                         uint64_t iova = 0x100000, len;
 
@@ -196,7 +190,7 @@ static double measure(const Bench *x, int row, int n) {
                             ib_unmap(x->c, x->ioas, iova, 4096, &len) < 0)
                                 return -1;
                 }
-                return (now() - t0) / n / 2;
+                return (bench_now() - t0) / n / 2;
         case ROW_BATCH_FD:
                 return map_batched(x->c, x->ioas, x->fd, 0, n);
         case ROW_ALONE_FD:
@@ -215,24 +209,6 @@ static int pin(pid_t pid, int cpu) {
         CPU_ZERO(&set);
         CPU_SET(cpu, &set);
         return sched_setaffinity(pid, sizeof(set), &set);
-}
-
-static int cmp_double(const void *a, const void *b) {
-        double x = *(const double *) a, y = *(const double *) b;
-
-        return x < y ? -1 : x > y;
-}
-
-static double median(const double *v, int n, double *ret_min, double *ret_max) {
-        double s[MAX_ROUNDS * N_ROWS];
-
-        memcpy(s, v, sizeof(double) * (size_t) n);
-        qsort(s, (size_t) n, sizeof(double), cmp_double);
-        if (ret_min)
-                *ret_min = s[0];
-        if (ret_max)
-                *ret_max = s[n - 1];
-        return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
 int main(int argc, char **argv) {
@@ -292,13 +268,13 @@ int main(int argc, char **argv) {
         printf("# %d rounds of %d iterations a row, each row right after a bare round trip of its own, on CPU %s;"
                " figures: medians over the rounds, ratio range in parentheses\n", rounds, per, cpu);
         printf("%-32s %8.2f us  1.0x (baseline: to an echo process)\n", "bare SOCK_SEQPACKET round trip",
-               median(all_base, rounds * N_ROWS, NULL, NULL) * 1e6);
+               bench_median(all_base, (size_t) rounds * N_ROWS, NULL, NULL) * 1e6);
         printf("%-32s %8.2f us  (to an echo thread: no address space switch; for comparison)\n", "  the same",
-               median(thread_base, rounds, NULL, NULL) * 1e6);
+               bench_median(thread_base, rounds, NULL, NULL) * 1e6);
         for (int row = 0; row < N_ROWS; row++) {
-                double lo, hi, m = median(ratio[row], rounds, &lo, &hi);
+                double lo, hi, m = bench_median(ratio[row], rounds, &lo, &hi);
 
-                printf("%-32s %8.2f us  %.3fx (%.3f-%.3f)", rows[row].name, median(us[row], rounds, NULL, NULL) * 1e6,
+                printf("%-32s %8.2f us  %.3fx (%.3f-%.3f)", rows[row].name, bench_median(us[row], rounds, NULL, NULL) * 1e6,
                        m, lo, hi);
                 if (rows[row].target > 0)
                         printf("  target <= %.1fx: %s", rows[row].target, m <= rows[row].target ? "met" : "NOT met");

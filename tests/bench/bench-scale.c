@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "client/iommu-broker.h"
+#include "tests/bench/bench.h"
 #include "tests/lib/util-broker.h"
 
 #define PAGE 4096ULL
@@ -45,13 +46,6 @@
 #define MEMFD_PAGES 64
 #define TOP (1ULL << 40)                /* the first map ends here; the rest go below */
 #define TARGET 1.25
-
-static double now(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
 
 static long rss_kib(pid_t pid) {
         char path[64], line[256];
@@ -95,30 +89,24 @@ static int map_range(ib_client *c, uint32_t ioas, int fd, uint64_t from, uint64_
         return 0;
 }
 
-static int cmp_double(const void *a, const void *b) {
-        double x = *(const double *) a, y = *(const double *) b;
-
-        return x < y ? -1 : x > y;
-}
-
 /* The median cost of one map with live mappings in place, in seconds; < 0: -errno. */
 static double measure(ib_client *c, uint32_t ioas, int fd, uint64_t live) {
         double t[ROUNDS];
 
         for (int k = 0; k < ROUNDS; k++) {
                 uint64_t unmapped;
-                double t0 = now();
+                double t0 = bench_now();
                 int r;
 
                 r = map_range(c, ioas, fd, live, live + WINDOW);
                 if (r < 0)
                         return r;
-                t[k] = (now() - t0) / WINDOW;
+                t[k] = (bench_now() - t0) / WINDOW;
                 r = ib_unmap(c, ioas, iova_of(live + WINDOW - 1), WINDOW * PAGE, &unmapped);
                 if (r < 0)
                         return r;
         }
-        qsort(t, ROUNDS, sizeof(*t), cmp_double);
+        qsort(t, ROUNDS, sizeof(*t), bench_cmp_double);
         return t[ROUNDS / 2];
 }
 
@@ -163,7 +151,7 @@ int main(int argc, char **argv) {
         }
 
         rss0 = rss_kib(b.pid);
-        t0 = now();
+        t0 = bench_now();
         for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]) && sizes[i] <= max; i++) {
                 /* whole batches: 1000 live is 960 + a batch of 40 ... rounded up to whole batches */
                 uint64_t want = (sizes[i] + BATCH - 1) / BATCH * BATCH;
@@ -180,7 +168,7 @@ int main(int argc, char **argv) {
                 n = i + 1;
                 last_size = sizes[i];
         }
-        fill = now() - t0;
+        fill = bench_now() - t0;
         rss1 = rss_kib(b.pid);
         if (r < 0) {
                 fprintf(stderr, "map failed at %llu live mappings: %s\n", (unsigned long long) live, strerror(-r));

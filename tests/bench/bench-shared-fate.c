@@ -33,18 +33,12 @@
 #include <stdint.h>
 
 #include "client/iommu-broker.h"
+#include "tests/bench/bench.h"
 #include "tests/lib/util-broker.h"
 
 #define IDLE_SESSIONS 1000
 #define PROBES 2000
 #define NOBODY 65534
-
-static double now(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
 
 static long private_kib(pid_t pid) {
         char path[64], line[256];
@@ -62,12 +56,6 @@ static long private_kib(pid_t pid) {
         return sum;
 }
 
-static int cmp_double(const void *a, const void *b) {
-        double x = *(const double *) a, y = *(const double *) b;
-
-        return x < y ? -1 : x > y;
-}
-
 /* Median and maximum of n GetCapabilities round trips, in microseconds. */
 static int probe(const char *socket_path, double *ret_median, double *ret_max) {
         static double t[PROBES];
@@ -77,16 +65,16 @@ static int probe(const char *socket_path, double *ret_median, double *ret_max) {
         if (ib_client_connect(socket_path, "probe", &c) < 0)
                 return -1;
         for (int i = 0; i < PROBES; i++) {
-                double t0 = now();
+                double t0 = bench_now();
 
                 if (ib_caps_get(c, &caps) < 0) {
                         ib_client_free(c);
                         return -1;
                 }
-                t[i] = (now() - t0) * 1e6;
+                t[i] = (bench_now() - t0) * 1e6;
         }
         ib_client_free(c);
-        qsort(t, PROBES, sizeof(t[0]), cmp_double);
+        qsort(t, PROBES, sizeof(t[0]), bench_cmp_double);
         *ret_median = t[PROBES / 2];
         *ret_max = t[PROBES - 1];
         return 0;

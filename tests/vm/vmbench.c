@@ -65,6 +65,7 @@
 #include <linux/vfio.h>
 
 #include "client/iommu-broker.h"
+#include "tests/bench/bench.h"
 
 #define PAGE 4096U
 #define BATCH 64U
@@ -80,23 +81,11 @@ static int arg_big_cpu = -1;
 static uint64_t arg_big = 256ULL << 20;
 static bool failed;
 
-static double now(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
-
 #define MAX_ROUNDS 32U
 
-static int cmp_double(const void *a, const void *b);
-
-static double median_of(const double *v, unsigned n) {
-        double s[MAX_ROUNDS];
-
-        memcpy(s, v, n * sizeof(*s));
-        qsort(s, n, sizeof(*s), cmp_double);
-        return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+/* A baseline's row: its median over the rounds. */
+static void baseline_row(const char *what, const double *us) {
+        printf("%-46s %10.1f us\n", what, bench_median(us, arg_rounds, NULL, NULL));
 }
 
 /*
@@ -107,15 +96,13 @@ static double median_of(const double *v, unsigned n) {
  * speed over a boot divides out.
  */
 static void row(const char *what, const double *us, const double *base_us, const char *base_name, double target) {
-        double ratio[MAX_ROUNDS], lo = 0, hi = 0, r;
+        double ratio[MAX_ROUNDS], lo, hi, r;
 
-        for (unsigned i = 0; i < arg_rounds; i++) {
+        for (unsigned i = 0; i < arg_rounds; i++)
                 ratio[i] = us[i] / base_us[i];
-                lo = i == 0 || ratio[i] < lo ? ratio[i] : lo;
-                hi = i == 0 || ratio[i] > hi ? ratio[i] : hi;
-        }
-        r = median_of(ratio, arg_rounds);
-        printf("%-46s %10.1f us  %6.2fx %-8s (%.2f-%.2f)", what, median_of(us, arg_rounds), r, base_name, lo, hi);
+        r = bench_median(ratio, arg_rounds, &lo, &hi);
+        printf("%-46s %10.1f us  %6.2fx %-8s (%.2f-%.2f)", what, bench_median(us, arg_rounds, NULL, NULL), r,
+               base_name, lo, hi);
         if (target > 0)
                 printf("  target <= %.2fx  %s", target, r <= target ? "ok" : "MISS");
         printf("\n");
@@ -194,7 +181,7 @@ self:
                 .broker_sys = (double) stime / tick,
                 .self_user = (double) ru.ru_utime.tv_sec + (double) ru.ru_utime.tv_usec * 1e-6,
                 .self_sys = (double) ru.ru_stime.tv_sec + (double) ru.ru_stime.tv_usec * 1e-6,
-                .wall = now(),
+                .wall = bench_now(),
                 .broker_faults = (double) minflt,
                 .self_switches = (double) (ru.ru_nvcsw + ru.ru_nivcsw),
         };
@@ -313,24 +300,24 @@ static int direct_small(Direct *d, uint8_t *ram, int memfd, unsigned n, double *
         int r;
 
         cpu_ok = cpu_now(NULL, &cpu);
-        t0 = now();
+        t0 = bench_now();
         for (unsigned i = 0; i < n; i++)
                 if ((r = direct_map(d, ram + (size_t) (i % BATCH) * PAGE, PAGE, IOVA_BASE + (uint64_t) i * PAGE)) < 0)
                         return r;
-        t1 = now();
+        t1 = bench_now();
         for (unsigned i = 0; i < n; i++)
                 if ((r = direct_unmap(d, IOVA_BASE + (uint64_t) i * PAGE, PAGE)) < 0)
                         return r;
-        t2 = now();
+        t2 = bench_now();
         if (cpu_ok)
                 cpu_add(NULL, &cpu, 2UL * n, &cpu_direct);
         *ret_map = (t1 - t0) * 1e6 / n;
         *ret_unmap = (t2 - t1) * 1e6 / n;
-        t0 = now();
+        t0 = bench_now();
         for (unsigned i = 0; i < n; i++)
                 if ((r = direct_map_file(d, memfd, (uint64_t) (i % BATCH) * PAGE, PAGE, IOVA_BASE + (uint64_t) i * PAGE)) < 0)
                         return r;
-        *ret_map_file = (now() - t0) * 1e6 / n;
+        *ret_map_file = (bench_now() - t0) * 1e6 / n;
         for (unsigned i = 0; i < n; i++)
                 if ((r = direct_unmap(d, IOVA_BASE + (uint64_t) i * PAGE, PAGE)) < 0)
                         return r;
@@ -373,7 +360,7 @@ static double bare_fd_roundtrip(int memfd, unsigned n) {
                 }
         }
         close(sv[1]);
-        t0 = now();
+        t0 = bench_now();
         for (unsigned i = 0; i < n; i++) {
                 struct iovec iov = { buf, 32 };
                 struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl) };
@@ -386,7 +373,7 @@ static double bare_fd_roundtrip(int memfd, unsigned n) {
                 if (sendmsg(sv[0], &mh, 0) < 0 || recv(sv[0], buf, sizeof(buf), 0) <= 0)
                         return -1;
         }
-        dt = now() - t0;
+        dt = bench_now() - t0;
         close(sv[0]);
         (void) waitpid(pid, NULL, 0);
         return dt * 1e6 / n;
@@ -436,15 +423,15 @@ static int brokered_small(Brokered *b, int memfd, unsigned n, double *ret_map, d
         double t0, t1, t2;
         int r;
 
-        t0 = now();
+        t0 = bench_now();
         for (unsigned i = 0; i < n; i++)
                 if ((r = bmap(b, memfd, (uint64_t) (i % BATCH) * PAGE, IOVA_BASE + (uint64_t) i * PAGE)) < 0)
                         return r;
-        t1 = now();
+        t1 = bench_now();
         for (unsigned i = 0; i < n; i++)
                 if ((r = ib_unmap(b->c, b->ioas, IOVA_BASE + (uint64_t) i * PAGE, PAGE, NULL)) < 0)
                         return r;
-        t2 = now();
+        t2 = bench_now();
         *ret_map = (t1 - t0) * 1e6 / n;
         *ret_unmap = (t2 - t1) * 1e6 / n;
         return 0;
@@ -472,13 +459,13 @@ static int brokered_batch(Brokered *b, int memfd, unsigned n, double *ret_map, d
                         if (r >= 0)
                                 r = ib_batch_add_unmap(u, b->ioas, iova, PAGE);
                 }
-                t0 = now();
+                t0 = bench_now();
                 if (r >= 0)
                         r = ib_batch_run(b->c, m, true);
-                t1 = now();
+                t1 = bench_now();
                 if (r >= 0)
                         r = ib_batch_run(b->c, u, true);
-                t2 = now();
+                t2 = bench_now();
                 t_map += t1 - t0;
                 t_unmap += t2 - t1;
                 ib_batch_free(m);
@@ -507,7 +494,7 @@ static int brokered_async(Brokered *b, int memfd, unsigned n, double *ret_map) {
         for (unsigned done = 0; done < n && r >= 0; done += BATCH) {
                 async_left = BATCH;
                 async_error = 0;
-                t0 = now();
+                t0 = bench_now();
                 for (unsigned i = 0; r >= 0 && i < BATCH; i++)
                         r = b->mem ? ib_map_mem_async(b->c, b->ioas, b->mem, (uint64_t) i * PAGE, PAGE,
                                                       IB_MAP_READABLE | IB_MAP_WRITEABLE | IB_MAP_FIXED_IOVA,
@@ -521,7 +508,7 @@ static int brokered_async(Brokered *b, int memfd, unsigned n, double *ret_map) {
 
                         r = poll(&p, 1, -1) < 0 && errno != EINTR ? -errno : ib_client_process(b->c);
                 }
-                t += now() - t0;
+                t += bench_now() - t0;
                 if (r >= 0)
                         r = async_error;
                 if (r >= 0)
@@ -532,12 +519,6 @@ static int brokered_async(Brokered *b, int memfd, unsigned n, double *ret_map) {
 }
 
 /* ------------------------------------------------------------------ another tenant's latency */
-
-static int cmp_double(const void *a, const void *b) {
-        double x = *(const double *) a, y = *(const double *) b;
-
-        return x < y ? -1 : x > y;
-}
 
 /*
  * In a child: GetCapabilities in a loop until SIGTERM, writing each
@@ -553,11 +534,11 @@ static pid_t bystander_start(int fd) {
                 if (ib_client_connect(arg_socket, "vmbench-bystander", &c) < 0)
                         _exit(1);
                 for (;;) {
-                        double t0 = now(), us;
+                        double t0 = bench_now(), us;
 
                         if (ib_caps_get(c, &caps) < 0)
                                 _exit(1);
-                        us = (now() - t0) * 1e6;
+                        us = (bench_now() - t0) * 1e6;
                         if (write(fd, &us, sizeof(us)) != sizeof(us))
                                 _exit(0);
                         (void) usleep(2000);
@@ -576,7 +557,7 @@ static size_t bystander_collect(int fd, double *ret_median, double *ret_max) {
                 n++;
         if (n == 0)
                 return 0;
-        qsort(v, n, sizeof(double), cmp_double);
+        qsort(v, n, sizeof(double), bench_cmp_double);
         *ret_median = v[n / 2];
         *ret_max = v[n - 1];
         return n;
@@ -615,11 +596,11 @@ static int big_rounds(void *ud) {
 
         for (unsigned i = 0; i < j->rounds; i++) {
                 uint64_t iova = IOVA_BASE;
-                double t0 = now();
+                double t0 = bench_now();
                 int r = ib_map(j->b->c, j->b->ioas, j->memfd, 0, arg_big,
                                IB_MAP_READABLE | IB_MAP_WRITEABLE | IB_MAP_FIXED_IOVA, &iova);
 
-                t += now() - t0;
+                t += bench_now() - t0;
                 if (r < 0)
                         return r;
                 r = ib_unmap(j->b->c, j->b->ioas, IOVA_BASE, arg_big, NULL);
@@ -704,15 +685,15 @@ static int base_measure(Direct *d, Base *b, bool with_bare, bool with_big) {
                         CPU_SET(arg_big_cpu, &on);
                         (void) sched_setaffinity(0, sizeof(on), &on);
                 }
-                t0 = now();
+                t0 = bench_now();
                 r = direct_map(d, g.big_ram, arg_big, IOVA_BASE);
-                b->big = (now() - t0) * 1e6;
+                b->big = (bench_now() - t0) * 1e6;
                 if (r >= 0)
                         r = direct_unmap(d, IOVA_BASE, arg_big);
                 if (r >= 0) {
-                        t0 = now();
+                        t0 = bench_now();
                         r = direct_map_file(d, g.big_memfd, 0, arg_big, IOVA_BASE);
-                        b->big_file = (now() - t0) * 1e6;
+                        b->big_file = (bench_now() - t0) * 1e6;
                         if (r >= 0)
                                 r = direct_unmap(d, IOVA_BASE, arg_big);
                 }
@@ -868,12 +849,12 @@ int main(int argc, char **argv) {
         for (unsigned i = 0; i < arg_rounds; i++)
                 if (round_direct(&x[i]) < 0 || round_brokered(&x[i]) < 0)
                         return 1;
-        printf("%-46s %10.1f us\n", "direct 4 KiB map (baseline)", median_of(SERIES(x, b_h_map.map), arg_rounds));
-        printf("%-46s %10.1f us\n", "direct 4 KiB unmap (baseline)", median_of(SERIES(x, b_h_map.unmap), arg_rounds));
-        printf("%-46s %10.1f us\n", "direct 4 KiB map by file (baseline)", median_of(SERIES(x, b_h_map.map_file), arg_rounds));
-        printf("%-46s %10.1f us\n", "bare SEQPACKET round trip with an fd", median_of(SERIES(x, b_h_map.bare), arg_rounds));
-        printf("%-46s %10.1f us\n", "direct 256 MiB map (baseline)", median_of(SERIES(x, b_big.big), arg_rounds));
-        printf("%-46s %10.1f us\n", "direct 256 MiB map by file (baseline)", median_of(SERIES(x, b_big.big_file), arg_rounds));
+        baseline_row("direct 4 KiB map (baseline)", SERIES(x, b_h_map.map));
+        baseline_row("direct 4 KiB unmap (baseline)", SERIES(x, b_h_map.unmap));
+        baseline_row("direct 4 KiB map by file (baseline)", SERIES(x, b_h_map.map_file));
+        baseline_row("bare SEQPACKET round trip with an fd", SERIES(x, b_h_map.bare));
+        baseline_row("direct 256 MiB map (baseline)", SERIES(x, b_big.big));
+        baseline_row("direct 256 MiB map by file (baseline)", SERIES(x, b_big.big_file));
 
         row("4 KiB map by fd, one at a time", SERIES(x, fd_map), SERIES(x, b_fd_map.map), "direct", 0);
         row("4 KiB map by fd, one at a time", SERIES(x, fd_map), SERIES_SUM(x, b_fd_map.bare, b_fd_map.map), "bare+dir", 0);
