@@ -516,10 +516,12 @@ static bool get_sub(Reader *r, unsigned wire, Reader *ret) {
 }
 
 /* Field number f (up to 63) seen for the first time. */
+#define BIT(f) (1ULL << (f))
+
 static bool first_time(uint64_t *seen, unsigned f) {
-        if (f > 63 || (*seen & (1ULL << f)))
+        if (f > 63 || (*seen & BIT(f)))
                 return false;
-        *seen |= 1ULL << f;
+        *seen |= BIT(f);
         return true;
 }
 
@@ -573,7 +575,7 @@ static Ib__V1__MapRequest *unpack_map_request(Reader r, PbArena *a) {
                 if (!ok)
                         return NULL;
         }
-        return (seen & (1U << 1)) && (seen & (1U << 4)) ? m : NULL;
+        return (seen & BIT(1)) && (seen & BIT(4)) ? m : NULL;
 }
 
 static Ib__V1__UnmapRequest *unpack_unmap_request(Reader r, PbArena *a) {
@@ -597,7 +599,7 @@ static Ib__V1__UnmapRequest *unpack_unmap_request(Reader r, PbArena *a) {
                 if (!ok)
                         return NULL;
         }
-        return seen == ((1U << 1) | (1U << 2) | (1U << 3)) ? u : NULL;
+        return seen == (BIT(1) | BIT(2) | BIT(3)) ? u : NULL;
 }
 
 static Ib__V1__BatchOp *unpack_batch_op(Reader r, PbArena *a) {
@@ -684,14 +686,12 @@ static bool top_fields_among(const uint8_t *data, size_t len, uint64_t varints, 
         while (r.p < r.end) {
                 if (!get_tag(&r, &f, &w) || f > 63)
                         return false;
-                if (w == WIRE_VARINT ? !(varints & (1ULL << f)) || !get_varint(&r, 10, &v)
-                                     : !(lens & (1ULL << f)) || !get_sub(&r, w, &sub))
+                if (w == WIRE_VARINT ? !(varints & BIT(f)) || !get_varint(&r, 10, &v)
+                                     : !(lens & BIT(f)) || !get_sub(&r, w, &sub))
                         return false;
         }
         return true;
 }
-
-#define BIT(f) (1ULL << (f))
 
 Ib__V1__Request *pb_fast_request_unpack(const uint8_t *data, size_t len) {
         Reader r = { data, data + len }, sub;
@@ -738,7 +738,7 @@ Ib__V1__Request *pb_fast_request_unpack(const uint8_t *data, size_t len) {
                 if (!req->map)          /* the union's one pointer */
                         goto decline;
         }
-        if (!(seen & (1U << 1)) || req->verb_case == IB__V1__REQUEST__VERB__NOT_SET)
+        if (!(seen & BIT(1)) || req->verb_case == IB__V1__REQUEST__VERB__NOT_SET)
                 goto decline;
         return req;
 
@@ -908,7 +908,7 @@ Ib__V1__Reply *pb_fast_reply_unpack(const uint8_t *data, size_t len) {
                 if (!reply->map)        /* the union's one pointer */
                         goto decline;
         }
-        if (!(seen & (1U << 1)))
+        if (!(seen & BIT(1)))
                 goto decline;
         return reply;
 
