@@ -352,11 +352,6 @@ TEST(random_replies_pack_and_unpack_as_protobuf_c_does) {
         ASSERT_TRUE(t.refused > 0);
 }
 
-/* A Request of verb_case v packed by protobuf-c. */
-static size_t packed(const ProtobufCMessage *m, uint8_t *buf) {
-        return protobuf_c_message_pack(m, buf);
-}
-
 TEST(what_is_not_plain_is_left_to_protobuf_c) {
         Ib__V1__Request req = IB__V1__REQUEST__INIT;
         Ib__V1__CapsRequest caps = IB__V1__CAPS_REQUEST__INIT;
@@ -372,7 +367,7 @@ TEST(what_is_not_plain_is_left_to_protobuf_c) {
         req.verb_case = IB__V1__REQUEST__VERB_CAPS;
         req.caps = &caps;
         ASSERT_TRUE(pb_fast_request_size(&req) == 0);
-        n = packed(&req.base, buf);
+        n = protobuf_c_message_pack(&req.base, buf);
         ASSERT_TRUE(!pb_fast_request_unpack(buf, n));
 
         /* an unknown field after a plain Unmap: protobuf-c keeps it, the hand-written decoder declines */
@@ -381,7 +376,7 @@ TEST(what_is_not_plain_is_left_to_protobuf_c) {
         unmap.ioas = 1;
         unmap.iova = 0x1000;
         unmap.length = 0x1000;
-        n = packed(&req.base, buf);
+        n = protobuf_c_message_pack(&req.base, buf);
         fast = pb_fast_request_unpack(buf, n);
         ASSERT_TRUE(fast != NULL);      /* a plain Unmap is taken */
         pb_arena_free(fast);
@@ -393,7 +388,7 @@ TEST(what_is_not_plain_is_left_to_protobuf_c) {
         protobuf_c_message_free_unpacked(pc, NULL);
 
         /* the id twice: protobuf-c takes the last, the hand-written decoder declines */
-        n = packed(&req.base, buf);
+        n = protobuf_c_message_pack(&req.base, buf);
         buf[n++] = (1 << 3) | 0;
         buf[n++] = 9;
         ASSERT_TRUE(!pb_fast_request_unpack(buf, n));
@@ -409,7 +404,7 @@ TEST(what_is_not_plain_is_left_to_protobuf_c) {
         reply.errnum = 0;
         reply.has_not_applied = true;
         reply.not_applied = true;
-        n = packed(&reply.base, buf);
+        n = protobuf_c_message_pack(&reply.base, buf);
         ASSERT_TRUE(buf[n - 1] == 1);
         buf[n - 1] = 2;
         ASSERT_TRUE(!pb_fast_reply_unpack(buf, n));
