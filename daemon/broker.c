@@ -406,6 +406,14 @@ static void journal_release_device(Session *s, uint32_t dev_id, void *userdata) 
         crash_point("released");
 }
 
+static void journal_keep_guard(Session *s, uint32_t id, int fd, void *userdata) {
+        (void) persist_keep_fd(userdata, s, PERSIST_FD_GUARD, id, fd);
+}
+
+static void journal_release_guard(Session *s, uint32_t id, void *userdata) {
+        persist_forget_fd(userdata, s, PERSIST_FD_GUARD, id);
+}
+
 static void journal_peek(Session *s, const uint8_t *head, size_t size, void *userdata) {
         persist_request_peeked(userdata, s, head, size);
 }
@@ -798,6 +806,8 @@ static int broker_open_state(Broker *b) {
                         .begin = journal_begin,
                         .end = journal_end,
                         .release_device = journal_release_device,
+                        .keep_guard = journal_keep_guard,
+                        .release_guard = journal_release_guard,
                         .peek = journal_peek,
                         .one_reply_queued = true,
                         .userdata = b->persist,

@@ -656,6 +656,30 @@ int persist_session_identity(const PersistSessionRec *r, size_t size, PeerIdenti
         return 0;
 }
 
+/* The MAP record of m in ioas: the mapping, then the count and ids of the seal guards it holds. */
+static int append_map(Persist *p, Session *s, const Ioas *ioas, const Mapping *m) {
+        PersistMapRec r = {
+                .ioas = ioas->id,
+                .serial = ioas->serial,
+                .iova = m->node.start,
+                .length = m->node.last - m->node.start + 1,
+                .offset = m->offset,
+                .flags = m->flags,
+                .mem = m->mem,
+        };
+        uint32_t n_guards = (uint32_t) mapping_guards(m, NULL, 0);
+        size_t size = sizeof(r) + sizeof(uint32_t) * (1 + (size_t) n_guards);
+        uint8_t *at = log_reserve_or_compact(p, size);
+
+        if (!at)
+                return -ENOSPC;
+        memcpy(at + sizeof(RecHdr), &r, sizeof(r));
+        memcpy(at + sizeof(RecHdr) + sizeof(r), &n_guards, sizeof(n_guards));
+        (void) mapping_guards(m, (uint32_t *) (void *) (at + sizeof(RecHdr) + sizeof(r) + sizeof(n_guards)), n_guards);
+        log_commit(p, PERSIST_REC_MAP, s->id, size);
+        return 0;
+}
+
 static int write_maps(Persist *p, Session *s) {
         Ioas *ioas;
 
@@ -663,17 +687,7 @@ static int write_maps(Persist *p, Session *s) {
                 ITreeNode *n;
 
                 itree_for_each(n, &ioas->maps) {
-                        const Mapping *m = itree_entry(n, Mapping, node);
-                        PersistMapRec r = {
-                                .ioas = ioas->id,
-                                .serial = ioas->serial,
-                                .iova = n->start,
-                                .length = n->last - n->start + 1,
-                                .offset = m->offset,
-                                .flags = m->flags,
-                                .mem = m->mem,
-                        };
-                        int q = log_append(p, PERSIST_REC_MAP, s->id, &r, sizeof(r));
+                        int q = append_map(p, s, ioas, itree_entry(n, Mapping, node));
 
                         if (q < 0)
                                 return q;
@@ -840,6 +854,17 @@ int persist_session_begin(Persist *p, Session *s) {
         return 0;
 }
 
+typedef struct GuardForget {
+        Persist *p;
+        Session *s;
+} GuardForget;
+
+static void forget_guard(uint32_t id, void *userdata) {
+        GuardForget *f = userdata;
+
+        persist_forget_fd(f->p, f->s, PERSIST_FD_GUARD, id);
+}
+
 void persist_session_end(Persist *p, Session *s) {
         Device *d;
         MemReg *m;
@@ -855,6 +880,7 @@ void persist_session_end(Persist *p, Session *s) {
                 persist_forget_fd(p, s, PERSIST_FD_DEVICE, d->dev_id);
         LIST_FOREACH(m, &s->objects[SESSION_MEMREG], link)
                 persist_forget_fd(p, s, PERSIST_FD_MEMREG, m->id);
+        guard_set_foreach(&s->guards, forget_guard, &(GuardForget) { .p = p, .s = s });
         persist_forget_fd(p, s, PERSIST_FD_CONNECTION, 0);
         if (s->ctx)
                 persist_forget_fd(p, s, PERSIST_FD_CONTEXT, 0);
@@ -882,14 +908,8 @@ void persist_objects(Persist *p, Session *s, uint64_t request_id, const uint8_t 
                 record_lost(p, s);
 }
 
-void persist_map(Persist *p, Session *s, uint32_t ioas, uint32_t serial, uint64_t iova, uint64_t length,
-                 uint32_t flags, uint32_t mem, uint64_t offset) {
-        PersistMapRec r = {
-                .ioas = ioas, .serial = serial, .iova = iova, .length = length,
-                .offset = offset, .flags = flags, .mem = mem,
-        };
-
-        if (session_persisted(p, s) && log_append(p, PERSIST_REC_MAP, s->id, &r, sizeof(r)) < 0)
+void persist_map(Persist *p, Session *s, const Ioas *ioas, const Mapping *m) {
+        if (session_persisted(p, s) && append_map(p, s, ioas, m) < 0)
                 record_lost(p, s);
 }
 

@@ -22,6 +22,8 @@
 #include "policy/peer.h"
 #include "util/fdstore.h"
 
+typedef struct Ioas Ioas;
+typedef struct Mapping Mapping;
 typedef struct Session Session;
 typedef struct Persist Persist;
 
@@ -35,6 +37,7 @@ enum {
         PERSIST_FD_CONTEXT = 'x',
         PERSIST_FD_DEVICE = 'd',        /* id: its dev_id */
         PERSIST_FD_MEMREG = 'm',        /* id: its handle */
+        PERSIST_FD_GUARD = 'g',         /* a seal guard's file; id: the guard's (object/ioas.h) */
 };
 
 /* Where a request of the session is (PersistSlot.phase). */
@@ -104,9 +107,8 @@ void persist_session_end(Persist *p, Session *s);
  */
 void persist_objects(Persist *p, Session *s, uint64_t request_id, const uint8_t *reply, size_t reply_size,
                      size_t reply_fds);
-/* A mapping the kernel made; an unmap the kernel did of [iova, last] of an IOAS. */
-void persist_map(Persist *p, Session *s, uint32_t ioas, uint32_t serial, uint64_t iova, uint64_t length,
-                 uint32_t flags, uint32_t mem, uint64_t offset);
+/* A mapping the kernel made (with the seal guards it holds); an unmap the kernel did of [iova, last] of an IOAS. */
+void persist_map(Persist *p, Session *s, const Ioas *ioas, const Mapping *m);
 void persist_unmap(Persist *p, Session *s, uint32_t ioas, uint32_t serial, uint64_t iova, uint64_t last);
 
 /* The slot: a request about to be read (the first bytes of its datagram), read (its bytes kept), one Batch operation done, its reply. */
@@ -278,6 +280,11 @@ typedef struct PersistMapRec {
         uint64_t offset;
         uint32_t flags;                 /* BACKEND_MAP_* */
         uint32_t mem;                   /* the registration it came from; 0: an fd of the request, or a Copy */
+        /*
+         * followed (since the seal guards were kept) by a uint32_t count
+         * and the ids of the seal guards the mapping holds; a record without
+         * them is from an older broker
+         */
 } PersistMapRec;
 
 typedef struct PersistUnmapRec {

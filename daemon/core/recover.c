@@ -162,6 +162,72 @@ static Ioas *rec_ioas(RecSession *r, uint32_t id, uint32_t serial) {
 }
 
 
+/*
+ * The seal guards a restored writable mapping (MAP_FILE path) holds: those
+ * its record names, each made again once from its fd in the store; a record
+ * of an older broker names none, and the mapping of a registration then
+ * gets the guard of the registration's fd.  A guard whose fd is lost leaves
+ * the mapping without one: logged, as the seal is no longer kept away.
+ */
+static int restore_guards(Recovery *rc, RecSession *r, Ioas *ioas, Mapping *made, const PersistRecord *rec,
+                          MemReg *reg) {
+        const uint8_t *at = (const uint8_t *) rec->payload + sizeof(PersistMapRec);
+        uint32_t n = 0;
+        int q;
+
+        if (rec->size >= sizeof(PersistMapRec) + sizeof(n)) {
+                memcpy(&n, at, sizeof(n));
+                at += sizeof(n);
+                if (n > (rec->size - sizeof(PersistMapRec) - sizeof(n)) / sizeof(uint32_t))
+                        return -EBADMSG;
+        } else if (reg && mapping_needs_guard(ioas, made))
+                return mapping_guard_file(made, &r->s->guards, reg->fd, &reg->seal_guard, NULL);
+
+        for (uint32_t i = 0; i < n; i++) {
+                uint32_t id;
+                MemRef *g;
+
+                memcpy(&id, at + i * sizeof(id), sizeof(id));
+                g = guard_set_find(&r->s->guards, id);
+                if (!g) {
+                        char name[FDSTORE_NAME_MAX + 1];
+                        int fd;
+
+                        persist_fd_name(name, sizeof(name), r->s->id, PERSIST_FD_GUARD, id);
+                        fd = fdstore_take(rc->store, name);
+                        if (fd < 0)
+                                continue;       /* gone with an unmap a later record tells; else warn_unguarded() */
+                        q = guard_set_restore(&r->s->guards, id, fd, &g);
+                        if (q < 0) {
+                                safe_close(fd);
+                                return q;
+                        }
+                }
+                q = mapping_hold_guard(made, g, reg ? &reg->seal_guard : NULL);
+                if (q < 0)
+                        return q;
+        }
+        return 0;
+}
+
+/* After pass 2: a writable mapping whose guard's fd was lost can no longer keep F_SEAL_WRITE away. */
+static void warn_unguarded(Session *s) {
+        Ioas *ioas;
+
+        LIST_FOREACH(ioas, &s->objects[SESSION_IOAS], link) {
+                ITreeNode *n;
+
+                itree_for_each(n, &ioas->maps) {
+                        const Mapping *m = itree_entry(n, Mapping, node);
+
+                        if (mapping_needs_guard(ioas, m) && mapping_guards(m, NULL, 0) == 0)
+                                log_warning("%s: the mapping at 0x%" PRIx64 " of IOAS %" PRIu32 " lost its seal "
+                                            "guard (its fd is not in the store): F_SEAL_WRITE is no longer kept "
+                                            "from its file", s->name, n->start, ioas->id);
+                }
+        }
+}
+
 /* Pass 2: the mappings, in the order the kernel made and unmade them. */
 static int pass_mappings(const PersistRecord *rec, void *userdata) {
         Recovery *rc = userdata;
@@ -175,6 +241,7 @@ static int pass_mappings(const PersistRecord *rec, void *userdata) {
                 return 0;
         if (rec->type == PERSIST_REC_MAP) {
                 const PersistMapRec *m = rec->payload;
+                Mapping *made;
                 MemReg *reg;
                 int q;
 
@@ -188,8 +255,9 @@ static int pass_mappings(const PersistRecord *rec, void *userdata) {
                 if (!ioas)
                         return 0;       /* an IOAS freed since */
                 reg = m->mem ? session_find(r->s, MemReg, m->mem) : NULL;
-                q = ioas_restore_mapping(ioas, m->iova, m->length, m->flags, m->mem, m->offset, reg ? reg->fd : -1,
-                                         reg ? &reg->seal_guard : NULL);
+                q = ioas_restore_mapping(ioas, m->iova, m->length, m->flags, m->mem, m->offset, &made);
+                if (q >= 0)
+                        q = restore_guards(rc, r, ioas, made, rec, reg);
                 if (q < 0)
                         log_warning_errno(q, "%s: cannot restore the mapping 0x%" PRIx64 "+0x%" PRIx64
                                           " of IOAS %" PRIu32 ": %m", r->s->name, m->iova, m->length, m->ioas);
@@ -476,6 +544,15 @@ static int close_and_forget(FdStore *s, const char *name, int fd, void *userdata
         return 0;
 }
 
+/* What restore_one() lets go of: all but the seal guards, which pass 2 takes (the rest after it). */
+static int close_unrecorded(FdStore *s, const char *name, int fd, void *userdata) {
+        const char *dot = strchr(name, '.');
+
+        if (dot && dot[1] == PERSIST_FD_GUARD)
+                return 0;
+        return close_and_forget(s, name, fd, userdata);
+}
+
 static int restore_one(Recovery *rc, RecSession *r, void (*add)(Session *s, void *userdata), void *userdata) {
         char name[FDSTORE_NAME_MAX + 1], prefix[32];
         BackendCtx *ctx = NULL;
@@ -537,7 +614,7 @@ static int restore_one(Recovery *rc, RecSession *r, void (*add)(Session *s, void
                 (void) snprintf(r->why, sizeof(r->why), "its records cannot be read: %s", strerror(-q));
         /* kept in the store but never recorded (a DeviceOpen, a MemRegister in flight): let go */
         (void) snprintf(prefix, sizeof(prefix), "s%" PRIu64 ".", r->id);
-        (void) fdstore_foreach(rc->store, prefix, close_and_forget, NULL);
+        (void) fdstore_foreach(rc->store, prefix, close_unrecorded, NULL);
         return q;
 
 drop:
@@ -595,6 +672,7 @@ int recover_sessions(SessionHost *host, Persist *p, void (*add)(Session *s, void
 
                 if (!r->s)
                         continue;
+                warn_unguarded(r->s);
                 if (!r->unrestorable && r->has_slot && settle_request(&rc, r) < 0)
                         r->unrestorable = true;
                 if (r->answered)

@@ -285,6 +285,21 @@ static size_t session_max_queued(const SessionHost *host) {
         return host->journal && host->journal->one_reply_queued ? 1 : IB_MAX_REQUESTS_IN_FLIGHT;
 }
 
+/* A seal guard's fd is kept where a restart finds it, for as long as the guard lives (object/ioas.h). */
+static void session_guard_kept(uint32_t id, int fd, void *userdata) {
+        Session *s = userdata;
+
+        if (s->host->journal && s->host->journal->keep_guard)
+                s->host->journal->keep_guard(s, id, fd, s->host->journal->userdata);
+}
+
+static void session_guard_dropped(uint32_t id, void *userdata) {
+        Session *s = userdata;
+
+        if (s->host->journal && s->host->journal->release_guard)
+                s->host->journal->release_guard(s, id, s->host->journal->userdata);
+}
+
 /*
  * The start both a new and a restored session share: the peer as the kernel
  * gave it (SO_PEERCRED, SO_PEERPIDFD: a socket keeps them), its uid's count,
@@ -320,6 +335,7 @@ static int session_alloc(Session **ret, SessionHost *host, uint64_t id, int sock
                         return r;
         }
         account_init(&s->account, s->name, s->tenant ? &s->tenant->account : host->account);
+        guard_set_init(&s->guards, &s->account, session_guard_kept, session_guard_dropped, s);
         *ret = TAKE_PTR(s);
         return 0;
 }
@@ -811,6 +827,7 @@ Session *session_free(Session *s) {
                                       reason);
                 }
         }
+        guard_set_fini(&s->guards);
         charge_release(&s->charge_session);
         charge_release(&s->charge_fds);
         charge_release(&s->charge_ctx);

@@ -121,6 +121,8 @@ typedef struct SessionJournal {
         void (*begin)(Session *s, void *userdata);              /* Hello done */
         void (*end)(Session *s, void *userdata);                /* before the connection closes and teardown */
         void (*release_device)(Session *s, uint32_t dev_id, void *userdata);   /* before its fd closes */
+        void (*keep_guard)(Session *s, uint32_t id, int fd, void *userdata);   /* a seal guard was made */
+        void (*release_guard)(Session *s, uint32_t id, void *userdata);        /* before its fd closes */
         void (*peek)(Session *s, const uint8_t *head, size_t size, void *userdata);  /* a datagram is about to be read */
         bool one_reply_queued;          /* a transport stops reading while one reply waits (persist.c) */
         void *userdata;
@@ -183,6 +185,7 @@ struct Session {
         Charge charge_fds;              /* ACCOUNT_FDS: its socket and pidfd */
         Charge charge_ctx;              /* ACCOUNT_FDS: its iommufd, while it has one */
         ListLink objects[_SESSION_KIND_MAX];    /* what it made, newest first: the link member of each */
+        GuardSet guards;                /* the seal guards of its writable mappings' files (object/ioas.h) */
         uint64_t n_requests;
         bool waiting;                   /* a request of it waits for a kernel call off the loop: it reads no more */
         bool free_pending;              /* it ended meanwhile: freed once that request is done */

@@ -11,6 +11,7 @@
  * explain the errnos of these verbs.  Batch runs Map/Unmap in order with one result
  * per operation.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -201,6 +202,7 @@ static int do_map(Call *c, const Ib__V1__MapRequest *m, uint64_t *ret_iova) {
         const Account *over = NULL;
         uint64_t iova = m->has_iova ? m->iova : 0;
         MemReg *mem = NULL;
+        Mapping *made;
         Ioas *ioas;
         int fd, r;
 
@@ -237,20 +239,18 @@ static int do_map(Call *c, const Ib__V1__MapRequest *m, uint64_t *ret_iova) {
         if (r < 0)
                 return r;
 
-        r = ioas_map(ioas, fd, mem ? &mem->seal_guard : NULL, m->offset, m->length, flags, &iova, &over);
+        r = ioas_map(ioas, fd, &c->session->guards, mem ? &mem->seal_guard : NULL, m->offset, m->length, flags,
+                     &iova, &over);
         if (r == -EDQUOT)
                 return call_fail_quota(c, over);
         if (r < 0)
                 return fail_map(c, r, m->ioas, m->has_iova, iova, m->length);
-        if (mem) {
-                Mapping *made = ioas_mapping_at(ioas, iova);
-
-                if (made)
-                        made->mem = mem->id;
-        }
+        made = ioas_mapping_at(ioas, iova);
+        assert(made);
+        if (mem)
+                made->mem = mem->id;
         crash_point("mapped");
-        persist_map(c->session->host->persist, c->session, ioas->id, ioas->serial, iova, m->length, flags,
-                    mem ? mem->id : 0, m->offset);
+        persist_map(c->session->host->persist, c->session, ioas, made);
         crash_point("map-recorded");
         *ret_iova = iova;
         return 0;
@@ -428,7 +428,7 @@ int verb_copy(Call *c) {
         if (r < 0)
                 return fail_map(c, r, req->dst_ioas, req->has_dst_iova, iova, req->length);
 
-        persist_map(c->session->host->persist, c->session, dst->id, dst->serial, iova, req->length, flags, 0, 0);
+        persist_map(c->session->host->persist, c->session, dst, ioas_mapping_at(dst, iova));
         ib__v1__copy_reply__init(reply);
         reply->dst_iova = iova;
         c->reply->result_case = IB__V1__REPLY__RESULT_COPY;

@@ -20,10 +20,13 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "object/ioas.h"
 
@@ -32,8 +35,10 @@
  * (mmap path), or a seal guard: a shared writable mapping of the file's
  * first block that only makes F_SEAL_WRITE fail while writable DMA to the
  * file exists (MAP_FILE path; it costs one block of address space, never
- * memory: nothing touches it).  A registration holds the guard its
- * writable mappings share.
+ * memory: nothing touches it).  A guard belongs to its session's GuardSet,
+ * one per file, with the broker's own fd of the file (what a restarted
+ * broker makes it again from) and that fd's charge; every mapping and copy
+ * that needs it holds a reference, and so does a registration of the file.
  */
 struct MemRef {
         unsigned refs;
@@ -41,6 +46,14 @@ struct MemRef {
         bool reserve;                   /* the kernel may still point at va: never let it back other memory */
         void *va;
         size_t length;
+        /* a guard only: */
+        GuardSet *set;                  /* NULL once guard_set_fini() let go of it */
+        ListLink link;                  /* in set->guards */
+        uint32_t id;
+        int fd;                         /* the broker's own, of the file */
+        dev_t dev;
+        ino_t ino;
+        Charge charge_fd;               /* ACCOUNT_FDS */
 };
 
 static MemRef *memref_ref(MemRef *m) {
@@ -51,6 +64,22 @@ static MemRef *memref_ref(MemRef *m) {
 static MemRef *memref_unref(MemRef *m) {
         if (!m || --m->refs > 0)
                 return NULL;
+        if (m->guard) {
+                list_unlink(&m->link);
+                if (m->set && m->set->dropped)
+                        m->set->dropped(m->id, m->set->userdata);
+                safe_close(m->fd);
+                charge_release(&m->charge_fd);
+                /*
+                 * A guard of an IOAS the kernel may still hold (ioas_abandon())
+                 * stays mapped for good: writable DMA to the file may go on,
+                 * so F_SEAL_WRITE must stay refused.
+                 */
+                if (!m->reserve)
+                        (void) munmap(m->va, m->length);
+                free(m);
+                return NULL;
+        }
         /*
          * A range the kernel may still translate to (its IOAS outlived the
          * session in a context a client's device fd holds, and it could not be
@@ -68,6 +97,105 @@ static MemRef *memref_unref(MemRef *m) {
 
 void ioas_seal_guard_release(MemRef **guard) {
         *guard = memref_unref(*guard);
+}
+
+void guard_set_init(GuardSet *set, Account *account, void (*kept)(uint32_t id, int fd, void *userdata),
+                    void (*dropped)(uint32_t id, void *userdata), void *userdata) {
+        *set = (GuardSet) { .account = account, .kept = kept, .dropped = dropped, .userdata = userdata };
+}
+
+void guard_set_fini(GuardSet *set) {
+        LIST_FOREACH_LINK(l, &set->guards) {
+                list_unlink(l);
+                list_entry(l, MemRef, link)->set = NULL;
+        }
+}
+
+static MemRef *guard_find(GuardSet *set, dev_t dev, ino_t ino) {
+        MemRef *g;
+
+        LIST_FOREACH(g, &set->guards, link)
+                if (g->dev == dev && g->ino == ino)
+                        return g;
+        return NULL;
+}
+
+void guard_set_foreach(GuardSet *set, void (*fn)(uint32_t id, void *userdata), void *userdata) {
+        MemRef *g;
+
+        LIST_FOREACH(g, &set->guards, link)
+                fn(g->id, userdata);
+}
+
+MemRef *guard_set_find(GuardSet *set, uint32_t id) {
+        MemRef *g;
+
+        LIST_FOREACH(g, &set->guards, link)
+                if (g->id == id)
+                        return g;
+        return NULL;
+}
+
+/*
+ * A guard of the file fd (taken on success) in set, with no reference yet.
+ * id 0: a new one, the set's next id, its fd charged (-EDQUOT with
+ * *ret_over) and reported to set->kept; else one a restart found, its charge
+ * forced.
+ */
+static int guard_new(GuardSet *set, int fd, uint32_t id, MemRef **ret, const Account **ret_over) {
+        struct stat st;
+        uint64_t bs;
+        MemRef *g;
+        void *va;
+        int r;
+
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        bs = st.st_blksize > 0 && ((uint64_t) st.st_blksize & ((uint64_t) st.st_blksize - 1)) == 0 ?
+                (uint64_t) st.st_blksize : PAGE_SIZE_4K;
+        g = calloc(1, sizeof(*g));
+        if (!g)
+                return -ENOMEM;
+        if (id == 0) {
+                r = charge_take(&g->charge_fd, set->account, ACCOUNT_FDS, 1, ret_over);
+                if (r < 0) {
+                        free(g);
+                        return r;
+                }
+        } else
+                charge_force(&g->charge_fd, set->account, ACCOUNT_FDS, 1);
+        va = mmap(NULL, bs, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+        if (va == MAP_FAILED) {
+                r = -errno;
+                charge_release(&g->charge_fd);
+                free(g);
+                return r;
+        }
+        g->guard = true;
+        g->va = va;
+        g->length = bs;
+        g->set = set;
+        g->fd = fd;
+        g->dev = st.st_dev;
+        g->ino = st.st_ino;
+        if (id == 0) {
+                g->id = ++set->last_id;
+                if (set->kept)
+                        set->kept(g->id, fd, set->userdata);
+        } else {
+                g->id = id;
+                if (id > set->last_id)
+                        set->last_id = id;
+        }
+        list_link_front(&set->guards, &g->link);
+        *ret = g;
+        return 0;
+}
+
+int guard_set_restore(GuardSet *set, uint32_t id, int fd, MemRef **ret) {
+        if (id == 0 || guard_set_find(set, id))
+                return -EEXIST;
+        return guard_new(set, fd, id, ret, NULL);
 }
 
 static Mapping *mapping_free(Mapping *m) {
@@ -102,7 +230,14 @@ static int mapping_new(Mapping **ret, Account *account, uint64_t length, const A
 }
 
 static int mapping_add_mem(Mapping *m, MemRef *mem) {
-        MemRef **a = reallocarray(m->mems, m->n_mems + 1, sizeof(*a));
+        MemRef **a;
+
+        /* a mapping holds a guard once, however many of its sources (a Copy) share it */
+        if (mem->guard)
+                for (size_t i = 0; i < m->n_mems; i++)
+                        if (m->mems[i] == mem)
+                                return 0;
+        a = reallocarray(m->mems, m->n_mems + 1, sizeof(*a));
 
         if (!a)
                 return -ENOMEM;
@@ -172,10 +307,8 @@ int ioas_restore(Ioas **ret, BackendCtx *ctx, Account *account, uint32_t id) {
         return 0;
 }
 
-static int ioas_seal_guard(Mapping *m, int memfd, MemRef **shared);
-
 int ioas_restore_mapping(Ioas *ioas, uint64_t iova, uint64_t length, uint32_t flags, uint32_t mem,
-                         uint64_t offset, int memfd, MemRef **shared_guard) {
+                         uint64_t offset, Mapping **ret) {
         _cleanup_(mapping_freep) Mapping *m = NULL;
         uint64_t last;
 
@@ -191,15 +324,37 @@ int ioas_restore_mapping(Ioas *ioas, uint64_t iova, uint64_t length, uint32_t fl
         m->offset = offset;
         m->flags = flags & ~BACKEND_MAP_FIXED_IOVA;
         m->mem = mem;
-        if (memfd >= 0 && (flags & BACKEND_MAP_WRITEABLE) && backend_has(ioas->ctx->backend, BACKEND_FEATURE_MAP_FILE)) {
-                int r = ioas_seal_guard(m, memfd, shared_guard);
-
-                if (r < 0)
-                        return r;
-        }
         mapping_place(m, iova, length);
+        *ret = m;
         ioas_insert(ioas, TAKE_PTR(m));
         return 0;
+}
+
+int mapping_hold_guard(Mapping *m, MemRef *guard, MemRef **shared) {
+        int r;
+
+        if (!guard->guard)
+                return -EINVAL;
+        r = mapping_add_mem(m, guard);
+        if (r >= 0 && shared && !*shared)
+                *shared = memref_ref(guard);
+        return r;
+}
+
+bool mapping_needs_guard(const Ioas *ioas, const Mapping *m) {
+        return (m->flags & BACKEND_MAP_WRITEABLE) && backend_has(ioas->ctx->backend, BACKEND_FEATURE_MAP_FILE);
+}
+
+size_t mapping_guards(const Mapping *m, uint32_t *ids, size_t max) {
+        size_t n = 0;
+
+        for (size_t i = 0; i < m->n_mems; i++)
+                if (m->mems[i]->guard) {
+                        if (n < max)
+                                ids[n] = m->mems[i]->id;
+                        n++;
+                }
+        return n;
 }
 
 void ioas_forget_mappings(Ioas *ioas, uint64_t iova, uint64_t last, uint64_t *ret_bytes) {
@@ -347,8 +502,7 @@ Ioas *ioas_abandon(Ioas *ioas) {
                 Mapping *m = mapping_of(n);
 
                 for (size_t k = 0; k < m->n_mems; k++)
-                        if (!m->mems[k]->guard)
-                                m->mems[k]->reserve = true;
+                        m->mems[k]->reserve = true;
         }
         return ioas_free(ioas);
 }
@@ -409,18 +563,17 @@ int ioas_for_each_mapping(const Ioas *ioas, uint64_t iova, uint64_t last,
 
 /*
  * mmaps [offset, offset + length) of memfd (MAP_SHARED, prot) into the
- * broker and adds it to m's MemRefs; *ret_va: where.  guard: the kernel will
- * never point at it (see MemRef).
+ * broker, the memory IOMMU_IOAS_MAP points the kernel at, and adds it to m's
+ * MemRefs; *ret_va: where.
  */
-static int mapping_mmap(Mapping *m, int memfd, uint64_t offset, uint64_t length, int prot, bool guard,
-                        void **ret_va) {
+static int mapping_mmap(Mapping *m, int memfd, uint64_t offset, uint64_t length, int prot, void **ret_va) {
         MemRef *mem;
         void *va;
         int r;
 
         if (length > SIZE_MAX || offset > (uint64_t) INT64_MAX)
                 return -EOVERFLOW;
-        va = mmap(NULL, length, prot, MAP_SHARED | (guard ? MAP_NORESERVE : 0), memfd, (off_t) offset);
+        va = mmap(NULL, length, prot, MAP_SHARED, memfd, (off_t) offset);
         if (va == MAP_FAILED)
                 return -errno;
         mem = calloc(1, sizeof(*mem));
@@ -428,7 +581,7 @@ static int mapping_mmap(Mapping *m, int memfd, uint64_t offset, uint64_t length,
                 (void) munmap(va, length);
                 return -ENOMEM;
         }
-        *mem = (MemRef) { .refs = 0, .va = va, .length = length, .guard = guard };
+        *mem = (MemRef) { .refs = 0, .va = va, .length = length, .fd = -1 };
         r = mapping_add_mem(m, mem);
         if (r < 0) {
                 mem->refs = 1;
@@ -440,6 +593,23 @@ static int mapping_mmap(Mapping *m, int memfd, uint64_t offset, uint64_t length,
 }
 
 /*
+ * The guard's own fd of the file memfd names: an open file of its own, in
+ * memfd's access mode (the fd store keeps one copy of an open file, and the
+ * client's fd or a registration's may be there already).
+ */
+static int guard_own_file(int memfd) {
+        char path[64];
+        int fl, fd;
+
+        fl = fcntl(memfd, F_GETFL);
+        if (fl < 0)
+                return -errno;
+        (void) snprintf(path, sizeof(path), "/proc/self/fd/%d", memfd);
+        fd = open(path, (fl & O_ACCMODE) | O_CLOEXEC | O_NOCTTY);
+        return fd < 0 ? -errno : fd;
+}
+
+/*
  * MAP_FILE path: the kernel takes the memfd's pages by file, and only when a
  * domain needs them, so nothing of the broker's would stop the client from
  * adding F_SEAL_WRITE after a writable Map and before a device is attached
@@ -448,31 +618,49 @@ static int mapping_mmap(Mapping *m, int memfd, uint64_t offset, uint64_t length,
  * that seal with EBUSY: memfd_add_seals() asks mapping_deny_writable(),
  * which counts the writable shared mappings of the whole file, so one block
  * of it does (hugetlbfs maps whole huge pages: the file's block size).  It
- * is never touched, so it costs address space only.  shared (NULL: an fd of
- * the request) is the registration's guard: made by its first writable
- * mapping and held by the registration, so that later maps and unmaps by
- * handle make no syscall for it.
+ * is never touched, so it costs address space only.  One guard serves every
+ * mapping of a file in the session (found by device and inode); shared, when
+ * not NULL, is a registration's pointer to it, so that later maps by handle
+ * make no syscall for it.  The guard keeps its own fd of the file: a
+ * restarted broker makes the guard again from it (core/recover.c), so the
+ * promise outlives the process, whatever fd or registration the mapping
+ * came from.
  */
-static int ioas_seal_guard(Mapping *m, int memfd, MemRef **shared) {
+int mapping_guard_file(Mapping *m, GuardSet *set, int memfd, MemRef **shared, const Account **ret_over) {
         struct stat st;
-        uint64_t bs;
-        void *va;
-        int r;
+        MemRef *g;
+        int r, own;
 
         if (shared && *shared)
                 return mapping_add_mem(m, *shared);
         if (fstat(memfd, &st) < 0)
                 return -errno;
-        bs = st.st_blksize > 0 && ((uint64_t) st.st_blksize & ((uint64_t) st.st_blksize - 1)) == 0 ?
-                (uint64_t) st.st_blksize : PAGE_SIZE_4K;
-        r = mapping_mmap(m, memfd, 0, bs, PROT_READ | PROT_WRITE, true, &va);
-        if (r >= 0 && shared)
-                *shared = memref_ref(m->mems[m->n_mems - 1]);
-        return r;
+        g = guard_find(set, st.st_dev, st.st_ino);
+        if (!g) {
+                own = guard_own_file(memfd);
+                if (own < 0)
+                        return own;
+                r = guard_new(set, own, 0, &g, ret_over);
+                if (r < 0) {
+                        safe_close(own);
+                        return r;
+                }
+        }
+        r = mapping_add_mem(m, g);
+        if (r < 0) {
+                if (g->refs == 0) {
+                        g->refs = 1;
+                        memref_unref(g);
+                }
+                return r;
+        }
+        if (shared)
+                *shared = memref_ref(g);
+        return 0;
 }
 
-int ioas_map(Ioas *ioas, int memfd, MemRef **shared_guard, uint64_t offset, uint64_t length, uint32_t flags,
-             uint64_t *iova, const Account **ret_over) {
+int ioas_map(Ioas *ioas, int memfd, GuardSet *guards, MemRef **shared_guard, uint64_t offset, uint64_t length,
+             uint32_t flags, uint64_t *iova, const Account **ret_over) {
         _cleanup_(mapping_freep) Mapping *m = NULL;
         uint64_t out = *iova;
         int r;
@@ -486,16 +674,16 @@ int ioas_map(Ioas *ioas, int memfd, MemRef **shared_guard, uint64_t offset, uint
 
         if (backend_has(ioas->ctx->backend, BACKEND_FEATURE_MAP_FILE)) {
                 if (flags & BACKEND_MAP_WRITEABLE) {
-                        r = ioas_seal_guard(m, memfd, shared_guard);
+                        r = mapping_guard_file(m, guards, memfd, shared_guard, ret_over);
                         if (r < 0)
                                 return r;
                 }
                 r = backend_map_file(ioas->ctx, ioas->id, memfd, offset, length, flags, &out);
         } else {
                 int prot = (flags & BACKEND_MAP_WRITEABLE ? PROT_WRITE : 0) | PROT_READ;
-                void *va;
+                void *va = NULL;
 
-                r = mapping_mmap(m, memfd, offset, length, prot, false, &va);
+                r = mapping_mmap(m, memfd, offset, length, prot, &va);
                 if (r < 0)
                         return r;
                 r = backend_map_user(ioas->ctx, ioas->id, va, length, flags, &out);

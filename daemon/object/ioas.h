@@ -6,8 +6,9 @@
  * iommufd context, the IOVA window the broker enforces on it (every map and
  * copy is checked against it here), the mappings it holds (each with its
  * charges and, on kernels without MAP_FILE, the broker's own mmap of the
- * memfd that backs it), and its link in the session's list, which its free
- * unlinks.  The kernel is the authority on what is mapped; this record
+ * memfd that backs it, with MAP_FILE the seal guard of a writable one), the
+ * seal guards of a session's files (GuardSet), and its link in the
+ * session's list, which its free unlinks.  The kernel is the authority on what is mapped; this record
  * follows it after every successful call.
  * Must never: log above debug, check who may do what (core/ and policy/ do),
  * or call a backend other than through its wrappers.
@@ -47,11 +48,42 @@ struct Ioas {
         Charge charge_ioas;
 };
 
+/*
+ * The seal guards of one session (see mapping_guard_file()): one per file
+ * it has writable mappings of on the MAP_FILE path, each with the broker's
+ * own fd of the file, charged to account (ACCOUNT_FDS).  kept is told of a
+ * new guard's id and fd, dropped of a guard whose last holder went (the
+ * caller keeps the fd across a restart in between: core/persist.c).
+ */
+typedef struct GuardSet {
+        ListLink guards;                /* of MemRef */
+        Account *account;
+        uint32_t last_id;               /* ids are never reused in a set */
+        void (*kept)(uint32_t id, int fd, void *userdata);
+        void (*dropped)(uint32_t id, void *userdata);
+        void *userdata;
+} GuardSet;
+
+void guard_set_init(GuardSet *set, Account *account, void (*kept)(uint32_t id, int fd, void *userdata),
+                    void (*dropped)(uint32_t id, void *userdata), void *userdata);
+/* Lets go of the guards mappings still hold: they no longer tell the set (a session's end). */
+void guard_set_fini(GuardSet *set);
+/* Calls fn with the id of each guard of the set. */
+void guard_set_foreach(GuardSet *set, void (*fn)(uint32_t id, void *userdata), void *userdata);
+/* The guard id of the set, or NULL. */
+MemRef *guard_set_find(GuardSet *set, uint32_t id);
+/*
+ * The guard id that a restart found, made again from fd (taken on success),
+ * its charge forced; no holder yet (mapping_hold_guard()).  -EEXIST if the
+ * set has it.
+ */
+int guard_set_restore(GuardSet *set, uint32_t id, int fd, MemRef **ret);
+
 struct Mapping {
         ITreeNode node;                 /* its IOVAs [start, last], in Ioas.maps */
         MemRef **mems;                  /* broker mmaps this mapping needs alive */
         size_t n_mems;
-        uint64_t offset;                /* in the memfd it came from (a restart re-creates the seal guard) */
+        uint64_t offset;                /* in the memfd it came from */
         uint32_t flags;                 /* BACKEND_MAP_* */
         uint32_t mem;                   /* the registration it came from (the caller sets it); 0: none */
         Charge charge_bytes;
@@ -66,11 +98,10 @@ struct Mapping {
 int ioas_restore(Ioas **ret, BackendCtx *ctx, Account *account, uint32_t id);
 /*
  * The record of a mapping the kernel holds since before a restart, charged
- * like the IOAS.  memfd (-1: none) re-creates its seal guard (a writable
- * mapping on the MAP_FILE path), shared_guard as for ioas_map().
+ * like the IOAS; *ret: it (the caller gives it its guard, below).
  */
 int ioas_restore_mapping(Ioas *ioas, uint64_t iova, uint64_t length, uint32_t flags, uint32_t mem,
-                         uint64_t offset, int memfd, MemRef **shared_guard);
+                         uint64_t offset, Mapping **ret);
 /*
  * Forgets the records of the mappings that lie inside [iova, last] (no
  * kernel call: recovery applies an unmap the kernel did); *ret_bytes: theirs.
@@ -119,7 +150,8 @@ int ioas_unmap_all(Ioas *ioas, uint64_t *ret_unmapped);
  * Frees the record of an IOAS the kernel may still hold with its mappings (a
  * context kept alive by a device fd outside the broker): the broker's mmaps
  * behind them become inaccessible reservations that are never unmapped, so
- * these addresses can never back another tenant's memory.
+ * these addresses can never back another tenant's memory, and their seal
+ * guards stay mapped for good (writable DMA to those files may go on).
  */
 Ioas *ioas_abandon(Ioas *ioas);
 
@@ -149,17 +181,27 @@ int ioas_check_range(const Ioas *ioas, uint32_t flags, uint64_t iova, uint64_t l
  * the window before the kernel is asked: -EOVERFLOW if it passes 2^64,
  * -ERANGE outside the window.  *iova is the IOVA used.
  * Uses IOMMU_IOAS_MAP_FILE where the backend has it (a writable mapping also
- * holds a seal guard, a shared writable mmap of the file, so that F_SEAL_WRITE
- * cannot be added while writable DMA to it may exist), else an mmap of the
- * memfd in the broker and IOMMU_IOAS_MAP.  shared_guard: the guard of the
- * registration memfd belongs to, which its writable mappings share and it
- * holds a reference to (made at the first: release with
- * ioas_seal_guard_release()); NULL for an fd of the request.  An IOVA the
- * kernel chose that lies outside the window or the allowed IOVAs is
- * unmapped again: -ENOSPC.
+ * holds the file's seal guard from guards, mapping_guard_file()), else an
+ * mmap of the memfd in the broker and IOMMU_IOAS_MAP.  shared_guard: the
+ * guard pointer of the registration memfd belongs to (NULL for an fd of the
+ * request).  An IOVA the kernel chose that lies outside the window or the
+ * allowed IOVAs is unmapped again: -ENOSPC.  -EDQUOT with *ret_over also
+ * when a new guard's fd would pass a limit.
  */
-int ioas_map(Ioas *ioas, int memfd, MemRef **shared_guard, uint64_t offset, uint64_t length, uint32_t flags,
-             uint64_t *iova, const Account **ret_over);
+int ioas_map(Ioas *ioas, int memfd, GuardSet *guards, MemRef **shared_guard, uint64_t offset, uint64_t length,
+             uint32_t flags, uint64_t *iova, const Account **ret_over);
+/*
+ * m holds the seal guard of memfd's file, the one of guards if the session
+ * has one, else a new one (its own fd of the file, charged: -EDQUOT with
+ * *ret_over; NULL ret_over: forced).  shared: as for ioas_map().
+ */
+int mapping_guard_file(Mapping *m, GuardSet *guards, int memfd, MemRef **shared, const Account **ret_over);
+/* m holds guard (once however often asked); *shared (if not NULL and unset) gets a reference too. */
+int mapping_hold_guard(Mapping *m, MemRef *guard, MemRef **shared);
+/* Whether m is writable DMA that needs a seal guard (MAP_FILE path). */
+bool mapping_needs_guard(const Ioas *ioas, const Mapping *m);
+/* The ids of the guards m holds: the first max in ids; how many there are. */
+size_t mapping_guards(const Mapping *m, uint32_t *ids, size_t max);
 /* A registration goes: drops its reference to the guard (its mappings keep theirs); NULL after. */
 void ioas_seal_guard_release(MemRef **guard);
 /*
