@@ -132,6 +132,7 @@ static int setup(void) {
 
         if (!backend || !*backend)
                 backend = "sim";
+        printf("# backend %s (IB_RESTART_GUARD_BACKEND)\n", backend);
         r = svcmgr_start_backend(&mgr, backend, NULL, NULL);
         if (r == -ENOENT)
                 return 0;       /* the tests say they skip */
