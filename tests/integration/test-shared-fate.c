@@ -280,6 +280,64 @@ TEST(a_session_is_charged_its_socket_and_pidfd_and_its_iommufd_at_first_use) {
 }
 
 /*
+ * The seal guard of a file the session maps writable holds an fd of the
+ * file (it is what a restart makes the guard again from): one per file,
+ * shared by every writable mapping of it, charged to FileDescriptorsMax=.
+ * A writable Map of a second file past the limit fails with EDQUOT naming
+ * it and maps nothing; a read-only one needs no guard; once the first
+ * file's mappings are gone its fd is given back.
+ */
+TEST(a_writable_mapping_charges_one_fd_per_file_for_its_seal_guard) {
+        int own = kernel_gives_pidfds() ? 2 : 1, r;
+        int f1 = test_memfd("first", 64 * 1024), f2 = test_memfd("second", 64 * 1024);
+        unsigned rw = IB_MAP_READABLE | IB_MAP_WRITEABLE | IB_MAP_FIXED_IOVA;
+        char policy[256], extra[64], args[300], why[256] = "";
+        uint64_t iova;
+        ib_client *c = NULL;
+        uint32_t ioas;
+        ib_caps caps;
+        TestBroker b;
+
+        ASSERT_TRUE(f1 >= 0 && f2 >= 0);
+        /* the session's own fds, its iommufd, one guard */
+        snprintf(extra, sizeof(extra), "FileDescriptorsMax=%d\n", own + 2);
+        write_policy(policy, sizeof(policy), extra);
+        snprintf(args, sizeof(args), "--policy=%s", policy);
+        ASSERT_OK(test_broker_start(&b, args));
+        for (int i = 0; (r = ib_client_connect_verbose(b.socket, "vmm", &c, why, sizeof(why))) == -EDQUOT && i < 50; i++)
+                usleep(20000);
+        ASSERT_OK(r);
+        ASSERT_OK(ib_caps_get(c, &caps));
+        if (!(caps.kernel_features & IB_KERNEL_FEATURE_MAP_FILE)) {
+                ib_client_free(c);
+                (void) test_broker_stop(&b);
+                return tests_skip("no IOMMU_IOAS_MAP_FILE: no seal guards");
+        }
+        ASSERT_OK(ib_ioas_alloc(c, NULL, &ioas));
+        iova = 0x100000;
+        ASSERT_OK(ib_map(c, ioas, f1, 0, 16 * 1024, rw, &iova));
+        iova = 0x200000;
+        ASSERT_OK(ib_map(c, ioas, f1, 16 * 1024, 16 * 1024, rw, &iova));
+        iova = 0x300000;
+        r = ib_map(c, ioas, f2, 0, 16 * 1024, rw, &iova);
+        printf("# a writable Map of a second file: %s\n", r < 0 ? ib_client_error(c) : "served");
+        ASSERT_EQ(r, -EDQUOT);
+        ASSERT_TRUE(strstr(ib_client_error(c), "FileDescriptorsMax") != NULL);
+        ASSERT_ERRNO(ENOENT, ib_unmap(c, ioas, 0x300000, 16 * 1024, NULL));
+        iova = 0x300000;
+        ASSERT_OK(ib_map(c, ioas, f2, 0, 16 * 1024, IB_MAP_READABLE | IB_MAP_FIXED_IOVA, &iova));
+        ASSERT_OK(ib_unmap(c, ioas, 0x100000, 16 * 1024, NULL));
+        ASSERT_OK(ib_unmap(c, ioas, 0x200000, 16 * 1024, NULL));
+        iova = 0x400000;
+        ASSERT_OK(ib_map(c, ioas, f2, 16 * 1024, 16 * 1024, rw, &iova));
+        ib_client_free(c);
+        close(f1);
+        close(f2);
+        ASSERT_EQ(test_broker_stop(&b), 0);
+        remove_policy(policy);
+}
+
+/*
  * The broker at its process's fd limit: connections beyond it get an EMFILE
  * reply at once (not a hang), the loop does not spin while they wait, every
  * request of a session gets exactly one reply (fault queues until the fds
