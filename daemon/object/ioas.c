@@ -594,8 +594,11 @@ static int mapping_mmap(Mapping *m, int memfd, uint64_t offset, uint64_t length,
 
 /*
  * The guard's own fd of the file memfd names: an open file of its own, in
- * memfd's access mode (the fd store keeps one copy of an open file, and the
- * client's fd or a registration's may be there already).
+ * memfd's access mode.  The fd store keeps one copy of an open file, and a
+ * registration's fd of the same file may be there already; a service
+ * manager that cannot ask the kernel (no kcmp()) takes two fds of one inode
+ * with equal F_GETFL flags for the same open file, so the guard's also
+ * carries O_NONBLOCK, which means nothing for a memfd.
  */
 static int guard_own_file(int memfd) {
         char path[64];
@@ -605,7 +608,7 @@ static int guard_own_file(int memfd) {
         if (fl < 0)
                 return -errno;
         (void) snprintf(path, sizeof(path), "/proc/self/fd/%d", memfd);
-        fd = open(path, (fl & O_ACCMODE) | O_CLOEXEC | O_NOCTTY);
+        fd = open(path, (fl & O_ACCMODE) | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
         return fd < 0 ? -errno : fd;
 }
 
