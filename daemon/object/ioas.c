@@ -138,11 +138,11 @@ MemRef *guard_set_find(GuardSet *set, uint32_t id) {
 
 /*
  * A guard of the file fd (taken on success) in set, with no reference yet.
- * id 0: a new one, the set's next id, its fd charged (-EDQUOT with
- * *ret_over) and reported to set->kept; else one a restart found, its charge
- * forced.
+ * id 0: a new one, the set's next id, reported to set->kept; else one a
+ * restart found.  Its fd is charged (-EDQUOT with *ret_over), or with force
+ * charged whatever the limit says (what a restart finds exists).
  */
-static int guard_new(GuardSet *set, int fd, uint32_t id, MemRef **ret, const Account **ret_over) {
+static int guard_new(GuardSet *set, int fd, uint32_t id, bool force, MemRef **ret, const Account **ret_over) {
         struct stat st;
         uint64_t bs;
         MemRef *g;
@@ -156,7 +156,7 @@ static int guard_new(GuardSet *set, int fd, uint32_t id, MemRef **ret, const Acc
         g = calloc(1, sizeof(*g));
         if (!g)
                 return -ENOMEM;
-        if (id == 0) {
+        if (!force) {
                 r = charge_take(&g->charge_fd, set->account, ACCOUNT_FDS, 1, ret_over);
                 if (r < 0) {
                         free(g);
@@ -195,7 +195,7 @@ static int guard_new(GuardSet *set, int fd, uint32_t id, MemRef **ret, const Acc
 int guard_set_restore(GuardSet *set, uint32_t id, int fd, MemRef **ret) {
         if (id == 0 || guard_set_find(set, id))
                 return -EEXIST;
-        return guard_new(set, fd, id, ret, NULL);
+        return guard_new(set, fd, id, true, ret, NULL);
 }
 
 static Mapping *mapping_free(Mapping *m) {
@@ -643,7 +643,7 @@ int mapping_guard_file(Mapping *m, GuardSet *set, int memfd, MemRef **shared, co
                 own = guard_own_file(memfd);
                 if (own < 0)
                         return own;
-                r = guard_new(set, own, 0, &g, ret_over);
+                r = guard_new(set, own, 0, !ret_over, &g, ret_over);
                 if (r < 0) {
                         safe_close(own);
                         return r;
