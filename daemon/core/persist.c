@@ -257,14 +257,10 @@ static int find_newest(FdStore *s, const char *name, int fd, void *userdata) {
 static int drop_older(FdStore *s, const char *name, int fd, void *userdata) {
         Persist *p = userdata;
         char keep[32];
-        int f;
 
         (void) snprintf(keep, sizeof(keep), "state.%" PRIu64, p->hdr->generation);
-        if (strcmp(name, keep) == 0)
-                return 0;
-        f = fdstore_take(s, name);
-        safe_close(f);
-        (void) fdstore_forget(s, name);
+        if (strcmp(name, keep) != 0)
+                fdstore_drop(s, name);
         return 0;
 }
 

@@ -537,10 +537,7 @@ static void end_session(Recovery *rc, RecSession *r) {
 }
 
 static int close_and_forget(FdStore *s, const char *name, int fd, void *userdata) {
-        int f = fdstore_take(s, name);
-
-        safe_close(f);
-        (void) fdstore_forget(s, name);
+        fdstore_drop(s, name);
         return 0;
 }
 

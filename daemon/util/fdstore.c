@@ -224,6 +224,11 @@ int fdstore_foreach(FdStore *s, const char *prefix, int (*fn)(FdStore *s, const 
         return 0;
 }
 
+void fdstore_drop(FdStore *s, const char *name) {
+        safe_close(fdstore_take(s, name));
+        (void) fdstore_forget(s, name);
+}
+
 void fdstore_forget_passed(FdStore *s, const char *prefix) {
         size_t n = strlen(prefix);
 

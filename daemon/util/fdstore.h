@@ -61,6 +61,8 @@ int fdstore_take(FdStore *s, const char *name);
  */
 int fdstore_foreach(FdStore *s, const char *prefix, int (*fn)(FdStore *s, const char *name, int fd, void *userdata),
                     void *userdata);
+/* fdstore_take() and close, then fdstore_forget(): an fd of name passed at start is let go. */
+void fdstore_drop(FdStore *s, const char *name);
 /*
  * Drops from the store every fd passed at start whose name starts with
  * prefix, taken or not (FDSTOREREMOVE=1 for each name), and closes those not
