@@ -363,11 +363,16 @@ static unsigned session_own_fds(const Session *s) {
         return 1 + (s->pidfd >= 0);
 }
 
+/* What its iommufd costs: one fd; at its first kernel object or restored. */
+static int session_charge_context(Session *s, bool restored, const Account **ret_over) {
+        return charge_hold(&s->charge_ctx, &s->account, ACCOUNT_FDS, 1, restored, ret_over);
+}
+
 int session_context(Session *s, BackendCtx **ret, const Account **ret_over) {
         int r;
 
         if (!s->ctx) {
-                r = charge_take(&s->charge_ctx, &s->account, ACCOUNT_FDS, 1, ret_over);
+                r = session_charge_context(s, false, ret_over);
                 if (r < 0)
                         return r;
                 r = context_new(&s->ctx, s->host->backend);
@@ -378,6 +383,15 @@ int session_context(Session *s, BackendCtx **ret, const Account **ret_over) {
         }
         *ret = s->ctx;
         return 0;
+}
+
+/* What the connection itself costs: one session, its socket and its pidfd; at accept or restored. */
+static int session_charge(Session *s, bool restored, const Account **ret_over) {
+        int r = charge_hold(&s->charge_session, &s->account, ACCOUNT_SESSIONS, 1, restored, ret_over);
+
+        if (r < 0)
+                return r;
+        return charge_hold(&s->charge_fds, &s->account, ACCOUNT_FDS, session_own_fds(s), restored, ret_over);
 }
 
 int session_new(Session **ret, SessionHost *host, uint64_t id, int fd) {
@@ -391,10 +405,7 @@ int session_new(Session **ret, SessionHost *host, uint64_t id, int fd) {
         if (!s->deny_reason) {
                 const Account *over = NULL;
 
-                /* the connection itself: one session, its socket and its pidfd */
-                r = charge_take(&s->charge_session, &s->account, ACCOUNT_SESSIONS, 1, &over);
-                if (r >= 0)
-                        r = charge_take(&s->charge_fds, &s->account, ACCOUNT_FDS, session_own_fds(s), &over);
+                r = session_charge(s, false, &over);
                 if (r == -EDQUOT)
                         r = session_refuse_quota(s, over);
                 if (r < 0)
@@ -436,10 +447,9 @@ int session_restore(Session **ret, SessionHost *host, uint64_t id, int fd, Backe
                         return -ENOMEM;
         }
         /* what it held before the restart is held still: charged whatever the limits now say */
-        charge_force(&s->charge_session, &s->account, ACCOUNT_SESSIONS, 1);
-        charge_force(&s->charge_fds, &s->account, ACCOUNT_FDS, session_own_fds(s));
+        (void) session_charge(s, true, NULL);
         if (ctx)
-                charge_force(&s->charge_ctx, &s->account, ACCOUNT_FDS, 1);
+                (void) session_charge_context(s, true, NULL);
         r = session_serve(s, TAKE_FD(sock));
         if (r < 0)
                 return r;

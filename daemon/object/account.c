@@ -64,6 +64,14 @@ void charge_force(Charge *c, Account *a, AccountResource resource, uint64_t amou
         *c = (Charge) { .account = a, .resource = resource, .amount = amount };
 }
 
+int charge_hold(Charge *c, Account *a, AccountResource resource, uint64_t amount, bool restored,
+                const Account **ret_over) {
+        if (!restored)
+                return charge_take(c, a, resource, amount, ret_over);
+        charge_force(c, a, resource, amount);
+        return 0;
+}
+
 bool account_over(const Account *a, AccountResource resource) {
         for (const Account *i = a; i; i = i->parent)
                 if (i->used[resource] > i->limit[resource])

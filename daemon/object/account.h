@@ -65,6 +65,14 @@ int charge_take(Charge *c, Account *a, AccountResource resource, uint64_t amount
  * is over its limit, see account_over()).
  */
 void charge_force(Charge *c, Account *a, AccountResource resource, uint64_t amount);
+/*
+ * A cost an object holds: charge_take() for one being made, charge_force()
+ * for one a restart found (restored: it exists, whatever the limits say
+ * now).  Each object charges its costs in one place, through this, for
+ * both; ret_over as for charge_take().
+ */
+int charge_hold(Charge *c, Account *a, AccountResource resource, uint64_t amount, bool restored,
+                const Account **ret_over);
 /* True if a or one of its parents uses more of resource than its limit allows. */
 bool account_over(const Account *a, AccountResource resource);
 void charge_release(Charge *c);

@@ -192,6 +192,15 @@ static int device_claim(Device *d, DeviceSlot *slot) {
         return 0;
 }
 
+/* What an open device costs: its record and the broker's fd of it; made (against the limits) or restored. */
+static int device_charge(Device *d, Account *account, bool restored, const Account **ret_over) {
+        int r = charge_hold(&d->charge_object, account, ACCOUNT_OBJECTS, 1, restored, ret_over);
+
+        if (r < 0)
+                return r;
+        return charge_hold(&d->charge_fd, account, ACCOUNT_FDS, 1, restored, ret_over);
+}
+
 int device_open(Device **ret, DeviceTable *t, BackendCtx *ctx, Account *account, uint64_t session, pid_t pid,
                 uid_t uid, const char *name, const Account **ret_over) {
         _cleanup_(device_freep) Device *d = NULL;
@@ -201,10 +210,7 @@ int device_open(Device **ret, DeviceTable *t, BackendCtx *ctx, Account *account,
         r = device_alloc(&d, &slot, t, ctx, session, pid, uid, name);
         if (r < 0)
                 return r;
-        r = charge_take(&d->charge_object, account, ACCOUNT_OBJECTS, 1, ret_over);
-        if (r < 0)
-                return r;
-        r = charge_take(&d->charge_fd, account, ACCOUNT_FDS, 1, ret_over);
+        r = device_charge(d, account, false, ret_over);
         if (r < 0)
                 return r;
         r = backend_device_bind(ctx, &slot->info, &d->fd, &d->dev_id);
@@ -227,8 +233,7 @@ int device_restore(Device **ret, DeviceTable *t, BackendCtx *ctx, Account *accou
         r = device_alloc(&d, &slot, t, ctx, session, pid, uid, name);
         if (r < 0)
                 return r;
-        charge_force(&d->charge_object, account, ACCOUNT_OBJECTS, 1);
-        charge_force(&d->charge_fd, account, ACCOUNT_FDS, 1);
+        (void) device_charge(d, account, true, NULL);
         d->fd = TAKE_FD(dfd);
         d->dev_id = dev_id;
         r = device_claim(d, slot);

@@ -14,8 +14,9 @@
 
 #include "object/hwpt.h"
 
-int hwpt_new(Hwpt **ret, BackendCtx *ctx, Account *account, uint32_t dev_id, uint32_t pt_id, uint32_t flags,
-             uint32_t data_type, const void *data, size_t data_len, uint32_t fault_id, const Account **ret_over) {
+/* A HWPT's record and what it costs: made (against the limits) or restored. */
+static int hwpt_record(Hwpt **ret, BackendCtx *ctx, Account *account, uint32_t pt_id, uint32_t flags,
+                      uint32_t data_type, bool restored, const Account **ret_over) {
         _cleanup_(hwpt_freep) Hwpt *h = NULL;
         int r;
 
@@ -26,10 +27,22 @@ int hwpt_new(Hwpt **ret, BackendCtx *ctx, Account *account, uint32_t dev_id, uin
         h->pt_id = pt_id;
         h->flags = flags;
         h->data_type = data_type;
-        r = charge_take(&h->charge_hwpt, account, ACCOUNT_HWPT, 1, ret_over);
+        r = charge_hold(&h->charge_hwpt, account, ACCOUNT_HWPT, 1, restored, ret_over);
         if (r < 0)
                 return r;
-        r = charge_take(&h->charge_object, account, ACCOUNT_OBJECTS, 1, ret_over);
+        r = charge_hold(&h->charge_object, account, ACCOUNT_OBJECTS, 1, restored, ret_over);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(h);
+        return 0;
+}
+
+int hwpt_new(Hwpt **ret, BackendCtx *ctx, Account *account, uint32_t dev_id, uint32_t pt_id, uint32_t flags,
+             uint32_t data_type, const void *data, size_t data_len, uint32_t fault_id, const Account **ret_over) {
+        _cleanup_(hwpt_freep) Hwpt *h = NULL;
+        int r;
+
+        r = hwpt_record(&h, ctx, account, pt_id, flags, data_type, false, ret_over);
         if (r < 0)
                 return r;
         r = backend_hwpt_alloc(ctx, dev_id, pt_id, flags, data_type, data, data_len, fault_id, &h->id);
@@ -41,20 +54,13 @@ int hwpt_new(Hwpt **ret, BackendCtx *ctx, Account *account, uint32_t dev_id, uin
 
 int hwpt_restore(Hwpt **ret, BackendCtx *ctx, Account *account, uint32_t id, uint32_t pt_id, uint32_t flags,
                  uint32_t data_type, bool enforce_snoop) {
-        Hwpt *h = calloc(1, sizeof(*h));
+        int r = hwpt_record(ret, ctx, account, pt_id, flags, data_type, true, NULL);
 
-        if (!h)
-                return -ENOMEM;
-        h->ctx = ctx;
-        h->id = id;
-        h->pt_id = pt_id;
-        h->flags = flags;
-        h->data_type = data_type;
-        h->enforce_snoop = enforce_snoop;
-        charge_force(&h->charge_hwpt, account, ACCOUNT_HWPT, 1);
-        charge_force(&h->charge_object, account, ACCOUNT_OBJECTS, 1);
-        *ret = h;
-        return 0;
+        if (r >= 0) {
+                (*ret)->id = id;
+                (*ret)->enforce_snoop = enforce_snoop;
+        }
+        return r;
 }
 
 Hwpt *hwpt_free(Hwpt *h) {

@@ -156,14 +156,11 @@ static int guard_new(GuardSet *set, int fd, uint32_t id, bool force, MemRef **re
         g = calloc(1, sizeof(*g));
         if (!g)
                 return -ENOMEM;
-        if (!force) {
-                r = charge_take(&g->charge_fd, set->account, ACCOUNT_FDS, 1, ret_over);
-                if (r < 0) {
-                        free(g);
-                        return r;
-                }
-        } else
-                charge_force(&g->charge_fd, set->account, ACCOUNT_FDS, 1);
+        r = charge_hold(&g->charge_fd, set->account, ACCOUNT_FDS, 1, force, ret_over);
+        if (r < 0) {
+                free(g);
+                return r;
+        }
         va = mmap(NULL, bs, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
         if (va == MAP_FAILED) {
                 r = -errno;
@@ -212,17 +209,18 @@ static Mapping *mapping_free(Mapping *m) {
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(Mapping *, mapping_free);
 
-static int mapping_new(Mapping **ret, Account *account, uint64_t length, const Account **ret_over) {
+/* A mapping's record and what it costs: made (against the limits) or restored. */
+static int mapping_new(Mapping **ret, Account *account, uint64_t length, bool restored, const Account **ret_over) {
         _cleanup_(mapping_freep) Mapping *m = NULL;
         int r;
 
         m = calloc(1, sizeof(*m));
         if (!m)
                 return -ENOMEM;
-        r = charge_take(&m->charge_count, account, ACCOUNT_MAPPINGS, 1, ret_over);
+        r = charge_hold(&m->charge_count, account, ACCOUNT_MAPPINGS, 1, restored, ret_over);
         if (r < 0)
                 return r;
-        r = charge_take(&m->charge_bytes, account, ACCOUNT_MAPPED_BYTES, length, ret_over);
+        r = charge_hold(&m->charge_bytes, account, ACCOUNT_MAPPED_BYTES, length, restored, ret_over);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(m);
@@ -270,7 +268,8 @@ static void ioas_insert(Ioas *ioas, Mapping *m) {
         (void) r;
 }
 
-int ioas_new(Ioas **ret, BackendCtx *ctx, Account *account, const Account **ret_over) {
+/* An IOAS's record and what it costs: made (against the limits) or restored. */
+static int ioas_record(Ioas **ret, BackendCtx *ctx, Account *account, bool restored, const Account **ret_over) {
         _cleanup_(ioas_freep) Ioas *ioas = NULL;
         int r;
 
@@ -279,10 +278,21 @@ int ioas_new(Ioas **ret, BackendCtx *ctx, Account *account, const Account **ret_
                 return -ENOMEM;
         ioas->ctx = ctx;
         ioas->account = account;
-        r = charge_take(&ioas->charge_ioas, account, ACCOUNT_IOAS, 1, ret_over);
+        r = charge_hold(&ioas->charge_ioas, account, ACCOUNT_IOAS, 1, restored, ret_over);
         if (r < 0)
                 return r;
-        r = charge_take(&ioas->charge_object, account, ACCOUNT_OBJECTS, 1, ret_over);
+        r = charge_hold(&ioas->charge_object, account, ACCOUNT_OBJECTS, 1, restored, ret_over);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(ioas);
+        return 0;
+}
+
+int ioas_new(Ioas **ret, BackendCtx *ctx, Account *account, const Account **ret_over) {
+        _cleanup_(ioas_freep) Ioas *ioas = NULL;
+        int r;
+
+        r = ioas_record(&ioas, ctx, account, false, ret_over);
         if (r < 0)
                 return r;
         r = backend_ioas_alloc(ctx, &ioas->id);
@@ -293,34 +303,26 @@ int ioas_new(Ioas **ret, BackendCtx *ctx, Account *account, const Account **ret_
 }
 
 int ioas_restore(Ioas **ret, BackendCtx *ctx, Account *account, uint32_t id) {
-        Ioas *ioas;
+        int r = ioas_record(ret, ctx, account, true, NULL);
 
-        ioas = calloc(1, sizeof(*ioas));
-        if (!ioas)
-                return -ENOMEM;
-        ioas->ctx = ctx;
-        ioas->account = account;
-        ioas->id = id;
-        charge_force(&ioas->charge_ioas, account, ACCOUNT_IOAS, 1);
-        charge_force(&ioas->charge_object, account, ACCOUNT_OBJECTS, 1);
-        *ret = ioas;
-        return 0;
+        if (r >= 0)
+                (*ret)->id = id;
+        return r;
 }
 
 int ioas_restore_mapping(Ioas *ioas, uint64_t iova, uint64_t length, uint32_t flags, uint32_t mem,
                          uint64_t offset, Mapping **ret) {
         _cleanup_(mapping_freep) Mapping *m = NULL;
         uint64_t last;
+        int r;
 
         if (length == 0 || iova_last(iova, length, &last) < 0)
                 return -EINVAL;
         if (itree_first_in(&ioas->maps, iova, last))
                 return -EEXIST;
-        m = calloc(1, sizeof(*m));
-        if (!m)
-                return -ENOMEM;
-        charge_force(&m->charge_count, ioas->account, ACCOUNT_MAPPINGS, 1);
-        charge_force(&m->charge_bytes, ioas->account, ACCOUNT_MAPPED_BYTES, length);
+        r = mapping_new(&m, ioas->account, length, true, NULL);
+        if (r < 0)
+                return r;
         m->offset = offset;
         m->flags = flags & ~BACKEND_MAP_FIXED_IOVA;
         m->mem = mem;
@@ -671,7 +673,7 @@ int ioas_map(Ioas *ioas, int memfd, GuardSet *guards, MemRef **shared_guard, uin
         r = ioas_check_range(ioas, flags, out, length);
         if (r < 0)
                 return r;
-        r = mapping_new(&m, ioas->account, length, ret_over);
+        r = mapping_new(&m, ioas->account, length, false, ret_over);
         if (r < 0)
                 return r;
 
@@ -752,7 +754,7 @@ int ioas_copy(Ioas *dst, Ioas *src, uint64_t src_iova, uint64_t length, uint32_t
         r = iova_last(src_iova, length, &last);
         if (r < 0)
                 return r;
-        r = mapping_new(&m, dst->account, length, ret_over);
+        r = mapping_new(&m, dst->account, length, false, ret_over);
         if (r < 0)
                 return r;
         /* The copy shares the source's pages: keep the broker mmaps behind them alive. */

@@ -25,7 +25,9 @@
 
 #include "object/memreg.h"
 
-int memreg_new(MemReg **ret, Account *account, uint32_t id, int fd, int accmode, const Account **ret_over) {
+/* A registration's record and what it costs (fd, taken on success): made (against the limits) or restored. */
+static int memreg_record(MemReg **ret, Account *account, uint32_t id, int fd, int accmode, bool restored,
+                        const Account **ret_over) {
         _cleanup_(memreg_freep) MemReg *m = NULL;
         int r;
 
@@ -35,7 +37,7 @@ int memreg_new(MemReg **ret, Account *account, uint32_t id, int fd, int accmode,
         m->fd = -1;
         m->id = id;
         m->accmode = accmode;
-        r = charge_take(&m->charge_fd, account, ACCOUNT_FDS, 1, ret_over);
+        r = charge_hold(&m->charge_fd, account, ACCOUNT_FDS, 1, restored, ret_over);
         if (r < 0)
                 return r;
         m->fd = fd;
@@ -43,17 +45,12 @@ int memreg_new(MemReg **ret, Account *account, uint32_t id, int fd, int accmode,
         return 0;
 }
 
-int memreg_restore(MemReg **ret, Account *account, uint32_t id, int fd, int accmode) {
-        MemReg *m = calloc(1, sizeof(*m));
+int memreg_new(MemReg **ret, Account *account, uint32_t id, int fd, int accmode, const Account **ret_over) {
+        return memreg_record(ret, account, id, fd, accmode, false, ret_over);
+}
 
-        if (!m)
-                return -ENOMEM;
-        m->id = id;
-        m->fd = fd;
-        m->accmode = accmode;
-        charge_force(&m->charge_fd, account, ACCOUNT_FDS, 1);
-        *ret = m;
-        return 0;
+int memreg_restore(MemReg **ret, Account *account, uint32_t id, int fd, int accmode) {
+        return memreg_record(ret, account, id, fd, accmode, true, NULL);
 }
 
 MemReg *memreg_free(MemReg *m) {

@@ -101,7 +101,7 @@ int pasid_entry_restore(PasidEntry **ret, PasidSpace *global, uint32_t vpasid, u
                 pasid_space_mark(global, pasid);
                 p->space = global;
         }
-        charge_force(&p->charge, account, ACCOUNT_PASIDS, 1);
+        (void) charge_hold(&p->charge, account, ACCOUNT_PASIDS, 1, true, NULL);
         *ret = p;
         return 0;
 }
@@ -123,7 +123,7 @@ int pasid_entry_new(PasidEntry **ret, const PasidTable *t, PasidSpace *global, u
                 return -ENOMEM;
         p->vpasid = vpasid;
         p->pt_id = pt_id;
-        r = charge_take(&p->charge, account, ACCOUNT_PASIDS, 1, ret_over);
+        r = charge_hold(&p->charge, account, ACCOUNT_PASIDS, 1, false, ret_over);
         if (r < 0)
                 return r;
         if (global) {

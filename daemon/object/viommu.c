@@ -7,7 +7,9 @@
 
 #include "object/viommu.h"
 
-int fault_queue_new(FaultQueue **ret, BackendCtx *ctx, Account *account, int *ret_fd, const Account **ret_over) {
+/* A fault queue's record and what it costs: made (against the limits) or restored. */
+static int fault_queue_record(FaultQueue **ret, BackendCtx *ctx, Account *account, bool restored,
+                             const Account **ret_over) {
         _cleanup_(fault_queue_freep) FaultQueue *f = NULL;
         int r;
 
@@ -15,11 +17,22 @@ int fault_queue_new(FaultQueue **ret, BackendCtx *ctx, Account *account, int *re
         if (!f)
                 return -ENOMEM;
         f->ctx = ctx;
-        r = charge_take(&f->charge_object, account, ACCOUNT_OBJECTS, 1, ret_over);
+        r = charge_hold(&f->charge_object, account, ACCOUNT_OBJECTS, 1, restored, ret_over);
         if (r < 0)
                 return r;
         /* a queue may keep an fd in the broker (the sim's write end): counted whatever the backend */
-        r = charge_take(&f->charge_fd, account, ACCOUNT_FDS, 1, ret_over);
+        r = charge_hold(&f->charge_fd, account, ACCOUNT_FDS, 1, restored, ret_over);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(f);
+        return 0;
+}
+
+int fault_queue_new(FaultQueue **ret, BackendCtx *ctx, Account *account, int *ret_fd, const Account **ret_over) {
+        _cleanup_(fault_queue_freep) FaultQueue *f = NULL;
+        int r;
+
+        r = fault_queue_record(&f, ctx, account, false, ret_over);
         if (r < 0)
                 return r;
         r = backend_fault_alloc(ctx, &f->id, ret_fd);
@@ -40,45 +53,66 @@ FaultQueue *fault_queue_free(FaultQueue *f) {
 }
 
 int fault_queue_restore(FaultQueue **ret, BackendCtx *ctx, Account *account, uint32_t id) {
-        FaultQueue *f = calloc(1, sizeof(*f));
+        int r = fault_queue_record(ret, ctx, account, true, NULL);
 
-        if (!f)
+        if (r >= 0)
+                (*ret)->id = id;
+        return r;
+}
+
+/* A vIOMMU's record and what it costs: made (against the limits) or restored. */
+static int viommu_record(Viommu **ret, BackendCtx *ctx, Account *account, uint32_t dev_id, uint32_t hwpt_id,
+                        bool restored, const Account **ret_over) {
+        _cleanup_(viommu_freep) Viommu *v = NULL;
+        int r;
+
+        v = calloc(1, sizeof(*v));
+        if (!v)
                 return -ENOMEM;
-        f->ctx = ctx;
-        f->id = id;
-        charge_force(&f->charge_object, account, ACCOUNT_OBJECTS, 1);
-        charge_force(&f->charge_fd, account, ACCOUNT_FDS, 1);
-        *ret = f;
+        v->ctx = ctx;
+        v->dev_id = dev_id;
+        v->hwpt_id = hwpt_id;
+        r = charge_hold(&v->charge_object, account, ACCOUNT_OBJECTS, 1, restored, ret_over);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(v);
         return 0;
 }
 
 int viommu_restore(Viommu **ret, BackendCtx *ctx, Account *account, uint32_t id, uint32_t dev_id, uint32_t hwpt_id) {
-        Viommu *v = calloc(1, sizeof(*v));
+        int r = viommu_record(ret, ctx, account, dev_id, hwpt_id, true, NULL);
 
+        if (r >= 0)
+                (*ret)->id = id;
+        return r;
+}
+
+/* A vDEVICE's record and what it costs: made (against the limits) or restored. */
+static int vdevice_record(Vdevice **ret, BackendCtx *ctx, Account *account, uint32_t viommu_id, uint32_t dev_id,
+                         bool restored, const Account **ret_over) {
+        _cleanup_(vdevice_freep) Vdevice *v = NULL;
+        int r;
+
+        v = calloc(1, sizeof(*v));
         if (!v)
                 return -ENOMEM;
         v->ctx = ctx;
-        v->id = id;
+        v->viommu_id = viommu_id;
         v->dev_id = dev_id;
-        v->hwpt_id = hwpt_id;
-        charge_force(&v->charge_object, account, ACCOUNT_OBJECTS, 1);
-        *ret = v;
+        r = charge_hold(&v->charge_object, account, ACCOUNT_OBJECTS, 1, restored, ret_over);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(v);
         return 0;
 }
 
 int vdevice_restore(Vdevice **ret, BackendCtx *ctx, Account *account, uint32_t id, uint32_t viommu_id,
                     uint32_t dev_id) {
-        Vdevice *v = calloc(1, sizeof(*v));
+        int r = vdevice_record(ret, ctx, account, viommu_id, dev_id, true, NULL);
 
-        if (!v)
-                return -ENOMEM;
-        v->ctx = ctx;
-        v->id = id;
-        v->viommu_id = viommu_id;
-        v->dev_id = dev_id;
-        charge_force(&v->charge_object, account, ACCOUNT_OBJECTS, 1);
-        *ret = v;
-        return 0;
+        if (r >= 0)
+                (*ret)->id = id;
+        return r;
 }
 
 int fault_queue_destroy(FaultQueue *f) {
@@ -95,13 +129,7 @@ int viommu_new(Viommu **ret, BackendCtx *ctx, Account *account, uint32_t dev_id,
         _cleanup_(viommu_freep) Viommu *v = NULL;
         int r;
 
-        v = calloc(1, sizeof(*v));
-        if (!v)
-                return -ENOMEM;
-        v->ctx = ctx;
-        v->dev_id = dev_id;
-        v->hwpt_id = hwpt_id;
-        r = charge_take(&v->charge_object, account, ACCOUNT_OBJECTS, 1, ret_over);
+        r = viommu_record(&v, ctx, account, dev_id, hwpt_id, false, ret_over);
         if (r < 0)
                 return r;
         r = backend_viommu_alloc(ctx, dev_id, hwpt_id, type, &v->id);
@@ -138,13 +166,7 @@ int vdevice_new(Vdevice **ret, BackendCtx *ctx, Account *account, uint32_t viomm
         _cleanup_(vdevice_freep) Vdevice *v = NULL;
         int r;
 
-        v = calloc(1, sizeof(*v));
-        if (!v)
-                return -ENOMEM;
-        v->ctx = ctx;
-        v->viommu_id = viommu_id;
-        v->dev_id = dev_id;
-        r = charge_take(&v->charge_object, account, ACCOUNT_OBJECTS, 1, ret_over);
+        r = vdevice_record(&v, ctx, account, viommu_id, dev_id, false, ret_over);
         if (r < 0)
                 return r;
         r = backend_vdevice_alloc(ctx, viommu_id, dev_id, virt_id, &v->id);
