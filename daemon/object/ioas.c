@@ -200,7 +200,8 @@ static Mapping *mapping_free(Mapping *m) {
                 return NULL;
         for (size_t i = 0; i < m->n_mems; i++)
                 memref_unref(m->mems[i]);
-        free(m->mems);
+        if (m->mems != &m->mem_one)
+                free(m->mems);
         charge_release(&m->charge_bytes);
         charge_release(&m->charge_count);
         free(m);
@@ -235,10 +236,17 @@ static int mapping_add_mem(Mapping *m, MemRef *mem) {
                 for (size_t i = 0; i < m->n_mems; i++)
                         if (m->mems[i] == mem)
                                 return 0;
-        a = reallocarray(m->mems, m->n_mems + 1, sizeof(*a));
-
+        if (m->n_mems == 0) {
+                m->mem_one = memref_ref(mem);
+                m->mems = &m->mem_one;
+                m->n_mems = 1;
+                return 0;
+        }
+        a = reallocarray(m->mems == &m->mem_one ? NULL : m->mems, m->n_mems + 1, sizeof(*a));
         if (!a)
                 return -ENOMEM;
+        if (m->mems == &m->mem_one)
+                a[0] = m->mem_one;
         m->mems = a;
         m->mems[m->n_mems++] = memref_ref(mem);
         return 0;

@@ -81,8 +81,9 @@ int guard_set_restore(GuardSet *set, uint32_t id, int fd, MemRef **ret);
 
 struct Mapping {
         ITreeNode node;                 /* its IOVAs [start, last], in Ioas.maps */
-        MemRef **mems;                  /* broker mmaps this mapping needs alive */
+        MemRef **mems;                  /* broker mmaps this mapping needs alive: &mem_one, or an array */
         size_t n_mems;
+        MemRef *mem_one;                /* the first: most mappings need one or none, and allocate nothing for it */
         uint64_t offset;                /* in the memfd it came from */
         uint32_t flags;                 /* BACKEND_MAP_* */
         uint32_t mem;                   /* the registration it came from (the caller sets it); 0: none */
