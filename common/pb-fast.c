@@ -243,6 +243,11 @@ size_t pb_fast_request_size(const Ib__V1__Request *req) {
                 if (!ok)
                         return 0;
                 return n + len_field_bytes(33, sub);
+        case IB__V1__REQUEST__VERB_CAPS:
+                /* an empty message: the one sub_bytes() cannot size */
+                if (!req->caps || req->caps->base.n_unknown_fields > 0)
+                        return 0;
+                return n + len_field_bytes(11, 0);
         default:
                 return 0;
         }
@@ -258,6 +263,9 @@ size_t pb_fast_request_pack(const Ib__V1__Request *req, size_t size, uint8_t *ou
                 break;
         case IB__V1__REQUEST__VERB_UNMAP:
                 p = put_unmap_request(put_len_head(p, 31, unmap_request_bytes(req->unmap)), req->unmap);
+                break;
+        case IB__V1__REQUEST__VERB_CAPS:
+                p = put_len_head(p, 11, 0);
                 break;
         default:
                 p = put_len_head(p, 33, last_field_content(size, (size_t) (put_tag(p, 33, WIRE_LEN) - out)));
@@ -381,6 +389,48 @@ static uint8_t *put_batch_reply(uint8_t *p, const Ib__V1__BatchReply *b) {
         return p;
 }
 
+/*
+ * CapsReply: the backend's name, the kernel features (a repeated enum:
+ * one varint field each, as proto2 packs it), the page size and the
+ * optional counters.  A negative feature is protobuf-c's (ten bytes).
+ */
+static size_t caps_reply_bytes(const Ib__V1__CapsReply *c, bool *ok) {
+        size_t n;
+
+        *ok = false;
+        if (!c || c->base.n_unknown_fields > 0 || !c->backend || (c->n_kernel_features > 0 && !c->kernel_features))
+                return 0;
+        n = string_field_bytes(1, c->backend);
+        for (size_t i = 0; i < c->n_kernel_features; i++) {
+                if ((int) c->kernel_features[i] < 0)
+                        return 0;
+                n += varint_field_bytes(2, (uint64_t) c->kernel_features[i]);
+        }
+        n += varint_field_bytes(3, c->page_size);
+        if (c->has_sessions)
+                n += varint_field_bytes(4, c->sessions);
+        if (c->has_mapped_bytes)
+                n += varint_field_bytes(5, c->mapped_bytes);
+        if (c->has_objects)
+                n += varint_field_bytes(6, c->objects);
+        *ok = true;
+        return n;
+}
+
+static uint8_t *put_caps_reply(uint8_t *p, const Ib__V1__CapsReply *c) {
+        p = put_string_field(p, 1, c->backend);
+        for (size_t i = 0; i < c->n_kernel_features; i++)
+                p = put_varint_field(p, 2, (uint64_t) c->kernel_features[i]);
+        p = put_varint_field(p, 3, c->page_size);
+        if (c->has_sessions)
+                p = put_varint_field(p, 4, c->sessions);
+        if (c->has_mapped_bytes)
+                p = put_varint_field(p, 5, c->mapped_bytes);
+        if (c->has_objects)
+                p = put_varint_field(p, 6, c->objects);
+        return p;
+}
+
 size_t pb_fast_reply_size(const Ib__V1__Reply *reply) {
         Outcome o = OUTCOME_OF(reply);
         size_t n;
@@ -405,6 +455,11 @@ size_t pb_fast_reply_size(const Ib__V1__Reply *reply) {
 
                 return ok ? n + len_field_bytes(33, b) : 0;
         }
+        case IB__V1__REPLY__RESULT_CAPS: {
+                size_t c = caps_reply_bytes(reply->caps, &ok);
+
+                return ok ? n + len_field_bytes(11, c) : 0;
+        }
         default:
                 return 0;
         }
@@ -428,6 +483,12 @@ size_t pb_fast_reply_pack(const Ib__V1__Reply *reply, size_t size, uint8_t *out)
                 p = put_len_head(p, 33, last_field_content(size, (size_t) (put_tag(p, 33, WIRE_LEN) - out)));
                 p = put_batch_reply(p, reply->batch);
                 break;
+        case IB__V1__REPLY__RESULT_CAPS: {
+                bool ok;
+
+                p = put_caps_reply(put_len_head(p, 11, caps_reply_bytes(reply->caps, &ok)), reply->caps);
+                break;
+        }
         default:
                 break;
         }
@@ -602,6 +663,18 @@ static Ib__V1__UnmapRequest *unpack_unmap_request(Reader r, PbArena *a) {
         return seen == (BIT(1) | BIT(2) | BIT(3)) ? u : NULL;
 }
 
+/* CapsRequest: an empty message. */
+static Ib__V1__CapsRequest *unpack_caps_request(Reader r, PbArena *a) {
+        Ib__V1__CapsRequest *c;
+
+        if (r.p != r.end)
+                return NULL;
+        c = pb_arena_alloc(a, sizeof(*c));
+        if (c)
+                ib__v1__caps_request__init(c);
+        return c;
+}
+
 static Ib__V1__BatchOp *unpack_batch_op(Reader r, PbArena *a) {
         Ib__V1__BatchOp *op = pb_arena_alloc(a, sizeof(*op));
         Reader sub;
@@ -700,7 +773,7 @@ Ib__V1__Request *pb_fast_request_unpack(const uint8_t *data, size_t len) {
         unsigned f, w;
         PbArena *a;
 
-        if (!top_fields_among(data, len, BIT(1), BIT(30) | BIT(31) | BIT(33)))
+        if (!top_fields_among(data, len, BIT(1), BIT(11) | BIT(30) | BIT(31) | BIT(33)))
                 return NULL;
         a = arena_for(len);
         if (!a)
@@ -731,6 +804,10 @@ Ib__V1__Request *pb_fast_request_unpack(const uint8_t *data, size_t len) {
                 case 33:
                         req->batch = unpack_batch_request(sub, a);
                         req->verb_case = IB__V1__REQUEST__VERB_BATCH;
+                        break;
+                case 11:
+                        req->caps = unpack_caps_request(sub, a);
+                        req->verb_case = IB__V1__REQUEST__VERB_CAPS;
                         break;
                 default:
                         goto decline;
@@ -856,6 +933,61 @@ static Ib__V1__BatchReply *unpack_batch_reply(Reader r, PbArena *a) {
         return b;
 }
 
+/*
+ * CapsReply: the features counted first (one array for them), each a
+ * varint field (the packed form is protobuf-c's); backend and page_size
+ * required.
+ */
+static Ib__V1__CapsReply *unpack_caps_reply(Reader r, PbArena *a) {
+        Ib__V1__CapsReply *c = pb_arena_alloc(a, sizeof(*c));
+        Reader scan = r, sub;
+        uint64_t seen = 0, v;
+        unsigned f, w;
+        size_t n = 0;
+        bool ok;
+
+        if (!c)
+                return NULL;
+        ib__v1__caps_reply__init(c);
+        while (scan.p < scan.end) {
+                if (!get_tag(&scan, &f, &w))
+                        return NULL;
+                if (w == WIRE_VARINT ? !get_varint(&scan, 10, &v) : !get_sub(&scan, w, &sub))
+                        return NULL;
+                n += f == 2;
+        }
+        if (n > 0) {
+                if (n > SIZE_MAX / sizeof(*c->kernel_features))
+                        return NULL;
+                c->kernel_features = pb_arena_alloc(a, n * sizeof(*c->kernel_features));
+                if (!c->kernel_features)
+                        return NULL;
+        }
+        while (r.p < r.end) {
+                if (!get_tag(&r, &f, &w) || (f != 2 && !first_time(&seen, f)))
+                        return NULL;
+                switch (f) {
+                case 1: ok = (c->backend = get_string(&r, w, a)) != NULL; break;
+                case 2: {
+                        int32_t e;
+
+                        ok = get_i32(&r, w, &e);
+                        if (ok)
+                                c->kernel_features[c->n_kernel_features++] = (Ib__V1__KernelFeature) e;
+                        break;
+                }
+                case 3: ok = get_u64(&r, w, &c->page_size); break;
+                case 4: ok = (c->has_sessions = get_u64(&r, w, &c->sessions)); break;
+                case 5: ok = (c->has_mapped_bytes = get_u64(&r, w, &c->mapped_bytes)); break;
+                case 6: ok = (c->has_objects = get_u64(&r, w, &c->objects)); break;
+                default: ok = false; break;
+                }
+                if (!ok)
+                        return NULL;
+        }
+        return (seen & BIT(1)) && (seen & BIT(3)) ? c : NULL;
+}
+
 Ib__V1__Reply *pb_fast_reply_unpack(const uint8_t *data, size_t len) {
         Reader r = { data, data + len }, sub;
         Ib__V1__Reply *reply;
@@ -863,7 +995,8 @@ Ib__V1__Reply *pb_fast_reply_unpack(const uint8_t *data, size_t len) {
         unsigned f, w;
         PbArena *a;
 
-        if (!top_fields_among(data, len, BIT(1) | BIT(2) | BIT(5), BIT(3) | BIT(4) | BIT(30) | BIT(31) | BIT(33)))
+        if (!top_fields_among(data, len, BIT(1) | BIT(2) | BIT(5),
+                              BIT(3) | BIT(4) | BIT(11) | BIT(30) | BIT(31) | BIT(33)))
                 return NULL;
         a = arena_for(len);
         if (!a)
@@ -901,6 +1034,10 @@ Ib__V1__Reply *pb_fast_reply_unpack(const uint8_t *data, size_t len) {
                 case 33:
                         reply->batch = unpack_batch_reply(sub, a);
                         reply->result_case = IB__V1__REPLY__RESULT_BATCH;
+                        break;
+                case 11:
+                        reply->caps = unpack_caps_reply(sub, a);
+                        reply->result_case = IB__V1__REPLY__RESULT_CAPS;
                         break;
                 default:
                         goto decline;

@@ -3,10 +3,10 @@
  * pb-fast.h - the hot messages packed and unpacked by hand.
  *
  * Owns: the wire form of the messages of the hot path, on both ends: a
- * Request that is a Map, an Unmap or a Batch of them (the library packs
- * it, the broker unpacks it) and a Reply that is an error, a MapReply, an
- * UnmapReply or a BatchReply (the broker packs it, the library unpacks
- * it).  protobuf-c stays the definition: what these functions produce is
+ * Request that is a Map, an Unmap, a Batch of them or a GetCapabilities
+ * (the library packs it, the broker unpacks it) and a Reply that is an
+ * error, a MapReply, an UnmapReply, a BatchReply or a CapsReply (the
+ * broker packs it, the library unpacks it).  protobuf-c stays the definition: what these functions produce is
  * byte for byte what protobuf-c packs, and what they unpack is field for
  * field what protobuf-c unpacks (tests/unit/test-pb-fast.c checks both,
  * on random messages and on mutations of their bytes).  Whatever is not
@@ -26,21 +26,22 @@
 
 /*
  * The bytes protobuf-c would pack req into, when req is an Id with a Map,
- * an Unmap or a Batch of them; else 0 (pack it with protobuf-c).
+ * an Unmap, a Batch of them or a GetCapabilities; else 0 (pack it with
+ * protobuf-c).
  */
 size_t pb_fast_request_size(const Ib__V1__Request *req);
 /* Packs req, of the size pb_fast_request_size() gave (not 0), into out; returns the bytes written (size). */
 size_t pb_fast_request_pack(const Ib__V1__Request *req, size_t size, uint8_t *out);
 
-/* The same for a Reply that is an error or carries a Map, an Unmap or a Batch result. */
+/* The same for a Reply that is an error or carries a Map, an Unmap, a Batch or a Caps result. */
 size_t pb_fast_reply_size(const Ib__V1__Reply *reply);
 size_t pb_fast_reply_pack(const Ib__V1__Reply *reply, size_t size, uint8_t *out);
 
 /*
  * The Request in data (len bytes) unpacked into one pb-arena block
  * (common/pb-arena.h: pb_arena_free() frees it), or NULL: not in the plain
- * form of a Map, an Unmap or a Batch of them, or no memory; then
- * pb_arena_unpack() decides.
+ * form of a Map, an Unmap, a Batch of them or a GetCapabilities, or no
+ * memory; then pb_arena_unpack() decides.
  */
 Ib__V1__Request *pb_fast_request_unpack(const uint8_t *data, size_t len);
 /* The same for a Reply. */

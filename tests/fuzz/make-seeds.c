@@ -864,7 +864,11 @@ static void pb_fast_seeds(void) {
         Ib__V1__BatchRequest batch = IB__V1__BATCH_REQUEST__INIT;
         Ib__V1__BatchOp ops[2] = { IB__V1__BATCH_OP__INIT, IB__V1__BATCH_OP__INIT }, *opp[2] = { &ops[0], &ops[1] };
         Ib__V1__CapsRequest caps = IB__V1__CAPS_REQUEST__INIT;
+        Ib__V1__IoasFreeRequest ioas_free = IB__V1__IOAS_FREE_REQUEST__INIT;
         Ib__V1__Reply reply = IB__V1__REPLY__INIT;
+        Ib__V1__CapsReply caps_reply = IB__V1__CAPS_REPLY__INIT;
+        Ib__V1__KernelFeature features[2] = { IB__V1__KERNEL_FEATURE__KERNEL_FEATURE_MAP_FILE,
+                                              IB__V1__KERNEL_FEATURE__KERNEL_FEATURE_HWPT_ALLOC };
         Ib__V1__MapReply map_reply = IB__V1__MAP_REPLY__INIT;
         Ib__V1__UnmapReply unmap_reply = IB__V1__UNMAP_REPLY__INIT;
         Ib__V1__BatchReply batch_reply = IB__V1__BATCH_REPLY__INIT;
@@ -907,9 +911,13 @@ static void pb_fast_seeds(void) {
         req.verb_case = IB__V1__REQUEST__VERB_BATCH;
         req.batch = &batch;
         pb_fast_seed("batch", 0, &req.base);
-        req.verb_case = IB__V1__REQUEST__VERB_CAPS;   /* another verb: protobuf-c's */
+        req.verb_case = IB__V1__REQUEST__VERB_CAPS;
         req.caps = &caps;
         pb_fast_seed("caps", 0, &req.base);
+        req.verb_case = IB__V1__REQUEST__VERB_IOAS_FREE;      /* another verb: protobuf-c's */
+        req.ioas_free = &ioas_free;
+        ioas_free.ioas = 1;
+        pb_fast_seed("ioas-free", 0, &req.base);
 
         reply.id = 7;
         reply.result_case = IB__V1__REPLY__RESULT_MAP;
@@ -931,6 +939,15 @@ static void pb_fast_seeds(void) {
         reply.result_case = IB__V1__REPLY__RESULT_BATCH;
         reply.batch = &batch_reply;
         pb_fast_seed("batch-reply", 1, &reply.base);
+        caps_reply.backend = (char *) "kernel";
+        caps_reply.n_kernel_features = 2;
+        caps_reply.kernel_features = features;
+        caps_reply.page_size = 4096;
+        caps_reply.has_sessions = true;
+        caps_reply.sessions = 3;
+        reply.result_case = IB__V1__REPLY__RESULT_CAPS;
+        reply.caps = &caps_reply;
+        pb_fast_seed("caps-reply", 1, &reply.base);
         reply.result_case = IB__V1__REPLY__RESULT__NOT_SET;
         reply.has_errnum = true;
         reply.errnum = 125;
