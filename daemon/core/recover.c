@@ -163,31 +163,51 @@ static Ioas *rec_ioas(RecSession *r, uint32_t id, uint32_t serial) {
 
 
 /*
+ * The guard ids a MAP record lists (since the guards were kept): *ret_n of
+ * them at *ret_ids; false for a record of an older broker (none listed).
+ * -EBADMSG: a count the record cannot hold.
+ */
+static int map_guard_ids(const PersistRecord *rec, uint32_t *ret_n, const uint8_t **ret_ids) {
+        const uint8_t *at = (const uint8_t *) rec->payload + sizeof(PersistMapRec);
+        uint32_t n;
+
+        if (rec->size < sizeof(PersistMapRec) + sizeof(n))
+                return 0;
+        memcpy(&n, at, sizeof(n));
+        if (n > (rec->size - sizeof(PersistMapRec) - sizeof(n)) / sizeof(uint32_t))
+                return -EBADMSG;
+        *ret_n = n;
+        *ret_ids = at + sizeof(n);
+        return 1;
+}
+
+/*
  * The seal guards a restored writable mapping (MAP_FILE path) holds: those
- * its record names, each made again once from its fd in the store; a record
- * of an older broker names none, and the mapping of a registration then
- * gets the guard of the registration's fd.  A guard whose fd is lost leaves
- * the mapping without one: logged, as the seal is no longer kept away.
+ * its record names, each made again once from its fd in the store (and held
+ * by the restore until pass 2 ends: guard_set_restore_done()); a record of
+ * an older broker names none, and the mapping of a registration then gets
+ * the guard of the registration's fd.  A guard whose fd is not in the store
+ * went before the restart; a live mapping left without one is logged after
+ * pass 2 (warn_unguarded()).
  */
 static int restore_guards(Recovery *rc, RecSession *r, Ioas *ioas, Mapping *made, const PersistRecord *rec,
                           MemReg *reg) {
-        const uint8_t *at = (const uint8_t *) rec->payload + sizeof(PersistMapRec);
+        const uint8_t *ids = NULL;
         uint32_t n = 0;
         int q;
 
-        if (rec->size >= sizeof(PersistMapRec) + sizeof(n)) {
-                memcpy(&n, at, sizeof(n));
-                at += sizeof(n);
-                if (n > (rec->size - sizeof(PersistMapRec) - sizeof(n)) / sizeof(uint32_t))
-                        return -EBADMSG;
-        } else if (reg && mapping_needs_guard(ioas, made))
-                return mapping_guard_file(made, &r->s->guards, reg->fd, &reg->seal_guard, NULL);
+        q = map_guard_ids(rec, &n, &ids);
+        if (q < 0)
+                return q;
+        if (q == 0)
+                return reg && mapping_needs_guard(ioas, made) ?
+                        mapping_guard_file(made, &r->s->guards, reg->fd, &reg->seal_guard, NULL) : 0;
 
         for (uint32_t i = 0; i < n; i++) {
                 uint32_t id;
                 MemRef *g;
 
-                memcpy(&id, at + i * sizeof(id), sizeof(id));
+                memcpy(&id, ids + i * sizeof(id), sizeof(id));
                 g = guard_set_find(&r->s->guards, id);
                 if (!g) {
                         char name[FDSTORE_NAME_MAX + 1];
@@ -196,10 +216,11 @@ static int restore_guards(Recovery *rc, RecSession *r, Ioas *ioas, Mapping *made
                         persist_fd_name(name, sizeof(name), r->s->id, PERSIST_FD_GUARD, id);
                         fd = fdstore_take(rc->store, name);
                         if (fd < 0)
-                                continue;       /* gone with an unmap a later record tells; else warn_unguarded() */
+                                continue;       /* the guard went before the restart */
                         q = guard_set_restore(&r->s->guards, id, fd, &g);
                         if (q < 0) {
                                 safe_close(fd);
+                                (void) fdstore_forget(rc->store, name);
                                 return q;
                         }
                 }
@@ -241,6 +262,8 @@ static int pass_mappings(const PersistRecord *rec, void *userdata) {
                 return 0;
         if (rec->type == PERSIST_REC_MAP) {
                 const PersistMapRec *m = rec->payload;
+                const uint8_t *ids = NULL;
+                uint32_t n_ids = 0;
                 Mapping *made;
                 MemReg *reg;
                 int q;
@@ -251,6 +274,14 @@ static int pass_mappings(const PersistRecord *rec, void *userdata) {
                         r->maps_after++;
                         r->last_map_iova = m->iova;
                 }
+                /* every guard id a record names, also of an IOAS freed since: new ids go above */
+                if (map_guard_ids(rec, &n_ids, &ids) > 0)
+                        for (uint32_t i = 0; i < n_ids; i++) {
+                                uint32_t id;
+
+                                memcpy(&id, ids + i * sizeof(id), sizeof(id));
+                                guard_set_note_id(&r->s->guards, id);
+                        }
                 ioas = rec_ioas(r, m->ioas, m->serial);
                 if (!ioas)
                         return 0;       /* an IOAS freed since */
@@ -669,6 +700,7 @@ int recover_sessions(SessionHost *host, Persist *p, void (*add)(Session *s, void
 
                 if (!r->s)
                         continue;
+                guard_set_restore_done(&r->s->guards);
                 warn_unguarded(r->s);
                 if (!r->unrestorable && r->has_slot && settle_request(&rc, r) < 0)
                         r->unrestorable = true;

@@ -44,6 +44,7 @@ struct MemRef {
         unsigned refs;
         bool guard;                     /* a seal guard (MAP_FILE path): the kernel never points at va */
         bool reserve;                   /* the kernel may still point at va: never let it back other memory */
+        bool restoring;                 /* a guard: the restore holds a reference (guard_set_restore_done()) */
         void *va;
         size_t length;
         /* a guard only: */
@@ -70,13 +71,7 @@ static MemRef *memref_unref(MemRef *m) {
                         m->set->dropped(m->id, m->set->userdata);
                 safe_close(m->fd);
                 charge_release(&m->charge_fd);
-                /*
-                 * A guard of an IOAS the kernel may still hold (ioas_abandon())
-                 * stays mapped for good: writable DMA to the file may go on,
-                 * so F_SEAL_WRITE must stay refused.
-                 */
-                if (!m->reserve)
-                        (void) munmap(m->va, m->length);
+                (void) munmap(m->va, m->length);
                 free(m);
                 return NULL;
         }
@@ -189,10 +184,32 @@ static int guard_new(GuardSet *set, int fd, uint32_t id, bool force, MemRef **re
         return 0;
 }
 
+void guard_set_note_id(GuardSet *set, uint32_t id) {
+        if (id > set->last_id)
+                set->last_id = id;
+}
+
 int guard_set_restore(GuardSet *set, uint32_t id, int fd, MemRef **ret) {
+        int r;
+
         if (id == 0 || guard_set_find(set, id))
                 return -EEXIST;
-        return guard_new(set, fd, id, true, ret, NULL);
+        r = guard_new(set, fd, id, true, ret, NULL);
+        if (r < 0)
+                return r;
+        (*ret)->restoring = true;
+        memref_ref(*ret);
+        return 0;
+}
+
+void guard_set_restore_done(GuardSet *set) {
+        MemRef *g;
+
+        LIST_FOREACH_SAFE(g, &set->guards, link)
+                if (g->restoring) {
+                        g->restoring = false;
+                        memref_unref(g);
+                }
 }
 
 static Mapping *mapping_free(Mapping *m) {
@@ -512,7 +529,8 @@ Ioas *ioas_abandon(Ioas *ioas) {
                 Mapping *m = mapping_of(n);
 
                 for (size_t k = 0; k < m->n_mems; k++)
-                        m->mems[k]->reserve = true;
+                        if (!m->mems[k]->guard)
+                                m->mems[k]->reserve = true;
         }
         return ioas_free(ioas);
 }

@@ -73,11 +73,23 @@ void guard_set_foreach(GuardSet *set, void (*fn)(uint32_t id, void *userdata), v
 /* The guard id of the set, or NULL. */
 MemRef *guard_set_find(GuardSet *set, uint32_t id);
 /*
- * The guard id that a restart found, made again from fd (taken on success),
- * its charge forced; no holder yet (mapping_hold_guard()).  -EEXIST if the
- * set has it.
+ * Recovery replays the records of a session's mappings in order, so a
+ * guard's holders come and go during the replay as they did before the
+ * restart, while holders that are not replayed (a registration since
+ * unregistered, a mapping of an IOAS since freed) still held it then.  So
+ * the restore holds each guard it makes again until guard_set_restore_done(),
+ * and the guards nothing holds by then go.
+ *
+ * guard_set_note_id(): an id a record names, whether or not its guard comes
+ * back; the set's new ids go above it (never the id of a guard an older
+ * record still names).
+ * guard_set_restore(): the guard id a restart found, made again from fd
+ * (taken on success), its charge forced, held by the restore.  -EEXIST if
+ * the set has it.
  */
+void guard_set_note_id(GuardSet *set, uint32_t id);
 int guard_set_restore(GuardSet *set, uint32_t id, int fd, MemRef **ret);
+void guard_set_restore_done(GuardSet *set);
 
 struct Mapping {
         ITreeNode node;                 /* its IOVAs [start, last], in Ioas.maps */

@@ -13,7 +13,9 @@
  * a copy whose source it unmapped, and a read-only mapping (which needs no
  * guard).  After each restart the first three files still refuse the seal
  * and the fourth takes it; once the client unmaps them, each takes it too,
- * so no restored guard outlives its mappings.  Backend: sim, or the one
+ * so no restored guard outlives its mappings.  And a guard whose holders
+ * before the restart were not all replayed (unregistered, in an IOAS freed
+ * since) comes back too.  Backend: sim, or the one
  * $IB_RESTART_GUARD_BACKEND names (the guest runs it on the kernel).
  */
 #define _GNU_SOURCE 1
@@ -118,6 +120,63 @@ TEST(writable_dma_keeps_the_write_seal_away_across_restarts) {
         close(unreg);
         close(copied);
         close(readonly);
+}
+
+/*
+ * Recovery replays the records in order, but not every holder of a guard is
+ * replayed: a registration unregistered since, a mapping of an IOAS freed
+ * since.  A guard one of them held while a mapping that is replayed went
+ * and came back (unmapped, then mapped again) must come back all the same.
+ */
+TEST(a_guard_held_by_what_is_gone_before_the_restart_comes_back) {
+        int remapped = test_memfd("remapped", 64 * KiB), two = test_memfd("two-ioases", 64 * KiB);
+        uint32_t a, x, mem = 0;
+        ib_client *c = NULL;
+        uint64_t iova;
+        ib_caps caps;
+
+        if (mgr.pid <= 0)
+                return tests_skip("needs IB_DAEMON and IB_BUILDDIR (or IB_SVCMGR)");
+        ASSERT_TRUE(remapped >= 0 && two >= 0);
+        ASSERT_OK(ib_client_connect(mgr.socket, "restart-guard-2", &c));
+        ASSERT_OK(ib_caps_get(c, &caps));
+        if (!(caps.kernel_features & IB_KERNEL_FEATURE_MAP_FILE)) {
+                ib_client_free(c);
+                return tests_skip("no IOMMU_IOAS_MAP_FILE: the broker's mmap of the memory is the mapping");
+        }
+        ASSERT_OK(ib_ioas_alloc(c, NULL, &a));
+        ASSERT_OK(ib_ioas_alloc(c, NULL, &x));
+        /* the registration holds the guard while its first mapping goes; then it goes itself */
+        ASSERT_OK(ib_mem_register(c, remapped, &mem));
+        ASSERT_OK(ib_map_mem(c, a, mem, 0, 16 * KiB, RW, 0x100000, &iova));
+        ASSERT_OK(ib_unmap(c, a, 0x100000, 16 * KiB, NULL));
+        ASSERT_OK(ib_map_mem(c, a, mem, 0, 16 * KiB, RW, 0x200000, &iova));
+        ASSERT_OK(ib_mem_unregister(c, mem));
+        /* a mapping in IOAS x holds it while the one in a goes and comes back; then x goes */
+        ASSERT_OK(map_at(c, x, two, 16 * KiB, RW, 0x100000));
+        ASSERT_OK(map_at(c, a, two, 16 * KiB, RW, 0x300000));
+        ASSERT_OK(ib_unmap(c, a, 0x300000, 16 * KiB, NULL));
+        ASSERT_OK(map_at(c, a, two, 16 * KiB, RW, 0x300000));
+        ASSERT_OK(ib_unmap(c, x, 0x100000, 16 * KiB, NULL));
+        ASSERT_OK(ib_ioas_free(c, x));
+        ASSERT_EQ(try_seal(remapped), -EBUSY);
+        ASSERT_EQ(try_seal(two), -EBUSY);
+
+        ASSERT_OK(restart());
+        ASSERT_EQ(try_seal(remapped), -EBUSY);
+        ASSERT_EQ(try_seal(two), -EBUSY);
+        /* a guard made after the restart has an id no older record names: a second restart keeps both apart */
+        ASSERT_OK(map_at(c, a, remapped, 16 * KiB, RW, 0x400000));
+        ASSERT_OK(restart());
+        ASSERT_OK(ib_unmap(c, a, 0x200000, 16 * KiB, NULL));
+        ASSERT_EQ(try_seal(remapped), -EBUSY);
+        ASSERT_OK(ib_unmap(c, a, 0x400000, 16 * KiB, NULL));
+        ASSERT_OK(try_seal(remapped));
+        ASSERT_OK(ib_unmap(c, a, 0x300000, 16 * KiB, NULL));
+        ASSERT_OK(try_seal(two));
+        ib_client_free(c);
+        close(remapped);
+        close(two);
 }
 
 TEST(the_broker_stops_cleanly) {
