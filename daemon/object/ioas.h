@@ -163,8 +163,10 @@ int ioas_unmap_all(Ioas *ioas, uint64_t *ret_unmapped);
  * Frees the record of an IOAS the kernel may still hold with its mappings (a
  * context kept alive by a device fd outside the broker): the broker's mmaps
  * behind them become inaccessible reservations that are never unmapped, so
- * these addresses can never back another tenant's memory, and their seal
- * guards stay mapped for good (writable DMA to those files may go on).
+ * these addresses can never back another tenant's memory.  Their seal
+ * guards go with them (a guard maps the whole file: kept, it would keep the
+ * memfd's memory in the broker for good); pages the kernel still pins keep
+ * F_SEAL_WRITE away by themselves (memfd_wait_for_pins()).
  */
 Ioas *ioas_abandon(Ioas *ioas);
 
