@@ -164,7 +164,7 @@ int ioas_unmap_all(Ioas *ioas, uint64_t *ret_unmapped);
  * context kept alive by a device fd outside the broker): the broker's mmaps
  * behind them become inaccessible reservations that are never unmapped, so
  * these addresses can never back another tenant's memory.  Their seal
- * guards go with them (a guard maps the whole file: kept, it would keep the
+ * guards go with them (a guard's mmap holds its file: kept, it would keep the
  * memfd's memory in the broker for good); pages the kernel still pins keep
  * F_SEAL_WRITE away by themselves (memfd_wait_for_pins()).
  */
