@@ -16,7 +16,7 @@
 
 /* A HWPT's record and what it costs: made (against the limits) or restored. */
 static int hwpt_record(Hwpt **ret, BackendCtx *ctx, Account *account, uint32_t pt_id, uint32_t flags,
-                      uint32_t data_type, bool restored, const Account **ret_over) {
+                       uint32_t data_type, bool restored, const Account **ret_over) {
         _cleanup_(hwpt_freep) Hwpt *h = NULL;
         int r;
 

@@ -27,7 +27,7 @@
 
 /* A registration's record and what it costs (fd, taken on success): made (against the limits) or restored. */
 static int memreg_record(MemReg **ret, Account *account, uint32_t id, int fd, int accmode, bool restored,
-                        const Account **ret_over) {
+                         const Account **ret_over) {
         _cleanup_(memreg_freep) MemReg *m = NULL;
         int r;
 

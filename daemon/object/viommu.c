@@ -9,7 +9,7 @@
 
 /* A fault queue's record and what it costs: made (against the limits) or restored. */
 static int fault_queue_record(FaultQueue **ret, BackendCtx *ctx, Account *account, bool restored,
-                             const Account **ret_over) {
+                              const Account **ret_over) {
         _cleanup_(fault_queue_freep) FaultQueue *f = NULL;
         int r;
 
@@ -62,7 +62,7 @@ int fault_queue_restore(FaultQueue **ret, BackendCtx *ctx, Account *account, uin
 
 /* A vIOMMU's record and what it costs: made (against the limits) or restored. */
 static int viommu_record(Viommu **ret, BackendCtx *ctx, Account *account, uint32_t dev_id, uint32_t hwpt_id,
-                        bool restored, const Account **ret_over) {
+                         bool restored, const Account **ret_over) {
         _cleanup_(viommu_freep) Viommu *v = NULL;
         int r;
 
@@ -89,7 +89,7 @@ int viommu_restore(Viommu **ret, BackendCtx *ctx, Account *account, uint32_t id,
 
 /* A vDEVICE's record and what it costs: made (against the limits) or restored. */
 static int vdevice_record(Vdevice **ret, BackendCtx *ctx, Account *account, uint32_t viommu_id, uint32_t dev_id,
-                         bool restored, const Account **ret_over) {
+                          bool restored, const Account **ret_over) {
         _cleanup_(vdevice_freep) Vdevice *v = NULL;
         int r;
 
