@@ -24,6 +24,10 @@
  * rounds' ratios to their baselines with their range, and its target where
  * the issue set one (GetCapabilities at most 1.2x, a Map alone by handle at
  * most 1.3x, in a Batch of 64 at most 0.1x), met or not by the median.
+ * Last, the syscalls a request adds besides its round trip, each alone in
+ * a loop on the same CPU: the loop's epoll_wait() on a ready socket, and
+ * the F_GET_SEALS and fstat() a Map by handle makes (seals and size may
+ * change after MemRegister), as a share of the bare round trip.
  * `make bench` runs it; it is not a test and asserts nothing.
  *
  * Usage: bench-roundtrip [ITERATIONS [ROUNDS]]   (default 14000 7: iterations per row, over all rounds)
@@ -36,7 +40,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -202,6 +209,40 @@ static double measure(const Bench *x, int row, int n) {
         }
 }
 
+/* Seconds per epoll_wait() on a ready socket (-1 on failure): what the broker's loop pays per request. */
+static double epoll_ready(int n) {
+        struct epoll_event ev = { .events = EPOLLIN };
+        int sv[2], ep;
+        double t0, t = -1;
+
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+                return -1;
+        ep = epoll_create1(EPOLL_CLOEXEC);
+        if (ep >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, sv[0], &ev) == 0 && write(sv[1], "x", 1) == 1) {
+                t0 = bench_now();
+                for (int i = 0; i < n; i++)
+                        if (epoll_wait(ep, &ev, 1, 0) != 1)
+                                break;
+                t = (bench_now() - t0) / n;
+        }
+        if (ep >= 0)
+                close(ep);
+        close(sv[0]);
+        close(sv[1]);
+        return t;
+}
+
+/* Seconds per F_GET_SEALS and fstat() of memfd: the checks of a Map by handle. */
+static double memfd_checks(int memfd, int n) {
+        struct stat st;
+        double t0 = bench_now();
+
+        for (int i = 0; i < n; i++)
+                if (fcntl(memfd, F_GET_SEALS) < 0 || fstat(memfd, &st) < 0)
+                        return -1;
+        return (bench_now() - t0) / n;
+}
+
 /* Puts pid's thread (0: this one, before it starts any) on CPU cpu alone. */
 static int pin(pid_t pid, int cpu) {
         cpu_set_t set;
@@ -279,6 +320,16 @@ int main(int argc, char **argv) {
                 if (rows[row].target > 0)
                         printf("  target <= %.1fx: %s", rows[row].target, m <= rows[row].target ? "met" : "NOT met");
                 printf("\n");
+        }
+        {
+                double bare = bench_median(all_base, (size_t) rounds * N_ROWS, NULL, NULL);
+                double ep = epoll_ready(n), checks = memfd_checks(x.fd, n);
+
+                printf("# the syscalls a request adds besides its round trip, each alone in a loop on the same CPU:\n");
+                printf("%-32s %8.2f us  %.3fx the bare round trip\n", "  epoll_wait, a ready socket", ep * 1e6,
+                       ep / bare);
+                printf("%-32s %8.2f us  %.3fx the bare round trip\n", "  F_GET_SEALS + fstat of a memfd",
+                       checks * 1e6, checks / bare);
         }
         close(x.fd);
         ib_client_free(x.c);
