@@ -565,11 +565,11 @@ static bool get_bool(Reader *r, unsigned wire, protobuf_c_boolean *ret) {
         return true;
 }
 
-/* A LEN field's content, as a Reader of its own. */
+/* A LEN field's content, as a Reader of its own; protobuf-c reads a length prefix of at most 5 bytes. */
 static bool get_sub(Reader *r, unsigned wire, Reader *ret) {
         uint64_t n;
 
-        if (wire != WIRE_LEN || !get_varint(r, 10, &n) || n > (uint64_t) (r->end - r->p))
+        if (wire != WIRE_LEN || !get_varint(r, 5, &n) || n > (uint64_t) (r->end - r->p))
                 return false;
         *ret = (Reader) { r->p, r->p + n };
         r->p += n;

@@ -427,6 +427,44 @@ TEST(what_is_not_plain_is_left_to_protobuf_c) {
         ASSERT_TRUE(pc && ((Ib__V1__Request *) pc)->id == 9);
         protobuf_c_message_free_unpacked(pc, NULL);
 
+        /* a length prefix of more than 5 bytes: protobuf-c refuses it, so the hand-written decoder must not take it */
+        {
+                static const uint8_t long_prefix[] = { 0x08, 0x01, 0x5a, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00 };
+
+                ASSERT_TRUE(!pb_fast_request_unpack(long_prefix, sizeof(long_prefix)));
+                pc = protobuf_c_message_unpack(&ib__v1__request__descriptor, NULL, sizeof(long_prefix), long_prefix);
+                ASSERT_TRUE(pc == NULL);
+        }
+
+        /* a CapsRequest with content (an unknown field): protobuf-c keeps it, the hand-written decoder declines */
+        {
+                static const uint8_t caps_with_field[] = { 0x08, 0x01, 0x5a, 0x02, 0x08, 0x05 };
+
+                ASSERT_TRUE(!pb_fast_request_unpack(caps_with_field, sizeof(caps_with_field)));
+                pc = protobuf_c_message_unpack(&ib__v1__request__descriptor, NULL, sizeof(caps_with_field),
+                                               caps_with_field);
+                ASSERT_TRUE(pc && ((Ib__V1__Request *) pc)->caps->base.n_unknown_fields == 1);
+                protobuf_c_message_free_unpacked(pc, NULL);
+        }
+
+        /* a negative kernel feature is protobuf-c's to pack (ten bytes) */
+        {
+                Ib__V1__CapsReply caps = IB__V1__CAPS_REPLY__INIT;
+                Ib__V1__KernelFeature features[1] = { (Ib__V1__KernelFeature) -1 };
+
+                caps.backend = (char *) "sim";
+                caps.n_kernel_features = 1;
+                caps.kernel_features = features;
+                reply.id = 3;
+                reply.result_case = IB__V1__REPLY__RESULT_CAPS;
+                reply.caps = &caps;
+                ASSERT_TRUE(pb_fast_reply_size(&reply) == 0);
+                features[0] = IB__V1__KERNEL_FEATURE__KERNEL_FEATURE_MAP_FILE;
+                ASSERT_TRUE(pb_fast_reply_size(&reply) == protobuf_c_message_get_packed_size(&reply.base));
+                reply.result_case = IB__V1__REPLY__RESULT__NOT_SET;
+                reply.caps = NULL;
+        }
+
         /* a negative errnum is protobuf-c's to pack (ten bytes); a bool of 2 its to unpack */
         reply.id = 3;
         reply.has_errnum = true;
