@@ -249,6 +249,48 @@ static void warn_unguarded(Session *s) {
         }
 }
 
+/*
+ * Before pass 2, the guard ids a session has used: every id a MAP record
+ * names (also of an IOAS freed since) and every one the store keeps a fd
+ * for ("sN.gID", also of a guard made at a recovery that left no record of
+ * it yet).  Guards made during pass 2 (a record of an older broker) or
+ * later take ids above them all, so no record and no stored fd can ever
+ * name a guard of another file.
+ */
+static int pass_guard_ids(const PersistRecord *rec, void *userdata) {
+        Recovery *rc = userdata;
+        const uint8_t *ids = NULL;
+        uint32_t n = 0;
+        RecSession *r;
+
+        if (rec->type != PERSIST_REC_MAP || rec->size < sizeof(PersistMapRec))
+                return 0;
+        r = rec_find(rc, rec->session);
+        if (!r || !r->s || map_guard_ids(rec, &n, &ids) <= 0)
+                return 0;
+        for (uint32_t i = 0; i < n; i++) {
+                uint32_t id;
+
+                memcpy(&id, ids + i * sizeof(id), sizeof(id));
+                guard_set_note_id(&r->s->guards, id);
+        }
+        return 0;
+}
+
+static int note_stored_guard(FdStore *s, const char *name, int fd, void *userdata) {
+        const char *g = strchr(name, '.');
+        unsigned long id;
+        char *end;
+
+        if (!g || g[1] != PERSIST_FD_GUARD)
+                return 0;
+        errno = 0;
+        id = strtoul(g + 2, &end, 10);
+        if (errno == 0 && *end == '\0' && end != g + 2 && id <= UINT32_MAX)
+                guard_set_note_id(userdata, (uint32_t) id);
+        return 0;
+}
+
 /* Pass 2: the mappings, in the order the kernel made and unmade them. */
 static int pass_mappings(const PersistRecord *rec, void *userdata) {
         Recovery *rc = userdata;
@@ -262,8 +304,6 @@ static int pass_mappings(const PersistRecord *rec, void *userdata) {
                 return 0;
         if (rec->type == PERSIST_REC_MAP) {
                 const PersistMapRec *m = rec->payload;
-                const uint8_t *ids = NULL;
-                uint32_t n_ids = 0;
                 Mapping *made;
                 MemReg *reg;
                 int q;
@@ -274,14 +314,6 @@ static int pass_mappings(const PersistRecord *rec, void *userdata) {
                         r->maps_after++;
                         r->last_map_iova = m->iova;
                 }
-                /* every guard id a record names, also of an IOAS freed since: new ids go above */
-                if (map_guard_ids(rec, &n_ids, &ids) > 0)
-                        for (uint32_t i = 0; i < n_ids; i++) {
-                                uint32_t id;
-
-                                memcpy(&id, ids + i * sizeof(id), sizeof(id));
-                                guard_set_note_id(&r->s->guards, id);
-                        }
                 ioas = rec_ioas(r, m->ioas, m->serial);
                 if (!ioas)
                         return 0;       /* an IOAS freed since */
@@ -692,6 +724,16 @@ int recover_sessions(SessionHost *host, Persist *p, void (*add)(Session *s, void
                         if (!r->why[0])
                                 (void) snprintf(r->why, sizeof(r->why), "%s", strerror(-q));
                 }
+        }
+        (void) persist_foreach_record(p, pass_guard_ids, &rc);
+        for (size_t i = 0; i < rc.n_sessions; i++) {
+                RecSession *r = &rc.sessions[i];
+                char prefix[32];
+
+                if (!r->s)
+                        continue;
+                (void) snprintf(prefix, sizeof(prefix), "s%" PRIu64 ".%c", r->id, PERSIST_FD_GUARD);
+                (void) fdstore_foreach(rc.store, prefix, note_stored_guard, &r->s->guards);
         }
         (void) persist_foreach_record(p, pass_mappings, &rc);
 

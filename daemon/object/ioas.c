@@ -71,7 +71,13 @@ static MemRef *memref_unref(MemRef *m) {
                         m->set->dropped(m->id, m->set->userdata);
                 safe_close(m->fd);
                 charge_release(&m->charge_fd);
-                (void) munmap(m->va, m->length);
+                /*
+                 * A guard of an IOAS the kernel may still hold (ioas_abandon())
+                 * stays mapped: a device fd outside the broker may attach to that
+                 * IOAS again and write, so F_SEAL_WRITE must stay refused.
+                 */
+                if (!m->reserve)
+                        (void) munmap(m->va, m->length);
                 free(m);
                 return NULL;
         }
@@ -529,8 +535,7 @@ Ioas *ioas_abandon(Ioas *ioas) {
                 Mapping *m = mapping_of(n);
 
                 for (size_t k = 0; k < m->n_mems; k++)
-                        if (!m->mems[k]->guard)
-                                m->mems[k]->reserve = true;
+                        m->mems[k]->reserve = true;
         }
         return ioas_free(ioas);
 }

@@ -164,9 +164,11 @@ int ioas_unmap_all(Ioas *ioas, uint64_t *ret_unmapped);
  * context kept alive by a device fd outside the broker): the broker's mmaps
  * behind them become inaccessible reservations that are never unmapped, so
  * these addresses can never back another tenant's memory.  Their seal
- * guards go with them (a guard's mmap holds its file: kept, it would keep the
- * memfd's memory in the broker for good); pages the kernel still pins keep
- * F_SEAL_WRITE away by themselves (memfd_wait_for_pins()).
+ * guards stay mapped for good: pages are pinned only while a domain is
+ * attached, and the holder of the device fd may detach, wait for the seal
+ * and attach again.  The price is the file: a guard's mmap keeps the memfd's
+ * memory in the broker until it exits (the teardown's log says objects were
+ * left).
  */
 Ioas *ioas_abandon(Ioas *ioas);
 
