@@ -57,6 +57,15 @@
  * A reply that was waiting in the broker (QUEUED) is sent again.  No pinned
  * byte is counted twice: charges are rebuilt from the records only, after
  * they were made to agree.  The settling itself is core/settle.c.
+ *
+ * Seal guards (object/ioas.h) come back with the mappings that hold them: a
+ * MAP record lists its guards' ids, and each guard is made again from its
+ * own fd in the store at the first record that names it.  Holders the
+ * replay skips (a registration unregistered since, a mapping of an IOAS
+ * freed since) held their guards all the same, so the replay itself holds
+ * each guard it restores until it ends; and before it, every id the
+ * records name and the store keeps is noted, so that a guard made later
+ * never takes an id an older record names.
  */
 #include <errno.h>
 #include <inttypes.h>
