@@ -286,17 +286,27 @@ static int pass_guard_ids(const PersistRecord *rec, void *userdata) {
         return 0;
 }
 
-static int note_stored_guard(FdStore *s, const char *name, int fd, void *userdata) {
+/* Whether name is a seal guard's in the store ("sN.gID", persist_fd_name()), and *ret_id its id. */
+static bool stored_guard_id(const char *name, uint32_t *ret_id) {
         const char *g = strchr(name, '.');
         unsigned long id;
         char *end;
 
         if (!g || g[1] != PERSIST_FD_GUARD)
-                return 0;
+                return false;
         errno = 0;
         id = strtoul(g + 2, &end, 10);
-        if (errno == 0 && *end == '\0' && end != g + 2 && id <= UINT32_MAX)
-                guard_set_note_id(userdata, (uint32_t) id);
+        if (errno != 0 || *end != '\0' || end == g + 2 || id > UINT32_MAX)
+                return false;
+        *ret_id = (uint32_t) id;
+        return true;
+}
+
+static int note_stored_guard(FdStore *s, const char *name, int fd, void *userdata) {
+        uint32_t id;
+
+        if (stored_guard_id(name, &id))
+                guard_set_note_id(userdata, id);
         return 0;
 }
 
@@ -615,9 +625,9 @@ static int close_and_forget(FdStore *s, const char *name, int fd, void *userdata
 
 /* What restore_one() lets go of: all but the seal guards, which pass 2 takes (the rest after it). */
 static int close_unrecorded(FdStore *s, const char *name, int fd, void *userdata) {
-        const char *dot = strchr(name, '.');
+        uint32_t id;
 
-        if (dot && dot[1] == PERSIST_FD_GUARD)
+        if (stored_guard_id(name, &id))
                 return 0;
         return close_and_forget(s, name, fd, userdata);
 }

@@ -138,22 +138,20 @@ MemRef *guard_set_find(GuardSet *set, uint32_t id) {
 }
 
 /*
- * A guard of the file fd (taken on success) in set, with no reference yet.
- * id 0: a new one, the set's next id, reported to set->kept; else one a
- * restart found.  Its fd is charged (-EDQUOT with *ret_over), or with force
+ * A guard of the file fd (taken on success; st: its fstat()) in set, with
+ * no reference yet.  id 0: a new one, the set's next id, reported to
+ * set->kept; else one a restart found.  Its fd is charged (-EDQUOT with *ret_over), or with force
  * charged whatever the limit says (what a restart finds exists).
  */
-static int guard_new(GuardSet *set, int fd, uint32_t id, bool force, MemRef **ret, const Account **ret_over) {
-        struct stat st;
+static int guard_new(GuardSet *set, int fd, const struct stat *st, uint32_t id, bool force, MemRef **ret,
+                     const Account **ret_over) {
         uint64_t bs;
         MemRef *g;
         void *va;
         int r;
 
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        bs = st.st_blksize > 0 && ((uint64_t) st.st_blksize & ((uint64_t) st.st_blksize - 1)) == 0 ?
-                (uint64_t) st.st_blksize : PAGE_SIZE_4K;
+        bs = st->st_blksize > 0 && ((uint64_t) st->st_blksize & ((uint64_t) st->st_blksize - 1)) == 0 ?
+                (uint64_t) st->st_blksize : PAGE_SIZE_4K;
         g = calloc(1, sizeof(*g));
         if (!g)
                 return -ENOMEM;
@@ -174,8 +172,8 @@ static int guard_new(GuardSet *set, int fd, uint32_t id, bool force, MemRef **re
         g->length = bs;
         g->set = set;
         g->fd = fd;
-        g->dev = st.st_dev;
-        g->ino = st.st_ino;
+        g->dev = st->st_dev;
+        g->ino = st->st_ino;
         if (id == 0) {
                 g->id = ++set->last_id;
                 if (set->kept)
@@ -196,11 +194,14 @@ void guard_set_note_id(GuardSet *set, uint32_t id) {
 }
 
 int guard_set_restore(GuardSet *set, uint32_t id, int fd, MemRef **ret) {
+        struct stat st;
         int r;
 
         if (id == 0 || guard_set_find(set, id))
                 return -EEXIST;
-        r = guard_new(set, fd, id, true, ret, NULL);
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        r = guard_new(set, fd, &st, id, true, ret, NULL);
         if (r < 0)
                 return r;
         (*ret)->restoring = true;
@@ -676,7 +677,7 @@ int mapping_guard_file(Mapping *m, GuardSet *set, int memfd, MemRef **shared, co
                 own = guard_own_file(memfd);
                 if (own < 0)
                         return own;
-                r = guard_new(set, own, 0, !ret_over, &g, ret_over);
+                r = guard_new(set, own, &st, 0, !ret_over, &g, ret_over);
                 if (r < 0) {
                         safe_close(own);
                         return r;
