@@ -382,7 +382,7 @@ static int sim_load_devices(SimBackend *s, const BackendDeviceInfo *devices, siz
 
 /* An empty model in a new arena; kept in the store if there is one. */
 static int sim_model_new(SimBackend *s, const BackendConfig *config, FdStore *store) {
-        SimArena *a;
+        SimArena *a = NULL;
         int r;
 
         r = sim_arena_new(/* fixed= */ fdstore_enabled(store), &s->model_fd, &a);

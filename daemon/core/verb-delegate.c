@@ -135,7 +135,7 @@ int verb_device_delegate(Call *c) {
         Backend *b = s->host->backend;
         Ib__V1__DeviceDelegateReply *reply;
         const Account *over = NULL;
-        DelegationTarget target;
+        DelegationTarget target = { .pidfd = -1 };
         uint64_t memlock = 0;
         Delegation *d = NULL;
         int fds[1 + IB_MAX_DELEGATE_DEVICES];

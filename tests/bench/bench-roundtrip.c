@@ -4,8 +4,10 @@
  *
  * Baseline: a bare SOCK_SEQPACKET round trip of a 32-byte message to an
  * echo process (what any broker, a process of its own, must pay; as the
- * guest's vmbench measures it); the round trip to an echo thread, which
- * switches no address space, is printed beside it.  Then, with a real iommu-brokerd
+ * guest's vmbench measures it); beside it, the round trip to an echo
+ * thread, which switches no address space, and to an echo process that
+ * waits in epoll_wait() as a daemon's loop does (what a broker serving many
+ * sockets from one loop cannot go below).  Then, with a real iommu-brokerd
  * --backend=sim on a temporary socket: GetCapabilities (protocol and
  * dispatch only), a Map + Unmap pair with a memfd (fd passing, memfd checks,
  * bookkeeping), and the same maps in Batches of 64; then a Map alone (its
@@ -64,11 +66,34 @@ static void *echo(void *arg) {
 }
 
 /*
- * Seconds per round trip of a 32-byte datagram to an echo thread, or to an
- * echo process (process: the other end has an address space of its own, as
- * the broker has); < 0 on failure.
+ * echo() as a daemon's loop serves a socket: wait in epoll_wait(), then read
+ * into a 64 KiB buffer and answer, the least any broker that serves many
+ * sockets from one loop pays per request.
  */
-static double bare_roundtrip(int n, bool process) {
+static void echo_epoll(int fd) {
+        static char buf[65536];
+        struct epoll_event ev = { .events = EPOLLIN };
+        int ep = epoll_create1(EPOLL_CLOEXEC);
+        ssize_t n;
+
+        if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+                return;
+        while (epoll_wait(ep, &ev, 1, -1) == 1) {
+                n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+                if (n <= 0 || send(fd, buf, (size_t) n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+                        break;
+        }
+}
+
+typedef enum Echo {
+        ECHO_THREAD,            /* no address space switch */
+        ECHO_PROCESS,           /* the other end has an address space of its own, as the broker has */
+        ECHO_EPOLL,             /* a process that waits in epoll_wait(), as the broker's loop does */
+} Echo;
+
+/* Seconds per round trip of a 32-byte datagram to an echo of kind how; < 0 on failure. */
+static double bare_roundtrip(int n, Echo how) {
+        bool process = how != ECHO_THREAD;
         int sv[2];
         char buf[32] = "ping";
         pthread_t t;
@@ -83,7 +108,10 @@ static double bare_roundtrip(int n, bool process) {
                         return -1;
                 if (pid == 0) {
                         close(sv[0]);
-                        (void) echo(&sv[1]);
+                        if (how == ECHO_EPOLL)
+                                echo_epoll(sv[1]);
+                        else
+                                (void) echo(&sv[1]);
                         _exit(0);
                 }
         } else if (pthread_create(&t, NULL, echo, &sv[1]) != 0)
@@ -255,7 +283,7 @@ static int pin(pid_t pid, int cpu) {
 int main(int argc, char **argv) {
         int n = argc > 1 ? atoi(argv[1]) : 14000, rounds = argc > 2 ? atoi(argv[2]) : 7, per;
         double base[N_ROWS][MAX_ROUNDS], us[N_ROWS][MAX_ROUNDS], ratio[N_ROWS][MAX_ROUNDS], all_base[MAX_ROUNDS * N_ROWS];
-        double thread_base[MAX_ROUNDS];
+        double thread_base[MAX_ROUNDS], epoll_base[MAX_ROUNDS], epoll_ratio[MAX_ROUNDS];
         ib_ioas_alloc_args args = { 0 };
         Bench x = { .fd = -1 };
         const char *cpu;
@@ -293,9 +321,18 @@ int main(int argc, char **argv) {
                 return 1;
 
         for (int k = 0; k < rounds; k++) {
-                thread_base[k] = bare_roundtrip(per, false);
+                double b0;
+
+                thread_base[k] = bare_roundtrip(per, ECHO_THREAD);
+                b0 = bare_roundtrip(per, ECHO_PROCESS);
+                epoll_base[k] = bare_roundtrip(per, ECHO_EPOLL);
+                if (b0 <= 0 || epoll_base[k] <= 0) {
+                        fprintf(stderr, "a bare round trip failed\n");
+                        return 1;
+                }
+                epoll_ratio[k] = epoll_base[k] / b0;
                 for (int row = 0; row < N_ROWS; row++) {
-                        base[row][k] = bare_roundtrip(per, true);
+                        base[row][k] = bare_roundtrip(per, ECHO_PROCESS);
                         us[row][k] = measure(&x, row, per);
                         if (base[row][k] <= 0 || us[row][k] < 0) {
                                 fprintf(stderr, "%s: a measurement failed\n", rows[row].name);
@@ -312,6 +349,13 @@ int main(int argc, char **argv) {
                bench_median(all_base, (size_t) rounds * N_ROWS, NULL, NULL) * 1e6);
         printf("%-32s %8.2f us  (to an echo thread: no address space switch; for comparison)\n", "  the same",
                bench_median(thread_base, rounds, NULL, NULL) * 1e6);
+        {
+                double lo, hi, m = bench_median(epoll_ratio, rounds, &lo, &hi);
+
+                printf("%-32s %8.2f us  %.3fx (%.3f-%.3f)  (to an echo process that waits in epoll_wait, as any"
+                       " daemon's loop: the floor of a brokered request)\n", "  the same",
+                       bench_median(epoll_base, rounds, NULL, NULL) * 1e6, m, lo, hi);
+        }
         for (int row = 0; row < N_ROWS; row++) {
                 double lo, hi, m = bench_median(ratio[row], rounds, &lo, &hi);
 

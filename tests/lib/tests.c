@@ -39,9 +39,17 @@ const char *tests_option(const char *name) {
         return NULL;
 }
 
+static int compare_definitions(const void *a, const void *b) {
+        const TestCase *x = a, *y = b;
+        int r = strcmp(x->file, y->file);
+
+        return r != 0 ? r : (x->line > y->line) - (x->line < y->line);
+}
+
 int tests_main(int argc, char **argv, int (*setup)(void), void (*teardown)(void)) {
         size_t n = 0, failed = 0;
 
+        qsort(tests_registry, tests_count, sizeof(tests_registry[0]), compare_definitions);
         tests_argc = argc;
         tests_argv = argv;
         setvbuf(stdout, NULL, _IOLBF, 0);

@@ -22,6 +22,8 @@
 typedef struct TestCase {
         const char *name;
         void (*fn)(void);
+        const char *file;
+        int line;
 } TestCase;
 
 extern TestCase tests_registry[];
@@ -36,11 +38,17 @@ const char *tests_option(const char *name);
 
 #define TESTS_MAX 512
 
+/*
+ * Tests run in the order of their definitions (by file, then line): the
+ * order in which constructors run is the toolchain's (a link-time optimised
+ * build reorders them), and a file's last test may depend on the ones
+ * before it (test-fail-nth stops its daemons last).
+ */
 #define TEST(n)                                                                 \
         static void test_##n(void);                                             \
         __attribute__((constructor)) static void register_##n(void) {           \
                 if (tests_count < TESTS_MAX)                                    \
-                        tests_registry[tests_count++] = (TestCase) { #n, test_##n }; \
+                        tests_registry[tests_count++] = (TestCase) { #n, test_##n, __FILE__, __LINE__ }; \
         }                                                                       \
         static void test_##n(void)
 

@@ -13,7 +13,10 @@
  *             pages by address, IOMMU_IOAS_UNMAP); also IOMMU_IOAS_MAP_FILE
  *             of the memfd, the ioctl the broker makes (4 KiB and big maps)
  *   bare      a SOCK_SEQPACKET round trip carrying one fd (SCM_RIGHTS) to a
- *             process that answers, the least any broker must pay
+ *             process that answers, the least any broker must pay; and the
+ *             same to a process that waits in epoll_wait() before each read,
+ *             the least a broker that serves many sockets from one loop
+ *             pays (printed as the "floor" of the one-at-a-time rows)
  *
  * With a second edu (--direct-cdev) the baselines run on it, bound to this
  * program's iommufd for the whole run, right before each brokered
@@ -53,6 +56,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -326,7 +330,12 @@ static int direct_small(Direct *d, uint8_t *ram, int memfd, unsigned n, double *
 
 /* ------------------------------------------------------------------ bare round trip with an fd */
 
-static double bare_fd_roundtrip(int memfd, unsigned n) {
+/*
+ * Microseconds per round trip of a datagram with memfd to a process that
+ * answers; with_epoll, the process waits in epoll_wait() before each read,
+ * as a daemon's loop serving many sockets does (the broker's floor).
+ */
+static double bare_fd_roundtrip(int memfd, unsigned n, bool with_epoll) {
         char buf[64] = "map", ctl[CMSG_SPACE(sizeof(int))];
         int sv[2];
         pid_t pid;
@@ -337,14 +346,25 @@ static double bare_fd_roundtrip(int memfd, unsigned n) {
         pid = fork();
         if (pid == 0) {
                 char rctl[CMSG_SPACE(sizeof(int))];
+                struct epoll_event ev = { .events = EPOLLIN };
+                int ep = -1;
 
                 close(sv[0]);
+                if (with_epoll) {
+                        ep = epoll_create1(EPOLL_CLOEXEC);
+                        if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, sv[1], &ev) < 0)
+                                _exit(1);
+                }
                 for (;;) {
                         struct iovec iov = { buf, sizeof(buf) };
                         struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = rctl,
                                              .msg_controllen = sizeof(rctl) };
                         struct cmsghdr *cm;
-                        ssize_t k = recvmsg(sv[1], &mh, MSG_CMSG_CLOEXEC);
+                        ssize_t k;
+
+                        if (ep >= 0 && epoll_wait(ep, &ev, 1, -1) != 1)
+                                _exit(0);
+                        k = recvmsg(sv[1], &mh, MSG_CMSG_CLOEXEC);
 
                         if (k <= 0)
                                 _exit(0);
@@ -651,7 +671,7 @@ static int parse_argv(int argc, char **argv) {
 
 /* The direct baselines of one brokered measurement, in microseconds (per op; per map for the big one). */
 typedef struct Base {
-        double map, unmap, map_file, bare, big, big_file;
+        double map, unmap, map_file, bare, bare_epoll, big, big_file;
 } Base;
 
 /* What one round measures. */
@@ -701,8 +721,9 @@ static int base_measure(Direct *d, Base *b, bool with_bare, bool with_big) {
                         (void) sched_setaffinity(0, sizeof(old), &old);
         }
         if (r >= 0 && with_bare) {
-                b->bare = bare_fd_roundtrip(g.memfd, arg_iterations);
-                if (b->bare < 0)
+                b->bare = bare_fd_roundtrip(g.memfd, arg_iterations, false);
+                b->bare_epoll = bare_fd_roundtrip(g.memfd, arg_iterations, true);
+                if (b->bare < 0 || b->bare_epoll < 0)
                         r = -EIO;
         }
         if (r < 0)
@@ -863,6 +884,8 @@ int main(int argc, char **argv) {
         row("4 KiB map by handle, one at a time", SERIES(x, h_map), SERIES(x, b_h_map.map), "direct", 0);
         row("4 KiB map by handle, one at a time", SERIES(x, h_map), SERIES_SUM(x, b_h_map.bare, b_h_map.map), "bare+dir", 1.3);
         row("4 KiB unmap, one at a time", SERIES(x, h_unmap), SERIES_SUM(x, b_h_map.bare, b_h_map.unmap), "bare+dir", 1.3);
+        row("  floor: to an echo in epoll_wait, + direct map", SERIES_SUM(x, b_h_map.bare_epoll, b_h_map.map),
+            SERIES_SUM(x, b_h_map.bare, b_h_map.map), "bare+dir", 0);
         row("  the map, of a sealed memfd (SHRINK|GROW|SEAL)", SERIES(x, s_map), SERIES_SUM(x, b_s_map.bare, b_s_map.map), "bare+dir", 0);
         row("4 KiB map by handle in a Batch of 64, per op", SERIES(x, h_batch), SERIES(x, b_h_batch.map), "direct", 1.5);
         row("  the same, vs direct 4 KiB maps by file", SERIES(x, h_batch), SERIES(x, b_h_batch.map_file), "by file", 0);
