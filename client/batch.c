@@ -85,8 +85,7 @@ static BatchOp *batch_push(ib_batch *b) {
                 b->ops = a;
                 b->allocated = n;
         }
-        memset(&b->ops[b->n_ops], 0, sizeof(*b->ops));
-        return &b->ops[b->n_ops++];
+        return &b->ops[b->n_ops++];     /* the caller writes all of it */
 }
 
 /* Appends op; its index or -errno. */
@@ -149,15 +148,74 @@ struct BatchWire {
         Ib__V1__BatchOp **opp;
         Ib__V1__MapRequest *maps;
         Ib__V1__UnmapRequest *unmaps;
+        uint64_t *words;                /* packed_ops */
 };
 
-int batch_wire(const ib_batch *b, bool stop_on_error, BatchWire **ret) {
+/* Whether every operation of b has a packed form: a Map of registered memory, or an Unmap. */
+static bool batch_packable(const ib_batch *b) {
+        if (b->n_ops == 0 || b->n_fds > 0)
+                return false;
+        for (size_t i = 0; i < b->n_ops; i++)
+                if (b->ops[i].is_map && !b->ops[i].by_mem)
+                        return false;
+        return true;
+}
+
+/* The five words of each operation (docs/protocol.md, "Packed batches"). */
+static int batch_wire_packed(const ib_batch *b, BatchWire *w) {
+        uint64_t *p;
+
+        w->words = reallocarray(NULL, b->n_ops, 5 * sizeof(*w->words));
+        if (!w->words)
+                return -ENOMEM;
+        p = w->words;
+        for (size_t i = 0; i < b->n_ops; i++, p += 5) {
+                const BatchOp *o = &b->ops[i];
+
+                if (o->is_map) {
+                        uint64_t flags = ((o->flags & IB_MAP_READABLE) ? 0x1U : 0) |
+                                         ((o->flags & IB_MAP_WRITEABLE) ? 0x2U : 0) |
+                                         ((o->flags & IB_MAP_FIXED_IOVA) ? 0x4U : 0);
+
+                        p[0] = 1U | flags << 8 | (uint64_t) o->ioas << 32;
+                        p[1] = o->mem;
+                        p[2] = o->offset;
+                        p[3] = o->length;
+                        p[4] = (o->flags & IB_MAP_FIXED_IOVA) ? o->iova : 0;
+                } else {
+                        p[0] = 2U | (uint64_t) o->ioas << 32;
+                        p[1] = 0;
+                        p[2] = 0;
+                        p[3] = o->length;
+                        p[4] = o->iova;
+                }
+        }
+        w->br.n_packed_ops = 5 * b->n_ops;
+        w->br.packed_ops = w->words;
+        return 0;
+}
+
+int batch_wire(const ib_client *c, const ib_batch *b, bool stop_on_error, BatchWire **ret) {
         size_t n = b->n_ops;
         BatchWire *w;
 
         w = calloc(1, sizeof(*w));
         if (!w)
                 return -ENOMEM;
+        ib__v1__request__init(&w->req);
+        ib__v1__batch_request__init(&w->br);
+        w->br.has_stop_on_error = true;
+        w->br.stop_on_error = stop_on_error;
+        w->req.verb_case = IB__V1__REQUEST__VERB_BATCH;
+        w->req.batch = &w->br;
+        if (c->batch_packed && batch_packable(b)) {
+                if (batch_wire_packed(b, w) < 0) {
+                        batch_wire_free(w);
+                        return -ENOMEM;
+                }
+                *ret = w;
+                return 0;
+        }
         /* not zeroed: each op initializes its entries, and the entries of the other kind are never read */
         w->ops = reallocarray(NULL, n ? n : 1, sizeof(*w->ops));
         w->opp = reallocarray(NULL, n ? n : 1, sizeof(*w->opp));
@@ -184,14 +242,8 @@ int batch_wire(const ib_batch *b, bool stop_on_error, BatchWire **ret) {
                 }
                 w->opp[i] = &w->ops[i];
         }
-        ib__v1__request__init(&w->req);
-        ib__v1__batch_request__init(&w->br);
         w->br.n_ops = n;
         w->br.ops = w->opp;
-        w->br.has_stop_on_error = true;
-        w->br.stop_on_error = stop_on_error;
-        w->req.verb_case = IB__V1__REQUEST__VERB_BATCH;
-        w->req.batch = &w->br;
         *ret = w;
         return 0;
 }
@@ -203,6 +255,7 @@ BatchWire *batch_wire_free(BatchWire *w) {
         free(w->opp);
         free(w->maps);
         free(w->unmaps);
+        free(w->words);
         free(w);
         return NULL;
 }
@@ -211,32 +264,72 @@ Ib__V1__Request *batch_wire_request(BatchWire *w) {
         return &w->req;
 }
 
+/* An operation's failure, from its result (errnum not 0). */
+static void batch_op_failed(ib_client *c, BatchOp *o, const Ib__V1__BatchResult *res) {
+        Ib__V1__Reply fake = IB__V1__REPLY__INIT;
+
+        fake.has_errnum = true;
+        fake.errnum = res->errnum;
+        fake.errno_name = res->errno_name;
+        fake.error = res->error;
+        o->error = client_reply_error(c, &fake);
+        o->message = strdup(res->error ?: "");
+        o->not_applied = res->has_not_applied && res->not_applied;
+}
+
+/* The answer to packed_ops: a value per op, a result per op that failed, with its index, in order. */
+static int batch_read_packed(ib_client *c, ib_batch *b, const Ib__V1__BatchReply *rep) {
+        size_t n = b->n_ops;
+        int64_t last = -1;
+
+        if (rep->n_packed_values != n)
+                return client_fail(c, EPROTO, "the broker answered %zu packed operations with %zu values", n,
+                                   rep->n_packed_values);
+        for (size_t i = 0; i < n; i++)
+                b->ops[i].value = rep->packed_values[i];
+        for (size_t k = 0; k < rep->n_results; k++) {
+                const Ib__V1__BatchResult *res = rep->results[k];
+
+                if (!res->has_index || (int64_t) res->index <= last || res->index >= n || !res->has_errnum ||
+                    res->errnum == 0)
+                        return client_fail(c, EPROTO, "the broker answered the packed batch with a result "
+                                                      "that names no failed operation of it");
+                last = res->index;
+                b->ops[res->index].value = 0;
+                batch_op_failed(c, &b->ops[res->index], res);
+        }
+        return 0;
+}
+
 int batch_read_results(ib_client *c, ib_batch *b, const Ib__V1__Reply *reply) {
         const Ib__V1__BatchReply *rep;
         size_t n = b->n_ops;
+        int r;
 
         batch_clear_results(b);
-        if (reply->result_case != IB__V1__REPLY__RESULT_BATCH || reply->batch->n_results != n)
+        if (reply->result_case != IB__V1__REPLY__RESULT_BATCH)
                 return client_fail(c, EPROTO, "the broker answered the batch with an unexpected result");
         rep = reply->batch;
-        for (size_t i = 0; i < n; i++) {
-                const Ib__V1__BatchResult *res = rep->results[i];
-                BatchOp *o = &b->ops[i];
+        if (rep->n_packed_values > 0) {
+                r = batch_read_packed(c, b, rep);
+                if (r < 0) {
+                        batch_clear_results(b);
+                        return r;
+                }
+        } else {
+                if (rep->n_results != n)
+                        return client_fail(c, EPROTO, "the broker answered the batch with an unexpected result");
+                for (size_t i = 0; i < n; i++) {
+                        const Ib__V1__BatchResult *res = rep->results[i];
+                        BatchOp *o = &b->ops[i];
 
-                if (res->has_errnum && res->errnum != 0) {
-                        Ib__V1__Reply fake = IB__V1__REPLY__INIT;
-
-                        fake.has_errnum = true;
-                        fake.errnum = res->errnum;
-                        fake.errno_name = res->errno_name;
-                        fake.error = res->error;
-                        o->error = client_reply_error(c, &fake);
-                        o->message = strdup(res->error ?: "");
-                        o->not_applied = res->has_not_applied && res->not_applied;
-                } else if (res->result_case == IB__V1__BATCH_RESULT__RESULT_MAP)
-                        o->value = res->map->iova;
-                else if (res->result_case == IB__V1__BATCH_RESULT__RESULT_UNMAP)
-                        o->value = res->unmap->length;
+                        if (res->has_errnum && res->errnum != 0)
+                                batch_op_failed(c, o, res);
+                        else if (res->result_case == IB__V1__BATCH_RESULT__RESULT_MAP)
+                                o->value = res->map->iova;
+                        else if (res->result_case == IB__V1__BATCH_RESULT__RESULT_UNMAP)
+                                o->value = res->unmap->length;
+                }
         }
         c->error[0] = '\0';
         b->ran = true;
@@ -254,7 +347,7 @@ _public_ int ib_batch_run(ib_client *c, ib_batch *b, bool stop_on_error) {
                 return client_fail(c, E2BIG, "%zu operations: the broker takes at most %u", b->n_ops,
                                    c->limits.max_batch_ops);
         batch_clear_results(b);
-        r = batch_wire(b, stop_on_error, &w);
+        r = batch_wire(c, b, stop_on_error, &w);
         if (r < 0)
                 return r;
         r = client_call(c, batch_wire_request(w), b->fds, b->n_fds, &reply);

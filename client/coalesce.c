@@ -139,7 +139,7 @@ static int bundle_send(ib_client *c, Bundle *b) {
         BatchWire *w = NULL;
         int r;
 
-        r = batch_wire(b->batch, /* stop_on_error= */ false, &w);
+        r = batch_wire(c, b->batch, /* stop_on_error= */ false, &w);
         if (r >= 0)
                 r = client_submit_bundle(c, batch_wire_request(w), bundle_complete, b, bundle_free, b->n_ops);
         batch_wire_free(w);

@@ -602,6 +602,9 @@ _public_ int ib_client_connect_verbose(const char *path, const char *client_name
                 return r < 0 ? r : -EPROTO;
         }
         c->protocol_version = reply->hello->protocol_version;
+        for (size_t i = 0; i < reply->hello->n_features; i++)
+                if (reply->hello->features[i] == IB__V1__FEATURE__FEATURE_BATCH_PACKED)
+                        c->batch_packed = true;
         c->session = reply->hello->session;
         c->server_version = strdup(reply->hello->server_version);
         if (reply->hello->limits)

@@ -83,6 +83,7 @@ struct ib_client {
         char unsolicited[256];
         int timeout_ms;                 /* of a synchronous call; -1: none */
         bool coalescing;                /* on unless ib_client_set_coalescing(c, false) */
+        bool batch_packed;              /* the broker takes a Batch's packed_ops (FEATURE_BATCH_PACKED) */
         struct Bundle *bundle;          /* the open bundle (coalesce.c), not yet a request */
 };
 
@@ -130,11 +131,13 @@ static inline void reply_freep(Ib__V1__Reply **r) {
 
 /*
  * The wire form of a batch (batch.c): a Batch request whose operations point
- * into it, so it lives until the request is packed.  batch_read_results()
- * stores the per-operation results of its reply in b (ib_batch_result()).
+ * into it, so it lives until the request is packed; its packed_ops when c's
+ * broker takes them and every operation is a Map of registered memory or an
+ * Unmap.  batch_read_results() stores the per-operation results of its
+ * reply, of either form, in b (ib_batch_result()).
  */
 typedef struct BatchWire BatchWire;
-int batch_wire(const ib_batch *b, bool stop_on_error, BatchWire **ret);
+int batch_wire(const ib_client *c, const ib_batch *b, bool stop_on_error, BatchWire **ret);
 BatchWire *batch_wire_free(BatchWire *w);
 Ib__V1__Request *batch_wire_request(BatchWire *w);
 int batch_read_results(ib_client *c, ib_batch *b, const Ib__V1__Reply *reply);

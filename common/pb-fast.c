@@ -104,6 +104,28 @@ static uint8_t *put_string_field(uint8_t *p, unsigned field, const char *s) {
         return p + n;
 }
 
+/* A packed repeated fixed64 field of n words (none: no field, as protobuf-c packs it); 0 when too long. */
+static size_t packed_u64_bytes(unsigned field, size_t n) {
+        if (n == 0 || n > SIZE_MAX / 16)
+                return 0;
+        return len_field_bytes(field, 8 * n);
+}
+
+static uint8_t *put_packed_u64(uint8_t *p, unsigned field, const uint64_t *v, size_t n) {
+        if (n == 0)
+                return p;
+        p = put_len_head(p, field, 8 * n);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        memcpy(p, v, 8 * n);                    /* the wire's byte order */
+        p += 8 * n;
+#else
+        for (size_t i = 0; i < n; i++)
+                for (unsigned k = 0; k < 8; k++)
+                        *p++ = (uint8_t) (v[i] >> (8 * k));
+#endif
+        return p;
+}
+
 /* MapRequest: 0 when it cannot be packed here. */
 static size_t map_request_bytes(const Ib__V1__MapRequest *m) {
         size_t n;
@@ -201,6 +223,13 @@ static size_t batch_request_bytes(const Ib__V1__BatchRequest *b, bool *ok) {
         }
         if (b->has_stop_on_error)
                 n += varint_field_bytes(2, b->stop_on_error ? 1 : 0);
+        if (b->n_packed_ops > 0) {
+                size_t words = packed_u64_bytes(3, b->n_packed_ops);
+
+                if (words == 0 || !b->packed_ops)
+                        return 0;
+                n += words;
+        }
         *ok = true;
         return n;
 }
@@ -210,7 +239,7 @@ static uint8_t *put_batch_request(uint8_t *p, const Ib__V1__BatchRequest *b) {
                 p = put_batch_op(put_len_head(p, 1, batch_op_bytes(b->ops[i])), b->ops[i]);
         if (b->has_stop_on_error)
                 p = put_varint_field(p, 2, b->stop_on_error ? 1 : 0);
-        return p;
+        return put_packed_u64(p, 3, b->packed_ops, b->n_packed_ops);
 }
 
 /*
@@ -332,6 +361,8 @@ static size_t batch_result_bytes(const Ib__V1__BatchResult *r, bool *ok) {
         if (!outcome_packable(&o))
                 return 0;
         n = outcome_bytes(&o, 1);
+        if (r->has_index)
+                n += varint_field_bytes(5, r->index);
         switch (r->result_case) {
         case IB__V1__BATCH_RESULT__RESULT__NOT_SET:
                 break;
@@ -356,6 +387,8 @@ static uint8_t *put_batch_result(uint8_t *p, const Ib__V1__BatchResult *r) {
         Outcome o = OUTCOME_OF(r);
 
         p = put_outcome(p, &o, 1);
+        if (r->has_index)
+                p = put_varint_field(p, 5, r->index);
         if (r->result_case == IB__V1__BATCH_RESULT__RESULT_MAP)
                 p = put_varint_field(put_len_head(p, 10, varint_field_bytes(1, r->map->iova)), 1, r->map->iova);
         else if (r->result_case == IB__V1__BATCH_RESULT__RESULT_UNMAP)
@@ -377,8 +410,14 @@ static size_t batch_reply_bytes(const Ib__V1__BatchReply *b, bool *ok) {
                         return 0;
                 n += len_field_bytes(1, r);
         }
-        *ok = true;
-        return n;
+        if (b->n_packed_values > 0) {
+                size_t words = packed_u64_bytes(2, b->n_packed_values);
+
+                *ok = words > 0 && b->packed_values != NULL;
+                n += words;
+        } else
+                *ok = true;
+        return *ok ? n : 0;
 }
 
 static uint8_t *put_batch_reply(uint8_t *p, const Ib__V1__BatchReply *b) {
@@ -386,7 +425,7 @@ static uint8_t *put_batch_reply(uint8_t *p, const Ib__V1__BatchReply *b) {
 
         for (size_t i = 0; i < b->n_results; i++)       /* each result's size once more: a few additions */
                 p = put_batch_result(put_len_head(p, 1, batch_result_bytes(b->results[i], &ok)), b->results[i]);
-        return p;
+        return put_packed_u64(p, 2, b->packed_values, b->n_packed_values);
 }
 
 /*
@@ -576,6 +615,38 @@ static bool get_sub(Reader *r, unsigned wire, Reader *ret) {
         return true;
 }
 
+/*
+ * A packed repeated fixed64 field's words (*ret_n of them, from the arena;
+ * its content a whole number of words, at least one: the empty field
+ * protobuf-c never packs is declined).
+ */
+static bool get_packed_u64(Reader *r, unsigned wire, PbArena *a, uint64_t **ret, size_t *ret_n) {
+        Reader s;
+        size_t n;
+        uint64_t *v;
+
+        if (!get_sub(r, wire, &s) || s.p == s.end || (size_t) (s.end - s.p) % 8 != 0)
+                return false;
+        n = (size_t) (s.end - s.p) / 8;
+        v = pb_arena_alloc(a, n * sizeof(*v));
+        if (!v)
+                return false;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        memcpy(v, s.p, 8 * n);                  /* the wire's byte order */
+#else
+        for (size_t i = 0; i < n; i++, s.p += 8) {
+                uint64_t w = 0;
+
+                for (unsigned k = 0; k < 8; k++)
+                        w |= (uint64_t) s.p[k] << (8 * k);
+                v[i] = w;
+        }
+#endif
+        *ret = v;
+        *ret_n = n;
+        return true;
+}
+
 /* Field number f (up to 63) seen for the first time. */
 #define BIT(f) (1ULL << (f))
 
@@ -721,7 +792,7 @@ static Ib__V1__BatchRequest *unpack_batch_request(Reader r, PbArena *a) {
                         n++;
                 else if (f == 2 && !b->has_stop_on_error && get_bool(&scan, w, &b->stop_on_error))
                         b->has_stop_on_error = true;
-                else
+                else if (!(f == 3 && !b->packed_ops && get_packed_u64(&scan, w, a, &b->packed_ops, &b->n_packed_ops)))
                         return NULL;
         }
         if (n > 0) {
@@ -738,6 +809,8 @@ static Ib__V1__BatchRequest *unpack_batch_request(Reader r, PbArena *a) {
                         continue;
                 }
                 (void) get_sub(&r, w, &sub);
+                if (f == 3)
+                        continue;               /* the packed ops: taken by the scan */
                 b->ops[b->n_ops] = unpack_batch_op(sub, a);
                 if (!b->ops[b->n_ops])
                         return NULL;
@@ -894,6 +967,10 @@ static Ib__V1__BatchResult *unpack_batch_result(Reader r, PbArena *a) {
                         }
                         if (!res->map)
                                 return NULL;
+                } else if (f == 5) {
+                        if (!get_u32(&r, w, &res->index))
+                                return NULL;
+                        res->has_index = true;
                 } else if (!get_outcome_field(&r, f, w, 1, a, &res->has_errnum, &res->errnum, &res->errno_name,
                                               &res->error, &res->has_not_applied, &res->not_applied))
                         return NULL;
@@ -911,9 +988,13 @@ static Ib__V1__BatchReply *unpack_batch_reply(Reader r, PbArena *a) {
                 return NULL;
         ib__v1__batch_reply__init(b);
         while (scan.p < scan.end) {
-                if (!get_tag(&scan, &f, &w) || f != 1 || !get_sub(&scan, w, &sub))
+                if (!get_tag(&scan, &f, &w))
                         return NULL;
-                n++;
+                if (f == 1 && get_sub(&scan, w, &sub))
+                        n++;
+                else if (!(f == 2 && !b->packed_values &&
+                           get_packed_u64(&scan, w, a, &b->packed_values, &b->n_packed_values)))
+                        return NULL;
         }
         if (n > 0) {
                 if (n > SIZE_MAX / sizeof(*b->results))
@@ -925,6 +1006,8 @@ static Ib__V1__BatchReply *unpack_batch_reply(Reader r, PbArena *a) {
         while (r.p < r.end) {
                 (void) get_tag(&r, &f, &w);     /* checked by the scan */
                 (void) get_sub(&r, w, &sub);
+                if (f == 2)
+                        continue;               /* the packed values: taken by the scan */
                 b->results[b->n_results] = unpack_batch_result(sub, a);
                 if (!b->results[b->n_results])
                         return NULL;

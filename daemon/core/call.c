@@ -27,14 +27,20 @@ void call_init(Call *c, Session *s) {
         c->reply_fds_charge = (Charge) CHARGE_NULL;
 }
 
-void *call_alloc(Call *c, size_t size) {
-        CallArenaItem *i = calloc(1, sizeof(*i) + size);
-
+static void *arena_item(Call *c, CallArenaItem *i) {
         if (!i)
                 return NULL;
         i->next = c->arena;
         c->arena = i;
         return i->data;
+}
+
+void *call_alloc(Call *c, size_t size) {
+        return arena_item(c, calloc(1, sizeof(CallArenaItem) + size));
+}
+
+void *call_alloc_uninit(Call *c, size_t size) {
+        return arena_item(c, malloc(sizeof(CallArenaItem) + size));
 }
 
 char *call_strdup(Call *c, const char *s) {

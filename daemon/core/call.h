@@ -44,6 +44,8 @@ typedef struct Call {
 void call_init(Call *c, Session *s);
 /* Zeroed memory that lives until the reply is sent; NULL on ENOMEM. */
 void *call_alloc(Call *c, size_t size);
+/* The same, not zeroed: for a large block whose every byte the caller writes before it is read. */
+void *call_alloc_uninit(Call *c, size_t size);
 char *call_strdup(Call *c, const char *s);
 /* Sets the sentence of a failure; returns -abs(err). */
 int call_fail(Call *c, int err, const char *fmt, ...) _printf_(3, 4);

@@ -14,6 +14,7 @@
 
 #include "common/errno-name.h"
 #include "common/protocol.h"
+#include "core/batch-ops.h"
 #include "core/settle.h"
 #include "util/log.h"
 #include "wire/codec.h"
@@ -585,64 +586,59 @@ int settle_request(Recovery *rc, RecSession *r) {
                 (void) send_reply(r->s, &reply);
         } else if (req->verb_case == IB__V1__REQUEST__VERB_BATCH) {
                 const Ib__V1__BatchRequest *b = req->batch;
-                size_t n = b->n_ops;
-                Ib__V1__BatchReply batch = IB__V1__BATCH_REPLY__INIT;
-                Ib__V1__BatchResult *res = calloc(n ? n : 1, sizeof(*res));
-                Ib__V1__BatchResult **resp = calloc(n ? n : 1, sizeof(*resp));
-                Ib__V1__MapReply *maps = calloc(n ? n : 1, sizeof(*maps));
-                Ib__V1__UnmapReply *unmaps = calloc(n ? n : 1, sizeof(*unmaps));
                 unsigned ok_maps = 0, ok_unmaps = 0;
-                bool stopped = false;
+                bool stopped = false, well_formed;
+                _cleanup_free_ void *block = NULL;
+                BatchAnswer answer;
+                BatchOpView op;
+                char why[160];
+                size_t n = 0;
 
-                if (!res || !resp || !maps || !unmaps) {
-                        free(res), free(resp), free(maps), free(unmaps);
+                /* a batch the verb would refuse whole changed nothing (the verb checks every op before the first) */
+                well_formed = batch_ops_count(b, &n, why, sizeof(why)) >= 0 && n <= IB_MAX_BATCH_OPS;
+                for (size_t i = 0; well_formed && i < n; i++)
+                        well_formed = batch_op_view(b, i, &op, why, sizeof(why)) >= 0;
+                if (!well_formed) {
+                        set_not_applied(&reply, NOT_APPLIED);
+                        (void) send_reply(r->s, &reply);
+                        codec_request_free(req);
+                        return 0;
+                }
+                block = calloc(1, batch_answer_size(n, batch_is_packed(b)));
+                if (!block) {
                         codec_request_free(req);
                         return -ENOMEM;
                 }
+                batch_answer_init(&answer, block, n, batch_is_packed(b));
                 for (size_t i = 0; i < n; i++) {
-                        const Ib__V1__BatchOp *op = b->ops[i];
-                        bool is_map = op->op_case == IB__V1__BATCH_OP__OP_MAP;
                         OpOutcome o;
 
-                        ib__v1__batch_result__init(&res[i]);
-                        resp[i] = &res[i];
-                        ib__v1__map_reply__init(&maps[i]);
-                        ib__v1__unmap_reply__init(&unmaps[i]);
+                        (void) batch_op_view(b, i, &op, why, sizeof(why));      /* checked above */
                         if (i < v->steps) {
                                 o = (OpOutcome) { .err = v->step_err[i], .value = v->step_value[i],
                                                   .error = "failed before the broker restarted" };
-                                if (o.err == 0 && is_map)
+                                if (o.err == 0 && op.is_map)
                                         ok_maps++;
                                 else if (o.err == 0)
                                         ok_unmaps++;
                         } else if (i == v->steps && !stopped) {
-                                if (is_map)
-                                        o = settle_map(r, op->map, r->maps_after > ok_maps, r->last_map_iova);
+                                if (op.is_map)
+                                        o = settle_map(r, op.map, r->maps_after > ok_maps, r->last_map_iova);
                                 else
-                                        o = settle_unmap(r, op->unmap, r->unmaps_after > ok_unmaps,
+                                        o = settle_unmap(r, op.unmap, r->unmaps_after > ok_unmaps,
                                                          r->last_unmap_bytes);
                         } else
                                 o = (OpOutcome) { .err = -1 };
                         if (o.err != 0) {
-                                set_result_error(&res[i], &o);
+                                set_result_error(batch_answer_failed(&answer, i), &o);
                                 if (o.err > 0 && b->stop_on_error)
                                         stopped = true;
-                        } else if (is_map) {
-                                maps[i].iova = o.value;
-                                res[i].result_case = IB__V1__BATCH_RESULT__RESULT_MAP;
-                                res[i].map = &maps[i];
-                        } else {
-                                unmaps[i].length = o.value;
-                                res[i].result_case = IB__V1__BATCH_RESULT__RESULT_UNMAP;
-                                res[i].unmap = &unmaps[i];
-                        }
+                        } else
+                                batch_answer_done(&answer, i, op.is_map, o.value);
                 }
-                batch.n_results = n;
-                batch.results = resp;
                 reply.result_case = IB__V1__REPLY__RESULT_BATCH;
-                reply.batch = &batch;
+                reply.batch = &answer.reply;
                 (void) send_reply(r->s, &reply);
-                free(res), free(resp), free(maps), free(unmaps);
         } else if (req->verb_case == IB__V1__REQUEST__VERB_HWPT_INVALIDATE) {
                 /* an invalidation done twice is done once: carried to its end, answered with its result */
                 const Ib__V1__HwptInvalidateRequest *inv = req->hwpt_invalidate;

@@ -22,6 +22,7 @@ static const Ib__V1__Feature features[] = {
         IB__V1__FEATURE__FEATURE_COPY,
         IB__V1__FEATURE__FEATURE_BATCH,
         IB__V1__FEATURE__FEATURE_MEM_REGISTER,
+        IB__V1__FEATURE__FEATURE_BATCH_PACKED,
 };
 
 static const struct {

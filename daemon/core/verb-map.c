@@ -24,6 +24,7 @@
 
 #include "common/errno-name.h"
 #include "common/protocol.h"
+#include "core/batch-ops.h"
 #include "core/persist.h"
 #include "core/session.h"
 #include "core/verbs.h"
@@ -447,85 +448,71 @@ static int batch_result_error(Call *c, Ib__V1__BatchResult *res, int r, const ch
 int verb_batch(Call *c) {
         const Ib__V1__BatchRequest *req = c->request->batch;
         Ib__V1__BatchReply *reply;
-        Ib__V1__BatchResult **results, *res;
-        Ib__V1__MapReply *maps;
-        Ib__V1__UnmapReply *unmaps;
         bool used[IB_MAX_FDS_PER_MESSAGE] = {};
         bool stopped = false;
+        BatchOpView op;
+        BatchAnswer answer;
+        char why[160];
+        void *block;
         Call sub;
+        size_t n;
         int r;
 
         call_init(&sub, c->session);
         sub.fds = c->fds;
-        if (req->n_ops > IB_MAX_BATCH_OPS)
-                return call_fail(c, E2BIG, "%zu operations: the limit is %u", req->n_ops, IB_MAX_BATCH_OPS);
-        for (size_t i = 0; i < req->n_ops; i++) {
-                const Ib__V1__BatchOp *op = req->ops[i];
-
-                if (op->op_case == IB__V1__BATCH_OP__OP_MAP && op->map->has_mem)
+        if (batch_ops_count(req, &n, why, sizeof(why)) < 0)
+                return call_fail(c, EINVAL, "%s", why);
+        if (n > IB_MAX_BATCH_OPS)
+                return call_fail(c, E2BIG, "%zu operations: the limit is %u", n, IB_MAX_BATCH_OPS);
+        for (size_t i = 0; i < n; i++) {
+                if (batch_is_packed(req)) {
+                        if (batch_op_check(req, i, why, sizeof(why)) < 0)
+                                return call_fail(c, EINVAL, "%s", why);
+                        continue;       /* packed: by handle only, no fd */
+                }
+                if (batch_op_view(req, i, &op, why, sizeof(why)) < 0)
+                        return call_fail(c, EINVAL, "%s", why);
+                if (!op.is_map || op.map->has_mem)
                         continue;       /* by handle: no fd; naming both is the operation's EINVAL */
-                if (op->op_case == IB__V1__BATCH_OP__OP_MAP) {
-                        if (op->map->fd_index >= fdlist_count(c->fds))
-                                return call_fail(c, EBADF, "operation %zu: fd_index %" PRIu32 " names no file descriptor",
-                                                 i, op->map->fd_index);
-                        used[op->map->fd_index] = true;
-                } else if (op->op_case != IB__V1__BATCH_OP__OP_UNMAP)
-                        return call_fail(c, EINVAL, "operation %zu is neither Map nor Unmap", i);
+                if (op.map->fd_index >= fdlist_count(c->fds))
+                        return call_fail(c, EBADF, "operation %zu: fd_index %" PRIu32 " names no file descriptor", i,
+                                         op.map->fd_index);
+                used[op.map->fd_index] = true;
         }
         for (size_t i = 0; i < fdlist_count(c->fds); i++)
                 if (!used[i])
                         return call_fail(c, EBADF, "file descriptor %zu is used by no operation", i);
 
+        block = call_alloc_uninit(c, batch_answer_size(n, batch_is_packed(req)));
         reply = call_alloc(c, sizeof(*reply));
-        results = call_alloc(c, sizeof(*results) * (req->n_ops ? req->n_ops : 1));
-        res = call_alloc(c, sizeof(*res) * (req->n_ops ? req->n_ops : 1));
-        maps = call_alloc(c, sizeof(*maps) * (req->n_ops ? req->n_ops : 1));
-        unmaps = call_alloc(c, sizeof(*unmaps) * (req->n_ops ? req->n_ops : 1));
-        if (!reply || !results || !res || !maps || !unmaps)
+        if (!block || !reply)
                 return -ENOMEM;
-        ib__v1__batch_reply__init(reply);
+        batch_answer_init(&answer, block, n, batch_is_packed(req));
 
-        for (size_t i = 0; i < req->n_ops; i++) {
-                const Ib__V1__BatchOp *op = req->ops[i];
+        for (size_t i = 0; i < n; i++) {
                 uint64_t value = 0;
 
-                sub.error[0] = '\0';   /* the one field an op sets (when it fails) */
-                ib__v1__batch_result__init(&res[i]);
-                results[i] = &res[i];
                 if (stopped) {
-                        r = batch_result_error(c, &res[i], -ECANCELED, "not run: an earlier operation failed");
+                        r = batch_result_error(c, batch_answer_failed(&answer, i), -ECANCELED,
+                                               "not run: an earlier operation failed");
                         if (r < 0)
                                 return r;
                         continue;
                 }
-                if (op->op_case == IB__V1__BATCH_OP__OP_MAP) {
-                        Ib__V1__MapReply *m = &maps[i];
-
-                        ib__v1__map_reply__init(m);
-                        r = do_map(&sub, op->map, &value);
-                        m->iova = value;
-                        res[i].result_case = IB__V1__BATCH_RESULT__RESULT_MAP;
-                        res[i].map = m;
-                } else {
-                        Ib__V1__UnmapReply *u = &unmaps[i];
-
-                        ib__v1__unmap_reply__init(u);
-                        r = do_unmap(&sub, op->unmap, &value);
-                        u->length = value;
-                        res[i].result_case = IB__V1__BATCH_RESULT__RESULT_UNMAP;
-                        res[i].unmap = u;
-                }
+                (void) batch_op_view(req, i, &op, why, sizeof(why));    /* checked above */
+                sub.error[0] = '\0';   /* the one field an op sets (when it fails) */
+                r = op.is_map ? do_map(&sub, op.map, &value) : do_unmap(&sub, op.unmap, &value);
                 persist_request_step(c->session->host->persist, c->session, (uint32_t) i, r < 0 ? r : 0, value);
                 if (r < 0) {
-                        res[i].result_case = IB__V1__BATCH_RESULT__RESULT__NOT_SET;
-                        r = batch_result_error(c, &res[i], r, sub.error[0] ? sub.error : strerror(-r));
+                        r = batch_result_error(c, batch_answer_failed(&answer, i), r,
+                                               sub.error[0] ? sub.error : strerror(-r));
                         if (r < 0)
                                 return r;
                         stopped = req->stop_on_error;
-                }
+                } else
+                        batch_answer_done(&answer, i, op.is_map, value);
         }
-        reply->n_results = req->n_ops;
-        reply->results = results;
+        *reply = answer.reply;
         c->reply->result_case = IB__V1__REPLY__RESULT_BATCH;
         c->reply->batch = reply;
         return 0;

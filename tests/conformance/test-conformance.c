@@ -497,41 +497,63 @@ TEST(allow_iovas_steers_auto_iova_and_window_bounds_it) {
 
 /* ------------------------------------------------------------------ batch, async */
 
-TEST(batch_gives_one_result_per_operation) {
+/* A map in b by fd, or by registered memory mem when mem is not 0. */
+static int batch_add_map_either(ib_batch *b, uint32_t ioas, int fd, uint32_t mem, uint64_t offset, uint64_t length,
+                                unsigned flags, uint64_t iova) {
+        return mem ? ib_batch_add_map_mem(b, ioas, mem, offset, length, flags, iova)
+                   : ib_batch_add_map(b, ioas, fd, offset, length, flags, iova);
+}
+
+/* One result per operation, a failure's sentence, stop_on_error: maps by fd, or by registered memory. */
+static void batch_results(bool by_handle) {
         int fd = test_memfd("ram", 64 * KiB);
         ib_batch *b = NULL;
         const char *err = NULL;
         uint64_t v = 0;
-        uint32_t id;
+        uint32_t id, mem = 0;
         CONNECT(c);
 
         id = alloc_ioas(c, IB_IOVA_WINDOW_FULL);
+        if (by_handle)
+                ASSERT_OK(ib_mem_register(c, fd, &mem));
         ASSERT_OK(ib_batch_new(&b));
-        ASSERT_EQ(ib_batch_add_map(b, id, fd, 0, 16 * KiB, RW | IB_MAP_FIXED_IOVA, 0x10000), 0);
-        ASSERT_EQ(ib_batch_add_map(b, id, fd, 0, 16 * KiB, RW | IB_MAP_FIXED_IOVA, 0x10000), 1);
+        ASSERT_EQ(batch_add_map_either(b, id, fd, mem, 0, 16 * KiB, RW | IB_MAP_FIXED_IOVA, 0x10000), 0);
+        ASSERT_EQ(batch_add_map_either(b, id, fd, mem, 0, 16 * KiB, RW | IB_MAP_FIXED_IOVA, 0x10000), 1);
         ASSERT_EQ(ib_batch_add_unmap(b, id, 0x10000, 16 * KiB), 2);
-        ASSERT_EQ(ib_batch_add_map(b, id, fd, 16 * KiB, 16 * KiB, RW, 0), 3);
+        ASSERT_EQ(batch_add_map_either(b, id, fd, mem, 16 * KiB, 16 * KiB, RW, 0x5000), 3);  /* not fixed: IOVA ignored */
         ASSERT_OK(ib_batch_run(c, b, false));
         ASSERT_OK(ib_batch_result(b, 0, &v, NULL));
         ASSERT_U64_EQ(v, 0x10000);
-        ASSERT_ERRNO(EEXIST, ib_batch_result(b, 1, NULL, &err));
+        ASSERT_ERRNO(EEXIST, ib_batch_result(b, 1, &v, &err));
         ASSERT_TRUE(err && strstr(err, "overlaps"));
+        ASSERT_U64_EQ(v, 0);
         ASSERT_OK(ib_batch_result(b, 2, &v, NULL));
         ASSERT_U64_EQ(v, 16 * KiB);
         ASSERT_OK(ib_batch_result(b, 3, &v, NULL));
+        ASSERT_TRUE(v != 0);
 
         /* stop on error: what follows the failure is not run */
         ib_batch_free(b);
         ASSERT_OK(ib_batch_new(&b));
         ib_batch_add_unmap(b, id, 0x700000, 4 * KiB);
-        ib_batch_add_map(b, id, fd, 0, 4 * KiB, RW | IB_MAP_FIXED_IOVA, 0x700000);
+        batch_add_map_either(b, id, fd, mem, 0, 4 * KiB, RW | IB_MAP_FIXED_IOVA, 0x700000);
         ASSERT_OK(ib_batch_run(c, b, true));
         ASSERT_ERRNO(ENOENT, ib_batch_result(b, 0, NULL, NULL));
-        ASSERT_ERRNO(ECANCELED, ib_batch_result(b, 1, NULL, NULL));
+        ASSERT_ERRNO(ECANCELED, ib_batch_result(b, 1, NULL, &err));
+        ASSERT_TRUE(err && *err);
         ASSERT_OK(MAP_FIXED(c, id, fd, 0, 4 * KiB, RW, 0x700000));
         ib_batch_free(b);
         close(fd);
         ib_client_free(c);
+}
+
+TEST(batch_gives_one_result_per_operation) {
+        batch_results(false);
+}
+
+/* By registered memory the library sends the batch packed (FEATURE_BATCH_PACKED): the same results. */
+TEST(batch_by_handle_gives_the_same_results_packed) {
+        batch_results(true);
 }
 
 typedef struct AsyncCount {

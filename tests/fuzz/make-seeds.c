@@ -241,6 +241,23 @@ static void batch(Seed *s, uint8_t flags, uint32_t ioas, uint64_t iova, size_t n
         REQ(batch, BATCH, &m);
 }
 
+static void mem_register(Seed *s, uint8_t flags) {
+        Ib__V1__MemRegisterRequest m = IB__V1__MEM_REGISTER_REQUEST__INIT;
+
+        REQ(mem_register, MEM_REGISTER, &m);
+}
+
+/* A packed batch (docs/protocol.md, "Packed batches"): n_words words as given. */
+static void packed_batch(Seed *s, uint8_t flags, const uint64_t *words, size_t n_words, bool stop_on_error) {
+        Ib__V1__BatchRequest m = IB__V1__BATCH_REQUEST__INIT;
+
+        m.packed_ops = (uint64_t *) words;
+        m.n_packed_ops = n_words;
+        m.has_stop_on_error = stop_on_error;
+        m.stop_on_error = stop_on_error;
+        REQ(batch, BATCH, &m);
+}
+
 static void device_list(Seed *s, uint8_t flags) {
         Ib__V1__DeviceListRequest m = IB__V1__DEVICE_LIST_REQUEST__INIT;
 
@@ -527,6 +544,23 @@ static void dispatch_seeds(void) {
         batch(s, 0, 1, 0x100000, 0, 0, 0, false);
         batch(s, MEMFD, 1, 0x800000, 3, 2, 0, true);
         seed_write(s, "fuzz-dispatch", "batch");
+
+        seed_begin(s, FUZZ_MODE_ADMIN, 0);
+        ioas_alloc(s, 0, false, 0, 0, false);
+        mem_register(s, MEMFD);
+        {
+                /* map handle 1 twice at one IOVA (the second fails), unmap it; then a word of a third kind */
+                static const uint64_t ok[] = { 1U | 0x7U << 8 | 1ULL << 32, 1, 0, 0x1000, 0x100000,
+                                               1U | 0x7U << 8 | 1ULL << 32, 1, 0, 0x1000, 0x100000,
+                                               2U | 1ULL << 32, 0, 0, 0x1000, 0x100000 };
+                static const uint64_t bad[] = { 3U | 1ULL << 32, 0, 0, 0x1000, 0x100000 };
+
+                packed_batch(s, 0, ok, 15, false);
+                packed_batch(s, 0, ok, 15, true);
+                packed_batch(s, 0, ok, 14, false);
+                packed_batch(s, 0, bad, 5, false);
+        }
+        seed_write(s, "fuzz-dispatch", "batch-packed");
 
         seed_begin(s, FUZZ_MODE_ADMIN | FUZZ_MODE_PIPELINE, 0);
         ioas_alloc(s, 0, false, 0, 0, false);
@@ -911,6 +945,17 @@ static void pb_fast_seeds(void) {
         req.verb_case = IB__V1__REQUEST__VERB_BATCH;
         req.batch = &batch;
         pb_fast_seed("batch", 0, &req.base);
+        {
+                static uint64_t words[] = { 1U | 0x7U << 8 | 1ULL << 32, 1, 0x2000, 0x1000, 0x100000000ULL,
+                                            2U | 1ULL << 32, 0, 0, 0x1000, 0x100000000ULL };
+
+                batch.n_ops = 0;
+                batch.packed_ops = words;
+                batch.n_packed_ops = 10;
+                pb_fast_seed("batch-packed", 0, &req.base);
+                batch.n_packed_ops = 0;
+                batch.packed_ops = NULL;
+        }
         req.verb_case = IB__V1__REQUEST__VERB_CAPS;
         req.caps = &caps;
         pb_fast_seed("caps", 0, &req.base);
@@ -939,6 +984,17 @@ static void pb_fast_seeds(void) {
         reply.result_case = IB__V1__REPLY__RESULT_BATCH;
         reply.batch = &batch_reply;
         pb_fast_seed("batch-reply", 1, &reply.base);
+        {
+                static uint64_t values[] = { 0x100000000ULL, 0 };
+
+                results[1].has_index = true;
+                results[1].index = 1;
+                batch_reply.n_results = 1;
+                batch_reply.results = &resp[1];
+                batch_reply.n_packed_values = 2;
+                batch_reply.packed_values = values;
+                pb_fast_seed("batch-packed-reply", 1, &reply.base);
+        }
         caps_reply.backend = (char *) "kernel";
         caps_reply.n_kernel_features = 2;
         caps_reply.kernel_features = features;

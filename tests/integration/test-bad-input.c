@@ -377,6 +377,143 @@ TEST(bad_delegations_and_maps_by_handle_get_one_clear_error_each) {
         close(s);
 }
 
+/* A Batch of packed words (docs/protocol.md, "Packed batches"), and BatchOps too when with_ops. */
+static int send_packed_batch(int sock, uint64_t id, const uint64_t *words, size_t n_words, bool stop_on_error,
+                             bool with_ops) {
+        Ib__V1__Request req = IB__V1__REQUEST__INIT;
+        Ib__V1__BatchRequest b = IB__V1__BATCH_REQUEST__INIT;
+        Ib__V1__BatchOp op = IB__V1__BATCH_OP__INIT, *ops[1] = { &op };
+        Ib__V1__UnmapRequest u = IB__V1__UNMAP_REQUEST__INIT;
+
+        req.id = id;
+        b.packed_ops = (uint64_t *) words;
+        b.n_packed_ops = n_words;
+        b.has_stop_on_error = true;
+        b.stop_on_error = stop_on_error;
+        if (with_ops) {
+                u.ioas = 1;
+                u.iova = 0x10000;
+                u.length = 4096;
+                op.op_case = IB__V1__BATCH_OP__OP_UNMAP;
+                op.unmap = &u;
+                b.ops = ops;
+                b.n_ops = 1;
+        }
+        req.verb_case = IB__V1__REQUEST__VERB_BATCH;
+        req.batch = &b;
+        return send_request(sock, &req, NULL, 0);
+}
+
+#define PK_MAP(ioas, flags) (1U | (uint64_t) (flags) << 8 | (uint64_t) (ioas) << 32)
+#define PK_UNMAP(ioas) (2U | (uint64_t) (ioas) << 32)
+#define PK_RW_FIXED 0x7U
+
+TEST(packed_batches_answer_each_op_and_refuse_malformed_words_whole) {
+        int s = raw_connect(), fd = memfd();
+        Ib__V1__Reply *r;
+        uint32_t mem;
+
+        ASSERT_OK(send_hello(s, 1, 1));
+        r = recv_reply(s);
+        ASSERT_TRUE(r && r->hello);
+        {
+                bool advertised = false;
+
+                for (size_t i = 0; i < r->hello->n_features; i++)
+                        advertised |= r->hello->features[i] == IB__V1__FEATURE__FEATURE_BATCH_PACKED;
+                ib__v1__reply__free_unpacked(r, NULL);
+                ASSERT_TRUE(advertised);
+        }
+        ASSERT_OK(send_ioas_alloc(s, 2));
+        EXPECT_OK(s, 2);
+        {
+                Ib__V1__Request req = IB__V1__REQUEST__INIT;
+                Ib__V1__MemRegisterRequest m = IB__V1__MEM_REGISTER_REQUEST__INIT;
+
+                req.id = 3;
+                req.verb_case = IB__V1__REQUEST__VERB_MEM_REGISTER;
+                req.mem_register = &m;
+                ASSERT_OK(send_request(s, &req, &fd, 1));
+                r = recv_reply(s);
+                ASSERT_TRUE(r && r->result_case == IB__V1__REPLY__RESULT_MEM_REGISTER);
+                mem = r->mem_register->mem;
+                ib__v1__reply__free_unpacked(r, NULL);
+        }
+
+        /* a map, the same IOVA again (fails), its unmap: a value per op, a result for the one that failed */
+        {
+                const uint64_t w[] = { PK_MAP(1, PK_RW_FIXED), mem, 0, 4096, 0x10000,
+                                       PK_MAP(1, PK_RW_FIXED), mem, 0, 4096, 0x10000,
+                                       PK_UNMAP(1),        0,   0, 4096, 0x10000 };
+
+                ASSERT_OK(send_packed_batch(s, 4, w, 15, false, false));
+                r = recv_reply(s);
+                ASSERT_TRUE(r && r->id == 4 && !r->has_errnum && r->result_case == IB__V1__REPLY__RESULT_BATCH);
+                ASSERT_EQ(r->batch->n_packed_values, 3);
+                ASSERT_EQ(r->batch->packed_values[0], 0x10000);
+                ASSERT_EQ(r->batch->packed_values[1], 0);
+                ASSERT_EQ(r->batch->packed_values[2], 4096);
+                ASSERT_EQ(r->batch->n_results, 1);
+                ASSERT_TRUE(r->batch->results[0]->has_index && r->batch->results[0]->index == 1);
+                printf("# op 1: %s: %s\n", r->batch->results[0]->errno_name, r->batch->results[0]->error);
+                ASSERT_TRUE(r->batch->results[0]->errnum == EEXIST && r->batch->results[0]->error[0]);
+                ib__v1__reply__free_unpacked(r, NULL);
+        }
+        /* stop_on_error: a handle never registered fails, the op after it is not run */
+        {
+                const uint64_t w[] = { PK_MAP(1, PK_RW_FIXED), 99, 0, 4096, 0x10000,
+                                       PK_UNMAP(1), 0, 0, 4096, 0x10000 };
+
+                ASSERT_OK(send_packed_batch(s, 5, w, 10, true, false));
+                r = recv_reply(s);
+                ASSERT_TRUE(r && r->id == 5 && r->result_case == IB__V1__REPLY__RESULT_BATCH);
+                ASSERT_EQ(r->batch->n_results, 2);
+                ASSERT_TRUE(r->batch->results[0]->index == 0 && r->batch->results[0]->errnum == ENOENT);
+                ASSERT_TRUE(r->batch->results[1]->index == 1 && r->batch->results[1]->errnum == ECANCELED);
+                ib__v1__reply__free_unpacked(r, NULL);
+        }
+        /* malformed words: the whole batch is refused, nothing done, one clear error each */
+        {
+                const uint64_t good[] = { PK_MAP(1, PK_RW_FIXED), mem, 0, 4096, 0x20000 };
+                const uint64_t kind3[] = { 3U | (uint64_t) 1 << 32, 0, 0, 4096, 0x20000 };
+                const uint64_t reserved[] = { PK_MAP(1, PK_RW_FIXED) | 0x10000U, mem, 0, 4096, 0x20000 };
+                const uint64_t flags[] = { PK_MAP(1, 0x17), mem, 0, 4096, 0x20000 };
+                const uint64_t wide[] = { PK_MAP(1, PK_RW_FIXED), (uint64_t) 1 << 32 | mem, 0, 4096, 0x20000 };
+                const uint64_t loose[] = { PK_MAP(1, 0x3), mem, 0, 4096, 0x20000 };
+                const uint64_t unmap_offset[] = { PK_UNMAP(1), 0, 4096, 4096, 0x20000 };
+                const uint64_t second_bad[] = { PK_MAP(1, PK_RW_FIXED), mem, 0, 4096, 0x20000,
+                                                PK_UNMAP(1) | 0x100U, 0, 0, 4096, 0x20000 };
+
+                ASSERT_OK(send_packed_batch(s, 10, good, 4, false, false));     /* not whole ops */
+                EXPECT_ERROR(s, 10, "EINVAL");
+                ASSERT_OK(send_packed_batch(s, 11, good, 5, false, true));      /* both forms */
+                EXPECT_ERROR(s, 11, "EINVAL");
+                ASSERT_OK(send_packed_batch(s, 12, kind3, 5, false, false));
+                EXPECT_ERROR(s, 12, "EINVAL");
+                ASSERT_OK(send_packed_batch(s, 13, reserved, 5, false, false));
+                EXPECT_ERROR(s, 13, "EINVAL");
+                ASSERT_OK(send_packed_batch(s, 14, flags, 5, false, false));
+                EXPECT_ERROR(s, 14, "EINVAL");
+                ASSERT_OK(send_packed_batch(s, 15, wide, 5, false, false));
+                EXPECT_ERROR(s, 15, "EINVAL");
+                ASSERT_OK(send_packed_batch(s, 16, loose, 5, false, false));    /* an IOVA, not fixed */
+                EXPECT_ERROR(s, 16, "EINVAL");
+                ASSERT_OK(send_packed_batch(s, 17, unmap_offset, 5, false, false));
+                EXPECT_ERROR(s, 17, "EINVAL");
+                ASSERT_OK(send_packed_batch(s, 18, second_bad, 10, false, false));
+                EXPECT_ERROR(s, 18, "EINVAL");
+                /* nothing of those was mapped: the good op of the last one maps now */
+                ASSERT_OK(send_packed_batch(s, 19, good, 5, false, false));
+                r = recv_reply(s);
+                ASSERT_TRUE(r && r->id == 19 && r->batch && r->batch->n_results == 0 &&
+                            r->batch->n_packed_values == 1 && r->batch->packed_values[0] == 0x20000);
+                ib__v1__reply__free_unpacked(r, NULL);
+        }
+        ASSERT_TRUE(other_client_served());
+        close(fd);
+        close(s);
+}
+
 TEST(too_many_fds_get_ebadf_and_none_leak) {
         int fds[24], before, after, s;
 

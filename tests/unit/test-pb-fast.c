@@ -3,8 +3,9 @@
  * test-pb-fast.c - the hand-written codec of the hot messages
  * (common/pb-fast.c) against protobuf-c, which defines the wire form.
  *
- * Random Requests (Maps, Unmaps, Batches of them) and Replies (errors,
- * Map, Unmap and Batch results), with every optional field present or not
+ * Random Requests (Maps, Unmaps, Batches of them, packed or not) and
+ * Replies (errors, Map, Unmap and Batch results, packed values or not),
+ * with every optional field present or not
  * and values of every width: packed by hand they are protobuf-c's bytes,
  * and unpacked by hand they are protobuf-c's message, field by field
  * (tests/lib/pb-same.h: defaults of absent fields included).  Then their
@@ -155,6 +156,12 @@ static Ib__V1__Request *rnd_request(void) {
                 }
                 if ((b->has_stop_on_error = coin()))
                         b->stop_on_error = coin();
+                if (coin()) {   /* packed ops: any words (their meaning is the broker's) */
+                        b->n_packed_ops = rnd() % (5 * MAX_OPS);
+                        b->packed_ops = pool_new((b->n_packed_ops + 1) * sizeof(*b->packed_ops));
+                        for (size_t i = 0; i < b->n_packed_ops; i++)
+                                b->packed_ops[i] = rnd_value();
+                }
                 req->verb_case = IB__V1__REQUEST__VERB_BATCH;
                 req->batch = b;
         }
@@ -243,6 +250,8 @@ static Ib__V1__Reply *rnd_reply(void) {
                         }
                         if ((res->has_not_applied = coin()))
                                 res->not_applied = coin();
+                        if ((res->has_index = coin()))
+                                res->index = (uint32_t) rnd_value();
                         switch (rnd() % 3) {
                         case 0:
                                 break;
@@ -255,6 +264,12 @@ static Ib__V1__Reply *rnd_reply(void) {
                                 res->unmap = rnd_unmap_reply();
                         }
                         b->results[i] = res;
+                }
+                if (coin()) {
+                        b->n_packed_values = rnd() % MAX_OPS;
+                        b->packed_values = pool_new((b->n_packed_values + 1) * sizeof(*b->packed_values));
+                        for (size_t i = 0; i < b->n_packed_values; i++)
+                                b->packed_values[i] = rnd_value();
                 }
                 reply->result_case = IB__V1__REPLY__RESULT_BATCH;
                 reply->batch = b;
