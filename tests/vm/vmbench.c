@@ -328,6 +328,32 @@ static int direct_small(Direct *d, uint8_t *ram, int memfd, unsigned n, double *
         return 0;
 }
 
+/*
+ * Per-op microseconds of n 4 KiB maps by file and their unmaps in the order
+ * a Batch run makes them (brokered_batch()): 64 maps at the same 64 IOVAs,
+ * then their 64 unmaps, n / 64 times.
+ */
+static int direct_grouped(Direct *d, int memfd, unsigned n, double *ret_map, double *ret_unmap) {
+        double t_map = 0, t_unmap = 0, t0;
+        int r;
+
+        for (unsigned done = 0; done < n; done += BATCH) {
+                t0 = bench_now();
+                for (unsigned i = 0; i < BATCH; i++)
+                        if ((r = direct_map_file(d, memfd, (uint64_t) i * PAGE, PAGE, IOVA_BASE + (uint64_t) i * PAGE)) < 0)
+                                return r;
+                t_map += bench_now() - t0;
+                t0 = bench_now();
+                for (unsigned i = 0; i < BATCH; i++)
+                        if ((r = direct_unmap(d, IOVA_BASE + (uint64_t) i * PAGE, PAGE)) < 0)
+                                return r;
+                t_unmap += bench_now() - t0;
+        }
+        *ret_map = t_map * 1e6 / n;
+        *ret_unmap = t_unmap * 1e6 / n;
+        return 0;
+}
+
 /* ------------------------------------------------------------------ bare round trip with an fd */
 
 /*
@@ -671,7 +697,7 @@ static int parse_argv(int argc, char **argv) {
 
 /* The direct baselines of one brokered measurement, in microseconds (per op; per map for the big one). */
 typedef struct Base {
-        double map, unmap, map_file, bare, bare_epoll, big, big_file;
+        double map, unmap, map_file, grouped_map, grouped_unmap, bare, bare_epoll, big, big_file;
 } Base;
 
 /* What one round measures. */
@@ -696,6 +722,8 @@ static int base_measure(Direct *d, Base *b, bool with_bare, bool with_big) {
         int r;
 
         r = direct_small(d, g.ram, g.memfd, arg_iterations, &b->map, &b->unmap, &b->map_file);
+        if (r >= 0)
+                r = direct_grouped(d, g.memfd, arg_iterations, &b->grouped_map, &b->grouped_unmap);
         if (r >= 0 && with_big) {
                 cpu_set_t old, on;
 
@@ -891,7 +919,11 @@ int main(int argc, char **argv) {
         row("  the same, vs direct 4 KiB maps by file", SERIES(x, h_batch), SERIES(x, b_h_batch.map_file), "by file", 0);
         row("  direct 4 KiB map by file (the broker's ioctl)", SERIES(x, b_h_batch.map_file), SERIES(x, b_h_batch.map),
             "direct", 0);
+        row("  the same, vs direct maps by file in its order", SERIES(x, h_batch), SERIES(x, b_h_batch.grouped_map),
+            "by file", 0);
         row("4 KiB unmap in a Batch of 64, per op", SERIES(x, h_batch_unmap), SERIES(x, b_h_batch.unmap), "direct", 1.5);
+        row("  the same, vs direct unmaps in its order", SERIES(x, h_batch_unmap), SERIES(x, b_h_batch.grouped_unmap),
+            "direct", 0);
         row("4 KiB map by handle, 64 async, coalesced, per op", SERIES(x, h_async), SERIES(x, h_batch), "batch", 1.2);
         row("  the same, each request alone (no coalescing)", SERIES(x, h_async_alone), SERIES(x, h_batch), "batch", 0);
         cpu_row("where a direct 4 KiB map+unmap goes", &cpu_direct);
