@@ -310,14 +310,15 @@ int batch_read_results(ib_client *c, ib_batch *b, const Ib__V1__Reply *reply) {
         if (reply->result_case != IB__V1__REPLY__RESULT_BATCH)
                 return client_fail(c, EPROTO, "the broker answered the batch with an unexpected result");
         rep = reply->batch;
-        if (rep->n_packed_values > 0) {
+        /* the answer comes in the form the batch went in (batch_wire()) */
+        if (c->batch_packed && batch_packable(b)) {
                 r = batch_read_packed(c, b, rep);
                 if (r < 0) {
                         batch_clear_results(b);
                         return r;
                 }
         } else {
-                if (rep->n_results != n)
+                if (rep->n_results != n || rep->n_packed_values > 0)
                         return client_fail(c, EPROTO, "the broker answered the batch with an unexpected result");
                 for (size_t i = 0; i < n; i++) {
                         const Ib__V1__BatchResult *res = rep->results[i];

@@ -115,7 +115,7 @@ static uint8_t *put_packed_u64(uint8_t *p, unsigned field, const uint64_t *v, si
         if (n == 0)
                 return p;
         p = put_len_head(p, field, 8 * n);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
         memcpy(p, v, 8 * n);                    /* the wire's byte order */
         p += 8 * n;
 #else
@@ -631,7 +631,7 @@ static bool get_packed_u64(Reader *r, unsigned wire, PbArena *a, uint64_t **ret,
         v = pb_arena_alloc(a, n * sizeof(*v));
         if (!v)
                 return false;
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
         memcpy(v, s.p, 8 * n);                  /* the wire's byte order */
 #else
         for (size_t i = 0; i < n; i++, s.p += 8) {

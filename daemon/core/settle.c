@@ -621,7 +621,10 @@ int settle_request(Recovery *rc, RecSession *r) {
                                         ok_maps++;
                                 else if (o.err == 0)
                                         ok_unmaps++;
-                        } else if (i == v->steps && !stopped) {
+                        } else if (stopped)
+                                /* as the verb answers it: stop_on_error skipped it, it is not to be sent again */
+                                o = (OpOutcome) { .err = ECANCELED, .error = "not run: an earlier operation failed" };
+                        else if (i == v->steps) {
                                 if (op.is_map)
                                         o = settle_map(r, op.map, r->maps_after > ok_maps, r->last_map_iova);
                                 else

@@ -279,6 +279,23 @@ for spec in "none:0" "read:6" "handled:6" "read:7" "handled:7" "read:9" "read:10
         stop_broker
 done
 
+# A Batch with stop_on_error whose first op failed, caught after it ran and before its reply: the
+# op after the failure is answered as the verb answers it (not run), not as one to send again
+rm -f "$tmp/fired"
+start_broker IB_CRASH_AT="handled:4:$tmp/fired" || exit 1
+req "ioas-alloc" > /dev/null
+req "mem-register memfd=m size=1M" > /dev/null
+b=$(req "batch stop-on-error=yes op=unmap,ioas=1,iova=0x900000,length=4K op=map,ioas=1,mem=1,size=4K,iova=0x900000,prot=rw")
+echo "# $b"
+check "batch stopped on error, crash before its reply: the failed op is ENOENT" \
+        test "$(jq -r '.results[0].errno' <<< "$b")" = ENOENT
+check "batch stopped on error, crash before its reply: the op after it was not run, and is not sent again" \
+        test "$(jq -r '.results[1].errno + " " + .results[1].error' <<< "$b")" = "ECANCELED not run: an earlier operation failed"
+check "batch stopped on error, crash before its reply: the broker did die there" test -e "$tmp/fired"
+c=$(req caps)
+check "batch stopped on error, crash before its reply: nothing mapped" test "$(jq -r .mapped_bytes <<< "$c")" = 0x0
+stop_broker
+
 # DeviceDetach of a device that is not attached, read and lost in a crash: its real answer, ENOENT
 rm -f "$tmp/fired"
 start_broker IB_CRASH_AT="read:3:$tmp/fired" || exit 1
