@@ -39,6 +39,7 @@ struct ib_batch {
         int orig_fds[64];               /* the caller's fd numbers, to share one index */
         size_t n_fds;
         bool ran;
+        bool sent_packed;               /* batch_wire() chose packed_ops: the answer must be packed too */
 };
 
 _public_ int ib_batch_new(ib_batch **ret) {
@@ -195,7 +196,7 @@ static int batch_wire_packed(const ib_batch *b, BatchWire *w) {
         return 0;
 }
 
-int batch_wire(const ib_client *c, const ib_batch *b, bool stop_on_error, BatchWire **ret) {
+int batch_wire(const ib_client *c, ib_batch *b, bool stop_on_error, BatchWire **ret) {
         size_t n = b->n_ops;
         BatchWire *w;
 
@@ -208,7 +209,8 @@ int batch_wire(const ib_client *c, const ib_batch *b, bool stop_on_error, BatchW
         w->br.stop_on_error = stop_on_error;
         w->req.verb_case = IB__V1__REQUEST__VERB_BATCH;
         w->req.batch = &w->br;
-        if (c->batch_packed && batch_packable(b)) {
+        b->sent_packed = c->batch_packed && batch_packable(b);
+        if (b->sent_packed) {
                 if (batch_wire_packed(b, w) < 0) {
                         batch_wire_free(w);
                         return -ENOMEM;
@@ -311,7 +313,7 @@ int batch_read_results(ib_client *c, ib_batch *b, const Ib__V1__Reply *reply) {
                 return client_fail(c, EPROTO, "the broker answered the batch with an unexpected result");
         rep = reply->batch;
         /* the answer comes in the form the batch went in (batch_wire()) */
-        if (c->batch_packed && batch_packable(b)) {
+        if (b->sent_packed) {
                 r = batch_read_packed(c, b, rep);
                 if (r < 0) {
                         batch_clear_results(b);

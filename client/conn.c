@@ -218,6 +218,11 @@ static void client_on_resumed(ib_client *c, const Ib__V1__ResumedEvent *ev) {
         const ib_pending *next = NULL;
 
         c->restarts++;
+        /* the broker now serving may be another version: what it offers now (none listed: older than packed batches) */
+        c->batch_packed = false;
+        for (size_t i = 0; i < ev->n_features; i++)
+                if (ev->features[i] == IB__V1__FEATURE__FEATURE_BATCH_PACKED)
+                        c->batch_packed = true;
         for (ib_pending *p = c->pending; ev->next_request_id != 0 && p; p = p->next)
                 if (p->sent && p->id == ev->next_request_id)
                         next = p;

@@ -137,7 +137,7 @@ static inline void reply_freep(Ib__V1__Reply **r) {
  * reply, of either form, in b (ib_batch_result()).
  */
 typedef struct BatchWire BatchWire;
-int batch_wire(const ib_client *c, const ib_batch *b, bool stop_on_error, BatchWire **ret);
+int batch_wire(const ib_client *c, ib_batch *b, bool stop_on_error, BatchWire **ret);
 BatchWire *batch_wire_free(BatchWire *w);
 Ib__V1__Request *batch_wire_request(BatchWire *w);
 int batch_read_results(ib_client *c, ib_batch *b, const Ib__V1__Reply *reply);

@@ -82,6 +82,7 @@
 #include "core/recover-internal.h"
 #include "core/settle.h"
 #include "core/tenancy.h"
+#include "core/verbs.h"
 #include "object/context.h"
 #include "policy/audit.h"
 #include "util/log.h"
@@ -574,6 +575,7 @@ static int restore_objects(Recovery *rc, RecSession *r) {
 
 static void send_resumed(Session *s, const PersistSlotView *v) {
         Ib__V1__ResumedEvent ev = IB__V1__RESUMED_EVENT__INIT;
+        const Ib__V1__Feature *features;
         _cleanup_free_ uint8_t *buf = NULL;
         Ib__V1__Reply reply;
         size_t size;
@@ -585,6 +587,8 @@ static void send_resumed(Session *s, const PersistSlotView *v) {
         ev.next_request_id = settle_peek_next_id(s);
         ev.has_restarts = true;
         ev.restarts = s->restarts;
+        ev.n_features = protocol_features(&features);
+        ev.features = (Ib__V1__Feature *) features;     /* packed, not written */
         reply.result_case = IB__V1__REPLY__RESULT_RESUMED;
         reply.resumed = &ev;
         /* not the slot's: that keeps the answer to the settled request, which a second restart sends again */

@@ -16,6 +16,7 @@
 #include "core/verbs.h"
 #include "util/log.h"
 
+/* What this broker's protocol offers: Hello says it, and so does a ResumedEvent after a restart (recover.c). */
 static const Ib__V1__Feature features[] = {
         IB__V1__FEATURE__FEATURE_IOAS_RANGE_HINTS,
         IB__V1__FEATURE__FEATURE_MAP_MEMFD,
@@ -24,6 +25,11 @@ static const Ib__V1__Feature features[] = {
         IB__V1__FEATURE__FEATURE_MEM_REGISTER,
         IB__V1__FEATURE__FEATURE_BATCH_PACKED,
 };
+
+size_t protocol_features(const Ib__V1__Feature **ret) {
+        *ret = features;
+        return ELEMENTSOF(features);
+}
 
 static const struct {
         uint64_t backend_feature;

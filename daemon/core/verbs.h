@@ -11,6 +11,8 @@
 
 /* verb-hello.c */
 int verb_hello(Call *c);
+/* The features this broker's protocol offers (HelloReply.features, ResumedEvent.features); their number. */
+size_t protocol_features(const Ib__V1__Feature **ret);
 int verb_caps(Call *c);
 
 /* verb-ioas.c */

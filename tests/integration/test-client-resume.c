@@ -50,6 +50,7 @@ typedef struct Fake {
         void (*script)(struct Fake *f);
         char script_error[256];         /* what a script found wrong; "" */
         uint64_t got_iova;              /* a script's result, for the main thread */
+        bool packed;                    /* Hello offers FEATURE_BATCH_PACKED */
 } Fake;
 
 #define FAKE_NULL { .listen_fd = -1, .fd = -1 }
@@ -139,7 +140,9 @@ static int fake_not_applied(Fake *f, uint64_t id) {
         return fake_fail(f, id, ECANCELED, "ECANCELED", NOT_APPLIED_SENTENCE, true);
 }
 
-static int fake_resumed(Fake *f, uint64_t last, uint64_t next) {
+/* A ResumedEvent; with n_features features (a broker from before ResumedEvent.features sends none). */
+static int fake_resumed_offering(Fake *f, uint64_t last, uint64_t next, const Ib__V1__Feature *features,
+                                 size_t n_features) {
         Ib__V1__Reply reply = IB__V1__REPLY__INIT;
         Ib__V1__ResumedEvent ev = IB__V1__RESUMED_EVENT__INIT;
 
@@ -147,10 +150,15 @@ static int fake_resumed(Fake *f, uint64_t last, uint64_t next) {
         ev.last_request_id = last;
         ev.has_next_request_id = true;
         ev.next_request_id = next;
-        reply.id = 0;
+        ev.features = (Ib__V1__Feature *) features;
+        ev.n_features = n_features;
         reply.result_case = IB__V1__REPLY__RESULT_RESUMED;
         reply.resumed = &ev;
         return fake_send(f, &reply);
+}
+
+static int fake_resumed(Fake *f, uint64_t last, uint64_t next) {
+        return fake_resumed_offering(f, last, next, NULL, 0);
 }
 
 static void *fake_accept_hello(void *userdata) {
@@ -158,6 +166,7 @@ static void *fake_accept_hello(void *userdata) {
         Ib__V1__Reply reply = IB__V1__REPLY__INIT;
         Ib__V1__HelloReply hello = IB__V1__HELLO_REPLY__INIT;
         Ib__V1__Limits limits = IB__V1__LIMITS__INIT;
+        Ib__V1__Feature packed = IB__V1__FEATURE__FEATURE_BATCH_PACKED;
         Got g = GOT_NULL;
 
         f->fd = accept4(f->listen_fd, NULL, NULL, SOCK_CLOEXEC);
@@ -174,6 +183,10 @@ static void *fake_accept_hello(void *userdata) {
         hello.server_version = (char *) "fake";
         hello.limits = &limits;
         hello.session = 1;
+        if (f->packed) {
+                hello.features = &packed;
+                hello.n_features = 1;
+        }
         reply.id = g.req->id;
         reply.result_case = IB__V1__REPLY__RESULT_HELLO;
         reply.hello = &hello;
@@ -859,6 +872,96 @@ TEST(batch_ops_not_applied_go_again) {
         ASSERT_EQ(d[3].calls, 1);
         ASSERT_U64_EQ(d[3].iova, 0x40000);
         ASSERT_TRUE(fake_quiet(&f));
+}
+
+/* The fake's side of a Batch of two maps, answered in the form it came in: IOVAs 0x1000 and 0x2000. */
+static void script_batch_either(Fake *f, bool want_packed) {
+        Ib__V1__Reply reply = IB__V1__REPLY__INIT;
+        Ib__V1__BatchReply br = IB__V1__BATCH_REPLY__INIT;
+        Ib__V1__BatchResult res[2] = { IB__V1__BATCH_RESULT__INIT, IB__V1__BATCH_RESULT__INIT };
+        Ib__V1__BatchResult *resp[2] = { &res[0], &res[1] };
+        Ib__V1__MapReply maps[2] = { IB__V1__MAP_REPLY__INIT, IB__V1__MAP_REPLY__INIT };
+        uint64_t values[2] = { 0x1000, 0x2000 };
+        Got g = GOT_NULL;
+
+        SCRIPT_CHECK(f, fake_read(f, &g) >= 0 && g.req->verb_case == IB__V1__REQUEST__VERB_BATCH);
+        if (want_packed ? g.req->batch->n_packed_ops != 10 || g.req->batch->n_ops != 0
+                        : g.req->batch->n_packed_ops != 0 || g.req->batch->n_ops != 2) {
+                /* answered all the same, so that the caller's call returns and the test fails, not hangs */
+                (void) fake_fail(f, g.req->id, EPROTO, "EPROTO", "the batch came in the other form", false);
+                got_clear(&g);
+                SCRIPT_CHECK(f, !"the batch came in the form the broker offers");
+        }
+        reply.id = g.req->id;
+        reply.result_case = IB__V1__REPLY__RESULT_BATCH;
+        reply.batch = &br;
+        if (want_packed) {
+                br.packed_values = values;
+                br.n_packed_values = 2;
+        } else {
+                for (size_t i = 0; i < 2; i++) {
+                        maps[i].iova = values[i];
+                        res[i].result_case = IB__V1__BATCH_RESULT__RESULT_MAP;
+                        res[i].map = &maps[i];
+                }
+                br.results = resp;
+                br.n_results = 2;
+        }
+        SCRIPT_CHECK(f, fake_send(f, &reply) >= 0);
+        got_clear(&g);
+}
+
+static void script_batch_packed(Fake *f) {
+        script_batch_either(f, true);
+}
+
+static void script_batch_ops(Fake *f) {
+        script_batch_either(f, false);
+}
+
+/* Runs a Batch of two maps by handle against script; both IOVAs came back. */
+static void run_two_maps(Fake *f, void (*script)(Fake *f)) {
+        ib_batch *b = NULL;
+        uint64_t v0 = 0, v1 = 0;
+
+        ASSERT_OK(ib_batch_new(&b));
+        ASSERT_OK(ib_batch_add_map_mem(b, 1, 1, 0, 4096, MAP_FLAGS, 0x1000));
+        ib_batch_add_map_mem(b, 1, 1, 4096, 4096, MAP_FLAGS, 0x2000);
+        ASSERT_OK(fake_run(f, script));
+        ASSERT_OK(ib_batch_run(f->c, b, false));
+        ASSERT_STREQ(fake_join(f), "");
+        ASSERT_OK(ib_batch_result(b, 0, &v0, NULL));
+        ASSERT_OK(ib_batch_result(b, 1, &v1, NULL));
+        ASSERT_U64_EQ(v0, 0x1000);
+        ASSERT_U64_EQ(v1, 0x2000);
+        ib_batch_free(b);
+}
+
+/*
+ * A restart may bring another version of the broker (an upgrade, or a
+ * rollback): batches go packed only while the broker now serving offers it,
+ * as its ResumedEvent says (one from before ResumedEvent.features lists
+ * none, and took no packed ops either).
+ */
+TEST(packed_batches_follow_what_the_restarted_broker_offers) {
+        const Ib__V1__Feature packed = IB__V1__FEATURE__FEATURE_BATCH_PACKED;
+        Fake f = FAKE_NULL;
+
+        f.packed = true;
+        ASSERT_OK(fake_start(&f));
+        run_two_maps(&f, script_batch_packed);
+        if (tests_failed_now)
+                goto out;
+        ASSERT_OK(fake_resumed_offering(&f, 2, 0, NULL, 0));    /* an older broker took over */
+        ASSERT_OK(ib_client_process(f.c));
+        run_two_maps(&f, script_batch_ops);
+        if (tests_failed_now)
+                goto out;
+        ASSERT_OK(fake_resumed_offering(&f, 3, 0, &packed, 1)); /* and a newer one again */
+        ASSERT_OK(ib_client_process(f.c));
+        run_two_maps(&f, script_batch_packed);
+out:
+        fake_stop(&f);
 }
 
 TESTS_MAIN(NULL, NULL)
