@@ -82,6 +82,7 @@ static const char *arg_device;
 static unsigned arg_iterations = 256;
 static unsigned arg_rounds = 5;
 static int arg_big_cpu = -1;
+static const char *arg_phase;           /* --phase: run only this one, for a profile */
 static uint64_t arg_big = 256ULL << 20;
 static bool failed;
 
@@ -669,6 +670,7 @@ static int parse_argv(int argc, char **argv) {
                 { "rounds", required_argument, NULL, 'r' },
                 { "big-cpu", required_argument, NULL, 'C' },
                 { "big", required_argument, NULL, 'b' },
+                { "phase", required_argument, NULL, 'p' },
                 {}
         };
         int c;
@@ -683,12 +685,15 @@ static int parse_argv(int argc, char **argv) {
                 case 'r': arg_rounds = (unsigned) strtoul(optarg, NULL, 0); break;
                 case 'C': arg_big_cpu = (int) strtol(optarg, NULL, 0); break;
                 case 'b': arg_big = strtoull(optarg, NULL, 0); break;
+                case 'p': arg_phase = optarg; break;
                 default: return -EINVAL;
                 }
         if (!arg_cdev || !arg_device || arg_iterations < BATCH || arg_iterations % BATCH || arg_big % PAGE ||
-            arg_rounds < 1 || arg_rounds > MAX_ROUNDS) {
+            arg_rounds < 1 || arg_rounds > MAX_ROUNDS ||
+            (arg_phase && strcmp(arg_phase, "batch") != 0 && strcmp(arg_phase, "direct-batch") != 0)) {
                 fprintf(stderr, "usage: vmbench --socket=PATH --cdev=CDEV --device=BDF [--direct-cdev=CDEV2] "
-                                "[--iterations=N (a multiple of 64)] [--rounds=1-%u] [--big=BYTES] [--big-cpu=N]\n",
+                                "[--iterations=N (a multiple of 64)] [--rounds=1-%u] [--big=BYTES] [--big-cpu=N] "
+                                "[--phase=batch|direct-batch]\n",
                         MAX_ROUNDS);
                 return -EINVAL;
         }
@@ -842,6 +847,41 @@ static int round_brokered(Round *x) {
         return r;
 }
 
+/*
+ * --phase: only rounds x iterations 4 KiB maps and unmaps in Batches of 64
+ * by handle through the broker (batch), or the same ioctls directly in the
+ * same order on the second edu (direct-batch), so that a profile of the
+ * guest (IB_VMBENCH_PERF=1) holds that phase alone.
+ */
+static int run_phase(void) {
+        unsigned n = arg_iterations * arg_rounds;
+        double map = 0, unmap = 0;
+        Brokered b = {};
+        int r;
+
+        if (strcmp(arg_phase, "direct-batch") == 0) {
+                if (!g.paired) {
+                        fprintf(stderr, "--phase=direct-batch needs --direct-cdev\n");
+                        return -EINVAL;
+                }
+                r = direct_grouped(&g.pair, g.memfd, n, &map, &unmap);
+        } else {
+                r = brokered_open(&b);
+                if (r >= 0 && (r = ib_mem_register(b.c, g.memfd, &b.mem)) >= 0)
+                        r = brokered_batch(&b, g.memfd, n, &map, &unmap);
+                if (b.c && r >= 0)
+                        r = ib_device_close(b.c, b.dev);
+                if (b.c)
+                        brokered_close(&b);
+        }
+        if (r < 0) {
+                missing(arg_phase, r);
+                return r;
+        }
+        printf("phase %s: %u 4 KiB maps %.1f us, unmaps %.1f us per op\n", arg_phase, n, map, unmap);
+        return 0;
+}
+
 /* Round i's value of a field, for every round. */
 #define SERIES(rounds, field) ({                                        \
         static double _v[MAX_ROUNDS];                                   \
@@ -895,6 +935,8 @@ int main(int argc, char **argv) {
                arg_rounds, arg_iterations, arg_big >> 20, arg_device,
                g.paired ? "on a second edu, right before each measurement" : "on the same edu, once a round");
 
+        if (arg_phase)
+                return run_phase() < 0;
         for (unsigned i = 0; i < arg_rounds; i++)
                 if (round_direct(&x[i]) < 0 || round_brokered(&x[i]) < 0)
                         return 1;

@@ -26,6 +26,9 @@
 #   IB_VMBENCH_PERF=1      pack the host's perf and profile the whole guest while vmbench
 #                          runs (perf record -a -g; the report, by process, library and
 #                          symbol for the broker and vmbench, goes to guest.log)
+#   IB_VMBENCH_PHASE=P     vmbench runs only phase P, for a profile with IB_VMBENCH_PERF=1:
+#                          batch (maps and unmaps by handle in Batches of 64 through the
+#                          broker) or direct-batch (the same ioctls directly, same order)
 #   IB_VM_CACHE=DIR        cache for kernel/busybox (default /var/cache/iommu-broker/vm)
 #   VERBOSE=1              echo every guest line (as TAP comments) while it runs
 #   CC                     compiler for tests/vm/runas (default cc)
@@ -378,6 +381,7 @@ append="console=ttyS0 panic=-1 loglevel=4 $kiommu ib.test_timeout=$test_timeout"
 append+="${IB_VM_APPEND:+ $IB_VM_APPEND}"
 append+="${IB_VMBENCH:+ ib.vmbench=$IB_VMBENCH}"
 append+="${IB_VMBENCH_PERF:+ ib.vmbench_perf=1}"
+append+="${IB_VMBENCH_PHASE:+ ib.vmbench_phase=$IB_VMBENCH_PHASE}"
 # shellcheck disable=SC2054
 qemu=(qemu-system-x86_64 -name ib-vm -machine q35,kernel-irqchip=split -accel tcg -cpu max
       -smp 2 -m 1G "${qiommu[@]}" -device edu -device edu -nographic -no-reboot -nic none
