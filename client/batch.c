@@ -166,32 +166,32 @@ static bool batch_packable(const ib_batch *b) {
 static int batch_wire_packed(const ib_batch *b, BatchWire *w) {
         uint64_t *p;
 
-        w->words = reallocarray(NULL, b->n_ops, 5 * sizeof(*w->words));
+        w->words = reallocarray(NULL, b->n_ops, IB_PACKED_WORDS * sizeof(*w->words));
         if (!w->words)
                 return -ENOMEM;
         p = w->words;
-        for (size_t i = 0; i < b->n_ops; i++, p += 5) {
+        for (size_t i = 0; i < b->n_ops; i++, p += IB_PACKED_WORDS) {
                 const BatchOp *o = &b->ops[i];
 
                 if (o->is_map) {
-                        uint64_t flags = ((o->flags & IB_MAP_READABLE) ? 0x1U : 0) |
-                                         ((o->flags & IB_MAP_WRITEABLE) ? 0x2U : 0) |
-                                         ((o->flags & IB_MAP_FIXED_IOVA) ? 0x4U : 0);
+                        unsigned flags = ((o->flags & IB_MAP_READABLE) ? IB_PACKED_READABLE : 0) |
+                                         ((o->flags & IB_MAP_WRITEABLE) ? IB_PACKED_WRITEABLE : 0) |
+                                         ((o->flags & IB_MAP_FIXED_IOVA) ? IB_PACKED_FIXED_IOVA : 0);
 
-                        p[0] = 1U | flags << 8 | (uint64_t) o->ioas << 32;
+                        p[0] = IB_PACKED_WORD0(IB_PACKED_MAP, flags, o->ioas);
                         p[1] = o->mem;
                         p[2] = o->offset;
                         p[3] = o->length;
                         p[4] = (o->flags & IB_MAP_FIXED_IOVA) ? o->iova : 0;
                 } else {
-                        p[0] = 2U | (uint64_t) o->ioas << 32;
+                        p[0] = IB_PACKED_WORD0(IB_PACKED_UNMAP, 0, o->ioas);
                         p[1] = 0;
                         p[2] = 0;
                         p[3] = o->length;
                         p[4] = o->iova;
                 }
         }
-        w->br.n_packed_ops = 5 * b->n_ops;
+        w->br.n_packed_ops = IB_PACKED_WORDS * b->n_ops;
         w->br.packed_ops = w->words;
         return 0;
 }

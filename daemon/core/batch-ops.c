@@ -28,12 +28,12 @@ int batch_ops_count(const Ib__V1__BatchRequest *b, size_t *ret_n, char *why, siz
                 (void) snprintf(why, why_size, "the batch has both ops and packed_ops: one form or the other");
                 return -EINVAL;
         }
-        if (b->n_packed_ops % BATCH_PACKED_WORDS != 0) {
+        if (b->n_packed_ops % IB_PACKED_WORDS != 0) {
                 (void) snprintf(why, why_size, "%zu packed words are not whole operations of %u words", b->n_packed_ops,
-                                BATCH_PACKED_WORDS);
+                                IB_PACKED_WORDS);
                 return -EINVAL;
         }
-        *ret_n = b->n_packed_ops / BATCH_PACKED_WORDS;
+        *ret_n = b->n_packed_ops / IB_PACKED_WORDS;
         return 0;
 }
 
@@ -46,8 +46,8 @@ static int packed_check(const uint64_t *w, size_t i, char *why, size_t why_size)
                 return -EINVAL;
         }
         switch (kind) {
-        case BATCH_PACKED_MAP:
-                if (flags & ~(BATCH_PACKED_READABLE | BATCH_PACKED_WRITEABLE | BATCH_PACKED_FIXED_IOVA)) {
+        case IB_PACKED_MAP:
+                if (flags & ~(IB_PACKED_READABLE | IB_PACKED_WRITEABLE | IB_PACKED_FIXED_IOVA)) {
                         (void) snprintf(why, why_size, "operation %zu: unknown map flags 0x%x", i, flags);
                         return -EINVAL;
                 }
@@ -56,12 +56,12 @@ static int packed_check(const uint64_t *w, size_t i, char *why, size_t why_size)
                                         i, w[1]);
                         return -EINVAL;
                 }
-                if (!(flags & BATCH_PACKED_FIXED_IOVA) && w[4] != 0) {
+                if (!(flags & IB_PACKED_FIXED_IOVA) && w[4] != 0) {
                         (void) snprintf(why, why_size, "operation %zu: an IOVA without the fixed-IOVA flag", i);
                         return -EINVAL;
                 }
                 return 0;
-        case BATCH_PACKED_UNMAP:
+        case IB_PACKED_UNMAP:
                 if (flags != 0 || w[1] != 0 || w[2] != 0) {
                         (void) snprintf(why, why_size, "operation %zu: an unmap has no flags, handle or offset", i);
                         return -EINVAL;
@@ -69,7 +69,7 @@ static int packed_check(const uint64_t *w, size_t i, char *why, size_t why_size)
                 return 0;
         default:
                 (void) snprintf(why, why_size, "operation %zu is of kind %u, neither Map (%u) nor Unmap (%u)", i, kind,
-                                BATCH_PACKED_MAP, BATCH_PACKED_UNMAP);
+                                IB_PACKED_MAP, IB_PACKED_UNMAP);
                 return -EINVAL;
         }
 }
@@ -82,7 +82,7 @@ static int packed_view(const uint64_t *w, size_t i, BatchOpView *ret, char *why,
         r = packed_check(w, i, why, why_size);
         if (r < 0)
                 return r;
-        if ((w[0] & 0xff) == BATCH_PACKED_MAP) {
+        if ((w[0] & 0xff) == IB_PACKED_MAP) {
                 ib__v1__map_request__init(&ret->map_words);
                 ret->map_words.ioas = ioas;
                 ret->map_words.has_mem = true;
@@ -90,12 +90,12 @@ static int packed_view(const uint64_t *w, size_t i, BatchOpView *ret, char *why,
                 ret->map_words.has_offset = true;
                 ret->map_words.offset = w[2];
                 ret->map_words.length = w[3];
-                ret->map_words.has_iova = (flags & BATCH_PACKED_FIXED_IOVA) != 0;
+                ret->map_words.has_iova = (flags & IB_PACKED_FIXED_IOVA) != 0;
                 ret->map_words.iova = w[4];
                 ret->map_words.has_readable = true;
-                ret->map_words.readable = (flags & BATCH_PACKED_READABLE) != 0;
+                ret->map_words.readable = (flags & IB_PACKED_READABLE) != 0;
                 ret->map_words.has_writeable = true;
-                ret->map_words.writeable = (flags & BATCH_PACKED_WRITEABLE) != 0;
+                ret->map_words.writeable = (flags & IB_PACKED_WRITEABLE) != 0;
                 ret->is_map = true;
                 ret->map = &ret->map_words;
                 ret->unmap = NULL;
@@ -115,7 +115,7 @@ int batch_op_check(const Ib__V1__BatchRequest *b, size_t i, char *why, size_t wh
         BatchOpView v;
 
         if (batch_is_packed(b))
-                return packed_check(&b->packed_ops[i * BATCH_PACKED_WORDS], i, why, why_size);
+                return packed_check(&b->packed_ops[i * IB_PACKED_WORDS], i, why, why_size);
         return batch_op_view(b, i, &v, why, why_size);
 }
 
@@ -123,7 +123,7 @@ int batch_op_view(const Ib__V1__BatchRequest *b, size_t i, BatchOpView *ret, cha
         const Ib__V1__BatchOp *op;
 
         if (batch_is_packed(b))
-                return packed_view(&b->packed_ops[i * BATCH_PACKED_WORDS], i, ret, why, why_size);
+                return packed_view(&b->packed_ops[i * IB_PACKED_WORDS], i, ret, why, why_size);
         op = b->ops[i];
         ret->is_map = op->op_case == IB__V1__BATCH_OP__OP_MAP;
         ret->map = ret->is_map ? op->map : NULL;

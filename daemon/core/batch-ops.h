@@ -20,14 +20,7 @@
 #include "proto/broker.pb-c.h"
 #include "proto/ioas.pb-c.h"
 
-/* The five words of a packed operation. */
-#define BATCH_PACKED_WORDS 5U
-/* Word 0: bits 0-7 the kind, 8-15 the flags, 16-31 zero, 32-63 the IOAS. */
-#define BATCH_PACKED_MAP 1U                     /* a Map of registered memory: mem, offset, length, iova */
-#define BATCH_PACKED_UNMAP 2U                   /* an Unmap: 0, 0, length, iova */
-#define BATCH_PACKED_READABLE 0x1U
-#define BATCH_PACKED_WRITEABLE 0x2U
-#define BATCH_PACKED_FIXED_IOVA 0x4U
+#include "common/protocol.h"            /* the packed words' layout: IB_PACKED_* */
 
 /* One operation as the verbs take it: pointers into the request, or into the view's own copy of packed words. */
 typedef struct BatchOpView {
@@ -61,7 +54,7 @@ int batch_op_check(const Ib__V1__BatchRequest *b, size_t i, char *why, size_t wh
 
 /* The bytes a packed operation may pin or unpin (its length), without checking it. */
 static inline uint64_t batch_packed_length(const Ib__V1__BatchRequest *b, size_t i) {
-        return b->packed_ops[i * BATCH_PACKED_WORDS + 3];
+        return b->packed_ops[i * IB_PACKED_WORDS + 3];
 }
 
 /*

@@ -221,7 +221,7 @@ static uint64_t request_pin_bytes(const Ib__V1__Request *req) {
         case IB__V1__REQUEST__VERB_BATCH:
                 if (batch_is_packed(req->batch)) {
                         /* malformed words are the verb's EINVAL; counted as they come, they only move the thread */
-                        for (size_t i = 0; i < req->batch->n_packed_ops / BATCH_PACKED_WORDS; i++)
+                        for (size_t i = 0; i < req->batch->n_packed_ops / IB_PACKED_WORDS; i++)
                                 n = add_sat(n, batch_packed_length(req->batch, i));
                         return n;
                 }
