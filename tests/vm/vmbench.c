@@ -690,10 +690,11 @@ static int parse_argv(int argc, char **argv) {
                 }
         if (!arg_cdev || !arg_device || arg_iterations < BATCH || arg_iterations % BATCH || arg_big % PAGE ||
             arg_rounds < 1 || arg_rounds > MAX_ROUNDS ||
-            (arg_phase && strcmp(arg_phase, "batch") != 0 && strcmp(arg_phase, "direct-batch") != 0)) {
+            (arg_phase && strcmp(arg_phase, "batch") != 0 && strcmp(arg_phase, "direct-batch") != 0 &&
+             strcmp(arg_phase, "both") != 0)) {
                 fprintf(stderr, "usage: vmbench --socket=PATH --cdev=CDEV --device=BDF [--direct-cdev=CDEV2] "
                                 "[--iterations=N (a multiple of 64)] [--rounds=1-%u] [--big=BYTES] [--big-cpu=N] "
-                                "[--phase=batch|direct-batch]\n",
+                                "[--phase=batch|direct-batch|both]\n",
                         MAX_ROUNDS);
                 return -EINVAL;
         }
@@ -850,16 +851,22 @@ static int round_brokered(Round *x) {
 /*
  * --phase: only rounds x iterations 4 KiB maps and unmaps in Batches of 64
  * by handle through the broker (batch), or the same ioctls directly in the
- * same order on the second edu (direct-batch), so that a profile of the
- * guest (IB_VMBENCH_PERF=1) holds that phase alone.
+ * same order on the second edu (direct-batch), or both, one after the other
+ * in one boot, so that a profile of the guest (IB_VMBENCH_PERF=1) holds
+ * that phase alone (both: the broker's process makes the one, this one the
+ * other, so the profile by process tells them apart).
  */
-static int run_phase(void) {
+static int run_phase(const char *phase) {
         unsigned n = arg_iterations * arg_rounds;
         double map = 0, unmap = 0;
         Brokered b = {};
         int r;
 
-        if (strcmp(arg_phase, "direct-batch") == 0) {
+        if (strcmp(phase, "both") == 0) {
+                r = run_phase("direct-batch");
+                return r < 0 ? r : run_phase("batch");
+        }
+        if (strcmp(phase, "direct-batch") == 0) {
                 if (!g.paired) {
                         fprintf(stderr, "--phase=direct-batch needs --direct-cdev\n");
                         return -EINVAL;
@@ -875,10 +882,10 @@ static int run_phase(void) {
                         brokered_close(&b);
         }
         if (r < 0) {
-                missing(arg_phase, r);
+                missing(phase, r);
                 return r;
         }
-        printf("phase %s: %u 4 KiB maps %.1f us, unmaps %.1f us per op\n", arg_phase, n, map, unmap);
+        printf("phase %s: %u 4 KiB maps %.1f us, unmaps %.1f us per op\n", phase, n, map, unmap);
         return 0;
 }
 
@@ -936,7 +943,7 @@ int main(int argc, char **argv) {
                g.paired ? "on a second edu, right before each measurement" : "on the same edu, once a round");
 
         if (arg_phase)
-                return run_phase() < 0;
+                return run_phase(arg_phase) < 0;
         for (unsigned i = 0; i < arg_rounds; i++)
                 if (round_direct(&x[i]) < 0 || round_brokered(&x[i]) < 0)
                         return 1;

@@ -28,7 +28,8 @@
 #                          symbol for the broker and vmbench, goes to guest.log)
 #   IB_VMBENCH_PHASE=P     vmbench runs only phase P, for a profile with IB_VMBENCH_PERF=1:
 #                          batch (maps and unmaps by handle in Batches of 64 through the
-#                          broker) or direct-batch (the same ioctls directly, same order)
+#                          broker), direct-batch (the same ioctls directly, same order) or
+#                          both, in one boot (the profile by process tells them apart)
 #   IB_VM_CACHE=DIR        cache for kernel/busybox (default /var/cache/iommu-broker/vm)
 #   VERBOSE=1              echo every guest line (as TAP comments) while it runs
 #   CC                     compiler for tests/vm/runas (default cc)
