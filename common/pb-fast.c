@@ -413,11 +413,14 @@ static size_t batch_reply_bytes(const Ib__V1__BatchReply *b, bool *ok) {
         if (b->n_packed_values > 0) {
                 size_t words = packed_u64_bytes(2, b->n_packed_values);
 
-                *ok = words > 0 && b->packed_values != NULL;
+                if (words == 0 || !b->packed_values) {
+                        *ok = false;
+                        return 0;
+                }
                 n += words;
-        } else
-                *ok = true;
-        return *ok ? n : 0;
+        }
+        *ok = true;
+        return n;
 }
 
 static uint8_t *put_batch_reply(uint8_t *p, const Ib__V1__BatchReply *b) {

@@ -17,10 +17,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/protocol.h"            /* the packed words' layout: IB_PACKED_* */
 #include "proto/broker.pb-c.h"
 #include "proto/ioas.pb-c.h"
-
-#include "common/protocol.h"            /* the packed words' layout: IB_PACKED_* */
 
 /* One operation as the verbs take it: pointers into the request, or into the view's own copy of packed words. */
 typedef struct BatchOpView {

@@ -140,8 +140,9 @@ MemRef *guard_set_find(GuardSet *set, uint32_t id) {
 /*
  * A guard of the file fd (taken on success; st: its fstat()) in set, with
  * no reference yet.  id 0: a new one, the set's next id, reported to
- * set->kept; else one a restart found.  Its fd is charged (-EDQUOT with *ret_over), or with force
- * charged whatever the limit says (what a restart finds exists).
+ * set->kept; else one a restart found.  Its fd is charged (-EDQUOT with
+ * *ret_over), or with force charged whatever the limit says (what a
+ * restart finds exists).
  */
 static int guard_new(GuardSet *set, int fd, const struct stat *st, uint32_t id, bool force, MemRef **ret,
                      const Account **ret_over) {

@@ -330,6 +330,17 @@ static int send_delegate(int sock, uint64_t id, const char *const *names, size_t
         return send_request(sock, &req, NULL, 0);
 }
 
+/* MemRegister of fd. */
+static int send_mem_register(int sock, uint64_t id, int fd) {
+        Ib__V1__Request req = IB__V1__REQUEST__INIT;
+        Ib__V1__MemRegisterRequest m = IB__V1__MEM_REGISTER_REQUEST__INIT;
+
+        req.id = id;
+        req.verb_case = IB__V1__REQUEST__VERB_MEM_REGISTER;
+        req.mem_register = &m;
+        return send_request(sock, &req, &fd, 1);
+}
+
 /* Map of registered memory mem, with fd_index too if with_index, carrying fds. */
 static int send_map_mem(int sock, uint64_t id, uint32_t mem, bool with_index, const int *fds, size_t n_fds) {
         Ib__V1__Request req = IB__V1__REQUEST__INIT;
@@ -426,19 +437,11 @@ TEST(packed_batches_answer_each_op_and_refuse_malformed_words_whole) {
         }
         ASSERT_OK(send_ioas_alloc(s, 2));
         EXPECT_OK(s, 2);
-        {
-                Ib__V1__Request req = IB__V1__REQUEST__INIT;
-                Ib__V1__MemRegisterRequest m = IB__V1__MEM_REGISTER_REQUEST__INIT;
-
-                req.id = 3;
-                req.verb_case = IB__V1__REQUEST__VERB_MEM_REGISTER;
-                req.mem_register = &m;
-                ASSERT_OK(send_request(s, &req, &fd, 1));
-                r = recv_reply(s);
-                ASSERT_TRUE(r && r->result_case == IB__V1__REPLY__RESULT_MEM_REGISTER);
-                mem = r->mem_register->mem;
-                ib__v1__reply__free_unpacked(r, NULL);
-        }
+        ASSERT_OK(send_mem_register(s, 3, fd));
+        r = recv_reply(s);
+        ASSERT_TRUE(r && r->result_case == IB__V1__REPLY__RESULT_MEM_REGISTER);
+        mem = r->mem_register->mem;
+        ib__v1__reply__free_unpacked(r, NULL);
 
         /* a map, the same IOVA again (fails), its unmap: a value per op, a result for the one that failed */
         {
