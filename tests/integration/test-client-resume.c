@@ -964,4 +964,61 @@ out:
         fake_stop(&f);
 }
 
+/* A broker's answer to a packed Batch that does not fit it: what the script sends (set by the test). */
+static enum { BAD_FEW_VALUES, BAD_INDEX_OUT_OF_RANGE, BAD_INDEX_TWICE } bad_answer;
+
+static void script_batch_bad_answer(Fake *f) {
+        Ib__V1__Reply reply = IB__V1__REPLY__INIT;
+        Ib__V1__BatchReply br = IB__V1__BATCH_REPLY__INIT;
+        Ib__V1__BatchResult res[2] = { IB__V1__BATCH_RESULT__INIT, IB__V1__BATCH_RESULT__INIT };
+        Ib__V1__BatchResult *resp[2] = { &res[0], &res[1] };
+        uint64_t values[2] = { 0x1000, 0 };
+        Got g = GOT_NULL;
+
+        SCRIPT_CHECK(f, fake_read(f, &g) >= 0 && g.req->verb_case == IB__V1__REQUEST__VERB_BATCH);
+        reply.id = g.req->id;
+        reply.result_case = IB__V1__REPLY__RESULT_BATCH;
+        reply.batch = &br;
+        br.packed_values = values;
+        br.n_packed_values = bad_answer == BAD_FEW_VALUES ? 1 : 2;
+        for (size_t i = 0; i < 2; i++) {
+                res[i].has_errnum = true;
+                res[i].errnum = ENOENT;
+                res[i].has_index = true;
+                res[i].index = bad_answer == BAD_INDEX_OUT_OF_RANGE ? 5 : 1;
+        }
+        br.results = resp;
+        br.n_results = bad_answer == BAD_INDEX_TWICE ? 2 : 1;
+        SCRIPT_CHECK(f, fake_send(f, &reply) >= 0);
+        got_clear(&g);
+}
+
+/* An answer that does not fit the packed Batch it answers is the broker's EPROTO, with no results. */
+TEST(a_packed_answer_that_does_not_fit_is_eproto) {
+        static const char *const sentences[] = { "with 1 values", "names no failed operation",
+                                                 "names no failed operation" };
+
+        for (int k = BAD_FEW_VALUES; k <= BAD_INDEX_TWICE; k++) {
+                Fake f = FAKE_NULL;
+                ib_batch *b = NULL;
+                int r;
+
+                f.packed = true;
+                ASSERT_OK(fake_start(&f));
+                bad_answer = k;
+                ASSERT_OK(ib_batch_new(&b));
+                ib_batch_add_map_mem(b, 1, 1, 0, 4096, MAP_FLAGS, 0x1000);
+                ib_batch_add_map_mem(b, 1, 1, 4096, 4096, MAP_FLAGS, 0x2000);
+                ASSERT_OK(fake_run(&f, script_batch_bad_answer));
+                r = ib_batch_run(f.c, b, false);
+                ASSERT_STREQ(fake_join(&f), "");
+                printf("# answer %d: %s\n", k, ib_client_error(f.c));
+                ASSERT_ERRNO(EPROTO, r);
+                ASSERT_TRUE(strstr(ib_client_error(f.c), sentences[k]) != NULL);
+                ASSERT_ERRNO(EINVAL, ib_batch_result(b, 0, NULL, NULL));       /* no results: it did not run */
+                ib_batch_free(b);
+                fake_stop(&f);
+        }
+}
+
 TESTS_MAIN(NULL, NULL)
