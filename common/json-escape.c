@@ -6,36 +6,7 @@
 #include <stdio.h>
 
 #include "common/json-escape.h"
-
-/* Length of the valid UTF-8 sequence at s (NUL-terminated) that starts with a byte >= 0x80, or 0. */
-static size_t utf8_sequence(const unsigned char *s) {
-        unsigned char lo = 0x80, hi = 0xbf;
-        size_t n;
-
-        if (s[0] >= 0xc2 && s[0] <= 0xdf)
-                n = 2;
-        else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-                n = 3;
-                if (s[0] == 0xe0)
-                        lo = 0xa0;              /* overlong */
-                else if (s[0] == 0xed)
-                        hi = 0x9f;              /* surrogates */
-        } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-                n = 4;
-                if (s[0] == 0xf0)
-                        lo = 0x90;              /* overlong */
-                else if (s[0] == 0xf4)
-                        hi = 0x8f;              /* past U+10FFFF */
-        } else
-                return 0;
-        /* a NUL fails every check: nothing past the end is read */
-        if (s[1] < lo || s[1] > hi)
-                return 0;
-        for (size_t i = 2; i < n; i++)
-                if (s[i] < 0x80 || s[i] > 0xbf)
-                        return 0;
-        return n;
-}
+#include "common/text-escape.h"
 
 /* What is written as \u00XX: the control characters JSON forbids in a string, and DEL. */
 static bool needs_unicode_escape(unsigned char c) {
@@ -52,7 +23,7 @@ void json_escape(const char *s, JsonEscapePut put, void *userdata) {
                 size_t n;
 
                 if (*p >= 0x80) {
-                        n = utf8_sequence(p);
+                        n = utf8_sequence_length((const char *) p);
                         if (n > 0) {
                                 p += n;
                                 continue;
