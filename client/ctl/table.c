@@ -4,10 +4,12 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "client/ctl/table.h"
+#include "common/text-escape.h"
 
 struct Table {
         size_t n_columns;
@@ -17,9 +19,32 @@ struct Table {
         size_t allocated;
 };
 
+/* Columns a cell takes: its characters (its bytes but UTF-8 continuation bytes). */
+static size_t cell_width(const char *s) {
+        size_t n = 0;
+
+        for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+                if ((*p & 0xc0) != 0x80)
+                        n++;
+        return n;
+}
+
+/* Takes cell, escaped as it will be printed. */
 static int table_push(Table *t, char *cell) {
         if (!cell)
                 return -ENOMEM;
+        /* a string from the bus (a VMM chose its client name) is text in its cell, never terminal control */
+        if (text_needs_escape(cell)) {
+                size_t size = strlen(cell) * 4 + 1;
+                char *e = malloc(size);
+
+                if (e)
+                        (void) text_escape(cell, e, size);
+                free(cell);
+                if (!e)
+                        return -ENOMEM;
+                cell = e;
+        }
         if (t->n_cells == t->allocated) {
                 size_t n = t->allocated ? t->allocated * 2 : 64;
                 char **c = realloc(t->cells, n * sizeof(char *));
@@ -95,22 +120,21 @@ void table_print(const Table *t, FILE *f) {
         if (!width)
                 return;
         for (size_t i = 0; i < rows * t->n_columns; i++) {
-                size_t c = i % t->n_columns, len = strlen(t->cells[i]);
+                size_t c = i % t->n_columns, w = cell_width(t->cells[i]);
 
-                if (len > width[c])
-                        width[c] = len;
+                if (w > width[c])
+                        width[c] = w;
         }
         for (size_t row = 0; row < rows; row++)
                 for (size_t c = 0; c < t->n_columns; c++) {
                         const char *cell = t->cells[row * t->n_columns + c];
                         bool last = c + 1 == t->n_columns;
+                        int pad = (int) (width[c] - cell_width(cell));
 
                         if (t->right[c])
-                                fprintf(f, "%*s", (int) width[c], cell);
-                        else if (last)
-                                fputs(cell, f);
+                                fprintf(f, "%*s%s", pad, "", cell);
                         else
-                                fprintf(f, "%-*s", (int) width[c], cell);
+                                fprintf(f, "%s%*s", cell, last ? 0 : pad, "");
                         fputs(last ? "\n" : "  ", f);
                 }
 }

@@ -3,9 +3,14 @@
  * table.h - the human tables of iommu-brokerctl.
  *
  * Owns: a grid of text cells under a header row, column widths computed
- * from the content, numeric columns right-aligned, printing with two
- * spaces between columns.  (JSON output is client/tool/json.h's.)
- * Must never: truncate a cell, or print anything but the table.
+ * from the content (in characters), numeric columns right-aligned, printing
+ * with two spaces between columns, and escaping each cell as it is added
+ * (common/text-escape.h: control characters and bytes not part of valid
+ * UTF-8 become \xNN), so that a string from the bus (a VMM chooses its client
+ * name) prints as text in its own cell and row.  (JSON output is
+ * client/tool/json.h's.)
+ * Must never: truncate a cell, print a cell's bytes raw to the terminal, or
+ * print anything but the table.
  */
 #pragma once
 
@@ -21,7 +26,7 @@ typedef struct Table Table;
 int table_new(Table **ret, const char *const *names, const bool *right, size_t n);
 Table *table_free(Table *t);
 
-/* Appends one cell; rows fill left to right.  NULL prints as "-". */
+/* Appends one cell, escaped; rows fill left to right.  NULL prints as "-". */
 int table_add(Table *t, const char *cell);
 int table_addf(Table *t, const char *fmt, ...) _printf_(2, 3);
 /* Full rows added so far. */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/protocol.h"
+#include "common/text-escape.h"
 #include "core/session.h"
 #include "core/verbs.h"
 #include "util/log.h"
@@ -29,6 +30,23 @@ static const Ib__V1__Feature features[] = {
 size_t protocol_features(const Ib__V1__Feature **ret) {
         *ret = features;
         return ELEMENTSOF(features);
+}
+
+/* The most bytes of a Hello client_name the broker keeps (docs/protocol.md, HelloRequest). */
+#define CLIENT_NAME_MAX 64
+
+/*
+ * The client name as the broker keeps it, logs it and lists it on the admin
+ * bus: at most CLIENT_NAME_MAX bytes, escaped by common/text-escape.h (valid
+ * UTF-8, control characters and stray bytes as \xNN), cut between
+ * characters.  The name is informational: it is never refused.  NULL on
+ * ENOMEM.
+ */
+static char *client_name_sanitize(const char *name) {
+        char buf[CLIENT_NAME_MAX + 1];
+
+        (void) text_escape(name, buf, sizeof(buf));
+        return strdup(buf);
 }
 
 static const struct {
@@ -74,8 +92,12 @@ int verb_hello(Call *c) {
 
         if (!s->hello) {
                 if (req->client_name && *req->client_name) {
+                        char *name = client_name_sanitize(req->client_name);
+
+                        if (!name)
+                                return -ENOMEM;
                         free(s->client_name);
-                        s->client_name = strndup(req->client_name, 64);
+                        s->client_name = name;
                 }
                 log_info("%s: hello from uid %u pid %d%s%s%s", s->name, (unsigned) s->cred.uid,
                          (int) s->cred.pid, s->client_name ? " ('" : "", s->client_name ?: "",

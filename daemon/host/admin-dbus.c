@@ -30,6 +30,7 @@
 
 #include "broker.h"
 #include "common/protocol.h"
+#include "common/text-escape.h"
 #include "host/admin-dbus.h"
 #include "host/sdbus-event.h"
 #include "policy/audit.h"
@@ -230,6 +231,28 @@ static int append_strv_entry(sd_bus_message *reply, const char *key, const char 
         return r;
 }
 
+/*
+ * "key": the string s as one dictionary entry.  The strings of a session are
+ * escaped text already (verb-hello.c keeps the client name so), but one that
+ * is not (say, a client name that persist.c's restart record cut inside a
+ * character) must not fail a whole listing: sd-bus refuses a string that is
+ * not valid UTF-8, and with it the message.  Such a string goes escaped
+ * (common/text-escape.h).
+ */
+static int append_string_entry(sd_bus_message *reply, const char *key, const char *s) {
+        _cleanup_free_ char *escaped = NULL;
+
+        if (text_needs_escape(s)) {
+                size_t size = strlen(s) * 4 + 1;
+
+                escaped = malloc(size);
+                if (!escaped)
+                        return -ENOMEM;
+                (void) text_escape(s, escaped, size);
+        }
+        return sd_bus_message_append(reply, "{sv}", key, "s", escaped ?: s);
+}
+
 static int append_session(const SessionView *s, void *userdata) {
         sd_bus_message *reply = userdata;
         int r;
@@ -241,11 +264,11 @@ static int append_session(const SessionView *s, void *userdata) {
                                   "Gid", "u", (uint32_t) s->gid, "Pid", "u", (uint32_t) s->pid);
         /* The unit as peer_identity_get() captured it at accept, checked through the pidfd. */
         if (r >= 0 && s->unit)
-                r = sd_bus_message_append(reply, "{sv}", "Unit", "s", s->unit);
+                r = append_string_entry(reply, "Unit", s->unit);
         if (r >= 0 && s->tenant)
-                r = sd_bus_message_append(reply, "{sv}", "Tenant", "s", s->tenant);
+                r = append_string_entry(reply, "Tenant", s->tenant);
         if (r >= 0 && s->client)
-                r = sd_bus_message_append(reply, "{sv}", "Client", "s", s->client);
+                r = append_string_entry(reply, "Client", s->client);
         if (r >= 0)
                 r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}", "IoAddressSpaces", "u", s->n_ioas,
                                           "Objects", "t", s->usage.objects,

@@ -5,10 +5,13 @@
 # temporary directory removed at exit with every process started through
 # spawn(), a private dbus-daemon (a real bus) whose policy is the shipped
 # units/iommu-broker-dbus.conf plus a default deny-all base like the system
-# bus's, starting and stopping a sim-backend broker on that bus, and running
-# a command as an unprivileged user.
+# bus's, starting and stopping a sim-backend broker on that bus, running a
+# command as an unprivileged user, a client session with a client name of the
+# test's choosing, and a stand-in broker on the bus that lists one session
+# with a client name of the test's choosing, byte for byte.
 #
-# Needs $IB_DAEMON, $IB_CTL, $IB_CLIENT, $IB_TOP_SRCDIR (make check sets them).
+# Needs $IB_DAEMON, $IB_CTL, $IB_CLIENT, $IB_TOP_SRCDIR, $IB_BUILDDIR (make
+# check sets them).
 
 n=0
 failed=0
@@ -17,6 +20,7 @@ ib_pids=
 plan() { echo "1..$1"; }
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 notok() { n=$((n + 1)); failed=1; echo "not ok $n - $1"; }
+skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
 diag() { sed 's/^/# /'; }
 skip_all() { echo "1..0 # SKIP $*"; exit 0; }
 # check DESCRIPTION COMMAND...: ok if COMMAND succeeds.
@@ -176,4 +180,179 @@ client_start() {
 client_stop() {
         exec 7>&-
         wait "$client_pid" 2>/dev/null
+}
+
+# named_client_start SOCKET NAME: an iommu-broker-client session on SOCKET whose
+# Hello carries NAME (any bytes but NUL and '/') as its client name, held until
+# named_client_stop; requests go to fd 5, replies to $ib_tmp/named.out; sets
+# $named_pid.  The tool sends its program name, so it runs as a symlink called
+# NAME to the binary itself (libtool --mode=execute finds it and its libraries;
+# the libtool wrapper would exec it under its own name).
+named_client_start() {
+        mkdir -p "$ib_tmp/names"
+        rm -f "$ib_tmp/fifo.named" "$ib_tmp/named.out"
+        mkfifo "$ib_tmp/fifo.named"
+        # Not through spawn(): see client_start.
+        "$IB_BUILDDIR/libtool" --mode=execute sh -c 'ln -sf "$1" "$2" && exec "$2" --socket "$3"' sh \
+                "$IB_CLIENT" "$ib_tmp/names/$2" "$1" < "$ib_tmp/fifo.named" > "$ib_tmp/named.out" 2>&1 &
+        named_pid=$!
+        ib_pids="$ib_pids $named_pid"
+        exec 5> "$ib_tmp/fifo.named"
+}
+
+named_client_stop() {
+        exec 5>&-
+        wait "$named_pid" 2>/dev/null
+}
+
+# fake_broker_start CLIENT: a stand-in for the broker on $BUS (python3 speaking
+# D-Bus on the bus socket itself: no binding needed) whose ListSessions returns
+# one session (id 7, uid 0, pid 4242, tenant admins) with the bytes CLIENT as
+# its client name, as a broker that did not escape it would; every other
+# method is unknown.  For what iommu-brokerctl makes of a bus it must not
+# trust.  Waits until it owns the name; sets $fake_pid.
+fake_broker_start() {
+        cat > "$ib_tmp/fake-broker.py" <<'EOF'
+import os, socket, struct, sys
+
+path, client, ready = sys.argv[1], os.fsencode(sys.argv[2]), sys.argv[3]
+sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+sock.connect(path)
+
+
+def recv(n):
+    b = b''
+    while len(b) < n:
+        c = sock.recv(n - len(b))
+        if not c:
+            sys.exit(0)
+        b += c
+    return b
+
+
+def pad(b, n):
+    b += bytes(-len(b) % n)
+
+
+def put(b, t, v):
+    """Appends v as the basic type t (y u t s o g), or as a variant if t is 'v' (v: (signature, value))."""
+    if t == 'y':
+        b.append(v)
+    elif t == 'u':
+        pad(b, 4)
+        b += struct.pack('<I', v)
+    elif t == 't':
+        pad(b, 8)
+        b += struct.pack('<Q', v)
+    elif t in 'so':
+        pad(b, 4)
+        b += struct.pack('<I', len(v)) + v + b'\0'
+    elif t == 'g':
+        b += bytes([len(v)]) + v + b'\0'
+    elif t == 'v':
+        put(b, 'g', v[0].encode())
+        put(b, v[0], v[1])
+
+
+def array(b, align, elements):
+    """An array: its length, then each element() aligned to align."""
+    pad(b, 4)
+    at = len(b)
+    b += bytes(4)
+    pad(b, align)
+    start = len(b)
+    for e in elements:
+        pad(b, align)
+        e()
+    struct.pack_into('<I', b, at, len(b) - start)
+
+
+serial = 0
+
+
+def send(mtype, fields, sig='', body=b''):
+    """fields: (code, type, value) of the header."""
+    global serial
+    serial += 1
+    if sig:
+        fields = fields + [(8, 'g', sig.encode())]
+    b = bytearray(b'l' + bytes([mtype, 0, 1]) + struct.pack('<II', len(body), serial))
+    array(b, 8, [lambda f=f: (put(b, 'y', f[0]), put(b, 'v', (f[1], f[2]))) for f in fields])
+    pad(b, 8)
+    sock.sendall(bytes(b) + body)
+    return serial
+
+
+def receive():
+    h = recv(16)
+    assert h[0:1] == b'l', h
+    mtype, flags, _, blen, rserial, flen = struct.unpack('<BBBIII', h[1:])
+    raw = recv(flen + (-flen % 8))
+    body = recv(blen)
+    fields, p = {}, 0
+    while p < flen:
+        p += -p % 8
+        code, slen = raw[p], raw[p + 1]
+        t = raw[p + 2:p + 2 + slen].decode()
+        p += 3 + slen
+        if t in 'so':
+            p += -p % 4
+            (n,) = struct.unpack_from('<I', raw, p)
+            fields[code] = raw[p + 4:p + 4 + n].decode()
+            p += 5 + n
+        elif t == 'g':
+            fields[code] = raw[p + 1:p + 1 + raw[p]].decode()
+            p += 2 + raw[p]
+        else:
+            p += -p % 4
+            (fields[code],) = struct.unpack_from('<I', raw, p)
+            p += 4
+    return mtype, flags, rserial, fields, body
+
+
+def call(member, sig='', body=b''):
+    s = send(1, [(1, 'o', b'/org/freedesktop/DBus'), (2, 's', b'org.freedesktop.DBus'), (3, 's', member.encode()),
+                 (6, 's', b'org.freedesktop.DBus')], sig, body)
+    while True:
+        mtype, _, _, fields, body = receive()
+        if mtype in (2, 3) and fields.get(5) == s:
+            assert mtype == 2, fields
+            return body
+
+
+sock.sendall(b'\0AUTH EXTERNAL ' + str(os.getuid()).encode().hex().encode() + b'\r\n')
+line = b''
+while not line.endswith(b'\r\n'):
+    line += recv(1)
+assert line.startswith(b'OK '), line
+sock.sendall(b'BEGIN\r\n')
+call('Hello')
+b = bytearray()
+put(b, 's', b'org.iommubroker.Broker1')
+put(b, 'u', 4)                                          # DBUS_NAME_FLAG_DO_NOT_QUEUE
+assert struct.unpack('<I', call('RequestName', 'su', bytes(b)))[0] == 1    # the primary owner
+open(ready, 'w').close()
+
+session = [('Id', 't', 7), ('Uid', 'u', 0), ('Gid', 'u', 0), ('Pid', 'u', 4242), ('Tenant', 's', b'admins'),
+           ('Client', 's', client), ('IoAddressSpaces', 'u', 0), ('Objects', 't', 0), ('Mappings', 't', 0),
+           ('MappedBytes', 't', 0), ('Requests', 't', 0)]
+sessions = bytearray()
+array(sessions, 4, [lambda: array(sessions, 8, [lambda e=e: (put(sessions, 's', e[0].encode()),
+                                                            put(sessions, 'v', (e[1], e[2]))) for e in session])])
+while True:
+    mtype, flags, rserial, fields, body = receive()
+    if mtype != 1 or flags & 1:                         # only method calls that want a reply
+        continue
+    to = [(5, 'u', rserial), (6, 's', fields[7].encode())]
+    if fields.get(3) == 'ListSessions':
+        send(2, to, 'aa{sv}', bytes(sessions))
+    else:
+        b = bytearray()
+        put(b, 's', b'not faked')
+        send(3, to + [(4, 's', b'org.freedesktop.DBus.Error.UnknownMethod')], 's', bytes(b))
+EOF
+        rm -f "$ib_tmp/fake.ready"
+        spawn python3 "$ib_tmp/fake-broker.py" "$ib_tmp/bus" "$1" "$ib_tmp/fake.ready" 2> "$ib_tmp/fake.log"
+        fake_pid=$spawned
+        wait_for 10 test -e "$ib_tmp/fake.ready"
 }

@@ -17,7 +17,7 @@ set -u
 . "$IB_TOP_SRCDIR/tests/admin/lib.sh"
 need dbus-daemon jq setpriv busctl
 
-plan 70
+plan 79
 
 cat > "$ib_tmp/policy.conf" <<EOF
 [Global]
@@ -173,6 +173,42 @@ rc=$?
 check "kill-session of an unknown id: exit 1, 'no session 999'" sh -c "[ $rc -eq 1 ] && grep -q 'no session 999' '$ib_tmp/out'"
 ctl kill-session abc > /dev/null 2>&1
 check "kill-session of a malformed id: exit 2" [ $? -eq 2 ]
+
+# ---- client names are data: a name the broker would cut inside a character, control characters
+q63=$(printf '%063d' 0 | tr 0 q)
+hello_done() { [ "$(wc -l < "$ib_tmp/named.out")" -ge 1 ]; }
+named_client_start "$ib_tmp/vmm.sock" "$q63$(printf '\303\251')"
+echo 'ioas-alloc as=a' >&5
+check "a client named 63 'q' and an 'e' acute (65 bytes) is served" wait_for 10 hello_done
+ctl --json sessions > "$ib_tmp/out" 2>&1
+rc=$?
+diag < "$ib_tmp/out"
+check "sessions --json exits 0 and lists it, its name cut before the 'e' acute, not inside it" \
+        sh -c "[ $rc -eq 0 ] && jq -e --argjson pid $named_pid --arg name '$q63' \
+                'length == 1 and .[0].pid == \$pid and .[0].client == \$name' '$ib_tmp/out' >/dev/null"
+ctl sessions > "$ib_tmp/out" 2>&1
+rc=$?
+diag < "$ib_tmp/out"
+check "sessions for people exits 0 and lists it" \
+        sh -c "[ $rc -eq 0 ] && grep -Eq ' $named_pid .* $q63 ' '$ib_tmp/out'"
+named_client_stop
+
+named_client_start "$ib_tmp/vmm.sock" "$(printf 'qemu\n 99  a  0  1  fake.service  x\r\033[31mRED\302\233\377')"
+echo 'ioas-alloc as=a' >&5
+wait_for 10 hello_done
+ctl --json sessions > "$ib_tmp/out" 2>&1
+rc=$?
+diag < "$ib_tmp/out"
+check "a name with control characters and a byte that is not UTF-8: the broker keeps them as \\xNN" \
+        sh -c "[ $rc -eq 0 ] && jq -e --arg name 'qemu\\x0a 99  a  0  1  fake.service  x\\x0d\\x1b[31mRED\\xc2\\x9b\\xff' \
+                'length == 1 and .[0].client == \$name' '$ib_tmp/out' >/dev/null"
+ctl sessions > "$ib_tmp/out" 2>&1
+rc=$?
+diag < "$ib_tmp/out"
+# only printable ASCII and the newlines of the table's 4 lines (header, row, blank, count)
+check "sessions for people: one row, no control character" sh -c "[ $rc -eq 0 ] &&
+        [ \$(wc -l < '$ib_tmp/out') -eq 4 ] && [ \$(tr -d '\\n -~' < '$ib_tmp/out' | wc -c) -eq 0 ]"
+named_client_stop
 
 "$IB_CTL" --help > "$ib_tmp/help" 2>&1
 rc=$?
@@ -388,6 +424,30 @@ rc=$?
 diag < "$ib_tmp/out"
 check "without a bus: exit 3, 'cannot connect'" sh -c "[ $rc -eq 3 ] && grep -q 'cannot connect to the unix:path=' '$ib_tmp/out'"
 
+# ---- a bus not to be trusted: a stand-in broker lists a client name raw
+if command -v python3 >/dev/null 2>&1; then
+        if fake_broker_start "$(printf 'qemu\n 99  a  0  1  fake.service  x\r\033[31mRED\302\233')"; then
+                ok "a stand-in broker owns the name, its session's client name raw"
+        else
+                diag < "$ib_tmp/fake.log"
+                notok "a stand-in broker owns the name, its session's client name raw"
+        fi
+        ctl sessions > "$ib_tmp/out" 2>&1
+        rc=$?
+        diag < "$ib_tmp/out"
+        check "sessions for people prints the raw name as one row with \\xNN, no control character" sh -c "
+                [ $rc -eq 0 ] && [ \$(wc -l < '$ib_tmp/out') -eq 4 ] &&
+                [ \$(tr -d '\\n -~' < '$ib_tmp/out' | wc -c) -eq 0 ] &&
+                grep -Fq ' qemu\\x0a 99  a  0  1  fake.service  x\\x0d\\x1b[31mRED\\xc2\\x9b ' '$ib_tmp/out'"
+        check "the header and the row are as wide: the columns count the escapes" \
+                [ "$(head -n 1 "$ib_tmp/out" | wc -c)" -eq "$(sed -n 2p "$ib_tmp/out" | wc -c)" ]
+        stop_pid "$fake_pid"
+else
+        skip "a stand-in broker owns the name, its session's client name raw" "python3 is not installed"
+        skip "sessions for people prints the raw name as one row with \\xNN, no control character" "no python3"
+        skip "the header and the row are as wide: the columns count the escapes" "no python3"
+fi
+
 # ---- a restart under a service manager with an fd store
 # ib-svcmgr owns the VMM socket and the fd store; its control fifo takes "kill"
 # (SIGKILL, then Restart=on-failure after RestartSec=, systemd's 100 ms default,
@@ -441,6 +501,25 @@ check "LastRestart on the bus: seven counters, Sessions 1" \
 echo 'ioas-alloc as=b' >&6
 served() { ctl --json status | jq -e '.sessions == 1 and .objects == 2' >/dev/null; }
 check "the restored session is served: a new IOAS in it counts" wait_for 10 served
+
+# A name of 64 bytes the broker keeps whole, which the 64-byte restart record
+# (63 and a NUL) cuts inside its last character: listed all the same.
+q62=$(printf '%062d' 0 | tr 0 q)
+named_client_start "$ib_tmp/svc.sock" "$q62$(printf '\303\251')"
+echo 'ioas-alloc as=a' >&5
+wait_for 10 hello_done
+echo kill > "$ib_tmp/svc.ctl"
+restarted_twice() {
+        ctl --json status > "$ib_tmp/status.json" && jqe '.restarts == 2 and .sessions == 2' "$ib_tmp/status.json"
+}
+wait_for 10 restarted_twice
+ctl --json sessions > "$ib_tmp/out" 2>&1
+rc=$?
+diag < "$ib_tmp/out"
+check "after a restart, a name its record cut inside a character: sessions exits 0, the cut byte as \\xc3" \
+        sh -c "[ $rc -eq 0 ] && jq -e --argjson pid $named_pid --arg name '$q62\\xc3' \
+                'any(.[]; .pid == \$pid and .client == \$name)' '$ib_tmp/out' >/dev/null"
+named_client_stop
 exec 6>&-
 wait "$svc_client_pid" 2>/dev/null
 echo stop > "$ib_tmp/svc.ctl"
