@@ -533,8 +533,17 @@ int broker_reload_policy(Broker *b, char *error, size_t error_size) {
                         losses = policy_session_losses(tenancy_record(s->tenant), new, &s->id_peer, &revoke);
                 else if (!s->tenant->record && !s->tenant->orphaned && !new)
                         losses = 0;
-                else
-                        losses = POLICY_LOSS_TENANT;    /* from no policy to one, or back */
+                else {
+                        /*
+                         * From no policy to one, or back, or a tenant already gone:
+                         * RevokeOnReload= of the tenant of its name in the new
+                         * policy, or [Global]'s; no policy revokes nothing.
+                         */
+                        const PolicyTenant *pt = new ? policy_find_tenant(new, s->tenant->name) : NULL;
+
+                        losses = POLICY_LOSS_TENANT;
+                        revoke = pt ? pt->revoke_on_reload : new && new->revoke_on_reload;
+                }
                 if (!losses)
                         continue;
                 affected++;

@@ -26,7 +26,8 @@
 #include "policy/peer.h"
 #include "policy/policy.h"
 
-#define TENANCY_LOCAL_ADMIN "local-admin"
+/* The tenant of sessions admitted without a policy; the policy reserves its name. */
+#define TENANCY_LOCAL_ADMIN POLICY_TENANT_LOCAL_ADMIN
 
 /*
  * The tenant of a peer (identity id, credentials cred): its section of

@@ -14,9 +14,14 @@
  * reader counts lines (so a handler knows its line), strips leading blanks
  * (which turns off inih's indented continuation lines: an indented
  * "Key=Value" is an assignment as in systemd units, not part of the previous
- * value), drops a UTF-8 BOM, refuses lines too long for inih's buffer and
- * NUL bytes, and parses section headers itself so that an empty or
- * misspelled section is seen too.  It stops at the first error.
+ * value), drops a UTF-8 BOM and the CR of a CRLF line end, refuses lines
+ * too long for inih's buffer, NUL bytes and a CR anywhere else (it would hide
+ * the rest of the line), and parses section headers itself so that an empty
+ * or misspelled section is seen too.  It stops at the first error.
+ *
+ * Errors quote file names and content; they go out over D-Bus, so they are
+ * escaped text (error_set(): control characters and bytes not part of valid
+ * UTF-8 as \xNN).
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -33,6 +38,7 @@
 
 #include <ini.h>
 
+#include "common/text-escape.h"
 #include "policy/policy.h"
 
 #define SECTION_HEADER_MAX 49           /* inih keeps 50 bytes of a section name, NUL included */
@@ -63,6 +69,21 @@ static void fclosep(FILE **f) {
                 (void) fclose(*f);
 }
 
+/*
+ * Writes the sentence to error (of error_size bytes, at least 1), escaped by
+ * common/text-escape.h: it quotes file names and content and goes out over
+ * D-Bus, which takes only valid UTF-8.
+ */
+_printf_(3, 4) static void error_set(char *error, size_t error_size, const char *fmt, ...) {
+        char msg[1024];
+        va_list ap;
+
+        va_start(ap, fmt);
+        (void) vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        (void) text_escape(msg, error, error_size);
+}
+
 /* Records the first error as "FILE:LINE: message"; returns r. */
 _printf_(3, 4) static int parser_error(Parser *p, int r, const char *fmt, ...) {
         char msg[512];
@@ -77,7 +98,7 @@ _printf_(3, 4) static int parser_error(Parser *p, int r, const char *fmt, ...) {
         va_start(ap, fmt);
         (void) vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
-        (void) snprintf(p->error, p->error_size, "%s:%u: %s", p->path, p->line, msg);
+        error_set(p->error, p->error_size, "%s:%u: %s", p->path, p->line, msg);
         return r;
 }
 
@@ -97,7 +118,8 @@ static int parse_u64(const char *s, uint64_t *ret) {
                 base = 16;
                 s += 2;
         }
-        if (!isxdigit((unsigned char) s[0]) || (base == 10 && !isdigit((unsigned char) s[0])))
+        /* Digits only: strtoull() would take blanks, a sign and, in base 16, another 0x too. */
+        if (!*s || strspn(s, base == 16 ? "0123456789abcdefABCDEF" : "0123456789") != strlen(s))
                 return -EINVAL;
         errno = 0;
         v = strtoull(s, &end, base);
@@ -165,15 +187,16 @@ static int parse_count(const char *s, uint64_t *ret) {
         return 0;
 }
 
+/* Exactly the eight words of policy(5), in lower case. */
 static int parse_boolean(const char *s) {
-        static const char *const yes[] = { "1", "yes", "y", "true", "t", "on" };
-        static const char *const no[] = { "0", "no", "n", "false", "f", "off" };
+        static const char *const yes[] = { "yes", "true", "on", "1" };
+        static const char *const no[] = { "no", "false", "off", "0" };
 
         for (size_t i = 0; i < ELEMENTSOF(yes); i++)
-                if (strcasecmp(s, yes[i]) == 0)
+                if (strcmp(s, yes[i]) == 0)
                         return 1;
         for (size_t i = 0; i < ELEMENTSOF(no); i++)
-                if (strcasecmp(s, no[i]) == 0)
+                if (strcmp(s, no[i]) == 0)
                         return 0;
         return -EINVAL;
 }
@@ -844,6 +867,9 @@ static int parser_section(Parser *p, const char *s) {
                 if (!tenant_name_valid(name))
                         return parser_error(p, -EINVAL, "invalid tenant name '%s' (1-%d characters of "
                                             "A-Z a-z 0-9 _ . @ : -)", name, POLICY_TENANT_NAME_MAX);
+                if (strcmp(name, POLICY_TENANT_LOCAL_ADMIN) == 0)
+                        return parser_error(p, -EINVAL, "tenant name '%s' is reserved for the sessions "
+                                            "admitted without a policy", name);
                 p->section = SECTION_TENANT;
                 return parser_find_or_add_tenant(p, name);
         }
@@ -879,8 +905,14 @@ static char *parser_read_line(char *str, int num, void *stream) {
         if (p->line == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0)
                 s += 3;
         s += strspn(s, " \t");
-        n = (ssize_t) strcspn(s, "\r\n");
+        n = (ssize_t) strcspn(s, "\n");
+        if (n > 0 && s[n] == '\n' && s[n - 1] == '\r')
+                n--;                    /* a CRLF line end */
         s[n] = '\0';
+        if (strchr(s, '\r')) {
+                (void) parser_error(p, -EINVAL, "carriage return inside a line");
+                return NULL;
+        }
         if (num < 2 || n > num - 2) {
                 (void) parser_error(p, -EINVAL, "line too long (more than %d characters)", num - 2);
                 return NULL;
@@ -949,23 +981,23 @@ static int parse_file(Policy *policy, const char *path, char *error, size_t erro
         f = fopen(path, "re");
         if (!f) {
                 r = negative_errno();
-                (void) snprintf(error, error_size, "%s: %s", path, strerror(-r));
+                error_set(error, error_size, "%s: %s", path, strerror(-r));
                 return r;
         }
         if (fstat(fileno(f), &st) < 0) {
                 r = negative_errno();
-                (void) snprintf(error, error_size, "%s: %s", path, strerror(-r));
+                error_set(error, error_size, "%s: %s", path, strerror(-r));
                 return r;
         }
         if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3))
                 return 0;               /* a link to /dev/null masks a file, as in systemd */
         if (!S_ISREG(st.st_mode)) {
-                (void) snprintf(error, error_size, "%s: not a regular file", path);
+                error_set(error, error_size, "%s: not a regular file", path);
                 return -EINVAL;
         }
         r = policy_add_file(policy, path);
         if (r < 0) {
-                (void) snprintf(error, error_size, "%s: out of memory", path);
+                error_set(error, error_size, "%s: out of memory", path);
                 return r;
         }
 
@@ -973,7 +1005,7 @@ static int parse_file(Policy *policy, const char *path, char *error, size_t erro
         rl = ini_parse_stream(parser_read_line, &p, parser_handle, &p);
         free(p.buf);
         if (rl == -2 && p.r == 0) {
-                (void) snprintf(error, error_size, "%s: out of memory", path);
+                error_set(error, error_size, "%s: out of memory", path);
                 return -ENOMEM;
         }
         if (rl > 0 && (p.r == 0 || (unsigned) rl < p.error_line)) {
@@ -1014,7 +1046,7 @@ static int dropin_files(const char *dir, char ***ret, char *error, size_t error_
                         return 0;
                 }
                 r = negative_errno();
-                (void) snprintf(error, error_size, "%s: %s", dir, strerror(-r));
+                error_set(error, error_size, "%s: %s", dir, strerror(-r));
                 return r;
         }
         while ((errno = 0, de = readdir(d))) {
@@ -1041,7 +1073,7 @@ static int dropin_files(const char *dir, char ***ret, char *error, size_t error_
                 r = negative_errno();
         (void) closedir(d);
         if (r < 0) {
-                (void) snprintf(error, error_size, "%s: %s", dir, strerror(-r));
+                error_set(error, error_size, "%s: %s", dir, strerror(-r));
                 return r;
         }
         qsort(files, n, sizeof(char *), strcmp_ptr);
@@ -1056,9 +1088,8 @@ static int policy_finish(Policy *policy, char *error, size_t error_size) {
                 PolicyTenant *t = policy->tenants[i];
 
                 if (t->n_users + t->n_groups + t->n_units + t->n_slices + t->n_cgroups == 0) {
-                        (void) snprintf(error, error_size,
-                                        "%s:%u: [Tenant %s] has no match key (User=, Group=, Unit=, "
-                                        "Slice= or CGroup=)", t->file, t->line, t->name);
+                        error_set(error, error_size, "%s:%u: [Tenant %s] has no match key (User=, Group=, "
+                                  "Unit=, Slice= or CGroup=)", t->file, t->line, t->name);
                         return -EINVAL;
                 }
                 policy_limits_inherit(&t->limits, &policy->defaults);
@@ -1085,7 +1116,7 @@ int policy_load(const char *main_path, const char *dropin_dir, Policy **ret,
 
         r = policy_new(&policy);
         if (r < 0) {
-                (void) snprintf(error, error_size, "out of memory");
+                error_set(error, error_size, "out of memory");
                 return r;
         }
         if (main_path) {

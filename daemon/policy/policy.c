@@ -505,22 +505,23 @@ int policy_diff_tenant(const Policy *old, const Policy *new, const char *name) {
 unsigned policy_session_losses(const PolicyTenant *old_t, const Policy *new, const PeerIdentity *id,
                                bool *ret_revoke) {
         const PolicyTenant *nt, *same;
-        unsigned loss;
-        bool revoke;
+        unsigned loss = 0;
 
+        /*
+         * The session stays in the tenant of its name (tenancy_reload()): that
+         * one decides what it lost and whether it is revoked, whichever tenant
+         * its peer would match now.
+         */
         nt = policy_match(new, id);
         same = policy_find_tenant(new, old_t->name);
-        if (!nt) {
-                loss = POLICY_LOSS_TENANT;
-                revoke = same ? same->revoke_on_reload : new->revoke_on_reload;
-        } else {
-                /* Still matching its tenant: narrowed match keys do not concern this peer. */
-                loss = tenant_grant_losses(old_t, nt);
-                if (strcmp(nt->name, old_t->name) != 0)
-                        loss |= POLICY_LOSS_MATCH;
-                revoke = nt->revoke_on_reload;
-        }
+        if (!same || !nt)
+                loss |= POLICY_LOSS_TENANT;
+        else if (nt != same)
+                loss |= POLICY_LOSS_MATCH;
+        /* Narrowed match keys that still take this peer do not concern it. */
+        if (same)
+                loss |= tenant_grant_losses(old_t, same);
         if (ret_revoke)
-                *ret_revoke = loss != 0 && revoke;
+                *ret_revoke = loss != 0 && (same ? same->revoke_on_reload : new->revoke_on_reload);
         return loss;
 }

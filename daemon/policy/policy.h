@@ -37,6 +37,8 @@
 /* A numeric limit that is not set anywhere: no limit, an account's own. */
 #define POLICY_UNLIMITED ACCOUNT_UNLIMITED
 #define POLICY_TENANT_NAME_MAX 32
+/* The tenant of sessions admitted without a policy (core/tenancy.h): no section may take its name. */
+#define POLICY_TENANT_LOCAL_ADMIN "local-admin"
 #define POLICY_IOVA_WINDOWS_MAX 16
 #define POLICY_VPASID_MAX 0xfffffU      /* PASIDs are 20 bits; 0 is "no PASID" */
 
@@ -267,11 +269,14 @@ int policy_diff_tenant(const Policy *old, const Policy *new, const char *name);
  * @new: the new policy
  * @id: the session's identity, captured at connect
  * @ret_revoke: set to whether the new policy wants the session closed now
- *              (the new tenant's RevokeOnReload=, or [Global]'s if the
- *              tenant is gone), when anything was lost; may be NULL
+ *              (RevokeOnReload= of the tenant of the same name in @new, or
+ *              [Global]'s if the tenant is gone), when anything was lost;
+ *              may be NULL
  *
- * Re-matches @id in @new: a peer that now matches no tenant has lost its
- * tenant, one that matches another tenant is compared against that one.
+ * The session stays in the tenant of its name, so its grants and limits are
+ * compared with that tenant in @new.  Re-matches @id in @new too: a peer that
+ * now matches no tenant, or whose tenant is gone, has lost its tenant; one
+ * that would now match another tenant has lost its match.
  *
  * Return: PolicyLoss flags; 0 if the session is unaffected.
  */

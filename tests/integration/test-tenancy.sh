@@ -7,7 +7,9 @@
 # tenant's sessions and refused with EDQUOT naming the limit, device grants,
 # refusal at connect, counters back to zero after disconnect, a reload with a
 # broken file keeping the old policy (its FILE:LINE logged), a good reload,
-# and the audit records.  Needs root (setpriv), $IB_DAEMON and $IB_CLIENT.
+# and the audit records; then, on a second broker started without a policy
+# file, that a first policy with [Global] RevokeOnReload=yes closes the local
+# admin's session.  Needs root (setpriv), $IB_DAEMON and $IB_CLIENT.
 set -u
 n=0
 failed=0
@@ -61,6 +63,7 @@ dpid=$!
 cleanup() {
         [ -n "${vm1_pid:-}" ] && kill "$vm1_pid" 2>/dev/null
         kill "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
+        [ -n "${d2pid:-}" ] && kill "$d2pid" 2>/dev/null && wait "$d2pid" 2>/dev/null
         rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -69,7 +72,7 @@ for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
 as() { local uid=$1; shift; setpriv --reuid="$uid" --regid="$uid" --clear-groups "$IB_CLIENT" --socket "$sock" "$@"; }
 field() { jq -r "$1" 2>/dev/null; }
 
-echo "1..24"
+echo "1..26"
 
 # vm1, session A, stays connected holding 40 MiB
 coproc VM1 { exec setpriv --reuid=1001 --regid=1001 --clear-groups "$IB_CLIENT" --socket "$sock"; }
@@ -152,6 +155,7 @@ check "the refusal is audited" grep -q '"tenant":"vm6".*"verb":"device-open".*"r
 
 # a tenant the policy revokes on reload is cut off when a reload drops it
 coproc VM4 { exec setpriv --reuid=1004 --regid=1004 --clear-groups "$IB_CLIENT" --socket "$sock"; }
+vm4_pid=$VM4_PID
 printf 'ioas-alloc\n' >&"${VM4[1]}"; IFS= read -r -t 5 line <&"${VM4[0]}"
 sed -i 's/^User=1004$/User=1005/' "$pol"
 kill -HUP "$dpid"; sleep 0.3
@@ -163,7 +167,36 @@ revoked() {
         [ "$(echo "$line" | field .ok)" = false ]
 }
 check "a reload that drops a RevokeOnReload tenant closes its session" revoked
+exec {VM4[1]}>&-
+wait "$vm4_pid" 2>/dev/null     # one coproc at a time
 
 check "the broker is still running" kill -0 "$dpid"
-[ $failed -eq 0 ] || { sed 's/^/# daemon: /' "$tmp/daemon.log"; sed 's/^/# audit: /' "$tmp/audit.jsonl" 2>/dev/null | head -20; }
+
+# From no policy to one: [Global] RevokeOnReload=yes applies to the local
+# admin's session, whose tenant the new policy does not have.
+sock2=$tmp/nopol.sock
+mkdir "$tmp/nopol"
+"$IB_DAEMON" --backend=sim --socket "$sock2" --socket-mode 0666 --policy "$tmp/nopol/policy.conf" \
+        2> "$tmp/daemon2.log" &
+d2pid=$!
+for _ in $(seq 100); do [ -S "$sock2" ] && break; sleep 0.05; done
+coproc ROOT { exec "$IB_CLIENT" --socket "$sock2"; }
+root_pid=$ROOT_PID
+printf 'ioas-alloc\n' >&"${ROOT[1]}"; IFS= read -r -t 5 line <&"${ROOT[0]}"
+check "without a policy file root is admitted as the local admin" test "$(echo "$line" | field .ok)" = true
+printf '[Global]\nRevokeOnReload=yes\n\n[Tenant vm1]\nUser=1001\n' > "$tmp/nopol/policy.conf"
+kill -HUP "$d2pid"; sleep 0.3
+local_admin_revoked() {
+        grep -q "tenant 'local-admin'.*the policy revokes it: closing" "$tmp/daemon2.log" || return 1
+        printf 'caps\n' >&"${ROOT[1]}"
+        IFS= read -r -t 5 line <&"${ROOT[0]}"
+        echo "# the local admin after the reload: $line"
+        [ "$(echo "$line" | field .ok)" = false ]
+}
+check "a first policy with [Global] RevokeOnReload=yes closes the local admin's session" local_admin_revoked
+exec {ROOT[1]}>&-
+wait "$root_pid" 2>/dev/null
+
+[ $failed -eq 0 ] || { sed 's/^/# daemon: /' "$tmp/daemon.log"; sed 's/^/# daemon 2: /' "$tmp/daemon2.log";
+                       sed 's/^/# audit: /' "$tmp/audit.jsonl" 2>/dev/null | head -20; }
 exit $failed

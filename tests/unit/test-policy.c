@@ -323,6 +323,9 @@ TEST(unknown_key_is_an_error_with_file_and_line) {
 TEST(unknown_section_is_an_error_with_file_and_line) {
         check_error("bad-unknown-section.conf", 2, "unknown section [Tenat a]");
         check_error("bad-tenant-name.conf", 1, "invalid tenant name 'a/b'");
+        /* tenancy_reload() gives the local admin's rights to a tenant of this name when the policy goes */
+        check_error("bad-tenant-reserved.conf", 2,
+                    "tenant name 'local-admin' is reserved for the sessions admitted without a policy");
 }
 
 TEST(bad_values_are_errors_with_file_and_line) {
@@ -334,6 +337,51 @@ TEST(bad_values_are_errors_with_file_and_line) {
         check_error("bad-iova-overlap.conf", 4,
                     "IOVAWindow=: IOVA window '0x8000-0x1ffff' overlaps another");
         check_error("bad-inline-hash.conf", 3, "Unit=: invalid unit name or glob '#'");
+        check_error("bad-hex.conf", 3, "IOVAWindow=: invalid IOVA window '0x0x10-0x0x20'");
+        check_error("bad-bool-letter.conf", 3, "Nesting=: invalid boolean 'Y'");
+}
+
+TEST(booleans_are_the_eight_documented_words) {
+        static const char *const good[] = { "yes", "true", "on", "1", "no", "false", "off", "0" };
+        static const char *const bad[] = { "y", "n", "t", "f", "Yes", "TRUE", "On", "NO", "01", "yes!" };
+        char path[PATH_MAX], conf[256], error[1024];
+
+        for (size_t i = 0; i < ELEMENTSOF(good); i++) {
+                _cleanup_(policy_unrefp) Policy *p = NULL;
+                int n = snprintf(conf, sizeof(conf), "[Tenant a]\nUser=0\nNesting=%s\n", good[i]);
+
+                tmp_file("bool.conf", conf, (size_t) n, path, sizeof(path));
+                ASSERT_OK(policy_load(path, NULL, &p, error, sizeof(error)));
+                ASSERT_TRUE(policy_find_tenant(p, "a")->limits.allow_nesting == (i < 4));
+        }
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                int n = snprintf(conf, sizeof(conf), "[Tenant a]\nUser=0\nNesting=%s\n", bad[i]);
+
+                check_error_at(tmp_file("bool.conf", conf, (size_t) n, path, sizeof(path)), NULL, EINVAL, 3,
+                               "invalid boolean");
+        }
+}
+
+TEST(numbers_are_decimal_or_one_0x_prefix) {
+        static const char *const bad[] = { "0x0x10", "0X0x10", "0x+10", "0x-10", "0x 10", "+10", "0x",
+                                           "1-0x0x2", "1 - 2" };
+        _cleanup_(policy_unrefp) Policy *p = NULL;
+        char path[PATH_MAX], conf[256], error[1024];
+        const PolicyTenant *t;
+        static const char ok[] = "[Tenant a]\nUser=0\nVPASIDRange=0x10-0X20\nIOVAWindow=0x0-4095\n";
+
+        tmp_file("num.conf", ok, strlen(ok), path, sizeof(path));
+        ASSERT_OK(policy_load(path, NULL, &p, error, sizeof(error)));
+        t = policy_find_tenant(p, "a");
+        ASSERT_EQ(t->limits.vpasid_min, 0x10);
+        ASSERT_EQ(t->limits.vpasid_max, 0x20);
+        ASSERT_U64_EQ(t->limits.iova_windows[0].last, 4095);
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                int n = snprintf(conf, sizeof(conf), "[Tenant a]\nUser=0\nVPASIDRange=%s\n", bad[i]);
+
+                check_error_at(tmp_file("num.conf", conf, (size_t) n, path, sizeof(path)), NULL, EINVAL, 3,
+                               "invalid vPASID range");
+        }
 }
 
 TEST(unknown_user_or_group_is_an_error_with_file_and_line) {
@@ -405,6 +453,28 @@ TEST(overlong_lines_and_nul_bytes_are_refused) {
 
         tmp_file("nul.conf", "[Tenant a]\nUser=0\0\n", 19, path, sizeof(path));
         check_error_at(path, NULL, EINVAL, 2, "NUL byte");
+}
+
+/* A CR is allowed only as the end of a CRLF line; anywhere else it would hide the rest of the line. */
+TEST(carriage_return_only_before_the_newline) {
+        _cleanup_(policy_unrefp) Policy *p = NULL;
+        char error[1024];
+
+        check_error("bad-cr.conf", 3, "carriage return inside a line");
+        ASSERT_OK(load_file("crlf.conf", &p, error, sizeof(error)));
+        ASSERT_TRUE(policy_find_tenant(p, "a")->limits.allow_nesting);
+}
+
+/* Bytes of the file that are not valid UTF-8 are quoted as \xNN: the message goes out over D-Bus. */
+TEST(error_messages_escape_bytes_that_are_not_utf8) {
+        _cleanup_(policy_unrefp) Policy *p = NULL;
+        char error[1024];
+
+        check_error("bad-utf8.conf", 2, "unknown user '\\xff'");
+        ASSERT_ERRNO(EINVAL, load_file("bad-utf8.conf", &p, error, sizeof(error)));
+        for (const char *c = error; *c; c++)
+                if ((unsigned char) *c < 0x20 || (unsigned char) *c >= 0x7f)
+                        TEST_FAIL("byte 0x%02x in '%s'", (unsigned char) *c, error);
 }
 
 /* ---------------------------------------------------------------- matching */
@@ -553,10 +623,13 @@ TEST(reload_session_losses_rematch_the_peer) {
         id.uid = 300;
         ASSERT_EQ(policy_session_losses(policy_match(old, &id), new, &id, &revoke), POLICY_LOSS_TENANT);
         ASSERT_TRUE(revoke);
-        /* uid 400 without a unit now falls through to [Tenant f], which lacks d's device. */
+        /*
+         * uid 400 without a unit now falls through to [Tenant f]: a match loss, but the session stays
+         * d's, so it is compared with d (unlimited -> 1G), not with f.
+         */
         id.uid = 400;
         ASSERT_EQ(policy_session_losses(policy_match(old, &id), new, &id, &revoke),
-                  POLICY_LOSS_MATCH | POLICY_LOSS_DEVICES);
+                  POLICY_LOSS_MATCH | POLICY_LOSS_LIMITS);
         ASSERT_TRUE(revoke);
         /* ... while with the unit it still is d, whose narrowed match does not concern it. */
         id.unit = (char *) "vmm.service";
@@ -567,6 +640,28 @@ TEST(reload_session_losses_rematch_the_peer) {
         ASSERT_TRUE(!revoke);
         /* Back again: e's window narrows, and e says RevokeOnReload=no. */
         ASSERT_EQ(policy_session_losses(policy_match(new, &id), old, &id, &revoke), POLICY_LOSS_FEATURES);
+        ASSERT_TRUE(!revoke);
+}
+
+/*
+ * A session keeps the tenant of its name across a reload: another tenant that now matches its peer
+ * first must not hide what that tenant lost, nor lend it its RevokeOnReload=.
+ */
+TEST(reload_session_losses_weigh_the_tenant_of_the_same_name) {
+        _cleanup_(policy_unrefp) Policy *old = NULL, *new = NULL;
+        PeerIdentity id = PEER_IDENTITY_NULL;
+        char error[1024];
+        bool revoke = false;
+
+        ASSERT_OK(load_file("reload-tenant-old.conf", &old, error, sizeof(error)));
+        ASSERT_OK(load_file("reload-tenant-new.conf", &new, error, sizeof(error)));
+        id.uid = 0;
+        ASSERT_STREQ(policy_match(new, &id)->name, "b");
+        ASSERT_EQ(policy_session_losses(policy_find_tenant(old, "a"), new, &id, &revoke),
+                  POLICY_LOSS_MATCH | POLICY_LOSS_DEVICES);
+        ASSERT_TRUE(revoke);            /* a's RevokeOnReload=yes, not b's no */
+        /* The tenant gone: [Global]'s value (no). */
+        ASSERT_EQ(policy_session_losses(policy_find_tenant(new, "b"), old, &id, &revoke), POLICY_LOSS_TENANT);
         ASSERT_TRUE(!revoke);
 }
 
