@@ -35,8 +35,8 @@ struct ib_batch {
         BatchOp *ops;
         size_t n_ops;
         size_t allocated;               /* ops has room for this many */
-        int fds[64];                    /* duplicated memfds, by fd_index */
-        int orig_fds[64];               /* the caller's fd numbers, to share one index */
+        int fds[IB_MAX_FDS_PER_MESSAGE];        /* duplicated memfds, by fd_index */
+        int orig_fds[IB_MAX_FDS_PER_MESSAGE];   /* the caller's fd numbers, to share one index */
         size_t n_fds;
         bool ran;
         bool sent_packed;               /* batch_wire() chose packed_ops: the answer must be packed too */
@@ -328,10 +328,16 @@ int batch_read_results(ib_client *c, ib_batch *b, const Ib__V1__Reply *reply) {
 
                         if (res->has_errnum && res->errnum != 0)
                                 batch_op_failed(c, o, res);
-                        else if (res->result_case == IB__V1__BATCH_RESULT__RESULT_MAP)
+                        else if (o->is_map && res->result_case == IB__V1__BATCH_RESULT__RESULT_MAP)
                                 o->value = res->map->iova;
-                        else if (res->result_case == IB__V1__BATCH_RESULT__RESULT_UNMAP)
+                        else if (!o->is_map && res->result_case == IB__V1__BATCH_RESULT__RESULT_UNMAP)
                                 o->value = res->unmap->length;
+                        else {
+                                /* a success carries its operation's result: a map's IOVA, an unmap's length */
+                                batch_clear_results(b);
+                                return client_fail(c, EPROTO, "the broker answered operation %zu of the batch "
+                                                              "with a result of another kind", i);
+                        }
                 }
         }
         c->error[0] = '\0';

@@ -21,9 +21,12 @@
  * it.  The first operation made with nothing in flight goes alone at once:
  * a single request never waits.  A bundle carries no fd, so after a broker
  * restart it is sent again like any request without fds (conn.c,
- * "Restarts"); a Batch the restart stopped part way is answered operation
- * by operation, and the operations it says were not applied go again in a
- * new bundle (their callbacks wait for that answer).
+ * "Restarts"), its bytes made again for the broker now serving (which may
+ * take packed batches or not); a Batch the restart stopped part way is
+ * answered operation by operation, and the operations it says were not
+ * applied go again as a new Batch at its place, ahead of every request
+ * made after them, made at the ResumedEvent (their callbacks wait for that
+ * answer).
  * It is on from connect; ib_client_set_coalescing(c, false) turns it off:
  * every request goes alone.
  */
@@ -92,16 +95,29 @@ static int bundle_add(Bundle **b, const BundleOp *op) {
         return 0;
 }
 
-static int bundle_send(ib_client *c, Bundle *b);
+/* A bundle's bytes, made again at a ResumedEvent: the broker now serving may take another form (packed or not). */
+static int bundle_rewire(ib_client *c, ib_pending *p) {
+        Bundle *b = p->data;
+        BatchWire *w = NULL;
+        int r;
+
+        r = batch_wire(c, b->batch, /* stop_on_error= */ false, &w);
+        if (r >= 0)
+                r = client_pending_rewrite(c, p, batch_wire_request(w));
+        batch_wire_free(w);
+        return r;
+}
 
 /*
  * The Batch's reply (NULL with err < 0: the connection died) to each
- * operation's callback.  An operation a broker restart stopped the Batch
- * before (not_applied) goes again in a new Batch, as a request without fds
- * goes again (conn.c, "Restarts"); its callback runs with that one's answer.
+ * operation's callback.  The operations a broker restart stopped the Batch
+ * before (not_applied) go again as a new Batch, queued at this one's place
+ * and made at the ResumedEvent that follows (conn.c, "Restarts"); their
+ * callbacks run with that one's answer.
  */
 static void bundle_complete(ib_client *c, ib_pending *p, Ib__V1__Reply *reply, int err) {
         Bundle *b = p->data, *again = NULL;
+        bool requeued = false;
         int r = err;
 
         if (reply) {
@@ -109,13 +125,26 @@ static void bundle_complete(ib_client *c, ib_pending *p, Ib__V1__Reply *reply, i
                 if (r >= 0)
                         r = batch_read_results(c, b->batch, reply);
         }
+        /* queued before any callback runs: a callback may make requests, which come after these */
+        for (size_t i = 0; r >= 0 && i < b->n_ops; i++)
+                if (batch_op_not_applied(b->batch, i) && bundle_add(&again, &b->ops[i]) < 0) {
+                        bundle_free(again);     /* out of memory: each answers not_applied itself */
+                        again = NULL;
+                        break;
+                }
+        if (again) {
+                requeued = client_queue_at_resume(c, p, bundle_complete, again, bundle_free, again->n_ops,
+                                                  bundle_rewire) >= 0;
+                if (!requeued)
+                        bundle_free(again);
+        }
         for (size_t i = 0; i < b->n_ops; i++) {
                 const BundleOp *o = &b->ops[i];
                 ib_result res = { .error = r, .message = c->error };
                 const char *message = NULL;
                 uint64_t value = 0;
 
-                if (r >= 0 && batch_op_not_applied(b->batch, i) && bundle_add(&again, o) >= 0)
+                if (r >= 0 && requeued && batch_op_not_applied(b->batch, i))
                         continue;
                 if (r >= 0) {
                         res.error = ib_batch_result(b->batch, i, &value, &message);
@@ -130,8 +159,6 @@ static void bundle_complete(ib_client *c, ib_pending *p, Ib__V1__Reply *reply, i
         }
         if (reply)
                 reply_free(reply);
-        if (again)
-                (void) bundle_send(c, again);
 }
 
 /* Queues b as one Batch request (taking it); if it cannot be, each operation hears why, once. */
@@ -141,7 +168,8 @@ static int bundle_send(ib_client *c, Bundle *b) {
 
         r = batch_wire(c, b->batch, /* stop_on_error= */ false, &w);
         if (r >= 0)
-                r = client_submit_bundle(c, batch_wire_request(w), bundle_complete, b, bundle_free, b->n_ops);
+                r = client_submit_bundle(c, batch_wire_request(w), bundle_complete, b, bundle_free, b->n_ops,
+                                         bundle_rewire);
         batch_wire_free(w);
         if (r < 0) {
                 ib_pending p = { .data = b };

@@ -31,6 +31,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -119,6 +120,8 @@ static ib_pending *pending_free(ib_client *c, ib_pending *p) {
         if (p->free_data)
                 p->free_data(p->data);
         free(p->fds);
+        if (p->buf != p->bytes)
+                free(p->buf);   /* client_pending_rewrite()'s */
         free(p);                /* and its buf, inside it */
         return NULL;
 }
@@ -140,15 +143,21 @@ static bool client_has_unsent(const ib_client *c) {
         return false;
 }
 
-/* Sends queued requests while the broker's in-flight limit allows; 0 or -errno. */
+/*
+ * Sends queued requests while the broker's in-flight limit allows; 0 or
+ * -errno.  None between a not_applied answer and its ResumedEvent: what
+ * goes again then goes ahead of them.
+ */
 static int client_flush(ib_client *c) {
+        if (c->awaiting_resume)
+                return 0;
         for (ib_pending *p = c->pending; p; p = p->next) {
                 int fds[IB_MAX_FDS_PER_MESSAGE];
                 ssize_t n;
 
                 if (p->sent)
                         continue;
-                if (c->n_sent >= c->limits.max_requests_in_flight)
+                if (c->n_sent >= c->limits.max_requests_in_flight || !p->buf)
                         return 0;
                 for (size_t i = 0; i < p->n_fds; i++)
                         fds[i] = p->fds[i]->fd;
@@ -218,6 +227,7 @@ static void client_on_resumed(ib_client *c, const Ib__V1__ResumedEvent *ev) {
         const ib_pending *next = NULL;
 
         c->restarts++;
+        c->awaiting_resume = false;
         /* the broker now serving may be another version: what it offers now (none listed: older than packed batches) */
         c->batch_packed = false;
         for (size_t i = 0; i < ev->n_features; i++)
@@ -234,6 +244,20 @@ static void client_on_resumed(ib_client *c, const Ib__V1__ResumedEvent *ev) {
                         continue;               /* the copy sent again for it is the one in the socket */
                 p->sent = false;                /* client_flush() sends it again, in list order */
                 c->n_sent--;
+        }
+        /* what goes now goes in the form this broker takes (a bundle waiting for this event: first bytes) */
+        for (ib_pending *p = c->pending, *after; p; p = after) {
+                int r;
+
+                after = p->next;
+                if (p->sent || !p->rewire)
+                        continue;
+                r = p->rewire(c, p);
+                if (r < 0) {
+                        pending_unlink(c, p);
+                        p->complete(c, p, NULL, r);
+                        pending_free(c, p);
+                }
         }
 }
 
@@ -284,15 +308,24 @@ static int client_read_one(ib_client *c, bool wait) {
                 if (p->id != reply->id)
                         continue;
                 if (client_reply_not_applied(reply) && !p->carried_fds) {
-                        /* goes again at the ResumedEvent that follows; unsent, it goes anyway */
+                        /* goes again at the ResumedEvent that follows, ahead of what waits; unsent, it goes anyway */
                         p->not_applied = p->sent;
+                        c->awaiting_resume = c->awaiting_resume || p->sent;
                         break;
                 }
                 /* unsent: to go again after a not_applied, yet answered otherwise; the answer stands */
                 pending_unlink(c, p);
                 if (p->sent)
                         c->n_sent--;
-                p->complete(c, p, reply, 0);    /* takes reply, may take fds */
+                if (client_reply_error(c, reply) == 0 && (int) reply->result_case != p->verb) {
+                        /* a success carries its verb's result (docs/protocol.md): anything else is not an answer */
+                        reply_free(reply);
+                        client_close_rx_fds(c);
+                        p->complete(c, p, NULL,
+                                    client_fail(c, EPROTO, "the broker answered request %" PRIu64
+                                                " with a result of another verb", p->id));
+                } else
+                        p->complete(c, p, reply, 0);    /* takes reply, may take fds */
                 pending_free(c, p);
                 client_close_rx_fds(c);
                 return 1;
@@ -351,7 +384,8 @@ _public_ int ib_client_process(ib_client *c) {
 }
 
 static int submit(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n_fds, pending_complete complete,
-                  ib_callback cb, void *userdata, void *data, void (*free_data)(void *data), size_t n_ops) {
+                  ib_callback cb, void *userdata, void *data, void (*free_data)(void *data), size_t n_ops,
+                  int (*rewire)(ib_client *c, ib_pending *p)) {
         ib_pending *p;
         size_t size;
         bool fast;
@@ -375,12 +409,13 @@ static int submit(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n_f
                 return -ENOMEM;
         p->id = req->id;
         p->carried_fds = n_fds > 0;
+        p->verb = (int) req->verb_case;
         p->complete = complete;
         p->cb = cb;
         p->userdata = userdata;
-        p->data = data;
-        p->free_data = free_data;
+        p->data = data;         /* the caller's until p is queued below (free_data is set then) */
         p->n_ops = n_ops;
+        p->rewire = rewire;
         p->buf = p->bytes;
         if (n_fds > 0) {
                 p->fds = calloc(n_fds, sizeof(*p->fds));
@@ -395,7 +430,7 @@ static int submit(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n_f
          * Nothing waits before it and the broker takes one more: sent now
          * with the caller's own fds, which then need no duplicate.
          */
-        if (!client_has_unsent(c) && c->n_sent < c->limits.max_requests_in_flight) {
+        if (!client_has_unsent(c) && !c->awaiting_resume && c->n_sent < c->limits.max_requests_in_flight) {
                 ssize_t n = scm_send(c->fd, p->buf, p->size, fds, n_fds);
 
                 if (n >= 0) {
@@ -426,7 +461,16 @@ static int submit(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n_f
                         i = &(*i)->next;
                 *i = p;
         }
-        return client_flush(c);
+        p->free_data = free_data;
+
+        /*
+         * Queued: from here p completes through its callback, once.  If an
+         * earlier request cannot be sent, the next client_process() finds
+         * the same error and breaks the connection, completing p with it;
+         * returning it here would tell the caller p was not queued.
+         */
+        (void) client_flush(c);
+        return 0;
 }
 
 int client_submit(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n_fds, pending_complete complete,
@@ -436,12 +480,61 @@ int client_submit(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n_f
 
         if (r < 0 && c->broken)
                 return r;
-        return submit(c, req, fds, n_fds, complete, cb, userdata, data, NULL, 1);
+        return submit(c, req, fds, n_fds, complete, cb, userdata, data, NULL, 1, NULL);
 }
 
 int client_submit_bundle(ib_client *c, Ib__V1__Request *req, pending_complete complete, void *data,
-                         void (*free_data)(void *data), size_t n_ops) {
-        return submit(c, req, NULL, 0, complete, NULL, NULL, data, free_data, n_ops);
+                         void (*free_data)(void *data), size_t n_ops, int (*rewire)(ib_client *c, ib_pending *p)) {
+        return submit(c, req, NULL, 0, complete, NULL, NULL, data, free_data, n_ops, rewire);
+}
+
+int client_queue_at_resume(ib_client *c, ib_pending *done, pending_complete complete, void *data,
+                           void (*free_data)(void *data), size_t n_ops, int (*rewire)(ib_client *c, ib_pending *p)) {
+        ib_pending *p, **i;
+
+        if (c->broken)
+                return client_fail(c, ENOTCONN, "the connection to the broker is closed");
+        p = calloc(1, sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        p->verb = IB__V1__REQUEST__VERB_BATCH;
+        p->complete = complete;
+        p->data = data;
+        p->free_data = free_data;
+        p->n_ops = n_ops;
+        p->rewire = rewire;
+        /* done's successor is still queued: p goes right before it */
+        for (i = &c->pending; *i && *i != done->next; i = &(*i)->next)
+                ;
+        p->next = *i;
+        *i = p;
+        c->awaiting_resume = true;
+        return 0;
+}
+
+int client_pending_rewrite(ib_client *c, ib_pending *p, Ib__V1__Request *req) {
+        uint8_t *buf;
+        size_t size;
+        bool fast;
+
+        req->id = p->id ?: ++c->next_id;
+        size = pb_fast_request_size(req);
+        fast = size > 0;
+        if (!fast)
+                size = ib__v1__request__get_packed_size(req);
+        if (size > c->limits.max_message_size)
+                return client_fail(c, EMSGSIZE, "request of %zu bytes: the broker takes at most %u", size,
+                                   c->limits.max_message_size);
+        buf = malloc(size);
+        if (!buf)
+                return -ENOMEM;
+        size = fast ? pb_fast_request_pack(req, size, buf) : ib__v1__request__pack(req, buf);
+        if (p->buf != p->bytes)
+                free(p->buf);
+        p->buf = buf;
+        p->size = size;
+        p->id = req->id;
+        return 0;
 }
 
 int client_reply_error(ib_client *c, const Ib__V1__Reply *reply) {
@@ -507,11 +600,22 @@ int client_call_fds(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n
                         continue;
                 }
                 r = poll(&pfd, 1, c->timeout_ms);
-                if (r < 0 && errno != EINTR)
-                        return client_fail(c, errno, "poll: %s", strerror(errno));
-                if (r == 0)
-                        return client_fail(c, ETIMEDOUT, "the broker did not answer within %d s",
-                                           c->timeout_ms / 1000);
+                /*
+                 * Giving up while w is queued: the connection ends (w and
+                 * everything after it complete), so that no later answer
+                 * is written into this returned frame.
+                 */
+                if (r < 0 && errno != EINTR) {
+                        r = client_fail(c, errno, "poll: %s", strerror(errno));
+                        client_break(c, r);
+                        return r;
+                }
+                if (r == 0) {
+                        r = client_fail(c, ETIMEDOUT, "the broker did not answer within %d s",
+                                        c->timeout_ms / 1000);
+                        client_break(c, r);
+                        return r;
+                }
                 r = client_process(c, /* wait= */ false, &w.done);
                 if (r < 0 && !w.done)
                         return r;
@@ -543,6 +647,19 @@ _public_ int ib_client_connect(const char *path, const char *client_name, ib_cli
         return ib_client_connect_verbose(path, client_name, ret, NULL, 0);
 }
 
+/* A failure of ib_client_connect_verbose() before there is a connection to explain it: r, and why in error. */
+static int connect_fail(char *error, size_t error_size, int r, const char *fmt, ...) _printf_(4, 5);
+static int connect_fail(char *error, size_t error_size, int r, const char *fmt, ...) {
+        va_list ap;
+
+        if (error && error_size) {
+                va_start(ap, fmt);
+                (void) error_sentence_format(error, error_size, -r, fmt, ap);
+                va_end(ap);
+        }
+        return r;
+}
+
 _public_ int ib_client_connect_verbose(const char *path, const char *client_name, ib_client **ret, char *error,
                                        size_t error_size) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -552,19 +669,23 @@ _public_ int ib_client_connect_verbose(const char *path, const char *client_name
         ib_client *c;
         int r;
 
+        if (error && error_size)
+                error[0] = '\0';
         if (!ret)
-                return -EINVAL;
+                return connect_fail(error, error_size, -EINVAL, "no place for the connection (ret is NULL)");
         if (!path)
                 path = getenv("IOMMU_BROKER_SOCKET");
         if (!path || !*path)
                 path = IB_DEFAULT_SOCKET;
         if (strlen(path) >= sizeof(sa.sun_path))
-                return -ENAMETOOLONG;
+                return connect_fail(error, error_size, -ENAMETOOLONG,
+                                    "the socket path is %zu bytes; a Unix socket's takes at most %zu", strlen(path),
+                                    sizeof(sa.sun_path) - 1);
         strcpy(sa.sun_path, path);
 
         c = calloc(1, sizeof(*c));
         if (!c)
-                return -ENOMEM;
+                return connect_fail(error, error_size, -ENOMEM, "out of memory");
         c->timeout_ms = -1;
         c->coalescing = true;           /* client/coalesce.c; ib_client_set_coalescing() */
         /* Until Hello says otherwise: the limits of protocol v1. */
@@ -581,7 +702,9 @@ _public_ int ib_client_connect_verbose(const char *path, const char *client_name
         if (!c->rbuf || c->fd < 0) {
                 r = c->rbuf ? -errno : -ENOMEM;
                 ib_client_free(c);
-                return r;
+                if (r == -ENOMEM)
+                        return connect_fail(error, error_size, r, "out of memory");
+                return connect_fail(error, error_size, r, "cannot make a socket: %s", strerror(-r));
         }
         /* connected without waiting (a full backlog is EAGAIN), then blocking for the synchronous calls' reads */
         if (connect(c->fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || fcntl(c->fd, F_SETFL, 0) < 0) {
@@ -625,7 +748,7 @@ _public_ int ib_client_connect_verbose(const char *path, const char *client_name
 
                 if (!b) {
                         ib_client_free(c);
-                        return -ENOMEM;
+                        return connect_fail(error, error_size, -ENOMEM, "out of memory");
                 }
                 c->rbuf = b;
                 c->rbuf_size = c->limits.max_message_size;
@@ -660,6 +783,8 @@ _public_ int ib_client_get_events(ib_client *c) {
                 return -EINVAL;
         if (c->bundle)
                 return POLLIN | POLLOUT;        /* ib_client_process() sends it */
+        if (c->awaiting_resume)
+                return POLLIN;                  /* nothing goes before the ResumedEvent */
         for (ib_pending *p = c->pending; p; p = p->next)
                 if (!p->sent && c->n_sent < c->limits.max_requests_in_flight)
                         return POLLIN | POLLOUT;

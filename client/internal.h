@@ -48,6 +48,7 @@ struct ib_pending {
         bool sent;
         bool carried_fds;               /* n_fds > 0 at submit: never sent again after a restart */
         bool not_applied;               /* a restart stopped it: goes again at the ResumedEvent that follows */
+        int verb;                       /* the request's verb_case: an answer without error carries the result of that number */
         uint8_t *buf;                   /* packed (bytes); kept until the reply, to send it again after a restart */
         size_t size;
         ClientFd **fds;                 /* until sent: the fds it carries */
@@ -58,7 +59,9 @@ struct ib_pending {
         void *data;                     /* the completion's own */
         void (*free_data)(void *data);  /* NULL: the completion's caller owns data */
         size_t n_ops;                   /* the operations it answers: 1, or a bundle's (coalesce.c) */
-        uint8_t bytes[];                /* buf: allocated with the pending request */
+        /* a bundle's: builds its bytes again at a ResumedEvent, in the form the broker now serving takes */
+        int (*rewire)(ib_client *c, ib_pending *p);
+        uint8_t bytes[];                /* buf: allocated with the pending request, or by client_pending_rewrite() */
 };
 
 struct ib_client {
@@ -84,6 +87,7 @@ struct ib_client {
         int timeout_ms;                 /* of a synchronous call; -1: none */
         bool coalescing;                /* on unless ib_client_set_coalescing(c, false) */
         bool batch_packed;              /* the broker takes a Batch's packed_ops (FEATURE_BATCH_PACKED) */
+        bool awaiting_resume;           /* a restart stopped a request: nothing is sent until the ResumedEvent */
         struct Bundle *bundle;          /* the open bundle (coalesce.c), not yet a request */
 };
 
@@ -100,9 +104,23 @@ int client_fail(ib_client *c, int err, const char *fmt, ...) _printf_(3, 4);
  */
 int client_submit(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n_fds, pending_complete complete,
                   ib_callback cb, void *userdata, void *data);
-/* client_submit() of a bundle (coalesce.c): no fds; data freed by free_data with the pending; n_ops answered. */
+/*
+ * client_submit() of a bundle (coalesce.c): no fds; data freed by free_data
+ * with the pending; n_ops answered; rewire builds its bytes again at a
+ * ResumedEvent (client_pending_rewrite()) if it is unsent then.
+ */
 int client_submit_bundle(ib_client *c, Ib__V1__Request *req, pending_complete complete, void *data,
-                         void (*free_data)(void *data), size_t n_ops);
+                         void (*free_data)(void *data), size_t n_ops, int (*rewire)(ib_client *c, ib_pending *p));
+/*
+ * Queues a bundle whose operations a restart stopped (coalesce.c) at the
+ * place of done, the request whose answer said so (just unlinked: ahead of
+ * every request made after it), without bytes: rewire makes them, with a
+ * new id, at the ResumedEvent that follows, and nothing is sent until then.
+ */
+int client_queue_at_resume(ib_client *c, ib_pending *done, pending_complete complete, void *data,
+                           void (*free_data)(void *data), size_t n_ops, int (*rewire)(ib_client *c, ib_pending *p));
+/* Packs req as p's bytes (p's id; a new one if p has none yet): a rewire's. */
+int client_pending_rewrite(ib_client *c, ib_pending *p, Ib__V1__Request *req);
 
 /*
  * Submits req and waits for its reply.  Returns 0 with *ret the reply

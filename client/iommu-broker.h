@@ -110,7 +110,7 @@ int ib_client_connect_verbose(const char *path, const char *client_name, ib_clie
 ib_client *ib_client_free(ib_client *c);
 
 int ib_client_get_fd(ib_client *c);
-/* POLLIN, plus POLLOUT while requests wait to be sent. */
+/* POLLIN, plus POLLOUT while requests wait that may be sent now. */
 int ib_client_get_events(ib_client *c);
 /* Sends what it can, reads what is there, runs callbacks; never blocks. */
 int ib_client_process(ib_client *c);

@@ -51,6 +51,7 @@ typedef struct Fake {
         char script_error[256];         /* what a script found wrong; "" */
         uint64_t got_iova;              /* a script's result, for the main thread */
         bool packed;                    /* Hello offers FEATURE_BATCH_PACKED */
+        unsigned in_flight;             /* Hello's max_requests_in_flight; 0: 64 */
 } Fake;
 
 #define FAKE_NULL { .listen_fd = -1, .fd = -1 }
@@ -176,7 +177,7 @@ static void *fake_accept_hello(void *userdata) {
         }
         limits.max_message_size = 65536;
         limits.max_fds_per_message = 16;
-        limits.max_requests_in_flight = 64;
+        limits.max_requests_in_flight = f->in_flight ?: 64;
         limits.max_batch_ops = 256;
         limits.max_iova_ranges = 64;
         hello.protocol_version = 1;
@@ -1019,6 +1020,342 @@ TEST(a_packed_answer_that_does_not_fit_is_eproto) {
                 ib_batch_free(b);
                 fake_stop(&f);
         }
+}
+
+/* ------------------------------------------------------------------ a broker that goes away, a wrong answer */
+
+/* The broker's end closes: the library sees EPIPE or ECONNRESET from here on. */
+static void fake_hang_up(Fake *f) {
+        f->fd = safe_close(f->fd);
+}
+
+static int cb_calls;
+
+static void on_count(ib_client *c, const ib_result *result, void *userdata) {
+        cb_calls++;
+        if (userdata)
+                on_done(c, result, userdata);
+}
+
+/*
+ * A coalesced Batch that cannot be sent (the broker is gone) answers each
+ * of its operations once, with the error: the bundle was freed by the
+ * failed send and then read and freed again.
+ */
+TEST(a_batch_that_cannot_be_sent_answers_each_op_once) {
+        _cleanup_(fake_stopp) Fake f = FAKE_NULL;
+        _cleanup_(got_clearp) Got g = GOT_NULL;
+        Done d[3] = {};
+
+        ASSERT_OK(fake_start(&f));
+        ASSERT_OK(ib_client_set_coalescing(f.c, true));
+        ASSERT_OK(map_mem_async(&f, 0x10000, &d[0]));   /* alone, at once */
+        ASSERT_OK(map_mem_async(&f, 0x20000, &d[1]));   /* these two wait in the bundle */
+        ASSERT_OK(map_mem_async(&f, 0x30000, &d[2]));
+        ASSERT_OK(fake_read(&f, &g));
+        fake_hang_up(&f);
+        ASSERT_TRUE(ib_client_process(f.c) < 0);
+        for (size_t i = 0; i < ELEMENTSOF(d); i++) {
+                ASSERT_EQ(d[i].calls, 1);
+                ASSERT_TRUE(d[i].error < 0);
+        }
+        ASSERT_EQ(ib_client_pending(f.c), 0);
+}
+
+static Done in_cb_async;
+static int in_cb_async_r = 1, in_cb_sync_r = 1;
+
+/* Made from a callback while an earlier request waits unsent and the broker is gone. */
+static void on_first_answered(ib_client *c, const ib_result *result, void *userdata) {
+        uint64_t length = 0;
+
+        in_cb_async_r = ib_ioas_free_async(c, 9, on_count, &in_cb_async);
+        in_cb_sync_r = ib_unmap(c, 1, 0, 4096, &length);   /* its wait lives in this frame */
+}
+
+/*
+ * A request that the library queued is answered through its callback, once;
+ * a request it says it could not queue (a negative return) never is.  Here
+ * an earlier request cannot be sent when the later ones are made: they are
+ * queued (0), then complete with the connection's end, and the synchronous
+ * one returns its error without a later write into its returned frame.
+ */
+TEST(a_request_queued_behind_a_failed_send_completes_once) {
+        _cleanup_(fake_stopp) Fake f = FAKE_NULL;
+        _cleanup_(got_clearp) Got g = GOT_NULL;
+        Done second = {};
+
+        f.in_flight = 1;
+        ASSERT_OK(fake_start(&f));
+        in_cb_async = (Done) {};
+        cb_calls = 0;
+        ASSERT_OK(ib_ioas_free_async(f.c, 1, on_first_answered, NULL));    /* sent */
+        ASSERT_OK(ib_ioas_free_async(f.c, 2, on_count, &second));          /* waits: one in flight */
+        ASSERT_OK(fake_read(&f, &g));
+        {
+                Ib__V1__Reply reply = IB__V1__REPLY__INIT;
+                Ib__V1__IoasFreeReply fr = IB__V1__IOAS_FREE_REPLY__INIT;
+
+                reply.id = g.req->id;
+                reply.result_case = IB__V1__REPLY__RESULT_IOAS_FREE;
+                reply.ioas_free = &fr;
+                ASSERT_OK(fake_send(&f, &reply));
+        }
+        fake_hang_up(&f);
+        ASSERT_TRUE(ib_client_process(f.c) < 0);
+        ASSERT_EQ(in_cb_async_r, 0);
+        ASSERT_TRUE(in_cb_sync_r < 0);
+        ASSERT_EQ(in_cb_async.calls, 1);
+        ASSERT_TRUE(in_cb_async.error < 0);
+        ASSERT_EQ(second.calls, 1);
+        ASSERT_TRUE(second.error < 0);
+        ASSERT_EQ(cb_calls, 2);
+        ASSERT_EQ(ib_client_pending(f.c), 0);
+}
+
+/* An answer without error carries its verb's result (docs/protocol.md); one of another verb is EPROTO. */
+TEST(an_answer_of_another_verb_is_eproto) {
+        _cleanup_(fake_stopp) Fake f = FAKE_NULL;
+        _cleanup_(got_clearp) Got g = GOT_NULL;
+        Done d = {};
+
+        ASSERT_OK(fake_start(&f));
+        ASSERT_OK(map_mem_async(&f, 0x10000, &d));
+        ASSERT_OK(fake_read(&f, &g));
+        {
+                Ib__V1__Reply reply = IB__V1__REPLY__INIT;
+                Ib__V1__IoasAllocReply ia = IB__V1__IOAS_ALLOC_REPLY__INIT;
+
+                reply.id = g.req->id;
+                ia.ioas = 5;
+                reply.result_case = IB__V1__REPLY__RESULT_IOAS_ALLOC;
+                reply.ioas_alloc = &ia;
+                ASSERT_OK(fake_send(&f, &reply));
+        }
+        ASSERT_OK(drain(&f));
+        ASSERT_EQ(d.calls, 1);
+        ASSERT_EQ(d.error, -EPROTO);
+        ASSERT_U64_EQ(d.iova, 0);
+        ASSERT_TRUE(strstr(d.message, "another verb") != NULL);
+
+        /* no result at all is no answer either */
+        d = (Done) {};
+        ASSERT_OK(map_mem_async(&f, 0x10000, &d));
+        ASSERT_OK(fake_read(&f, &g));
+        {
+                Ib__V1__Reply reply = IB__V1__REPLY__INIT;
+
+                reply.id = g.req->id;
+                ASSERT_OK(fake_send(&f, &reply));
+        }
+        ASSERT_OK(drain(&f));
+        ASSERT_EQ(d.calls, 1);
+        ASSERT_EQ(d.error, -EPROTO);
+}
+
+/* A Batch (not packed) whose result for a map is an unmap's: EPROTO for every operation, no value read. */
+TEST(a_batch_result_of_another_kind_is_eproto) {
+        _cleanup_(fake_stopp) Fake f = FAKE_NULL;
+        _cleanup_(got_clearp) Got g1 = GOT_NULL, g2 = GOT_NULL;
+        Done d[2] = {};
+
+        ASSERT_OK(fake_start(&f));
+        ASSERT_OK(ib_client_set_coalescing(f.c, true));
+        ASSERT_OK(map_mem_async(&f, 0x10000, &d[0]));
+        ASSERT_OK(map_mem_async(&f, 0x20000, &d[1]));
+        ASSERT_OK(ib_client_process(f.c));
+        ASSERT_OK(fake_read(&f, &g1));
+        ASSERT_OK(fake_read(&f, &g2));
+        ASSERT_EQ(g2.req->verb_case, IB__V1__REQUEST__VERB_BATCH);
+        ASSERT_OK(fake_answer_map(&f, g1.req->id, 0x10000));
+        {
+                Ib__V1__Reply reply = IB__V1__REPLY__INIT;
+                Ib__V1__BatchReply br = IB__V1__BATCH_REPLY__INIT;
+                Ib__V1__BatchResult res = IB__V1__BATCH_RESULT__INIT, *resp = &res;
+                Ib__V1__UnmapReply um = IB__V1__UNMAP_REPLY__INIT;
+
+                um.length = 0x777000;
+                res.result_case = IB__V1__BATCH_RESULT__RESULT_UNMAP;
+                res.unmap = &um;
+                br.results = &resp;
+                br.n_results = 1;
+                reply.id = g2.req->id;
+                reply.result_case = IB__V1__REPLY__RESULT_BATCH;
+                reply.batch = &br;
+                ASSERT_OK(fake_send(&f, &reply));
+        }
+        ASSERT_OK(drain(&f));
+        ASSERT_EQ(d[0].calls, 1);
+        ASSERT_EQ(d[0].error, 0);
+        ASSERT_EQ(d[1].calls, 1);
+        ASSERT_EQ(d[1].error, -EPROTO);
+        ASSERT_U64_EQ(d[1].iova, 0);
+}
+
+/* A local failure of ib_client_connect_verbose() still says why in its buffer. */
+TEST(connect_verbose_explains_a_local_failure) {
+        char path[200], error[256];
+        ib_client *c = NULL;
+
+        memset(path, 'x', sizeof(path) - 1);
+        path[sizeof(path) - 1] = '\0';
+        memset(error, '#', sizeof(error));
+        ASSERT_EQ(ib_client_connect_verbose(path, "t", &c, error, sizeof(error)), -ENAMETOOLONG);
+        ASSERT_TRUE(c == NULL);
+        ASSERT_TRUE(memchr(error, '\0', sizeof(error)) != NULL);
+        ASSERT_TRUE(strstr(error, "socket path") != NULL);
+}
+
+/* ib_batch_add_map() takes as many distinct memfds as one message carries (16), as libiommu-broker(3) says. */
+TEST(a_batch_takes_sixteen_distinct_memfds) {
+        ib_batch *b = NULL;
+        int fds[17];
+
+        ASSERT_OK(ib_batch_new(&b));
+        for (int i = 0; i < 17; i++) {
+                fds[i] = new_memfd();
+                ASSERT_TRUE(fds[i] >= 0);
+        }
+        for (int i = 0; i < 16; i++)
+                ASSERT_EQ(ib_batch_add_map(b, 1, fds[i], 0, 4096, MAP_FLAGS, 0x1000 * (uint64_t) (i + 1)), i);
+        ASSERT_EQ(ib_batch_add_map(b, 1, fds[16], 0, 4096, MAP_FLAGS, 0x100000), -E2BIG);
+        ASSERT_EQ(ib_batch_add_map(b, 1, fds[3], 0, 4096, MAP_FLAGS, 0x200000), 16);   /* a known one still shares */
+        for (int i = 0; i < 17; i++)
+                close(fds[i]);
+        ib_batch_free(b);
+}
+
+/* ------------------------------------------------------------------ what goes again goes first */
+
+/*
+ * Operations a restart stopped inside a coalesced Batch go again ahead of
+ * a request made after them (docs/protocol.md, "Restarts": ahead of every
+ * request not sent yet), here an IoasFree queued behind the in-flight limit.
+ */
+TEST(not_applied_ops_of_a_batch_go_again_ahead_of_later_requests) {
+        _cleanup_(fake_stopp) Fake f = FAKE_NULL;
+        _cleanup_(got_clearp) Got g1 = GOT_NULL, g2 = GOT_NULL, g3 = GOT_NULL, g4 = GOT_NULL;
+        static const uint64_t both[] = { 0x20000, 0x30000 }, again[] = { 0x30000 };
+        static const bool not_applied[] = { false, true };
+        Done d[3] = {}, freed = {};
+
+        f.in_flight = 1;
+        ASSERT_OK(fake_start(&f));
+        ASSERT_OK(ib_client_set_coalescing(f.c, true));
+        ASSERT_OK(map_mem_async(&f, 0x10000, &d[0]));                  /* sent */
+        ASSERT_OK(map_mem_async(&f, 0x20000, &d[1]));                  /* these two: one Batch */
+        ASSERT_OK(map_mem_async(&f, 0x30000, &d[2]));
+        ASSERT_OK(ib_ioas_free_async(f.c, 1, on_done, &freed));        /* made after them */
+        ASSERT_OK(fake_read(&f, &g1));
+        ASSERT_OK(fake_answer_map(&f, g1.req->id, 0x10000));
+        ASSERT_TRUE(ib_client_process(f.c) >= 0);
+        ASSERT_OK(fake_read(&f, &g2));
+        ASSERT_TRUE(is_bundle(&g2, 2, both));
+        ASSERT_OK(fake_answer_batch(&f, &g2, NULL, NULL, not_applied));
+        ASSERT_TRUE(ib_client_process(f.c) >= 0);
+        ASSERT_TRUE(fake_quiet(&f));                                    /* nothing before the event */
+        ASSERT_OK(fake_resumed(&f, g2.req->id, 0));
+        while (ib_client_restarts(f.c) == 0)
+                ASSERT_TRUE(ib_client_process(f.c) >= 0);
+        ASSERT_DONE_ONCE(d[1], 0, 0x20000);
+        ASSERT_EQ(d[2].calls, 0);
+        ASSERT_OK(fake_read(&f, &g3));
+        ASSERT_TRUE(is_bundle(&g3, 1, again));
+        ASSERT_TRUE(g3.req->id > g2.req->id);
+        ASSERT_OK(fake_answer_batch(&f, &g3, NULL, NULL, NULL));
+        ASSERT_TRUE(ib_client_process(f.c) >= 0);
+        ASSERT_DONE_ONCE(d[2], 0, 0x30000);
+        ASSERT_OK(fake_read(&f, &g4));
+        ASSERT_EQ(g4.req->verb_case, IB__V1__REQUEST__VERB_IOAS_FREE);
+        ASSERT_EQ(freed.calls, 0);
+}
+
+/*
+ * The same, packed, when an older broker takes over (its ResumedEvent
+ * lists no feature): the operations go again as plain ops, which it reads,
+ * not as packed ones it would take for an empty Batch.
+ */
+TEST(not_applied_ops_go_again_in_the_form_the_new_broker_takes) {
+        _cleanup_(fake_stopp) Fake f = FAKE_NULL;
+        _cleanup_(got_clearp) Got g1 = GOT_NULL, g2 = GOT_NULL, g3 = GOT_NULL;
+        Done d[3] = {};
+
+        f.packed = true;
+        ASSERT_OK(fake_start(&f));
+        ASSERT_OK(ib_client_set_coalescing(f.c, true));
+        ASSERT_OK(map_mem_async(&f, 0x10000, &d[0]));
+        ASSERT_OK(map_mem_async(&f, 0x20000, &d[1]));
+        ASSERT_OK(map_mem_async(&f, 0x30000, &d[2]));
+        ASSERT_OK(ib_client_process(f.c));
+        ASSERT_OK(fake_read(&f, &g1));
+        ASSERT_OK(fake_read(&f, &g2));
+        ASSERT_EQ(g2.req->batch->n_packed_ops, 10U);
+        ASSERT_OK(fake_answer_map(&f, g1.req->id, 0x10000));
+        {
+                Ib__V1__Reply reply = IB__V1__REPLY__INIT;
+                Ib__V1__BatchReply br = IB__V1__BATCH_REPLY__INIT;
+                Ib__V1__BatchResult res = IB__V1__BATCH_RESULT__INIT, *resp = &res;
+                uint64_t values[2] = { 0x20000, 0 };
+
+                res.has_index = true;
+                res.index = 1;
+                res.has_errnum = res.has_not_applied = res.not_applied = true;
+                res.errnum = ECANCELED;
+                res.errno_name = (char *) "ECANCELED";
+                res.error = (char *) NOT_APPLIED_SENTENCE;
+                br.packed_values = values;
+                br.n_packed_values = 2;
+                br.results = &resp;
+                br.n_results = 1;
+                reply.id = g2.req->id;
+                reply.result_case = IB__V1__REPLY__RESULT_BATCH;
+                reply.batch = &br;
+                ASSERT_OK(fake_send(&f, &reply));
+        }
+        ASSERT_OK(fake_resumed_offering(&f, g2.req->id, 0, NULL, 0));
+        while (ib_client_restarts(f.c) == 0)
+                ASSERT_TRUE(ib_client_process(f.c) >= 0);
+        ASSERT_DONE_ONCE(d[1], 0, 0x20000);
+        ASSERT_OK(fake_read(&f, &g3));
+        ASSERT_EQ(g3.req->batch->n_packed_ops, 0U);
+        ASSERT_EQ(g3.req->batch->n_ops, 1U);
+        ASSERT_U64_EQ(g3.req->batch->ops[0]->map->iova, 0x30000);
+        ASSERT_OK(fake_answer_batch(&f, &g3, NULL, NULL, NULL));
+        ASSERT_OK(drain(&f));
+        ASSERT_DONE_ONCE(d[2], 0, 0x30000);
+}
+
+/*
+ * A request made between a not_applied answer and the ResumedEvent waits:
+ * the one that goes again goes first, same bytes.
+ */
+TEST(a_request_made_before_the_event_waits_for_what_goes_again) {
+        _cleanup_(fake_stopp) Fake f = FAKE_NULL;
+        _cleanup_(got_clearp) Got g1 = GOT_NULL, g2 = GOT_NULL, g3 = GOT_NULL;
+        Done first = {}, later = {};
+
+        ASSERT_OK(fake_start(&f));
+        ASSERT_OK(map_mem_async(&f, 0x10000, &first));
+        ASSERT_OK(fake_read(&f, &g1));
+        ASSERT_OK(fake_not_applied(&f, g1.req->id));
+        ASSERT_TRUE(ib_client_process(f.c) >= 0);
+        ASSERT_EQ(first.calls, 0);
+        ASSERT_OK(map_mem_async(&f, 0x20000, &later));
+        ASSERT_EQ(ib_client_get_events(f.c), POLLIN);                   /* nothing to send yet */
+        ASSERT_TRUE(ib_client_process(f.c) >= 0);
+        ASSERT_TRUE(fake_quiet(&f));
+        ASSERT_OK(fake_resumed(&f, g1.req->id, 0));
+        while (ib_client_restarts(f.c) == 0)
+                ASSERT_TRUE(ib_client_process(f.c) >= 0);
+        ASSERT_OK(fake_read(&f, &g2));
+        ASSERT_TRUE(same_bytes(&g1, &g2));
+        ASSERT_OK(fake_read(&f, &g3));
+        ASSERT_U64_EQ(g3.req->map->iova, 0x20000);
+        ASSERT_OK(fake_answer_map(&f, g2.req->id, 0x10000));
+        ASSERT_OK(fake_answer_map(&f, g3.req->id, 0x20000));
+        ASSERT_OK(drain(&f));
+        ASSERT_DONE_ONCE(first, 0, 0x10000);
+        ASSERT_DONE_ONCE(later, 0, 0x20000);
 }
 
 TESTS_MAIN(NULL, NULL)
