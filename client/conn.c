@@ -383,12 +383,31 @@ _public_ int ib_client_process(ib_client *c) {
         return client_process(c, /* wait= */ false, /* done= */ NULL);
 }
 
+/* The packed size of req within the broker's limit (fast: pb-fast packs it), or -EMSGSIZE. */
+static int request_size(ib_client *c, const Ib__V1__Request *req, size_t *ret_size, bool *ret_fast) {
+        size_t size = pb_fast_request_size(req);
+
+        *ret_fast = size > 0;
+        if (!*ret_fast)
+                size = ib__v1__request__get_packed_size(req);
+        if (size > c->limits.max_message_size)
+                return client_fail(c, EMSGSIZE, "request of %zu bytes: the broker takes at most %u", size,
+                                   c->limits.max_message_size);
+        *ret_size = size;
+        return 0;
+}
+
+static size_t request_pack(const Ib__V1__Request *req, size_t size, bool fast, uint8_t *buf) {
+        return fast ? pb_fast_request_pack(req, size, buf) : ib__v1__request__pack(req, buf);
+}
+
 static int submit(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n_fds, pending_complete complete,
                   ib_callback cb, void *userdata, void *data, void (*free_data)(void *data), size_t n_ops,
                   int (*rewire)(ib_client *c, ib_pending *p)) {
         ib_pending *p;
         size_t size;
         bool fast;
+        int r;
 
         if (c->broken)
                 return client_fail(c, ENOTCONN, "the connection to the broker is closed");
@@ -396,13 +415,9 @@ static int submit(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n_f
                 return client_fail(c, E2BIG, "%zu fds: the broker takes at most %u per message", n_fds,
                                    c->limits.max_fds_per_message);
         req->id = ++c->next_id;
-        size = pb_fast_request_size(req);
-        fast = size > 0;
-        if (!fast)
-                size = ib__v1__request__get_packed_size(req);
-        if (size > c->limits.max_message_size)
-                return client_fail(c, EMSGSIZE, "request of %zu bytes: the broker takes at most %u", size,
-                                   c->limits.max_message_size);
+        r = request_size(c, req, &size, &fast);
+        if (r < 0)
+                return r;
 
         p = calloc(1, sizeof(*p) + size);       /* the request's bytes in the same block */
         if (!p)
@@ -424,7 +439,7 @@ static int submit(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n_f
                         return -ENOMEM;
                 }
         }
-        p->size = fast ? pb_fast_request_pack(req, size, p->buf) : ib__v1__request__pack(req, p->buf);
+        p->size = request_pack(req, size, fast, p->buf);
 
         /*
          * Nothing waits before it and the broker takes one more: sent now
@@ -443,8 +458,7 @@ static int submit(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n_f
                 }
         }
         for (size_t i = 0; !p->sent && i < n_fds; i++) {
-                int r = client_fd_hold(c, fds[i], &p->fds[i]);
-
+                r = client_fd_hold(c, fds[i], &p->fds[i]);
                 if (r < 0) {
                         r = client_fail(c, r, "file descriptor %d: %s", fds[i], strerror(-r));
                         pending_free(c, p);
@@ -517,18 +531,16 @@ int client_pending_rewrite(ib_client *c, ib_pending *p, Ib__V1__Request *req) {
         size_t size;
         bool fast;
 
+        int r;
+
         req->id = p->id ?: ++c->next_id;
-        size = pb_fast_request_size(req);
-        fast = size > 0;
-        if (!fast)
-                size = ib__v1__request__get_packed_size(req);
-        if (size > c->limits.max_message_size)
-                return client_fail(c, EMSGSIZE, "request of %zu bytes: the broker takes at most %u", size,
-                                   c->limits.max_message_size);
+        r = request_size(c, req, &size, &fast);
+        if (r < 0)
+                return r;
         buf = malloc(size);
         if (!buf)
                 return -ENOMEM;
-        size = fast ? pb_fast_request_pack(req, size, buf) : ib__v1__request__pack(req, buf);
+        size = request_pack(req, size, fast, buf);
         if (p->buf != p->bytes)
                 free(p->buf);
         p->buf = buf;

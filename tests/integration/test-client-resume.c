@@ -18,7 +18,13 @@
  * And coalescing (client/coalesce.c): async maps by handle and unmaps made
  * while a request is in flight go together as one Batch (stop_on_error
  * false) once the caller processes, each callback answered from its own
- * result; an operation a restart stopped the Batch before goes again.
+ * result; an operation a restart stopped the Batch before goes again, ahead
+ * of later requests, in the form the broker now serving takes.
+ *
+ * And what a broker that goes away or answers wrongly must not do to the
+ * library: a queued request completes once (never after a negative return,
+ * never into a returned synchronous call), an answer of another verb or
+ * kind is EPROTO, and a local connect failure still says why.
  */
 #include <errno.h>
 #include <poll.h>
