@@ -34,6 +34,22 @@ count_trs() {
         echo "== $1: $p passed, $f failed, $s skipped"
 }
 
+# run_check DIR: make check in DIR, its results counted; results of an earlier run never count, and a
+# make that fails with no failing test (a build error) counts as one failure
+run_check() {
+        local before=$failed rc=0
+
+        find "$1/tests" -name '*.trs' -delete 2>/dev/null
+        make -C "$1" -j"$(nproc)" check >"$1/check.out" 2>&1 || rc=$?
+        grep -E '^(PASS|FAIL|ERROR|XPASS|SKIP):' "$1/check.out" | grep -v '^PASS' || true
+        count_trs "$1/tests"
+        if [ "$rc" -ne 0 ] && [ "$failed" -eq "$before" ]; then
+                echo "== $1: make check failed with no failing test:"
+                tail -n 20 "$1/check.out"
+                failed=$((failed + 1))
+        fi
+}
+
 # stage NAME CMD...: runs a stage; a stage that fails without test results counts as one failure
 stage() {
         local name=$1; shift
@@ -68,18 +84,14 @@ for s in $stages; do
         case $s in
         check)
                 if stage build bash "$top/build-aux/build.sh" build --enable-werror >/dev/null; then
-                        make -C "$top/build" -j"$(nproc)" check >"$top/build/check.out" 2>&1
-                        grep -E '^(PASS|FAIL|ERROR|XPASS|SKIP):' "$top/build/check.out" | grep -v '^PASS' || true
-                        count_trs "$top/build/tests"
+                        run_check "$top/build"
                 else
                         failed=$((failed + 1))
                 fi
                 ;;
         asan)
                 if stage build-asan bash "$top/build-aux/build.sh" build-asan --enable-werror --enable-sanitizers >/dev/null; then
-                        make -C "$top/build-asan" -j"$(nproc)" check >"$top/build-asan/check.out" 2>&1
-                        grep -E '^(PASS|FAIL|ERROR|XPASS|SKIP):' "$top/build-asan/check.out" | grep -v '^PASS' || true
-                        count_trs "$top/build-asan/tests"
+                        run_check "$top/build-asan"
                 else
                         failed=$((failed + 1))
                 fi
