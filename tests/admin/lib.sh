@@ -30,8 +30,13 @@ check() {
         if "$@"; then ok "$desc"; else notok "$desc"; fi
 }
 finish() { exit $failed; }
-# jqe ARGS...: jq -e, quietly (for check).
-jqe() { jq -e "$@" >/dev/null; }
+# jqe [JQ-ARGS...] FILTER FILE: FILTER is true of the JSON in FILE, quietly (for check).  An empty or
+# missing FILE fails: jq 1.6's -e exits 0 when it reads no input at all.  Where the JSON comes on a
+# pipe, the tests say "jq -en 'input | FILTER'" for the same reason (no input: an error).
+jqe() {
+        eval "jqe_file=\${$#}"
+        [ -s "$jqe_file" ] && jq -e "$@" >/dev/null
+}
 # has_line FILE [JQ-ARGS...] FILTER: some JSON line of FILE makes FILTER true
 # (jq 1.6's -e looks at the last input only, so slurp).
 has_line() {

@@ -103,7 +103,7 @@ check "monitor subscribes and says so on stderr" wait_for 10 grep -q '^Monitorin
         "$ib_tmp/monitor.err"
 
 client_start
-has_mapping() { ctl --json sessions | jq -e '.[0].mapped_bytes == 2097152' >/dev/null; }
+has_mapping() { ctl --json sessions | jq -en 'input | .[0].mapped_bytes == 2097152' >/dev/null; }
 if wait_for 10 has_mapping; then ok "a live session with a 2 MiB mapping shows up"; else notok "a live session with a 2 MiB mapping shows up"; fi
 
 ctl --json sessions > "$ib_tmp/sessions.json"
@@ -141,7 +141,7 @@ rc=$?
 diag < "$ib_tmp/out"
 check "an unprivileged kill-session is refused: exit 4, 'permission denied'" \
         sh -c "[ $rc -eq 4 ] && grep -q 'permission denied: KillSession needs root' '$ib_tmp/out'"
-check "the refused session lives on" sh -c "'$IB_CTL' --bus='$BUS' --json sessions | jq -e 'length == 1' >/dev/null"
+check "the refused session lives on" sh -c "'$IB_CTL' --bus='$BUS' --json sessions | jq -en 'input | length == 1' >/dev/null"
 check "the refusal is audited with the caller's uid" audited kill-session denied "$nobody_uid"
 as_nobody "$IB_CTL" --bus="$BUS" reload > "$ib_tmp/out" 2>&1
 rc=$?
@@ -155,11 +155,11 @@ ctl --json kill-session "$sid" > "$ib_tmp/out" 2>&1
 rc=$?
 diag < "$ib_tmp/out"
 check "kill-session as root: exit 0, JSON says killed" \
-        sh -c "[ $rc -eq 0 ] && jq -e --argjson id $sid '.id == \$id and .killed == true' '$ib_tmp/out' >/dev/null"
+        sh -c "[ $rc -eq 0 ] && jq -en --argjson id $sid 'input | .id == \$id and .killed == true' '$ib_tmp/out' >/dev/null"
 ctl --json status > "$ib_tmp/status.json"
 check "after kill-session the session and all its objects are gone" sh -c "
-        '$IB_CTL' --bus='$BUS' --json sessions | jq -e 'length == 0' >/dev/null &&
-        jq -e '.sessions == 0 and .objects == 0 and .mappings == 0 and .mapped_bytes == 0' '$ib_tmp/status.json' >/dev/null"
+        '$IB_CTL' --bus='$BUS' --json sessions | jq -en 'input | length == 0' >/dev/null &&
+        jq -en 'input | .sessions == 0 and .objects == 0 and .mappings == 0 and .mapped_bytes == 0' '$ib_tmp/status.json' >/dev/null"
 check "the kill is audited with the caller's uid" audited kill-session granted "$(id -u)"
 check "the broker released the session's object, mapping and bytes" \
         grep -q "session $sid closed (uid $(id -u) pid $client_pid): released 1 objects, 1 mappings, 2097152 bytes" \
@@ -184,8 +184,8 @@ ctl --json sessions > "$ib_tmp/out" 2>&1
 rc=$?
 diag < "$ib_tmp/out"
 check "sessions --json exits 0 and lists it, its name cut before the 'e' acute, not inside it" \
-        sh -c "[ $rc -eq 0 ] && jq -e --argjson pid $named_pid --arg name '$q63' \
-                'length == 1 and .[0].pid == \$pid and .[0].client == \$name' '$ib_tmp/out' >/dev/null"
+        sh -c "[ $rc -eq 0 ] && jq -en --argjson pid $named_pid --arg name '$q63' \
+                'input | length == 1 and .[0].pid == \$pid and .[0].client == \$name' '$ib_tmp/out' >/dev/null"
 ctl sessions > "$ib_tmp/out" 2>&1
 rc=$?
 diag < "$ib_tmp/out"
@@ -200,8 +200,8 @@ ctl --json sessions > "$ib_tmp/out" 2>&1
 rc=$?
 diag < "$ib_tmp/out"
 check "a name with control characters and a byte that is not UTF-8: the broker keeps them as \\xNN" \
-        sh -c "[ $rc -eq 0 ] && jq -e --arg name 'qemu\\x0a 99  a  0  1  fake.service  x\\x0d\\x1b[31mRED\\xc2\\x9b\\xff' \
-                'length == 1 and .[0].client == \$name' '$ib_tmp/out' >/dev/null"
+        sh -c "[ $rc -eq 0 ] && jq -en --arg name 'qemu\\x0a 99  a  0  1  fake.service  x\\x0d\\x1b[31mRED\\xc2\\x9b\\xff' \
+                'input | length == 1 and .[0].client == \$name' '$ib_tmp/out' >/dev/null"
 ctl sessions > "$ib_tmp/out" 2>&1
 rc=$?
 diag < "$ib_tmp/out"
@@ -237,7 +237,7 @@ else
 fi
 did=$(jq -r '.[0].id' "$ib_tmp/del.json" 2>/dev/null)
 check "devices --json shows the device delegated to that pid, not free" \
-        sh -c "'$IB_CTL' --bus='$BUS' --json devices | jq -e --argjson pid $vmm_pid '
+        sh -c "'$IB_CTL' --bus='$BUS' --json devices | jq -en --argjson pid $vmm_pid 'input |
                 .[] | select(.name == \"0000:00:03.0\") | .free == false and .delegated_to_pid == \$pid' >/dev/null"
 as_nobody "$IB_CTL" --bus="$BUS" end-delegation "$did" > "$ib_tmp/out" 2>&1
 rc=$?
@@ -262,7 +262,7 @@ check "end-delegation of an ended delegation: exit 1, 'no delegation'" \
 ctl --json reload > "$ib_tmp/out" 2>&1
 rc=$?
 diag < "$ib_tmp/out"
-check "reload as root: exit 0, JSON says reloaded" sh -c "[ $rc -eq 0 ] && jq -e '.reloaded == true' '$ib_tmp/out' >/dev/null"
+check "reload as root: exit 0, JSON says reloaded" sh -c "[ $rc -eq 0 ] && jq -en 'input | .reloaded == true' '$ib_tmp/out' >/dev/null"
 check "monitor reported PolicyReloaded ok" wait_for 10 \
         has_line "$ib_tmp/monitor.out" '.event == "PolicyReloaded" and .ok == true'
 printf '[Global]\nNoSuchKey=1\n' >> "$ib_tmp/policy.conf"
@@ -291,7 +291,7 @@ check "tenants --json without sessions: every tenant of the policy, usage 0, lim
              and .[1].sessions == 0 and .[1].pinned_bytes == {"used": 0} and .[1].pasids == {"used": 0}
              and .[1].devices == ["0000:00:03.0", "group:7"]' "$ib_tmp/tenants.json"
 check "devices --json without sessions: the sim's two devices, both free" \
-        sh -c "'$IB_CTL' --bus='$BUS' --json devices | jq -e '
+        sh -c "'$IB_CTL' --bus='$BUS' --json devices | jq -en 'input |
                 [.[].name] == [\"0000:00:02.0\", \"0000:00:03.0\"] and all(.[]; .free == true and .session == null)
                 and .[0].vendor == \"0x1234\" and .[0].device == \"0x11e8\" and .[0].iommu_group == 1
                 and .[0].pasid_width == 20 and .[1].pasid_width == 0' >/dev/null"
@@ -371,12 +371,12 @@ check "an unprivileged caller may list tenants, devices and PASIDs" \
 
 exec 8>&-
 wait "$pasid_pid" 2>/dev/null
-gone() { ctl --json sessions | jq -e 'length == 0' >/dev/null; }
+gone() { ctl --json sessions | jq -en 'input | length == 0' >/dev/null; }
 wait_for 10 gone
 check "after the client hung up: devices free, no PASIDs, the tenant's usage back to 0" sh -c "
-        '$IB_CTL' --bus='$BUS' --json devices | jq -e 'all(.[]; .free == true and .session == null)' >/dev/null &&
+        '$IB_CTL' --bus='$BUS' --json devices | jq -en 'input | all(.[]; .free == true and .session == null)' >/dev/null &&
         [ \"\$('$IB_CTL' --bus='$BUS' --json pasids)\" = '[]' ] &&
-        '$IB_CTL' --bus='$BUS' --json tenants | jq -e '.[0].sessions == 0 and
+        '$IB_CTL' --bus='$BUS' --json tenants | jq -en 'input | .[0].sessions == 0 and
                 all(.[0] | .pinned_bytes, .ioas, .hwpt, .mappings, .pasids; .used == 0)' >/dev/null"
 ctl devices > "$ib_tmp/out"
 check "devices for people after it: both free" sh -c "[ \$(grep -Ec ' free( |\$)' '$ib_tmp/out') -eq 2 ]"
@@ -392,7 +392,7 @@ as_nobody "$IB_CTL" --bus="$BUS" kill-session "$sid" > "$ib_tmp/out" 2>&1
 rc=$?
 diag < "$ib_tmp/out"
 check "a member of --admin-group may kill a session" sh -c "[ $rc -eq 0 ] &&
-        '$IB_CTL' --bus='$BUS' --json sessions | jq -e 'length == 0' >/dev/null"
+        '$IB_CTL' --bus='$BUS' --json sessions | jq -en 'input | length == 0' >/dev/null"
 client_stop
 
 restarted() {
@@ -459,7 +459,7 @@ spawn "$svcmgr" --socket "$ib_tmp/svc.sock" --control "$ib_tmp/svc.ctl" --status
         --restart-sec 0.1 --start-limit-burst 0 -- \
         "$IB_DAEMON" --backend=sim --admin-bus="$BUS" --policy="$ib_tmp/policy.conf" 2>> "$ib_tmp/broker.log"
 svcmgr_pid=$spawned
-fd_store_on() { ctl --json status | jq -e '.fd_store == true and .restarts == 0' >/dev/null; }
+fd_store_on() { ctl --json status | jq -en 'input | .fd_store == true and .restarts == 0' >/dev/null; }
 check "under a service manager: FdStore true, Restarts 0" wait_for 10 fd_store_on
 ctl status > "$ib_tmp/out" 2>&1
 diag < "$ib_tmp/out"
@@ -499,7 +499,7 @@ diag < "$ib_tmp/props"
 check "LastRestart on the bus: seven counters, Sessions 1" \
         grep -q '^a{sv} 7 .*"Sessions" t 1 ' "$ib_tmp/props"
 echo 'ioas-alloc as=b' >&6
-served() { ctl --json status | jq -e '.sessions == 1 and .objects == 2' >/dev/null; }
+served() { ctl --json status | jq -en 'input | .sessions == 1 and .objects == 2' >/dev/null; }
 check "the restored session is served: a new IOAS in it counts" wait_for 10 served
 
 # A name of 64 bytes the broker keeps whole, which the 64-byte restart record
@@ -517,8 +517,8 @@ ctl --json sessions > "$ib_tmp/out" 2>&1
 rc=$?
 diag < "$ib_tmp/out"
 check "after a restart, a name its record cut inside a character: sessions exits 0, the cut byte as \\xc3" \
-        sh -c "[ $rc -eq 0 ] && jq -e --argjson pid $named_pid --arg name '$q62\\xc3' \
-                'any(.[]; .pid == \$pid and .client == \$name)' '$ib_tmp/out' >/dev/null"
+        sh -c "[ $rc -eq 0 ] && jq -en --argjson pid $named_pid --arg name '$q62\\xc3' \
+                'input | any(.[]; .pid == \$pid and .client == \$name)' '$ib_tmp/out' >/dev/null"
 named_client_stop
 exec 6>&-
 wait "$svc_client_pid" 2>/dev/null

@@ -86,7 +86,7 @@ audited() { jq -s -e --arg v "$1" --arg o "$2" --arg r "$3" \
         'map(select(.verb == $v and .object == $o and .result == $r)) | length > 0' "$audit" >/dev/null 2>&1; }
 # wait_for SECONDS COMMAND...
 wait_for() { local t=$(( $1 * 10 )); shift; while [ $t -gt 0 ]; do "$@" && return 0; sleep 0.1; t=$((t - 1)); done; return 1; }
-device_free_for() { as "$1" "device-open dev=$DEV" | jq -e '.ok' >/dev/null; }
+device_free_for() { as "$1" "device-open dev=$DEV" | jq -en 'input | .ok' >/dev/null; }
 
 # whether the broker (root, as this script) can hold CAP_SYS_RESOURCE: bit 24 of the bounding set
 bnd=$(awk '$1 == "CapBnd:" { print $2 }' /proc/self/status)
@@ -130,7 +130,7 @@ check "the delegation is granted and audited" audited device-delegate "$DEV" gra
 out=$(as 1002 "device-open dev=$DEV")
 echo "$out" | diag
 check "another tenant's DeviceOpen: EBUSY, delegated" \
-        sh -c "echo '$out' | jq -e '.errno == \"EBUSY\" and (.error | test(\"delegated\"))' >/dev/null"
+        sh -c "echo '$out' | jq -en 'input | .errno == \"EBUSY\" and (.error | test(\"delegated\"))' >/dev/null"
 as 1001 delegate dev=$DEV -- true > "$tmp/out" 2>&1
 rc=$?
 diag < "$tmp/out"
@@ -138,8 +138,8 @@ check "a second delegation of the device: EBUSY" sh -c "[ $rc -eq 1 ] && grep -q
 out=$(as 1001 "device-list")
 echo "$out" | diag
 check "DeviceList shows it delegated to the launcher's pid (same uid)" \
-        sh -c "echo '$out' | jq -e --arg d $DEV --argjson p $vmm_pid \
-               '.devices[] | select(.name == \$d) | .delegated and .delegated_to_pid == \$p and .in_use' >/dev/null"
+        sh -c "echo '$out' | jq -en --arg d $DEV --argjson p $vmm_pid \
+               'input | .devices[] | select(.name == \$d) | .delegated and .delegated_to_pid == \$p and .in_use' >/dev/null"
 
 # ---- returned at exit
 echo go > "$tmp/go"
@@ -165,7 +165,7 @@ rc=$?
 diag < "$tmp/out"
 check "a peer holding CAP_IPC_LOCK is refused with EPERM naming it" \
         sh -c "[ $rc -eq 1 ] && grep -q 'delegate: EPERM: .*CAP_IPC_LOCK' '$tmp/out'"
-serves() { as 1002 "device-list" | jq -e '.ok' >/dev/null; }
+serves() { as 1002 "device-list" | jq -en 'input | .ok' >/dev/null; }
 check "the daemon still serves" serves
 
 # ---- PinnedMemoryMax= becomes the VMM's RLIMIT_MEMLOCK, soft and hard
