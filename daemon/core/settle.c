@@ -69,8 +69,9 @@ static void sweep_unrecorded(Session *s, Ioas *ioas, bool fixed, uint64_t iova, 
         for (ITreeNode *n = itree_first(&ioas->maps);; n = itree_next(n)) {
                 uint64_t gap_last = n ? n->start - 1 : IOVA_MAX;
 
+                /* the whole space (no record at all) is 2^64 bytes: the kernel's "everything", 0 and 2^64-1 */
                 if (!n || n->start > next)
-                        (void) backend_unmap(s->ctx, ioas->id, next, gap_last - next + 1, &unmapped);
+                        (void) backend_unmap(s->ctx, ioas->id, next, gap_last - next + 1 ?: UINT64_MAX, &unmapped);
                 if (!n || n->last == IOVA_MAX)
                         break;
                 next = n->last + 1;

@@ -374,6 +374,21 @@ m=$(req "map ioas=1 memfd=f size=16K iova=0x300000 prot=rw")
 check "map by fd, crash after the kernel call: the IOVA is free again" test "$(jq -r .ok <<< "$m")" = true
 stop_broker
 
+# The same at an IOVA the broker chose, into an IOAS with no mapping yet: every gap is swept, and the
+# one gap is the whole space (2^64 bytes, the kernel's "everything").
+rm -f "$tmp/fired"
+start_broker IB_CRASH_AT="mapped:1:$tmp/fired" || exit 1
+req "ioas-alloc" > /dev/null
+m=$(req "map ioas=1 memfd=f size=16K prot=rw")
+check "map at a chosen IOVA, crash after the kernel call: ECANCELED, not applied" \
+        test "$(jq -r .errno <<< "$m")" = ECANCELED
+c=$(req caps)
+check "map at a chosen IOVA, crash after the kernel call: nothing recorded" test "$(jq -r .mapped_bytes <<< "$c")" = 0x0
+m=$(req "unmap ioas=1 all")
+check "map at a chosen IOVA, crash after the kernel call: nothing stays mapped in the kernel either" \
+        test "$(jq -r .length <<< "$m")" = 0x0
+stop_broker
+
 # ------------------------------------------------------------------ SIGTERM: restart or stop
 fake=$IB_BUILDDIR/tests/lib/ib-fake-systemd1
 if command -v dbus-daemon > /dev/null && [ -x "$fake" ]; then
