@@ -983,9 +983,11 @@ int broker_run(Broker *b) {
         if (r < 0)
                 return log_error_errno(r, "cannot start the worker threads: %m");
         b->offload_started = true;
-        if (b->host.offload_min_bytes > 0)
+        if (b->host.offload_min_bytes > 0 && b->workers > 0)
                 log_info("requests of %" PRIu64 " bytes or more wait for their kernel calls off the loop, "
                          "on %u worker thread%s", b->host.offload_min_bytes, b->workers, b->workers == 1 ? "" : "s");
+        else if (b->workers == 0)
+                log_info("no worker threads: every kernel call runs on the loop");
         log_info("serving with the %s backend", backend_name(b->backend));
         (void) sd_notify(false, "READY=1");
         broker_status(b);

@@ -102,7 +102,9 @@ static int parse_count_arg(const char *name, const char *s, unsigned long min, u
 
         errno = 0;
         n = strtoul(s, &end, 10);
-        if (*s == '\0' || *s == '-' || *end != '\0' || errno != 0 || n < min || n > max)
+        /* digits only: strtoul() would take blanks, a sign */
+        if (*s == '\0' || strspn(s, "0123456789") != strlen(s) || *end != '\0' || errno != 0 || n < min ||
+            n > max)
                 return log_error_errno(EINVAL, "invalid %s '%s': a whole number from %lu to %lu", name, s, min, max);
         *ret = (unsigned) n;
         return 0;
@@ -286,8 +288,8 @@ int main(int argc, char **argv) {
         int r;
 
         r = parse_argv(argc, argv);
-        if (r <= 0)
-                return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        if (r <= 0)     /* --help, --version: done, if what they wrote got out */
+                return r < 0 || fflush(stdout) != 0 || ferror(stdout) ? EXIT_FAILURE : EXIT_SUCCESS;
         crash_points_init();
 
         config.backend = arg_backend;

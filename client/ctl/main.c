@@ -182,8 +182,8 @@ int main(int argc, char *argv[]) {
         int n_args, r;
 
         r = ctl_parse_argv(argc, argv);
-        if (r <= 0)
-                return r < 0 ? CTL_EXIT_USAGE : CTL_EXIT_OK;
+        if (r <= 0)     /* --help, --version: done, if what they wrote got out */
+                return r < 0 ? CTL_EXIT_USAGE : fflush(stdout) != 0 || ferror(stdout) ? CTL_EXIT_FAILED : CTL_EXIT_OK;
 
         if (optind < argc) {
                 args = argv + optind;

@@ -183,9 +183,11 @@ static int report_connect_failure(int error, const char *why) {
 
 /*
  * Runs one request line and prints its reply line.  Returns 0 if it
- * succeeded, 1 if it failed, -errno if no line could be written.
+ * succeeded, 1 if it failed, -errno if no line could be written.  cut: the
+ * line went on after a NUL byte (standard input), which would silently drop
+ * the rest of it: refused.
  */
-static int run_request(Tool *tool, const char *line) {
+static int run_request(Tool *tool, const char *line, bool cut) {
         _cleanup_(request_done) Request req = REQUEST_INIT;
         _cleanup_(json_done) Json out = JSON_INIT;
         _cleanup_(json_done) Json result = JSON_INIT;
@@ -193,15 +195,17 @@ static int run_request(Tool *tool, const char *line) {
         int r;
 
         r = request_parse(line, ' ', &req);
-        if (r == -ENODATA)
+        if (r == -ENODATA && !cut)
                 return 0;
-        if (r < 0)
+        if (r < 0 && r != -ENODATA)
                 return r;
 
         tool->error[0] = '\0';
         json_begin_fragment(&result);
-        verb = tool_verb_find(req.verb);
-        if (!verb)
+        verb = cut ? NULL : tool_verb_find(req.verb);
+        if (cut)
+                r = tool_error(tool, -EINVAL, "the line holds a NUL byte: what follows it would be lost");
+        else if (!verb)
                 r = tool_error(tool, -EINVAL, "unknown verb '%s' (see --help)", req.verb);
         else {
                 r = tool_verb_check_keys(tool, verb, &req);
@@ -233,12 +237,13 @@ static int run_request(Tool *tool, const char *line) {
 static int run_stdin(Tool *tool, bool *failed) {
         _cleanup_free_ char *line = NULL;
         size_t size = 0;
+        ssize_t n;
         int r;
 
-        while (getline(&line, &size, stdin) >= 0) {
-                if (line_is_blank(line))
+        while ((n = getline(&line, &size, stdin)) >= 0) {
+                if (line_is_blank(line) && strlen(line) == (size_t) n)
                         continue;
-                r = run_request(tool, line);
+                r = run_request(tool, line, strlen(line) != (size_t) n);
                 if (r < 0)
                         return r;
                 if (r > 0)
@@ -257,8 +262,8 @@ int main(int argc, char *argv[]) {
         int r;
 
         r = tool_parse_argv(argc, argv);
-        if (r <= 0)
-                return r < 0 ? EXIT_USAGE : EXIT_SUCCESS;
+        if (r <= 0)     /* --help, --version: done, if what they wrote got out */
+                return r < 0 ? EXIT_USAGE : fflush(stdout) != 0 || ferror(stdout) ? EXIT_FAILURE : EXIT_SUCCESS;
 
         if (arg_confine) {
                 r = ib_confine_device_fds(IB_CONFINE_ALL_THREADS);
@@ -289,7 +294,7 @@ int main(int argc, char *argv[]) {
                 for (int i = optind; i < argc; i++) {
                         if (line_is_blank(argv[i]))
                                 continue;
-                        r = run_request(&tool, argv[i]);
+                        r = run_request(&tool, argv[i], /* cut= */ false);
                         if (r < 0)
                                 break;
                         if (r > 0)

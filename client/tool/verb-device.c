@@ -597,6 +597,8 @@ int cmd_hwpt_invalidate_exec(Tool *tool, const Request *req, Json *result) {
         } else {
                 if (data_type != IB_HWPT_INVALIDATE_DATA_VTD_S1)
                         return tool_error(tool, -EINVAL, "data-type=smmuv3 needs data= and entry-len=");
+                if (request_find(req, "entry-len"))
+                        return tool_error(tool, -EINVAL, "key 'entry-len' needs the key 'data'");
                 r = tool_get_u64(tool, req, "addr", /* required= */ true, &addr);
                 if (r < 0)
                         return r;

@@ -150,7 +150,13 @@ int cmd_allow_iovas_exec(Tool *tool, const Request *req, Json *result) {
         if (!ranges || !copy)
                 return tool_error(tool, -ENOMEM, "out of memory");
 
-        for (item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        /* strtok_r() would skip empty items: "ranges=," would clear the ranges like "ranges=" */
+        for (item = *copy ? copy : NULL; item; item = save) {     /* "ranges=": none, every IOVA */
+                save = strchr(item, ',');
+                if (save)
+                        *save++ = '\0';
+                if (*item == '\0')
+                        return tool_error(tool, -EINVAL, "key 'ranges': an empty range in '%s'", text);
                 r = tool_parse_range(tool, item, &ranges[n]);
                 if (r < 0)
                         return r;

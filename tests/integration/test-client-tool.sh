@@ -184,6 +184,26 @@ check "stdin: map without iova= lets the broker choose" \
         has 2 '.verb == "map" and .ok == true and (.iova | startswith("0x"))'
 check "stdin: unmap all unmaps everything" has 3 '.verb == "unmap" and .ok == true and .length == "0x1000"'
 
+# a NUL byte inside a line would cut the request short (the iova= after it lost): refused
+printf 'ioas-alloc as=z\nmap ioas=@z memfd=m size=4K\0 iova=0x100000\nunmap ioas=@z all\n' |
+        "$IB_CLIENT" --socket "$sock" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+check "stdin: a line with a NUL byte is refused with EINVAL, not run cut short" \
+        eval 'status_is 1 && lines_are 3 && einval 2 "NUL byte"'
+check "stdin: nothing of the refused line was mapped" has 3 '.verb == "unmap" and .ok == true and .length == "0x0"'
+
+# allow-iovas: "ranges=" clears, an empty item among ranges is malformed (it used to clear too)
+client 'ioas-alloc as=r' 'allow-iovas ioas=@r ranges=0x100000-0x1fffff' 'allow-iovas ioas=@r ranges=,' \
+       'allow-iovas ioas=@r ranges=0x100000-0x1fffff,,' 'map ioas=@r memfd=m size=4K' 'allow-iovas ioas=@r ranges='
+check "allow-iovas: an empty range is EINVAL" eval 'einval 3 "empty range" && einval 4 "empty range"'
+check "allow-iovas: the allowed range stays after a refused change" \
+        has 5 '.verb == "map" and .ok == true and (.iova | hex) >= 1048576 and (.iova | hex) < 2097152'
+check "allow-iovas: ranges= with nothing clears" has 6 '.verb == "allow-iovas" and .ok == true'
+
+# hwpt-invalidate: entry-len= belongs to data=; alone it fails locally, nothing sent
+client 'hwpt-invalidate pt=1 addr=0 npages=1 entry-len=5'
+check "hwpt-invalidate: entry-len= without data= fails locally" einval 1 "entry-len"
+
 # ---------------------------------------------------------------- as= and @NAME
 
 client 'ioas-alloc as=first' 'ioas-alloc as=second' 'ioas-free ioas=@first' 'ioas-free ioas=@nope' \

@@ -14,7 +14,7 @@ notok() { n=$((n + 1)); fail=1; echo "not ok $n - $1"; }
 tmp=$(mktemp -d /tmp/ib-cli.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
-echo "1..10"
+echo "1..12"
 
 if "$IB_DAEMON" --help > "$tmp/out" 2>&1 && grep -q -- '--backend=kernel|sim' "$tmp/out"; then
         ok "--help exits 0 and lists --backend"
@@ -26,6 +26,26 @@ if "$IB_DAEMON" --version 2>&1 | grep -q 'iommu-brokerd .*protocol 1'; then
         ok "--version names the protocol"
 else
         notok "--version names the protocol"
+fi
+
+if [ -w /dev/full ]; then
+        if "$IB_DAEMON" --help > /dev/full 2>/dev/null; then
+                notok "--help that cannot be written is a failure"
+        else
+                ok "--help that cannot be written is a failure"
+        fi
+else
+        ok "--help that cannot be written is a failure # SKIP no /dev/full"
+fi
+
+# (a daemon that took them would serve: timeout stops it, and the check fails)
+if timeout 5 "$IB_DAEMON" --hello-timeout=' 5' --backend=sim --socket "$tmp/s" > "$tmp/out" 2>&1 ||
+   timeout 5 "$IB_DAEMON" --hello-timeout=+5 --backend=sim --socket "$tmp/s" > "$tmp/out" 2>&1; then
+        notok "a count with a blank or a sign is refused"
+elif grep -q "invalid --hello-timeout" "$tmp/out"; then
+        ok "a count with a blank or a sign is refused"
+else
+        notok "a count with a blank or a sign is refused"
 fi
 
 if "$IB_DAEMON" --no-such-option > "$tmp/out" 2>&1; then
