@@ -276,6 +276,9 @@ static int client_read_one(ib_client *c, bool wait) {
                                               &flags);
         if (n == -EAGAIN || n == -EINTR)
                 return 0;
+        /* a broker that closes with our request unread resets the connection: its reason, if it gave one, first */
+        if (n == -ECONNRESET && c->unsolicited_err)
+                return client_fail(c, c->unsolicited_err, "%s", c->unsolicited);
         if (n < 0)
                 return client_fail(c, (int) n, "cannot read from the broker: %s", strerror((int) -n));
         /* fds the reply brings (a device fd); whatever the completion does not take is closed */
@@ -735,6 +738,9 @@ _public_ int ib_client_connect_verbose(const char *path, const char *client_name
         c->timeout_ms = IB_CONNECT_TIMEOUT_MS;
         r = client_call(c, &req, NULL, 0, &reply);
         c->timeout_ms = -1;
+        if ((r == -EPIPE || r == -ECONNRESET) && client_read_one(c, /* wait= */ false) > 0 && c->unsolicited_err)
+                /* refused at the door and closed before our Hello: the reason waits in the socket */
+                r = client_fail(c, c->unsolicited_err, "%s", c->unsolicited);
         if (r < 0 || reply->result_case != IB__V1__REPLY__RESULT_HELLO) {
                 if (error && error_size)
                         (void) snprintf(error, error_size, "%s", r < 0 ? c->error : "the broker did not answer Hello");

@@ -428,6 +428,8 @@ static void broker_on_accept(int fd, void *userdata) {
                 log_warning_errno(r, "cannot start a session for a new connection, closing it: %m");
                 return;
         }
+        if (!s)
+                return;         /* refused, told why and closed at once (SESSION_MAX_REFUSED_HELD) */
         s->next = b->sessions;
         if (b->sessions)
                 b->sessions->prev = s;

@@ -414,6 +414,12 @@ int session_new(Session **ret, SessionHost *host, uint64_t id, int fd) {
         r = session_serve(s, TAKE_FD(sock));
         if (r < 0)
                 return r;
+        if (s->deny_reason && host->n_refused_held >= SESSION_MAX_REFUSED_HELD) {
+                /* enough refusals wait already: this one hears why now and is closed (freed here) */
+                host->server->send_error(s, 0, s->deny_errno > 0 ? s->deny_errno : EACCES, s->deny_reason);
+                *ret = NULL;
+                return 0;
+        }
 
         {
                 struct timeval tv = { .tv_sec = host->admission.hello_timeout_sec };
@@ -424,6 +430,10 @@ int session_new(Session **ret, SessionHost *host, uint64_t id, int fd) {
         }
         host->n_sessions++;
         s->registered = true;
+        if (s->deny_reason) {
+                host->n_refused_held++;
+                s->refused_held = true;
+        }
         *ret = TAKE_PTR(s);
         return 0;
 }
@@ -810,6 +820,8 @@ Session *session_free(Session *s) {
         s->ctx = context_free(s->ctx);
         for (SessionKind k = 0; k < _SESSION_KIND_MAX; k++)
                 session_drop_kind(s, k);
+        if (s->refused_held)
+                s->host->n_refused_held--;
         if (s->registered) {
                 s->host->n_sessions--;
                 if (s->host->on_session_free)

@@ -52,6 +52,14 @@ typedef struct SessionHost SessionHost;
 #define SESSION_HELLO_TIMEOUT_SEC 10
 #define SESSION_MAX_CONNECTIONS_PER_UID 1024
 #define SESSION_MAX_PENDING_PER_UID 64
+/*
+ * A refused connection is kept until its Hello (answered with the reason)
+ * or the Hello timeout, so that a client hears why.  At most this many wait
+ * so, broker-wide: past it a refused connection hears why at once (id 0)
+ * and is closed, so that refusals cannot hold the broker's fds, which no
+ * tenant is charged for (a refused peer has none).
+ */
+#define SESSION_MAX_REFUSED_HELD 64
 
 typedef struct SessionAdmission {
         unsigned hello_timeout_sec;
@@ -136,6 +144,7 @@ struct SessionHost {
         Account *account;               /* broker-wide usage, parent of every session's */
         uid_t uid;                      /* the broker's own uid */
         size_t n_sessions;
+        size_t n_refused_held;          /* refused connections waiting to hear why (SESSION_MAX_REFUSED_HELD) */
         DeviceTable devices;            /* host-wide: who has which device open */
         PasidSpace pasids;              /* host-wide PASID space for global-PASID devices */
         bool global_pasid;              /* every device's PASIDs come from the host-wide space */
@@ -177,6 +186,7 @@ struct Session {
         int deny_errno;                 /* its errno: EACCES (no tenant), EDQUOT (a limit), EUSERS (per-uid) */
         bool hello;
         bool registered;                /* counted in host->n_sessions */
+        bool refused_held;              /* counted in host->n_refused_held */
         bool counted_uid;               /* counted in its SessionUid */
         struct event *hello_timer;      /* armed until Hello */
         BackendCtx *ctx;                /* its iommufd: NULL until the first verb that makes a kernel object */
@@ -197,7 +207,10 @@ struct Session {
         uint64_t restarts;              /* broker restarts this session lived through */
 };
 
-/* Takes fd.  The session starts serving at once. */
+/*
+ * Takes fd.  The session starts serving at once; or, a refused connection
+ * past SESSION_MAX_REFUSED_HELD, is told why and closed: 0 with *ret NULL.
+ */
 int session_new(Session **ret, SessionHost *host, uint64_t id, int fd);
 /*
  * The session's iommufd context, opened at the first call (charged one fd

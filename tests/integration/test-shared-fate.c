@@ -175,6 +175,44 @@ TEST(one_uid_has_a_bounded_number_of_pending_and_open_connections) {
         ASSERT_EQ(test_broker_stop(&b), 0);
 }
 
+/*
+ * Refused connections wait to hear why (their Hello is answered with the
+ * reason), but only so many broker-wide (SESSION_MAX_REFUSED_HELD, 64):
+ * past that one is told at once and closed.  No tenant is charged for a
+ * refused peer's fds, so a uid past its limits must not hold the broker's.
+ */
+TEST(refused_connections_cannot_hold_the_brokers_fds) {
+        enum { N = 300 };
+        ib_client *extra = NULL;
+        char why[256] = "";
+        int fds_before, fds_during, s[N];
+        TestBroker b;
+
+        ASSERT_OK(test_broker_start(&b, "--max-pending-per-uid=1"));
+        s[0] = raw_connect(&b);
+        ASSERT_TRUE(s[0] >= 0);
+        usleep(100000);
+        fds_before = test_count_fds(b.pid);
+        for (int i = 1; i < N; i++) {
+                s[i] = raw_connect(&b);
+                ASSERT_TRUE(s[i] >= 0);
+        }
+        usleep(300000);
+        fds_during = test_count_fds(b.pid);
+        printf("# broker fds: %d with one pending connection, %d with %d more refused\n", fds_before, fds_during,
+               N - 1);
+        ASSERT_TRUE(fds_during <= fds_before + 2 * 64 + 8);    /* socket and pidfd of those held, and slack */
+        /* one past the held ones still hears why, from a library that had no time to say Hello */
+        ASSERT_ERRNO(EUSERS, ib_client_connect_verbose(b.socket, "late", &extra, why, sizeof(why)));
+        printf("# a connection refused then: %s\n", why);
+        ASSERT_TRUE(strstr(why, "--max-pending-per-uid") != NULL);
+        for (int i = 0; i < N; i++)
+                close(s[i]);
+        usleep(200000);
+        ASSERT_TRUE(served(&b));
+        ASSERT_EQ(test_broker_stop(&b), 0);
+}
+
 TEST(a_tenant_is_charged_for_its_sessions_and_the_fds_the_broker_holds) {
         char policy[256], args[300], why[256] = "";
         ib_client *c1 = NULL, *c2 = NULL, *c3 = NULL;
