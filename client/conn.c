@@ -20,7 +20,11 @@
  * a word.  A reply with not_applied (ECANCELED: the restart stopped the
  * request before it changed anything) comes just before a ResumedEvent:
  * the request goes again at that event, same id, same bytes (kept from
- * submit to reply for this), ahead of those never sent, unless the event's
+ * submit to reply for this; a coalesced Batch's are made again then, in
+ * the form the broker now serving takes: coalesce.c), ahead of those never
+ * sent, and nothing is sent between the not_applied and the event (so
+ * nothing made meanwhile overtakes it; operations of a Batch that a restart
+ * stopped part way go again the same way, as a new Batch), unless the event's
  * next_request_id says a copy of it is still unread (the not_applied was a
  * duplicate of an earlier one, and the copy sent again for it waits in the
  * socket).  "Unread" is in the order of sending, which is not that of the

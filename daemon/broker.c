@@ -537,14 +537,16 @@ int broker_reload_policy(Broker *b, char *error, size_t error_size) {
                         losses = 0;
                 else {
                         /*
-                         * From no policy to one, or back, or a tenant already gone:
-                         * RevokeOnReload= of the tenant of its name in the new
-                         * policy, or [Global]'s; no policy revokes nothing.
+                         * From no policy to one, or back: RevokeOnReload= of the
+                         * tenant of its name in the new policy, or [Global]'s; no
+                         * policy revokes nothing.  A tenant already gone (orphaned)
+                         * was judged by the reload that dropped it: it runs on,
+                         * whether its tenant comes back or not.
                          */
                         const PolicyTenant *pt = new ? policy_find_tenant(new, s->tenant->name) : NULL;
 
                         losses = POLICY_LOSS_TENANT;
-                        revoke = pt ? pt->revoke_on_reload : new && new->revoke_on_reload;
+                        revoke = !s->tenant->orphaned && (pt ? pt->revoke_on_reload : new && new->revoke_on_reload);
                 }
                 if (!losses)
                         continue;

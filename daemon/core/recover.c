@@ -573,12 +573,14 @@ static int restore_objects(Recovery *rc, RecSession *r) {
         return 0;
 }
 
-static void send_resumed(Session *s, const PersistSlotView *v) {
+/* 0, or -errno when the event could not be queued: a client that waits for it would wait for ever. */
+static int send_resumed(Session *s, const PersistSlotView *v) {
         Ib__V1__ResumedEvent ev = IB__V1__RESUMED_EVENT__INIT;
         const Ib__V1__Feature *features;
         _cleanup_free_ uint8_t *buf = NULL;
         Ib__V1__Reply reply;
         size_t size;
+        int r;
 
         ib__v1__reply__init(&reply);
         ev.has_last_request_id = true;
@@ -592,8 +594,10 @@ static void send_resumed(Session *s, const PersistSlotView *v) {
         reply.result_case = IB__V1__REPLY__RESULT_RESUMED;
         reply.resumed = &ev;
         /* not the slot's: that keeps the answer to the settled request, which a second restart sends again */
-        if (codec_encode_reply(&reply, &buf, &size) >= 0)
-                (void) transport_send(&s->transport, buf, size, NULL, 0, NULL);
+        r = codec_encode_reply(&reply, &buf, &size);
+        if (r < 0)
+                return r;
+        return transport_send(&s->transport, buf, size, NULL, 0, NULL);
 }
 
 /* Drops every fd of session id the store passed (FDSTOREREMOVE), so that nothing of it outlives its end. */
@@ -775,10 +779,15 @@ int recover_sessions(SessionHost *host, Persist *p, void (*add)(Session *s, void
                         end_session(&rc, r);
                         continue;
                 }
+                /* a client holds its sends after a not_applied until this event (conn.c): no event, no session */
+                if (send_resumed(r->s, &r->slot) < 0) {
+                        r->unrestorable = true;
+                        end_session(&rc, r);
+                        continue;
+                }
                 rc.stats->sessions++;
                 rc.stats->mappings += r->s->account.used[ACCOUNT_MAPPINGS];
                 rc.stats->bytes += r->s->account.used[ACCOUNT_MAPPED_BYTES];
-                send_resumed(r->s, &r->slot);
                 session_audit(r->s, AUDIT_VERB_RESTORE, NULL, AUDIT_GRANTED, NULL);
         }
         /* fds of sessions the log had ended or never named: closed, so the kernel lets go */

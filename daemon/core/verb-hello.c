@@ -13,6 +13,7 @@
 
 #include "common/protocol.h"
 #include "common/text-escape.h"
+#include "core/persist.h"
 #include "core/session.h"
 #include "core/verbs.h"
 #include "util/log.h"
@@ -32,8 +33,8 @@ size_t protocol_features(const Ib__V1__Feature **ret) {
         return ELEMENTSOF(features);
 }
 
-/* The most bytes of a Hello client_name the broker keeps (docs/protocol.md, HelloRequest). */
-#define CLIENT_NAME_MAX 64
+/* The most bytes of a Hello client_name the broker keeps (docs/protocol.md, HelloRequest): what a restart keeps. */
+#define CLIENT_NAME_MAX (sizeof(((PersistSessionRec *) NULL)->client_name) - 1)
 
 /*
  * The client name as the broker keeps it, logs it and lists it on the admin

@@ -72,7 +72,7 @@ for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
 as() { local uid=$1; shift; setpriv --reuid="$uid" --regid="$uid" --clear-groups "$IB_CLIENT" --socket "$sock" "$@"; }
 field() { jq -r "$1" 2>/dev/null; }
 
-echo "1..26"
+echo "1..27"
 
 # vm1, session A, stays connected holding 40 MiB
 coproc VM1 { exec setpriv --reuid=1001 --regid=1001 --clear-groups "$IB_CLIENT" --socket "$sock"; }
@@ -196,6 +196,27 @@ local_admin_revoked() {
 check "a first policy with [Global] RevokeOnReload=yes closes the local admin's session" local_admin_revoked
 exec {ROOT[1]}>&-
 wait "$root_pid" 2>/dev/null
+
+# A tenant dropped by a reload leaves its sessions orphaned (RevokeOnReload=no): when a later
+# reload brings it back, even with RevokeOnReload=yes, they lost nothing then and run on.
+printf '[Tenant admin]\nUser=0\n' > "$tmp/nopol/policy.conf"
+kill -HUP "$d2pid"; sleep 0.3
+coproc ROOT2 { exec "$IB_CLIENT" --socket "$sock2"; }
+root2_pid=$ROOT2_PID
+printf 'ioas-alloc\n' >&"${ROOT2[1]}"; IFS= read -r -t 5 line <&"${ROOT2[0]}"
+printf '[Tenant other]\nUser=4242\n' > "$tmp/nopol/policy.conf"
+kill -HUP "$d2pid"; sleep 0.3
+printf '[Tenant admin]\nUser=0\nRevokeOnReload=yes\n' > "$tmp/nopol/policy.conf"
+kill -HUP "$d2pid"; sleep 0.3
+returned_tenant_runs_on() {
+        printf 'caps\n' >&"${ROOT2[1]}"
+        IFS= read -r -t 5 line <&"${ROOT2[0]}"
+        echo "# the session after its tenant came back: $line"
+        [ "$(echo "$line" | field .ok)" = true ]
+}
+check "a session whose tenant comes back in a reload (RevokeOnReload=yes) runs on" returned_tenant_runs_on
+exec {ROOT2[1]}>&-
+wait "$root2_pid" 2>/dev/null
 
 [ $failed -eq 0 ] || { sed 's/^/# daemon: /' "$tmp/daemon.log"; sed 's/^/# daemon 2: /' "$tmp/daemon2.log";
                        sed 's/^/# audit: /' "$tmp/audit.jsonl" 2>/dev/null | head -20; }
