@@ -3,6 +3,8 @@
  * text-escape.c - see text-escape.h.
  */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "common/text-escape.h"
 
@@ -78,4 +80,13 @@ size_t text_escape(const char *s, char *buf, size_t size) {
         }
         buf[n] = '\0';
         return n;
+}
+
+char *text_escaped(const char *s) {
+        size_t size = 4 * strlen(s) + 1;        /* every byte escaped */
+        char *e = malloc(size);
+
+        if (e)
+                (void) text_escape(s, e, size);
+        return e;
 }

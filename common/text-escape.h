@@ -9,7 +9,8 @@
  * U+10FFFF) becomes \xNN; so the result is valid UTF-8 (the admin bus takes
  * no other string) and cannot move a terminal's cursor or forge a line.
  * Also the length of a valid UTF-8 sequence (json-escape.c's rule too).
- * Must never: allocate, log, or cut inside a character or an escape.
+ * Must never: log, cut inside a character or an escape, or allocate but in
+ * text_escaped().
  */
 #pragma once
 
@@ -29,3 +30,6 @@ bool text_needs_escape(const char *s);
  * counted.
  */
 size_t text_escape(const char *s, char *buf, size_t size);
+
+/* s escaped whole, in a new string (free()); NULL on ENOMEM. */
+char *text_escaped(const char *s);

@@ -35,11 +35,8 @@ static int table_push(Table *t, char *cell) {
                 return -ENOMEM;
         /* a string from the bus (a VMM chose its client name) is text in its cell, never terminal control */
         if (text_needs_escape(cell)) {
-                size_t size = strlen(cell) * 4 + 1;
-                char *e = malloc(size);
+                char *e = text_escaped(cell);
 
-                if (e)
-                        (void) text_escape(cell, e, size);
                 free(cell);
                 if (!e)
                         return -ENOMEM;

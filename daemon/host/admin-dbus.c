@@ -243,12 +243,9 @@ static int append_string_entry(sd_bus_message *reply, const char *key, const cha
         _cleanup_free_ char *escaped = NULL;
 
         if (text_needs_escape(s)) {
-                size_t size = strlen(s) * 4 + 1;
-
-                escaped = malloc(size);
+                escaped = text_escaped(s);
                 if (!escaped)
                         return -ENOMEM;
-                (void) text_escape(s, escaped, size);
         }
         return sd_bus_message_append(reply, "{sv}", key, "s", escaped ?: s);
 }
