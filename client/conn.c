@@ -327,7 +327,6 @@ static int client_read_one(ib_client *c, bool wait) {
                 if (client_reply_error(c, reply) == 0 && (int) reply->result_case != p->verb) {
                         /* a success carries its verb's result (docs/protocol.md): anything else is not an answer */
                         reply_free(reply);
-                        client_close_rx_fds(c);
                         p->complete(c, p, NULL,
                                     client_fail(c, EPROTO, "the broker answered request %" PRIu64
                                                 " with a result of another verb", p->id));
@@ -585,6 +584,8 @@ static void complete_sync(ib_client *c, ib_pending *p, Ib__V1__Reply *reply, int
         if (err < 0)
                 memcpy(w->error, c->error, sizeof(w->error));
         w->reply = reply;
+        if (!reply)
+                return;         /* no answer, no fds taken: client_read_one() closes what came */
         memcpy(w->fds, c->rx_fds, c->n_rx_fds * sizeof(int));
         w->n_fds = c->n_rx_fds;
         c->n_rx_fds = 0;
