@@ -26,6 +26,7 @@ enum {
         TENANT_HWPT,
         TENANT_MAPPINGS,
         TENANT_PASIDS,
+        TENANT_OBJECTS,
         _TENANT_RESOURCE_MAX,
 };
 
@@ -35,6 +36,7 @@ static const char *const tenant_json_keys[_TENANT_RESOURCE_MAX] = {
         [TENANT_HWPT] = "hwpt",
         [TENANT_MAPPINGS] = "mappings",
         [TENANT_PASIDS] = "pasids",
+        [TENANT_OBJECTS] = "objects",
 };
 
 typedef struct TenantRow {
@@ -60,6 +62,8 @@ static const ListField tenant_fields[] = {
         { "MappingsMax", 't', offsetof(TenantRow, limit[TENANT_MAPPINGS]) },
         { "PASIDs", 't', offsetof(TenantRow, used[TENANT_PASIDS]) },
         { "PASIDMax", 't', offsetof(TenantRow, limit[TENANT_PASIDS]) },
+        { "Objects", 't', offsetof(TenantRow, used[TENANT_OBJECTS]) },
+        { "ObjectsMax", 't', offsetof(TenantRow, limit[TENANT_OBJECTS]) },
         { "Devices", 'S', offsetof(TenantRow, devices) },
 };
 
@@ -118,8 +122,8 @@ static int table_add_devices(Table *t, char **devices) {
 
 static int tenants_print_table(const List *l) {
         static const char *const names[] = { "TENANT", "SESSIONS", "PINNED", "IOAS", "HWPT", "MAPPINGS", "PASIDS",
-                                             "DEVICES" };
-        static const bool right[] = { false, true, true, true, true, true, true, false };
+                                             "OBJECTS", "DEVICES" };
+        static const bool right[] = { false, true, true, true, true, true, true, true, false };
         _cleanup_(table_freep) Table *t = NULL;
         int r;
 

@@ -406,6 +406,7 @@ static bool *limit_flag(PolicyLimits *l, PolicyLimit f) {
         case POLICY_LIMIT_SESSIONS:
         case POLICY_LIMIT_FDS:
         case POLICY_LIMIT_REPLY_BYTES:
+        case POLICY_LIMIT_OBJECTS:
         case _POLICY_LIMIT_MAX:
         case _POLICY_LIMIT_INVALID:
                 break;

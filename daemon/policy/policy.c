@@ -50,6 +50,13 @@ bool policy_is_glob(const char *s) {
 #define POLICY_SESSIONS_DEFAULT 1024
 #define POLICY_FDS_DEFAULT 4096
 #define POLICY_REPLY_BYTES_DEFAULT (UINT64_C(64) << 20)
+/*
+ * Kernel objects: each costs kernel memory the tenant's memory cgroup is not
+ * charged for (the broker allocated it), and a session's objects are written
+ * whole to the state file after every verb that changes one (core/persist.c),
+ * so their count is also the loop's time per such verb.
+ */
+#define POLICY_OBJECTS_DEFAULT 1024
 
 const PolicyCounter policy_counters[] = {
         { ACCOUNT_MAPPED_BYTES, POLICY_LIMIT_PINNED_BYTES, "PinnedMemoryMax", "PinnedMemory", "PinnedMemoryMax", true,
@@ -68,6 +75,8 @@ const PolicyCounter policy_counters[] = {
           offsetof(PolicyLimits, fds), POLICY_FDS_DEFAULT },
         { ACCOUNT_REPLY_BYTES, POLICY_LIMIT_REPLY_BYTES, "ReplyMemoryMax", "ReplyMemory", "ReplyMemoryMax", true,
           offsetof(PolicyLimits, reply_bytes), POLICY_REPLY_BYTES_DEFAULT },
+        { ACCOUNT_OBJECTS, POLICY_LIMIT_OBJECTS, "ObjectsMax", "Objects", "ObjectsMax", false,
+          offsetof(PolicyLimits, objects), POLICY_OBJECTS_DEFAULT },
 };
 const size_t policy_n_counters = ELEMENTSOF(policy_counters);
 
@@ -138,6 +147,7 @@ static void limits_copy_field(PolicyLimits *dst, const PolicyLimits *src, Policy
         case POLICY_LIMIT_SESSIONS:
         case POLICY_LIMIT_FDS:
         case POLICY_LIMIT_REPLY_BYTES:
+        case POLICY_LIMIT_OBJECTS:
         case _POLICY_LIMIT_MAX:
         case _POLICY_LIMIT_INVALID:
                 assert(false);          /* counters: policy_counters[] */

@@ -67,6 +67,7 @@ typedef enum PolicyLimit {
         POLICY_LIMIT_SESSIONS,          /* SessionsMax= */
         POLICY_LIMIT_FDS,               /* FileDescriptorsMax= */
         POLICY_LIMIT_REPLY_BYTES,       /* ReplyMemoryMax= */
+        POLICY_LIMIT_OBJECTS,           /* ObjectsMax= */
         _POLICY_LIMIT_MAX,
         _POLICY_LIMIT_INVALID = -22,
 } PolicyLimit;
@@ -87,6 +88,7 @@ typedef struct PolicyLimits {
         uint64_t sessions;              /* connections at once */
         uint64_t fds;                   /* fds the broker holds for the tenant */
         uint64_t reply_bytes;           /* bytes of replies its clients have not read */
+        uint64_t objects;               /* kernel objects: IOASes, devices, HWPTs, fault queues, vIOMMUs, vDEVICEs */
         uint32_t vpasid_min;            /* the guest PASIDs it may use, inclusive */
         uint32_t vpasid_max;
         IovaRange iova_windows[POLICY_IOVA_WINDOWS_MAX];        /* sorted, disjoint */

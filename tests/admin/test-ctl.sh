@@ -30,6 +30,7 @@ IOASMax=4
 HWPTMax=8
 MappingsMax=16
 PASIDMax=2
+ObjectsMax=10
 Device=0000:00:02.0
 
 [Tenant idle]
@@ -287,8 +288,10 @@ check "tenants --json without sessions: every tenant of the policy, usage 0, lim
              and .[0].pinned_bytes == {"used": 0, "limit": 1073741824}
              and .[0].ioas == {"used": 0, "limit": 4} and .[0].hwpt == {"used": 0, "limit": 8}
              and .[0].mappings == {"used": 0, "limit": 16} and .[0].pasids == {"used": 0, "limit": 2}
+             and .[0].objects == {"used": 0, "limit": 10}
              and .[0].devices == ["0000:00:02.0"]
              and .[1].sessions == 0 and .[1].pinned_bytes == {"used": 0} and .[1].pasids == {"used": 0}
+             and .[1].objects == {"used": 0, "limit": 1024}
              and .[1].devices == ["0000:00:03.0", "group:7"]' "$ib_tmp/tenants.json"
 check "devices --json without sessions: the sim's two devices, both free" \
         sh -c "'$IB_CTL' --bus='$BUS' --json devices | jq -en 'input |
@@ -323,13 +326,14 @@ check "tenants --json: admins has the session and its usage against its limits" 
              and .[0].pinned_bytes == {"used": 2097152, "limit": 1073741824}
              and .[0].ioas == {"used": 1, "limit": 4} and .[0].hwpt == {"used": 1, "limit": 8}
              and .[0].mappings == {"used": 1, "limit": 16} and .[0].pasids == {"used": 1, "limit": 2}
+             and .[0].objects == {"used": 3, "limit": 10}
              and .[1].name == "idle" and .[1].sessions == 0 and .[1].pinned_bytes.used == 0' \
         "$ib_tmp/tenants.json"
 ctl tenants > "$ib_tmp/out"
 diag < "$ib_tmp/out"
 check "tenants for people: usage/limit per resource, infinity where none, the devices" sh -c "
-        grep -q '^TENANT  *SESSIONS  *PINNED  *IOAS  *HWPT  *MAPPINGS  *PASIDS  *DEVICES' '$ib_tmp/out' &&
-        grep -Eq '^admins +1 +2\.0M/1\.0G +1/4 +1/8 +1/16 +1/2 +0000:00:02\.0\$' '$ib_tmp/out' &&
+        grep -q '^TENANT  *SESSIONS  *PINNED  *IOAS  *HWPT  *MAPPINGS  *PASIDS  *OBJECTS  *DEVICES' '$ib_tmp/out' &&
+        grep -Eq '^admins +1 +2\.0M/1\.0G +1/4 +1/8 +1/16 +1/2 +3/10 +0000:00:02\.0\$' '$ib_tmp/out' &&
         grep -Eq '^idle +0 +0B/infinity +0/infinity .* 0000:00:03\.0 group:7\$' '$ib_tmp/out' &&
         grep -q '^2 tenants listed.' '$ib_tmp/out'"
 

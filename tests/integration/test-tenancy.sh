@@ -47,6 +47,11 @@ MappingsMax=1
 HWPTMax=1
 RevokeOnReload=yes
 
+[Tenant vm7]
+User=1007
+Device=0000:00:03.0
+ObjectsMax=3
+
 [Tenant vm6]
 User=1006
 Device=0000:00:03.0
@@ -72,7 +77,7 @@ for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
 as() { local uid=$1; shift; setpriv --reuid="$uid" --regid="$uid" --clear-groups "$IB_CLIENT" --socket "$sock" "$@"; }
 field() { jq -r "$1" 2>/dev/null; }
 
-echo "1..27"
+echo "1..30"
 
 # vm1, session A, stays connected holding 40 MiB
 coproc VM1 { exec setpriv --reuid=1001 --regid=1001 --clear-groups "$IB_CLIENT" --socket "$sock"; }
@@ -142,6 +147,16 @@ check "IOASMax: the second IOAS is refused" limit_refused 2 IOASMax
 check "MappingsMax: the second mapping is refused" limit_refused 4 MappingsMax
 check "HWPTMax: the second HWPT is refused" limit_refused 7 HWPTMax
 check "after the refusals the session still works" test "$(echo "$out" | sed -n 8p | field .ok)" = true
+
+# ObjectsMax: kernel objects of every kind count against one limit
+sleep 0.3       # vm4's client has exited: its device goes back
+out=$(as 1007 'ioas-alloc as=a' 'device-open dev=0000:00:03.0 as=d' 'hwpt-alloc dev=@d pt=@a as=h' 'ioas-alloc' \
+        'hwpt-alloc dev=@d pt=@a' 'hwpt-free hwpt=@h' 'ioas-alloc')
+check "ObjectsMax: an IOAS, a device and a HWPT fit 3" test "$(echo "$out" | sed -n 1,3p | field .ok | sort -u)" = true
+check "ObjectsMax: a fourth IOAS or HWPT is refused with EDQUOT naming it" \
+        sh -c "echo '$(echo "$out" | sed -n 4,5p)' | grep -c '\"errno\":\"EDQUOT\".*limit ObjectsMax reached: 3 of 3' | grep -qx 2"
+check "ObjectsMax: once the HWPT is freed, an IOAS fits" \
+        test "$(echo "$out" | sed -n 6,7p | field .ok | tr '\n' ' ')" = "true true "
 
 # ConfinedDeviceFds=yes: a device only for a process under a seccomp filter
 sleep 0.3       # vm4's client above has exited: its device goes back
