@@ -105,16 +105,112 @@ static int encode_reply(const Ib__V1__Reply *reply, uint8_t *buf, size_t buf_siz
         return r;
 }
 
+/*
+ * The objects a verb of the table that changes objects (Verb.objects) can
+ * have made, changed or freed: what its request names and, when it made
+ * one, what its reply names.  The state file records just those after it
+ * (core/persist.h: an OBJECTS_DELTA record), so that a request costs the
+ * same whatever else the session holds.  One owner for this fact: a verb
+ * that comes to change another object must name it here, or the restart
+ * after it would restore that object as it was.  How many it names (the
+ * request may have made none), or -1 for a verb not listed: all of them.
+ */
+static ssize_t verb_touched(const Ib__V1__Request *req, const Ib__V1__Reply *reply, PersistObjectRef *ret) {
+        uint32_t kind, id;
+
+        switch (req->verb_case) {
+        case IB__V1__REQUEST__VERB_IOAS_FREE:
+                kind = PERSIST_KIND_IOAS, id = req->ioas_free->ioas;
+                break;
+        case IB__V1__REQUEST__VERB_ALLOW_IOVAS:
+                kind = PERSIST_KIND_IOAS, id = req->allow_iovas->ioas;
+                break;
+        case IB__V1__REQUEST__VERB_MEM_UNREGISTER:
+                kind = PERSIST_KIND_MEMREG, id = req->mem_unregister->mem;
+                break;
+        case IB__V1__REQUEST__VERB_DEVICE_ATTACH:
+                kind = PERSIST_KIND_DEVICE, id = req->device_attach->dev_id;
+                break;
+        case IB__V1__REQUEST__VERB_DEVICE_DETACH:
+                kind = PERSIST_KIND_DEVICE, id = req->device_detach->dev_id;
+                break;
+        case IB__V1__REQUEST__VERB_DEVICE_CLOSE:
+                kind = PERSIST_KIND_DEVICE, id = req->device_close->dev_id;
+                break;
+        case IB__V1__REQUEST__VERB_PASID_ATTACH:
+                kind = PERSIST_KIND_DEVICE, id = req->pasid_attach->dev_id;
+                break;
+        case IB__V1__REQUEST__VERB_PASID_DETACH:
+                kind = PERSIST_KIND_DEVICE, id = req->pasid_detach->dev_id;
+                break;
+        case IB__V1__REQUEST__VERB_HWPT_FREE:
+                kind = PERSIST_KIND_HWPT, id = req->hwpt_free->hwpt_id;
+                break;
+        case IB__V1__REQUEST__VERB_FAULT_QUEUE_FREE:
+                kind = PERSIST_KIND_FAULT, id = req->fault_queue_free->fault_id;
+                break;
+        case IB__V1__REQUEST__VERB_VIOMMU_FREE:
+                kind = PERSIST_KIND_VIOMMU, id = req->viommu_free->viommu_id;
+                break;
+        case IB__V1__REQUEST__VERB_VDEVICE_FREE:
+                kind = PERSIST_KIND_VDEVICE, id = req->vdevice_free->vdevice_id;
+                break;
+        /* those that make one name it in their reply, if they made it */
+        case IB__V1__REQUEST__VERB_IOAS_ALLOC:
+                if (reply->result_case != IB__V1__REPLY__RESULT_IOAS_ALLOC)
+                        return 0;
+                kind = PERSIST_KIND_IOAS, id = reply->ioas_alloc->ioas;
+                break;
+        case IB__V1__REQUEST__VERB_MEM_REGISTER:
+                if (reply->result_case != IB__V1__REPLY__RESULT_MEM_REGISTER)
+                        return 0;
+                kind = PERSIST_KIND_MEMREG, id = reply->mem_register->mem;
+                break;
+        case IB__V1__REQUEST__VERB_DEVICE_OPEN:
+                if (reply->result_case != IB__V1__REPLY__RESULT_DEVICE_OPEN)
+                        return 0;
+                kind = PERSIST_KIND_DEVICE, id = reply->device_open->dev_id;
+                break;
+        case IB__V1__REQUEST__VERB_HWPT_ALLOC:
+                if (reply->result_case != IB__V1__REPLY__RESULT_HWPT_ALLOC)
+                        return 0;
+                kind = PERSIST_KIND_HWPT, id = reply->hwpt_alloc->hwpt_id;
+                break;
+        case IB__V1__REQUEST__VERB_FAULT_QUEUE_ALLOC:
+                if (reply->result_case != IB__V1__REPLY__RESULT_FAULT_QUEUE_ALLOC)
+                        return 0;
+                kind = PERSIST_KIND_FAULT, id = reply->fault_queue_alloc->fault_id;
+                break;
+        case IB__V1__REQUEST__VERB_VIOMMU_ALLOC:
+                if (reply->result_case != IB__V1__REPLY__RESULT_VIOMMU_ALLOC)
+                        return 0;
+                kind = PERSIST_KIND_VIOMMU, id = reply->viommu_alloc->viommu_id;
+                break;
+        case IB__V1__REQUEST__VERB_VDEVICE_ALLOC:
+                if (reply->result_case != IB__V1__REPLY__RESULT_VDEVICE_ALLOC)
+                        return 0;
+                kind = PERSIST_KIND_VDEVICE, id = reply->vdevice_alloc->vdevice_id;
+                break;
+        default:
+                return -1;      /* a verb not listed here: all the session's objects are written */
+        }
+        ret[0] = (PersistObjectRef) { .kind = kind, .id = id };
+        return 1;
+}
+
 /* A reply of up to this many bytes (any Map's or Unmap's, a Batch's of a few dozen ops) is packed on the stack. */
 #define REPLY_ON_STACK 2048
 
 /*
- * Sends the reply; objects: its verb changed the session's objects, whose
- * record (with the reply in it) is written before the reply leaves, so that
- * a restart after it finds both (core/persist.h).
+ * Sends the reply; objects: its verb (of request req) changed the session's
+ * objects, whose record (with the reply in it) is written before the reply
+ * leaves, so that a restart after it finds both (core/persist.h).
  */
 static void send_reply_full(Session *s, const Ib__V1__Reply *reply, const int *fds, size_t n_fds, Charge *fds_charge,
-                            bool objects) {
+                            const Ib__V1__Request *req, bool objects) {
+        PersistObjectRef touched[1];
+        ssize_t n_touched = objects ? verb_touched(req, reply, touched) : 0;
+        const PersistObjectRef *refs = n_touched >= 0 ? touched : NULL;        /* NULL: all of them */
         uint8_t small[REPLY_ON_STACK], *buf = NULL;
         _cleanup_free_ uint8_t *big = NULL;
         size_t size;
@@ -124,7 +220,8 @@ static void send_reply_full(Session *s, const Ib__V1__Reply *reply, const int *f
         if (r >= 0 && buf != small)
                 big = buf;
         if (objects)
-                persist_objects(s->host->persist, s, reply->id, r >= 0 ? buf : NULL, r >= 0 ? size : 0, n_fds);
+                persist_objects(s->host->persist, s, refs, refs ? (size_t) n_touched : 0, reply->id,
+                                r >= 0 ? buf : NULL, r >= 0 ? size : 0, n_fds);
         crash_point("handled");
         if (r >= 0)
                 r = transport_send(&s->transport, buf, size, fds, n_fds, fds_charge);
@@ -147,7 +244,7 @@ static void send_reply_full(Session *s, const Ib__V1__Reply *reply, const int *f
 }
 
 static void send_reply(Session *s, const Ib__V1__Reply *reply, const int *fds, size_t n_fds, Charge *fds_charge) {
-        send_reply_full(s, reply, fds, n_fds, fds_charge, false);
+        send_reply_full(s, reply, fds, n_fds, fds_charge, NULL, false);
 }
 
 /*
@@ -299,7 +396,7 @@ static void dispatch_run(void *userdata) {
         /* a session that ended while its request waited gets no reply: its connection is closed */
         if (!s->free_pending)
                 send_reply_full(s, &reply, call.reply_fds, call.n_reply_fds,
-                                call.n_reply_fds > 0 ? &call.reply_fds_charge : NULL, v && v->objects);
+                                call.n_reply_fds > 0 ? &call.reply_fds_charge : NULL, req, v && v->objects);
         charge_release(&call.reply_fds_charge);        /* unless the queued reply took it over */
         call_done(&call);
         codec_request_free(req);

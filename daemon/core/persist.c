@@ -21,8 +21,12 @@
  *     more than that one;
  *   - a log of records, each written after the kernel call it reports and
  *     published by one store of the log's end: SESSION, END, OBJECTS (every
- *     IOAS, registration and device of the session, written whole after each
- *     verb that changes one of them), MAP and UNMAP.
+ *     object of the session: IOAS, registration, device, HWPT...; at its
+ *     start and at compaction), OBJECTS_DELTA (after each verb that makes,
+ *     changes or frees objects: just those, the live ones whole and the ids
+ *     of the gone ones, so that the verb costs the same whatever else the
+ *     session holds; core/dispatch.c says which objects a verb touches),
+ *     MAP and UNMAP.
  * A record is thus only ever missing for a kernel call that happened (the
  * crash fell between the call and the record), never present for one that
  * did not; recover.c relies on exactly that, and on the slot, to make the
@@ -47,6 +51,7 @@
 #include <unistd.h>
 
 #include "core/persist.h"
+#include "core/persist-objects.h"
 #include "core/session.h"
 #include "core/tenancy.h"
 #include "util/crashpoint.h"
@@ -68,6 +73,7 @@
 #define PERSIST_LOG_CAPACITY (8ULL << 30)               /* sparse: only what is written costs memory */
 #define PERSIST_COMPACT_MIN (64ULL << 20)
 #define PERSIST_COMPACT_FACTOR 4
+#define PERSIST_TOUCHED_MAX 4                           /* objects one OBJECTS_DELTA record names at most */
 
 typedef struct Header {
         char magic[8];
@@ -205,6 +211,8 @@ static int file_map(Persist *p, int fd, bool create, uint64_t generation, uint32
         p->base = base;
         p->mapped = size;
         p->hdr = base;
+        if (!create && p->hdr->version < PERSIST_VERSION)
+                p->hdr->version = PERSIST_VERSION;      /* this broker writes its own records into it from now on */
         if (create) {
                 memcpy(p->hdr->magic, PERSIST_MAGIC, 8);
                 p->hdr->version = PERSIST_VERSION;
@@ -449,8 +457,21 @@ typedef struct ObjectsReply {
         size_t n_fds;
 } ObjectsReply;
 
-/* The OBJECTS payload of s: its size with buf NULL, else written into buf. */
-static size_t objects_payload(Session *s, const ObjectsReply *reply, uint8_t *buf) {
+#define PUT(ptr, len) do { if (buf) memcpy(buf + at, (ptr), (len)); at += (len); } while (0)
+
+/* The objects a request touched, looked up once: obj NULL where it is gone. */
+typedef struct Touched {
+        const PersistObjectRef *ref;
+        const void *obj;
+} Touched;
+
+/*
+ * The OBJECTS payload of s (touched NULL: all its objects), or its
+ * OBJECTS_DELTA payload (the n_touched touched objects that live, then the
+ * refs of those that do not): its size with buf NULL, else written into buf.
+ */
+static size_t objects_payload(Session *s, const Touched *touched, size_t n_touched, const ObjectsReply *reply,
+                              uint8_t *buf) {
         PersistObjectsHdr oh = {
                 .last_mem = s->last_mem,
                 .last_ioas_serial = s->last_ioas_serial,
@@ -459,103 +480,58 @@ static size_t objects_payload(Session *s, const ObjectsReply *reply, uint8_t *bu
                 .reply_fds = reply ? (uint32_t) reply->n_fds : 0,
         };
         size_t at = sizeof(oh);
-        FaultQueue *f;
-        Vdevice *vd;
-        Viommu *vi;
-        Ioas *ioas;
-        MemReg *m;
-        Device *d;
-        Hwpt *h;
 
-#define PUT(ptr, len) do { if (buf) memcpy(buf + at, (ptr), (len)); at += (len); } while (0)
-        LIST_FOREACH(ioas, &s->objects[SESSION_IOAS], link) {
-                PersistIoasRec r = {
-                        .id = ioas->id,
-                        .serial = ioas->serial,
-                        .n_window = (uint32_t) ioas->n_window,
-                        .n_allowed = (uint32_t) ioas->n_allowed,
-                        .enforce_snoop = ioas->enforce_snoop,
-                };
+        for (uint32_t kind = PERSIST_KIND_IOAS; kind < _PERSIST_KIND_MAX; kind++) {
+                SessionKind sk = persist_kind_session(kind);
 
-                PUT(&r, sizeof(r));
-                PUT(ioas->window, sizeof(IovaRange) * ioas->n_window);
-                PUT(ioas->allowed, sizeof(IovaRange) * ioas->n_allowed);
-                oh.n_ioas++;
-        }
-        LIST_FOREACH(m, &s->objects[SESSION_MEMREG], link) {
-                PersistMemRegRec r = {
-                        .id = m->id,
-                        .accmode = m->accmode,
-                        .seals = m->seals,
-                        .sealed = m->sealed,
-                        .size_floor = m->size_floor,
-                };
-
-                PUT(&r, sizeof(r));
-                oh.n_memreg++;
-        }
-        LIST_FOREACH(d, &s->objects[SESSION_DEVICE], link) {
-                PersistDeviceRec r = {
-                        .dev_id = d->dev_id,
-                        .pt_id = d->pt_id,
-                        .hwpt_id = d->hwpt_id,
-                        .n_pasids = (uint32_t) list_count(&d->pasids.entries),
-                        .global_pasid = d->global_pasid,
-                };
-                PasidEntry *e;
-
-                memcpy(r.name, d->name, sizeof(r.name));
-                PUT(&r, sizeof(r));
-                LIST_FOREACH(e, &d->pasids.entries, link) {
-                        PersistPasidRec pr = { .vpasid = e->vpasid, .pasid = e->pasid, .pt_id = e->pt_id };
-
-                        PUT(&pr, sizeof(pr));
+                if (!touched) {
+                        LIST_FOREACH_LINK(l, &s->objects[sk]) {
+                                at = persist_object_put(kind, session_kind_object(sk, l), buf, at);
+                                (*persist_objects_count(&oh, kind))++;
+                        }
+                        continue;
                 }
-                oh.n_device++;
+                for (size_t i = 0; i < n_touched; i++)
+                        if (touched[i].ref->kind == kind && touched[i].obj) {
+                                at = persist_object_put(kind, touched[i].obj, buf, at);
+                                (*persist_objects_count(&oh, kind))++;
+                        }
         }
-        LIST_FOREACH(h, &s->objects[SESSION_HWPT], link) {
-                PersistHwptRec r = {
-                        .id = h->id, .pt_id = h->pt_id, .flags = h->flags, .data_type = h->data_type,
-                        .enforce_snoop = h->enforce_snoop,
-                };
-
-                PUT(&r, sizeof(r));
-                oh.n_hwpt++;
-        }
-        LIST_FOREACH(f, &s->objects[SESSION_FAULT_QUEUE], link) {
-                PersistFaultRec r = { .id = f->id };
-
-                PUT(&r, sizeof(r));
-                oh.n_fault++;
-        }
-        LIST_FOREACH(vi, &s->objects[SESSION_VIOMMU], link) {
-                PersistViommuRec r = { .id = vi->id, .dev_id = vi->dev_id, .hwpt_id = vi->hwpt_id };
-
-                PUT(&r, sizeof(r));
-                oh.n_viommu++;
-        }
-        LIST_FOREACH(vd, &s->objects[SESSION_VDEVICE], link) {
-                PersistVdeviceRec r = { .id = vd->id, .viommu_id = vd->viommu_id, .dev_id = vd->dev_id };
-
-                PUT(&r, sizeof(r));
-                oh.n_vdevice++;
-        }
+        for (size_t i = 0; touched && i < n_touched; i++)
+                if (!touched[i].obj) {
+                        PUT(touched[i].ref, sizeof(PersistObjectRef));
+                        oh.n_removed++;
+                }
         if (oh.reply_size > 0)
                 PUT(reply->data, oh.reply_size);
-#undef PUT
         if (buf)
                 memcpy(buf, &oh, sizeof(oh));
         return at;
 }
+#undef PUT
 
-static int write_objects(Persist *p, Session *s, const ObjectsReply *reply) {
-        size_t size = objects_payload(s, reply, NULL);
-        uint8_t *at = log_reserve_or_compact(p, size);
+/* An OBJECTS record of s (refs NULL), or an OBJECTS_DELTA record of the n_refs objects refs names. */
+static int write_objects(Persist *p, Session *s, const PersistObjectRef *refs, size_t n_refs,
+                         const ObjectsReply *reply) {
+        Touched touched[PERSIST_TOUCHED_MAX];
+        size_t size;
+        uint8_t *at;
 
+        if (n_refs > ELEMENTSOF(touched))
+                refs = NULL;            /* more than a request touches: all of them */
+        for (size_t i = 0; refs && i < n_refs; i++) {
+                SessionKind sk = persist_kind_session(refs[i].kind);
+
+                touched[i] = (Touched) { .ref = &refs[i] };
+                if (sk >= 0)
+                        touched[i].obj = session_find_kind(s, sk, refs[i].id);
+        }
+        size = objects_payload(s, refs ? touched : NULL, n_refs, reply, NULL);
+        at = log_reserve_or_compact(p, size);
         if (!at)
                 return -ENOSPC;
-        (void) objects_payload(s, reply, at + sizeof(RecHdr));
-        log_commit(p, PERSIST_REC_OBJECTS, s->id, size);
+        (void) objects_payload(s, refs ? touched : NULL, n_refs, reply, at + sizeof(RecHdr));
+        log_commit(p, refs ? PERSIST_REC_OBJECTS_DELTA : PERSIST_REC_OBJECTS, s->id, size);
         return 0;
 }
 
@@ -706,7 +682,7 @@ static int write_all(Persist *p) {
                         continue;
                 r = write_session(p, s);
                 if (r >= 0)
-                        r = write_objects(p, s, NULL);
+                        r = write_objects(p, s, NULL, 0, NULL);
                 if (r >= 0)
                         r = write_maps(p, s);
                 if (r < 0)
@@ -842,7 +818,7 @@ int persist_session_begin(Persist *p, Session *s) {
         if (r >= 0)
                 r = write_session(p, s);
         if (r >= 0)
-                r = write_objects(p, s, NULL);
+                r = write_objects(p, s, NULL, 0, NULL);
         if (r < 0) {
                 persist_session_end(p, s);
                 return r;
@@ -896,11 +872,11 @@ static void record_lost(Persist *p, Session *s) {
         persist_session_end(p, s);
 }
 
-void persist_objects(Persist *p, Session *s, uint64_t request_id, const uint8_t *reply, size_t reply_size,
-                     size_t reply_fds) {
+void persist_objects(Persist *p, Session *s, const PersistObjectRef *touched, size_t n_touched,
+                     uint64_t request_id, const uint8_t *reply, size_t reply_size, size_t reply_fds) {
         ObjectsReply r = { .id = request_id, .data = reply, .size = reply_size, .n_fds = reply_fds };
 
-        if (session_persisted(p, s) && write_objects(p, s, &r) < 0)
+        if (session_persisted(p, s) && write_objects(p, s, touched, n_touched, &r) < 0)
                 record_lost(p, s);
 }
 

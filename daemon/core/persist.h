@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/persist-objects.h"
 #include "policy/peer.h"
 #include "util/fdstore.h"
 
@@ -28,8 +29,13 @@ typedef struct Session Session;
 typedef struct Persist Persist;
 
 #define PERSIST_MAGIC "IBSTATE\0"
-/* The format version written; a broker reads every version up to this one. */
-#define PERSIST_VERSION 1U
+/*
+ * The format version written; a broker reads every version up to this one.
+ * 2: OBJECTS_DELTA records.  A broker that adopts a file of an older version
+ * marks it with its own, so that an older broker never reads records it does
+ * not know.
+ */
+#define PERSIST_VERSION 2U
 
 /* The kinds of fds a session keeps in the store: "s<session>.<kind><id>". */
 enum {
@@ -57,7 +63,9 @@ enum {
         PERSIST_REC_OBJECTS = 3,
         PERSIST_REC_MAP = 4,
         PERSIST_REC_UNMAP = 5,
+        PERSIST_REC_OBJECTS_DELTA = 6,
 };
+
 
 /*
  * Opens the state file the store passed at start (it then stays the one
@@ -100,13 +108,16 @@ int persist_session_begin(Persist *p, Session *s);
 /* Before its teardown: END record, slot freed, every fd it kept forgotten. */
 void persist_session_end(Persist *p, Session *s);
 /*
- * Its objects (IOASes, registered memory, devices) after request id changed
+ * Its objects (IOASes, registered memory, devices...) after request id changed
  * them, with that request's reply (may be NULL) and how many fds the reply
  * carries: one record, so that a restart finds the outcome together with the
- * objects it made.
+ * objects it made.  touched: the objects the request can have made, changed
+ * or freed (n_touched of them, maybe none): an OBJECTS_DELTA record with
+ * those of them that live and the ids of those that do not, whatever the
+ * session holds besides; NULL: an OBJECTS record of all of them.
  */
-void persist_objects(Persist *p, Session *s, uint64_t request_id, const uint8_t *reply, size_t reply_size,
-                     size_t reply_fds);
+void persist_objects(Persist *p, Session *s, const PersistObjectRef *touched, size_t n_touched,
+                     uint64_t request_id, const uint8_t *reply, size_t reply_size, size_t reply_fds);
 /* A mapping the kernel made (with the seal guards it holds); an unmap the kernel did of [iova, last] of an IOAS. */
 void persist_map(Persist *p, Session *s, const Ioas *ioas, const Mapping *m);
 void persist_unmap(Persist *p, Session *s, uint32_t ioas, uint32_t serial, uint64_t iova, uint64_t last);
@@ -187,90 +198,6 @@ typedef struct PersistSessionRec {
 int persist_session_identity(const PersistSessionRec *r, size_t size, PeerIdentity *ret, gid_t *groups,
                              size_t n_groups_max, const char **ret_tenant);
 
-typedef struct PersistIoasRec {
-        uint32_t id;
-        uint32_t serial;                /* per session: tells an IOAS from an earlier one of the same id */
-        uint32_t n_window;
-        uint32_t n_allowed;
-        uint8_t enforce_snoop;
-        uint8_t pad[7];
-        /* followed by n_window then n_allowed IovaRange */
-} PersistIoasRec;
-
-typedef struct PersistMemRegRec {
-        uint32_t id;
-        int32_t accmode;
-        int32_t seals;
-        uint8_t sealed;
-        uint8_t pad[3];
-        uint64_t size_floor;
-} PersistMemRegRec;
-
-typedef struct PersistDeviceRec {
-        char name[32];
-        uint32_t dev_id;
-        uint32_t pt_id;
-        uint32_t hwpt_id;
-        uint32_t n_pasids;              /* followed by this many PersistPasidRec */
-        uint8_t global_pasid;           /* its PASIDs come from the host-wide space */
-        uint8_t pad[7];
-} PersistDeviceRec;
-
-typedef struct PersistPasidRec {
-        uint32_t vpasid;
-        uint32_t pasid;
-        uint32_t pt_id;
-        uint32_t pad;
-} PersistPasidRec;
-
-typedef struct PersistHwptRec {
-        uint32_t id;
-        uint32_t pt_id;
-        uint32_t flags;                 /* BACKEND_HWPT_* */
-        uint32_t data_type;
-        uint8_t enforce_snoop;
-        uint8_t pad[7];
-} PersistHwptRec;
-
-typedef struct PersistFaultRec {
-        uint32_t id;
-        uint32_t pad;
-} PersistFaultRec;
-
-typedef struct PersistViommuRec {
-        uint32_t id;
-        uint32_t dev_id;
-        uint32_t hwpt_id;
-        uint32_t pad;
-} PersistViommuRec;
-
-typedef struct PersistVdeviceRec {
-        uint32_t id;
-        uint32_t viommu_id;
-        uint32_t dev_id;
-        uint32_t pad;
-} PersistVdeviceRec;
-
-typedef struct PersistObjectsHdr {
-        uint32_t n_ioas;
-        uint32_t n_memreg;
-        uint32_t n_device;
-        uint32_t n_hwpt;
-        uint32_t n_fault;
-        uint32_t n_viommu;
-        uint32_t n_vdevice;
-        uint32_t last_mem;
-        uint32_t last_ioas_serial;
-        uint32_t pad;
-        uint64_t request_id;            /* the request whose outcome this is; 0: none (Hello, compaction) */
-        uint32_t reply_size;            /* its reply's bytes, last in the record */
-        uint32_t reply_fds;             /* fds that reply carried */
-        /*
-         * followed by the IOASes (each with its ranges), registrations,
-         * devices (each with its PASIDs), HWPTs, fault queues, vIOMMUs,
-         * vDEVICEs, the reply
-         */
-} PersistObjectsHdr;
 
 typedef struct PersistMapRec {
         uint32_t ioas;

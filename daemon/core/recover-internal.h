@@ -27,13 +27,23 @@ typedef struct RecIoas {
         Ioas *ioas;
 } RecIoas;
 
+/* An OBJECTS_DELTA payload in the log. */
+typedef struct RecDelta {
+        const void *payload;
+        size_t size;
+} RecDelta;
+
 typedef struct RecSession {
         uint64_t id;
         const PersistSessionRec *session;
         size_t session_size;
         const void *objects;            /* the latest OBJECTS payload */
         size_t objects_size;
-        uint64_t objects_pos;
+        RecDelta *deltas;               /* the OBJECTS_DELTA payloads after it, in log order */
+        size_t n_deltas, size_deltas;
+        const void *latest;             /* the latest of them all: the last request that changed objects */
+        size_t latest_size;
+        uint64_t objects_pos;           /* its position in the log */
         bool ended;
         Session *s;
         RecIoas *ioas;

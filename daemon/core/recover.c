@@ -18,7 +18,8 @@
  *   (b) nothing else changed in the kernel without a record, because the
  *       session runs one request at a time (a waiting request pauses it).
  * Recovery therefore rebuilds the records from the log (the latest OBJECTS
- * record of each session, then every MAP and UNMAP in order, matched to
+ * record of each session and every OBJECTS_DELTA after it, the newest
+ * record of an object winning; then every MAP and UNMAP in order, matched to
  * its IOAS by id and serial so that a freed and re-allocated id is never
  * confused), and settles that one request per session:
  *   - Map, Copy: applied iff a MAP record of the session follows the slot's
@@ -37,7 +38,7 @@
  *   - a request that changes no kernel state: answered not_applied (the
  *     library sends it again).
  *   - a request that changes objects (IOAS, registration, device, HWPT...): its
- *     OBJECTS record carries its reply, so if that record follows the mark
+ *     OBJECTS_DELTA record carries its reply, so if that record follows the mark
  *     the request is done and the reply is sent again.  Otherwise the
  *     kernel is brought back to the records: fds kept in the store but not
  *     recorded are closed (a device bound in flight unbinds), each recorded
@@ -78,6 +79,7 @@
 #include "common/errno-name.h"
 #include "common/protocol.h"
 #include "core/dispatch.h"
+#include "core/persist-objects.h"
 #include "core/recover.h"
 #include "core/recover-internal.h"
 #include "core/settle.h"
@@ -104,22 +106,29 @@ static RecSession *rec_find(Recovery *rc, uint64_t id) {
         return NULL;
 }
 
+/* Array v (room for *size elements of elem bytes, n in use) with room for one more; NULL: no memory. */
+static void *grow(void *v, size_t *size, size_t n, size_t elem) {
+        void *a;
+
+        if (n < *size)
+                return v;
+        a = reallocarray(v, *size ? *size * 2 : 16, elem);
+        if (a)
+                *size = *size ? *size * 2 : 16;
+        return a;
+}
+
 /* The session's entry, added in id order (a compacted log lists sessions in any order). */
 static RecSession *rec_add(Recovery *rc, uint64_t id) {
-        RecSession *r = rec_find(rc, id);
+        RecSession *r = rec_find(rc, id), *a;
         size_t at;
 
         if (r)
                 return r;
-        if (rc->n_sessions == rc->size_sessions) {
-                size_t n = rc->size_sessions ? rc->size_sessions * 2 : 64;
-                RecSession *a = reallocarray(rc->sessions, n, sizeof(*a));
-
-                if (!a)
-                        return NULL;
-                rc->sessions = a;
-                rc->size_sessions = n;
-        }
+        a = grow(rc->sessions, &rc->size_sessions, rc->n_sessions, sizeof(RecSession));
+        if (!a)
+                return NULL;
+        rc->sessions = a;
         at = rc->n_sessions;
         while (at > 0 && rc->sessions[at - 1].id > id)
                 at--;
@@ -156,6 +165,23 @@ static int pass_sessions(const PersistRecord *rec, void *userdata) {
                 if (r && rec->size >= sizeof(PersistObjectsHdr)) {
                         r->objects = rec->payload;
                         r->objects_size = rec->size;
+                        r->n_deltas = 0;        /* all of them: what came before no longer counts */
+                        r->latest = rec->payload;
+                        r->latest_size = rec->size;
+                        r->objects_pos = rec->pos;
+                }
+                return 0;
+        case PERSIST_REC_OBJECTS_DELTA:
+                r = rec_find(rc, rec->session);
+                if (r && rec->size >= sizeof(PersistObjectsHdr)) {
+                        RecDelta *d = grow(r->deltas, &r->size_deltas, r->n_deltas, sizeof(RecDelta));
+
+                        if (!d)
+                                return -ENOMEM;
+                        r->deltas = d;
+                        r->deltas[r->n_deltas++] = (RecDelta) { .payload = rec->payload, .size = rec->size };
+                        r->latest = rec->payload;
+                        r->latest_size = rec->size;
                         r->objects_pos = rec->pos;
                 }
                 return 0;
@@ -381,194 +407,305 @@ static bool slot_releases(const RecSession *r, uint32_t dev_id, uint32_t mem) {
         return yes;
 }
 
-/* The records of one session from its latest OBJECTS payload; fds from the store. */
-static int restore_objects(Recovery *rc, RecSession *r) {
-        Session *s = r->s;
-        const uint8_t *at = r->objects, *end = at + r->objects_size;
+/*
+ * One object of a session as its records leave it: the newest record of it
+ * (rec, size bytes, in the log), or rec NULL where the newest says it went.
+ * seq: the order records were read in, so that of two the later wins.
+ */
+typedef struct RecObject {
+        uint32_t kind;                  /* PERSIST_KIND_* */
+        uint32_t id;
+        uint64_t seq;
+        const uint8_t *rec;
+        size_t size;
+} RecObject;
+
+typedef struct RecObjects {
+        RecObject *v;
+        size_t n, size;
+} RecObjects;
+
+static int objects_push(RecObjects *set, uint32_t kind, uint32_t id, const uint8_t *rec, size_t size) {
+        RecObject *v = grow(set->v, &set->size, set->n, sizeof(RecObject));
+
+        if (!v)
+                return -ENOMEM;
+        set->v = v;
+        set->v[set->n] = (RecObject) { .kind = kind, .id = id, .seq = set->n, .rec = rec, .size = size };
+        set->n++;
+        return 0;
+}
+
+/* Adds what one OBJECTS or OBJECTS_DELTA payload says to set: each object it lists, then each it says went. */
+static int objects_read(RecObjects *set, const void *payload, size_t size, PersistObjectsHdr *ret_oh) {
+        const uint8_t *at = payload, *end = at + size;
         PersistObjectsHdr oh;
         int q;
 
-        if (!at) {
-                (void) snprintf(r->why, sizeof(r->why), "no record of its objects");
+        if (size < sizeof(oh))
                 return -EBADMSG;
-        }
         memcpy(&oh, at, sizeof(oh));
         at += sizeof(oh);
-        if (!s->ctx && oh.n_ioas + oh.n_device + oh.n_hwpt + oh.n_fault + oh.n_viommu + oh.n_vdevice > 0) {
-                (void) snprintf(r->why, sizeof(r->why), "its iommufd did not come back from the fd store");
-                return -EBADMSG;
-        }
-        s->last_mem = oh.last_mem;
-        s->last_ioas_serial = oh.last_ioas_serial;
-        r->ioas = calloc(oh.n_ioas ? oh.n_ioas : 1, sizeof(RecIoas));
-        if (!r->ioas)
-                return -ENOMEM;
+        for (uint32_t kind = PERSIST_KIND_IOAS; kind < _PERSIST_KIND_MAX; kind++)
+                for (uint32_t i = 0; i < *persist_objects_count(&oh, kind); i++) {
+                        size_t n = persist_object_size(kind, at, end);
 
-        for (uint32_t i = 0; i < oh.n_ioas; i++) {
-                PersistIoasRec ir;
-                Ioas *ioas;
+                        if (n == 0)
+                                return -EBADMSG;
+                        q = objects_push(set, kind, persist_object_id(kind, at), at, n);
+                        if (q < 0)
+                                return q;
+                        at += n;
+                }
+        for (uint32_t i = 0; i < oh.n_removed; i++) {
+                PersistObjectRef ref;
 
-                if (at + sizeof(ir) > end)
+                if ((size_t) (end - at) < sizeof(ref))
                         return -EBADMSG;
-                memcpy(&ir, at, sizeof(ir));
-                at += sizeof(ir);
-                if (ir.n_window > IOAS_MAX_WINDOW || ir.n_allowed > IOAS_MAX_WINDOW ||
-                    at + sizeof(IovaRange) * (ir.n_window + ir.n_allowed) > end)
+                memcpy(&ref, at, sizeof(ref));
+                at += sizeof(ref);
+                if (ref.kind < PERSIST_KIND_IOAS || ref.kind >= _PERSIST_KIND_MAX)
                         return -EBADMSG;
-                q = ioas_restore(&ioas, s->ctx, &s->account, ir.id);
+                q = objects_push(set, ref.kind, ref.id, NULL, 0);
                 if (q < 0)
                         return q;
-                ioas->serial = ir.serial;
-                ioas->n_window = ir.n_window;
-                memcpy(ioas->window, at, sizeof(IovaRange) * ir.n_window);
-                at += sizeof(IovaRange) * ir.n_window;
-                ioas->n_allowed = ir.n_allowed;
-                memcpy(ioas->allowed, at, sizeof(IovaRange) * ir.n_allowed);
-                at += sizeof(IovaRange) * ir.n_allowed;
-                ioas->enforce_snoop = ir.enforce_snoop;
-                r->ioas[r->n_ioas++] = (RecIoas) { .id = ir.id, .serial = ir.serial, .ioas = ioas };
-                session_add(s, ioas);
-                rc->stats->objects++;
         }
-        for (uint32_t i = 0; i < oh.n_memreg; i++) {
-                char name[FDSTORE_NAME_MAX + 1];
-                PersistMemRegRec mr;
-                MemReg *m;
-                int fd;
+        *ret_oh = oh;
+        return 0;
+}
 
-                if (at + sizeof(mr) > end)
-                        return -EBADMSG;
-                memcpy(&mr, at, sizeof(mr));
-                at += sizeof(mr);
-                persist_fd_name(name, sizeof(name), s->id, PERSIST_FD_MEMREG, mr.id);
-                fd = fdstore_take(rc->store, name);
-                if (fd < 0 && slot_releases(r, 0, mr.id)) {
-                        r->released = true;     /* its MemUnregister was under way: done */
-                        continue;
-                }
-                if (fd < 0) {
-                        (void) snprintf(r->why, sizeof(r->why), "the fd of registered memory %" PRIu32 " was lost",
-                                        mr.id);
-                        return -EBADF;
-                }
-                q = memreg_restore(&m, &s->account, mr.id, fd, mr.accmode);
+/* By kind (in the order of restoring), id, then the order the records were read in. */
+static int rec_object_compare(const void *a, const void *b) {
+        const RecObject *x = a, *y = b;
+
+        if (x->kind != y->kind)
+                return x->kind < y->kind ? -1 : 1;
+        if (x->id != y->id)
+                return x->id < y->id ? -1 : 1;
+        return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/*
+ * The session's objects as its records leave them: its latest OBJECTS
+ * payload, then each OBJECTS_DELTA after it in order, the newest record of
+ * an object winning; in set, sorted, one entry per object (rec NULL: gone).
+ * *ret_oh: the newest header (the session's id counters).
+ */
+static int objects_collect(const RecSession *r, RecObjects *set, PersistObjectsHdr *ret_oh) {
+        size_t k = 0;
+        int q;
+
+        q = objects_read(set, r->objects, r->objects_size, ret_oh);
+        for (size_t i = 0; q >= 0 && i < r->n_deltas; i++)
+                q = objects_read(set, r->deltas[i].payload, r->deltas[i].size, ret_oh);
+        if (q < 0)
+                return q;
+        qsort(set->v, set->n, sizeof(RecObject), rec_object_compare);
+        for (size_t i = 0; i < set->n; i++) {
+                if (i + 1 < set->n && set->v[i + 1].kind == set->v[i].kind && set->v[i + 1].id == set->v[i].id)
+                        continue;       /* a later record of the same object follows */
+                set->v[k++] = set->v[i];
+        }
+        set->n = k;
+        return 0;
+}
+
+static int restore_ioas(Recovery *rc, RecSession *r, const uint8_t *at) {
+        Session *s = r->s;
+        PersistIoasRec ir;
+        Ioas *ioas;
+        int q;
+
+        memcpy(&ir, at, sizeof(ir));
+        at += sizeof(ir);
+        q = ioas_restore(&ioas, s->ctx, &s->account, ir.id);
+        if (q < 0)
+                return q;
+        ioas->serial = ir.serial;
+        ioas->n_window = ir.n_window;
+        memcpy(ioas->window, at, sizeof(IovaRange) * ir.n_window);
+        at += sizeof(IovaRange) * ir.n_window;
+        ioas->n_allowed = ir.n_allowed;
+        memcpy(ioas->allowed, at, sizeof(IovaRange) * ir.n_allowed);
+        ioas->enforce_snoop = ir.enforce_snoop;
+        r->ioas[r->n_ioas++] = (RecIoas) { .id = ir.id, .serial = ir.serial, .ioas = ioas };
+        session_add(s, ioas);
+        return 0;
+}
+
+static int restore_memreg(Recovery *rc, RecSession *r, const uint8_t *at) {
+        char name[FDSTORE_NAME_MAX + 1];
+        Session *s = r->s;
+        PersistMemRegRec mr;
+        MemReg *m;
+        int fd, q;
+
+        memcpy(&mr, at, sizeof(mr));
+        persist_fd_name(name, sizeof(name), s->id, PERSIST_FD_MEMREG, mr.id);
+        fd = fdstore_take(rc->store, name);
+        if (fd < 0 && slot_releases(r, 0, mr.id)) {
+                r->released = true;     /* its MemUnregister was under way: done */
+                return 0;
+        }
+        if (fd < 0) {
+                (void) snprintf(r->why, sizeof(r->why), "the fd of registered memory %" PRIu32 " was lost", mr.id);
+                return -EBADF;
+        }
+        q = memreg_restore(&m, &s->account, mr.id, fd, mr.accmode);
+        if (q < 0) {
+                safe_close(fd);
+                return q;
+        }
+        m->seals = mr.seals;
+        m->sealed = mr.sealed;
+        m->size_floor = mr.size_floor;
+        session_add(s, m);
+        return 1;
+}
+
+static int restore_device(Recovery *rc, RecSession *r, const uint8_t *at) {
+        char name[FDSTORE_NAME_MAX + 1], dname[sizeof(((PersistDeviceRec *) NULL)->name) + 1];
+        Session *s = r->s;
+        PersistDeviceRec dr;
+        Device *d;
+        int fd, q;
+
+        memcpy(&dr, at, sizeof(dr));
+        at += sizeof(dr);
+        memcpy(dname, dr.name, sizeof(dr.name));
+        dname[sizeof(dr.name)] = '\0';
+        persist_fd_name(name, sizeof(name), s->id, PERSIST_FD_DEVICE, dr.dev_id);
+        fd = fdstore_take(rc->store, name);
+        if (fd < 0 && slot_releases(r, dr.dev_id, 0)) {
+                /* its DeviceClose was under way: done (its PASIDs went with the unbind) */
+                r->released = true;
+                return 0;
+        }
+        if (fd < 0) {
+                (void) snprintf(r->why, sizeof(r->why), "the fd of device %s was lost", dname);
+                return -EBADF;
+        }
+        q = device_restore(&d, &s->host->devices, s->ctx, &s->account, s->id, s->cred.pid, s->cred.uid, dname, fd,
+                           dr.dev_id, dr.pt_id, dr.hwpt_id);
+        if (q < 0) {
+                (void) snprintf(r->why, sizeof(r->why), "device %s cannot be restored: %s", dname, strerror(-q));
+                return q;
+        }
+        session_add(s, d);
+        d->global_pasid = dr.global_pasid;
+        for (uint32_t k = 0; k < dr.n_pasids; k++) {
+                PersistPasidRec pr;
+                PasidEntry *e;
+
+                memcpy(&pr, at, sizeof(pr));
+                at += sizeof(pr);
+                q = pasid_entry_restore(&e, d->global_pasid ? &s->host->pasids : NULL, pr.vpasid, pr.pasid, pr.pt_id,
+                                        &s->account);
                 if (q < 0) {
-                        safe_close(fd);
+                        (void) snprintf(r->why, sizeof(r->why), "PASID %" PRIu32 " of device %s cannot be restored: %s",
+                                        pr.pasid, dname, strerror(-q));
                         return q;
                 }
-                m->seals = mr.seals;
-                m->sealed = mr.sealed;
-                m->size_floor = mr.size_floor;
-                session_add(s, m);
-                rc->stats->objects++;
+                pasid_table_add(&d->pasids, e);
         }
-        for (uint32_t i = 0; i < oh.n_device; i++) {
-                char name[FDSTORE_NAME_MAX + 1], dname[sizeof(((PersistDeviceRec *) NULL)->name) + 1];
-                PersistDeviceRec dr;
-                Device *d;
-                int fd;
+        return 1;
+}
 
-                if (at + sizeof(dr) > end)
-                        return -EBADMSG;
-                memcpy(&dr, at, sizeof(dr));
-                at += sizeof(dr);
-                memcpy(dname, dr.name, sizeof(dr.name));
-                dname[sizeof(dr.name)] = '\0';
-                persist_fd_name(name, sizeof(name), s->id, PERSIST_FD_DEVICE, dr.dev_id);
-                fd = fdstore_take(rc->store, name);
-                if (fd < 0 && slot_releases(r, dr.dev_id, 0)) {
-                        /* its DeviceClose was under way: done (its PASIDs went with the unbind) */
-                        r->released = true;
-                        at += sizeof(PersistPasidRec) * dr.n_pasids;
-                        continue;
-                }
-                if (fd < 0) {
-                        (void) snprintf(r->why, sizeof(r->why), "the fd of device %s was lost", dname);
-                        return -EBADF;
-                }
-                q = device_restore(&d, &s->host->devices, s->ctx, &s->account, s->id, s->cred.pid, s->cred.uid,
-                                   dname, fd, dr.dev_id, dr.pt_id, dr.hwpt_id);
-                if (q < 0) {
-                        (void) snprintf(r->why, sizeof(r->why), "device %s cannot be restored: %s", dname,
-                                        strerror(-q));
-                        return q;
-                }
-                session_add(s, d);
-                rc->stats->objects++;
-                d->global_pasid = dr.global_pasid;
-                for (uint32_t k = 0; k < dr.n_pasids; k++) {
-                        PersistPasidRec pr;
-                        PasidEntry *e;
+/* One object from its record (1: restored, 0: it had gone); fds from the store. */
+static int restore_object(Recovery *rc, RecSession *r, const RecObject *o) {
+        Session *s = r->s;
+        int q;
 
-                        if (at + sizeof(pr) > end)
-                                return -EBADMSG;
-                        memcpy(&pr, at, sizeof(pr));
-                        at += sizeof(pr);
-                        q = pasid_entry_restore(&e, d->global_pasid ? &s->host->pasids : NULL, pr.vpasid, pr.pasid,
-                                                pr.pt_id, &s->account);
-                        if (q < 0) {
-                                (void) snprintf(r->why, sizeof(r->why), "PASID %" PRIu32 " of device %s cannot be "
-                                                "restored: %s", pr.pasid, dname, strerror(-q));
-                                return q;
-                        }
-                        pasid_table_add(&d->pasids, e);
-                }
-        }
-        for (uint32_t i = 0; i < oh.n_hwpt; i++) {
+        switch (o->kind) {
+        case PERSIST_KIND_IOAS:
+                q = restore_ioas(rc, r, o->rec);
+                return q < 0 ? q : 1;
+        case PERSIST_KIND_MEMREG:
+                return restore_memreg(rc, r, o->rec);
+        case PERSIST_KIND_DEVICE:
+                return restore_device(rc, r, o->rec);
+        case PERSIST_KIND_HWPT: {
                 PersistHwptRec hr;
                 Hwpt *h;
 
-                if (at + sizeof(hr) > end)
-                        return -EBADMSG;
-                memcpy(&hr, at, sizeof(hr));
-                at += sizeof(hr);
+                memcpy(&hr, o->rec, sizeof(hr));
                 q = hwpt_restore(&h, s->ctx, &s->account, hr.id, hr.pt_id, hr.flags, hr.data_type, hr.enforce_snoop);
-                if (q < 0)
-                        return q;
-                session_add(s, h);
-                rc->stats->objects++;
+                if (q >= 0)
+                        session_add(s, h);
+                return q < 0 ? q : 1;
         }
-        for (uint32_t i = 0; i < oh.n_fault; i++) {
+        case PERSIST_KIND_FAULT: {
                 PersistFaultRec fr;
                 FaultQueue *f;
 
-                if (at + sizeof(fr) > end)
-                        return -EBADMSG;
-                memcpy(&fr, at, sizeof(fr));
-                at += sizeof(fr);
+                memcpy(&fr, o->rec, sizeof(fr));
                 q = fault_queue_restore(&f, s->ctx, &s->account, fr.id);
-                if (q < 0)
-                        return q;
-                session_add(s, f);
-                rc->stats->objects++;
+                if (q >= 0)
+                        session_add(s, f);
+                return q < 0 ? q : 1;
         }
-        for (uint32_t i = 0; i < oh.n_viommu; i++) {
+        case PERSIST_KIND_VIOMMU: {
                 PersistViommuRec vr;
                 Viommu *v;
 
-                if (at + sizeof(vr) > end)
-                        return -EBADMSG;
-                memcpy(&vr, at, sizeof(vr));
-                at += sizeof(vr);
+                memcpy(&vr, o->rec, sizeof(vr));
                 q = viommu_restore(&v, s->ctx, &s->account, vr.id, vr.dev_id, vr.hwpt_id);
-                if (q < 0)
-                        return q;
-                session_add(s, v);
-                rc->stats->objects++;
+                if (q >= 0)
+                        session_add(s, v);
+                return q < 0 ? q : 1;
         }
-        for (uint32_t i = 0; i < oh.n_vdevice; i++) {
+        case PERSIST_KIND_VDEVICE: {
                 PersistVdeviceRec vr;
                 Vdevice *v;
 
-                if (at + sizeof(vr) > end)
-                        return -EBADMSG;
-                memcpy(&vr, at, sizeof(vr));
-                at += sizeof(vr);
+                memcpy(&vr, o->rec, sizeof(vr));
                 q = vdevice_restore(&v, s->ctx, &s->account, vr.id, vr.viommu_id, vr.dev_id);
+                if (q >= 0)
+                        session_add(s, v);
+                return q < 0 ? q : 1;
+        }
+        default:
+                return -EBADMSG;
+        }
+}
+
+/* The records of one session from its latest OBJECTS payload and the OBJECTS_DELTAs after it; fds from the store. */
+static int restore_objects(Recovery *rc, RecSession *r) {
+        _cleanup_free_ RecObject *set_v = NULL;
+        RecObjects set = {};
+        PersistObjectsHdr oh;
+        size_t n_kernel = 0, n_ioas = 0;
+        int q;
+
+        if (!r->objects) {
+                (void) snprintf(r->why, sizeof(r->why), "no record of its objects");
+                return -EBADMSG;
+        }
+        q = objects_collect(r, &set, &oh);
+        set_v = set.v;
+        if (q < 0)
+                return q;
+        for (size_t i = 0; i < set.n; i++)
+                if (set.v[i].rec) {
+                        n_kernel += set.v[i].kind != PERSIST_KIND_MEMREG;
+                        n_ioas += set.v[i].kind == PERSIST_KIND_IOAS;
+                }
+        if (!r->s->ctx && n_kernel > 0) {
+                (void) snprintf(r->why, sizeof(r->why), "its iommufd did not come back from the fd store");
+                return -EBADMSG;
+        }
+        r->s->last_mem = oh.last_mem;
+        r->s->last_ioas_serial = oh.last_ioas_serial;
+        r->ioas = calloc(n_ioas ? n_ioas : 1, sizeof(RecIoas));
+        if (!r->ioas)
+                return -ENOMEM;
+        for (size_t i = 0; i < set.n; i++) {
+                if (!set.v[i].rec)
+                        continue;       /* gone since */
+                q = restore_object(rc, r, &set.v[i]);
                 if (q < 0)
                         return q;
-                session_add(s, v);
-                rc->stats->objects++;
+                rc->stats->objects += (unsigned) q;
         }
         return 0;
 }
@@ -802,6 +939,7 @@ int recover_sessions(SessionHost *host, Persist *p, void (*add)(Session *s, void
                 if (r->s)
                         session_resume(r->s);
                 free(r->ioas);
+                free(r->deltas);
         }
         free(rc.sessions);
         rc.stats->usec = now_usec() - start;

@@ -541,7 +541,7 @@ static const struct {
         [SESSION_MEMREG] = { offsetof(MemReg, link), offsetof(MemReg, id) },
 };
 
-static void *kind_object(SessionKind kind, ListLink *link) {
+void *session_kind_object(SessionKind kind, ListLink *link) {
         return (char *) link - session_kinds[kind].link;
 }
 
@@ -590,7 +590,7 @@ static bool teardown_pass(Session *s, SessionKind kind, unsigned round, Teardown
         bool progress = false;
 
         LIST_FOREACH_LINK(l, &s->objects[kind]) {
-                int r = teardown_object(kind, kind_object(kind, l), round);
+                int r = teardown_object(kind, session_kind_object(kind, l), round);
 
                 teardown_note(t, r);
                 progress = progress || r >= 0;
@@ -693,7 +693,7 @@ static void session_drop_object(Session *s, SessionKind kind, void *o) {
 
 static void session_drop_kind(Session *s, SessionKind kind) {
         LIST_FOREACH_LINK(l, &s->objects[kind])
-                session_drop_object(s, kind, kind_object(kind, l));
+                session_drop_object(s, kind, session_kind_object(kind, l));
 }
 
 /* Logs and audits a device quarantined as its session let go of it, and arms the probe that frees it. */
@@ -867,7 +867,7 @@ Session *session_free(Session *s) {
 
 void *session_find_kind(Session *s, SessionKind kind, uint32_t id) {
         LIST_FOREACH_LINK(l, &s->objects[kind]) {
-                char *o = kind_object(kind, l);
+                char *o = session_kind_object(kind, l);
 
                 if (*(const uint32_t *) (o + session_kinds[kind].id) == id)
                         return o;
@@ -876,7 +876,7 @@ void *session_find_kind(Session *s, SessionKind kind, uint32_t id) {
 }
 
 uint32_t session_kind_id(SessionKind kind, ListLink *link) {
-        return *(const uint32_t *) ((char *) kind_object(kind, link) + session_kinds[kind].id);
+        return *(const uint32_t *) ((char *) session_kind_object(kind, link) + session_kinds[kind].id);
 }
 
 void session_add_kind(Session *s, SessionKind kind, ListLink *link) {

@@ -271,6 +271,8 @@ int session_host_refresh_devices(SessionHost *host);
  */
 #define session_find(s, type, id) ((type *) session_find_kind((s), SESSION_KIND(type), (id)))
 void *session_find_kind(Session *s, SessionKind kind, uint32_t id);
+/* The object of a kind whose link is link (LIST_FOREACH_LINK over session_objects()). */
+void *session_kind_object(SessionKind kind, ListLink *link);
 /* Links a new object into the session: session_add(s, TAKE_PTR(ioas)).  Its free unlinks it. */
 #define session_add(s, o) session_add_kind((s), SESSION_KIND_OF(o), &(o)->link)
 void session_add_kind(Session *s, SessionKind kind, ListLink *link);

@@ -521,13 +521,13 @@ int settle_request(Recovery *rc, RecSession *r) {
         if (v->phase != PERSIST_SLOT_STARTED)
                 return 0;
         r->answered = true;
-        if (r->objects && r->objects_pos >= r->mark) {
+        if (r->latest && r->objects_pos >= r->mark) {
                 PersistObjectsHdr oh;
 
-                memcpy(&oh, r->objects, sizeof(oh));
-                if (oh.request_id == v->request_id && oh.reply_size > 0 && oh.reply_size <= r->objects_size) {
+                memcpy(&oh, r->latest, sizeof(oh));
+                if (oh.request_id == v->request_id && oh.reply_size > 0 && oh.reply_size <= r->latest_size) {
                         /* done, its objects and its reply recorded together */
-                        int sent = resend_objects_reply(r, &oh, (const uint8_t *) r->objects + r->objects_size -
+                        int sent = resend_objects_reply(r, &oh, (const uint8_t *) r->latest + r->latest_size -
                                                                         oh.reply_size);
 
                         return sent == -EPROTO ? sent : 0;
@@ -677,7 +677,7 @@ int settle_request(Recovery *rc, RecSession *r) {
                 size_t size;
 
                 if (codec_encode_reply(&reply, &buf, &size) >= 0) {
-                        persist_objects(r->s->host->persist, r->s, v->request_id, buf, size, 0);
+                        persist_objects(r->s->host->persist, r->s, NULL, 0, v->request_id, buf, size, 0);
                         (void) send_bytes(r->s, buf, size);
                 }
         } else {

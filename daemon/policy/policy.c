@@ -52,9 +52,8 @@ bool policy_is_glob(const char *s) {
 #define POLICY_REPLY_BYTES_DEFAULT (UINT64_C(64) << 20)
 /*
  * Kernel objects: each costs kernel memory the tenant's memory cgroup is not
- * charged for (the broker allocated it), and a session's objects are written
- * whole to the state file after every verb that changes one (core/persist.c),
- * so their count is also the loop's time per such verb.
+ * charged for (the broker allocated it), and a verb that names one finds it
+ * by walking the session's objects of its kind.
  */
 #define POLICY_OBJECTS_DEFAULT 1024
 

@@ -12,7 +12,10 @@
  * dispatch only), a Map + Unmap pair with a memfd (fd passing, memfd checks,
  * bookkeeping), and the same maps in Batches of 64; then a Map alone (its
  * Unmap not timed) by fd and by a MemRegister handle, and maps by handle in
- * Batches of 64.  Everything runs on one CPU (IB_BENCH_CPU, default 0;
+ * Batches of 64; and an IoasAlloc or IoasFree with no other IOAS and with
+ * 900 held in the session (with the fd store every such verb writes a
+ * record of what it changed: its cost must not grow with the session's
+ * objects).  Everything runs on one CPU (IB_BENCH_CPU, default 0;
  * "none": where the scheduler likes): this program, its echo thread and the
  * broker (started here; one behind $IB_BENCH_SOCKET is pinned by its
  * starter, or here when $IB_BENCH_PID names it), as the guest's vmbench
@@ -189,6 +192,8 @@ enum {
         ROW_ALONE_FD,
         ROW_ALONE_MEM,
         ROW_BATCH_MEM,
+        ROW_IOAS_FEW,
+        ROW_IOAS_MANY,
         N_ROWS,
 };
 
@@ -202,7 +207,12 @@ static const struct {
         [ROW_ALONE_FD] = { "Map alone, by fd (sim)", 0 },
         [ROW_ALONE_MEM] = { "Map alone, by handle (sim)", 1.3 },
         [ROW_BATCH_MEM] = { "Map in a Batch of 64, by handle", 0.1 },
+        [ROW_IOAS_FEW] = { "IoasAlloc or IoasFree", 0 },
+        [ROW_IOAS_MANY] = { "  the same, 900 IOASes held", 0 },
 };
+
+/* IOASes the session holds besides while ROW_IOAS_MANY runs (within the default ObjectsMax=). */
+#define IOAS_HELD 900
 
 #define MAX_ROUNDS 31
 
@@ -211,6 +221,30 @@ typedef struct Bench {
         uint32_t ioas, mem;
         int fd;
 } Bench;
+
+/*
+ * Seconds per IoasAlloc or IoasFree (n pairs), with held more IOASes in the
+ * session (made before the clock, freed after it): what a verb that changes
+ * the session's objects costs as they grow (with the fd store, its record).
+ */
+static double ioas_churn(ib_client *c, int held, int n) {
+        uint32_t ids[IOAS_HELD], id;
+        double t0, spent = -1;
+        int k = 0;
+
+        for (; k < held; k++)
+                if (ib_ioas_alloc(c, NULL, &ids[k]) < 0)
+                        goto out;
+        t0 = bench_now();
+        for (int i = 0; i < n; i++)
+                if (ib_ioas_alloc(c, NULL, &id) < 0 || ib_ioas_free(c, id) < 0)
+                        goto out;
+        spent = (bench_now() - t0) / n / 2;
+out:
+        while (k > 0)
+                (void) ib_ioas_free(c, ids[--k]);
+        return spent;
+}
 
 /* Seconds per operation of row over n iterations; < 0 on failure. */
 static double measure(const Bench *x, int row, int n) {
@@ -240,8 +274,14 @@ static double measure(const Bench *x, int row, int n) {
                 return map_alone(x->c, x->ioas, x->fd, 0, n);
         case ROW_ALONE_MEM:
                 return map_alone(x->c, x->ioas, -1, x->mem, n);
-        default:
+        case ROW_IOAS_FEW:
+                return ioas_churn(x->c, 0, n);
+        case ROW_IOAS_MANY:
+                return ioas_churn(x->c, IOAS_HELD, n);
+        case ROW_BATCH_MEM:
                 return map_batched(x->c, x->ioas, -1, x->mem, n);
+        default:
+                return -1;
         }
 }
 
@@ -372,6 +412,13 @@ int main(int argc, char **argv) {
                 if (rows[row].target > 0)
                         printf("  target <= %.1fx: %s", rows[row].target, m <= rows[row].target ? "met" : "NOT met");
                 printf("\n");
+        }
+        {
+                double few = bench_median(us[ROW_IOAS_FEW], rounds, NULL, NULL);
+                double many = bench_median(us[ROW_IOAS_MANY], rounds, NULL, NULL);
+
+                printf("# IoasAlloc or IoasFree with %d IOASes held: %.2fx its cost with none\n", IOAS_HELD,
+                       many / few);
         }
         {
                 double bare = bench_median(all_base, (size_t) rounds * N_ROWS, NULL, NULL);

@@ -143,6 +143,48 @@ second_restart() {
 check "the second restart restored every object (no session ended)" second_restart
 stop_broker
 
+# ------------------------------------------------------------------ objects recorded one request at a time
+# A request that makes, changes or frees an object records only that object
+# (an OBJECTS_DELTA record); a restart rebuilds the objects from the last
+# whole record and every one after it, frees included.
+start_broker || exit 1
+for i in 1 2 3 4; do req "ioas-alloc as=i$i" > /dev/null; done
+req "allow-iovas ioas=@i2 ranges=0x100000-0x1fffff" > /dev/null
+req "ioas-free ioas=@i3" > /dev/null
+req "mem-register memfd=m size=1M as=m1" > /dev/null
+req "mem-register memfd=n size=1M as=m2" > /dev/null
+req "mem-unregister mem=@m1" > /dev/null
+req "device-open dev=0000:00:03.0 as=d" > /dev/null
+a=$(req "attach dev=@d pt=@i4")
+check "objects one at a time: made, changed and freed before the crash" test "$(jq -r .ok <<< "$a")" = true
+echo kill > "$tmp/ctl"
+wait_for grep -q '^ready .*start=2' "$tmp/status"
+u=$(req "ioas-free ioas=@i3")
+check "objects one at a time: an IOAS freed before the crash stays freed (ENOENT)" test "$(jq -r .errno <<< "$u")" = ENOENT
+u=$(req "map ioas=@i2 mem=@m2 size=4K")
+check "objects one at a time: the IOVAs an IOAS allowed come back (a map lands inside them)" \
+        test "$(jq -r '.ok, .iova' <<< "$u" | tr '\n' ' ')" = "true 0x100000 "
+u=$(req "map ioas=@i1 mem=@m1 size=4K")
+check "objects one at a time: registered memory unregistered before the crash stays gone (ENOENT)" \
+        test "$(jq -r .errno <<< "$u")" = ENOENT
+u=$(req "detach dev=@d")
+check "objects one at a time: the device comes back attached (its detach succeeds)" test "$(jq -r .ok <<< "$u")" = true
+delta_restart() {
+        jq -s -e 'map(select(.verb == "restart")) | last | .reason | test("1 sessions restored \\(0 ended\\), 5 objects, 0 mappings")' \
+                "$audit" > /dev/null
+}
+jq -s -r 'map(select(.verb == "restart")) | last | .reason' "$audit" | diag
+check "objects one at a time: the restart restored 3 IOASes, a registration and the device" delta_restart
+req "attach dev=@d pt=@i1" > /dev/null
+req "ioas-free ioas=@i4" > /dev/null
+echo kill > "$tmp/ctl"
+wait_for grep -q '^ready .*start=3' "$tmp/status"
+u=$(req "ioas-free ioas=@i4")
+v=$(req "detach dev=@d")
+check "objects one at a time: after a second restart the records since the first are there too" \
+        test "$(jq -r .errno <<< "$u") $(jq -r .ok <<< "$v")" = "ENOENT true"
+stop_broker
+
 # ------------------------------------------------------------------ a crash in every window
 for point in peeked received recording read mapped map-recorded replied; do
         rm -f "$tmp/fired"

@@ -202,6 +202,18 @@ TEST(a_version_1_state_file_is_read_back) {
         close(fd);
 }
 
+TEST(a_version_1_state_file_adopted_is_marked_with_this_version) {
+        int fd = make_state(1, true);
+        uint32_t version = 0;
+
+        /* from now on it holds records of this version: an older broker must refuse it, not misread it */
+        ASSERT_EQ(open_as_restarted(fd), 0);
+        ASSERT_EQ(pread(fd, &version, sizeof(version), 8), (ssize_t) sizeof(version));
+        ASSERT_EQ(version, PERSIST_VERSION);
+        ASSERT_EQ(PERSIST_VERSION, 2);
+        close(fd);
+}
+
 TEST(a_state_file_of_another_slot_count_is_read_back) {
         int fd;
 
