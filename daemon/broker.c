@@ -188,7 +188,7 @@ int broker_session_view(Broker *b, uint64_t id, SessionView *ret) {
 /*
  * One tenant: t its live state, NULL without sessions (usage 0, limits from
  * pt); pt its section in the policy in force, NULL for the local admin of a
- * broker without policy (no limits, every device) and for a tenant the
+ * broker without policy (the built-in limits, every device) and for a tenant the
  * policy lost.
  */
 static int view_tenant(Broker *b, const char *name, const Tenant *t, const PolicyTenant *pt, bool in_policy,

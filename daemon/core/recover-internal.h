@@ -46,7 +46,7 @@ typedef struct RecSession {
         uint64_t objects_pos;           /* its position in the log */
         bool ended;
         Session *s;
-        RecIoas *ioas;
+        RecIoas *ioas;                  /* the restored IOASes, in id order (restore_objects()) */
         size_t n_ioas;
         bool unrestorable;              /* holds objects a restart does not restore yet */
         bool released;                  /* the interrupted DeviceClose or MemUnregister had dropped its fd */

@@ -190,13 +190,20 @@ static int pass_sessions(const PersistRecord *rec, void *userdata) {
         }
 }
 
+/* The restored IOAS a MAP or UNMAP record names, or NULL (freed since); r->ioas is in id order, one per id. */
 static Ioas *rec_ioas(RecSession *r, uint32_t id, uint32_t serial) {
-        for (size_t i = 0; i < r->n_ioas; i++)
-                if (r->ioas[i].id == id && r->ioas[i].serial == serial)
-                        return r->ioas[i].ioas;
-        return NULL;
-}
+        size_t lo = 0, hi = r->n_ioas;
 
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+
+                if (r->ioas[mid].id < id)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return lo < r->n_ioas && r->ioas[lo].id == id && r->ioas[lo].serial == serial ? r->ioas[lo].ioas : NULL;
+}
 
 /*
  * The guard ids a MAP record lists (since the guards were kept): *ret_n of
@@ -500,6 +507,8 @@ static int objects_collect(const RecSession *r, RecObjects *set, PersistObjectsH
                 q = objects_read(set, r->deltas[i].payload, r->deltas[i].size, ret_oh);
         if (q < 0)
                 return q;
+        if (set->n == 0)
+                return 0;       /* a session without objects */
         qsort(set->v, set->n, sizeof(RecObject), rec_object_compare);
         for (size_t i = 0; i < set->n; i++) {
                 if (i + 1 < set->n && set->v[i + 1].kind == set->v[i].kind && set->v[i + 1].id == set->v[i].id)
@@ -873,6 +882,17 @@ int recover_sessions(SessionHost *host, Persist *p, void (*add)(Session *s, void
         persist_count_restart(p);
 
         q = persist_foreach_record(p, pass_sessions, &rc);
+        if (q == -ENOMEM) {
+                /*
+                 * Records left unread would restore objects as they were before
+                 * them: nothing is taken from the store yet, so fail the start
+                 * (the service manager starts the broker again, the store intact).
+                 */
+                for (size_t i = 0; i < rc.n_sessions; i++)
+                        free(rc.sessions[i].deltas);
+                free(rc.sessions);
+                return q;
+        }
         if (q < 0)
                 log_warning_errno(q, "the state file's log ends in a damaged record: read up to it");
         for (size_t i = 0; i < rc.n_sessions; i++) {

@@ -52,10 +52,10 @@ bool policy_is_glob(const char *s) {
 #define POLICY_REPLY_BYTES_DEFAULT (UINT64_C(64) << 20)
 /*
  * Kernel objects: each costs kernel memory the tenant's memory cgroup is not
- * charged for (the broker allocated it), and a verb that names one finds it
- * by walking the session's objects of its kind.
+ * charged for (the broker allocated it).  Those thousand VMs at up to 16
+ * objects each (an IOAS, devices, nesting HWPTs, a vIOMMU, vDEVICEs).
  */
-#define POLICY_OBJECTS_DEFAULT 1024
+#define POLICY_OBJECTS_DEFAULT 16384
 
 const PolicyCounter policy_counters[] = {
         { ACCOUNT_MAPPED_BYTES, POLICY_LIMIT_PINNED_BYTES, "PinnedMemoryMax", "PinnedMemory", "PinnedMemoryMax", true,

@@ -75,8 +75,9 @@ typedef enum PolicyLimit {
 /*
  * Limits of one tenant.  After policy_load() every field of a tenant's limits
  * holds its effective value: what the [Tenant] section says, else the
- * [Global] Default*= value, else the built-in default (no limit, every
- * feature allowed, vPASIDs 1-0xfffff, the whole IOVA space, per-device
+ * [Global] Default*= value, else the built-in default (no limit on memory,
+ * mappings and each kind of object, policy.c's for the broker's own
+ * resources and all objects together, every feature allowed, vPASIDs 1-0xfffff, the whole IOVA space, per-device
  * PASIDs).
  */
 typedef struct PolicyLimits {

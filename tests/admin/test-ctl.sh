@@ -291,7 +291,7 @@ check "tenants --json without sessions: every tenant of the policy, usage 0, lim
              and .[0].objects == {"used": 0, "limit": 10}
              and .[0].devices == ["0000:00:02.0"]
              and .[1].sessions == 0 and .[1].pinned_bytes == {"used": 0} and .[1].pasids == {"used": 0}
-             and .[1].objects == {"used": 0, "limit": 1024}
+             and .[1].objects == {"used": 0, "limit": 16384}
              and .[1].devices == ["0000:00:03.0", "group:7"]' "$ib_tmp/tenants.json"
 check "devices --json without sessions: the sim's two devices, both free" \
         sh -c "'$IB_CTL' --bus='$BUS' --json devices | jq -en 'input |

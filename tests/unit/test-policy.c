@@ -207,7 +207,7 @@ TEST(limits_inherit_global_defaults_then_builtins) {
         ASSERT_U64_EQ(vm1->limits.mappings, POLICY_UNLIMITED);
         ASSERT_U64_EQ(vm1->limits.pasids, POLICY_UNLIMITED);
         /* ObjectsMax= has a built-in default: a tenant's kernel objects are bounded unless raised */
-        ASSERT_U64_EQ(vm1->limits.objects, 1024);
+        ASSERT_U64_EQ(vm1->limits.objects, 16384);
         ASSERT_U64_EQ(gpu->limits.objects, 64);
         ASSERT_TRUE(vm1->limits.allow_dirty_tracking);
         ASSERT_TRUE(vm1->limits.allow_pasid);
