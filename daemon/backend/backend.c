@@ -5,9 +5,12 @@
  * Owns: the list of backends.  The choice is always explicit (--backend=);
  * nothing here falls back from one backend to another.  The wrappers only
  * find the ops of a context's backend: every rule is the backend's.  The
- * four calls that pin or unpin (map_file, map_user, unmap, copy) go through
- * offload_call(): inside a request running in a coroutine they run on a
- * worker thread (util/offload.h), everywhere else at once.  Every call
+ * calls that pin, unpin or walk what an IOAS has mapped (map_file,
+ * map_user, unmap, copy; destroy, which unpins an IOAS's mappings;
+ * device_attach and device_detach, hwpt_alloc, which fill or empty a page
+ * table from them) go through offload_call(): inside a request running in a
+ * coroutine they run on a worker thread (util/offload.h), everywhere else
+ * at once.  Every call
  * that reaches a context is one BACKEND_CALL(): a test's deferred kill waits
  * for its end (util/crashpoint.h), as a SIGKILL waits for a kernel's ioctl.
  */
@@ -81,10 +84,6 @@ int backend_ioas_alloc(BackendCtx *ctx, uint32_t *ret_id) {
         return BACKEND_CALL(ctx_ops(ctx)->ioas_alloc(ctx, ret_id));
 }
 
-int backend_destroy(BackendCtx *ctx, uint32_t id) {
-        return BACKEND_CALL(ctx_ops(ctx)->destroy(ctx, id));
-}
-
 int backend_iova_ranges(BackendCtx *ctx, uint32_t ioas, IovaRange *ranges, size_t *n_ranges,
                         uint64_t *ret_alignment) {
         return BACKEND_CALL(ctx_ops(ctx)->iova_ranges(ctx, ioas, ranges, n_ranges, ret_alignment));
@@ -103,7 +102,42 @@ typedef struct PinCall {
         uint64_t start, length, iova;
         uint32_t flags;
         uint64_t *ret;
+        uint32_t dev_id, pasid, data_type, fault_id;
+        const void *data;
+        size_t data_len;
+        uint32_t *ret_id;
 } PinCall;
+
+static int pin_destroy(void *arg) {
+        PinCall *p = arg;
+
+        return BACKEND_CALL(ctx_ops(p->ctx)->destroy(p->ctx, p->ioas));
+}
+
+static int pin_device_attach(void *arg) {
+        PinCall *p = arg;
+
+        return BACKEND_CALL(ctx_ops(p->ctx)->device_attach(p->ctx, p->fd, p->dev_id, p->pasid, p->ioas, p->ret_id));
+}
+
+static int pin_device_detach(void *arg) {
+        PinCall *p = arg;
+
+        return BACKEND_CALL(ctx_ops(p->ctx)->device_detach(p->ctx, p->fd, p->dev_id, p->pasid));
+}
+
+static int pin_hwpt_alloc(void *arg) {
+        PinCall *p = arg;
+
+        return BACKEND_CALL(ctx_ops(p->ctx)->hwpt_alloc(p->ctx, p->dev_id, p->ioas, p->flags, p->data_type, p->data,
+                                                        p->data_len, p->fault_id, p->ret_id));
+}
+
+int backend_destroy(BackendCtx *ctx, uint32_t id) {
+        PinCall p = { .ctx = ctx, .ioas = id };
+
+        return offload_call(pin_destroy, &p, ctx->backend->thread_safe);
+}
 
 static int pin_map_file(void *arg) {
         PinCall *p = arg;
@@ -183,11 +217,15 @@ int backend_delegate_device(Backend *b, const BackendDeviceInfo *info, int *ret_
 
 int backend_device_attach(BackendCtx *ctx, int dev_fd, uint32_t dev_id, uint32_t pasid, uint32_t pt_id,
                           uint32_t *ret_hwpt) {
-        return BACKEND_CALL(ctx_ops(ctx)->device_attach(ctx, dev_fd, dev_id, pasid, pt_id, ret_hwpt));
+        PinCall p = { .ctx = ctx, .fd = dev_fd, .dev_id = dev_id, .pasid = pasid, .ioas = pt_id, .ret_id = ret_hwpt };
+
+        return offload_call(pin_device_attach, &p, ctx->backend->thread_safe);
 }
 
 int backend_device_detach(BackendCtx *ctx, int dev_fd, uint32_t dev_id, uint32_t pasid) {
-        return BACKEND_CALL(ctx_ops(ctx)->device_detach(ctx, dev_fd, dev_id, pasid));
+        PinCall p = { .ctx = ctx, .fd = dev_fd, .dev_id = dev_id, .pasid = pasid };
+
+        return offload_call(pin_device_detach, &p, ctx->backend->thread_safe);
 }
 
 int backend_hw_info(BackendCtx *ctx, uint32_t dev_id, BackendHwInfo *ret) {
@@ -196,7 +234,10 @@ int backend_hw_info(BackendCtx *ctx, uint32_t dev_id, BackendHwInfo *ret) {
 
 int backend_hwpt_alloc(BackendCtx *ctx, uint32_t dev_id, uint32_t pt_id, uint32_t flags, uint32_t data_type,
                        const void *data, size_t data_len, uint32_t fault_id, uint32_t *ret_id) {
-        return BACKEND_CALL(ctx_ops(ctx)->hwpt_alloc(ctx, dev_id, pt_id, flags, data_type, data, data_len, fault_id, ret_id));
+        PinCall p = { .ctx = ctx, .dev_id = dev_id, .ioas = pt_id, .flags = flags, .data_type = data_type,
+                      .data = data, .data_len = data_len, .fault_id = fault_id, .ret_id = ret_id };
+
+        return offload_call(pin_hwpt_alloc, &p, ctx->backend->thread_safe);
 }
 
 int backend_hwpt_set_dirty_tracking(BackendCtx *ctx, uint32_t hwpt, bool enable) {

@@ -8,8 +8,10 @@
  * or is refused; its fds are closed unless a handler took them; the session
  * goes on.  Also which requests wait for their kernel calls off the loop
  * (request_pin_bytes(): a Map, Copy, Unmap or Batch of at least the host's
- * offload_min_bytes runs in a coroutine, util/offload.h); the one-reply rule
- * holds for them too, and a session that ended meanwhile gets none.
+ * offload_min_bytes, or an IoasFree, attach, detach, close or HwptAlloc
+ * where that much is mapped, runs in a coroutine, util/offload.h); the
+ * one-reply rule holds for them too, and a session that ended meanwhile
+ * gets none.
  * Adding a verb = a handler in core/verb-<family>.c + a line here.
  */
 #include <errno.h>
@@ -304,11 +306,64 @@ static uint64_t add_sat(uint64_t a, uint64_t b) {
         return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
-/* How many bytes a request may pin or unpin in the kernel (a Map, Copy, Unmap or Batch of them). */
-static uint64_t request_pin_bytes(const Ib__V1__Request *req) {
+/*
+ * The bytes mapped in the IOAS under page table pt_id (an IOAS, or a HWPT
+ * on one, or a nested HWPT on such a parent), 0 if there is none.
+ */
+static uint64_t pt_mapped_bytes(Session *s, uint32_t pt_id) {
+        for (unsigned depth = 0; pt_id != 0 && depth < 2; depth++) {
+                Ioas *ioas = session_find(s, Ioas, pt_id);
+                Hwpt *h;
+
+                if (ioas)
+                        return ioas->mapped_bytes;
+                h = session_find(s, Hwpt, pt_id);
+                pt_id = h ? h->pt_id : 0;
+        }
+        return 0;
+}
+
+/* The bytes mapped where device dev_id is attached, and at each of its PASIDs. */
+static uint64_t device_mapped_bytes(Session *s, uint32_t dev_id) {
+        Device *d = session_find(s, Device, dev_id);
+        PasidEntry *e;
+        uint64_t n;
+
+        if (!d)
+                return 0;
+        n = pt_mapped_bytes(s, d->pt_id);
+        LIST_FOREACH(e, &d->pasids.entries, link)
+                n = add_sat(n, pt_mapped_bytes(s, e->pt_id));
+        return n;
+}
+
+/*
+ * How many bytes a request may pin, unpin or walk in the kernel: a Map,
+ * Copy, Unmap or Batch of them; an IoasFree (the kernel unpins what the
+ * IOAS holds); a DeviceAttach, DeviceDetach, DeviceClose, HwptAlloc,
+ * PasidAttach or PasidDetach (the kernel may fill or empty a page table
+ * from what the IOAS holds).
+ */
+static uint64_t request_pin_bytes(Session *s, const Ib__V1__Request *req) {
         uint64_t n = 0;
 
         switch (req->verb_case) {
+        case IB__V1__REQUEST__VERB_IOAS_FREE:
+                return pt_mapped_bytes(s, req->ioas_free->ioas);
+        case IB__V1__REQUEST__VERB_DEVICE_ATTACH:
+                /* the table it leaves is emptied, the one it joins filled */
+                return add_sat(device_mapped_bytes(s, req->device_attach->dev_id),
+                               pt_mapped_bytes(s, req->device_attach->pt_id));
+        case IB__V1__REQUEST__VERB_DEVICE_DETACH:
+                return device_mapped_bytes(s, req->device_detach->dev_id);
+        case IB__V1__REQUEST__VERB_DEVICE_CLOSE:
+                return device_mapped_bytes(s, req->device_close->dev_id);
+        case IB__V1__REQUEST__VERB_HWPT_ALLOC:
+                return pt_mapped_bytes(s, req->hwpt_alloc->pt_id);
+        case IB__V1__REQUEST__VERB_PASID_ATTACH:
+                return pt_mapped_bytes(s, req->pasid_attach->pt_id);
+        case IB__V1__REQUEST__VERB_PASID_DETACH:
+                return device_mapped_bytes(s, req->pasid_detach->dev_id);
         case IB__V1__REQUEST__VERB_MAP:
                 return req->map->length;
         case IB__V1__REQUEST__VERB_COPY:
@@ -441,7 +496,7 @@ void dispatch_message(Session *s, const uint8_t *data, size_t size, FdList *fds_
          * kernel call it waits off the loop, and the session reads nothing more
          * until it is done (util/offload.h).  Everything else runs here.
          */
-        if (s->host->offload_min_bytes > 0 && request_pin_bytes(req) >= s->host->offload_min_bytes) {
+        if (s->host->offload_min_bytes > 0 && request_pin_bytes(s, req) >= s->host->offload_min_bytes) {
                 waiting = malloc(sizeof(*waiting));
                 if (waiting) {
                         *waiting = d;

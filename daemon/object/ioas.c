@@ -299,6 +299,7 @@ static void ioas_insert(Ioas *ioas, Mapping *m) {
         r = itree_insert(&ioas->maps, &m->node);
         assert(r == 0);         /* the kernel refuses overlapping mappings */
         (void) r;
+        ioas->mapped_bytes += m->node.last - m->node.start + 1;
 }
 
 /* An IOAS's record and what it costs: made (against the limits) or restored. */
@@ -400,6 +401,7 @@ void ioas_forget_mappings(Ioas *ioas, uint64_t iova, uint64_t last, uint64_t *re
                 if (n->start < iova || n->last > last)
                         continue;
                 bytes += n->last - n->start + 1;
+                ioas->mapped_bytes -= n->last - n->start + 1;
                 itree_remove(&ioas->maps, n);
                 mapping_free(mapping_of(n));
         }
@@ -766,6 +768,7 @@ int ioas_unmap(Ioas *ioas, uint64_t iova, uint64_t length, uint64_t *ret_unmappe
         for (n = first; n && n->start <= last;) {
                 ITreeNode *next = itree_next(n);
 
+                ioas->mapped_bytes -= n->last - n->start + 1;
                 itree_remove(&ioas->maps, n);
                 mapping_free(mapping_of(n));
                 n = next;

@@ -43,6 +43,7 @@ struct Ioas {
         IovaRange allowed[IOAS_MAX_WINDOW];     /* what the kernel was asked to allow; n_allowed 0: all */
         size_t n_allowed;
         ITree maps;                     /* of Mapping.node: disjoint, by IOVA */
+        uint64_t mapped_bytes;          /* what they cover together */
         bool enforce_snoop;             /* devices that cannot enforce coherent DMA are refused */
         Charge charge_object;
         Charge charge_ioas;

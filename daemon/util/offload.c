@@ -12,9 +12,12 @@
  * every other tenant wait.  So:
  *
  *   - The dispatcher (core/dispatch.c) runs a request that may be such a
- *     call (a Map, Copy, Unmap or Batch of at least --offload-min-bytes) in
- *     a coroutine (util/coro.h) on the loop's thread, and pauses its
- *     session: a session's requests complete in order, one at a time.
+ *     call (a Map, Copy, Unmap or Batch of at least --offload-min-bytes; an
+ *     IoasFree, which unpins what the IOAS holds, or an attach, detach,
+ *     close or HWPT allocation, which fills or empties a page table from
+ *     it, where that much is mapped) in a coroutine (util/coro.h) on the
+ *     loop's thread, and pauses its session: a session's requests complete
+ *     in order, one at a time.
  *   - The coroutine runs the handler as any other: checks, charges (taken
  *     before the kernel call, so that racing sessions cannot pass a limit),
  *     records.  At the kernel call, the backend's wrapper calls

@@ -33,7 +33,8 @@
  * (the memfd sent once, MemRegister) and by an fd per request; one 256 MiB
  * map; and
  * another tenant's GetCapabilities latency while this one maps and unmaps
- * 256 MiB.  Each row
+ * 256 MiB, and while it moves its device to a second IOAS, maps 256 MiB
+ * there, moves the device back and frees that IOAS with its mapping.  Each row
  * prints the figure, its ratio, the issue's target and "ok" or "MISS"; and
  * where a 4 KiB op's time goes, directly and by handle (alone and in
  * Batches): the CPU time, user and system, of the broker and of vmbench
@@ -658,6 +659,35 @@ static int big_rounds(void *ud) {
         return 0;
 }
 
+/*
+ * Rounds of: a second IOAS, the device moved to it, 256 MiB mapped there,
+ * the device moved back (its page table in the second IOAS emptied) and the
+ * second IOAS freed with the mapping in it (the kernel unpins every page).
+ */
+static int big_free_rounds(void *ud) {
+        BigJob *j = ud;
+
+        for (unsigned i = 0; i < j->rounds; i++) {
+                ib_ioas_alloc_args args = {};
+                uint64_t iova = IOVA_BASE;
+                uint32_t ioas;
+                int r = ib_ioas_alloc(j->b->c, &args, &ioas);
+
+                if (r >= 0)
+                        r = ib_device_attach(j->b->c, j->b->dev, ioas, NULL);
+                if (r >= 0)
+                        r = ib_map(j->b->c, ioas, j->memfd, 0, arg_big,
+                                   IB_MAP_READABLE | IB_MAP_WRITEABLE | IB_MAP_FIXED_IOVA, &iova);
+                if (r >= 0)
+                        r = ib_device_attach(j->b->c, j->b->dev, j->b->ioas, NULL);
+                if (r >= 0)
+                        r = ib_ioas_free(j->b->c, ioas);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 /* ------------------------------------------------------------------ main */
 
 static int parse_argv(int argc, char **argv) {
@@ -998,6 +1028,14 @@ int main(int argc, char **argv) {
                        idle_med, idle_max, n);
                 single_row("another tenant during 256 MiB maps, median", busy_med, idle_med, "idle", 2.0);
                 single_row("another tenant during 256 MiB maps, max", busy_max, idle_med, "idle", 10.0);
+                if ((n = bystander_measure(big_free_rounds, &job, 0, &busy_med, &busy_max, &r)) == 0 || r < 0)
+                        missing("another tenant during a 256 MiB IoasFree", r ? r : -EIO);
+                else {
+                        single_row("  the same, during attach/detach and IoasFree of 256 MiB, median", busy_med,
+                                   idle_med, "idle", 2.0);
+                        single_row("  the same, during attach/detach and IoasFree of 256 MiB, max", busy_max,
+                                   idle_med, "idle", 10.0);
+                }
         }
         brokered_close(&b);
         if (g.paired)
