@@ -17,6 +17,7 @@
 #include "object/context.h"
 #include "policy/audit.h"
 #include "util/log.h"
+#include "util/offload.h"
 
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77
@@ -516,6 +517,14 @@ void session_resume(Session *s) {
  * addresses stay reserved forever.  Every step's result is checked and the
  * outcome audited ("emptied" or "incomplete").  KillSession and
  * RevokeOnReload end a session through the same path.
+ *
+ * Steps 1 to 5 unpin whatever the session had mapped: a session with at
+ * least offload_min_bytes mapped runs them in a coroutine whose kernel calls
+ * wait off the loop (util/offload.h), as a big Unmap's do, so that no other
+ * tenant waits for a VM's end.  Meanwhile the session is tearing_down: it
+ * reads nothing (its connection is closed), a second session_free() does
+ * nothing, and it stays in the broker's registry, counted, until the rest
+ * (session_finish()) ran once its context is empty.
  */
 #define TEARDOWN_ROUNDS 3
 
@@ -790,13 +799,62 @@ int session_host_refresh_devices(SessionHost *host) {
         return 0;
 }
 
-Session *session_free(Session *s) {
+/* A session's end: what its teardown found, kept across the wait when its context is emptied off the loop. */
+typedef struct Ending {
+        Session *s;
+        Teardown t;
         uint64_t bytes, mappings, objects;
-        Teardown t = {};
         bool had_ctx;
+} Ending;
 
-        if (!s)
-                return NULL;
+static void session_finish(Ending *e);
+
+static void ending_run(void *userdata) {
+        Ending *e = userdata;
+
+        session_empty_context(e->s, &e->t);
+}
+
+static void ending_done(void *userdata) {
+        Ending *e = userdata;
+
+        session_finish(e);
+        free(e);
+}
+
+/*
+ * Empties s's context: off the loop when it has at least offload_min_bytes
+ * mapped (the kernel unpins them: util/offload.h), so that no other tenant
+ * waits for it.  1: that is under way, ending_done() finishes the session.
+ */
+static int session_end_context(Session *s, Ending *e) {
+        Ending *w;
+        int r;
+
+        if (s->host->offload_min_bytes == 0 || e->bytes < s->host->offload_min_bytes ||
+            !(w = malloc(sizeof(*w)))) {
+                session_empty_context(s, &e->t);
+                return 0;
+        }
+        *w = *e;
+        s->tearing_down = true;
+        r = offload_spawn(ending_run, ending_done, w);
+        if (r > 0)
+                return 1;
+        s->tearing_down = false;
+        if (r == 0)
+                *e = *w;                /* it ran to its end at once */
+        else
+                session_empty_context(s, &e->t);
+        free(w);
+        return 0;
+}
+
+Session *session_free(Session *s) {
+        Ending e;
+
+        if (!s || s->tearing_down)
+                return NULL;    /* ending already: freed once its context is empty */
         /* the store's copies go first: the connection closes for the client, the devices can unbind */
         if (s->host->journal && s->host->journal->end)
                 s->host->journal->end(s, s->host->journal->userdata);
@@ -806,15 +864,29 @@ Session *session_free(Session *s) {
                 transport_deinit(&s->transport);
                 return NULL;
         }
-        had_ctx = s->ctx != NULL;
-        bytes = s->account.used[ACCOUNT_MAPPED_BYTES];
-        mappings = s->account.used[ACCOUNT_MAPPINGS];
-        objects = s->account.used[ACCOUNT_OBJECTS];
+        e = (Ending) {
+                .s = s,
+                .had_ctx = s->ctx != NULL,
+                .bytes = s->account.used[ACCOUNT_MAPPED_BYTES],
+                .mappings = s->account.used[ACCOUNT_MAPPINGS],
+                .objects = s->account.used[ACCOUNT_OBJECTS],
+        };
 
         /* No more requests; then empty the context (see Teardown above). */
         transport_deinit(&s->transport);
-        if (s->ctx)
-                session_empty_context(s, &t);
+        if (s->ctx && session_end_context(s, &e) > 0)
+                return NULL;
+        session_finish(&e);
+        return NULL;
+}
+
+/* The rest of session_free() once the context is empty: records, counts, the log and audit, the session itself. */
+static void session_finish(Ending *e) {
+        Session *s = e->s;
+        const Teardown t = e->t;
+        uint64_t bytes = e->bytes, mappings = e->mappings, objects = e->objects;
+        bool had_ctx = e->had_ctx;
+
         /* the devices while the context is open, then what the kernel kept, in the walk's order */
         session_drop_kind(s, SESSION_DEVICE);
         s->ctx = context_free(s->ctx);
@@ -862,7 +934,6 @@ Session *session_free(Session *s) {
         peer_identity_done(&s->id_peer);
         tenant_unref(s->tenant);
         free(s);
-        return NULL;
 }
 
 void *session_find_kind(Session *s, SessionKind kind, uint32_t id) {

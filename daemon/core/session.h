@@ -199,6 +199,7 @@ struct Session {
         uint64_t n_requests;
         bool waiting;                   /* a request of it waits for a kernel call off the loop: it reads no more */
         bool free_pending;              /* it ended meanwhile: freed once that request is done */
+        bool tearing_down;              /* ended, its context being emptied off the loop: session_free() waits for it */
         uint32_t last_mem;              /* the last MemRegister handle: handles are never reused */
         uint32_t last_ioas_serial;      /* the last Ioas.serial handed out */
         uint32_t persist_slot;          /* its slot in the state file + 1; 0: it would not survive a restart */

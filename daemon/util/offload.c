@@ -30,6 +30,8 @@
  *     settled, the reply; then the session reads again.
  *   - A session that ends while its request waits is freed once the request
  *     finished (its kernel call cannot be taken back); its reply is dropped.
+ *   - The end of a session with that much mapped runs in a coroutine too
+ *     (core/session.c, Teardown): emptying its context unpins it all.
  *   - The sim backend is not thread-safe: its calls "offloaded" run on the
  *     loop, after the loop served what was waiting, so every path but the
  *     thread itself is exercised on the sim.
@@ -237,6 +239,10 @@ int offload_spawn(void (*fn)(void *userdata), void (*done)(void *userdata), void
         Coro *c;
         int r;
 
+        if (coro_current()) {
+                fn(userdata);           /* in a coroutine already: its calls wait as that one's do */
+                return 0;
+        }
         s = malloc(sizeof(*s));
         if (!s)
                 return -ENOMEM;

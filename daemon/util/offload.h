@@ -33,7 +33,8 @@ unsigned offload_threads(void);
 /*
  * Runs fn(userdata) in a coroutine: 0 if it returned at once, 1 if it is
  * waiting for an offloaded call (done(userdata) is called on the loop once
- * it returned), -ENOMEM (fn did not run).
+ * it returned), -ENOMEM (fn did not run).  Called in a coroutine, fn runs
+ * in that one (its calls wait as the caller's do) and 0 is returned.
  */
 int offload_spawn(void (*fn)(void *userdata), void (*done)(void *userdata), void *userdata);
 

@@ -33,8 +33,9 @@
  * (the memfd sent once, MemRegister) and by an fd per request; one 256 MiB
  * map; and
  * another tenant's GetCapabilities latency while this one maps and unmaps
- * 256 MiB, and while it moves its device to a second IOAS, maps 256 MiB
- * there, moves the device back and frees that IOAS with its mapping.  Each row
+ * 256 MiB, while it moves its device to a second IOAS, maps 256 MiB
+ * there, moves the device back and frees that IOAS with its mapping, and
+ * while sessions with 256 MiB mapped end (their teardown).  Each row
  * prints the figure, its ratio, the issue's target and "ok" or "MISS"; and
  * where a 4 KiB op's time goes, directly and by handle (alone and in
  * Batches): the CPU time, user and system, of the broker and of vmbench
@@ -688,6 +689,38 @@ static int big_free_rounds(void *ud) {
         return 0;
 }
 
+/*
+ * Rounds of: a session of its own (the device opened and attached), 256 MiB
+ * mapped, then its end (the client disconnects: the broker's teardown
+ * unpins it all).  The next round's DeviceOpen waits for the device to be
+ * free again, that is for the teardown.
+ */
+static int big_end_rounds(void *ud) {
+        BigJob *j = ud;
+
+        for (unsigned i = 0; i < j->rounds; i++) {
+                uint64_t iova = IOVA_BASE;
+                Brokered e = { .dev_fd = -1 };
+                int r = -EBUSY;
+
+                for (unsigned k = 0; r == -EBUSY && k < 500; k++) {
+                        if (k > 0) {
+                                brokered_close(&e);
+                                e = (Brokered) { .dev_fd = -1 };
+                                (void) usleep(10 * 1000);
+                        }
+                        r = brokered_open(&e);
+                }
+                if (r >= 0)
+                        r = ib_map(e.c, e.ioas, j->memfd, 0, arg_big,
+                                   IB_MAP_READABLE | IB_MAP_WRITEABLE | IB_MAP_FIXED_IOVA, &iova);
+                brokered_close(&e);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 /* ------------------------------------------------------------------ main */
 
 static int parse_argv(int argc, char **argv) {
@@ -937,7 +970,7 @@ static int run_phase(const char *phase) {
 
 int main(int argc, char **argv) {
         static Round x[MAX_ROUNDS];
-        double idle_med, idle_max, busy_med, busy_max;
+        double idle_med = 0, idle_max, busy_med, busy_max;
         Brokered b = {};
         BigJob job;
         size_t n;
@@ -1038,6 +1071,17 @@ int main(int argc, char **argv) {
                 }
         }
         brokered_close(&b);
+        /* the device is b's no more: sessions of their own that end with 256 MiB mapped */
+        if (idle_med > 0) {
+                if ((n = bystander_measure(big_end_rounds, &job, 0, &busy_med, &busy_max, &r)) == 0 || r < 0)
+                        missing("another tenant during the end of a session with 256 MiB", r ? r : -EIO);
+                else {
+                        single_row("  the same, during ends of sessions with 256 MiB, median", busy_med, idle_med,
+                                   "idle", 2.0);
+                        single_row("  the same, during ends of sessions with 256 MiB, max", busy_max, idle_med,
+                                   "idle", 10.0);
+                }
+        }
         if (g.paired)
                 direct_close(&g.pair);
         return failed ? 1 : 0;
