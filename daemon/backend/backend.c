@@ -8,7 +8,8 @@
  * calls that pin, unpin or walk what an IOAS has mapped (map_file,
  * map_user, unmap, copy; destroy, which unpins an IOAS's mappings;
  * device_attach and device_detach, hwpt_alloc, which fill or empty a page
- * table from them) go through offload_call(): inside a request running in a
+ * table from them; device_bind and device_probe, which open a device: the
+ * kernel powers it up and may reset it) go through offload_call(): inside a request running in a
  * coroutine they run on a worker thread (util/offload.h), everywhere else
  * at once.  Every call
  * that reaches a context is one BACKEND_CALL(): a test's deferred kill waits
@@ -195,8 +196,35 @@ int backend_device_list(Backend *b, BackendDeviceInfo **ret, size_t *ret_n) {
         return BACKEND_CALL(b->ops->device_list(b, ret, ret_n));
 }
 
+/*
+ * Binding a device (or probing one) opens it: the kernel powers it up and
+ * may reset it, milliseconds.  The device's description is copied: the
+ * loop may rescan the devices (and free the table it came from) meanwhile.
+ */
+typedef struct BindCall {
+        Backend *b;
+        BackendCtx *ctx;
+        BackendDeviceInfo info;
+        int *ret_fd;
+        uint32_t *ret_dev_id;
+} BindCall;
+
+static int bind_device(void *arg) {
+        BindCall *c = arg;
+
+        return BACKEND_CALL(ctx_ops(c->ctx)->device_bind(c->ctx, &c->info, c->ret_fd, c->ret_dev_id));
+}
+
+static int probe_device(void *arg) {
+        BindCall *c = arg;
+
+        return BACKEND_CALL(c->b->ops->device_probe(c->b, &c->info));
+}
+
 int backend_device_bind(BackendCtx *ctx, const BackendDeviceInfo *info, int *ret_fd, uint32_t *ret_dev_id) {
-        return BACKEND_CALL(ctx_ops(ctx)->device_bind(ctx, info, ret_fd, ret_dev_id));
+        BindCall c = { .ctx = ctx, .info = *info, .ret_fd = ret_fd, .ret_dev_id = ret_dev_id };
+
+        return offload_call(bind_device, &c, ctx->backend->thread_safe);
 }
 
 int backend_device_unbind(BackendCtx *ctx, int dev_fd, uint32_t dev_id) {
@@ -204,7 +232,9 @@ int backend_device_unbind(BackendCtx *ctx, int dev_fd, uint32_t dev_id) {
 }
 
 int backend_device_probe(Backend *b, const BackendDeviceInfo *info) {
-        return BACKEND_CALL(b->ops->device_probe(b, info));
+        BindCall c = { .b = b, .info = *info };
+
+        return offload_call(probe_device, &c, b->thread_safe);
 }
 
 int backend_delegate_iommufd(Backend *b, int *ret_fd) {

@@ -8,8 +8,9 @@
  * or is refused; its fds are closed unless a handler took them; the session
  * goes on.  Also which requests wait for their kernel calls off the loop
  * (request_pin_bytes(): a Map, Copy, Unmap or Batch of at least the host's
- * offload_min_bytes, or an IoasFree, attach, detach, close or HwptAlloc
- * where that much is mapped, runs in a coroutine, util/offload.h); the
+ * offload_min_bytes, an IoasFree, attach, detach or HwptAlloc where that
+ * much is mapped, a DeviceOpen or DeviceClose, runs in a coroutine,
+ * util/offload.h); the
  * one-reply rule holds for them too, and a session that ended meanwhile
  * gets none.
  * Adding a verb = a handler in core/verb-<family>.c + a line here.
@@ -340,9 +341,10 @@ static uint64_t device_mapped_bytes(Session *s, uint32_t dev_id) {
 /*
  * How many bytes a request may pin, unpin or walk in the kernel: a Map,
  * Copy, Unmap or Batch of them; an IoasFree (the kernel unpins what the
- * IOAS holds); a DeviceAttach, DeviceDetach, DeviceClose, HwptAlloc,
- * PasidAttach or PasidDetach (the kernel may fill or empty a page table
- * from what the IOAS holds).
+ * IOAS holds); a DeviceAttach, DeviceDetach, HwptAlloc, PasidAttach or
+ * PasidDetach (the kernel may fill or empty a page table from what the
+ * IOAS holds); DeviceOpen and DeviceClose always (opening a device powers
+ * it up and may reset it).
  */
 static uint64_t request_pin_bytes(Session *s, const Ib__V1__Request *req) {
         uint64_t n = 0;
@@ -356,8 +358,10 @@ static uint64_t request_pin_bytes(Session *s, const Ib__V1__Request *req) {
                                pt_mapped_bytes(s, req->device_attach->pt_id));
         case IB__V1__REQUEST__VERB_DEVICE_DETACH:
                 return device_mapped_bytes(s, req->device_detach->dev_id);
+        case IB__V1__REQUEST__VERB_DEVICE_OPEN:
         case IB__V1__REQUEST__VERB_DEVICE_CLOSE:
-                return device_mapped_bytes(s, req->device_close->dev_id);
+                /* a bind, or the probe bind after the close: the kernel powers the device up, milliseconds */
+                return UINT64_MAX;
         case IB__V1__REQUEST__VERB_HWPT_ALLOC:
                 return pt_mapped_bytes(s, req->hwpt_alloc->pt_id);
         case IB__V1__REQUEST__VERB_PASID_ATTACH:

@@ -518,10 +518,12 @@ void session_resume(Session *s) {
  * outcome audited ("emptied" or "incomplete").  KillSession and
  * RevokeOnReload end a session through the same path.
  *
- * Steps 1 to 5 unpin whatever the session had mapped: a session with at
- * least offload_min_bytes mapped runs them in a coroutine whose kernel calls
- * wait off the loop (util/offload.h), as a big Unmap's do, so that no other
- * tenant waits for a VM's end.  Meanwhile the session is tearing_down: it
+ * Steps 1 to 5 unpin whatever the session had mapped, and closing a device
+ * makes the kernel power it up again for the probe: a session with at least
+ * offload_min_bytes mapped or a device open runs them, and the release of
+ * its devices, in a coroutine whose kernel calls wait off the loop
+ * (util/offload.h), as a big Unmap's do, so that no other tenant waits for
+ * a VM's end.  Meanwhile the session is tearing_down: it
  * reads nothing (its connection is closed), a second session_free() does
  * nothing, and it stays in the broker's registry, counted, until the rest
  * (session_finish()) ran once its context is empty.
@@ -813,6 +815,8 @@ static void ending_run(void *userdata) {
         Ending *e = userdata;
 
         session_empty_context(e->s, &e->t);
+        /* the devices while the context is open: closing one is a probe bind (device.c), which waits too */
+        session_drop_kind(e->s, SESSION_DEVICE);
 }
 
 static void ending_done(void *userdata) {
@@ -823,15 +827,18 @@ static void ending_done(void *userdata) {
 }
 
 /*
- * Empties s's context: off the loop when it has at least offload_min_bytes
- * mapped (the kernel unpins them: util/offload.h), so that no other tenant
- * waits for it.  1: that is under way, ending_done() finishes the session.
+ * Empties s's context and lets go of its devices: off the loop when it has
+ * at least offload_min_bytes mapped (the kernel unpins them) or a device
+ * open (the probe after its close powers it up: util/offload.h), so that no
+ * other tenant waits for it.  1: that is under way, ending_done() finishes
+ * the session.
  */
 static int session_end_context(Session *s, Ending *e) {
         Ending *w;
         int r;
 
-        if (s->host->offload_min_bytes == 0 || e->bytes < s->host->offload_min_bytes ||
+        if (s->host->offload_min_bytes == 0 ||
+            (e->bytes < s->host->offload_min_bytes && list_is_empty(&s->objects[SESSION_DEVICE])) ||
             !(w = malloc(sizeof(*w)))) {
                 session_empty_context(s, &e->t);
                 return 0;

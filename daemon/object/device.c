@@ -109,8 +109,13 @@ size_t device_table_probe(DeviceTable *t, Backend *b, void (*released)(const Dev
 
         for (size_t i = 0; i < t->n_slots; i++) {
                 DeviceSlot *slot = &t->slots[i];
+                BackendDeviceInfo info = slot->info;
 
-                if (!device_slot_quarantined(slot) || backend_device_probe(b, &slot->info) < 0)
+                if (!device_slot_quarantined(slot) || backend_device_probe(b, &info) < 0)
+                        continue;
+                /* the probe may have waited (in a DeviceOpen): a rescan meanwhile made a new table */
+                slot = device_table_find(t, info.name);
+                if (!slot || !device_slot_quarantined(slot))
                         continue;
                 if (released)
                         released(slot, userdata);
@@ -210,12 +215,18 @@ int device_open(Device **ret, DeviceTable *t, BackendCtx *ctx, Account *account,
         r = device_alloc(&d, &slot, t, ctx, session, pid, uid, name);
         if (r < 0)
                 return r;
+        /* taken now: the bind may wait off the loop (util/offload.h); device_free() gives it back */
+        slot->owner = d->session;
         r = device_charge(d, account, false, ret_over);
         if (r < 0)
                 return r;
         r = backend_device_bind(ctx, &slot->info, &d->fd, &d->dev_id);
         if (r < 0)
                 return r;
+        /* the bind may have waited: a rescan meanwhile made a new table (it keeps the slot, taken) */
+        slot = device_table_find(t, d->name);
+        if (!slot)
+                return -ENODEV;
         r = device_claim(d, slot);
         if (r < 0)
                 return r;
@@ -282,16 +293,22 @@ Device *device_free(Device *d) {
         }
         slot = device_table_find(d->table, d->name);
         if (slot && slot->owner == d->session) {
-                slot->owner = 0;
                 /*
                  * The kernel unbinds at the last close: a copy outside the broker
                  * keeps it bound.  Fail closed: free only if a probe bind succeeds.
+                 * The slot stays taken meanwhile (the probe may wait off the loop).
                  */
-                if (bound && backend_device_probe(d->ctx->backend, &slot->info) < 0) {
+                bool held = bound && backend_device_probe(d->ctx->backend, &slot->info) < 0;
+
+                /* the probe may have waited: a rescan meanwhile made a new table (it keeps the slot, taken) */
+                slot = device_table_find(d->table, d->name);
+                if (slot && held) {
                         slot->held_by = d->peer_pid > 0 ? d->peer_pid : -1;
                         slot->held_uid = d->peer_uid;
                         slot->held_session = d->session;
                 }
+                if (slot)
+                        slot->owner = 0;
         }
         pasid_table_clear(&d->pasids);
         charge_release(&d->charge_object);

@@ -56,7 +56,13 @@ typedef struct DeviceTable {
         size_t n_slots;
 } DeviceTable;
 
-/* Rescans the backend's devices, keeping owners and quarantines of those still there. */
+/*
+ * Rescans the backend's devices, keeping owners and quarantines of those
+ * still there, in a new array of slots: a DeviceSlot pointer does not
+ * survive a call that may wait off the loop (a bind, a probe: util/offload.h),
+ * since another session's listing may rescan meanwhile; find it again by
+ * name after one.
+ */
 int device_table_refresh(DeviceTable *t, Backend *b);
 /*
  * Probes every quarantined device: one the kernel lets bind again is free.

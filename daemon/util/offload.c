@@ -30,8 +30,11 @@
  *     settled, the reply; then the session reads again.
  *   - A session that ends while its request waits is freed once the request
  *     finished (its kernel call cannot be taken back); its reply is dropped.
- *   - The end of a session with that much mapped runs in a coroutine too
- *     (core/session.c, Teardown): emptying its context unpins it all.
+ *   - Opening a device (a bind, or the probe after a close) makes the
+ *     kernel power it up and maybe reset it: DeviceOpen and DeviceClose
+ *     always run in a coroutine, and so does the end of a session with that
+ *     much mapped or a device open (core/session.c, Teardown): emptying its
+ *     context unpins it all, letting go of its devices probes them.
  *   - The sim backend is not thread-safe: its calls "offloaded" run on the
  *     loop, after the loop served what was waiting, so every path but the
  *     thread itself is exercised on the sim.
