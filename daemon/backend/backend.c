@@ -9,13 +9,16 @@
  * map_user, unmap, copy; destroy, which unpins an IOAS's mappings;
  * device_attach and device_detach, hwpt_alloc, which fill or empty a page
  * table from them; device_bind and device_probe, which open a device: the
- * kernel powers it up and may reset it) go through offload_call(): inside a request running in a
+ * kernel powers it up and may reset it; and the close of a device's fd,
+ * which may reset it and power it down) go through offload_call(): inside a request running in a
  * coroutine they run on a worker thread (util/offload.h), everywhere else
  * at once.  Every call
  * that reaches a context is one BACKEND_CALL(): a test's deferred kill waits
  * for its end (util/crashpoint.h), as a SIGKILL waits for a kernel's ioctl.
  */
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend/backend.h"
 #include "common/macro.h"
@@ -225,6 +228,16 @@ int backend_device_bind(BackendCtx *ctx, const BackendDeviceInfo *info, int *ret
         BindCall c = { .ctx = ctx, .info = *info, .ret_fd = ret_fd, .ret_dev_id = ret_dev_id };
 
         return offload_call(bind_device, &c, ctx->backend->thread_safe);
+}
+
+static int close_device(void *arg) {
+        return close(*(int *) arg) < 0 ? -errno : 0;
+}
+
+int backend_device_close(BackendCtx *ctx, int dev_fd) {
+        if (dev_fd < 0)
+                return 0;
+        return offload_call(close_device, &dev_fd, ctx->backend->thread_safe);
 }
 
 int backend_device_unbind(BackendCtx *ctx, int dev_fd, uint32_t dev_id) {

@@ -314,6 +314,8 @@ int backend_copy(BackendCtx *ctx, uint32_t dst_ioas, uint32_t src_ioas, uint64_t
 
 int backend_device_list(Backend *b, BackendDeviceInfo **ret, size_t *ret_n);
 int backend_device_bind(BackendCtx *ctx, const BackendDeviceInfo *info, int *ret_fd, uint32_t *ret_dev_id);
+/* Closes the broker's fd of a device (the kernel unbinds it at its last close: a reset, a power transition). */
+int backend_device_close(BackendCtx *ctx, int dev_fd);
 int backend_device_unbind(BackendCtx *ctx, int dev_fd, uint32_t dev_id);
 int backend_device_probe(Backend *b, const BackendDeviceInfo *info);
 int backend_delegate_iommufd(Backend *b, int *ret_fd);

@@ -288,7 +288,8 @@ Device *device_free(Device *d) {
         if (d->fd >= 0) {
                 (void) device_detach_all(d);
                 (void) backend_device_unbind(d->ctx, d->fd, d->dev_id);
-                d->fd = safe_close(d->fd);
+                (void) backend_device_close(d->ctx, d->fd);
+                d->fd = -1;
                 bound = true;
         }
         slot = device_table_find(d->table, d->name);
