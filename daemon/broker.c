@@ -984,9 +984,9 @@ int broker_run(Broker *b) {
 
         /* after the privilege drop: the threads inherit the credentials (util/offload.h) */
         r = offload_start(b->base, b->workers);
+        b->offload_started = true;      /* also half started: broker_free() stops what did */
         if (r < 0)
                 return log_error_errno(r, "cannot start the worker threads: %m");
-        b->offload_started = true;
         if (b->host.offload_min_bytes > 0 && b->workers > 0)
                 log_info("requests of %" PRIu64 " bytes or more wait for their kernel calls off the loop, "
                          "on %u worker thread%s", b->host.offload_min_bytes, b->workers, b->workers == 1 ? "" : "s");

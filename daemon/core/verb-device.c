@@ -106,10 +106,42 @@ int verb_device_list(Call *c) {
         return 0;
 }
 
+/*
+ * Whether the policy in force lets s open device name (its grant, and
+ * ConfinedDeviceFds=): 0, or the one error, audited.  Read afresh each time:
+ * a DeviceOpen waits off the loop, and a reload may replace the policy.
+ */
+static int device_open_allowed(Call *c, const char *name, int iommu_group) {
+        Session *s = c->session;
+        const PolicyLimits *limits = tenancy_limits(s->tenant);
+        int r;
+
+        if (!tenancy_may_open_device(s->tenant, name, iommu_group)) {
+                (void) call_fail(c, EPERM, "device '%s' is not granted to tenant '%s'", name, s->tenant->name);
+                session_audit(s, AUDIT_VERB_DEVICE_OPEN, name, AUDIT_DENIED, c->error);
+                return -EPERM;
+        }
+        if (limits && limits->confined_device_fds) {
+                bool confined = false;
+
+                r = peer_seccomp_confined(s->cred.pid, s->pidfd, &confined);
+                if (r < 0)
+                        return call_fail(c, r, "cannot tell whether this process is confined: %s", strerror(-r));
+                if (!confined) {
+                        (void) call_fail(c, EPERM, "tenant '%s' must confine its device fds first "
+                                         "(ConfinedDeviceFds=yes: a seccomp filter with no_new_privs, as "
+                                         "ib_confine_device_fds() installs)", s->tenant->name);
+                        session_audit(s, AUDIT_VERB_DEVICE_OPEN, name, AUDIT_DENIED, c->error);
+                        return -EPERM;
+                }
+        }
+        return 0;
+}
+
 int verb_device_open(Call *c) {
         const Ib__V1__DeviceOpenRequest *req = c->request->device_open;
         Session *s = c->session;
-        const PolicyLimits *limits = tenancy_limits(s->tenant);
+        const PolicyLimits *limits;
         _cleanup_(device_freep) Device *d = NULL;
         Ib__V1__DeviceOpenReply *reply;
         const Account *over = NULL;
@@ -124,25 +156,8 @@ int verb_device_open(Call *c) {
         if (r < 0)
                 return call_fail(c, r, "cannot list devices: %s", strerror(-r));
         slot = device_table_find(&s->host->devices, req->name);
-        if (slot && !tenancy_may_open_device(s->tenant, slot->info.name, slot->info.iommu_group)) {
-                (void) call_fail(c, EPERM, "device '%s' is not granted to tenant '%s'", req->name, s->tenant->name);
-                session_audit(s, AUDIT_VERB_DEVICE_OPEN, req->name, AUDIT_DENIED, c->error);
-                return -EPERM;
-        }
-        if (slot && limits && limits->confined_device_fds) {
-                bool confined = false;
-
-                r = peer_seccomp_confined(s->cred.pid, s->pidfd, &confined);
-                if (r < 0)
-                        return call_fail(c, r, "cannot tell whether this process is confined: %s", strerror(-r));
-                if (!confined) {
-                        (void) call_fail(c, EPERM, "tenant '%s' must confine its device fds first "
-                                         "(ConfinedDeviceFds=yes: a seccomp filter with no_new_privs, as "
-                                         "ib_confine_device_fds() installs)", s->tenant->name);
-                        session_audit(s, AUDIT_VERB_DEVICE_OPEN, req->name, AUDIT_DENIED, c->error);
-                        return -EPERM;
-                }
-        }
+        if (slot && (r = device_open_allowed(c, slot->info.name, slot->info.iommu_group)) < 0)
+                return r;
         if (slot && slot->owner == s->id)
                 return call_fail(c, EALREADY, "device '%s' is open in this session already", req->name);
         if (slot) {
@@ -168,6 +183,14 @@ int verb_device_open(Call *c) {
                 return call_fail(c, r, "another device of the IOMMU group of '%s' is in use elsewhere", req->name);
         if (r < 0)
                 return call_fail(c, r, "cannot open device '%s': %s", req->name, strerror(-r));
+        /* the bind waited: decided again under the policy in force now (a refusal releases the device) */
+        slot = device_table_find(&s->host->devices, req->name);
+        if (!slot)
+                return call_fail(c, ENODEV, "device '%s' went away while it was opened", req->name);
+        r = device_open_allowed(c, slot->info.name, slot->info.iommu_group);
+        if (r < 0)
+                return r;
+        limits = tenancy_limits(s->tenant);
 
         d->global_pasid = s->host->global_pasid || (limits && limits->pasid_mode == POLICY_PASID_MODE_GLOBAL);
         session_audit(s, AUDIT_VERB_DEVICE_OPEN, req->name, AUDIT_GRANTED, NULL);
