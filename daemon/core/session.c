@@ -2,6 +2,7 @@
 /*
  * session.c - see session.h.
  */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -940,23 +941,27 @@ static void session_finish(Ending *e) {
         free(s->deny_reason);
         peer_identity_done(&s->id_peer);
         tenant_unref(s->tenant);
+        for (SessionKind k = 0; k < _SESSION_KIND_MAX; k++)
+                idindex_done(&s->index[k], &s->objects[k]);
         free(s);
 }
 
 void *session_find_kind(Session *s, SessionKind kind, uint32_t id) {
-        LIST_FOREACH_LINK(l, &s->objects[kind]) {
-                char *o = session_kind_object(kind, l);
+        IdLink *l = idindex_find(&s->index[kind], &s->objects[kind], id);
+        char *o;
 
-                if (*(const uint32_t *) (o + session_kinds[kind].id) == id)
-                        return o;
-        }
-        return NULL;
+        if (!l)
+                return NULL;
+        o = session_kind_object(kind, &l->list);
+        assert(*(const uint32_t *) (o + session_kinds[kind].id) == id);
+        return o;
 }
 
 uint32_t session_kind_id(SessionKind kind, ListLink *link) {
         return *(const uint32_t *) ((char *) session_kind_object(kind, link) + session_kinds[kind].id);
 }
 
-void session_add_kind(Session *s, SessionKind kind, ListLink *link) {
-        list_link_front(&s->objects[kind], link);
+void session_add_kind(Session *s, SessionKind kind, IdLink *link) {
+        idindex_link(&s->index[kind], &s->objects[kind], link,
+                     *(const uint32_t *) ((char *) session_kind_object(kind, &link->list) + session_kinds[kind].id));
 }

@@ -32,6 +32,7 @@
 #include "object/pasid.h"
 #include "object/tenant.h"
 #include "object/viommu.h"
+#include "util/idindex.h"
 #include "util/list.h"
 #include "policy/peer.h"
 #include "policy/policy.h"
@@ -195,6 +196,7 @@ struct Session {
         Charge charge_fds;              /* ACCOUNT_FDS: its socket and pidfd */
         Charge charge_ctx;              /* ACCOUNT_FDS: its iommufd, while it has one */
         ListLink objects[_SESSION_KIND_MAX];    /* what it made, newest first: the link member of each */
+        IdIndex index[_SESSION_KIND_MAX];       /* the same, found by id (session_find()) */
         GuardSet guards;                /* the seal guards of its writable mappings' files (object/ioas.h) */
         uint64_t n_requests;
         bool waiting;                   /* a request of it waits for a kernel call off the loop: it reads no more */
@@ -276,7 +278,7 @@ void *session_find_kind(Session *s, SessionKind kind, uint32_t id);
 void *session_kind_object(SessionKind kind, ListLink *link);
 /* Links a new object into the session: session_add(s, TAKE_PTR(ioas)).  Its free unlinks it. */
 #define session_add(s, o) session_add_kind((s), SESSION_KIND_OF(o), &(o)->link)
-void session_add_kind(Session *s, SessionKind kind, ListLink *link);
+void session_add_kind(Session *s, SessionKind kind, IdLink *link);
 /* The live objects of a kind: LIST_FOREACH(d, session_objects(s, SESSION_DEVICE), link). */
 static inline const ListLink *session_objects(const Session *s, SessionKind kind) {
         return &s->objects[kind];

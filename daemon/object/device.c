@@ -284,7 +284,7 @@ Device *device_free(Device *d) {
 
         if (!d)
                 return NULL;
-        list_unlink(&d->link);
+        idlink_unlink(&d->link);
         if (d->fd >= 0) {
                 (void) device_detach_all(d);
                 (void) backend_device_unbind(d->ctx, d->fd, d->dev_id);

@@ -23,7 +23,7 @@
 #include "common/macro.h"
 #include "object/account.h"
 #include "object/pasid.h"
-#include "util/list.h"
+#include "util/idindex.h"
 
 /*
  * A device is free, open in one session (owner), delegated to one process
@@ -76,7 +76,7 @@ void device_table_clear(DeviceTable *t);
 
 typedef struct Device Device;
 struct Device {
-        ListLink link;                  /* in the session's list */
+        IdLink link;                    /* in the session's list and index (found by id) */
         BackendCtx *ctx;
         DeviceTable *table;
         char name[32];

@@ -66,7 +66,7 @@ int hwpt_restore(Hwpt **ret, BackendCtx *ctx, Account *account, uint32_t id, uin
 Hwpt *hwpt_free(Hwpt *h) {
         if (!h)
                 return NULL;
-        list_unlink(&h->link);
+        idlink_unlink(&h->link);
         charge_release(&h->charge_object);
         charge_release(&h->charge_hwpt);
         free(h);

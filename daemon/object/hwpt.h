@@ -20,11 +20,11 @@
 #include "common/macro.h"
 #include "object/account.h"
 #include "object/ioas.h"
-#include "util/list.h"
+#include "util/idindex.h"
 
 typedef struct Hwpt Hwpt;
 struct Hwpt {
-        ListLink link;                  /* in the session's list */
+        IdLink link;                    /* in the session's list and index (found by id) */
         BackendCtx *ctx;
         uint32_t id;
         uint32_t pt_id;                 /* the IOAS (paging) or parent HWPT (nested) */

@@ -509,7 +509,7 @@ int ioas_iova_ranges(Ioas *ioas, IovaRange *ranges, size_t *n_ranges, uint64_t *
 Ioas *ioas_free(Ioas *ioas) {
         if (!ioas)
                 return NULL;
-        list_unlink(&ioas->link);
+        idlink_unlink(&ioas->link);
         itree_clear(&ioas->maps, mapping_free_node, /* userdata= */ NULL);
         charge_release(&ioas->charge_object);
         charge_release(&ioas->charge_ioas);

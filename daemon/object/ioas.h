@@ -24,6 +24,7 @@
 #include "object/account.h"
 #include "util/interval.h"
 #include "util/itree.h"
+#include "util/idindex.h"
 #include "util/list.h"
 
 typedef struct Ioas Ioas;
@@ -37,7 +38,7 @@ struct Ioas {
         Account *account;
         uint32_t id;
         uint32_t serial;                /* per session, never reused: tells it from an earlier IOAS of the same id */
-        ListLink link;                  /* in the session's list */
+        IdLink link;                    /* in the session's list and index (found by id) */
         IovaRange window[IOAS_MAX_WINDOW];      /* the broker's limit on IOVAs; n_window 0: none */
         size_t n_window;
         IovaRange allowed[IOAS_MAX_WINDOW];     /* what the kernel was asked to allow; n_allowed 0: all */

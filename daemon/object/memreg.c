@@ -56,7 +56,7 @@ int memreg_restore(MemReg **ret, Account *account, uint32_t id, int fd, int accm
 MemReg *memreg_free(MemReg *m) {
         if (!m)
                 return NULL;
-        list_unlink(&m->link);
+        idlink_unlink(&m->link);
         ioas_seal_guard_release(&m->seal_guard);
         safe_close(m->fd);
         charge_release(&m->charge_fd);

@@ -21,11 +21,11 @@
 #include "common/macro.h"
 #include "object/account.h"
 #include "object/ioas.h"
-#include "util/list.h"
+#include "util/idindex.h"
 
 typedef struct MemReg MemReg;
 struct MemReg {
-        ListLink link;                  /* in the session's list */
+        IdLink link;                    /* in the session's list and index (found by id) */
         uint32_t id;                    /* the handle: per session, never reused in it */
         int fd;                         /* the broker's own reference */
         int accmode;                    /* O_RDONLY, O_WRONLY or O_RDWR: fixed for the open file */

@@ -45,7 +45,7 @@ int fault_queue_new(FaultQueue **ret, BackendCtx *ctx, Account *account, int *re
 FaultQueue *fault_queue_free(FaultQueue *f) {
         if (!f)
                 return NULL;
-        list_unlink(&f->link);
+        idlink_unlink(&f->link);
         charge_release(&f->charge_object);
         charge_release(&f->charge_fd);
         free(f);
@@ -142,7 +142,7 @@ int viommu_new(Viommu **ret, BackendCtx *ctx, Account *account, uint32_t dev_id,
 Viommu *viommu_free(Viommu *v) {
         if (!v)
                 return NULL;
-        list_unlink(&v->link);
+        idlink_unlink(&v->link);
         charge_release(&v->charge_object);
         free(v);
         return NULL;
@@ -179,7 +179,7 @@ int vdevice_new(Vdevice **ret, BackendCtx *ctx, Account *account, uint32_t viomm
 Vdevice *vdevice_free(Vdevice *v) {
         if (!v)
                 return NULL;
-        list_unlink(&v->link);
+        idlink_unlink(&v->link);
         charge_release(&v->charge_object);
         free(v);
         return NULL;

@@ -18,11 +18,11 @@
 #include "backend/backend.h"
 #include "common/macro.h"
 #include "object/account.h"
-#include "util/list.h"
+#include "util/idindex.h"
 
 typedef struct FaultQueue FaultQueue;
 struct FaultQueue {
-        ListLink link;                  /* in the session's list */
+        IdLink link;                    /* in the session's list and index (found by id) */
         BackendCtx *ctx;
         uint32_t id;
         Charge charge_object;
@@ -31,7 +31,7 @@ struct FaultQueue {
 
 typedef struct Viommu Viommu;
 struct Viommu {
-        ListLink link;                  /* in the session's list */
+        IdLink link;                    /* in the session's list and index (found by id) */
         BackendCtx *ctx;
         uint32_t id;
         uint32_t dev_id;
@@ -41,7 +41,7 @@ struct Viommu {
 
 typedef struct Vdevice Vdevice;
 struct Vdevice {
-        ListLink link;                  /* in the session's list */
+        IdLink link;                    /* in the session's list and index (found by id) */
         BackendCtx *ctx;
         uint32_t id;
         uint32_t viommu_id;

@@ -15,7 +15,9 @@
  * Batches of 64; and an IoasAlloc or IoasFree with no other IOAS and with
  * 900 held in the session (with the fd store every such verb writes a
  * record of what it changed: its cost must not grow with the session's
- * objects).  Everything runs on one CPU (IB_BENCH_CPU, default 0;
+ * objects); and a Map alone by handle into the oldest of 16,001 IOASes (a
+ * request finds the objects it names by id in O(1): its cost must not grow
+ * with them either).  Everything runs on one CPU (IB_BENCH_CPU, default 0;
  * "none": where the scheduler likes): this program, its echo thread and the
  * broker (started here; one behind $IB_BENCH_SOCKET is pinned by its
  * starter, or here when $IB_BENCH_PID names it), as the guest's vmbench
@@ -194,6 +196,7 @@ enum {
         ROW_BATCH_MEM,
         ROW_IOAS_FEW,
         ROW_IOAS_MANY,
+        ROW_ALONE_MEM_MANY,
         N_ROWS,
 };
 
@@ -209,10 +212,13 @@ static const struct {
         [ROW_BATCH_MEM] = { "Map in a Batch of 64, by handle", 0.1 },
         [ROW_IOAS_FEW] = { "IoasAlloc or IoasFree", 0 },
         [ROW_IOAS_MANY] = { "  the same, 900 IOASes held", 0 },
+        [ROW_ALONE_MEM_MANY] = { "Map alone by handle, 16k IOASes", 0 },
 };
 
 /* IOASes the session holds besides while ROW_IOAS_MANY runs (within the default ObjectsMax=). */
 #define IOAS_HELD 900
+/* ... and while ROW_ALONE_MEM_MANY maps into the oldest (the default ObjectsMax= is 16384). */
+#define IOAS_HELD_MAP 16000
 
 #define MAX_ROUNDS 31
 
@@ -243,6 +249,29 @@ static double ioas_churn(ib_client *c, int held, int n) {
 out:
         while (k > 0)
                 (void) ib_ioas_free(c, ids[--k]);
+        return spent;
+}
+
+/*
+ * Seconds of one Map alone by handle into the session's first IOAS while it
+ * holds held IOASes made after it (before the clock; freed after it): a
+ * request that names objects finds them in O(1) however many there are.
+ */
+static double map_alone_among(const Bench *x, int held, int n) {
+        uint32_t *ids = calloc((size_t) held, sizeof(*ids));
+        double spent = -1;
+        int k = 0;
+
+        if (!ids)
+                return -1;
+        for (; k < held; k++)
+                if (ib_ioas_alloc(x->c, NULL, &ids[k]) < 0)
+                        goto out;
+        spent = map_alone(x->c, x->ioas, -1, x->mem, n);
+out:
+        while (k > 0)
+                (void) ib_ioas_free(x->c, ids[--k]);
+        free(ids);
         return spent;
 }
 
@@ -280,6 +309,8 @@ static double measure(const Bench *x, int row, int n) {
                 return ioas_churn(x->c, IOAS_HELD, n);
         case ROW_BATCH_MEM:
                 return map_batched(x->c, x->ioas, -1, x->mem, n);
+        case ROW_ALONE_MEM_MANY:
+                return map_alone_among(x, IOAS_HELD_MAP, n);
         default:
                 return -1;
         }
@@ -419,6 +450,10 @@ int main(int argc, char **argv) {
 
                 printf("# IoasAlloc or IoasFree with %d IOASes held: %.2fx its cost with none\n", IOAS_HELD,
                        many / few);
+                few = bench_median(us[ROW_ALONE_MEM], rounds, NULL, NULL);
+                many = bench_median(us[ROW_ALONE_MEM_MANY], rounds, NULL, NULL);
+                printf("# a Map alone by handle into the oldest of %d IOASes: %.2fx its cost with one\n",
+                       IOAS_HELD_MAP + 1, many / few);
         }
         {
                 double bare = bench_median(all_base, (size_t) rounds * N_ROWS, NULL, NULL);
