@@ -53,22 +53,19 @@ static void pasid_space_put(PasidSpace *s, uint32_t p) {
 }
 
 PasidEntry *pasid_table_lookup(const PasidTable *t, uint32_t vpasid) {
-        PasidEntry *p;
+        IdLink *l = idindex_find(&t->index, &t->entries, vpasid);
 
-        LIST_FOREACH(p, &t->entries, link)
-                if (p->vpasid == vpasid)
-                        return p;
-        return NULL;
+        return l ? list_entry(&l->list, PasidEntry, link) : NULL;
 }
 
 void pasid_table_add(PasidTable *t, PasidEntry *p) {
-        list_link_front(&t->entries, &p->link);
+        idindex_link(&t->index, &t->entries, &p->link, p->vpasid);
 }
 
 PasidEntry *pasid_entry_free(PasidEntry *p) {
         if (!p)
                 return NULL;
-        list_unlink(&p->link);
+        idlink_unlink(&p->link);
         if (p->space)
                 pasid_space_put(p->space, p->pasid);
         charge_release(&p->charge);
@@ -81,6 +78,7 @@ void pasid_table_clear(PasidTable *t) {
 
         LIST_FOREACH_SAFE(p, &t->entries, link)
                 pasid_entry_free(p);
+        idindex_done(&t->index, &t->entries);
 }
 
 int pasid_entry_restore(PasidEntry **ret, PasidSpace *global, uint32_t vpasid, uint32_t pasid, uint32_t pt_id,

@@ -20,6 +20,7 @@
 
 #include "common/macro.h"
 #include "object/account.h"
+#include "util/idindex.h"
 #include "util/list.h"
 
 #define PASID_SPACE_BITS 20
@@ -30,7 +31,7 @@ typedef struct PasidSpace {
 } PasidSpace;
 
 typedef struct PasidEntry {
-        ListLink link;                  /* in its table; pasid_entry_free() unlinks it */
+        IdLink link;                    /* in its table, found by vpasid; pasid_entry_free() unlinks it */
         uint32_t vpasid;                /* the guest's */
         uint32_t pasid;                 /* the device's */
         uint32_t pt_id;                 /* the page table it is attached to */
@@ -40,6 +41,7 @@ typedef struct PasidEntry {
 
 typedef struct PasidTable {
         ListLink entries;               /* PasidEntry.link, newest first */
+        IdIndex index;                  /* the same by vPASID: a lookup is O(1) */
 } PasidTable;
 
 int pasid_space_init(PasidSpace *s);
@@ -72,7 +74,7 @@ PasidEntry *pasid_table_lookup(const PasidTable *t, uint32_t vpasid);
 static inline bool pasid_table_is_empty(const PasidTable *t) {
         return list_is_empty(&t->entries);
 }
-/* Frees every entry (what the kernel still has is the caller's to know). */
+/* Frees every entry and the index (what the kernel still has is the caller's to know). */
 void pasid_table_clear(PasidTable *t);
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(PasidEntry *, pasid_entry_free);
