@@ -136,6 +136,13 @@ struct Persist {
          * meanwhile (a request waiting off the loop lets others reply).
          */
         unsigned in_flight;
+        /*
+         * Recovery holds pointers into the log (each session's latest
+         * OBJECTS, its deltas) while it settles requests, which writes
+         * records: a compaction would unmap what they point to.  Held, the
+         * log is not compacted (a record that does not fit is lost, logged).
+         */
+        bool held;
 };
 
 /*
@@ -747,7 +754,7 @@ static void compact(Persist *p) {
 static void compact_maybe(Persist *p) {
         uint64_t end = atomic_load(&p->hdr->log_end);
 
-        if (p->in_flight > 0)
+        if (p->in_flight > 0 || p->held)
                 return;
 
         if (end < PERSIST_COMPACT_MIN && end + (1ULL << 20) < p->hdr->log_capacity)
@@ -1127,11 +1134,16 @@ void persist_release_unadopted(Persist *p, bool (*adopted)(uint64_t session, voi
         }
 }
 
+void persist_hold_log(Persist *p, bool held) {
+        if (persist_enabled(p))
+                p->held = held;
+}
+
 /* After recovery: one fresh log of what was restored (drops the records of sessions that ended). */
 bool persist_rewrite(Persist *p) {
         if (!persist_enabled(p))
                 return true;
-        if (p->in_flight > 0)
+        if (p->in_flight > 0 || p->held)
                 return false;
         compact(p);
         return true;

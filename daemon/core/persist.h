@@ -173,6 +173,13 @@ void persist_release_unadopted(Persist *p, bool (*adopted)(uint64_t session, voi
  * records of what ended); false if a request is in flight (try again).
  */
 bool persist_rewrite(Persist *p);
+/*
+ * Held, the log is never compacted, so that pointers into it (PersistRecord's
+ * payload) stay valid: recover.c holds it while it reads records and settles
+ * requests, which write some.  A record that does not fit meanwhile is lost
+ * (logged), as when a compaction fails.
+ */
+void persist_hold_log(Persist *p, bool held);
 
 /* ----------------------------------------------------------------- the payloads */
 

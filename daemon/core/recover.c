@@ -880,6 +880,8 @@ int recover_sessions(SessionHost *host, Persist *p, void (*add)(Session *s, void
         if (!persist_restored(p))
                 return 0;
         persist_count_restart(p);
+        /* rc's records point into the log until the end: settling writes records, never a compaction */
+        persist_hold_log(p, true);
 
         q = persist_foreach_record(p, pass_sessions, &rc);
         if (q == -ENOMEM) {
@@ -891,6 +893,7 @@ int recover_sessions(SessionHost *host, Persist *p, void (*add)(Session *s, void
                 for (size_t i = 0; i < rc.n_sessions; i++)
                         free(rc.sessions[i].deltas);
                 free(rc.sessions);
+                persist_hold_log(p, false);
                 return q;
         }
         if (q < 0)
@@ -962,6 +965,7 @@ int recover_sessions(SessionHost *host, Persist *p, void (*add)(Session *s, void
                 free(r->deltas);
         }
         free(rc.sessions);
+        persist_hold_log(p, false);
         rc.stats->usec = now_usec() - start;
         return 0;
 }

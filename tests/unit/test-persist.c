@@ -10,7 +10,10 @@
  * starts with a fresh state file.  A file of another slot count is read
  * back as its header says; a fresh file has a slot per file descriptor the
  * broker may hold (RLIMIT_NOFILE, from 4,096 to 65,536), read from the
- * FDSTORE message that hands it to the service manager.  Each case runs in
+ * FDSTORE message that hands it to the service manager.  A log held (as
+ * recovery holds it) is not compacted while full, so that what was read
+ * from it stays mapped; released, the next record that does not fit
+ * compacts it.  Each case runs in
  * a child, since the fds passed at start are read from the environment once
  * per process.
  */
@@ -28,6 +31,7 @@
 #include <unistd.h>
 
 #include "core/persist.h"
+#include "core/session.h"
 #include "tests/lib/tests.h"
 
 /* For helpers that return a value: a failed setup is no test result, it stops the run. */
@@ -298,6 +302,88 @@ TEST(a_fresh_state_file_has_a_slot_per_fd_the_broker_may_hold) {
         ASSERT_U64_EQ(h.slots_offset, DIR_OFFSET + ((want * 8 + 4095) & ~4095ULL));
         ASSERT_U64_EQ(h.log_offset, h.slots_offset + want * SLOT_SIZE);
         close(fd);
+}
+
+static int count_record(const PersistRecord *r, void *userdata) {
+        (void) r;
+        (*(unsigned *) userdata)++;
+        return 0;
+}
+
+static int note_first(const PersistRecord *r, void *userdata) {
+        const void **first = userdata;
+
+        if (!*first)
+                *first = r->payload;
+        return 0;
+}
+
+/*
+ * In a child, the state file at 3 as a restarted broker gets it: the log
+ * held (as recovery holds it while it settles requests), UNMAP records of a
+ * session until the 1 MiB log is full.  Exit 0: a payload read before
+ * still reads the same (a compaction would have unmapped it: SIGSEGV) and
+ * the records stopped at the full log; released, the next record compacts
+ * the log (no session registered: the record alone is left).
+ */
+static void hold_child(int state_fd, const char *notify) {
+        char buf[32], before[sizeof(PersistSessionRec)];
+        unsigned held = 0, after = 0, i;
+        FdStore *store = NULL;
+        Persist *p = NULL;
+        const void *first = NULL;
+        Session *s;
+
+        if (dup2(state_fd, 3) < 0)
+                _exit(2);
+        (void) snprintf(buf, sizeof(buf), "%d", (int) getpid());
+        setenv("LISTEN_PID", buf, 1);
+        setenv("LISTEN_FDS", "1", 1);
+        setenv("LISTEN_FDNAMES", "state.1", 1);
+        setenv("NOTIFY_SOCKET", notify, 1);
+        s = calloc(1, sizeof(*s));
+        if (!s || fdstore_new(&store) < 0 || persist_new(&p, store) < 0 || !persist_restored(p))
+                _exit(2);
+        s->id = 7;
+        (void) snprintf(s->name, sizeof(s->name), "session 7");
+        if (persist_foreach_record(p, note_first, &first) < 0 || !first)
+                _exit(3);
+        memcpy(before, first, sizeof(before));
+        persist_hold_log(p, true);
+        s->persist_slot = 6;
+        for (i = 0; i < 100000 && s->persist_slot > 0; i++)
+                persist_unmap(p, s, 1, 1, (uint64_t) i << 12, ((uint64_t) i << 12) + 0xfff);
+        if (s->persist_slot > 0 || i < 1000)
+                _exit(4);       /* the log never filled, or filled at once */
+        if (memcmp(first, before, sizeof(before)) != 0)
+                _exit(5);
+        if (persist_foreach_record(p, count_record, &held) < 0 || held != 3 + i - 1)
+                _exit(6);
+        persist_hold_log(p, false);
+        s->persist_slot = 6;
+        persist_unmap(p, s, 1, 1, 0, 0xfff);
+        if (s->persist_slot == 0 || persist_foreach_record(p, count_record, &after) < 0 || after != 1)
+                _exit(7);
+        _exit(0);
+}
+
+TEST(a_held_log_is_not_compacted_under_its_readers_and_released_it_is) {
+        char dir[] = "/tmp/ib-test-persist.XXXXXX", path[128];
+        int status, sock, fd = make_state(1, true);
+        pid_t pid;
+
+        sock = notify_socket(dir, path, sizeof(path));
+        pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0)
+                hold_child(fd, path);
+        CHECK(waitpid(pid, &status, 0) == pid);
+        close(sock);
+        (void) unlink(path);
+        (void) rmdir(dir);
+        close(fd);
+        ASSERT_TRUE(WIFEXITED(status));
+        ASSERT_EQ(WEXITSTATUS(status), 0);
 }
 
 TESTS_MAIN(NULL, NULL)
