@@ -110,12 +110,18 @@ size_t device_table_probe(DeviceTable *t, Backend *b, void (*released)(const Dev
         for (size_t i = 0; i < t->n_slots; i++) {
                 DeviceSlot *slot = &t->slots[i];
                 BackendDeviceInfo info = slot->info;
+                int r;
 
-                if (!device_slot_quarantined(slot) || backend_device_probe(b, &info) < 0)
+                if (!device_slot_quarantined(slot) || slot->probing)
                         continue;
+                slot->probing = true;
+                r = backend_device_probe(b, &info);
                 /* the probe may have waited (in a DeviceOpen): a rescan meanwhile made a new table */
                 slot = device_table_find(t, info.name);
-                if (!slot || !device_slot_quarantined(slot))
+                if (!slot)
+                        continue;
+                slot->probing = false;
+                if (r < 0 || !device_slot_quarantined(slot))
                         continue;
                 if (released)
                         released(slot, userdata);

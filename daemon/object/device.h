@@ -47,6 +47,12 @@ typedef struct DeviceSlot {
          * reported until a probe after that still finds it bound.
          */
         bool store_pending;
+        /*
+         * A probe of it waits off the loop (device_table_probe()): no second
+         * one starts meanwhile, which could bind it after the first freed it
+         * and a session opened it.  A rescan keeps the mark (it copies slots).
+         */
+        bool probing;
         pid_t delegated_to;             /* the process it went to */
         uid_t delegated_uid;
 } DeviceSlot;
