@@ -121,7 +121,7 @@ TEST(idindex_grows_so_that_chains_stay_short) {
 }
 
 TEST(idindex_without_buckets_finds_by_its_list) {
-        Rec a = { .id = 5 }, b = { .id = 9 };
+        Rec a = { .id = 5 }, b = { .id = 9 }, c = { .id = 11 };
         ListLink head = {};
         IdIndex x = {};
 
@@ -136,7 +136,6 @@ TEST(idindex_without_buckets_finds_by_its_list) {
         idlink_unlink(&a.link);
         ASSERT_TRUE(idindex_find(&x, &head, 5) == NULL);
         /* the next add makes buckets and chains what was linked before */
-        Rec c = { .id = 11 };
         idindex_link(&x, &head, &c.link, c.id);
         ASSERT_TRUE(x.buckets != NULL);
         ASSERT_TRUE(b.link.chain_pprev != NULL && c.link.chain_pprev != NULL);
