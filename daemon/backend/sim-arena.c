@@ -61,7 +61,7 @@
 #endif
 
 #define SIM_ARENA_MAGIC UINT64_C(0x616e6572416d6953)    /* "SimArena" */
-#define SIM_ARENA_VERSION 1U
+#define SIM_ARENA_VERSION 2U              /* 2: ITree keeps its first and last node */
 #define SIM_ARENA_BASE UINT64_C(0x680000000000)
 #define SIM_ARENA_SPAN (UINT64_C(1) << 36)              /* 64 GiB of address space each */
 #define SIM_ARENA_SLOTS 16U

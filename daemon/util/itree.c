@@ -10,7 +10,11 @@
  * a new interval lies wholly left or wholly right of every node it passes,
  * or it overlaps one, and any node it overlaps lies on that path, since all
  * of a node's left subtree ends before the node starts and all of its right
- * subtree starts after the node ends.
+ * subtree starts after the node ends.  The tree keeps its lowest and highest
+ * nodes (set at an insert beyond them, moved to the neighbour when one is
+ * removed): an interval wholly beyond either end goes under it at once (the
+ * lowest node has no left child, the highest no right one), and a lookup
+ * that lands at or beyond an end answers without a descent.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -99,22 +103,36 @@ static void insert_fixup(ITree *t, ITreeNode *z) {
 
 int itree_insert(ITree *t, ITreeNode *node) {
         ITreeNode **link = &t->root, *parent = NULL;
+        bool lowest = !t->first || node->last < t->first->start;
+        bool highest = !t->last || node->start > t->last->last;
 
-        while (*link) {
-                ITreeNode *n = *link;
+        if (t->root && lowest) {
+                /* below every node: the lowest has no left child */
+                parent = t->first;
+                link = &parent->child[ITREE_LEFT];
+        } else if (t->root && highest) {
+                parent = t->last;
+                link = &parent->child[ITREE_RIGHT];
+        } else
+                while (*link) {
+                        ITreeNode *n = *link;
 
-                parent = n;
-                if (node->last < n->start)
-                        link = &n->child[ITREE_LEFT];
-                else if (node->start > n->last)
-                        link = &n->child[ITREE_RIGHT];
-                else
-                        return -EEXIST;
-        }
+                        parent = n;
+                        if (node->last < n->start)
+                                link = &n->child[ITREE_LEFT];
+                        else if (node->start > n->last)
+                                link = &n->child[ITREE_RIGHT];
+                        else
+                                return -EEXIST;
+                }
         node->child[ITREE_LEFT] = node->child[ITREE_RIGHT] = NULL;
         node->parent_color = (uintptr_t) parent;       /* red */
         *link = node;
         t->n++;
+        if (lowest)
+                t->first = node;
+        if (highest)
+                t->last = node;
         insert_fixup(t, node);
         return 0;
 }
@@ -179,6 +197,10 @@ void itree_remove(ITree *t, ITreeNode *z) {
         ITreeNode *x, *xp;
         bool black_removed;
 
+        if (z == t->first)
+                t->first = itree_next(z);
+        if (z == t->last)
+                t->last = itree_prev(z);
         if (!z->child[ITREE_LEFT] || !z->child[ITREE_RIGHT]) {
                 x = z->child[ITREE_LEFT] ? z->child[ITREE_LEFT] : z->child[ITREE_RIGHT];
                 xp = node_parent(z);
@@ -241,6 +263,12 @@ void itree_clear(ITree *t, void (*fn)(ITreeNode *node, void *userdata), void *us
 ITreeNode *itree_lower(const ITree *t, uint64_t iova) {
         ITreeNode *n = t->root, *found = NULL;
 
+        /* at either end, no descent */
+        if (!t->first || t->first->last >= iova)
+                return t->first;
+        if (t->last->last < iova)
+                return NULL;
+
         while (n) {
                 if (n->last >= iova) {
                         found = n;
@@ -264,11 +292,11 @@ ITreeNode *itree_first_in(const ITree *t, uint64_t start, uint64_t last) {
 }
 
 ITreeNode *itree_first(const ITree *t) {
-        return t->root ? subtree_first(t->root) : NULL;
+        return t->first;
 }
 
 ITreeNode *itree_last(const ITree *t) {
-        return t->root ? subtree_last(t->root) : NULL;
+        return t->last;
 }
 
 ITreeNode *itree_next(const ITreeNode *node) {
@@ -316,6 +344,10 @@ int itree_check(const ITree *t) {
         size_t n_nodes = 0;
 
         if (node_is_red(t->root) || check_subtree(t->root, NULL, &n_nodes) < 0 || n_nodes != t->n)
+                return -EUCLEAN;
+        /* the ends kept are the ends of the tree */
+        if (t->first != (t->root ? subtree_first(t->root) : NULL) ||
+            t->last != (t->root ? subtree_last(t->root) : NULL))
                 return -EUCLEAN;
         /* the children's checks see only their parent: the whole order, once more, in a walk */
         for (const ITreeNode *n = itree_first(t); n; prev = n, n = itree_next(n))

@@ -7,7 +7,9 @@
  * refuses an overlap), removal, the lookups by IOVA (the node containing an
  * IOVA, the first node meeting a range), in-order steps either way, and a
  * clear that hands every node back.  Every operation but the walks and the
- * clear costs O(log n).  A record embeds an ITreeNode and sets its start and
+ * clear costs O(log n); at either end of the tree O(1) (amortised): the tree
+ * keeps its lowest and highest nodes, so that maps made in order, up or down
+ * (a VMM mapping its RAM), and the lookups that check them, do not descend.  A record embeds an ITreeNode and sets its start and
  * last before it inserts it; itree_entry() gets the record back.
  * Must never: allocate or free (the records belong to their owners), do I/O,
  * or know what the records are.
@@ -40,10 +42,11 @@ struct ITreeNode {
 typedef struct ITree {
         ITreeNode *root;
         size_t n;                       /* nodes in the tree */
+        ITreeNode *first, *last;        /* the lowest and the highest node, or NULL */
 } ITree;
 
 /* An empty tree; a zeroed ITree is one too. */
-#define ITREE_INIT { .root = NULL, .n = 0 }
+#define ITREE_INIT { .root = NULL, .n = 0, .first = NULL, .last = NULL }
 
 /* The record of type that embeds node as its member; NULL for NULL. */
 #define itree_entry(node, type, member)                                                 \

@@ -295,4 +295,60 @@ TEST(itree_ascending_and_descending_runs_stay_balanced) {
         ASSERT_TRUE(itree_last(&t) == &r[N / 2 - 1].node);
 }
 
+/*
+ * Maps made in order, down and up (a VMM's RAM), go in at the ends without
+ * a descent: inserts beyond either end and beside it, overlaps at the ends
+ * refused, removals at and next to the ends, the lookups there, and the
+ * tree's invariants (its kept ends among them) after every step.
+ */
+TEST(itree_inserts_and_lookups_at_both_ends_keep_the_tree_whole) {
+        static Rec r[4096];
+        ITree t = ITREE_INIT;
+        uint64_t lo = 1ULL << 40, hi = (1ULL << 40) + 0xfff;    /* the span the tree covers, with gaps */
+        size_t used = 0;
+        Rec probe;
+
+        rec_set(&r[used], lo, hi);
+        ASSERT_OK(itree_insert(&t, &r[used++].node));
+        for (unsigned step = 0; step < 1500; step++) {
+                Rec *down = &r[used++], *up = &r[used++];
+
+                /* one page below the lowest, with a gap of a page every third step; one above the highest */
+                lo -= (step % 3 == 0 ? 0x2000 : 0x1000);
+                rec_set(down, lo, lo + 0xfff);
+                ASSERT_OK(itree_insert(&t, &down->node));
+                rec_set(up, hi + 1, hi + 0x1000);
+                hi += 0x1000;
+                ASSERT_OK(itree_insert(&t, &up->node));
+                ASSERT_TRUE(itree_first(&t) == &down->node && itree_last(&t) == &up->node);
+                /* an interval reaching into either end is refused, the tree untouched */
+                rec_set(&probe, lo - 0x1000, lo);
+                ASSERT_ERRNO(EEXIST, itree_insert(&t, &probe.node));
+                rec_set(&probe, hi, hi + 0x1000);
+                ASSERT_ERRNO(EEXIST, itree_insert(&t, &probe.node));
+                /* lookups at, below and above the ends */
+                ASSERT_TRUE(itree_find(&t, lo) == &down->node && itree_find(&t, hi) == &up->node);
+                ASSERT_TRUE(itree_find(&t, lo - 1) == NULL && itree_find(&t, hi + 1) == NULL);
+                ASSERT_TRUE(itree_lower(&t, 0) == &down->node && itree_lower(&t, hi + 1) == NULL);
+                ASSERT_TRUE(itree_first_in(&t, 0, lo - 1) == NULL && itree_first_in(&t, hi + 1, UINT64_MAX) == NULL);
+                ASSERT_TRUE(itree_first_in(&t, 0, lo) == &down->node);
+                /* every fifth step: the lowest goes, then the one next to the highest */
+                if (step % 5 == 4) {
+                        ITreeNode *second = itree_prev(&up->node);
+
+                        itree_remove(&t, &down->node);
+                        lo = itree_first(&t)->start;
+                        itree_remove(&t, second);
+                        ASSERT_TRUE(itree_last(&t) == &up->node);
+                }
+                ASSERT_OK(itree_check(&t));
+        }
+        /* empty it from the top: the kept ends follow to the last node and to none */
+        while (!itree_is_empty(&t)) {
+                itree_remove(&t, itree_last(&t));
+                ASSERT_OK(itree_check(&t));
+        }
+        ASSERT_TRUE(itree_first(&t) == NULL && itree_last(&t) == NULL);
+}
+
 TESTS_MAIN(NULL, NULL)
