@@ -472,6 +472,8 @@ static int kernel_device_probe(Backend *b, const BackendDeviceInfo *info) {
         if (info->kernel_mock)
                 return 0;
         fd = open(info->cdev, O_RDWR | O_CLOEXEC);
+        if (fd < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOMEM))
+                return -errno;          /* the probe could not run: nothing is known */
         if (fd < 0)
                 return 0;               /* gone, or opened through its group: no fd of ours holds it */
         iommufd = open(k->path, O_RDWR | O_CLOEXEC);

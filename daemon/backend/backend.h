@@ -206,7 +206,10 @@ struct BackendOps {
          * process outside the broker holds a copy.  The kernel backend opens the
          * cdev and binds it to a scratch iommufd, then closes both; a cdev that
          * is gone, or a bind refused for another reason than a bound file (its
-         * group in use elsewhere), is 0 there: nothing holds this device.
+         * group in use elsewhere), is 0 there: nothing holds this device.  Any
+         * other -errno: the probe itself could not run (the broker out of fds
+         * or memory), and nothing is known; the caller keeps the device out
+         * and probes again later.
          */
         int (*device_probe)(Backend *b, const BackendDeviceInfo *info);
         /*

@@ -181,9 +181,13 @@ int sim_device_probe(Backend *b, const BackendDeviceInfo *info) {
 
         sim_reap(s);
         slot = sim_slot_find(s, info);
-        /* vfio/device_cdev.c vfio_device_fops_cdev_open: a device that is not there is ENODEV. */
+        /*
+         * vfio/device_cdev.c vfio_device_fops_cdev_open: a device that is not
+         * there is ENODEV, which the probe takes as the kernel backend's does
+         * a cdev it cannot open: gone, nothing holds it.
+         */
         if (!slot)
-                return -ENODEV;
+                return 0;
         /*
          * vfio/vfio_main.c vfio_df_open: one bound open file per device; a
          * file bound in any context, open or closed, is in the way.

@@ -201,8 +201,13 @@ void delegation_end(Delegation *d, const char *reason) {
                 if (device_slot_end_delegation(slot, host->backend)) {
                         rec.result = AUDIT_QUARANTINED;
                         quarantined = true;
-                        log_warning("device %s of delegation %" PRIu64 " is quarantined: a copy of its fd is "
-                                    "still bound (pid %d received it)", d->names[i], d->id, (int) d->pid);
+                        if (slot->probe_error)
+                                log_warning("device %s of delegation %" PRIu64 " is kept out: the probe at its end "
+                                            "could not run (%s); it is probed again later", d->names[i], d->id,
+                                            strerror(-slot->probe_error));
+                        else
+                                log_warning("device %s of delegation %" PRIu64 " is quarantined: a copy of its fd "
+                                            "is still bound (pid %d received it)", d->names[i], d->id, (int) d->pid);
                 }
                 audit_log(&rec);
         }

@@ -709,12 +709,28 @@ static void session_drop_kind(Session *s, SessionKind kind) {
 }
 
 /* Logs and audits a device quarantined as its session let go of it, and arms the probe that frees it. */
-static void session_report_quarantine(Session *s, const char *name, DeviceSlot *slot) {
-        char reason[96];
+/*
+ * Logs why a quarantined device is kept out (who: the session it left) and
+ * puts the audit record's reason in reason: a bound copy of its fd found
+ * outside the broker, or a probe that could not run (nobody is blamed).
+ */
+static void quarantine_explain(const char *who, const DeviceSlot *slot, char *reason, size_t size) {
+        if (slot->probe_error) {
+                (void) snprintf(reason, size, "not probed: %s; kept out until a probe succeeds",
+                                strerror(-slot->probe_error));
+                log_warning("%s: device %s is kept out: the probe after its release could not run (%s); it is "
+                            "probed again later", who, slot->info.name, strerror(-slot->probe_error));
+                return;
+        }
+        (void) snprintf(reason, size, "held by pid %d", (int) slot->held_by);
+        log_warning("%s: device %s is quarantined: a copy of its fd is still open (pid %d received it)", who,
+                    slot->info.name, (int) slot->held_by);
+}
 
-        (void) snprintf(reason, sizeof(reason), "held by pid %d", (int) slot->held_by);
-        log_warning("%s: device %s is quarantined: a copy of its fd is still open (pid %d received it)", s->name,
-                    name, (int) slot->held_by);
+static void session_report_quarantine(Session *s, const char *name, DeviceSlot *slot) {
+        char reason[128];
+
+        quarantine_explain(s->name, slot, reason, sizeof(reason));
         session_audit(s, AUDIT_VERB_DEVICE_RELEASE, name, AUDIT_QUARANTINED, reason);
         if (s->host->on_device_quarantined)
                 s->host->on_device_quarantined(s->host->userdata);
@@ -760,7 +776,12 @@ static void device_released(const DeviceSlot *slot, void *userdata) {
                 log_debug("device %s is free: the service manager closed its copy of the fd", slot->info.name);
                 return;
         }
-        log_info("device %s is free again: the fd held by pid %d was closed", slot->info.name, (int) slot->held_by);
+        if (slot->probe_error) {
+                r.reason = "a probe ran: nothing holds it";
+                log_info("device %s is free again: a probe ran and nothing holds it", slot->info.name);
+        } else
+                log_info("device %s is free again: the fd held by pid %d was closed", slot->info.name,
+                         (int) slot->held_by);
         audit_log(&r);
 }
 
@@ -777,17 +798,16 @@ size_t session_host_probe_devices(SessionHost *host) {
                         .object = slot->info.name,
                         .result = AUDIT_QUARANTINED,
                 };
-                char reason[96];
+                char reason[128], who[32];
 
                 if (!slot->store_pending)
                         continue;
                 slot->store_pending = false;
                 if (!device_slot_quarantined(slot))
                         continue;
-                (void) snprintf(reason, sizeof(reason), "held by pid %d", (int) slot->held_by);
+                (void) snprintf(who, sizeof(who), "session %" PRIu64, slot->held_session);
+                quarantine_explain(who, slot, reason, sizeof(reason));
                 a.reason = reason;
-                log_warning("session %" PRIu64 ": device %s is quarantined: a copy of its fd is still open "
-                            "(pid %d received it)", slot->held_session, slot->info.name, (int) slot->held_by);
                 audit_log(&a);
         }
         return n;

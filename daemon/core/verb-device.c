@@ -40,6 +40,9 @@ int call_fail_device_busy(Call *c, const DeviceSlot *slot) {
         if (slot->delegation)
                 return call_fail(c, EBUSY, "device '%s' is delegated to a VMM of another user (delegation %" PRIu64
                                  "); it is free once that process exits", name, slot->delegation);
+        if (device_slot_quarantined(slot) && slot->probe_error)
+                return call_fail(c, EBUSY, "device '%s' is kept out: the broker could not check it after its last "
+                                 "release (%s); it is checked again shortly", name, strerror(-slot->probe_error));
         if (device_slot_quarantined(slot) && slot->held_uid != s->cred.uid)
                 return call_fail(c, EBUSY, "device '%s' is quarantined: a process of another user still holds "
                                  "an fd of it; it is free once that closes", name);

@@ -87,13 +87,17 @@ bool device_slot_end_delegation(DeviceSlot *slot, Backend *b) {
         pid_t pid = slot->delegated_to;
         uid_t uid = slot->delegated_uid;
 
+        int r;
+
         device_slot_set_delegation(slot, 0, 0, 0);
         /* the process is gone: a bind that fails now is a copy of the fd it passed on */
-        if (backend_device_probe(b, &slot->info) >= 0)
+        r = backend_device_probe(b, &slot->info);
+        if (r >= 0)
                 return false;
         slot->held_by = pid;
         slot->held_uid = uid;
         slot->held_session = 0;
+        slot->probe_error = r == -EBUSY ? 0 : r;
         return true;
 }
 
@@ -101,6 +105,7 @@ static void slot_release(DeviceSlot *slot) {
         slot->held_by = 0;
         slot->held_uid = 0;
         slot->held_session = 0;
+        slot->probe_error = 0;
 }
 
 size_t device_table_probe(DeviceTable *t, Backend *b, void (*released)(const DeviceSlot *slot, void *userdata),
@@ -121,6 +126,8 @@ size_t device_table_probe(DeviceTable *t, Backend *b, void (*released)(const Dev
                 if (!slot)
                         continue;
                 slot->probing = false;
+                if (r < 0 && device_slot_quarantined(slot))
+                        slot->probe_error = r == -EBUSY ? 0 : r;       /* held, or still not known */
                 if (r < 0 || !device_slot_quarantined(slot))
                         continue;
                 if (released)
@@ -305,14 +312,15 @@ Device *device_free(Device *d) {
                  * keeps it bound.  Fail closed: free only if a probe bind succeeds.
                  * The slot stays taken meanwhile (the probe may wait off the loop).
                  */
-                bool held = bound && backend_device_probe(d->ctx->backend, &slot->info) < 0;
+                int probe = bound ? backend_device_probe(d->ctx->backend, &slot->info) : 0;
 
                 /* the probe may have waited: a rescan meanwhile made a new table (it keeps the slot, taken) */
                 slot = device_table_find(d->table, d->name);
-                if (slot && held) {
+                if (slot && probe < 0) {
                         slot->held_by = d->peer_pid > 0 ? d->peer_pid : -1;
                         slot->held_uid = d->peer_uid;
                         slot->held_session = d->session;
+                        slot->probe_error = probe == -EBUSY ? 0 : probe;
                 }
                 if (slot)
                         slot->owner = 0;

@@ -53,6 +53,12 @@ typedef struct DeviceSlot {
          * and a session opened it.  A rescan keeps the mark (it copies slots).
          */
         bool probing;
+        /*
+         * Quarantined because the probe itself failed (-errno, never -EBUSY:
+         * the broker out of fds or memory), not because a bound copy was
+         * found: nobody is known to hold it; 0 otherwise.
+         */
+        int probe_error;
         pid_t delegated_to;             /* the process it went to */
         uid_t delegated_uid;
 } DeviceSlot;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * test-device-slots.c - the broker's device table (object/device.h): a
- * quarantined device is probed by one caller at a time.
+ * quarantined device is probed by one caller at a time, and one whose probe
+ * could not run is kept out without blaming anyone.
  *
  * A probe waits off the loop, and meanwhile another request may rescan the
  * devices (a new table) and probe the quarantined ones again.  Had a second
@@ -23,7 +24,7 @@
 
 static DeviceTable table;
 static unsigned probes, nested;
-static bool bound_elsewhere;            /* the kernel finds the quarantined device still bound */
+static int probe_result;                /* the probe's answer: 0 free, -EBUSY bound elsewhere, else it could not run */
 
 static int fake_list(Backend *b, BackendDeviceInfo **ret, size_t *ret_n) {
         BackendDeviceInfo *list = calloc(2, sizeof(*list));
@@ -39,16 +40,16 @@ static int fake_list(Backend *b, BackendDeviceInfo **ret, size_t *ret_n) {
 }
 
 static int fake_probe(Backend *b, const BackendDeviceInfo *info) {
-        if (strcmp(info->name, QUARANTINED) != 0)
-                return 0;
-        probes++;
-        if (nested++ == 0) {
-                /* another request, while this probe waits: a rescan, then its own probes */
-                if (device_table_refresh(&table, b) < 0)
-                        return -EIO;
-                (void) device_table_probe(&table, b, NULL, NULL);
+        if (strcmp(info->name, QUARANTINED) == 0) {
+                probes++;
+                if (nested++ == 0) {
+                        /* another request, while this probe waits: a rescan, then its own probes */
+                        if (device_table_refresh(&table, b) < 0)
+                                return -EIO;
+                        (void) device_table_probe(&table, b, NULL, NULL);
+                }
         }
-        return bound_elsewhere ? -EBUSY : 0;
+        return probe_result;
 }
 
 static const BackendOps fake_ops = {
@@ -70,7 +71,7 @@ static void table_setup(void) {
 
 TEST(a_quarantined_device_is_probed_once_while_a_probe_waits) {
         table_setup();
-        bound_elsewhere = false;
+        probe_result = 0;
         ASSERT_EQ(device_table_probe(&table, &fake, NULL, NULL), 1);
         ASSERT_EQ(probes, 1);
         ASSERT_TRUE(!device_slot_quarantined(device_table_find(&table, QUARANTINED)));
@@ -82,16 +83,65 @@ TEST(a_device_still_bound_stays_quarantined_and_is_probed_again_later) {
         DeviceSlot *slot;
 
         table_setup();
-        bound_elsewhere = true;
+        probe_result = -EBUSY;
         ASSERT_EQ(device_table_probe(&table, &fake, NULL, NULL), 0);
         ASSERT_EQ(probes, 1);
         slot = device_table_find(&table, QUARANTINED);
         ASSERT_TRUE(slot && device_slot_quarantined(slot) && !slot->probing);
         ASSERT_EQ(slot->held_by, 4242);
+        ASSERT_EQ(slot->probe_error, 0);
         /* the mark is gone: the next probe runs, and frees it once the copy is closed */
-        bound_elsewhere = false;
+        probe_result = 0;
         ASSERT_EQ(device_table_probe(&table, &fake, NULL, NULL), 1);
         ASSERT_EQ(probes, 2);
+        device_table_clear(&table);
+}
+
+/*
+ * A probe that cannot run (the broker out of fds) tells nothing: the device
+ * stays out, with the probe's error and nobody blamed for it, until a probe
+ * runs; one that then finds a bound copy blames its holder again.
+ */
+TEST(a_probe_that_cannot_run_keeps_the_device_out_and_blames_nobody) {
+        DeviceSlot *slot;
+
+        table_setup();
+        nested = 1;             /* no second caller here */
+        probe_result = -EMFILE;
+        ASSERT_EQ(device_table_probe(&table, &fake, NULL, NULL), 0);
+        slot = device_table_find(&table, QUARANTINED);
+        ASSERT_TRUE(slot && device_slot_quarantined(slot));
+        ASSERT_EQ(slot->probe_error, -EMFILE);
+        probe_result = -EBUSY;
+        ASSERT_EQ(device_table_probe(&table, &fake, NULL, NULL), 0);
+        ASSERT_EQ(slot->probe_error, 0);
+        ASSERT_EQ(slot->held_by, 4242);
+        probe_result = -ENOMEM;
+        ASSERT_EQ(device_table_probe(&table, &fake, NULL, NULL), 0);
+        ASSERT_EQ(slot->probe_error, -ENOMEM);
+        probe_result = 0;
+        ASSERT_EQ(device_table_probe(&table, &fake, NULL, NULL), 1);
+        ASSERT_TRUE(!device_slot_quarantined(slot) && slot->probe_error == 0);
+        device_table_clear(&table);
+}
+
+/* The same at the end of a delegation: its process gone, a probe that cannot run keeps the device out. */
+TEST(a_delegation_whose_probe_cannot_run_keeps_the_device_out) {
+        DeviceSlot *slot;
+
+        table_setup();
+        nested = 1;
+        table.slots[0].held_by = 0;     /* only the delegated device is in question here */
+        slot = device_table_find(&table, FREE_DEVICE);
+        device_slot_set_delegation(slot, 9, 5151, 1000);
+        probe_result = -ENFILE;
+        ASSERT_TRUE(device_slot_end_delegation(slot, &fake));
+        ASSERT_TRUE(device_slot_quarantined(slot) && slot->delegation == 0);
+        ASSERT_EQ(slot->probe_error, -ENFILE);
+        ASSERT_EQ(slot->held_by, 5151);
+        probe_result = 0;
+        ASSERT_EQ(device_table_probe(&table, &fake, NULL, NULL), 1);
+        ASSERT_TRUE(!device_slot_quarantined(slot) && slot->probe_error == 0);
         device_table_clear(&table);
 }
 
