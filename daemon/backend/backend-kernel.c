@@ -483,10 +483,14 @@ static int kernel_device_probe(Backend *b, const BackendDeviceInfo *info) {
         r = kioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, &bind);
         /*
          * vfio_df_open: EINVAL while another open file of the device is bound.
-         * Anything else (EPERM: another device of its group is in use) is not
-         * a hold of this device.  Closing the fd unbinds the probe at once.
+         * EPERM and EBUSY (the group's DMA owned elsewhere: another device of
+         * it in use) and ENODEV (gone meanwhile) are not a hold of this device;
+         * anything else (ENOMEM, EINTR, the driver's open failing) says nothing
+         * of it.  Closing the fd unbinds the probe at once.
          */
-        return r == -EINVAL ? -EBUSY : 0;
+        if (r == -EINVAL)
+                return -EBUSY;
+        return r == 0 || r == -EPERM || r == -EBUSY || r == -ENODEV ? 0 : r;
 }
 
 static int kernel_delegate_iommufd(Backend *b, int *ret_fd) {

@@ -800,7 +800,8 @@ size_t session_host_probe_devices(SessionHost *host) {
                 };
                 char reason[128], who[32];
 
-                if (!slot->store_pending)
+                /* a probe of it waits off the loop: that one decides, and reports */
+                if (!slot->store_pending || slot->probing)
                         continue;
                 slot->store_pending = false;
                 if (!device_slot_quarantined(slot))

@@ -97,8 +97,8 @@ int verb_device_list(Call *c) {
                 }
                 if (device_slot_quarantined(slot)) {
                         info->has_quarantined = info->quarantined = true;
-                        /* the pid only to the uid it went to */
-                        info->has_held_by_pid = slot->held_uid == s->cred.uid;
+                        /* the pid only to the uid it went to, and only where a bound copy was found */
+                        info->has_held_by_pid = slot->held_uid == s->cred.uid && !slot->probe_error;
                         info->held_by_pid = info->has_held_by_pid ? slot->held_by : 0;
                 }
                 list[reply->n_devices++] = info;

@@ -132,7 +132,9 @@ void device_slot_set_delegation(DeviceSlot *slot, uint64_t id, pid_t pid, uid_t 
 /*
  * Ends the slot's delegation: the device is free again, or quarantined, held
  * by the pid it was delegated to, if a bind fails now (a copy of its fd
- * outlived that process).  True if quarantined.
+ * outlived that process; or the probe could not run: probe_error).  True if
+ * quarantined.  Called outside any coroutine (core/delegation.c, a pidfd's
+ * event): the probe runs on the loop, so slot stays valid across it.
  */
 bool device_slot_end_delegation(DeviceSlot *slot, Backend *b);
 

@@ -45,7 +45,8 @@ static void index_settle(IdIndex *index, ListLink *head) {
         free(index->buckets);
         index->buckets = buckets;
         index->n_buckets = want;
-        LIST_FOREACH_LINK(ll, head)
+        /* oldest first, so that a chain holds the newest first, as the list does */
+        for (ListLink *ll = head->prev; ll && ll != head; ll = ll->prev)
                 chain_push(index, (IdLink *) ll);
 }
 

@@ -120,6 +120,43 @@ TEST(idindex_grows_so_that_chains_stay_short) {
         idindex_done(&x, &head);
 }
 
+/*
+ * White box: adds count the list again only now and then (O(1) amortised),
+ * a lookup goes by the chains (a record out of the list but in its chain is
+ * still found), and of two records under one id the newest is found, as in
+ * the list, before and after the buckets grow.
+ */
+TEST(idindex_counts_rarely_finds_by_chain_and_newest_first) {
+        static Rec r[N];
+        ListLink head = {};
+        IdIndex x = {};
+        unsigned counts = 0;
+        Rec twin = { .id = 3 };
+
+        memset(r, 0, sizeof(r));
+        for (size_t i = 0; i < N; i++) {
+                r[i].id = (uint32_t) i + 1;
+                idindex_link(&x, &head, &r[i].link, r[i].id);
+                counts += x.n_added == 0;
+        }
+        ASSERT_TRUE(counts <= 16);      /* 4,096 adds: a count at each doubling, no more */
+        list_unlink(&r[100].link.list);
+        ASSERT_TRUE(idindex_find(&x, &head, r[100].id) == &r[100].link);
+        idlink_unlink(&r[100].link);
+        ASSERT_TRUE(idindex_find(&x, &head, r[100].id) == NULL);
+        idindex_link(&x, &head, &twin.link, twin.id);
+        ASSERT_TRUE(idindex_find(&x, &head, 3) == &twin.link);
+        for (size_t i = N; i < 3 * N; i++) {   /* past the next growth */
+                static Rec more[2 * N];
+
+                more[i - N].id = (uint32_t) i + 1;
+                idindex_link(&x, &head, &more[i - N].link, more[i - N].id);
+        }
+        ASSERT_TRUE(x.n_buckets >= 4 * N);
+        ASSERT_TRUE(idindex_find(&x, &head, 3) == &twin.link);
+        idindex_done(&x, &head);
+}
+
 TEST(idindex_without_buckets_finds_by_its_list) {
         Rec a = { .id = 5 }, b = { .id = 9 }, c = { .id = 11 };
         ListLink head = {};
