@@ -708,7 +708,6 @@ static void session_drop_kind(Session *s, SessionKind kind) {
                 session_drop_object(s, kind, session_kind_object(kind, l));
 }
 
-/* Logs and audits a device quarantined as its session let go of it, and arms the probe that frees it. */
 /*
  * Logs why a quarantined device is kept out (who: the session it left) and
  * puts the audit record's reason in reason: a bound copy of its fd found
@@ -727,6 +726,7 @@ static void quarantine_explain(const char *who, const DeviceSlot *slot, char *re
                     slot->info.name, (int) slot->held_by);
 }
 
+/* Logs and audits a device quarantined as its session let go of it, and arms the probe that frees it. */
 static void session_report_quarantine(Session *s, const char *name, DeviceSlot *slot) {
         char reason[128];
 

@@ -86,7 +86,6 @@ void device_slot_set_delegation(DeviceSlot *slot, uint64_t id, pid_t pid, uid_t 
 bool device_slot_end_delegation(DeviceSlot *slot, Backend *b) {
         pid_t pid = slot->delegated_to;
         uid_t uid = slot->delegated_uid;
-
         int r;
 
         device_slot_set_delegation(slot, 0, 0, 0);
