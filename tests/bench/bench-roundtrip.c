@@ -233,22 +233,35 @@ typedef struct Bench {
  * session (made before the clock, freed after it): what a verb that changes
  * the session's objects costs as they grow (with the fd store, its record).
  */
+/* Makes up to n IOASes into ids; how many it made (n unless one failed). */
+static int ioases_hold(ib_client *c, uint32_t *ids, int n) {
+        int k = 0;
+
+        while (k < n && ib_ioas_alloc(c, NULL, &ids[k]) >= 0)
+                k++;
+        return k;
+}
+
+/* Frees the k IOASes ioases_hold() made, newest first. */
+static void ioases_free(ib_client *c, const uint32_t *ids, int k) {
+        while (k > 0)
+                (void) ib_ioas_free(c, ids[--k]);
+}
+
 static double ioas_churn(ib_client *c, int held, int n) {
         uint32_t ids[IOAS_HELD], id;
         double t0, spent = -1;
-        int k = 0;
+        int k = ioases_hold(c, ids, held);
 
-        for (; k < held; k++)
-                if (ib_ioas_alloc(c, NULL, &ids[k]) < 0)
-                        goto out;
+        if (k < held)
+                goto out;
         t0 = bench_now();
         for (int i = 0; i < n; i++)
                 if (ib_ioas_alloc(c, NULL, &id) < 0 || ib_ioas_free(c, id) < 0)
                         goto out;
         spent = (bench_now() - t0) / n / 2;
 out:
-        while (k > 0)
-                (void) ib_ioas_free(c, ids[--k]);
+        ioases_free(c, ids, k);
         return spent;
 }
 
@@ -260,17 +273,14 @@ out:
 static double map_alone_among(const Bench *x, int held, int n) {
         uint32_t *ids = calloc((size_t) held, sizeof(*ids));
         double spent = -1;
-        int k = 0;
+        int k;
 
         if (!ids)
                 return -1;
-        for (; k < held; k++)
-                if (ib_ioas_alloc(x->c, NULL, &ids[k]) < 0)
-                        goto out;
-        spent = map_alone(x->c, x->ioas, -1, x->mem, n);
-out:
-        while (k > 0)
-                (void) ib_ioas_free(x->c, ids[--k]);
+        k = ioases_hold(x->c, ids, held);
+        if (k == held)
+                spent = map_alone(x->c, x->ioas, -1, x->mem, n);
+        ioases_free(x->c, ids, k);
         free(ids);
         return spent;
 }

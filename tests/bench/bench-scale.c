@@ -75,6 +75,16 @@ static uint64_t iova_of(uint64_t i) {
 }
 
 /* Maps [from, to) (to - from a multiple of BATCH), in Batches of 64; -errno. */
+/* Runs b (stopping at the first error), then frees it: 0, or the first operation's error. */
+static int batch_run_free(ib_client *c, ib_batch *b) {
+        int r = ib_batch_run(c, b, /* stop_on_error= */ true);
+
+        for (size_t k = 0; r >= 0 && k < BATCH; k++)
+                r = ib_batch_result(b, k, NULL, NULL);
+        ib_batch_free(b);
+        return r;
+}
+
 static int map_range(ib_client *c, uint32_t ioas, int fd, uint64_t from, uint64_t to) {
         for (uint64_t i = from; i < to; i += BATCH) {
                 ib_batch *b = NULL;
@@ -86,10 +96,7 @@ static int map_range(ib_client *c, uint32_t ioas, int fd, uint64_t from, uint64_
                 for (uint64_t k = i; k < i + BATCH; k++)
                         (void) ib_batch_add_map(b, ioas, fd, (k % MEMFD_PAGES) * PAGE, PAGE,
                                                 IB_MAP_READABLE | IB_MAP_FIXED_IOVA, iova_of(k));
-                r = ib_batch_run(c, b, /* stop_on_error= */ true);
-                for (size_t k = 0; r >= 0 && k < BATCH; k++)
-                        r = ib_batch_result(b, k, NULL, NULL);
-                ib_batch_free(b);
+                r = batch_run_free(c, b);
                 if (r < 0)
                         return r;
         }
@@ -119,10 +126,7 @@ static int holes(ib_client *c, uint32_t ioas, int fd, uint64_t live, uint64_t fi
                                 (void) ib_batch_add_map(b, ioas, fd, (i % MEMFD_PAGES) * PAGE, PAGE,
                                                         IB_MAP_READABLE | IB_MAP_FIXED_IOVA, hole_of(i));
                 }
-                r = ib_batch_run(c, b, /* stop_on_error= */ true);
-                for (size_t j = 0; r >= 0 && j < BATCH; j++)
-                        r = ib_batch_result(b, j, NULL, NULL);
-                ib_batch_free(b);
+                r = batch_run_free(c, b);
                 if (r < 0)
                         return r;
         }

@@ -151,6 +151,25 @@ static int notify_socket(char *dir, char *path, size_t size) {
         return sock;
 }
 
+/*
+ * In a child: the state file at fd 3 as "state.1" in LISTEN_FDS, notify the
+ * service manager's socket, and the store and state file a restarted broker
+ * opens from them; exits 2 if it cannot.
+ */
+static void open_store_as_restarted(int state_fd, const char *notify, FdStore **store, Persist **p) {
+        char buf[32];
+
+        if (dup2(state_fd, 3) < 0)
+                _exit(2);
+        (void) snprintf(buf, sizeof(buf), "%d", (int) getpid());
+        setenv("LISTEN_PID", buf, 1);
+        setenv("LISTEN_FDS", "1", 1);
+        setenv("LISTEN_FDNAMES", "state.1", 1);
+        setenv("NOTIFY_SOCKET", notify, 1);
+        if (fdstore_new(store) < 0 || persist_new(p, *store) < 0)
+                _exit(2);
+}
+
 /* In a child: fd at 3 as "state.1" in LISTEN_FDS, a notify socket; exit 0 restored, 1 not, 2 error. */
 static int open_as_restarted(int state_fd) {
         char dir[] = "/tmp/ib-test-persist.XXXXXX", path[128];
@@ -161,21 +180,12 @@ static int open_as_restarted(int state_fd) {
         pid = fork();
         CHECK(pid >= 0);
         if (pid == 0) {
-                char buf[32];
                 FdStore *store = NULL;
                 Persist *p = NULL;
                 PersistSlotView v;
                 Seen seen = {};
 
-                if (dup2(state_fd, 3) < 0)
-                        _exit(2);
-                (void) snprintf(buf, sizeof(buf), "%d", (int) getpid());
-                setenv("LISTEN_PID", buf, 1);
-                setenv("LISTEN_FDS", "1", 1);
-                setenv("LISTEN_FDNAMES", "state.1", 1);
-                setenv("NOTIFY_SOCKET", path, 1);
-                if (fdstore_new(&store) < 0 || persist_new(&p, store) < 0)
-                        _exit(2);
+                open_store_as_restarted(state_fd, path, &store, &p);
                 if (!persist_restored(p))
                         _exit(1);
                 if (persist_restarts(p) != 3 || persist_last_session_id(p) != 7)
@@ -327,22 +337,16 @@ static int note_first(const PersistRecord *r, void *userdata) {
  * the log (no session registered: the record alone is left).
  */
 static void hold_child(int state_fd, const char *notify) {
-        char buf[32], before[sizeof(PersistSessionRec)];
+        char before[sizeof(PersistSessionRec)];
         unsigned held = 0, after = 0, i;
         FdStore *store = NULL;
         Persist *p = NULL;
         const void *first = NULL;
         Session *s;
 
-        if (dup2(state_fd, 3) < 0)
-                _exit(2);
-        (void) snprintf(buf, sizeof(buf), "%d", (int) getpid());
-        setenv("LISTEN_PID", buf, 1);
-        setenv("LISTEN_FDS", "1", 1);
-        setenv("LISTEN_FDNAMES", "state.1", 1);
-        setenv("NOTIFY_SOCKET", notify, 1);
+        open_store_as_restarted(state_fd, notify, &store, &p);
         s = calloc(1, sizeof(*s));
-        if (!s || fdstore_new(&store) < 0 || persist_new(&p, store) < 0 || !persist_restored(p))
+        if (!s || !persist_restored(p))
                 _exit(2);
         s->id = 7;
         (void) snprintf(s->name, sizeof(s->name), "session 7");
