@@ -51,19 +51,12 @@ static int pidfd_of(pid_t pid) {
 
 /* Writes a policy: root as tenant "agent", uid VMM_UID as "vm", both with DelegateDevices=yes. */
 static void write_policy(char *path, size_t size) {
-        char dir[] = "/tmp/ib-delegate-pidfd.XXXXXX";
-        FILE *f;
+        char text[256];
 
-        if (!mkdtemp(dir))
-                abort();
-        (void) chmod(dir, 0755);
-        snprintf(path, size, "%s/policy.conf", dir);
-        f = fopen(path, "we");
-        if (!f)
-                abort();
-        fprintf(f, "[Tenant agent]\nUser=0\nDevice=*\nDelegateDevices=yes\n\n"
-                   "[Tenant vm]\nUser=%u\nDevice=*\nDelegateDevices=yes\n", VMM_UID);
-        fclose(f);
+        snprintf(text, sizeof(text),
+                 "[Tenant agent]\nUser=0\nDevice=*\nDelegateDevices=yes\n\n"
+                 "[Tenant vm]\nUser=%u\nDevice=*\nDelegateDevices=yes\n", VMM_UID);
+        test_policy_write(path, size, text);
 }
 
 static bool device_free(ib_client *c) {
@@ -146,6 +139,7 @@ TEST(a_delegation_follows_the_process_of_the_pidfd_not_the_caller) {
 
         ib_client_free(c);
         ASSERT_EQ(test_broker_stop(&b), 0);
+        test_policy_remove(policy);
 }
 
 TEST(a_pidfd_of_another_uid_or_no_pidfd_is_refused) {
@@ -200,6 +194,7 @@ TEST(a_pidfd_of_another_uid_or_no_pidfd_is_refused) {
         (void) waitpid(other, NULL, 0);
         close(pidfd);
         ASSERT_EQ(test_broker_stop(&b), 0);
+        test_policy_remove(policy);
 }
 
 TESTS_MAIN(NULL, NULL)

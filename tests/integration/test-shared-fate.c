@@ -63,28 +63,12 @@ static Ib__V1__Reply *recv_reply(int sock, int timeout_ms) {
         return ib__v1__reply__unpack(NULL, (size_t) n, buf);
 }
 
-/* Writes a policy admitting this uid as tenant "t" with extra lines; returns its path in b's style dir. */
+/* Writes a policy admitting this uid as tenant "t" with extra lines; its path into path. */
 static void write_policy(char *path, size_t size, const char *extra) {
-        char dir[] = "/tmp/ib-fate.XXXXXX";
-        FILE *f;
+        char text[512];
 
-        if (!mkdtemp(dir))
-                abort();
-        snprintf(path, size, "%s/policy.conf", dir);
-        f = fopen(path, "we");
-        if (!f)
-                abort();
-        fprintf(f, "[Tenant t]\nUser=%u\nDevice=*\n%s", (unsigned) getuid(), extra);
-        fclose(f);
-}
-
-static void remove_policy(const char *path) {
-        char dir[256];
-
-        snprintf(dir, sizeof(dir), "%s", path);
-        unlink(path);
-        *strrchr(dir, '/') = '\0';
-        rmdir(dir);
+        snprintf(text, sizeof(text), "[Tenant t]\nUser=%u\nDevice=*\n%s", (unsigned) getuid(), extra);
+        test_policy_write(path, size, text);
 }
 
 /* CPU time (user + system) of pid in clock ticks. */
@@ -252,7 +236,7 @@ TEST(a_tenant_is_charged_for_its_sessions_and_the_fds_the_broker_holds) {
         close(fd);
         ib_client_free(c2);
         ASSERT_EQ(test_broker_stop(&b), 0);
-        remove_policy(policy);
+        test_policy_remove(policy);
 }
 
 /* Whether a connected socket tells its peer's pidfd (SO_PEERPIDFD, Linux 6.5). */
@@ -314,7 +298,7 @@ TEST(a_session_is_charged_its_socket_and_pidfd_and_its_iommufd_at_first_use) {
         ASSERT_OK(r);
         ib_client_free(c2);
         ASSERT_EQ(test_broker_stop(&b), 0);
-        remove_policy(policy);
+        test_policy_remove(policy);
 }
 
 /*
@@ -372,7 +356,7 @@ TEST(a_writable_mapping_charges_one_fd_per_file_for_its_seal_guard) {
         close(f1);
         close(f2);
         ASSERT_EQ(test_broker_stop(&b), 0);
-        remove_policy(policy);
+        test_policy_remove(policy);
 }
 
 /*
@@ -549,7 +533,7 @@ TEST(a_reload_rules_the_decisions_of_sessions_open_across_it) {
         close(fd);
         ib_client_free(c);
         ASSERT_EQ(test_broker_stop(&b), 0);
-        remove_policy(policy);
+        test_policy_remove(policy);
 }
 
 /* Whether the file has a line holding both a and b. */
@@ -597,7 +581,7 @@ TEST(a_fault_queue_fd_kept_past_the_session_leaves_an_emptied_context) {
         close(qfd);
         ASSERT_EQ(test_broker_stop(&b), 0);
         (void) unlink(audit);
-        remove_policy(policy);
+        test_policy_remove(policy);
 }
 
 TESTS_MAIN(NULL, NULL)

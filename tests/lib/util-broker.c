@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -127,6 +128,34 @@ int test_broker_stop(TestBroker *b) {
         if (WIFEXITED(status))
                 return WEXITSTATUS(status);
         return -1;
+}
+
+void test_policy_write(char *path, size_t size, const char *text) {
+        char dir[] = "/tmp/ib-policy.XXXXXX";
+        FILE *f;
+
+        if (!mkdtemp(dir) || chmod(dir, 0755) < 0)
+                abort();
+        if ((size_t) snprintf(path, size, "%s/policy.conf", dir) >= size)
+                abort();
+        f = fopen(path, "we");
+        if (!f)
+                abort();
+        if (fputs(text, f) < 0 || fclose(f) != 0)
+                abort();
+}
+
+void test_policy_remove(const char *path) {
+        char dir[256];
+        char *slash;
+
+        snprintf(dir, sizeof(dir), "%s", path);
+        (void) unlink(path);
+        slash = strrchr(dir, '/');
+        if (slash) {
+                *slash = '\0';
+                (void) rmdir(dir);
+        }
 }
 
 int test_memfd(const char *name, size_t size) {

@@ -4,7 +4,8 @@
  *
  * Owns: spawning $IB_DAEMON (the built daemon) on a socket in a fresh
  * temporary directory, waiting until it accepts, checking it is still alive,
- * stopping it and reporting how it exited; memfd helpers.
+ * stopping it and reporting how it exited; policy files in their own
+ * temporary directory; memfd helpers.
  */
 #pragma once
 
@@ -34,6 +35,14 @@ void test_broker_attach(TestBroker *b, const char *path);
 bool test_broker_alive(TestBroker *b);
 /* SIGTERM, wait; returns the exit status (0 clean), or -1 if it died by a signal. */
 int test_broker_stop(TestBroker *b);
+
+/*
+ * Writes text as policy.conf in a fresh /tmp directory (mode 0755, so that a
+ * broker or tenant of another uid reads it) and its path into path; aborts on
+ * failure.  test_policy_remove() removes the file and the directory.
+ */
+void test_policy_write(char *path, size_t size, const char *text);
+void test_policy_remove(const char *path);
 
 /* How many fds process pid has open (/proc/PID/fd); -errno. */
 int test_count_fds(pid_t pid);
