@@ -39,6 +39,7 @@ struct ib_batch {
         int orig_fds[IB_MAX_FDS_PER_MESSAGE];   /* the caller's fd numbers, to share one index */
         size_t n_fds;
         bool ran;
+        bool results_written;           /* some op's result may be set: batch_clear_results() has work */
         bool sent_packed;               /* batch_wire() chose packed_ops: the answer must be packed too */
 };
 
@@ -55,6 +56,10 @@ _public_ int ib_batch_new(ib_batch **ret) {
 }
 
 static void batch_clear_results(ib_batch *b) {
+        b->ran = false;
+        if (!b->results_written)
+                return;         /* as batch_add() made them: a run's three calls would walk every op */
+        b->results_written = false;
         for (size_t i = 0; i < b->n_ops; i++) {
                 free(b->ops[i].message);
                 b->ops[i].message = NULL;
@@ -62,7 +67,6 @@ static void batch_clear_results(ib_batch *b) {
                 b->ops[i].not_applied = false;
                 b->ops[i].value = 0;
         }
-        b->ran = false;
 }
 
 _public_ ib_batch *ib_batch_free(ib_batch *b) {
@@ -200,9 +204,14 @@ int batch_wire(const ib_client *c, ib_batch *b, bool stop_on_error, BatchWire **
         size_t n = b->n_ops;
         BatchWire *w;
 
-        w = calloc(1, sizeof(*w));
+        w = malloc(sizeof(*w));
         if (!w)
                 return -ENOMEM;
+        w->ops = NULL;
+        w->opp = NULL;
+        w->maps = NULL;
+        w->unmaps = NULL;
+        w->words = NULL;
         ib__v1__request__init(&w->req);
         ib__v1__batch_request__init(&w->br);
         w->br.has_stop_on_error = true;
@@ -312,6 +321,7 @@ int batch_read_results(ib_client *c, ib_batch *b, const Ib__V1__Reply *reply) {
         if (reply->result_case != IB__V1__REPLY__RESULT_BATCH)
                 return client_fail(c, EPROTO, "the broker answered the batch with an unexpected result");
         rep = reply->batch;
+        b->results_written = true;
         /* the answer comes in the form the batch went in (batch_wire()) */
         if (b->sent_packed) {
                 r = batch_read_packed(c, b, rep);

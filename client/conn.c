@@ -425,9 +425,10 @@ static int submit(ib_client *c, Ib__V1__Request *req, const int *fds, size_t n_f
         if (r < 0)
                 return r;
 
-        p = calloc(1, sizeof(*p) + size);       /* the request's bytes in the same block */
+        p = malloc(sizeof(*p) + size);  /* the request's bytes in the same block: packed below, not zeroed */
         if (!p)
                 return -ENOMEM;
+        memset(p, 0, sizeof(*p));
         p->id = req->id;
         p->carried_fds = n_fds > 0;
         p->verb = (int) req->verb_case;

@@ -65,7 +65,7 @@ _public_ int ib_caps_get(ib_client *c, ib_caps *ret) {
                 return k;
         r = reply->caps;
         memset(ret, 0, sizeof(*ret));
-        (void) snprintf(ret->backend, sizeof(ret->backend), "%s", r->backend);
+        strncpy(ret->backend, r->backend, sizeof(ret->backend) - 1);     /* zeroed above: terminated, cut if long */
         for (size_t i = 0; i < r->n_kernel_features; i++)
                 for (size_t j = 0; j < ELEMENTSOF(kernel_features); j++)
                         if (kernel_features[j].wire == r->kernel_features[i])

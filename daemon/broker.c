@@ -22,6 +22,7 @@
 #include "core/session.h"
 #include "core/tenancy.h"
 #include "object/account.h"
+#include "object/ioas.h"
 #include "object/tenant.h"
 #include "policy/audit.h"
 #include "policy/policy.h"
@@ -949,6 +950,7 @@ Broker *broker_free(Broker *b) {
                 session_free(b->sessions);      /* unlinks itself through broker_on_session_free() */
         delegation_forget_all(&b->host);        /* the VMMs keep their devices; only the records go */
         session_host_done(&b->host);
+        ioas_spares_clear();
         listener_free(b->listener);
         if (b->ev_sigterm)
                 event_free(b->ev_sigterm);

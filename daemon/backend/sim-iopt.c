@@ -338,12 +338,16 @@ static int sim_alloc_iova(const SimIoas *ioas, uint64_t addr, uint64_t length, u
  * be free (so the tree refuses none); -ENOMEM leaves the IOAS untouched.
  */
 static int sim_areas_insert(SimIoas *ioas, const SimPiece *pieces, size_t n, uint64_t start, uint32_t flags) {
-        _cleanup_free_ SimArea **new = NULL;
+        SimArea *few[8];                /* a map is one piece, a Copy a few: no allocation for the array */
+        _cleanup_free_ SimArea **many = NULL;
+        SimArea **new = few;
         uint64_t off = 0;
 
-        new = calloc(n, sizeof(*new));
-        if (!new)
-                return -ENOMEM;
+        if (n > ELEMENTSOF(few)) {
+                new = many = calloc(n, sizeof(*new));
+                if (!new)
+                        return -ENOMEM;
+        }
         for (size_t i = 0; i < n; i++) {
                 new[i] = sim_malloc(ioas, sizeof(*new[i]));
                 if (!new[i]) {

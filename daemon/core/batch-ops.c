@@ -74,14 +74,11 @@ static int packed_check(const uint64_t *w, size_t i, char *why, size_t why_size)
         }
 }
 
-static int packed_view(const uint64_t *w, size_t i, BatchOpView *ret, char *why, size_t why_size) {
+/* The view of packed words packed_check() accepted. */
+static void packed_view(const uint64_t *w, BatchOpView *ret) {
         unsigned flags = (unsigned) ((w[0] >> 8) & 0xff);
         uint32_t ioas = (uint32_t) (w[0] >> 32);
-        int r;
 
-        r = packed_check(w, i, why, why_size);
-        if (r < 0)
-                return r;
         if ((w[0] & 0xff) == IB_PACKED_MAP) {
                 ib__v1__map_request__init(&ret->map_words);
                 ret->map_words.ioas = ioas;
@@ -99,7 +96,7 @@ static int packed_view(const uint64_t *w, size_t i, BatchOpView *ret, char *why,
                 ret->is_map = true;
                 ret->map = &ret->map_words;
                 ret->unmap = NULL;
-                return 0;
+                return;
         }
         ib__v1__unmap_request__init(&ret->unmap_words);
         ret->unmap_words.ioas = ioas;
@@ -108,7 +105,6 @@ static int packed_view(const uint64_t *w, size_t i, BatchOpView *ret, char *why,
         ret->is_map = false;
         ret->unmap = &ret->unmap_words;
         ret->map = NULL;
-        return 0;
 }
 
 int batch_op_check(const Ib__V1__BatchRequest *b, size_t i, char *why, size_t why_size) {
@@ -121,9 +117,15 @@ int batch_op_check(const Ib__V1__BatchRequest *b, size_t i, char *why, size_t wh
 
 int batch_op_view(const Ib__V1__BatchRequest *b, size_t i, BatchOpView *ret, char *why, size_t why_size) {
         const Ib__V1__BatchOp *op;
+        int r;
 
-        if (batch_is_packed(b))
-                return packed_view(&b->packed_ops[i * IB_PACKED_WORDS], i, ret, why, why_size);
+        if (batch_is_packed(b)) {
+                r = packed_check(&b->packed_ops[i * IB_PACKED_WORDS], i, why, why_size);
+                if (r < 0)
+                        return r;
+                packed_view(&b->packed_ops[i * IB_PACKED_WORDS], ret);
+                return 0;
+        }
         op = b->ops[i];
         ret->is_map = op->op_case == IB__V1__BATCH_OP__OP_MAP;
         ret->map = ret->is_map ? op->map : NULL;
@@ -133,6 +135,19 @@ int batch_op_view(const Ib__V1__BatchRequest *b, size_t i, BatchOpView *ret, cha
                 return -EINVAL;
         }
         return 0;
+}
+
+void batch_op_view_checked(const Ib__V1__BatchRequest *b, size_t i, BatchOpView *ret) {
+        const Ib__V1__BatchOp *op;
+
+        if (batch_is_packed(b)) {
+                packed_view(&b->packed_ops[i * IB_PACKED_WORDS], ret);
+                return;
+        }
+        op = b->ops[i];
+        ret->is_map = op->op_case == IB__V1__BATCH_OP__OP_MAP;
+        ret->map = ret->is_map ? op->map : NULL;
+        ret->unmap = ret->is_map ? NULL : op->unmap;
 }
 
 /* The block's arrays, each of n, in this order; every element's size is a multiple of 8. */

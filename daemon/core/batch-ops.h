@@ -50,6 +50,8 @@ int batch_op_view(const Ib__V1__BatchRequest *b, size_t i, BatchOpView *ret, cha
 
 /* batch_op_view()'s checks alone. */
 int batch_op_check(const Ib__V1__BatchRequest *b, size_t i, char *why, size_t why_size);
+/* The view of operation i, which batch_op_check() or batch_op_view() accepted: without the checks again. */
+void batch_op_view_checked(const Ib__V1__BatchRequest *b, size_t i, BatchOpView *ret);
 
 /* The bytes a packed operation may pin or unpin (its length), without checking it. */
 static inline uint64_t batch_packed_length(const Ib__V1__BatchRequest *b, size_t i) {

@@ -3,7 +3,9 @@
  * call.c - see call.h.
  */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +27,26 @@ void call_init(Call *c, Session *s) {
         c->n_reply_fds = 0;
         c->n_close_fds = 0;
         c->reply_fds_charge = (Charge) CHARGE_NULL;
+        c->scratch_used = 0;
+}
+
+/* size bytes of the scratch, aligned, or NULL when they do not fit. */
+static void *scratch_take(Call *c, size_t size) {
+        size_t n = (size + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+        void *p;
+
+        if (n < size || n > sizeof(c->scratch) - c->scratch_used)
+                return NULL;
+        p = (uint8_t *) c->scratch + c->scratch_used;
+        c->scratch_used += n;
+        return p;
+}
+
+/* The heap block of an item of size bytes, or NULL (no memory, or a size that overflows). */
+static CallArenaItem *item_alloc(size_t size, bool zeroed) {
+        if (size > SIZE_MAX - sizeof(CallArenaItem))
+                return NULL;
+        return zeroed ? calloc(1, sizeof(CallArenaItem) + size) : malloc(sizeof(CallArenaItem) + size);
 }
 
 static void *arena_item(Call *c, CallArenaItem *i) {
@@ -36,11 +58,19 @@ static void *arena_item(Call *c, CallArenaItem *i) {
 }
 
 void *call_alloc(Call *c, size_t size) {
-        return arena_item(c, calloc(1, sizeof(CallArenaItem) + size));
+        void *p = scratch_take(c, size);
+
+        if (p)
+                return memset(p, 0, size);
+        return arena_item(c, item_alloc(size, /* zeroed= */ true));
 }
 
 void *call_alloc_uninit(Call *c, size_t size) {
-        return arena_item(c, malloc(sizeof(CallArenaItem) + size));
+        void *p = scratch_take(c, size);
+
+        if (p)
+                return p;
+        return arena_item(c, item_alloc(size, /* zeroed= */ false));
 }
 
 char *call_strdup(Call *c, const char *s) {
@@ -72,4 +102,5 @@ void call_done(Call *c) {
                 c->arena = i->next;
                 free(i);
         }
+        c->scratch_used = 0;
 }

@@ -22,6 +22,8 @@
 typedef struct Session Session;
 typedef struct CallArenaItem CallArenaItem;
 
+#define CALL_SCRATCH_SIZE 256U
+
 typedef struct Call {
         Session *session;
         const Ib__V1__Request *request;
@@ -34,6 +36,9 @@ typedef struct Call {
         int close_fds[1 + IB_MAX_DELEGATE_DEVICES];     /* owned by the call: closed after the reply went (call_done) */
         size_t n_close_fds;
         Charge reply_fds_charge;        /* ACCOUNT_FDS for reply_fds, taken before the handler; the queued reply keeps it */
+        /* call_alloc()'s first bytes: a reply and what it points to, mostly, without malloc */
+        size_t scratch_used;
+        max_align_t scratch[CALL_SCRATCH_SIZE / sizeof(max_align_t)];
 } Call;
 
 /*
@@ -42,7 +47,11 @@ typedef struct Call {
  * per Batch op: zeroing its kilobyte would cost more than the rest of the op).
  */
 void call_init(Call *c, Session *s);
-/* Zeroed memory that lives until the reply is sent; NULL on ENOMEM. */
+/*
+ * Zeroed memory that lives until the reply is sent (the Call's scratch while
+ * it lasts, then the heap; so a Call must not be copied once it allocated);
+ * NULL on ENOMEM.
+ */
 void *call_alloc(Call *c, size_t size);
 /* The same, not zeroed: for a large block whose every byte the caller writes before it is read. */
 void *call_alloc_uninit(Call *c, size_t size);

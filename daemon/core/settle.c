@@ -614,7 +614,7 @@ int settle_request(Recovery *rc, RecSession *r) {
                 for (size_t i = 0; i < n; i++) {
                         OpOutcome o;
 
-                        (void) batch_op_view(b, i, &op, why, sizeof(why));      /* checked above */
+                        batch_op_view_checked(b, i, &op);
                         if (i < v->steps) {
                                 o = (OpOutcome) { .err = v->step_err[i], .value = v->step_value[i],
                                                   .error = "failed before the broker restarted" };

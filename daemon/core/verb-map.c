@@ -499,7 +499,7 @@ int verb_batch(Call *c) {
                                 return r;
                         continue;
                 }
-                (void) batch_op_view(req, i, &op, why, sizeof(why));    /* checked above */
+                batch_op_view_checked(req, i, &op);
                 sub.error[0] = '\0';   /* the one field an op sets (when it fails) */
                 r = op.is_map ? do_map(&sub, op.map, &value) : do_unmap(&sub, op.unmap, &value);
                 persist_request_step(c->session->host->persist, c->session, (uint32_t) i, r < 0 ? r : 0, value);

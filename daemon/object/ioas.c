@@ -28,7 +28,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/protocol.h"
 #include "object/ioas.h"
+#include "util/spares.h"
 
 /*
  * A broker mmap of a memfd: the memory IOMMU_IOAS_MAP points the kernel at
@@ -220,6 +222,9 @@ void guard_set_restore_done(GuardSet *set) {
                 }
 }
 
+/* Freed mappings for the next ones: a Batch's 256 ops at most, twice (its maps, then an Unmap's frees). */
+static Spares mapping_spares = SPARES_INIT(Mapping, 2 * IB_MAX_BATCH_OPS);
+
 static Mapping *mapping_free(Mapping *m) {
         if (!m)
                 return NULL;
@@ -229,8 +234,12 @@ static Mapping *mapping_free(Mapping *m) {
                 free(m->mems);
         charge_release(&m->charge_bytes);
         charge_release(&m->charge_count);
-        free(m);
+        spares_put(&mapping_spares, m);
         return NULL;
+}
+
+void ioas_spares_clear(void) {
+        spares_clear(&mapping_spares);
 }
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(Mapping *, mapping_free);
@@ -240,9 +249,10 @@ static int mapping_new(Mapping **ret, Account *account, uint64_t length, bool re
         _cleanup_(mapping_freep) Mapping *m = NULL;
         int r;
 
-        m = calloc(1, sizeof(*m));
+        m = spares_get(&mapping_spares);
         if (!m)
                 return -ENOMEM;
+        *m = (Mapping) {};
         r = charge_hold(&m->charge_count, account, ACCOUNT_MAPPINGS, 1, restored, ret_over);
         if (r < 0)
                 return r;

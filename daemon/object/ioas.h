@@ -155,6 +155,8 @@ int ioas_iova_ranges(Ioas *ioas, IovaRange *ranges, size_t *n_ranges, uint64_t *
 int ioas_destroy(Ioas *ioas);
 /* Frees the record only (unlinked): for teardown after the kernel confirmed the IOAS empty or gone. */
 Ioas *ioas_free(Ioas *ioas);
+/* Frees the mapping records kept for reuse (util/spares.h): at exit, after the last IOAS went. */
+void ioas_spares_clear(void);
 /*
  * Unmaps everything in the IOAS (IOMMU_IOAS_UNMAP of the whole space, which
  * the kernel allows on an empty one too) and, once the kernel confirmed it,

@@ -11,12 +11,15 @@
 int fdlist_new(const int *fds, size_t n_fds, FdList **ret) {
         FdList *l;
 
+        if (n_fds == 0) {
+                *ret = NULL;            /* most messages: every function here takes NULL as the empty list */
+                return 0;
+        }
         l = malloc(sizeof(*l) + n_fds * sizeof(int));
         if (!l)
                 return -ENOMEM;
         l->n_fds = n_fds;
-        if (n_fds)
-                memcpy(l->fds, fds, n_fds * sizeof(int));
+        memcpy(l->fds, fds, n_fds * sizeof(int));
         *ret = l;
         return 0;
 }

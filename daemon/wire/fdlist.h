@@ -17,6 +17,7 @@ typedef struct FdList {
         int fds[];
 } FdList;
 
+/* The list of n_fds fds (taken), or NULL for none (the empty list); -ENOMEM. */
 int fdlist_new(const int *fds, size_t n_fds, FdList **ret);
 FdList *fdlist_free(FdList *l);
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * test-units.c - unit tests of the small pieces: intervals, accounts,
- * fd lists, errno names and the codec's limits.
+ * fd lists, errno names, the codec's limits, spare records and a call's
+ * scratch memory.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -10,9 +11,11 @@
 
 #include "common/errno-name.h"
 #include "common/protocol.h"
+#include "core/call.h"
 #include "object/account.h"
 #include "tests/lib/tests.h"
 #include "util/interval.h"
+#include "util/spares.h"
 #include "wire/codec.h"
 #include "wire/fdlist.h"
 
@@ -96,6 +99,75 @@ TEST(fdlist_closes_what_nobody_took) {
         ASSERT_TRUE(fcntl(p[0], F_GETFD) < 0 && errno == EBADF);
         ASSERT_TRUE(fcntl(taken, F_GETFD) >= 0);
         close(taken);
+}
+
+TEST(fdlist_of_no_fds_is_the_empty_list) {
+        FdList *l = (FdList *) 1;
+
+        ASSERT_OK(fdlist_new(NULL, 0, &l));
+        ASSERT_TRUE(l == NULL);
+        ASSERT_EQ(fdlist_count(l), 0);
+        ASSERT_EQ(fdlist_get(l, 0), -1);
+        ASSERT_EQ(fdlist_take(l, 0), -1);
+        ASSERT_TRUE(fdlist_free(l) == NULL);
+}
+
+typedef struct Rec {
+        uint64_t a, b, c;
+} Rec;
+
+TEST(spares_are_reused_newest_first_and_bounded) {
+        Spares s = SPARES_INIT(Rec, 2);
+        Rec *r[3], *again;
+
+        for (size_t i = 0; i < 3; i++) {
+                r[i] = spares_get(&s);
+                ASSERT_TRUE(r[i] != NULL);
+                *r[i] = (Rec) { i, i, i };
+        }
+        ASSERT_EQ(s.n, 0);
+        spares_put(&s, r[0]);
+        spares_put(&s, r[1]);
+        spares_put(&s, r[2]);           /* past max: freed */
+        spares_put(&s, NULL);
+        ASSERT_EQ(s.n, 2);
+        again = spares_get(&s);
+        ASSERT_TRUE(again == r[1]);
+        ASSERT_EQ(s.n, 1);
+        spares_put(&s, again);
+        spares_clear(&s);
+        ASSERT_EQ(s.n, 0);
+        ASSERT_TRUE(s.head == NULL);
+        again = spares_get(&s);         /* none kept: a fresh block */
+        ASSERT_TRUE(again != NULL);
+        free(again);
+}
+
+TEST(call_alloc_uses_its_scratch_first_zeroed_and_aligned_then_the_heap) {
+        uint8_t *small[3], *big;
+        Call c;
+
+        memset(&c, 0xa5, sizeof(c));    /* call_init() leaves the arrays as they are */
+        call_init(&c, NULL);
+        for (size_t i = 0; i < 3; i++) {
+                small[i] = call_alloc(&c, 40);
+                ASSERT_TRUE(small[i] != NULL);
+                ASSERT_TRUE((uintptr_t) small[i] % _Alignof(max_align_t) == 0);
+                ASSERT_TRUE(small[i] >= (uint8_t *) c.scratch && small[i] + 40 <= (uint8_t *) c.scratch + sizeof(c.scratch));
+                for (size_t k = 0; k < 40; k++)
+                        ASSERT_EQ(small[i][k], 0);
+                memset(small[i], 0xff, 40);
+        }
+        ASSERT_TRUE(small[1] - small[0] >= 40 && small[2] - small[1] >= 40);
+        big = call_alloc(&c, sizeof(c.scratch));        /* does not fit what is left: the heap */
+        ASSERT_TRUE(big != NULL);
+        ASSERT_TRUE(big < (uint8_t *) c.scratch || big >= (uint8_t *) c.scratch + sizeof(c.scratch));
+        for (size_t k = 0; k < sizeof(c.scratch); k++)
+                ASSERT_EQ(big[k], 0);
+        ASSERT_TRUE(call_alloc(&c, SIZE_MAX - 4) == NULL);
+        call_done(&c);
+        ASSERT_TRUE(call_alloc_uninit(&c, 16) == (void *) c.scratch);   /* done: the scratch is free again */
+        call_done(&c);
 }
 
 TEST(errno_names_round_trip) {
