@@ -8,8 +8,9 @@
  * malloc's slow path and every unmap free()'s (a fifth of a Batch op's
  * instructions in the broker).  Spares are broker memory of nobody's
  * account: at most max * size bytes.  Under AddressSanitizer a spare is
- * poisoned while it waits, so that a use after spares_put() is still
- * reported.
+ * poisoned while it waits, but for its first pointer's bytes (the list's
+ * link, which the leak checker must follow), so that a use after
+ * spares_put() is still reported.
  * Must never: be used from more than one thread (the loop's records only,
  * util/offload.c), or hand out a block zeroed (the caller initialises it).
  */
