@@ -39,6 +39,7 @@ struct ib_batch {
         int orig_fds[IB_MAX_FDS_PER_MESSAGE];   /* the caller's fd numbers, to share one index */
         size_t n_fds;
         bool ran;
+        size_t n_ran;                   /* ops the last run answered: one added since has no result */
         bool results_written;           /* some op's result may be set: batch_clear_results() has work */
         bool sent_packed;               /* batch_wire() chose packed_ops: the answer must be packed too */
 };
@@ -352,6 +353,7 @@ int batch_read_results(ib_client *c, ib_batch *b, const Ib__V1__Reply *reply) {
         }
         c->error[0] = '\0';
         b->ran = true;
+        b->n_ran = n;
         return 0;
 }
 
@@ -377,12 +379,12 @@ _public_ int ib_batch_run(ib_client *c, ib_batch *b, bool stop_on_error) {
 }
 
 bool batch_op_not_applied(const ib_batch *b, size_t i) {
-        return i < b->n_ops && b->ran && b->ops[i].not_applied;
+        return i < b->n_ran && b->ran && b->ops[i].not_applied;
 }
 
 _public_ int ib_batch_result(ib_batch *b, size_t i, uint64_t *ret_value, const char **ret_error) {
-        if (!b || i >= b->n_ops || !b->ran)
-                return -EINVAL;
+        if (!b || !b->ran || i >= b->n_ran)
+                return -EINVAL;         /* not run, or added since the run */
         if (ret_value)
                 *ret_value = b->ops[i].value;
         if (ret_error)

@@ -202,7 +202,8 @@ int ib_batch_run(ib_client *c, ib_batch *b, bool stop_on_error);
 /*
  * The result of operation i after ib_batch_run(): 0 or -errno.  *ret_value is
  * the IOVA of a map or the bytes unmapped by an unmap; *ret_error the
- * broker's sentence (or NULL).
+ * broker's sentence (or NULL).  -EINVAL for an operation that did not run
+ * (the batch never ran, or i was added after the run).
  */
 int ib_batch_result(ib_batch *b, size_t i, uint64_t *ret_value, const char **ret_error);
 

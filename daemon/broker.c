@@ -50,6 +50,7 @@ struct Broker {
         struct event *ev_watchdog;
         struct event *ev_reprobe;       /* armed while a device is quarantined */
         unsigned reprobe_ms;
+        bool reprobing;                 /* the timer's probes wait off the loop (broker_on_reprobe()) */
         const BrokerObserver *observer;
         void *observer_userdata;
         FdStore *store;                 /* the service manager's fd store */
@@ -103,14 +104,40 @@ static void broker_arm_reprobe(Broker *b, bool restart) {
         (void) evtimer_add(b->ev_reprobe, &tv);
 }
 
-static void broker_on_reprobe(evutil_socket_t fd, short what, void *userdata) {
+static void reprobe_run(void *userdata) {
         Broker *b = userdata;
 
         /* a probe only: the inventory is rescanned where it is listed */
         (void) session_host_probe_devices(&b->host);
+}
+
+static void reprobe_done(void *userdata) {
+        Broker *b = userdata;
+
+        b->reprobing = false;
         if (broker_n_quarantined(b) > 0)
                 broker_arm_reprobe(b, false);
         broker_status(b);
+}
+
+/*
+ * A probe of a device that is free again binds it, and the kernel powers it
+ * up (milliseconds): it runs in a coroutine, its kernel calls on a worker
+ * (util/offload.h), so that no tenant waits for it.
+ */
+static void broker_on_reprobe(evutil_socket_t fd, short what, void *userdata) {
+        Broker *b = userdata;
+        int r;
+
+        if (b->reprobing)
+                return;         /* the one under way re-arms the timer when it is done */
+        b->reprobing = true;
+        r = offload_spawn(reprobe_run, reprobe_done, b);
+        if (r > 0)
+                return;
+        if (r < 0)
+                reprobe_run(b);         /* no coroutine: here, as before */
+        reprobe_done(b);
 }
 
 /* ---------------------------------------------------------------- read-only views */

@@ -32,7 +32,7 @@ void call_init(Call *c, Session *s) {
 
 /* size bytes of the scratch, aligned, or NULL when they do not fit. */
 static void *scratch_take(Call *c, size_t size) {
-        size_t n = (size + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+        size_t n = (size + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1);
         void *p;
 
         if (n < size || n > sizeof(c->scratch) - c->scratch_used)

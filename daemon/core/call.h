@@ -38,7 +38,7 @@ typedef struct Call {
         Charge reply_fds_charge;        /* ACCOUNT_FDS for reply_fds, taken before the handler; the queued reply keeps it */
         /* call_alloc()'s first bytes: a reply and what it points to, mostly, without malloc */
         size_t scratch_used;
-        max_align_t scratch[CALL_SCRATCH_SIZE / sizeof(max_align_t)];
+        _Alignas(max_align_t) uint8_t scratch[CALL_SCRATCH_SIZE];
 } Call;
 
 /*

@@ -29,39 +29,55 @@ struct Spare {
         Spare *next;
 };
 
-void *spares_get(Spares *s) {
-        Spare *p = s->head;
+/*
+ * A spare's link is its last pointer's worth of bytes: the first ones of a
+ * record are the ones most used, and stay poisoned while it waits.
+ */
+static Spare *link_of(const Spares *s, void *block) {
+        return (Spare *) ((char *) block + s->size - sizeof(Spare));
+}
 
-        assert(s->size >= sizeof(Spare));
-        if (!p)
+static void *block_of(const Spares *s, Spare *link) {
+        return (char *) link - (s->size - sizeof(Spare));
+}
+
+void *spares_get(Spares *s) {
+        Spare *l = s->head;
+        void *p;
+
+        assert(s->size >= sizeof(Spare) && s->size % _Alignof(Spare) == 0);
+        if (!l)
                 return malloc(s->size);
-        unpoison(p, s->size);
-        s->head = p->next;
+        p = block_of(s, l);
+        s->head = l->next;
         s->n--;
+        unpoison(p, s->size);
         return p;
 }
 
 void spares_put(Spares *s, void *block) {
-        Spare *p = block;
+        Spare *l;
 
-        if (!p)
+        if (!block)
                 return;
         if (s->n >= s->max) {
-                free(p);
+                free(block);
                 return;
         }
-        p->next = s->head;
-        s->head = p;
+        l = link_of(s, block);
+        l->next = s->head;
+        s->head = l;
         s->n++;
         /* all but the link: LeakSanitizer follows no pointer kept in poisoned memory */
-        poison((char *) p + sizeof(*p), s->size - sizeof(*p));
+        poison(block, s->size - sizeof(Spare));
 }
 
 void spares_clear(Spares *s) {
         while (s->head) {
-                Spare *p = s->head;
+                Spare *l = s->head;
+                void *p = block_of(s, l);
 
-                s->head = p->next;
+                s->head = l->next;
                 unpoison(p, s->size);
                 free(p);
         }

@@ -8,9 +8,9 @@
  * malloc's slow path and every unmap free()'s (a fifth of a Batch op's
  * instructions in the broker).  Spares are broker memory of nobody's
  * account: at most max * size bytes.  Under AddressSanitizer a spare is
- * poisoned while it waits, but for its first pointer's bytes (the list's
+ * poisoned while it waits, but for its last pointer's bytes (the list's
  * link, which the leak checker must follow), so that a use after
- * spares_put() is still reported.
+ * spares_put() is still reported.  size must be a multiple of a pointer's.
  * Must never: be used from more than one thread (the loop's records only,
  * util/offload.c), or hand out a block zeroed (the caller initialises it).
  */
@@ -24,7 +24,7 @@ typedef struct Spares {
         Spare *head;
         size_t n;
         size_t max;                     /* spares kept at most */
-        size_t size;                    /* bytes of a block, at least a pointer */
+        size_t size;                    /* bytes of a block: pointers, at least one */
 } Spares;
 
 #define SPARES_INIT(type, max_spares) { .max = (max_spares), .size = sizeof(type) }

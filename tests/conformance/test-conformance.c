@@ -531,6 +531,18 @@ static void batch_results(bool by_handle) {
         ASSERT_U64_EQ(v, 16 * KiB);
         ASSERT_OK(ib_batch_result(b, 3, &v, NULL));
         ASSERT_TRUE(v != 0);
+        /* an operation added after the run has no result until the next run; the others keep theirs */
+        ASSERT_EQ(ib_batch_add_unmap(b, id, 0, UINT64_MAX), 4);
+        ASSERT_ERRNO(EINVAL, ib_batch_result(b, 4, &v, NULL));
+        ASSERT_ERRNO(EEXIST, ib_batch_result(b, 1, NULL, &err));
+        ASSERT_TRUE(err && strstr(err, "overlaps"));
+        /* run again: every result is the new run's; the last unmaps all that the two runs left */
+        ASSERT_OK(ib_batch_run(c, b, false));
+        ASSERT_OK(ib_batch_result(b, 0, &v, NULL));
+        ASSERT_U64_EQ(v, 0x10000);
+        ASSERT_OK(ib_batch_result(b, 4, &v, &err));
+        ASSERT_TRUE(err == NULL);
+        ASSERT_TRUE(v >= 16 * KiB);
 
         /* stop on error: what follows the failure is not run */
         ib_batch_free(b);
