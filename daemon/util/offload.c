@@ -34,7 +34,8 @@
  *     kernel power it up and maybe reset it: DeviceOpen and DeviceClose
  *     always run in a coroutine, and so does the end of a session with that
  *     much mapped or a device open (core/session.c, Teardown): emptying its
- *     context unpins it all, letting go of its devices probes them.
+ *     context unpins it all, letting go of its devices probes them; and so
+ *     do the timer's probes of quarantined devices (broker.c).
  *   - The sim backend is not thread-safe: its calls "offloaded" run on the
  *     loop, after the loop served what was waiting, so every path but the
  *     thread itself is exercised on the sim.
