@@ -13,11 +13,12 @@
  *
  *   - The dispatcher (core/dispatch.c) runs a request that may be such a
  *     call (a Map, Copy, Unmap or Batch of at least --offload-min-bytes; an
- *     IoasFree, which unpins what the IOAS holds, or an attach, detach,
- *     close or HWPT allocation, which fills or empties a page table from
- *     it, where that much is mapped) in a coroutine (util/coro.h) on the
- *     loop's thread, and pauses its session: a session's requests complete
- *     in order, one at a time.
+ *     IoasFree, which unpins what the IOAS holds, or a HWPT allocation,
+ *     which fills a page table from it, where that much is mapped; every
+ *     attach and detach of a device or PASID, for which the kernel also
+ *     programs the IOMMU and waits for its invalidations) in a coroutine
+ *     (util/coro.h) on the loop's thread, and pauses its session: a
+ *     session's requests complete in order, one at a time.
  *   - The coroutine runs the handler as any other: checks, charges (taken
  *     before the kernel call, so that racing sessions cannot pass a limit),
  *     records.  At the kernel call, the backend's wrapper calls
