@@ -28,6 +28,9 @@ void call_init(Call *c, Session *s) {
         c->n_close_fds = 0;
         c->reply_fds_charge = (Charge) CHARGE_NULL;
         c->scratch_used = 0;
+        c->remember = false;
+        c->found_ioas = NULL;
+        c->found_memreg = NULL;
 }
 
 /* size bytes of the scratch, aligned, or NULL when they do not fit. */

@@ -21,6 +21,8 @@
 
 typedef struct Session Session;
 typedef struct CallArenaItem CallArenaItem;
+typedef struct Ioas Ioas;
+typedef struct MemReg MemReg;
 
 #define CALL_SCRATCH_SIZE 256U
 
@@ -36,6 +38,15 @@ typedef struct Call {
         int close_fds[1 + IB_MAX_DELEGATE_DEVICES];     /* owned by the call: closed after the reply went (call_done) */
         size_t n_close_fds;
         Charge reply_fds_charge;        /* ACCOUNT_FDS for reply_fds, taken before the handler; the queued reply keeps it */
+        /*
+         * With remember (a Batch's operations, verb_batch()): the last IOAS
+         * and registration they found by id.  A Batch only maps and unmaps,
+         * which free neither, and its session waits for it, so both stay
+         * until its reply.
+         */
+        bool remember;
+        Ioas *found_ioas;
+        MemReg *found_memreg;
         /* call_alloc()'s first bytes: a reply and what it points to, mostly, without malloc */
         size_t scratch_used;
         _Alignas(max_align_t) uint8_t scratch[CALL_SCRATCH_SIZE];

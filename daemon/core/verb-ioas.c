@@ -23,10 +23,15 @@
 #define IOVA_32BIT_LAST UINT64_C(0xffffffff)
 
 Ioas *call_find_ioas(Call *c, uint32_t id, int *ret) {
-        Ioas *ioas = session_find(c->session, Ioas, id);
+        Ioas *ioas;
 
+        if (c->found_ioas && c->found_ioas->id == id)
+                return c->found_ioas;
+        ioas = session_find(c->session, Ioas, id);
         if (!ioas)
                 *ret = call_fail(c, ENOENT, "no IOAS %" PRIu32 " in this session", id);
+        else if (c->remember)
+                c->found_ioas = ioas;
         return ioas;
 }
 

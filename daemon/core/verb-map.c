@@ -11,7 +11,6 @@
  * explain the errnos of these verbs.  Batch runs Map/Unmap in order with one result
  * per operation.
  */
-#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -191,10 +190,15 @@ static int fail_map(Call *c, int r, uint32_t ioas, bool fixed, uint64_t iova, ui
 
 /* The registration a Map names by mem, or NULL with *ret = call_fail(ENOENT, ...). */
 static MemReg *call_find_memreg(Call *c, uint32_t mem, int *ret) {
-        MemReg *m = session_find(c->session, MemReg, mem);
+        MemReg *m;
 
+        if (c->found_memreg && c->found_memreg->id == mem)
+                return c->found_memreg;
+        m = session_find(c->session, MemReg, mem);
         if (!m)
                 *ret = call_fail(c, ENOENT, "no registered memory %" PRIu32 " in this session", mem);
+        else if (c->remember)
+                c->found_memreg = m;
         return m;
 }
 
@@ -241,13 +245,11 @@ static int do_map(Call *c, const Ib__V1__MapRequest *m, uint64_t *ret_iova) {
                 return r;
 
         r = ioas_map(ioas, fd, &c->session->guards, mem ? &mem->seal_guard : NULL, m->offset, m->length, flags,
-                     &iova, &over);
+                     &iova, &made, &over);
         if (r == -EDQUOT)
                 return call_fail_quota(c, over);
         if (r < 0)
                 return fail_map(c, r, m->ioas, m->has_iova, iova, m->length);
-        made = ioas_mapping_at(ioas, iova);
-        assert(made);
         if (mem)
                 made->mem = mem->id;
         crash_point("mapped");
@@ -460,6 +462,7 @@ int verb_batch(Call *c) {
 
         call_init(&sub, c->session);
         sub.fds = c->fds;
+        sub.remember = true;            /* its operations find the same IOAS and registration again and again */
         if (batch_ops_count(req, &n, why, sizeof(why)) < 0)
                 return call_fail(c, EINVAL, "%s", why);
         if (n > IB_MAX_BATCH_OPS)

@@ -710,7 +710,7 @@ int mapping_guard_file(Mapping *m, GuardSet *set, int memfd, MemRef **shared, co
 }
 
 int ioas_map(Ioas *ioas, int memfd, GuardSet *guards, MemRef **shared_guard, uint64_t offset, uint64_t length,
-             uint32_t flags, uint64_t *iova, const Account **ret_over) {
+             uint32_t flags, uint64_t *iova, Mapping **ret_made, const Account **ret_over) {
         _cleanup_(mapping_freep) Mapping *m = NULL;
         uint64_t out = *iova;
         int r;
@@ -747,6 +747,7 @@ int ioas_map(Ioas *ioas, int memfd, GuardSet *guards, MemRef **shared_guard, uin
         r = ioas_check_chosen(ioas, &m, length, flags);
         if (r < 0)
                 return r;
+        *ret_made = m;
         ioas_insert(ioas, TAKE_PTR(m));
         *iova = out;
         return 0;

@@ -200,7 +200,8 @@ int ioas_check_range(const Ioas *ioas, uint32_t flags, uint64_t iova, uint64_t l
  * Maps [offset, offset + length) of memfd.  flags: BACKEND_MAP_*.  With
  * BACKEND_MAP_FIXED_IOVA *iova is the input, and the range must lie inside
  * the window before the kernel is asked: -EOVERFLOW if it passes 2^64,
- * -ERANGE outside the window.  *iova is the IOVA used.
+ * -ERANGE outside the window.  *iova is the IOVA used, *ret_made the
+ * mapping's record (the IOAS's).
  * Uses IOMMU_IOAS_MAP_FILE where the backend has it (a writable mapping also
  * holds the file's seal guard from guards, mapping_guard_file()), else an
  * mmap of the memfd in the broker and IOMMU_IOAS_MAP.  shared_guard: the
@@ -210,7 +211,7 @@ int ioas_check_range(const Ioas *ioas, uint32_t flags, uint64_t iova, uint64_t l
  * when a new guard's fd would pass a limit.
  */
 int ioas_map(Ioas *ioas, int memfd, GuardSet *guards, MemRef **shared_guard, uint64_t offset, uint64_t length,
-             uint32_t flags, uint64_t *iova, const Account **ret_over);
+             uint32_t flags, uint64_t *iova, Mapping **ret_made, const Account **ret_over);
 /*
  * m holds the seal guard of memfd's file, the one of guards if the session
  * has one, else a new one (its own fd of the file, charged: -EDQUOT with
