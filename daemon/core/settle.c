@@ -416,18 +416,25 @@ static int settle_objects(Recovery *rc, RecSession *r, const Ib__V1__Request *re
         case IB__V1__REQUEST__VERB_PASID_ATTACH:
                 /*
                  * Not recorded, so not answered: the kernel may have attached
-                 * the PASID the broker chose, the vPASID itself or, from the
-                 * host-wide space, its lowest free one (nothing else took one
-                 * since: a PASID attach never waits off the loop).
+                 * the PASID the broker chose, which the slot's first step
+                 * holds (verb-pasid.c: written before the kernel was asked).
+                 * Not the lowest free PASID of the host-wide space now: the
+                 * attach waited off the loop, where other sessions may have
+                 * freed lower ones.  Without a step (a state file of an
+                 * earlier broker, or a crash before the choice), that guess
+                 * or the vPASID itself, as before; a PASID not attached only
+                 * makes the detach fail.
                  */
                 d = session_find(s, Device, req->pasid_attach->dev_id);
                 if (d && !pasid_table_lookup(&d->pasids, req->pasid_attach->vpasid)) {
-                        uint32_t pasid = req->pasid_attach->vpasid;
+                        uint64_t pasid = req->pasid_attach->vpasid;
 
-                        if (d->global_pasid)
+                        if (r->has_slot && r->slot.steps > 0)
+                                pasid = r->slot.step_value[0];
+                        else if (d->global_pasid)
                                 pasid = pasid_space_lowest_free(&s->host->pasids);
-                        if (pasid != 0)
-                                (void) backend_device_detach(s->ctx, d->fd, d->dev_id, pasid);
+                        if (pasid != 0 && pasid <= UINT32_MAX)
+                                (void) backend_device_detach(s->ctx, d->fd, d->dev_id, (uint32_t) pasid);
                 }
                 break;
         case IB__V1__REQUEST__VERB_HWPT_SET_DIRTY_TRACKING: {

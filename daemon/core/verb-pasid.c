@@ -9,9 +9,22 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "core/persist.h"
 #include "core/session.h"
 #include "core/tenancy.h"
 #include "core/verbs.h"
+#include "util/crashpoint.h"
+
+/*
+ * The PASID a new attachment takes, in the request's slot before the kernel
+ * is asked (the attach waits off the loop, where other sessions may free
+ * PASIDs): a restart takes back that one (core/settle.c).
+ */
+static void pasid_chosen(uint32_t pasid, void *userdata) {
+        Session *s = userdata;
+
+        persist_request_step(s->host->persist, s, 0, 0, pasid);
+}
 
 int verb_pasid_attach(Call *c) {
         const Ib__V1__PasidAttachRequest *req = c->request->pasid_attach;
@@ -41,7 +54,10 @@ int verb_pasid_attach(Call *c) {
                 r = device_replace_pasid(d, req->vpasid, req->pt_id);
                 pasid = p->pasid;
         } else
-                r = device_attach_pasid(d, &s->host->pasids, req->vpasid, req->pt_id, &s->account, &pasid, &over);
+                r = device_attach_pasid(d, &s->host->pasids, req->vpasid, req->pt_id, pasid_chosen, s, &s->account,
+                                        &pasid, &over);
+        if (r >= 0)
+                crash_point("pasid-attached");  /* the kernel attached it, no record says so yet */
         if (r == -EDQUOT)
                 return call_fail_quota(c, over);
         if (r == -ERANGE)

@@ -354,7 +354,8 @@ int device_detach(Device *d) {
         return 0;
 }
 
-int device_attach_pasid(Device *d, PasidSpace *global, uint32_t vpasid, uint32_t pt_id, Account *account,
+int device_attach_pasid(Device *d, PasidSpace *global, uint32_t vpasid, uint32_t pt_id,
+                        void (*chosen)(uint32_t pasid, void *userdata), void *userdata, Account *account,
                         uint32_t *ret_pasid, const Account **ret_over) {
         _cleanup_(pasid_entry_freep) PasidEntry *p = NULL;
         uint32_t hwpt = 0;
@@ -364,6 +365,8 @@ int device_attach_pasid(Device *d, PasidSpace *global, uint32_t vpasid, uint32_t
                             ret_over);
         if (r < 0)
                 return r;
+        if (chosen)
+                chosen(p->pasid, userdata);
         r = backend_device_attach(d->ctx, d->fd, d->dev_id, p->pasid, pt_id, &hwpt);
         if (r < 0)
                 return r;

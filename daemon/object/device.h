@@ -160,9 +160,13 @@ int device_detach_all(Device *d);
 /*
  * Attaches vpasid of d to pt_id and records it in d's table (see
  * pasid_entry_new() for the errnos before the kernel is asked); global is
- * the host-wide space, used if d->global_pasid.  *ret_pasid: the PASID.
+ * the host-wide space, used if d->global_pasid.  chosen (may be NULL) is
+ * told the PASID before the kernel is asked: the call may wait off the
+ * loop, and a restart meanwhile must know which one to take back.
+ * *ret_pasid: the PASID.
  */
-int device_attach_pasid(Device *d, PasidSpace *global, uint32_t vpasid, uint32_t pt_id, Account *account,
+int device_attach_pasid(Device *d, PasidSpace *global, uint32_t vpasid, uint32_t pt_id,
+                        void (*chosen)(uint32_t pasid, void *userdata), void *userdata, Account *account,
                         uint32_t *ret_pasid, const Account **ret_over);
 /* Moves an attached vpasid to another page table without a gap; ENOENT if not attached. */
 int device_replace_pasid(Device *d, uint32_t vpasid, uint32_t pt_id);

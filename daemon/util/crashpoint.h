@@ -7,7 +7,7 @@
  * kill -9 would end it there; with FILE, it creates FILE first and a broker
  * started while FILE exists arms nothing, so that the restarted broker goes
  * on), read once.  The restart tests walk every window of every
- * mutating verb with it (tests/integration/test-restart.c).  Unset, a
+ * mutating verb with it (tests/integration/test-restart.sh).  Unset, a
  * crash point costs one predictable branch.  And $IB_CRASH_DEFER=1: SIGUSR1
  * kills the broker (SIGKILL) between backend calls, never inside one, as a
  * SIGKILL lands before or after a kernel's ioctl: the sim's model lives in

@@ -279,8 +279,10 @@ done
 # ------------------------------------------------------------------ HWPTs, PASIDs, fault queues
 # requests: hello(1) ioas-alloc(2) device-open(3) hwpt-alloc(4) attach(5) hwpt-alloc(6) pasid-attach(7) fault-alloc(8)
 #           hwpt-dirty(9) kill; then pasid-lookup, pasid-detach, hwpt-free, fault-free, detach, hwpt-free, device-close
-# A crash in the request named, or (none) a kill between requests.
-for spec in "none:0" "read:6" "handled:6" "read:7" "handled:7" "read:9" "read:10" "read:11" "handled:12"; do
+# A crash in the request named (pasid-attached: the first time it passes, in request 7), or (none) a kill between
+# requests.
+for spec in "none:0" "read:6" "handled:6" "read:7" "pasid-attached:1" "handled:7" "read:9" "read:10" "read:11" \
+            "handled:12"; do
         point=${spec%%:*}
         pass=${spec#*:}
         rm -f "$tmp/fired"
