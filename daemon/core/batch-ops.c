@@ -108,32 +108,24 @@ static void packed_view(const uint64_t *w, BatchOpView *ret) {
 }
 
 int batch_op_check(const Ib__V1__BatchRequest *b, size_t i, char *why, size_t why_size) {
-        BatchOpView v;
+        const Ib__V1__BatchOp *op;
 
         if (batch_is_packed(b))
                 return packed_check(&b->packed_ops[i * IB_PACKED_WORDS], i, why, why_size);
-        return batch_op_view(b, i, &v, why, why_size);
+        op = b->ops[i];
+        if ((op->op_case == IB__V1__BATCH_OP__OP_MAP && op->map) ||
+            (op->op_case == IB__V1__BATCH_OP__OP_UNMAP && op->unmap))
+                return 0;
+        (void) snprintf(why, why_size, "operation %zu is neither Map nor Unmap", i);
+        return -EINVAL;
 }
 
 int batch_op_view(const Ib__V1__BatchRequest *b, size_t i, BatchOpView *ret, char *why, size_t why_size) {
-        const Ib__V1__BatchOp *op;
-        int r;
+        int r = batch_op_check(b, i, why, why_size);
 
-        if (batch_is_packed(b)) {
-                r = packed_check(&b->packed_ops[i * IB_PACKED_WORDS], i, why, why_size);
-                if (r < 0)
-                        return r;
-                packed_view(&b->packed_ops[i * IB_PACKED_WORDS], ret);
-                return 0;
-        }
-        op = b->ops[i];
-        ret->is_map = op->op_case == IB__V1__BATCH_OP__OP_MAP;
-        ret->map = ret->is_map ? op->map : NULL;
-        ret->unmap = op->op_case == IB__V1__BATCH_OP__OP_UNMAP ? op->unmap : NULL;
-        if (!ret->map && !ret->unmap) {
-                (void) snprintf(why, why_size, "operation %zu is neither Map nor Unmap", i);
-                return -EINVAL;
-        }
+        if (r < 0)
+                return r;
+        batch_op_view_checked(b, i, ret);
         return 0;
 }
 
