@@ -1079,5 +1079,11 @@ int broker_kill_session(Broker *b, uint64_t id) {
 }
 
 int broker_refresh_devices(Broker *b) {
-        return session_host_refresh_devices(&b->host);
+        int r = device_table_refresh(&b->host.devices, b->backend);
+
+        if (r < 0)
+                return r;
+        if (broker_n_quarantined(b) > 0)
+                broker_arm_reprobe(b, /* restart= */ true);
+        return 0;
 }

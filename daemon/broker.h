@@ -190,7 +190,11 @@ int broker_session_view(Broker *b, uint64_t id, SessionView *ret);
 int broker_foreach_tenant(Broker *b, int (*fn)(const TenantView *t, void *userdata), void *userdata);
 /* The device inventory in its order. */
 int broker_foreach_device(Broker *b, int (*fn)(const DeviceView *d, void *userdata), void *userdata);
-/* Rescans the inventory and frees quarantined devices whose last fd outside was closed. */
+/*
+ * Rescans the inventory; quarantined devices are probed again 0.1 s later,
+ * off the loop (a probe that finds one free binds it, which may reset it),
+ * so a listing made now shows what the last probe found.
+ */
 int broker_refresh_devices(Broker *b);
 /* The PASIDs of every session's devices. */
 int broker_foreach_pasid(Broker *b, int (*fn)(const PasidView *p, void *userdata), void *userdata);

@@ -329,7 +329,8 @@ static uint64_t pt_mapped_bytes(Session *s, uint32_t pt_id) {
  * Copy, Unmap or Batch of them; an IoasFree (the kernel unpins what the
  * IOAS holds); a HwptAlloc (the kernel may fill a page table from what the
  * IOAS holds); DeviceOpen and DeviceClose always (opening a device powers
- * it up and may reset it), and DeviceAttach, DeviceDetach, PasidAttach and
+ * it up and may reset it), and so DeviceList and DeviceDelegate (they probe
+ * quarantined devices by binding them), and DeviceAttach, DeviceDetach, PasidAttach and
  * PasidDetach always: besides filling or emptying a page table, the kernel
  * programs the IOMMU's context or PASID entry and waits for its cache
  * invalidations, the device's too where it caches translations, for as
@@ -344,7 +345,13 @@ static uint64_t request_pin_bytes(Session *s, const Ib__V1__Request *req) {
                 return pt_mapped_bytes(s, req->ioas_free->ioas);
         case IB__V1__REQUEST__VERB_DEVICE_OPEN:
         case IB__V1__REQUEST__VERB_DEVICE_CLOSE:
-                /* a bind, or the probe bind after the close: the kernel powers the device up, milliseconds */
+        case IB__V1__REQUEST__VERB_DEVICE_LIST:
+        case IB__V1__REQUEST__VERB_DEVICE_DELEGATE:
+                /*
+                 * a bind, the probe bind after the close, or the probes of
+                 * quarantined devices a listing or delegation makes: the
+                 * kernel powers a device up, and may reset it, to bind it
+                 */
         case IB__V1__REQUEST__VERB_DEVICE_ATTACH:
         case IB__V1__REQUEST__VERB_DEVICE_DETACH:
         case IB__V1__REQUEST__VERB_PASID_ATTACH:

@@ -131,7 +131,7 @@ static int delegate_set_memlock(Call *c, const DelegationTarget *t, uint64_t lim
 int verb_device_delegate(Call *c) {
         const Ib__V1__DeviceDelegateRequest *req = c->request->device_delegate;
         Session *s = c->session;
-        const PolicyLimits *limits = tenancy_limits(s->tenant);
+        const PolicyLimits *limits;
         Backend *b = s->host->backend;
         Ib__V1__DeviceDelegateReply *reply;
         const Account *over = NULL;
@@ -148,12 +148,14 @@ int verb_device_delegate(Call *c) {
         if (req->n_names == 0 || req->n_names > IB_MAX_DELEGATE_DEVICES)
                 return call_fail(c, EINVAL, "DeviceDelegate takes 1 to %u devices, got %zu", IB_MAX_DELEGATE_DEVICES,
                                  req->n_names);
-        if (limits && !limits->delegate_devices)
-                return delegate_denied(c, call_fail(c, EPERM, "tenant '%s' may not delegate devices (its policy "
-                                                    "section needs DelegateDevices=yes)", s->tenant->name));
         r = session_host_refresh_devices(s->host);
         if (r < 0)
                 return call_fail(c, r, "cannot list devices: %s", strerror(-r));
+        /* after the refresh, whose probes may wait off the loop: under the policy in force then */
+        limits = tenancy_limits(s->tenant);
+        if (limits && !limits->delegate_devices)
+                return delegate_denied(c, call_fail(c, EPERM, "tenant '%s' may not delegate devices (its policy "
+                                                    "section needs DelegateDevices=yes)", s->tenant->name));
         for (size_t i = 0; i < req->n_names; i++) {
                 for (size_t j = 0; j < i; j++)
                         if (strcmp(req->names[i], req->names[j]) == 0)

@@ -368,7 +368,7 @@ static int method_list_devices(sd_bus_message *m, void *userdata, sd_bus_error *
         AdminBus *a = userdata;
         int r;
 
-        /* a quarantined device whose fd was closed meanwhile shows as free */
+        /* the inventory afresh; a quarantined device is probed again soon, off the loop */
         (void) broker_refresh_devices(a->broker);
         r = list_open(m, &reply);
         if (r >= 0)

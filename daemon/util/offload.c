@@ -36,7 +36,8 @@
  *     always run in a coroutine, and so does the end of a session with that
  *     much mapped or a device open (core/session.c, Teardown): emptying its
  *     context unpins it all, letting go of its devices probes them; and so
- *     do the timer's probes of quarantined devices (broker.c).
+ *     do DeviceList and DeviceDelegate and the timer (broker.c), which probe
+ *     quarantined devices by binding them.
  *   - The sim backend is not thread-safe: its calls "offloaded" run on the
  *     loop, after the loop served what was waiting, so every path but the
  *     thread itself is exercised on the sim.
