@@ -110,6 +110,9 @@ typedef struct PinCall {
         const void *data;
         size_t data_len;
         uint32_t *ret_id;
+        uint64_t page_size;
+        void *bitmap;
+        bool enable;
 } PinCall;
 
 static int pin_destroy(void *arg) {
@@ -283,13 +286,33 @@ int backend_hwpt_alloc(BackendCtx *ctx, uint32_t dev_id, uint32_t pt_id, uint32_
         return offload_call(pin_hwpt_alloc, &p, ctx->backend->thread_safe);
 }
 
-int backend_hwpt_set_dirty_tracking(BackendCtx *ctx, uint32_t hwpt, bool enable) {
-        return BACKEND_CALL(ctx_ops(ctx)->hwpt_set_dirty_tracking(ctx, hwpt, enable));
+static int pin_set_dirty_tracking(void *arg) {
+        PinCall *p = arg;
+
+        return BACKEND_CALL(ctx_ops(p->ctx)->hwpt_set_dirty_tracking(p->ctx, p->ioas, p->enable));
 }
 
+static int pin_get_dirty_bitmap(void *arg) {
+        PinCall *p = arg;
+
+        return BACKEND_CALL(ctx_ops(p->ctx)->hwpt_get_dirty_bitmap(p->ctx, p->ioas, p->iova, p->length, p->page_size,
+                                                                   p->flags, p->bitmap));
+}
+
+/* Enabling clears the dirty bits of everything mapped (a clean start), a walk of the page table. */
+int backend_hwpt_set_dirty_tracking(BackendCtx *ctx, uint32_t hwpt, bool enable) {
+        PinCall p = { .ctx = ctx, .ioas = hwpt, .enable = enable };
+
+        return offload_call(pin_set_dirty_tracking, &p, ctx->backend->thread_safe);
+}
+
+/* A walk of the page table over what is mapped in the range. */
 int backend_hwpt_get_dirty_bitmap(BackendCtx *ctx, uint32_t hwpt, uint64_t iova, uint64_t length,
                                   uint64_t page_size, uint32_t flags, void *bitmap) {
-        return BACKEND_CALL(ctx_ops(ctx)->hwpt_get_dirty_bitmap(ctx, hwpt, iova, length, page_size, flags, bitmap));
+        PinCall p = { .ctx = ctx, .ioas = hwpt, .iova = iova, .length = length, .page_size = page_size,
+                      .flags = flags, .bitmap = bitmap };
+
+        return offload_call(pin_get_dirty_bitmap, &p, ctx->backend->thread_safe);
 }
 
 int backend_hwpt_invalidate(BackendCtx *ctx, uint32_t pt_id, uint32_t data_type, const void *entries,

@@ -328,10 +328,12 @@ static uint64_t pt_mapped_bytes(Session *s, uint32_t pt_id) {
  * How many bytes a request may pin, unpin or walk in the kernel: a Map,
  * Copy, Unmap or Batch of them; an IoasFree (the kernel unpins what the
  * IOAS holds); a HwptAlloc (the kernel may fill a page table from what the
- * IOAS holds); DeviceOpen and DeviceClose always (opening a device powers
- * it up and may reset it), and so DeviceList and DeviceDelegate (they probe
- * quarantined devices by binding them), and DeviceAttach, DeviceDetach, PasidAttach and
- * PasidDetach always: besides filling or emptying a page table, the kernel
+ * IOAS holds); HwptSetDirtyTracking and HwptGetDirtyBitmap (the kernel
+ * walks the page table over what is mapped).  UINT64_MAX, whatever is
+ * mapped, for DeviceOpen and DeviceClose (opening a device powers it up and
+ * may reset it), DeviceList and DeviceDelegate (they probe quarantined
+ * devices by binding them), and DeviceAttach, DeviceDetach, PasidAttach and
+ * PasidDetach: besides filling or emptying a page table, the kernel
  * programs the IOMMU's context or PASID entry and waits for its cache
  * invalidations, the device's too where it caches translations, for as
  * long as the hardware takes (3.6 ms of an attach to an empty IOAS, on
@@ -360,6 +362,12 @@ static uint64_t request_pin_bytes(Session *s, const Ib__V1__Request *req) {
                 return UINT64_MAX;
         case IB__V1__REQUEST__VERB_HWPT_ALLOC:
                 return pt_mapped_bytes(s, req->hwpt_alloc->pt_id);
+        case IB__V1__REQUEST__VERB_HWPT_SET_DIRTY_TRACKING:
+                /* enabling clears the dirty bits of all that is mapped: a walk of the page table */
+                return pt_mapped_bytes(s, req->hwpt_set_dirty_tracking->hwpt_id);
+        case IB__V1__REQUEST__VERB_HWPT_GET_DIRTY_BITMAP:
+                /* a walk of what is mapped in the range (at most all of it), as often as a migration asks */
+                return pt_mapped_bytes(s, req->hwpt_get_dirty_bitmap->hwpt_id);
         case IB__V1__REQUEST__VERB_MAP:
                 return req->map->length;
         case IB__V1__REQUEST__VERB_COPY:

@@ -13,8 +13,9 @@
  *
  *   - The dispatcher (core/dispatch.c) runs a request that may be such a
  *     call (a Map, Copy, Unmap or Batch of at least --offload-min-bytes; an
- *     IoasFree, which unpins what the IOAS holds, or a HWPT allocation,
- *     which fills a page table from it, where that much is mapped; every
+ *     IoasFree, which unpins what the IOAS holds, a HWPT allocation, which
+ *     fills a page table from it, or a dirty-tracking switch or read, which
+ *     walk the page table, where that much is mapped; every
  *     attach and detach of a device or PASID, for which the kernel also
  *     programs the IOMMU and waits for its invalidations) in a coroutine
  *     (util/coro.h) on the loop's thread, and pauses its session: a
