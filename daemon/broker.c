@@ -1083,7 +1083,8 @@ int broker_refresh_devices(Broker *b) {
 
         if (r < 0)
                 return r;
-        if (broker_n_quarantined(b) > 0)
+        /* the timer runs while a device is quarantined; a listing never postpones it */
+        if (broker_n_quarantined(b) > 0 && !(b->ev_reprobe && evtimer_pending(b->ev_reprobe, NULL)) && !b->reprobing)
                 broker_arm_reprobe(b, /* restart= */ true);
         return 0;
 }

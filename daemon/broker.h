@@ -191,9 +191,9 @@ int broker_foreach_tenant(Broker *b, int (*fn)(const TenantView *t, void *userda
 /* The device inventory in its order. */
 int broker_foreach_device(Broker *b, int (*fn)(const DeviceView *d, void *userdata), void *userdata);
 /*
- * Rescans the inventory; quarantined devices are probed again 0.1 s later,
- * off the loop (a probe that finds one free binds it, which may reset it),
- * so a listing made now shows what the last probe found.
+ * Rescans the inventory.  Quarantined devices are probed by the timer, off
+ * the loop (a probe that finds one free binds it, which may reset it), at
+ * least every 5 s: a listing shows what the last probe found.
  */
 int broker_refresh_devices(Broker *b);
 /* The PASIDs of every session's devices. */

@@ -308,8 +308,10 @@ static uint64_t add_sat(uint64_t a, uint64_t b) {
 }
 
 /*
- * The bytes mapped in the IOAS under page table pt_id (an IOAS, or a HWPT
- * on one, or a nested HWPT on such a parent), 0 if there is none.
+ * The bytes mapped in the IOAS under page table pt_id: an IOAS, or a HWPT
+ * whose parent is one.  0 for a nested HWPT, two steps from its IOAS (the
+ * kernel fills or walks the parent's table, not a nested one: the dirty
+ * verbs refuse it at once), and for an id that names neither.
  */
 static uint64_t pt_mapped_bytes(Session *s, uint32_t pt_id) {
         for (unsigned depth = 0; pt_id != 0 && depth < 2; depth++) {

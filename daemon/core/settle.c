@@ -118,7 +118,8 @@ static OpOutcome settle_unmap(RecSession *r, const Ib__V1__UnmapRequest *u, bool
         return (OpOutcome) { .value = bytes };
 }
 
-static bool request_changes_nothing(Ib__V1__Request__VerbCase v) {
+/* Whether a request cut short by the crash left nothing the restarted broker holds: it is sent again. */
+static bool request_leaves_nothing(Ib__V1__Request__VerbCase v) {
         switch (v) {
         case IB__V1__REQUEST__VERB_CAPS:
         case IB__V1__REQUEST__VERB_IOVA_RANGES:
@@ -126,6 +127,14 @@ static bool request_changes_nothing(Ib__V1__Request__VerbCase v) {
         case IB__V1__REQUEST__VERB_HW_INFO:
         case IB__V1__REQUEST__VERB_PASID_LOOKUP:
         case IB__V1__REQUEST__VERB_HELLO:
+                return true;
+        case IB__V1__REQUEST__VERB_DEVICE_DELEGATE:
+                /*
+                 * Its claim on the devices and the fds it opened were the dead
+                 * broker's alone (delegations are not kept across a restart),
+                 * and no fd went out; the target's RLIMIT_MEMLOCK may have been
+                 * set, and the retry sets it again.
+                 */
                 return true;
         default:
                 return false;
@@ -546,7 +555,7 @@ int settle_request(Recovery *rc, RecSession *r) {
                 return -EPROTO;
         }
 
-        if (request_changes_nothing(req->verb_case)) {
+        if (request_leaves_nothing(req->verb_case)) {
                 set_not_applied(&reply, NOT_APPLIED);
                 (void) send_reply(r->s, &reply);
         } else if (req->verb_case == IB__V1__REQUEST__VERB_MAP || req->verb_case == IB__V1__REQUEST__VERB_COPY) {

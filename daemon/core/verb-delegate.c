@@ -128,6 +128,16 @@ static int delegate_set_memlock(Call *c, const DelegationTarget *t, uint64_t lim
         return 0;
 }
 
+/* Whether the policy in force lets the session's tenant delegate devices at all: 0, or the refusal. */
+static int delegate_allowed(Call *c) {
+        const PolicyLimits *limits = tenancy_limits(c->session->tenant);
+
+        if (limits && !limits->delegate_devices)
+                return delegate_denied(c, call_fail(c, EPERM, "tenant '%s' may not delegate devices (its policy "
+                                                    "section needs DelegateDevices=yes)", c->session->tenant->name));
+        return 0;
+}
+
 int verb_device_delegate(Call *c) {
         const Ib__V1__DeviceDelegateRequest *req = c->request->device_delegate;
         Session *s = c->session;
@@ -148,14 +158,23 @@ int verb_device_delegate(Call *c) {
         if (req->n_names == 0 || req->n_names > IB_MAX_DELEGATE_DEVICES)
                 return call_fail(c, EINVAL, "DeviceDelegate takes 1 to %u devices, got %zu", IB_MAX_DELEGATE_DEVICES,
                                  req->n_names);
+        r = delegate_allowed(c);
+        if (r < 0)
+                return r;
         r = session_host_refresh_devices(s->host);
         if (r < 0)
                 return call_fail(c, r, "cannot list devices: %s", strerror(-r));
-        /* after the refresh, whose probes may wait off the loop: under the policy in force then */
+        /*
+         * The refresh's probes may have waited off the loop: a session ended
+         * meanwhile (KillSession, a revoking reload) gets nothing, and the
+         * rest is decided under the policy in force now.
+         */
+        if (s->free_pending)
+                return call_fail(c, ECANCELED, "the session ended while the devices were probed: nothing delegated");
+        r = delegate_allowed(c);
+        if (r < 0)
+                return r;
         limits = tenancy_limits(s->tenant);
-        if (limits && !limits->delegate_devices)
-                return delegate_denied(c, call_fail(c, EPERM, "tenant '%s' may not delegate devices (its policy "
-                                                    "section needs DelegateDevices=yes)", s->tenant->name));
         for (size_t i = 0; i < req->n_names; i++) {
                 for (size_t j = 0; j < i; j++)
                         if (strcmp(req->names[i], req->names[j]) == 0)
