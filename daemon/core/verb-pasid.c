@@ -53,11 +53,12 @@ int verb_pasid_attach(Call *c) {
         if (p) {
                 r = device_replace_pasid(d, req->vpasid, req->pt_id);
                 pasid = p->pasid;
-        } else
+        } else {
                 r = device_attach_pasid(d, &s->host->pasids, req->vpasid, req->pt_id, pasid_chosen, s, &s->account,
                                         &pasid, &over);
-        if (r >= 0)
-                crash_point("pasid-attached");  /* the kernel attached it, no record says so yet */
+                if (r >= 0)
+                        crash_point("pasid-attached");  /* the kernel attached it, no record says so yet */
+        }
         if (r == -EDQUOT)
                 return call_fail_quota(c, over);
         if (r == -ERANGE)
