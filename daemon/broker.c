@@ -1083,8 +1083,8 @@ int broker_refresh_devices(Broker *b) {
 
         if (r < 0)
                 return r;
-        /* the timer runs while a device is quarantined; a listing never postpones it */
-        if (broker_n_quarantined(b) > 0 && !(b->ev_reprobe && evtimer_pending(b->ev_reprobe, NULL)) && !b->reprobing)
-                broker_arm_reprobe(b, /* restart= */ true);
+        /* the timer runs while a device is quarantined: armed if it is not, never postponed */
+        if (broker_n_quarantined(b) > 0)
+                broker_arm_reprobe(b, /* restart= */ false);
         return 0;
 }

@@ -39,6 +39,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -199,15 +200,13 @@ void delegation_end(Delegation *d, const char *reason) {
                 if (!slot)
                         continue;
                 if (device_slot_end_delegation(slot, host->backend)) {
+                        char who[48], why[128];
+
                         rec.result = AUDIT_QUARANTINED;
                         quarantined = true;
-                        if (slot->probe_error)
-                                log_warning("device %s of delegation %" PRIu64 " is kept out: the probe at its end "
-                                            "could not run (%s); it is probed again later", d->names[i], d->id,
-                                            strerror(-slot->probe_error));
-                        else
-                                log_warning("device %s of delegation %" PRIu64 " is quarantined: a copy of its fd "
-                                            "is still bound (pid %d received it)", d->names[i], d->id, (int) d->pid);
+                        /* logged as a session's; the record keeps the delegation's end as its reason */
+                        (void) snprintf(who, sizeof(who), "delegation %" PRIu64, d->id);
+                        session_quarantine_explain(who, slot, why, sizeof(why));
                 }
                 audit_log(&rec);
         }

@@ -708,12 +708,7 @@ static void session_drop_kind(Session *s, SessionKind kind) {
                 session_drop_object(s, kind, session_kind_object(kind, l));
 }
 
-/*
- * Logs why a quarantined device is kept out (who: the session it left) and
- * puts the audit record's reason in reason: a bound copy of its fd found
- * outside the broker, or a probe that could not run (nobody is blamed).
- */
-static void quarantine_explain(const char *who, const DeviceSlot *slot, char *reason, size_t size) {
+void session_quarantine_explain(const char *who, const DeviceSlot *slot, char *reason, size_t size) {
         if (slot->probe_error) {
                 (void) snprintf(reason, size, "not probed: %s; kept out until a probe succeeds",
                                 strerror(-slot->probe_error));
@@ -730,7 +725,7 @@ static void quarantine_explain(const char *who, const DeviceSlot *slot, char *re
 static void session_report_quarantine(Session *s, const char *name, DeviceSlot *slot) {
         char reason[128];
 
-        quarantine_explain(s->name, slot, reason, sizeof(reason));
+        session_quarantine_explain(s->name, slot, reason, sizeof(reason));
         session_audit(s, AUDIT_VERB_DEVICE_RELEASE, name, AUDIT_QUARANTINED, reason);
         if (s->host->on_device_quarantined)
                 s->host->on_device_quarantined(s->host->userdata);
@@ -807,7 +802,7 @@ size_t session_host_probe_devices(SessionHost *host) {
                 if (!device_slot_quarantined(slot))
                         continue;
                 (void) snprintf(who, sizeof(who), "session %" PRIu64, slot->held_session);
-                quarantine_explain(who, slot, reason, sizeof(reason));
+                session_quarantine_explain(who, slot, reason, sizeof(reason));
                 a.reason = reason;
                 audit_log(&a);
         }

@@ -261,6 +261,13 @@ void session_request_waits(Session *s);
 void session_request_done(Session *s);
 /* One audit record for s (verb: AUDIT_VERB_*; result: AUDIT_GRANTED, AUDIT_DENIED, ...). */
 void session_audit(const Session *s, const char *verb, const char *object, const char *result, const char *reason);
+/*
+ * Logs why quarantined device slot is kept out (who: the session or
+ * delegation it left) and puts the audit record's reason in reason: a bound
+ * copy of its fd found outside the broker, or a probe that could not run
+ * (nobody is blamed).
+ */
+void session_quarantine_explain(const char *who, const DeviceSlot *slot, char *reason, size_t size);
 /* Lets go of one open device (unlinked by its free): quarantined and audited if its fd is held outside. */
 void session_release_device(Session *s, Device *d);
 /* Frees quarantined devices a bind now succeeds for (audited); how many. */
