@@ -9,8 +9,9 @@
  * clear that hands every node back.  Every operation but the walks and the
  * clear costs O(log n); at either end of the tree O(1) (amortised): the tree
  * keeps its lowest and highest nodes, so that maps made in order, up or down
- * (a VMM mapping its RAM), and the lookups that check them, do not descend.  A record embeds an ITreeNode and sets its start and
- * last before it inserts it; itree_entry() gets the record back.
+ * (a VMM mapping its RAM), and the lookups that check them, do not descend.
+ * A record embeds an ITreeNode and sets its start and last before it inserts
+ * it; itree_entry() gets the record back.
  * Must never: allocate or free (the records belong to their owners), do I/O,
  * or know what the records are.
  *
