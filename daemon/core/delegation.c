@@ -16,13 +16,24 @@
  * keeps a duplicate of the session's pidfd (SO_PEERPIDFD, taken at accept,
  * so it names the process that connected, never a reused pid), or of the
  * pidfd a node agent sent for the VMM it manages, and waits for it to
- * become readable: the process exited and the kernel closed its fds.  Then every device of the delegation is probed (a probe bind to a
- * scratch iommufd): if it binds, nobody holds it and it is free again; if
- * not, a process the VMM passed the fd to still has it bound, and the slot
- * is quarantined, held by the pid, exactly like a device a session's client
+ * become readable: the process exited and the kernel closed its fds.  Then
+ * every device of the delegation is probed (a probe bind to a scratch
+ * iommufd): if it binds, nobody holds it and it is free again; if not, a
+ * process the VMM passed the fd to still has it bound, and the slot is
+ * quarantined, held by the pid, exactly like a device a session's client
  * kept (the broker's re-probe timer frees it later).  A delegated device is
  * never probed while its process lives: the probe's bind would race the
  * VMM's own.
+ *
+ * A probe binds the device, and the kernel powers it up and may reset it
+ * (milliseconds, a function reset 100 ms): the end runs in a coroutine and
+ * each probe waits off the loop (util/offload.h), so that a VMM's exit makes
+ * no other tenant wait.  Meanwhile the slot still carries the delegation: a
+ * DeviceOpen or DeviceDelegate finds it busy, not free, so that no session
+ * binds it between the probe and the end (its bind would fail the probe and
+ * blame the VMM's pid, or the probe's fail its bind); only the probe's
+ * answer, on the loop, lets it go.  The slot is found again by name after
+ * each wait (a rescan makes a new table).
  *
  * An admin ends a delegation by killing its process (SIGKILL through the
  * pidfd, with CAP_KILL raised for the call): nothing else stops a VMM from using a device it has bound, since
@@ -54,6 +65,7 @@
 #include "policy/audit.h"
 #include "util/caps.h"
 #include "util/log.h"
+#include "util/offload.h"
 
 static uint64_t now_usec(void) {
         struct timespec ts;
@@ -179,12 +191,11 @@ void delegation_abort(Delegation *d) {
         delegation_free(d);
 }
 
-void delegation_end(Delegation *d, const char *reason) {
+/* Probes d's devices one by one, each probe waiting off the loop, and lets each go by its answer. */
+static void delegation_end_run(void *userdata) {
+        Delegation *d = userdata;
         SessionHost *host = d->host;
-        bool quarantined = false;
 
-        log_info("delegation %" PRIu64 " of tenant '%s' (pid %d) ends: %s", d->id, d->tenant->name, (int) d->pid,
-                 reason);
         for (size_t i = 0; i < d->n_names; i++) {
                 DeviceSlot *slot = delegation_slot(d, i);
                 AuditRecord rec = {
@@ -194,32 +205,63 @@ void delegation_end(Delegation *d, const char *reason) {
                         .verb = AUDIT_VERB_DELEGATION_END,
                         .object = d->names[i],
                         .result = AUDIT_RELEASED,
-                        .reason = reason,
+                        .reason = d->end_reason,
                 };
+                BackendDeviceInfo info;
+                int probe;
 
                 if (!slot)
                         continue;
-                if (device_slot_end_delegation(slot, host->backend)) {
+                info = slot->info;
+                probe = backend_device_probe(host->backend, &info);
+                slot = delegation_slot(d, i);   /* found again: a rescan meanwhile made a new table */
+                if (!slot)
+                        continue;
+                if (device_slot_end_delegation(slot, probe)) {
                         char who[48], why[128];
 
                         rec.result = AUDIT_QUARANTINED;
-                        quarantined = true;
+                        d->end_quarantined = true;
                         /* logged as a session's; the record keeps the delegation's end as its reason */
                         (void) snprintf(who, sizeof(who), "delegation %" PRIu64, d->id);
                         session_quarantine_explain(who, slot, why, sizeof(why));
                 }
                 audit_log(&rec);
         }
-        if (quarantined && host->on_device_quarantined)
+}
+
+static void delegation_end_done(void *userdata) {
+        Delegation *d = userdata;
+        SessionHost *host = d->host;
+
+        if (d->end_quarantined && host->on_device_quarantined)
                 host->on_device_quarantined(host->userdata);
         delegation_free(d);
         if (host->on_delegations_changed)
                 host->on_delegations_changed(host->userdata);
 }
 
+void delegation_end(Delegation *d, const char *reason) {
+        int r;
+
+        if (d->end_reason)
+                return;         /* under way */
+        d->end_reason = reason;
+        log_info("delegation %" PRIu64 " of tenant '%s' (pid %d) ends: %s", d->id, d->tenant->name, (int) d->pid,
+                 reason);
+        r = offload_spawn(delegation_end_run, delegation_end_done, d);
+        if (r > 0)
+                return;         /* delegation_end_done() follows on the loop */
+        if (r < 0)
+                delegation_end_run(d);  /* no coroutine: the probes here, on the loop */
+        delegation_end_done(d);
+}
+
 int delegation_kill(Delegation *d) {
         int r;
 
+        if (d->end_reason)
+                return 0;       /* the process is gone and its end under way */
         /* another uid's process: CAP_KILL, permitted only, raised for this call (util/caps.h) */
         r = caps_raise(CAP_KILL);
         if (r < 0)

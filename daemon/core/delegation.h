@@ -42,6 +42,8 @@ struct Delegation {
         uint64_t memlock_limit;         /* RLIMIT_MEMLOCK set on the process; 0: left as it was */
         uint64_t started_usec;          /* CLOCK_REALTIME */
         bool killed;                    /* an admin ended it */
+        const char *end_reason;         /* its end is under way (delegation_end()): a static string */
+        bool end_quarantined;           /* a device of it was quarantined at its end */
         Charge charge_fd;               /* ACCOUNT_FDS: the pidfd */
 };
 
@@ -63,9 +65,11 @@ int delegation_new(Delegation **ret, Session *s, const DelegationTarget *target,
 /* Gives the devices back unused (the reply could not be built); no audit. */
 void delegation_abort(Delegation *d);
 /*
- * Ends it: each device is probed (the VMM or a process it passed the fd to
- * may keep it bound) and is free, or quarantined held by the pid; audited
- * per device; d is freed.
+ * Ends it (reason: a static string): each device is probed (the VMM or a
+ * process it passed the fd to may keep it bound) and is free, or
+ * quarantined held by the pid; audited per device; d is freed.  The probes
+ * wait off the loop (util/offload.h): d and its claim on the devices stay
+ * until the last is done, so d may outlive this call.
  */
 void delegation_end(Delegation *d, const char *reason);
 /*

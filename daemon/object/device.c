@@ -83,20 +83,18 @@ void device_slot_set_delegation(DeviceSlot *slot, uint64_t id, pid_t pid, uid_t 
         slot->delegated_uid = id ? uid : 0;
 }
 
-bool device_slot_end_delegation(DeviceSlot *slot, Backend *b) {
+bool device_slot_end_delegation(DeviceSlot *slot, int probe) {
         pid_t pid = slot->delegated_to;
         uid_t uid = slot->delegated_uid;
-        int r;
 
         device_slot_set_delegation(slot, 0, 0, 0);
-        /* the process is gone: a bind that fails now is a copy of the fd it passed on */
-        r = backend_device_probe(b, &slot->info);
-        if (r >= 0)
+        /* the process is gone: a bind that failed is a copy of the fd it passed on */
+        if (probe >= 0)
                 return false;
         slot->held_by = pid;
         slot->held_uid = uid;
         slot->held_session = 0;
-        slot->probe_error = r == -EBUSY ? 0 : r;
+        slot->probe_error = probe == -EBUSY ? 0 : probe;
         return true;
 }
 

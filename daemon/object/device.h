@@ -130,13 +130,15 @@ int device_slot_open_unbound(const DeviceSlot *slot, Backend *b, int *ret_fd);
 /* Marks an idle slot delegated to pid (of uid) by delegation id; unmarks it (id 0) without a probe. */
 void device_slot_set_delegation(DeviceSlot *slot, uint64_t id, pid_t pid, uid_t uid);
 /*
- * Ends the slot's delegation: the device is free again, or quarantined, held
- * by the pid it was delegated to, if a bind fails now (a copy of its fd
- * outlived that process; or the probe could not run: probe_error).  True if
- * quarantined.  Called outside any coroutine (core/delegation.c, a pidfd's
- * event): the probe runs on the loop, so slot stays valid across it.
+ * Ends the slot's delegation, given probe, the answer of a probe of its
+ * device made after the process exited (backend_device_probe(), which the
+ * caller makes with the delegation still on the slot, so that no DeviceOpen
+ * binds it meanwhile): the device is free again, or quarantined, held by the
+ * pid it was delegated to, if the bind failed (a copy of its fd outlived
+ * that process; or the probe could not run: probe_error).  True if
+ * quarantined.
  */
-bool device_slot_end_delegation(DeviceSlot *slot, Backend *b);
+bool device_slot_end_delegation(DeviceSlot *slot, int probe);
 
 /*
  * The record of a device bound in ctx since before a restart of the broker

@@ -38,7 +38,8 @@
  *     much mapped or a device open (core/session.c, Teardown): emptying its
  *     context unpins it all, letting go of its devices probes them; and so
  *     do DeviceList and DeviceDelegate and the timer (broker.c), which probe
- *     quarantined devices by binding them.
+ *     quarantined devices by binding them, and the end of a delegation
+ *     (core/delegation.c), which probes the devices its VMM left.
  *   - The sim backend is not thread-safe: its calls "offloaded" run on the
  *     loop, after the loop served what was waiting, so every path but the
  *     thread itself is exercised on the sim.

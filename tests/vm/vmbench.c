@@ -30,12 +30,12 @@
  * attached there): a 4 KiB map and unmap one at a time, inside Batches of
  * 64, 64 asynchronous maps in flight (by handle with the library's
  * coalescing on, and off), each by registered memory
- * (the memfd sent once, MemRegister) and by an fd per request; one 256 MiB
- * map; and
+ * (the memfd sent once, MemRegister) and by an fd per request; one big map
+ * (--big, 256 MiB unless told; the rows name its size); and
  * another tenant's GetCapabilities latency while this one maps and unmaps
- * 256 MiB, while it moves its device to a second IOAS, maps 256 MiB
+ * that much, while it moves its device to a second IOAS, maps that much
  * there, moves the device back and frees that IOAS with its mapping, and
- * while sessions with 256 MiB mapped end (their teardown).  Each row
+ * while sessions with that much mapped end (their teardown).  Each row
  * prints the figure, its ratio, the issue's target and "ok" or "MISS"; and
  * where a 4 KiB op's time goes, directly and by handle (alone and in
  * Batches): the CPU time, user and system, of the broker and of vmbench
@@ -723,6 +723,24 @@ static int big_end_rounds(void *ud) {
 
 /* ------------------------------------------------------------------ main */
 
+/* The big map's size as the rows name it ("256 MiB"), set once the options are read. */
+static char big_size[32];
+
+static void big_size_set(void) {
+        if (arg_big % (1024 * 1024) == 0)
+                (void) snprintf(big_size, sizeof(big_size), "%llu MiB", (unsigned long long) (arg_big >> 20));
+        else
+                (void) snprintf(big_size, sizeof(big_size), "%llu KiB", (unsigned long long) (arg_big >> 10));
+}
+
+/* A row's label: before, the big map's size, after (valid until the next call). */
+static const char *big_label(const char *before, const char *after) {
+        static char label[128];
+
+        (void) snprintf(label, sizeof(label), "%s%s%s", before, big_size, after);
+        return label;
+}
+
 static int parse_argv(int argc, char **argv) {
         static const struct option opts[] = {
                 { "socket", required_argument, NULL, 's' },
@@ -761,6 +779,7 @@ static int parse_argv(int argc, char **argv) {
                         MAX_ROUNDS);
                 return -EINVAL;
         }
+        big_size_set();
         return 0;
 }
 
@@ -903,7 +922,7 @@ static int round_brokered(Round *x) {
                 r = big_rounds(&job);
                 x->big = job.us;
                 if (r < 0)
-                        missing("one 256 MiB map", r);
+                        missing(big_label("one ", " map"), r);
         }
         if (r >= 0 && (r = ib_device_close(b.c, b.dev)) < 0)
                 missing("DeviceClose", r);
@@ -1014,8 +1033,8 @@ int main(int argc, char **argv) {
         baseline_row("direct 4 KiB unmap (baseline)", SERIES(x, b_h_map.unmap));
         baseline_row("direct 4 KiB map by file (baseline)", SERIES(x, b_h_map.map_file));
         baseline_row("bare SEQPACKET round trip with an fd", SERIES(x, b_h_map.bare));
-        baseline_row("direct 256 MiB map (baseline)", SERIES(x, b_big.big));
-        baseline_row("direct 256 MiB map by file (baseline)", SERIES(x, b_big.big_file));
+        baseline_row(big_label("direct ", " map (baseline)"), SERIES(x, b_big.big));
+        baseline_row(big_label("direct ", " map by file (baseline)"), SERIES(x, b_big.big_file));
 
         row("4 KiB map by fd, one at a time", SERIES(x, fd_map), SERIES(x, b_fd_map.map), "direct", 0);
         row("4 KiB map by fd, one at a time", SERIES(x, fd_map), SERIES_SUM(x, b_fd_map.bare, b_fd_map.map), "bare+dir", 0);
@@ -1041,8 +1060,8 @@ int main(int argc, char **argv) {
         cpu_row("where a direct 4 KiB map+unmap goes", &cpu_direct);
         cpu_row("where a 4 KiB map+unmap by handle goes, alone", &cpu_small);
         cpu_row("  the same, in Batches of 64", &cpu_batch);
-        row("one 256 MiB map (pins every page)", SERIES(x, big), SERIES(x, b_big.big), "direct", 0);
-        row("one 256 MiB map (pins every page)", SERIES(x, big), SERIES(x, b_big.big_file), "by file", 1.05);
+        row(big_label("one ", " map (pins every page)"), SERIES(x, big), SERIES(x, b_big.big), "direct", 0);
+        row(big_label("one ", " map (pins every page)"), SERIES(x, big), SERIES(x, b_big.big_file), "by file", 1.05);
 
         /* another tenant's cheap request, idle and while this one maps and unmaps big */
         r = brokered_open(&b);
@@ -1055,18 +1074,18 @@ int main(int argc, char **argv) {
         if (n == 0 || r < 0)
                 missing("another tenant, idle", r ? r : -EIO);
         else if ((n = bystander_measure(big_rounds, &job, 0, &busy_med, &busy_max, &r)) == 0 || r < 0)
-                missing("another tenant during 256 MiB maps", r ? r : -EIO);
+                missing(big_label("another tenant during ", " maps"), r ? r : -EIO);
         else {
                 printf("%-46s %10.1f us median, %.1f us max (%zu samples)\n", "another tenant's GetCapabilities, idle",
                        idle_med, idle_max, n);
-                single_row("another tenant during 256 MiB maps, median", busy_med, idle_med, "idle", 2.0);
-                single_row("another tenant during 256 MiB maps, max", busy_max, idle_med, "idle", 10.0);
+                single_row(big_label("another tenant during ", " maps, median"), busy_med, idle_med, "idle", 2.0);
+                single_row(big_label("another tenant during ", " maps, max"), busy_max, idle_med, "idle", 10.0);
                 if ((n = bystander_measure(big_free_rounds, &job, 0, &busy_med, &busy_max, &r)) == 0 || r < 0)
-                        missing("another tenant during a 256 MiB IoasFree", r ? r : -EIO);
+                        missing(big_label("another tenant during a ", " IoasFree"), r ? r : -EIO);
                 else {
-                        single_row("  the same, during attach/detach and IoasFree of 256 MiB, median", busy_med,
+                        single_row(big_label("  the same, during attach/detach and IoasFree of ", ", median"), busy_med,
                                    idle_med, "idle", 2.0);
-                        single_row("  the same, during attach/detach and IoasFree of 256 MiB, max", busy_max,
+                        single_row(big_label("  the same, during attach/detach and IoasFree of ", ", max"), busy_max,
                                    idle_med, "idle", 10.0);
                 }
         }
@@ -1074,11 +1093,11 @@ int main(int argc, char **argv) {
         /* the device is b's no more: sessions of their own that end with 256 MiB mapped */
         if (idle_med > 0) {
                 if ((n = bystander_measure(big_end_rounds, &job, 0, &busy_med, &busy_max, &r)) == 0 || r < 0)
-                        missing("another tenant during the end of a session with 256 MiB", r ? r : -EIO);
+                        missing(big_label("another tenant during the end of a session with ", ""), r ? r : -EIO);
                 else {
-                        single_row("  the same, during ends of sessions with 256 MiB, median", busy_med, idle_med,
+                        single_row(big_label("  the same, during ends of sessions with ", ", median"), busy_med, idle_med,
                                    "idle", 2.0);
-                        single_row("  the same, during ends of sessions with 256 MiB, max", busy_max, idle_med,
+                        single_row(big_label("  the same, during ends of sessions with ", ", max"), busy_max, idle_med,
                                    "idle", 10.0);
                 }
         }
