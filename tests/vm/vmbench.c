@@ -772,10 +772,11 @@ static int parse_argv(int argc, char **argv) {
         if (!arg_cdev || !arg_device || arg_iterations < BATCH || arg_iterations % BATCH || arg_big % PAGE ||
             arg_rounds < 1 || arg_rounds > MAX_ROUNDS ||
             (arg_phase && strcmp(arg_phase, "batch") != 0 && strcmp(arg_phase, "direct-batch") != 0 &&
-             strcmp(arg_phase, "both") != 0)) {
+             strcmp(arg_phase, "both") != 0 && strcmp(arg_phase, "big") != 0 &&
+             strcmp(arg_phase, "direct-big") != 0 && strcmp(arg_phase, "both-big") != 0)) {
                 fprintf(stderr, "usage: vmbench --socket=PATH --cdev=CDEV --device=BDF [--direct-cdev=CDEV2] "
                                 "[--iterations=N (a multiple of 64)] [--rounds=1-%u] [--big=BYTES] [--big-cpu=N] "
-                                "[--phase=batch|direct-batch|both]\n",
+                                "[--phase=batch|direct-batch|both|big|direct-big|both-big]\n",
                         MAX_ROUNDS);
                 return -EINVAL;
         }
@@ -938,6 +939,56 @@ static int round_brokered(Round *x) {
  * that phase alone (both: the broker's process makes the one, this one the
  * other, so the profile by process tells them apart).
  */
+/* --phase=big: rounds big maps by file through the broker; direct-big: the same directly, on the vCPU of the broker's workers. */
+static int run_phase_big(const char *phase) {
+        double t = 0;
+        int r = 0;
+
+        if (strcmp(phase, "direct-big") == 0) {
+                cpu_set_t old, on;
+                bool moved = false;
+
+                if (!g.paired) {
+                        fprintf(stderr, "--phase=direct-big needs --direct-cdev\n");
+                        return -EINVAL;
+                }
+                if (arg_big_cpu >= 0 && sched_getaffinity(0, sizeof(old), &old) == 0) {
+                        CPU_ZERO(&on);
+                        CPU_SET(arg_big_cpu, &on);
+                        moved = sched_setaffinity(0, sizeof(on), &on) == 0;
+                }
+                for (unsigned i = 0; i < arg_rounds && r >= 0; i++) {
+                        double t0 = bench_now();
+
+                        r = direct_map_file(&g.pair, g.big_memfd, 0, arg_big, IOVA_BASE);
+                        t += bench_now() - t0;
+                        if (r >= 0)
+                                r = direct_unmap(&g.pair, IOVA_BASE, arg_big);
+                }
+                if (moved)
+                        (void) sched_setaffinity(0, sizeof(old), &old);
+                t = t * 1e6 / arg_rounds;
+        } else {
+                Brokered b = {};
+                BigJob job = { .b = &b, .memfd = g.big_memfd, .rounds = arg_rounds };
+
+                r = brokered_open(&b);
+                if (r >= 0)
+                        r = big_rounds(&job);
+                if (b.c && r >= 0)
+                        r = ib_device_close(b.c, b.dev);
+                if (b.c)
+                        brokered_close(&b);
+                t = job.us;
+        }
+        if (r < 0) {
+                missing(phase, r);
+                return r;
+        }
+        printf("phase %s: %u %s maps %.1f us per map\n", phase, arg_rounds, big_size, t);
+        return 0;
+}
+
 static int run_phase(const char *phase) {
         unsigned n = arg_iterations * arg_rounds;
         double map = 0, unmap = 0;
@@ -948,6 +999,12 @@ static int run_phase(const char *phase) {
                 r = run_phase("direct-batch");
                 return r < 0 ? r : run_phase("batch");
         }
+        if (strcmp(phase, "both-big") == 0) {
+                r = run_phase("direct-big");
+                return r < 0 ? r : run_phase("big");
+        }
+        if (strcmp(phase, "direct-big") == 0 || strcmp(phase, "big") == 0)
+                return run_phase_big(phase);
         if (strcmp(phase, "direct-batch") == 0) {
                 if (!g.paired) {
                         fprintf(stderr, "--phase=direct-batch needs --direct-cdev\n");
