@@ -174,10 +174,11 @@ static void view_delegation(const Delegation *d, DelegationView *ret) {
                 .uid = d->uid,
                 .memlock_limit = d->memlock_limit,
                 .started_usec = d->started_usec,
-                .n_devices = d->n_names,
         };
+        /* an ending delegation shows the devices it still holds: each is let go as its probe answers */
         for (size_t i = 0; i < d->n_names; i++)
-                ret->devices[i] = d->names[i];
+                if (delegation_holds(d, i))
+                        ret->devices[ret->n_devices++] = d->names[i];
 }
 
 static Session *broker_find_session(Broker *b, uint64_t id) {

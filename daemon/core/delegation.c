@@ -101,7 +101,7 @@ static Delegation *delegation_free(Delegation *d) {
 }
 
 /* The slot of a device of d, if the table still lists it as d's. */
-static DeviceSlot *delegation_slot(Delegation *d, size_t i) {
+static DeviceSlot *delegation_slot(const Delegation *d, size_t i) {
         DeviceSlot *slot = device_table_find(&d->host->devices, d->names[i]);
 
         return slot && slot->delegation == d->id ? slot : NULL;
@@ -213,10 +213,12 @@ static void delegation_end_run(void *userdata) {
                 if (!slot)
                         continue;
                 info = slot->info;
+                slot->probing = true;           /* DeviceOpen tells why it is still busy */
                 probe = backend_device_probe(host->backend, &info);
                 slot = delegation_slot(d, i);   /* found again: a rescan meanwhile made a new table */
                 if (!slot)
                         continue;
+                slot->probing = false;
                 if (device_slot_end_delegation(slot, probe)) {
                         char who[48], why[128];
 
@@ -261,7 +263,7 @@ int delegation_kill(Delegation *d) {
         int r;
 
         if (d->end_reason)
-                return 0;       /* the process is gone and its end under way */
+                return -EALREADY;       /* the process is gone and its end under way */
         /* another uid's process: CAP_KILL, permitted only, raised for this call (util/caps.h) */
         r = caps_raise(CAP_KILL);
         if (r < 0)
@@ -274,6 +276,10 @@ int delegation_kill(Delegation *d) {
         log_notice("delegation %" PRIu64 " of tenant '%s': pid %d killed by an admin", d->id, d->tenant->name,
                    (int) d->pid);
         return 0;
+}
+
+bool delegation_holds(const Delegation *d, size_t i) {
+        return i < d->n_names && delegation_slot(d, i);
 }
 
 Delegation *delegation_find(SessionHost *host, uint64_t id) {

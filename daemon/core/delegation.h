@@ -67,16 +67,20 @@ void delegation_abort(Delegation *d);
 /*
  * Ends it (reason: a static string): each device is probed (the VMM or a
  * process it passed the fd to may keep it bound) and is free, or
- * quarantined held by the pid; audited per device; d is freed.  The probes
- * wait off the loop (util/offload.h): d and its claim on the devices stay
- * until the last is done, so d may outlive this call.
+ * quarantined held by the pid; audited per device; d is freed once the last
+ * is.  The probes wait off the loop (util/offload.h), one device after the
+ * other: each device stays claimed until its own probe answered, and d may
+ * outlive this call.
  */
 void delegation_end(Delegation *d, const char *reason);
 /*
  * An admin's end: SIGKILL to the process through its pidfd (the end follows
- * when it is gone).  -EPERM if the broker lacks CAP_KILL.
+ * when it is gone).  -EPERM if the broker lacks CAP_KILL, -EALREADY if the
+ * process is gone and the end under way.
  */
 int delegation_kill(Delegation *d);
+/* Whether d's device i is still d's (an ending delegation lets each go as its probe answers). */
+bool delegation_holds(const Delegation *d, size_t i);
 Delegation *delegation_find(SessionHost *host, uint64_t id);
 /* At broker shutdown: lets go of the records, leaves the processes and their devices alone. */
 void delegation_forget_all(SessionHost *host);

@@ -33,6 +33,10 @@ int call_fail_device_busy(Call *c, const DeviceSlot *slot) {
 
         if (slot->owner != 0)
                 return call_fail(c, EBUSY, "device '%s' is open in another session", name);
+        if (slot->delegation && slot->probing)
+                return call_fail(c, EBUSY, "device '%s' was delegated to a VMM that exited (delegation %" PRIu64
+                                 "); the broker is checking whether a copy of its fd is still bound: try again "
+                                 "shortly", name, slot->delegation);
         /* a pid only to the uid it went to, as DeviceList tells it */
         if (slot->delegation && slot->delegated_uid == s->cred.uid)
                 return call_fail(c, EBUSY, "device '%s' is delegated to a VMM (delegation %" PRIu64 ", pid %d); it "

@@ -456,6 +456,9 @@ static int method_end_delegation(sd_bus_message *m, void *userdata, sd_bus_error
         if (r == -EPERM)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "The broker cannot kill pid %d: it lacks "
                                          "CAP_KILL (its unit's CapabilityBoundingSet=).", (int) d.pid);
+        if (r == -EALREADY)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "Delegation %" PRIu64 " is ending already: "
+                                         "pid %d exited and the broker is checking its devices.", id, (int) d.pid);
         if (r < 0)
                 return r;
         record = (AuditRecord) { .uid = uid, .pid = pid, .verb = ADMIN_AUDIT_END_DELEGATION, .object = object,

@@ -765,11 +765,20 @@ static int parse_argv(int argc, char **argv) {
                 case 'n': arg_iterations = (unsigned) strtoul(optarg, NULL, 0); break;
                 case 'r': arg_rounds = (unsigned) strtoul(optarg, NULL, 0); break;
                 case 'C': arg_big_cpu = (int) strtol(optarg, NULL, 0); break;
-                case 'b': arg_big = strtoull(optarg, NULL, 0); break;
+                case 'b': {
+                        char *end;
+
+                        errno = 0;
+                        arg_big = strtoull(optarg, &end, 0);
+                        if (errno || end == optarg || *end)
+                                arg_big = 0;    /* refused below */
+                        break;
+                }
                 case 'p': arg_phase = optarg; break;
                 default: return -EINVAL;
                 }
-        if (!arg_cdev || !arg_device || arg_iterations < BATCH || arg_iterations % BATCH || arg_big % PAGE ||
+        if (!arg_cdev || !arg_device || arg_iterations < BATCH || arg_iterations % BATCH || arg_big == 0 ||
+            arg_big % PAGE ||
             arg_rounds < 1 || arg_rounds > MAX_ROUNDS ||
             (arg_phase && strcmp(arg_phase, "batch") != 0 && strcmp(arg_phase, "direct-batch") != 0 &&
              strcmp(arg_phase, "both") != 0 && strcmp(arg_phase, "big") != 0 &&
@@ -815,12 +824,13 @@ static int base_measure(Direct *d, Base *b, bool with_bare, bool with_big) {
                 r = direct_grouped(d, g.memfd, arg_iterations, &b->grouped_map, &b->grouped_unmap);
         if (r >= 0 && with_big) {
                 cpu_set_t old, on;
+                bool moved = false;
 
                 /* on the vCPU where the broker's worker threads make the same call (--big-cpu) */
                 if (arg_big_cpu >= 0 && sched_getaffinity(0, sizeof(old), &old) == 0) {
                         CPU_ZERO(&on);
                         CPU_SET(arg_big_cpu, &on);
-                        (void) sched_setaffinity(0, sizeof(on), &on);
+                        moved = sched_setaffinity(0, sizeof(on), &on) == 0;
                 }
                 t0 = bench_now();
                 r = direct_map(d, g.big_ram, arg_big, IOVA_BASE);
@@ -834,7 +844,7 @@ static int base_measure(Direct *d, Base *b, bool with_bare, bool with_big) {
                         if (r >= 0)
                                 r = direct_unmap(d, IOVA_BASE, arg_big);
                 }
-                if (arg_big_cpu >= 0)
+                if (moved)
                         (void) sched_setaffinity(0, sizeof(old), &old);
         }
         if (r >= 0 && with_bare) {
@@ -932,14 +942,11 @@ static int round_brokered(Round *x) {
 }
 
 /*
- * --phase: only rounds x iterations 4 KiB maps and unmaps in Batches of 64
- * by handle through the broker (batch), or the same ioctls directly in the
- * same order on the second edu (direct-batch), or both, one after the other
- * in one boot, so that a profile of the guest (IB_VMBENCH_PERF=1) holds
- * that phase alone (both: the broker's process makes the one, this one the
- * other, so the profile by process tells them apart).
+ * --phase=big: rounds big maps by an fd per request through the broker, in
+ * a fresh session; direct-big: the same IOMMU_IOAS_MAP_FILE directly on the
+ * second edu, on the vCPU of the broker's workers; both-big: one, then the
+ * other.
  */
-/* --phase=big: rounds big maps by file through the broker; direct-big: the same directly, on the vCPU of the broker's workers. */
 static int run_phase_big(const char *phase) {
         double t = 0;
         int r = 0;
@@ -989,6 +996,14 @@ static int run_phase_big(const char *phase) {
         return 0;
 }
 
+/*
+ * --phase: only rounds x iterations 4 KiB maps and unmaps in Batches of 64
+ * by handle through the broker (batch), or the same ioctls directly in the
+ * same order on the second edu (direct-batch), or both, one after the other
+ * in one boot, so that a profile of the guest (IB_VMBENCH_PERF=1) holds
+ * that phase alone (both: the broker's process makes the one, this one the
+ * other, so the profile by process tells them apart).
+ */
 static int run_phase(const char *phase) {
         unsigned n = arg_iterations * arg_rounds;
         double map = 0, unmap = 0;
@@ -1076,9 +1091,9 @@ int main(int argc, char **argv) {
                 g.paired = true;
         }
 
-        printf("# vmbench: %u rounds of %u iterations, %" PRIu64 " MiB big map, edu %s attached (every page pinned);"
+        printf("# vmbench: %u rounds of %u iterations, %s big map, edu %s attached (every page pinned);"
                " baselines %s; figures: median over the rounds, ratio: median of the rounds' ratios (range)\n",
-               arg_rounds, arg_iterations, arg_big >> 20, arg_device,
+               arg_rounds, arg_iterations, big_size, arg_device,
                g.paired ? "on a second edu, right before each measurement" : "on the same edu, once a round");
 
         if (arg_phase)
