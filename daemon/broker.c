@@ -653,6 +653,47 @@ static int broker_pick_backend(const BrokerConfig *config, const BackendOps **re
         return 0;
 }
 
+/* The kernel's cap on a process's memory mappings; 0 if it cannot be read. */
+static uint64_t read_max_map_count(void) {
+        FILE *f = fopen("/proc/sys/vm/max_map_count", "re");
+        unsigned long long n = 0;
+
+        if (!f)
+                return 0;
+        if (fscanf(f, "%llu", &n) != 1)
+                n = 0;
+        (void) fclose(f);
+        return n;
+}
+
+#define MMAP_KEPT_FOR_BROKER 4096       /* the broker's own mappings: libraries, stacks, heaps, state file */
+#define MMAP_KERNEL_DEFAULT 65530       /* DEFAULT_MAX_MAP_COUNT */
+
+/*
+ * Without IOMMU_IOAS_MAP_FILE every mapping is an mmap of the broker's
+ * (object/ioas.c), and the kernel caps a process's mappings
+ * (vm.max_map_count): past it every mmap fails, the broker's own too.  The
+ * broker's account caps live mappings of all sessions together below that,
+ * so that no tenant can take the broker's address space from the others
+ * and from the broker (EDQUOT, "broker-wide").
+ */
+static void broker_limit_mmap_mappings(Broker *b, uint64_t max) {
+        uint64_t count = read_max_map_count();
+
+        if (count == 0) {
+                log_warning("cannot read vm.max_map_count: taking the kernel's default, %d", MMAP_KERNEL_DEFAULT);
+                count = MMAP_KERNEL_DEFAULT;
+        }
+        if (max == 0)
+                max = count > 2 * MMAP_KEPT_FOR_BROKER ? count - MMAP_KEPT_FOR_BROKER : count / 2;
+        else if (max > count)
+                log_warning("--mmap-mappings-max=%" PRIu64 " is more than vm.max_map_count (%" PRIu64 "): the broker "
+                            "may run out of mappings of its own", max, count);
+        b->account.limit[ACCOUNT_MAPPINGS] = max;
+        log_info("at most %" PRIu64 " live mappings of all sessions together (each an mmap of the broker's; "
+                 "vm.max_map_count %" PRIu64 ")", max, count);
+}
+
 /* Opens the backend (the sim with its default devices unless others are configured). */
 static int broker_open_backend(Broker *b, const BackendOps *ops, const BrokerConfig *config) {
         BackendConfig backend_config = config->backend_config;
@@ -681,6 +722,8 @@ static int broker_open_backend(Broker *b, const BackendOps *ops, const BrokerCon
                 b->backend->features &= ~(uint64_t) BACKEND_FEATURE_MAP_FILE;
         log_info("memfds are mapped with %s",
                  backend_has(b->backend, BACKEND_FEATURE_MAP_FILE) ? "IOMMU_IOAS_MAP_FILE" : "a broker mmap and IOMMU_IOAS_MAP");
+        if (!backend_has(b->backend, BACKEND_FEATURE_MAP_FILE))
+                broker_limit_mmap_mappings(b, config->mmap_mappings_max);
         if (strcmp(backend_name(b->backend), "sim") == 0)
                 log_notice("using the simulated IOMMU backend: no device DMA is translated (tests and demos only)");
         return 0;

@@ -29,6 +29,7 @@ typedef struct BrokerConfig {
         mode_t socket_mode;
         gid_t socket_gid;               /* (gid_t) -1: leave as is */
         bool no_map_file;               /* never use IOMMU_IOAS_MAP_FILE */
+        uint64_t mmap_mappings_max;     /* without MAP_FILE: live mappings of all sessions; 0: from vm.max_map_count */
         bool global_pasid;              /* devices share one host-wide PASID space */
         const char *policy_path;        /* NULL: /etc/iommu-broker/policy.conf */
         SessionAdmission admission;     /* zeros: the defaults */

@@ -77,6 +77,10 @@ static void help(void) {
                "                          Hello (default 64)\n"
                "  --workers=N             threads for kernel calls that pin or unpin a lot\n"
                "                          (default 2; 0: such calls run on the event loop)\n"
+               "  --mmap-mappings-max=N   where memfds are mapped through a broker mmap (no\n"
+               "                          IOMMU_IOAS_MAP_FILE), at most N live mappings of all\n"
+               "                          sessions together (default: vm.max_map_count less\n"
+               "                          4096 kept for the broker itself)\n"
                "  --offload-min-bytes=SIZE\n"
                "                          a Map, Copy, Unmap or Batch of at least SIZE bytes (K,\n"
                "                          M, G suffixes) waits for its kernel call off the event\n"
@@ -95,6 +99,7 @@ static unsigned arg_workers = 2;
 static uint64_t arg_offload_min_bytes = 16ULL << 20;
 static unsigned arg_max_connections_per_uid = SESSION_MAX_CONNECTIONS_PER_UID;
 static unsigned arg_max_pending_per_uid = SESSION_MAX_PENDING_PER_UID;
+static unsigned arg_mmap_mappings_max;  /* 0: from vm.max_map_count */
 
 static int parse_count_arg(const char *name, const char *s, unsigned long min, unsigned long max, unsigned *ret) {
         char *end;
@@ -130,6 +135,7 @@ static int parse_argv(int argc, char **argv) {
                 ARG_MAX_PENDING_PER_UID,
                 ARG_WORKERS,
                 ARG_OFFLOAD_MIN_BYTES,
+                ARG_MMAP_MAPPINGS_MAX,
         };
         static const struct option options[] = {
                 { "backend", required_argument, NULL, ARG_BACKEND },
@@ -151,6 +157,7 @@ static int parse_argv(int argc, char **argv) {
                 { "max-pending-per-uid", required_argument, NULL, ARG_MAX_PENDING_PER_UID },
                 { "workers", required_argument, NULL, ARG_WORKERS },
                 { "offload-min-bytes", required_argument, NULL, ARG_OFFLOAD_MIN_BYTES },
+                { "mmap-mappings-max", required_argument, NULL, ARG_MMAP_MAPPINGS_MAX },
                 {}
         };
         int c, r;
@@ -219,6 +226,11 @@ static int parse_argv(int argc, char **argv) {
                         break;
                 case ARG_WORKERS:
                         r = parse_count_arg("--workers", optarg, 0, 64, &arg_workers);
+                        if (r < 0)
+                                return r;
+                        break;
+                case ARG_MMAP_MAPPINGS_MAX:
+                        r = parse_count_arg("--mmap-mappings-max", optarg, 1, INT32_MAX, &arg_mmap_mappings_max);
                         if (r < 0)
                                 return r;
                         break;
@@ -302,6 +314,7 @@ int main(int argc, char **argv) {
         config.policy_path = arg_policy;
         config.workers = arg_workers;
         config.offload_min_bytes = arg_offload_min_bytes;
+        config.mmap_mappings_max = arg_mmap_mappings_max;
         config.restart_queued = service_manager_restart_queued;
         config.admission = (SessionAdmission) {
                 .hello_timeout_sec = arg_hello_timeout,

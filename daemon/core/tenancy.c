@@ -16,6 +16,15 @@ const char *tenancy_limit_key(AccountResource r) {
         return c ? c->key : account_resource_name(r);
 }
 
+const char *tenancy_limit_name(const Account *over) {
+        if (!over)
+                return NULL;
+        /* the broker's own account: no policy key sets its limits (broker.c) */
+        if (!over->parent)
+                return over->refused == ACCOUNT_MAPPINGS ? "broker-wide mappings" : "broker-wide";
+        return tenancy_limit_key(over->refused);
+}
+
 void tenancy_apply_limits(Tenant *t, const PolicyTenant *pt) {
         for (size_t i = 0; i < policy_n_counters; i++) {
                 const PolicyCounter *c = &policy_counters[i];
@@ -30,8 +39,15 @@ void tenancy_quota_sentence(const Account *over, char *buf, size_t size) {
                 (void) snprintf(buf, size, "a limit was reached");
                 return;
         }
+        if (!over->parent && over->refused == ACCOUNT_MAPPINGS) {
+                (void) snprintf(buf, size, "broker-wide limit of mappings reached: %" PRIu64 " of %" PRIu64 " in use "
+                                "by all sessions, %" PRIu64 " more asked (without IOMMU_IOAS_MAP_FILE each is an "
+                                "mmap of the broker's, kept below vm.max_map_count)", over->used[over->refused],
+                                over->limit[over->refused], over->refused_amount);
+                return;
+        }
         (void) snprintf(buf, size, "%s limit %s reached: %" PRIu64 " of %" PRIu64 " in use, %" PRIu64 " more asked",
-                        over->name, tenancy_limit_key(over->refused), over->used[over->refused],
+                        over->name, tenancy_limit_name(over), over->used[over->refused],
                         over->limit[over->refused], over->refused_amount);
 }
 

@@ -61,5 +61,7 @@ bool tenancy_may_open_device(const Tenant *t, const char *name, int iommu_group)
 
 /* "PinnedMemoryMax", ...: the policy key that limits a resource. */
 const char *tenancy_limit_key(AccountResource r);
+/* The limit an -EDQUOT hit at over, as audit records name it: its key, or "broker-wide mappings" (may be NULL). */
+const char *tenancy_limit_name(const Account *over);
 /* "tenant 'vm1' limit PinnedMemoryMax reached: ..." for the account an -EDQUOT named (may be NULL). */
 void tenancy_quota_sentence(const Account *over, char *buf, size_t size);

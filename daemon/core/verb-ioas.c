@@ -65,8 +65,7 @@ BackendCtx *call_context(Call *c, int *ret) {
 
 int call_fail_quota(Call *c, const Account *over) {
         tenancy_quota_sentence(over, c->error, sizeof(c->error));
-        session_audit(c->session, AUDIT_VERB_LIMIT, over ? tenancy_limit_key(over->refused) : NULL,
-                      AUDIT_DENIED, c->error);
+        session_audit(c->session, AUDIT_VERB_LIMIT, tenancy_limit_name(over), AUDIT_DENIED, c->error);
         return -EDQUOT;
 }
 

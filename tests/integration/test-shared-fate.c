@@ -359,6 +359,92 @@ TEST(a_writable_mapping_charges_one_fd_per_file_for_its_seal_guard) {
         test_policy_remove(policy);
 }
 
+/* The daemon's log holds needle (test_broker_start_logged()). */
+static bool log_has(const TestBroker *b, const char *needle) {
+        char line[1024];
+        bool found = false;
+        FILE *f = fopen(b->log, "re");
+
+        while (f && !found && fgets(line, sizeof(line), f))
+                found = strstr(line, needle) != NULL;
+        if (f)
+                fclose(f);
+        return found;
+}
+
+/*
+ * Without IOMMU_IOAS_MAP_FILE every mapping is an mmap of the broker's, and
+ * past vm.max_map_count every mmap of the process fails, the broker's own
+ * too: the broker caps live mappings of all sessions together below it, so
+ * that one client's mappings cannot take the broker's address space from
+ * the others.  A session over the cap gets EDQUOT naming it; another
+ * session is still served, and maps again once mappings are freed.
+ */
+TEST(without_map_file_the_mappings_of_all_sessions_are_capped_below_the_brokers_own) {
+        unsigned ro = IB_MAP_READABLE | IB_MAP_FIXED_IOVA;
+        int fd = test_memfd("guest", 64 * 1024);
+        uint32_t ioas1, ioas2;
+        ib_client *c1 = NULL, *c2 = NULL;
+        uint64_t iova;
+        ib_caps caps;
+        TestBroker b;
+
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_OK(test_broker_start_logged(&b, "--no-map-file --mmap-mappings-max=8 --log-level=info"));
+        ASSERT_OK(ib_client_connect(b.socket, "vmm1", &c1));
+        ASSERT_OK(ib_client_connect(b.socket, "vmm2", &c2));
+        ASSERT_OK(ib_ioas_alloc(c1, NULL, &ioas1));
+        ASSERT_OK(ib_ioas_alloc(c2, NULL, &ioas2));
+        for (unsigned i = 0; i < 6; i++) {
+                iova = 0x100000 + i * 0x10000ULL;
+                ASSERT_OK(ib_map(c1, ioas1, fd, 0, 4096, ro, &iova));
+        }
+        for (unsigned i = 0; i < 2; i++) {
+                iova = 0x100000 + i * 0x10000ULL;
+                ASSERT_OK(ib_map(c2, ioas2, fd, 0, 4096, ro, &iova));
+        }
+        iova = 0x900000;
+        ASSERT_ERRNO(EDQUOT, ib_map(c1, ioas1, fd, 0, 4096, ro, &iova));
+        printf("# the ninth mapping: %s\n", ib_client_error(c1));
+        ASSERT_TRUE(strstr(ib_client_error(c1), "broker-wide limit of mappings reached: 8 of 8") != NULL);
+        ASSERT_ERRNO(EDQUOT, ib_map(c2, ioas2, fd, 0, 4096, ro, &iova));
+        /* nothing half made: the refused IOVA is free, the broker serves both */
+        ASSERT_ERRNO(ENOENT, ib_unmap(c1, ioas1, 0x900000, 4096, NULL));
+        ASSERT_OK(ib_caps_get(c2, &caps));
+        ASSERT_OK(ib_unmap(c1, ioas1, 0x100000, 4096, NULL));
+        ASSERT_OK(ib_map(c2, ioas2, fd, 0, 4096, ro, &iova));
+        ib_client_free(c1);
+        ib_client_free(c2);
+        close(fd);
+        ASSERT_TRUE(log_has(&b, "at most 8 live mappings of all sessions together"));
+        ASSERT_TRUE(log_has(&b, "audit: limit 'broker-wide mappings' denied"));
+        ASSERT_EQ(test_broker_stop(&b), 0);
+}
+
+/* Untold, the cap keeps 4096 of the kernel's vm.max_map_count for the broker's own mappings. */
+TEST(the_default_cap_keeps_4096_of_vm_max_map_count_for_the_broker) {
+        unsigned long long count = 0;
+        char want[128];
+        TestBroker b;
+        FILE *f = fopen("/proc/sys/vm/max_map_count", "re");
+
+        if (!f || fscanf(f, "%llu", &count) != 1) {
+                if (f)
+                        fclose(f);
+                return tests_skip("no /proc/sys/vm/max_map_count");
+        }
+        fclose(f);
+        snprintf(want, sizeof(want), "at most %llu live mappings of all sessions together",
+                 count > 8192 ? count - 4096 : count / 2);
+        ASSERT_OK(test_broker_start_logged(&b, "--no-map-file --log-level=info"));
+        ASSERT_TRUE(log_has(&b, want));
+        ASSERT_EQ(test_broker_stop(&b), 0);
+        /* with IOMMU_IOAS_MAP_FILE the broker maps no memory of its own: no cap */
+        ASSERT_OK(test_broker_start_logged(&b, "--log-level=info"));
+        ASSERT_TRUE(!log_has(&b, "live mappings of all sessions together"));
+        ASSERT_EQ(test_broker_stop(&b), 0);
+}
+
 /*
  * The broker at its process's fd limit: connections beyond it get an EMFILE
  * reply at once (not a hang), the loop does not spin while they wait, every
