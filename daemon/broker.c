@@ -681,7 +681,10 @@ static void broker_limit_mmap_mappings(Broker *b, uint64_t max) {
         uint64_t count = read_max_map_count();
 
         if (count == 0) {
-                log_warning("cannot read vm.max_map_count: taking the kernel's default, %d", MMAP_KERNEL_DEFAULT);
+                /* the shipped unit's ProcSubset=pid hides /proc/sys */
+                log_notice("vm.max_map_count cannot be read here: taking the kernel's default, %d (where the host "
+                           "raised it, --mmap-mappings-max says how many mappings the broker may make)",
+                           MMAP_KERNEL_DEFAULT);
                 count = MMAP_KERNEL_DEFAULT;
         }
         if (max == 0)
@@ -689,7 +692,7 @@ static void broker_limit_mmap_mappings(Broker *b, uint64_t max) {
         else if (max > count)
                 log_warning("--mmap-mappings-max=%" PRIu64 " is more than vm.max_map_count (%" PRIu64 "): the broker "
                             "may run out of mappings of its own", max, count);
-        b->account.limit[ACCOUNT_MAPPINGS] = max;
+        b->account.limit[ACCOUNT_BROKER_MMAPS] = max;
         log_info("at most %" PRIu64 " live mappings of all sessions together (each an mmap of the broker's; "
                  "vm.max_map_count %" PRIu64 ")", max, count);
 }

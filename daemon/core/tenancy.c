@@ -21,7 +21,7 @@ const char *tenancy_limit_name(const Account *over) {
                 return NULL;
         /* the broker's own account: no policy key sets its limits (broker.c) */
         if (!over->parent)
-                return over->refused == ACCOUNT_MAPPINGS ? "broker-wide mappings" : "broker-wide";
+                return over->refused == ACCOUNT_BROKER_MMAPS ? "broker-wide mappings" : "broker-wide";
         return tenancy_limit_key(over->refused);
 }
 
@@ -39,7 +39,7 @@ void tenancy_quota_sentence(const Account *over, char *buf, size_t size) {
                 (void) snprintf(buf, size, "a limit was reached");
                 return;
         }
-        if (!over->parent && over->refused == ACCOUNT_MAPPINGS) {
+        if (!over->parent && over->refused == ACCOUNT_BROKER_MMAPS) {
                 (void) snprintf(buf, size, "broker-wide limit of mappings reached: %" PRIu64 " of %" PRIu64 " in use "
                                 "by all sessions, %" PRIu64 " more asked (without IOMMU_IOAS_MAP_FILE each is an "
                                 "mmap of the broker's, kept below vm.max_map_count)", over->used[over->refused],

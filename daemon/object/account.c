@@ -13,6 +13,12 @@ void account_init(Account *a, const char *name, Account *parent) {
                 a->limit[r] = ACCOUNT_UNLIMITED;
 }
 
+Account *account_root(Account *a) {
+        while (a && a->parent)
+                a = a->parent;
+        return a;
+}
+
 const char *account_resource_name(AccountResource r) {
         switch (r) {
         case ACCOUNT_MAPPED_BYTES:
@@ -33,6 +39,8 @@ const char *account_resource_name(AccountResource r) {
                 return "fds";
         case ACCOUNT_REPLY_BYTES:
                 return "reply-bytes";
+        case ACCOUNT_BROKER_MMAPS:
+                return "broker-mmaps";
         case _ACCOUNT_RESOURCE_MAX:
         case _ACCOUNT_RESOURCE_INVALID:
                 break;

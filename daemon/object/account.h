@@ -26,6 +26,8 @@ typedef enum AccountResource {
         ACCOUNT_FDS,            /* file descriptors the broker holds for a session: its socket and pidfd,
                                  * device fds, fault queues, fds in replies not yet sent */
         ACCOUNT_REPLY_BYTES,    /* bytes of replies queued and not yet read by the client */
+        ACCOUNT_BROKER_MMAPS,   /* the broker's own memory mappings of guest memory (no MAP_FILE): charged to
+                                 * the broker's account alone, which vm.max_map_count limits */
         _ACCOUNT_RESOURCE_MAX,
         _ACCOUNT_RESOURCE_INVALID = -22,
 } AccountResource;
@@ -73,6 +75,8 @@ void charge_force(Charge *c, Account *a, AccountResource resource, uint64_t amou
  */
 int charge_hold(Charge *c, Account *a, AccountResource resource, uint64_t amount, bool restored,
                 const Account **ret_over);
+/* The account at the top of a's chain (the broker's). */
+Account *account_root(Account *a);
 /* True if a or one of its parents uses more of resource than its limit allows. */
 bool account_over(const Account *a, AccountResource resource);
 void charge_release(Charge *c);

@@ -57,6 +57,8 @@ struct MemRef {
         dev_t dev;
         ino_t ino;
         Charge charge_fd;               /* ACCOUNT_FDS */
+        /* not a guard: the broker's mmap, ACCOUNT_BROKER_MMAPS at the broker's account (kept with a reserve) */
+        Charge charge_mmap;
 };
 
 static MemRef *memref_ref(MemRef *m) {
@@ -92,8 +94,11 @@ static MemRef *memref_unref(MemRef *m) {
          * go with the replaced mapping.
          */
         if (!m->reserve || mmap(m->va, m->length, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
-                                -1, 0) == MAP_FAILED)
+                                -1, 0) == MAP_FAILED) {
                 (void) munmap(m->va, m->length);
+                charge_release(&m->charge_mmap);
+        }
+        /* else the reservation is a mapping of the broker's for good, and so is its charge */
         free(m);
         return NULL;
 }
@@ -611,24 +616,36 @@ int ioas_for_each_mapping(const Ioas *ioas, uint64_t iova, uint64_t last,
 /*
  * mmaps [offset, offset + length) of memfd (MAP_SHARED, prot) into the
  * broker, the memory IOMMU_IOAS_MAP points the kernel at, and adds it to m's
- * MemRefs; *ret_va: where.
+ * MemRefs; *ret_va: where.  The mmap is charged to the broker's own account
+ * first (ACCOUNT_BROKER_MMAPS, limited below vm.max_map_count by broker.c):
+ * it lives as long as the mappings and copies that need it, whatever they
+ * are charged.
  */
-static int mapping_mmap(Mapping *m, int memfd, uint64_t offset, uint64_t length, int prot, void **ret_va) {
+static int mapping_mmap(Mapping *m, Account *account, int memfd, uint64_t offset, uint64_t length, int prot,
+                        void **ret_va, const Account **ret_over) {
+        Charge charge = CHARGE_NULL;
         MemRef *mem;
         void *va;
         int r;
 
         if (length > SIZE_MAX || offset > (uint64_t) INT64_MAX)
                 return -EOVERFLOW;
+        r = charge_take(&charge, account_root(account), ACCOUNT_BROKER_MMAPS, 1, ret_over);
+        if (r < 0)
+                return r;
         va = mmap(NULL, length, prot, MAP_SHARED, memfd, (off_t) offset);
-        if (va == MAP_FAILED)
-                return -errno;
+        if (va == MAP_FAILED) {
+                r = -errno;
+                charge_release(&charge);
+                return r;
+        }
         mem = calloc(1, sizeof(*mem));
         if (!mem) {
                 (void) munmap(va, length);
+                charge_release(&charge);
                 return -ENOMEM;
         }
-        *mem = (MemRef) { .refs = 0, .va = va, .length = length, .fd = -1 };
+        *mem = (MemRef) { .refs = 0, .va = va, .length = length, .fd = -1, .charge_mmap = charge };
         r = mapping_add_mem(m, mem);
         if (r < 0) {
                 mem->refs = 1;
@@ -733,7 +750,7 @@ int ioas_map(Ioas *ioas, int memfd, GuardSet *guards, MemRef **shared_guard, uin
                 int prot = (flags & BACKEND_MAP_WRITEABLE ? PROT_WRITE : 0) | PROT_READ;
                 void *va = NULL;
 
-                r = mapping_mmap(m, memfd, offset, length, prot, &va);
+                r = mapping_mmap(m, ioas->account, memfd, offset, length, prot, &va, ret_over);
                 if (r < 0)
                         return r;
                 r = backend_map_user(ioas->ctx, ioas->id, va, length, flags, &out);

@@ -5,7 +5,11 @@
  * A coroutine is a ucontext with a stack of CORO_STACK_SIZE bytes (mmap()ed,
  * its lowest page PROT_NONE so that an overflow faults instead of writing
  * into something else).  Stacks of finished coroutines are kept, up to
- * CORO_CACHE, so that a busy broker does not mmap per request.  glibc's
+ * CORO_CACHE, so that a busy broker does not mmap per request.  At most
+ * CORO_MAX_LIVE exist at once: each is two of the process's memory mappings,
+ * which vm.max_map_count caps for the broker's own use and the guest memory
+ * it maps (broker.c keeps 4096 of them for the broker); past it
+ * coro_start() says -ENOMEM and the caller runs the work where it is.  glibc's
  * swapcontext() saves and restores the signal mask with a system call on
  * every switch: cheap next to the kernel calls worth moving off the loop,
  * which is the only use (util/offload.h).
@@ -57,6 +61,7 @@ struct Coro {
 static Coro *current;
 static Coro *cache;
 static unsigned n_cache;
+static unsigned n_live;                 /* started and not yet returned */
 
 void *coro_userdata(const Coro *c) {
         return c->userdata;
@@ -101,10 +106,13 @@ static Coro *coro_alloc(void) {
         long page = sysconf(_SC_PAGESIZE);
         Coro *c;
 
+        if (n_live >= CORO_MAX_LIVE)
+                return NULL;
         if (cache) {
                 c = cache;
                 cache = c->next_free;
                 n_cache--;
+                n_live++;
                 return c;
         }
         c = calloc(1, sizeof(*c));
@@ -118,10 +126,12 @@ static Coro *coro_alloc(void) {
                 free(c);
                 return NULL;
         }
+        n_live++;
         return c;
 }
 
 static void coro_release(Coro *c) {
+        n_live--;
         if (n_cache < CORO_CACHE) {
                 c->next_free = cache;
                 cache = c;

@@ -17,10 +17,14 @@
 
 typedef struct Coro Coro;
 
+/* Coroutines that may exist at once (each is two memory mappings of the process). */
+#define CORO_MAX_LIVE 1024
+
 /*
  * Runs fn(userdata) on a coroutine now.  Returns 0 once fn returned (the
  * coroutine is gone), 1 if fn yielded (*ret is the coroutine: resume it with
- * coro_resume()), or -ENOMEM (fn did not run).
+ * coro_resume()), or -ENOMEM (fn did not run: no memory, or CORO_MAX_LIVE
+ * coroutines have not returned yet).
  */
 int coro_start(void (*fn)(void *userdata), void *userdata, Coro **ret);
 /* Continues a yielded coroutine: 0 when fn returned (c is gone), 1 when it yielded again. */

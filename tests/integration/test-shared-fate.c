@@ -421,6 +421,51 @@ TEST(without_map_file_the_mappings_of_all_sessions_are_capped_below_the_brokers_
         ASSERT_EQ(test_broker_stop(&b), 0);
 }
 
+/*
+ * What the cap counts is the broker's mmaps, not the mappings: a Copy needs
+ * the mmaps behind its source, which live on after the source mappings are
+ * unmapped (and one Copy may span many of them).
+ */
+TEST(without_map_file_the_mmaps_a_copy_still_needs_stay_counted) {
+        unsigned ro = IB_MAP_READABLE | IB_MAP_FIXED_IOVA;
+        int fd = test_memfd("guest", 64 * 1024);
+        uint32_t src, dst;
+        ib_client *c = NULL;
+        uint64_t iova;
+        TestBroker b;
+
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_OK(test_broker_start(&b, "--no-map-file --mmap-mappings-max=8"));
+        ASSERT_OK(ib_client_connect(b.socket, "vmm", &c));
+        ASSERT_OK(ib_ioas_alloc(c, NULL, &src));
+        ASSERT_OK(ib_ioas_alloc(c, NULL, &dst));
+        /* six adjacent pages, six mmaps, copied into dst by one Copy; the sources unmapped */
+        for (unsigned i = 0; i < 6; i++) {
+                iova = 0x100000 + i * 4096ULL;
+                ASSERT_OK(ib_map(c, src, fd, i * 4096ULL, 4096, ro, &iova));
+        }
+        iova = 0x400000;
+        ASSERT_OK(ib_copy(c, dst, src, 0x100000, 6 * 4096, ro, &iova));
+        ASSERT_OK(ib_unmap(c, src, 0x100000, 6 * 4096, NULL));
+        /* the copy keeps all six: two more fit, not a third */
+        for (unsigned i = 0; i < 2; i++) {
+                iova = 0x800000 + i * 4096ULL;
+                ASSERT_OK(ib_map(c, src, fd, 0, 4096, ro, &iova));
+        }
+        iova = 0x900000;
+        ASSERT_ERRNO(EDQUOT, ib_map(c, src, fd, 0, 4096, ro, &iova));
+        ASSERT_TRUE(strstr(ib_client_error(c), "broker-wide limit of mappings reached: 8 of 8") != NULL);
+        /* the copy gone, its six go too */
+        ASSERT_OK(ib_unmap(c, dst, 0x400000, 6 * 4096, NULL));
+        for (unsigned i = 0; i < 6; i++) {
+                iova = 0x900000 + i * 4096ULL;
+                ASSERT_OK(ib_map(c, src, fd, 0, 4096, ro, &iova));
+        }
+        ib_client_free(c);
+        close(fd);
+        ASSERT_EQ(test_broker_stop(&b), 0);
+}
+
 /* Untold, the cap keeps 4096 of the kernel's vm.max_map_count for the broker's own mappings. */
 TEST(the_default_cap_keeps_4096_of_vm_max_map_count_for_the_broker) {
         unsigned long long count = 0;

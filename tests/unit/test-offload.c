@@ -164,4 +164,24 @@ TEST(a_request_that_never_waits_returns_at_once) {
         coro_cache_clear();
 }
 
+static void yield_once(void *userdata) {
+        (void) userdata;
+        coro_yield();
+}
+
+/* Each coroutine is two memory mappings: past CORO_MAX_LIVE none starts (the caller runs the work itself). */
+TEST(no_more_than_coro_max_live_coroutines_exist_at_once) {
+        static Coro *live[CORO_MAX_LIVE];
+        Coro *c = NULL;
+
+        for (unsigned i = 0; i < CORO_MAX_LIVE; i++)
+                ASSERT_EQ(coro_start(yield_once, NULL, &live[i]), 1);
+        ASSERT_ERRNO(ENOMEM, coro_start(yield_once, NULL, &c));
+        ASSERT_EQ(coro_resume(live[0]), 0);
+        ASSERT_EQ(coro_start(yield_once, NULL, &live[0]), 1);
+        for (unsigned i = 0; i < CORO_MAX_LIVE; i++)
+                ASSERT_EQ(coro_resume(live[i]), 0);
+        coro_cache_clear();
+}
+
 TESTS_MAIN(NULL, NULL)
