@@ -673,7 +673,8 @@ static uint64_t read_max_map_count(void) {
  * Without IOMMU_IOAS_MAP_FILE every mapping is an mmap of the broker's
  * (object/ioas.c), and the kernel caps a process's mappings
  * (vm.max_map_count): past it every mmap fails, the broker's own too.  The
- * broker's account caps live mappings of all sessions together below that,
+ * broker's account caps those mmaps for all sessions together below that
+ * (ACCOUNT_BROKER_MMAPS: one per mapping, and a Copy keeps its source's),
  * so that no tenant can take the broker's address space from the others
  * and from the broker (EDQUOT, "broker-wide").
  */
