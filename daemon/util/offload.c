@@ -53,7 +53,9 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -256,6 +258,17 @@ int offload_spawn(void (*fn)(void *userdata), void (*done)(void *userdata), void
                 return -ENOMEM;
         *s = (Spawned) { fn, done, userdata };
         r = coro_start(spawned_body, s, &c);
+        if (r < 0) {
+                static time_t warned;
+                time_t now = time(NULL);
+
+                /* the caller runs fn on the loop instead: say so, at most once a minute */
+                if (now - warned >= 60) {
+                        warned = now;
+                        log_warning("cannot start a coroutine (%s; at most %d at once): a request that would wait "
+                                    "off the event loop runs on it", strerror(-r), CORO_MAX_LIVE);
+                }
+        }
         if (r <= 0) {
                 free(s);                /* returned at once (done is not called), or did not run */
                 return r;
