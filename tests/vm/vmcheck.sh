@@ -395,7 +395,7 @@ append+="${IB_VMBENCH_PHASE:+ ib.vmbench_phase=$IB_VMBENCH_PHASE}"
 # shellcheck disable=SC2054
 # ttyS0 is the console; the guest writes its uptime to ttyS1 every 10 s (tests/vm/init), a
 # heartbeat no test output can interleave with
-qemu=(qemu-system-x86_64 -name ib-vm -machine q35,kernel-irqchip=split -accel tcg -cpu max
+qemu=(qemu-system-x86_64 -name ib-vm,debug-threads=on -machine q35,kernel-irqchip=split -accel tcg -cpu max
       -smp 2 -m 1G "${qiommu[@]}" -device edu -device edu -nographic -no-reboot -nic none
       -serial mon:stdio -serial "file:$vmdir/heartbeat.log" -pidfile "$vmdir/qemu.pid"
       -kernel "$bz" -initrd "$initrd")
@@ -471,6 +471,19 @@ progress() {    # the newest of the console's and the heartbeat's last change, i
         return 0
 }
 
+qemu_threads() {        # what QEMU's threads do (a deadlock of QEMU's, or a guest that idles), for the record
+        local q t st
+        [ -s "$vmdir/qemu.pid" ] || return 0
+        q=$(cat "$vmdir/qemu.pid")
+        for t in /proc/"$q"/task/*; do
+                st=$(cat "$t/stat" 2>/dev/null) || continue
+                st=${st##*) }           # after "pid (comm) ": the comm may hold blanks
+                printf '# vm: qemu thread %s (%s): state %s, waiting in %s, %s ticks\n' "${t##*/}" \
+                        "$(cat "$t/comm" 2>/dev/null)" "${st%% *}" "$(cat "$t/wchan" 2>/dev/null)" \
+                        "$(echo "$st" | awk '{print $12 + $13}')"
+        done | tee -a "$log"
+}
+
 run_guest() {   # run_guest APPEND: one boot; sets qrc, and stalled when the guest stopped
         local line now rc pending= eof=
         stalled=
@@ -488,6 +501,7 @@ run_guest() {   # run_guest APPEND: one boot; sets qrc, and stalled when the gue
                         now=$(date +%s)
                         if [ -z "$stalled" ] && [ $((now - last_progress)) -ge "$stall_s" ]; then
                                 stalled=${cur:-(between tests)}
+                                qemu_threads
                                 [ -s "$vmdir/qemu.pid" ] && kill -TERM "$(cat "$vmdir/qemu.pid")" 2>/dev/null
                         fi
                         continue
