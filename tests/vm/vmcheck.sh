@@ -527,14 +527,19 @@ t_boot=$(date +%s.%N)
 run_guest "$append"
 stall_note=
 if [ -n "$stalled" ]; then
-        # Seen under TCG about once in eight full runs, after an edu DMA test had printed all its
-        # results: both vCPUs idle and even the guest's timers silent (its per-test timeout never
-        # fired).  Once per run, the tests from the one that stopped on get a fresh boot; the
-        # output says so, and a second stop fails as before.
         again=()
         for t in "${expected[@]}"; do
                 [ "${state[$t]:-}" = "done" ] || again+=("$t")
         done
+fi
+if [ -n "$stalled" ] && [ ${#again[@]} = 0 ]; then
+        # every test had ended: nothing to boot again for, only the power-off is missing
+        stall_note="the guest stopped after its last test (no console output and no heartbeat for ${stall_s} s)"
+elif [ -n "$stalled" ]; then
+        # Seen under TCG about once in eight full runs, after an edu DMA test had printed all its
+        # results: both vCPUs idle and even the guest's timers silent (its per-test timeout never
+        # fired).  Once per run, the tests from the one that stopped on get a fresh boot; the
+        # output says so, and a second stop fails as before.
         stall_note="the guest stopped during $stalled (no console output and no heartbeat for ${stall_s} s)"
         echo "# vm: $stall_note; a fresh boot runs what did not finish: ${again[*]}"
         echo "VMTEST-STALL $stalled" >> "$log"
