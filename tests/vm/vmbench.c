@@ -814,6 +814,26 @@ static struct {
         bool paired;
 } g = { .memfd = -1, .sealed_memfd = -1, .big_memfd = -1 };
 
+/*
+ * Moves this thread to the vCPU where the broker's worker threads make the
+ * big map (--big-cpu), *old its affinity before: true if it moved.
+ */
+static bool big_cpu_enter(cpu_set_t *old) {
+        cpu_set_t on;
+
+        if (arg_big_cpu < 0 || sched_getaffinity(0, sizeof(*old), old) < 0)
+                return false;
+        CPU_ZERO(&on);
+        CPU_SET(arg_big_cpu, &on);
+        return sched_setaffinity(0, sizeof(on), &on) == 0;
+}
+
+/* Back where big_cpu_enter() found this thread. */
+static void big_cpu_leave(bool moved, const cpu_set_t *old) {
+        if (moved)
+                (void) sched_setaffinity(0, sizeof(*old), old);
+}
+
 /* The direct baselines on d: 4 KiB maps and unmaps; with_bare the bare round trip, with_big the big maps. */
 static int base_measure(Direct *d, Base *b, bool with_bare, bool with_big) {
         double t0;
@@ -823,15 +843,9 @@ static int base_measure(Direct *d, Base *b, bool with_bare, bool with_big) {
         if (r >= 0)
                 r = direct_grouped(d, g.memfd, arg_iterations, &b->grouped_map, &b->grouped_unmap);
         if (r >= 0 && with_big) {
-                cpu_set_t old, on;
-                bool moved = false;
+                cpu_set_t old;
+                bool moved = big_cpu_enter(&old);
 
-                /* on the vCPU where the broker's worker threads make the same call (--big-cpu) */
-                if (arg_big_cpu >= 0 && sched_getaffinity(0, sizeof(old), &old) == 0) {
-                        CPU_ZERO(&on);
-                        CPU_SET(arg_big_cpu, &on);
-                        moved = sched_setaffinity(0, sizeof(on), &on) == 0;
-                }
                 t0 = bench_now();
                 r = direct_map(d, g.big_ram, arg_big, IOVA_BASE);
                 b->big = (bench_now() - t0) * 1e6;
@@ -844,8 +858,7 @@ static int base_measure(Direct *d, Base *b, bool with_bare, bool with_big) {
                         if (r >= 0)
                                 r = direct_unmap(d, IOVA_BASE, arg_big);
                 }
-                if (moved)
-                        (void) sched_setaffinity(0, sizeof(old), &old);
+                big_cpu_leave(moved, &old);
         }
         if (r >= 0 && with_bare) {
                 b->bare = bare_fd_roundtrip(g.memfd, arg_iterations, false);
@@ -952,18 +965,14 @@ static int run_phase_big(const char *phase) {
         int r = 0;
 
         if (strcmp(phase, "direct-big") == 0) {
-                cpu_set_t old, on;
-                bool moved = false;
+                cpu_set_t old;
+                bool moved;
 
                 if (!g.paired) {
                         fprintf(stderr, "--phase=direct-big needs --direct-cdev\n");
                         return -EINVAL;
                 }
-                if (arg_big_cpu >= 0 && sched_getaffinity(0, sizeof(old), &old) == 0) {
-                        CPU_ZERO(&on);
-                        CPU_SET(arg_big_cpu, &on);
-                        moved = sched_setaffinity(0, sizeof(on), &on) == 0;
-                }
+                moved = big_cpu_enter(&old);
                 for (unsigned i = 0; i < arg_rounds && r >= 0; i++) {
                         double t0 = bench_now();
 
@@ -972,8 +981,7 @@ static int run_phase_big(const char *phase) {
                         if (r >= 0)
                                 r = direct_unmap(&g.pair, IOVA_BASE, arg_big);
                 }
-                if (moved)
-                        (void) sched_setaffinity(0, sizeof(old), &old);
+                big_cpu_leave(moved, &old);
                 t = t * 1e6 / arg_rounds;
         } else {
                 Brokered b = {};
